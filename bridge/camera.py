@@ -1,0 +1,238 @@
+"""Per-camera supervisor: owns the camera's one connection, its state machine and its stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Self
+
+from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
+from .config import CameraConfig
+from .errors import CaptureError, StallError
+from .redact import redact
+from .status import CameraState, CameraStatus
+
+_LOGGER = logging.getLogger(__name__)
+
+BACKOFF_MIN = 1.0  #: seconds, first retry delay
+BACKOFF_MAX = 30.0  #: seconds, cap of the exponential backoff
+BACKOFF_JITTER = 0.2  #: +-20 % random spread, so cameras behind one failed switch spread out
+FPS_WINDOW = 2.0  #: seconds over which the packet rate is measured
+
+Listener = Callable[["Camera"], None]
+
+
+def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Delay in seconds before retry number ``attempt`` (0-based): 1, 2, 4, ... capped at 30,
+    spread by +-20 % and kept within [BACKOFF_MIN, BACKOFF_MAX]."""
+    base = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** min(attempt, 16))
+    spread = 1 + BACKOFF_JITTER * (2 * rand() - 1)
+    return max(BACKOFF_MIN, min(BACKOFF_MAX, base * spread))
+
+
+class Camera:
+    """Supervises one camera: connect, stream, back off, reconnect; never blocks other cameras.
+
+    Use as an async context manager; its loop runs as task ``camera[<id>].supervise``, the
+    blocking reader in a worker thread. Consumers call :meth:`subscribe` with a :class:`Need`;
+    one connection serves all of them. Listeners added with :meth:`add_listener` are called on
+    the event loop after every state change.
+    """
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.config = config
+        self.id = config.id
+        self._status = CameraStatus(state=CameraState.STOPPED)
+        self._subs: tuple[Subscription, ...] = ()
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_packet = 0.0
+        self._win_start = 0.0
+        self._win_count = 0
+        self._attempt = 0
+        self._warned = False
+
+    # -- consumers -------------------------------------------------------------------------
+
+    def subscribe(self, need: Need) -> Subscription:
+        """Register a consumer; frames it needs start flowing with the next packet."""
+        sub = Subscription(need, self._loop or asyncio.get_running_loop())
+        self._subs = (*self._subs, sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Remove a consumer (keyframe-only decoding resumes if it was the last needing more)."""
+        sub.close()
+        self._subs = tuple(s for s in self._subs if s is not sub)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(camera)`` on the event loop after each state change."""
+        self._listeners.append(listener)
+
+    @property
+    def status(self) -> CameraStatus:
+        """A copy of the current status."""
+        with self._lock:
+            return dataclasses.replace(self._status)
+
+    @property
+    def state(self) -> CameraState:
+        """The current state."""
+        return self._status.state
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._supervise(), name=f"camera[{self.id}].supervise")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._set_state(CameraState.STOPPED)
+
+    async def _supervise(self) -> None:
+        while True:
+            self._set_state(CameraState.CONNECTING)
+            error = await self._connect_once()
+            self._status.reconnects += 1
+            delay = backoff_delay(self._attempt)
+            self._attempt += 1
+            if error.permanent:
+                delay = BACKOFF_MAX
+            self._set_state(CameraState.ERROR if error.permanent else CameraState.BACKOFF, error)
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self) -> CaptureError:
+        """Run one connection until it fails; return why."""
+        stop = threading.Event()
+        reader = StreamReader(self.config, stop)
+        self._last_packet = time.monotonic()
+        thread = asyncio.ensure_future(asyncio.to_thread(reader.run, _Sink(self)))
+        stalled = False
+        try:
+            while not thread.done():
+                await asyncio.wait([thread], timeout=1.0)
+                idle = time.monotonic() - self._last_packet
+                if not thread.done() and self.state is CameraState.STREAMING and idle > self.config.stall_timeout:
+                    stalled = True
+                    stop.set()  # the reader's own read timeout ends a blocked read
+                    break
+            await thread
+        except CaptureError as err:
+            return err
+        except Exception as err:  # a decoder bug must not kill the supervisor
+            _LOGGER.exception("camera %s: unexpected capture failure", self.id)
+            return CaptureError(f"unexpected: {redact(err)}")
+        finally:
+            stop.set()
+            if not thread.done():
+                await asyncio.wait([thread])
+                with contextlib.suppress(Exception):
+                    thread.result()
+        if stalled:
+            return StallError(f"no packet for {self.config.stall_timeout:g} s")
+        return CaptureError("reader stopped")
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _set_state(self, state: CameraState, error: BaseException | None = None) -> None:
+        with self._lock:
+            old = self._status.state
+            if error is not None:
+                self._status.error = redact(error)
+            elif state is CameraState.STREAMING:
+                self._status.error = None
+            if state is not CameraState.STREAMING:
+                self._status.fps = None
+            self._status.state = state
+        if old is state and error is None:
+            return
+        self._log_transition(old, state)
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:  # one faulty listener must not stop the camera
+                _LOGGER.exception("camera %s: state listener failed", self.id)
+
+    def _log_transition(self, old: CameraState, state: CameraState) -> None:
+        """One line per state change; a failing camera warns once, then logs at debug until it
+        streams again."""
+        status = self._status
+        if state is CameraState.STREAMING:
+            self._warned = False
+            _LOGGER.info("camera %s: %s -> streaming (%s %sx%s)", self.id, old, status.codec,
+                         status.width, status.height)
+        elif state in (CameraState.BACKOFF, CameraState.ERROR):
+            level = logging.DEBUG if self._warned else logging.WARNING
+            self._warned = True
+            _LOGGER.log(level, "camera %s: %s -> %s: %s", self.id, old, state, status.error)
+        else:
+            level = logging.DEBUG if self._warned else logging.INFO
+            _LOGGER.log(level, "camera %s: %s -> %s", self.id, old, state)
+
+    def _on_first_packet(self) -> None:
+        self._attempt = 0
+        self._set_state(CameraState.STREAMING)
+
+    def _on_opened(self, info: StreamInfo) -> None:
+        with self._lock:
+            self._status.codec = info.codec
+            if info.width and info.height:
+                self._status.width, self._status.height = info.width, info.height
+
+
+class _Sink:
+    """The capture thread's view of a :class:`Camera` (one per connection)."""
+
+    def __init__(self, camera: Camera) -> None:
+        self._cam = camera
+        self._first = True
+
+    def opened(self, info: StreamInfo) -> None:
+        self._cam._on_opened(info)
+
+    def packet(self, keyframe: bool) -> None:
+        cam = self._cam
+        now = time.monotonic()
+        with cam._lock:
+            status = cam._status
+            status.frames += 1
+            status.keyframes += keyframe
+            status.last_frame_at = time.time()
+            cam._last_packet = now
+            if self._first:
+                cam._win_start, cam._win_count = now, 0
+            cam._win_count += 1
+            if now - cam._win_start >= FPS_WINDOW:
+                status.fps = cam._win_count / (now - cam._win_start)
+                cam._win_start, cam._win_count = now, 0
+        if self._first:
+            self._first = False
+            assert cam._loop is not None
+            cam._loop.call_soon_threadsafe(cam._on_first_packet)
+
+    def wanted(self, keyframe: bool, now: float) -> bool:
+        return any(sub.wants(keyframe, now) for sub in self._cam._subs)
+
+    def all_keyframes_only(self) -> bool:
+        return all(sub.need.keyframes_only for sub in self._cam._subs)
+
+    def frame(self, frame: Frame) -> None:
+        cam = self._cam
+        with cam._lock:
+            cam._status.width, cam._status.height = frame.width, frame.height
+        for sub in cam._subs:
+            if sub.wants(frame.keyframe, frame.monotonic):
+                sub.offer(frame)

@@ -1,0 +1,134 @@
+"""Frames handed from a capture thread to consumers, and the subscriptions that carry them."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    import av
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a consumer needs from a camera.
+
+    ``keyframes_only``: true for snapshot-like consumers; the source then decodes keyframes only
+    (one decode per GOP) while no consumer needs more. ``max_fps``: at most this many frames per
+    second are handed over (frames above the rate are dropped before any colour conversion).
+    """
+
+    keyframes_only: bool = True
+    max_fps: float | None = None
+
+
+@dataclass(eq=False)
+class Frame:
+    """One picture from a camera, converted lazily.
+
+    Exactly one of ``av_frame`` (decoded PyAV frame) and ``jpeg`` (the camera's own JPEG, from an
+    MJPEG source, never decoded unless asked) is set. ``time`` is the wall-clock arrival time
+    (seconds since the epoch), ``monotonic`` the same on the monotonic clock; ``width`` and
+    ``height`` are pixels.
+    """
+
+    time: float
+    monotonic: float
+    width: int
+    height: int
+    keyframe: bool
+    av_frame: av.VideoFrame | None = None
+    jpeg: bytes | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bgr(self, max_width: int | None = None) -> np.ndarray:
+        """The picture as an ``HxWx3 uint8 BGR`` array, downscaled (area filter, aspect kept) to
+        at most ``max_width`` pixels wide. Blocking (colour conversion, maybe JPEG decode): call
+        it off the event loop. Raises ``ValueError`` when an MJPEG frame does not decode.
+        """
+        width, height = scaled_size(self.width, self.height, max_width)
+        with self._lock:
+            if self.av_frame is not None:
+                return self.av_frame.to_ndarray(
+                    width=width, height=height, format="bgr24", interpolation="AREA"
+                )
+            assert self.jpeg is not None
+            image = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError("MJPEG frame does not decode as JPEG")
+        if (width, height) != image.shape[1::-1]:
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return image
+
+
+def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
+    """``(width, height)`` scaled down to at most ``max_width`` pixels wide, aspect kept, both
+    even (what H.264/JPEG chroma subsampling likes). Unchanged when already narrow enough."""
+    if not max_width or width <= max_width:
+        return width, height
+    new_height = max(2, round(height * max_width / width / 2) * 2)
+    return max_width - max_width % 2, new_height
+
+
+class Subscription:
+    """A consumer's mailbox: holds only the newest frame it has not taken yet.
+
+    Created by ``Camera.subscribe``; ``offer`` is called from the capture thread, ``next`` is
+    awaited on the event loop. A slow consumer loses frames, it never queues them.
+    """
+
+    def __init__(self, need: Need, loop: asyncio.AbstractEventLoop) -> None:
+        self.need = need
+        self._loop = loop
+        self._latest: Frame | None = None
+        self._event = asyncio.Event()
+        self._last_offer = float("-inf")
+        self._force = False
+        self.closed = False
+
+    def wants(self, keyframe: bool, now: float) -> bool:
+        """Whether a frame arriving at monotonic time ``now`` is for this consumer (any thread)."""
+        if self.closed or (self.need.keyframes_only and not keyframe):
+            return False
+        if self._force:
+            return True
+        if self.need.max_fps and now - self._last_offer < 1.0 / self.need.max_fps * 0.9:
+            return False
+        return True
+
+    def offer(self, frame: Frame) -> None:
+        """Hand ``frame`` over (capture thread); replaces any frame not yet taken."""
+        self._last_offer = frame.monotonic
+        self._force = False
+        self._loop.call_soon_threadsafe(self._put, frame)
+
+    def force_next(self) -> None:
+        """Deliver the next eligible frame whatever the rate limit (e.g. a snapshot request)."""
+        self._force = True
+
+    def _put(self, frame: Frame) -> None:
+        self._latest = frame
+        self._event.set()
+
+    async def next(self) -> Frame:
+        """Wait for and return the newest frame not taken yet."""
+        while self._latest is None:
+            self._event.clear()
+            await self._event.wait()
+        frame, self._latest = self._latest, None
+        return frame
+
+    def close(self) -> None:
+        """Stop receiving frames."""
+        self.closed = True
+
+    @staticmethod
+    def now() -> float:
+        """The monotonic clock frames are stamped with."""
+        return time.monotonic()

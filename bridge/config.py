@@ -1,0 +1,430 @@
+"""Configuration: YAML (with ``!env`` tags and ``CAMERA_BRIDGE_*`` overrides) validated with
+voluptuous into frozen dataclasses that the rest of the bridge trusts.
+
+Every option is declared once, in the ``*_OPTIONS`` tables below (key, validator, default,
+description); the schema, the defaults and the reference in ``docs/configuration.md`` (checked by
+a test) all come from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+import yaml
+
+from .errors import ConfigError
+from .redact import MASK, REDACTOR, mask_url
+
+ENV_PREFIX = "CAMERA_BRIDGE_"
+CAMERA_ID = re.compile(r"^[a-z0-9_]+$")
+URL_EXPECTED = "expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"
+_DEVICE = re.compile(r"^/dev/video\d+$")
+_TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration option: its key, voluptuous validator, default and documentation."""
+
+    key: str
+    validator: Any
+    default: Any
+    description: str
+    secret: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is vol.UNDEFINED
+
+
+def _topic(value: Any) -> str:
+    value = vol.Coerce(str)(value).strip("/")
+    if not value or not all(_TOPIC_LEVEL.match(part) for part in value.split("/")):
+        raise vol.Invalid("expected an MQTT topic without wildcards or spaces")
+    return value
+
+
+def _optional(validator: Any) -> Any:
+    """``None`` or ``validator``, keeping the validator's own error message."""
+
+    def check(value: Any) -> Any:
+        return None if value is None else validator(value)
+
+    return check
+
+
+def _positive(kind: type) -> Any:
+    return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+MQTT_OPTIONS = (
+    Option("host", vol.All(vol.Coerce(str), vol.Length(min=1)), vol.UNDEFINED, "Broker host name or address."),
+    Option("port", vol.All(vol.Coerce(int), vol.Range(1, 65535)), 1883, "Broker TCP port."),
+    Option("username", _optional(vol.Coerce(str)), None, "User name, if the broker needs one."),
+    Option("password", _optional(vol.Coerce(str)), None, "Password (use `!env NAME`).", secret=True),
+    Option("client_id", _optional(vol.Coerce(str)), None, "MQTT client id; default `camera-bridge-{base_topic}`."),
+    Option("keepalive", vol.All(vol.Coerce(int), vol.Range(5, 3600)), 30, "Keepalive, seconds."),
+    Option("base_topic", _topic, "camera_bridge", "Prefix of every bridge topic (`{base}`)."),
+    Option("discovery", vol.Boolean(), True, "Publish Home Assistant MQTT discovery."),
+    Option("discovery_prefix", _topic, "homeassistant", "Home Assistant discovery prefix."),
+    Option("status_interval", vol.All(vol.Coerce(float), vol.Range(1, 3600)), 30.0,
+           "Seconds between periodic re-publishes of camera status and bridge state."),
+)
+
+SNAPSHOT_OPTIONS = (
+    Option("interval", vol.All(vol.Coerce(float), vol.Range(min=0)), 2.0,
+           "Seconds between published snapshots; 0 = every keyframe."),
+    Option("max_width", _optional(vol.All(vol.Coerce(int), vol.Range(16, 7680))), None,
+           "Downscale snapshots wider than this many pixels (aspect kept)."),
+    Option("quality", vol.All(vol.Coerce(int), vol.Range(1, 100)), 80, "JPEG quality, 1-100."),
+    Option("retain", vol.Boolean(), True, "Publish the snapshot retained."),
+)
+
+CAMERA_OPTIONS = (
+    Option("name", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
+           "Display name; default: the id with underscores as spaces, capitalised."),
+    Option("url", _optional(vol.Coerce(str)), None,
+           "Stream: rtsp://, rtsps://, http(s)://, a file path, `lavfi:GRAPH` or /dev/videoN.",
+           secret=True),
+    Option("device", _optional(vol.Coerce(str)), None, "USB (V4L2) device node, e.g. /dev/video0."),
+    Option("transport", vol.In(("tcp", "udp")), "tcp", "RTSP transport."),
+    Option("open_timeout", _positive(float), 10.0, "Seconds allowed to open the stream."),
+    Option("stall_timeout", _positive(float), 10.0,
+           "Seconds without a packet before the camera is reconnected."),
+    Option("input_format", vol.All(vol.Coerce(str), vol.Length(min=1)), "auto",
+           "USB input format; `auto` takes MJPEG when the camera offers it."),
+    Option("video_size", _optional(vol.Match(r"^\d+x\d+$", msg="expected WIDTHxHEIGHT, e.g. 1280x720")), None, "USB capture size, WxH."),
+    Option("framerate", _optional(_positive(float)), None, "USB capture rate, frames/s."),
+)
+
+TOP_OPTIONS = (
+    Option("log_level", vol.All(vol.Lower, vol.In(("debug", "info", "warning", "error"))), "info",
+           "Log level."),
+)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """``mqtt:`` section. Durations in seconds."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    keepalive: int = 30
+    base_topic: str = "camera_bridge"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    status_interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """``cameras.<id>.snapshot:`` section (seconds, pixels, JPEG quality 1-100)."""
+
+    interval: float = 2.0
+    max_width: int | None = None
+    quality: int = 80
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera. Exactly one of ``url`` and ``device`` is set. Durations in seconds."""
+
+    id: str
+    name: str | None = None
+    url: str | None = None
+    device: str | None = None
+    transport: str = "tcp"
+    open_timeout: float = 10.0
+    stall_timeout: float = 10.0
+    input_format: str = "auto"
+    video_size: str | None = None
+    framerate: float | None = None
+    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+
+    @property
+    def display_name(self) -> str:
+        """The configured name, or the id made readable (``front_door`` -> ``Front door``)."""
+        return self.name or self.id.replace("_", " ").capitalize()
+
+    @property
+    def source(self) -> str:
+        """What to open: the URL or the device path."""
+        return self.url or self.device or ""
+
+    @property
+    def kind(self) -> str:
+        """``rtsp``, ``http``, ``lavfi``, ``usb`` or ``file``."""
+        return source_kind(self.source)
+
+    @property
+    def safe_source(self) -> str:
+        """``source`` with URL credentials masked, for logs and status."""
+        return mask_url(self.source)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration."""
+
+    mqtt: MqttConfig
+    cameras: dict[str, CameraConfig]
+    log_level: str = "info"
+
+
+def source_kind(source: str) -> str:
+    """Classify a camera source string; raise ``vol.Invalid`` when it is none of the kinds."""
+    lower = source.lower()
+    if lower.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if lower.startswith(("http://", "https://")):
+        return "http"
+    if lower.startswith("lavfi:") and len(source) > 6:
+        return "lavfi"
+    if _DEVICE.match(source):
+        return "usb"
+    if "://" not in source and source and not lower.startswith("lavfi:"):
+        return "file"
+    raise vol.Invalid(URL_EXPECTED)
+
+
+def _section(options: tuple[Option, ...], extra: Mapping[Any, Any] | None = None) -> vol.Schema:
+    schema: dict[Any, Any] = {}
+    for opt in options:
+        marker = vol.Required(opt.key) if opt.required else vol.Optional(opt.key, default=opt.default)
+        schema[marker] = opt.validator
+    schema.update(extra or {})
+    return vol.Schema(schema)
+
+
+def _camera_url(value: Any) -> str:
+    value = vol.Coerce(str)(value).strip()
+    kind = source_kind(value)
+    if kind == "file" and not Path(value).is_file():
+        raise vol.Invalid(f"file {value!r} does not exist ({URL_EXPECTED})")
+    return value
+
+
+def _device(value: Any) -> str:
+    value = vol.Coerce(str)(value)
+    if not _DEVICE.match(value):
+        raise vol.Invalid("expected a V4L2 device node /dev/videoN")
+    return value
+
+
+def _one_source(cam: dict[str, Any]) -> dict[str, Any]:
+    if (cam.get("url") is None) == (cam.get("device") is None):
+        raise vol.Invalid("set exactly one of url and device")
+    return cam
+
+
+CAMERA_SCHEMA = vol.All(
+    _section(CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS)})
+    .extend({vol.Optional("url", default=None): _optional(_camera_url),
+             vol.Optional("device", default=None): _optional(_device)}),
+    _one_source,
+)
+
+
+def _cameras(value: Any) -> dict[str, Any]:
+    """Validate every camera (id and body), collecting all errors with their paths."""
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping of camera id to camera")
+    errors: list[vol.Invalid] = []
+    valid: dict[str, Any] = {}
+    for cam_id, cam in value.items():
+        if not isinstance(cam_id, str) or not CAMERA_ID.match(cam_id):
+            errors.append(vol.Invalid("invalid camera id, expected a slug [a-z0-9_]+", [cam_id]))
+            continue
+        try:
+            valid[cam_id] = CAMERA_SCHEMA(cam if cam is not None else {})
+        except vol.MultipleInvalid as err:
+            errors += [vol.Invalid(e.error_message, [cam_id, *e.path]) for e in err.errors]
+        except vol.Invalid as err:
+            errors.append(vol.Invalid(err.error_message, [cam_id, *err.path]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return valid
+
+
+SCHEMA = _section(
+    TOP_OPTIONS,
+    {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras},
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML loading
+
+
+class _EnvRef:
+    """Placeholder for an ``!env NAME`` whose variable is not set (reported with its key path)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with the ``!env NAME`` / ``!env NAME:default`` tag."""
+
+
+def _env_tag(loader: _Loader, node: yaml.Node) -> Any:
+    spec = loader.construct_scalar(node)
+    name, sep, default = spec.partition(":")
+    environ = getattr(loader, "environ", os.environ)
+    if name in environ:
+        return environ[name]  # a string; the schema coerces numbers and booleans
+    return default if sep else _EnvRef(name)
+
+
+_Loader.add_constructor("!env", _env_tag)
+
+
+def _check_duplicates(node: yaml.Node, path: list[str], errors: list[str]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                what = "duplicate camera id" if path == ["cameras"] else "duplicate key"
+                errors.append(f"{_join(path + [key])}: {what} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+            _check_duplicates(value_node, path + [key], errors)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicates(item, path + [str(i)], errors)
+
+
+def _join(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """``CAMERA_BRIDGE_MQTT__PASSWORD=x`` sets ``mqtt.password``; levels split on ``__``.
+
+    Top-level options are set without ``__`` (``CAMERA_BRIDGE_LOG_LEVEL``); other variables of
+    the prefix (``CAMERA_BRIDGE_CONFIG``) are left alone.
+    """
+    top = {o.key for o in TOP_OPTIONS}
+    for name, raw in sorted(environ.items()):
+        rest = name[len(ENV_PREFIX):].lower()
+        if not name.startswith(ENV_PREFIX) or ("__" not in rest and rest not in top):
+            continue
+        *parents, leaf = rest.split("__")
+        node: dict[str, Any] = data
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = raw  # a string; the schema coerces numbers and booleans
+
+
+def _missing_env(value: Any, path: list[Any], errors: list[str]) -> None:
+    if isinstance(value, _EnvRef):
+        errors.append(f"{_join(path)}: environment variable {value.name} is not set")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _missing_env(item, path + [key], errors)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _missing_env(item, path + [i], errors)
+
+
+_MESSAGES = {
+    "extra keys not allowed": "unknown key",
+    "required key not provided": "required key missing",
+}
+
+
+def _message(err: vol.Invalid) -> str:
+    return _MESSAGES.get(err.error_message, err.error_message)
+
+
+def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate YAML ``text`` into a :class:`Config`.
+
+    ``environ`` (default ``os.environ``) supplies ``!env`` values and ``CAMERA_BRIDGE_*``
+    overrides. Raises :class:`ConfigError` listing every problem as ``key.path: message``.
+    """
+    environ = os.environ if environ is None else environ
+    errors: list[str] = []
+    loader = _Loader(text)
+    loader.environ = environ  # type: ignore[attr-defined]
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_duplicates(node, [], errors)
+        data = loader.construct_document(node) if node is not None else {}
+    except yaml.YAMLError as err:
+        raise ConfigError([f"(yaml): {err}"]) from err
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping with mqtt and cameras"])
+    _apply_env_overrides(data, environ)
+    _missing_env(data, [], errors)
+    reported = {line.split(": ", 1)[0] for line in errors}
+    try:
+        valid = SCHEMA(data)
+    except vol.MultipleInvalid as err:
+        found = {f"{_join(e.path)}: {_message(e)}" for e in err.errors}
+        errors += sorted(line for line in found if line.split(": ", 1)[0] not in reported)
+    if errors:
+        raise ConfigError(errors)
+    return _build(valid)
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the YAML file at ``path``; see :func:`parse`.
+
+    Raises :class:`ConfigError` (also when the file cannot be read).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"(file): cannot read {path}: {err.strerror}"]) from err
+    return parse(text, environ)
+
+
+def _build(valid: dict[str, Any]) -> Config:
+    mqtt = MqttConfig(**valid["mqtt"])
+    cameras = {}
+    for cam_id, cam in valid["cameras"].items():
+        cam = dict(cam)
+        snapshot = SnapshotConfig(**cam.pop("snapshot"))
+        cameras[cam_id] = CameraConfig(id=cam_id, snapshot=snapshot, **cam)
+    config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"])
+    register_secrets(config)
+    return config
+
+
+def register_secrets(config: Config) -> None:
+    """Register the config's secrets with the process-wide redactor (logs, MQTT, status)."""
+    REDACTOR.add(config.mqtt.password)
+    for cam in config.cameras.values():
+        match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", cam.source)
+        if match:
+            REDACTOR.add(match.group(1))
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data with every secret replaced by ``***``."""
+    data = dataclasses.asdict(config)
+    if data["mqtt"]["password"]:
+        data["mqtt"]["password"] = MASK
+    for cam in data["cameras"].values():
+        del cam["id"]
+        if cam["url"]:
+            cam["url"] = mask_url(cam["url"])
+    return data

@@ -1,0 +1,38 @@
+"""The bridge's error family: one root, a subclass per kind of fault."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Root of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """Raised when the configuration is invalid.
+
+    ``errors`` holds one ``"key.path: message"`` line per problem found, so every problem can be
+    reported at once.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class CaptureError(BridgeError):
+    """Raised when a camera source cannot be opened or read.
+
+    ``permanent`` is true when retrying cannot help (no video stream, unsupported codec).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class StallError(CaptureError):
+    """Raised when a camera delivered no packet for longer than its ``stall_timeout``."""
+
+
+class DeviceError(BridgeError):
+    """Raised when USB (V4L2) devices cannot be enumerated."""

@@ -1,0 +1,1 @@
+"""MQTT: the broker connection, topic names, Home Assistant discovery and the publisher."""

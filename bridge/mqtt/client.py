@@ -1,0 +1,142 @@
+"""The broker connection (aiomqtt): reconnects with backoff, never queues without bound.
+
+Outgoing messages are kept per topic (a newer payload replaces an unsent one), so a slow or
+absent broker costs at most one pending message per topic; while disconnected nothing is kept,
+and ``on_connect`` re-publishes the current state once the connection is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Self
+
+import aiomqtt
+
+from ..camera import backoff_delay
+from ..config import MqttConfig
+from ..redact import redact
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish."""
+
+    topic: str
+    payload: bytes | str
+    retain: bool
+    qos: int
+
+
+class MqttLink:
+    """Async context manager holding the bridge's MQTT connection (task ``mqtt.connection``).
+
+    ``will`` is the (topic, payload) last-will message, published retained by the broker when
+    the bridge vanishes. ``subscriptions`` are (re)subscribed on every connect; incoming messages
+    go to ``on_message``; ``on_connect`` runs after each (re)connect, before queued messages.
+    """
+
+    def __init__(self, config: MqttConfig, *, will: tuple[str, str], subscriptions: list[str],
+                 on_message: Callable[[aiomqtt.Message], None],
+                 on_connect: Callable[[], Awaitable[None]]) -> None:
+        self._config = config
+        self._will = will
+        self._subscriptions = subscriptions
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._pending: dict[str, Outgoing] = {}
+        self._wake = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0) -> None:
+        """Queue a message; replaces an unsent message for the same topic. Dropped while
+        disconnected (the state is re-published on reconnect)."""
+        if not self.connected.is_set():
+            return
+        self._pending.pop(topic, None)  # re-queue at the end: publish order follows call order
+        self._pending[topic] = Outgoing(topic, payload, retain, qos)
+        self._wake.set()
+
+    async def publish_now(self, topic: str, payload: bytes | str, *, retain: bool = False,
+                          qos: int = 1) -> None:
+        """Publish immediately, bypassing the queue (shutdown messages); no-op if offline."""
+        if self._client is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=2)
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name="mqtt.connection")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _client_for(self) -> aiomqtt.Client:
+        cfg = self._config
+        topic, payload = self._will
+        return aiomqtt.Client(
+            cfg.host, cfg.port,
+            username=cfg.username, password=cfg.password,
+            identifier=cfg.client_id or f"camera-bridge-{cfg.base_topic.replace('/', '-')}",
+            keepalive=cfg.keepalive,
+            will=aiomqtt.Will(topic, payload, qos=1, retain=True),
+            timeout=10,
+        )
+
+    async def _run(self) -> None:
+        attempt = 0
+        warned = False
+        cfg = self._config
+        while True:
+            try:
+                async with self._client_for() as client:
+                    self._client = client
+                    for topic in self._subscriptions:
+                        await client.subscribe(topic, qos=1)
+                    self.connects += 1
+                    attempt, warned = 0, False
+                    _LOGGER.info("mqtt: connected to %s:%s", cfg.host, cfg.port)
+                    self.connected.set()
+                    self._pending.clear()
+                    await self._on_connect()
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._send(client), name="mqtt.send")
+                        tg.create_task(self._receive(client), name="mqtt.receive")
+            except* aiomqtt.MqttError as group:
+                err = group.exceptions[0]
+                level = logging.DEBUG if warned else logging.WARNING
+                _LOGGER.log(level, "mqtt: %s:%s unavailable: %s", cfg.host, cfg.port, redact(err))
+                warned = True
+            finally:
+                self._client = None
+                self.connected.clear()
+                self._pending.clear()
+            await asyncio.sleep(backoff_delay(attempt))
+            attempt += 1
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                topic = next(iter(self._pending))
+                msg = self._pending.pop(topic)
+                await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            try:
+                self._on_message(message)
+            except Exception:  # a bad message must not drop the connection
+                _LOGGER.exception("mqtt: handling %s failed", message.topic.value)

@@ -1,0 +1,177 @@
+"""What the bridge says on MQTT: availability, status, snapshots, discovery; and its commands.
+
+Subscribes to what capture produces (camera state changes, new snapshots) and never reaches into
+capture except to pass on a snapshot request. Topics and payloads: docs/mqtt.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any, Self
+
+import aiomqtt
+
+from .. import __version__
+from ..camera import Camera
+from ..config import Config
+from ..snapshot import Snapshot, SnapshotWorker
+from ..status import CameraState, iso_utc
+from . import discovery
+from .client import MqttLink
+from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class MqttPublisher:
+    """Async context manager publishing the bridge's state (tasks ``mqtt.connection``,
+    ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
+    ``{prefix}/status``, it publishes discovery and the current state once."""
+
+    def __init__(self, config: Config, cameras: dict[str, Camera],
+                 snapshots: dict[str, SnapshotWorker]) -> None:
+        self._config = config
+        self._cfg = config.mqtt
+        self._cameras = cameras
+        self._snapshots = snapshots
+        self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix)
+        self.started_at = time.time()
+        self._discovery = self._discovery_configs()
+        subscriptions = [self.topics.snapshot_command_filter]
+        if self._cfg.discovery:
+            subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
+        self.link = MqttLink(
+            self._cfg,
+            will=(self.topics.bridge_availability, OFFLINE),
+            subscriptions=subscriptions,
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def _discovery_configs(self) -> dict[str, dict[str, Any]]:
+        if not self._cfg.discovery:
+            return {}
+        configs = discovery.bridge_configs(self.topics)  # bridge device first (via_device)
+        for cam in self._config.cameras.values():
+            configs += discovery.camera_configs(self.topics, cam)
+        return dict(configs)
+
+    async def __aenter__(self) -> Self:
+        for camera in self._cameras.values():
+            camera.add_listener(self._on_camera_state)
+        await self.link.__aenter__()
+        self._task = asyncio.create_task(self._periodic(), name="mqtt.status")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for cam_id in self._cameras:
+            await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
+        await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
+        await self.link.__aexit__(*exc)
+
+    # -- producers -------------------------------------------------------------------------
+
+    def on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
+        """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
+        retain = self._config.cameras[cam_id].snapshot.retain
+        self.link.publish(self.topics.camera(cam_id, "snapshot"), snap.jpeg, retain=retain)
+
+    def _on_camera_state(self, camera: Camera) -> None:
+        self._publish_camera(camera.id, with_snapshot=False)
+        self._publish_bridge_state()
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
+        camera = self._cameras[cam_id]
+        status = camera.status
+        online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
+        self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
+        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
+                          retain=True, qos=1)
+        snap = self._snapshots[cam_id].latest if with_snapshot else None
+        if snap is not None:
+            self.on_snapshot(cam_id, snap)
+
+    def bridge_state(self) -> dict[str, Any]:
+        """The ``{base}/bridge/state`` payload."""
+        now = time.time()
+        return {
+            "version": __version__,
+            "started_at": iso_utc(self.started_at),
+            "uptime_s": int(now - self.started_at),
+            "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
+        }
+
+    def _publish_bridge_state(self) -> None:
+        self.link.publish(self.topics.bridge_state, json.dumps(self.bridge_state()), retain=True, qos=1)
+
+    def _publish_discovery(self) -> None:
+        for topic, payload in self._discovery.items():
+            self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
+
+    def _publish_all(self) -> None:
+        self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
+        self._publish_discovery()
+        for cam_id in self._cameras:
+            self._publish_camera(cam_id, with_snapshot=True)
+        self._publish_bridge_state()
+
+    async def _on_connect(self) -> None:
+        self._publish_all()
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self._cfg.status_interval)
+            for cam_id in self._cameras:
+                self._publish_camera(cam_id, with_snapshot=False)
+            self._publish_bridge_state()
+
+    # -- incoming --------------------------------------------------------------------------
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        if message.topic.matches(self.topics.discovery_filter):
+            self._check_discovery(topic, message.payload)
+            return
+        if message.retain:
+            # a retained command would replay on every restart: never act on one
+            _LOGGER.debug("mqtt: ignoring retained message on %s", topic)
+            return
+        if topic == self.topics.ha_status:
+            if message.payload in (b"online", "online"):
+                _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
+                self._publish_all()
+            return
+        cam_id = self.topics.command_camera(topic)
+        if cam_id is not None:
+            worker = self._snapshots.get(cam_id)
+            if worker is None:
+                _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
+            else:
+                worker.request()
+
+    def _check_discovery(self, topic: str, payload: Any) -> None:
+        """Clear a retained discovery config this bridge published earlier but no longer has
+        (a camera removed from the configuration), and that camera's retained state topics."""
+        if not payload or topic in self._discovery:
+            return
+        try:
+            old = json.loads(payload)
+        except (ValueError, TypeError):
+            old = {}
+        _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
+        self.link.publish(topic, b"", retain=True, qos=1)
+        cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
+        if cam_id and cam_id not in self._cameras:
+            for leaf in CAMERA_RETAINED:
+                self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)

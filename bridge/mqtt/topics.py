@@ -1,0 +1,61 @@
+"""Topic names (see docs/mqtt.md). ``{base}`` is ``mqtt.base_topic``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ONLINE = "online"
+OFFLINE = "offline"
+#: per-camera state topics that are retained and cleared when a camera is removed
+CAMERA_RETAINED = ("availability", "status", "snapshot")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder for one bridge."""
+
+    base: str
+    discovery_prefix: str
+
+    @property
+    def node_id(self) -> str:
+        """Discovery node id and unique-id prefix, derived from the base topic."""
+        return self.base.replace("/", "_")
+
+    @property
+    def bridge_availability(self) -> str:
+        return f"{self.base}/bridge/availability"
+
+    @property
+    def bridge_state(self) -> str:
+        return f"{self.base}/bridge/state"
+
+    def camera(self, camera_id: str, leaf: str) -> str:
+        """``{base}/{camera}/{leaf}``, e.g. ``leaf="snapshot/set"``."""
+        return f"{self.base}/{camera_id}/{leaf}"
+
+    @property
+    def snapshot_command_filter(self) -> str:
+        return f"{self.base}/+/snapshot/set"
+
+    def command_camera(self, topic: str) -> str | None:
+        """The camera id of a ``{base}/{camera}/snapshot/set`` topic, else None."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix) or not topic.endswith("/snapshot/set"):
+            return None
+        camera_id = topic[len(prefix):-len("/snapshot/set")]
+        return camera_id if camera_id and "/" not in camera_id else None
+
+    @property
+    def ha_status(self) -> str:
+        """Home Assistant's birth/last-will topic."""
+        return f"{self.discovery_prefix}/status"
+
+    def discovery(self, component: str, object_id: str) -> str:
+        """``{prefix}/{component}/{node_id}/{object_id}/config``."""
+        return f"{self.discovery_prefix}/{component}/{self.node_id}/{object_id}/config"
+
+    @property
+    def discovery_filter(self) -> str:
+        """Matches every discovery config this bridge may have published."""
+        return f"{self.discovery_prefix}/+/{self.node_id}/+/config"

@@ -1,0 +1,63 @@
+"""Camera state machine states and the status record published for each camera."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class CameraState(StrEnum):
+    """Where a camera's supervisor is.
+
+    ``connecting`` opening the stream; ``streaming`` packets are arriving; ``backoff`` waiting
+    (jittered, exponential) before the next attempt after a failure; ``error`` the last failure
+    looks permanent (no video stream, unsupported source) and attempts slow down to the backoff
+    cap; ``stopped`` the bridge is shutting the camera down.
+    """
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    BACKOFF = "backoff"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+@dataclass
+class CameraStatus:
+    """Runtime status of one camera. Times are seconds since the epoch, sizes pixels,
+    ``fps`` video packets per second measured over the last few seconds."""
+
+    state: CameraState = CameraState.CONNECTING
+    last_frame_at: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+    reconnects: int = 0
+    error: str | None = None
+    frames: int = 0
+    keyframes: int = 0
+
+    def as_payload(self) -> dict[str, Any]:
+        """The MQTT/API form: ``last_frame_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""
+        return {
+            "state": str(self.state),
+            "last_frame_at": iso_utc(self.last_frame_at),
+            "fps": None if self.fps is None else round(self.fps, 1),
+            "width": self.width,
+            "height": self.height,
+            "codec": self.codec,
+            "reconnects": self.reconnects,
+            "error": self.error,
+            "frames": self.frames,
+            "keyframes": self.keyframes,
+        }
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    """Seconds since the epoch -> ``2026-11-21T06:30:00.123+00:00`` (None stays None)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,112 @@
+"""Session fixtures: a real Mosquitto broker, a real RTSP server fed with a camera-like clip
+made by ffmpeg from the shared footage, and helpers to run the bridge in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bridge.app import Bridge
+from bridge.config import Config, parse
+from bridge.redact import REDACTOR
+
+from .peers import Mosquitto, MqttRecorder, RtspServer, make_clip
+
+CAMERA_USER = "viewer"
+CAMERA_PASSWORD = "Sup3r-S3cret-pw"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("peers")
+
+
+@pytest.fixture(scope="session")
+def clip(workdir: Path) -> Path:
+    """1280x720, 25 fps, GOP 1 s (25 frames), no B-frames, H.264, 8 s."""
+    return make_clip(workdir / "camera_720p_gop25.mp4")
+
+
+@pytest.fixture(scope="session")
+def broker(workdir: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto broker shared by the session (tests use unique topic prefixes)."""
+    mosq = Mosquitto(workdir)
+    mosq.start()
+    yield mosq
+    mosq.stop()
+
+
+@pytest.fixture(scope="session")
+def rtsp(clip: Path) -> Iterator[RtspServer]:
+    """An RTSP server shared by the session (the gst server accepts any credentials)."""
+    server = RtspServer(clip)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_rtsp(clip: Path) -> Iterator[RtspServer]:
+    """An RTSP server for one test, free to be killed and restarted."""
+    server = RtspServer(clip)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_broker(workdir: Path) -> Iterator[Mosquitto]:
+    """A broker for one test, free to be restarted (no persistence: retained state is lost)."""
+    mosq = Mosquitto(workdir)
+    mosq.start()
+    yield mosq
+    mosq.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A unique topic prefix per test."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> Iterator[None]:
+    yield
+    REDACTOR.clear()
+
+
+def make_config(port: int, prefix: str, cameras: dict[str, Any], **mqtt: Any) -> Config:
+    """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``."""
+    data = {
+        "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
+                 "discovery_prefix": f"{prefix}_ha", "status_interval": 2, **mqtt},
+        "cameras": cameras,
+    }
+    return parse(yaml.safe_dump(data))
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config) -> AsyncIterator[Bridge]:
+    """Run a Bridge in this event loop for the duration of the block."""
+    async with Bridge(config) as bridge:
+        yield bridge
+
+
+@contextlib.asynccontextmanager
+async def recording(port: int, prefix: str) -> AsyncIterator[MqttRecorder]:
+    """Record every message under the test's base topic and discovery prefix."""
+    async with MqttRecorder(port, [f"{prefix}/#", f"{prefix}_ha/#"]) as rec:
+        yield rec
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
