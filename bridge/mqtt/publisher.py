@@ -73,7 +73,9 @@ class MqttPublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for cam_id in self._cameras:
+        for cam_id, camera in self._cameras.items():
+            final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
+            await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
             await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
         await self.link.__aexit__(*exc)

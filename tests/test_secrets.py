@@ -1,0 +1,68 @@
+"""The camera password never leaves the bridge: not in logs, not on MQTT."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import yaml
+
+from bridge.redact import REDACTOR, mask_url
+
+from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, recording, running
+
+
+def test_mask_url_masks_credentials_in_any_text():
+    text = "failed rtsp://admin:p@ss:w0rd@10.0.0.2:554/s1 and http://u:x@h/a"
+    assert mask_url(text) == "failed rtsp://admin:***@10.0.0.2:554/s1 and http://u:***@h/a"
+    assert mask_url("rtsp://10.0.0.2/stream") == "rtsp://10.0.0.2/stream"
+
+
+def test_registered_secrets_are_masked_raw_and_percent_encoded():
+    REDACTOR.add("p@ss/word")
+    assert REDACTOR.redact("pw p@ss/word or p%40ss%2Fword") == "pw *** or ***"
+
+
+async def test_password_in_no_log_line_and_no_mqtt_payload(broker, rtsp, prefix, debug_logs):
+    url = rtsp.url_with_credentials(CAMERA_USER, CAMERA_PASSWORD)
+    dead = f"rtsp://{CAMERA_USER}:{CAMERA_PASSWORD}@127.0.0.1:9/none"
+    config = make_config(broker.port, prefix, {"cam": {"url": url}, "dead": {"url": dead, "open_timeout": 1}})
+    async with recording(broker.port, prefix) as rec, running(config):
+        await rec.wait(lambda: rec.on(f"{prefix}/cam/snapshot"), 10, "a snapshot")
+        await rec.wait(lambda: [m for m in rec.on(f"{prefix}/dead/status")
+                                if json.loads(m.payload)["state"] == "backoff"], 10, "dead camera error")
+    error = [json.loads(m.payload)["error"] for m in rec.on(f"{prefix}/dead/status")
+             if json.loads(m.payload)["error"]][0]
+    assert f"rtsp://{CAMERA_USER}:***@127.0.0.1:9/none" in error  # names the source, masked
+    assert rec.messages
+    for msg in rec.messages:
+        assert CAMERA_PASSWORD.encode() not in msg.payload, msg.topic
+    lines = [r.getMessage() + (r.exc_text or "") for r in debug_logs.records]
+    assert any("dead" in line for line in lines)
+    # caplog sees records before any handler filter: the bridge's own messages are clean
+    assert not [line for line in lines if CAMERA_PASSWORD in line]
+
+
+def test_cli_output_never_shows_the_password(broker, rtsp, prefix, tmp_path):
+    url = rtsp.url_with_credentials(CAMERA_USER, CAMERA_PASSWORD)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "log_level": "debug",
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix},
+        "cameras": {"cam": {"url": url},
+                    "dead": {"url": f"rtsp://{CAMERA_USER}:{CAMERA_PASSWORD}@127.0.0.1:9/x", "open_timeout": 1}},
+    }))
+    check = subprocess.run([sys.executable, "-m", "bridge", "check-config", "-c", str(cfg)],
+                           capture_output=True, text=True, check=True)
+    assert CAMERA_PASSWORD not in check.stdout + check.stderr
+    assert f"rtsp://{CAMERA_USER}:***@" in check.stdout
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "-c", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=15)
+    assert "streaming" in out and "dead" in out
+    assert CAMERA_PASSWORD not in out
