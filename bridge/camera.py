@@ -223,6 +223,10 @@ class _Sink:
             assert cam._loop is not None
             cam._loop.call_soon_threadsafe(cam._on_first_packet)
 
+    def decoded(self) -> None:
+        with self._cam._lock:
+            self._cam._status.decoded += 1
+
     def wanted(self, keyframe: bool, now: float) -> bool:
         return any(sub.wants(keyframe, now) for sub in self._cam._subs)
 

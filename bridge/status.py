@@ -27,7 +27,9 @@ class CameraState(StrEnum):
 @dataclass
 class CameraStatus:
     """Runtime status of one camera. Times are seconds since the epoch, sizes pixels,
-    ``fps`` video packets per second measured over the last few seconds."""
+    ``fps`` video packets per second measured over the last few seconds. Counters since start:
+    ``frames`` video packets received, ``keyframes`` of them keyframes, ``decoded`` frames the
+    decoder produced (about ``keyframes`` while only snapshots are needed)."""
 
     state: CameraState = CameraState.CONNECTING
     last_frame_at: float | None = None
@@ -39,6 +41,7 @@ class CameraStatus:
     error: str | None = None
     frames: int = 0
     keyframes: int = 0
+    decoded: int = 0
 
     def as_payload(self) -> dict[str, Any]:
         """The MQTT/API form: ``last_frame_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""
@@ -53,6 +56,7 @@ class CameraStatus:
             "error": self.error,
             "frames": self.frames,
             "keyframes": self.keyframes,
+            "decoded": self.decoded,
         }
 
 

@@ -50,6 +50,9 @@ class Sink(Protocol):
     def packet(self, keyframe: bool) -> None:
         """A video packet arrived."""
 
+    def decoded(self) -> None:
+        """A frame was decoded (whether or not a consumer takes it)."""
+
     def wanted(self, keyframe: bool, now: float) -> bool:
         """Whether any consumer wants a frame arriving now."""
 
@@ -149,6 +152,7 @@ class StreamReader:
                         ctx.skip_frame = "NONKEY" if want_key_only else "DEFAULT"
                         skipping = want_key_only
                     for vframe in packet.decode():
+                        sink.decoded()
                         now = time.monotonic()
                         if sink.wanted(vframe.key_frame, now):
                             sink.frame(Frame(time.time(), now, vframe.width, vframe.height,
@@ -169,6 +173,7 @@ class StreamReader:
             sink.frame(Frame(time.time(), now, ctx.width, ctx.height, True, jpeg=bytes(packet)))
             return
         for vframe in packet.decode():
+            sink.decoded()
             sink.frame(Frame(time.time(), now, vframe.width, vframe.height, True, av_frame=vframe))
 
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what Camera Bridge needs on Debian 12 (idempotent):
+#   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev
+#   .venv: the bridge with its test extras
+#   --with-ha: also the Home Assistant 2024.3.3 venv used by the end-to-end tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '[setup] %s\n' "$*"; }
+
+APT_PACKAGES=(mosquitto mosquitto-clients ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools umockdev gir1.2-umockdev-1.0)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/python -c "import bridge, pytest, pytest_asyncio, av, cv2, aiomqtt" 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  say "installing the bridge and its test extras into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  touch .venv/.installed
+fi
+
+if [ "${1:-}" = "--with-ha" ]; then
+  say "Home Assistant venv for the end-to-end tests"
+  bash ../shared/ha_e2e/setup.sh
+fi
+say "ready"

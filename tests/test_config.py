@@ -1,0 +1,163 @@
+"""Configuration: validation errors with key paths, environment values, masking, CLI exit codes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.config import ConfigError, load, parse
+
+GOOD = """
+mqtt:
+  host: 127.0.0.1
+cameras:
+  front_door:
+    url: rtsp://user:pw@192.0.2.20:554/stream1
+"""
+
+
+def errors_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(text, environ or {})
+    return info.value.errors
+
+
+def test_defaults_fill_a_minimal_config():
+    config = parse(GOOD, {})
+    cam = config.cameras["front_door"]
+    assert (config.mqtt.port, config.mqtt.base_topic, config.mqtt.discovery_prefix) == (
+        1883, "camera_bridge", "homeassistant")
+    assert (cam.transport, cam.stall_timeout, cam.snapshot.interval, cam.snapshot.retain) == ("tcp", 10.0, 2.0, True)
+    assert cam.display_name == "Front door"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}", "cameras.cam.colour: unknown key"),
+    ("mqtt: {host: h}\ncameras: {front_door: {url: 'ftp://x'}}",
+     "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"),
+    ("mqtt: {port: 1883}\ncameras: {}", "mqtt.host: required key missing"),
+    ("mqtt: {host: h}\ncameras:\n  cam: {url: 'lavfi:a'}\n  cam: {url: 'lavfi:b'}",
+     "cameras.cam: duplicate camera id (line 4)"),
+    ("mqtt: {host: h}\ncameras: {Front-Door: {url: 'lavfi:a'}}",
+     "cameras.Front-Door: invalid camera id, expected a slug [a-z0-9_]+"),
+    ("mqtt: {host: h, port: many}\ncameras: {}", "mqtt.port: expected int"),
+    ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', snapshot: {quality: 101}}}",
+     "cameras.cam.snapshot.quality: value must be at most 100"),
+    ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', transport: quic}}",
+     "cameras.cam.transport: value must be one of ['tcp', 'udp']"),
+    ("mqtt: {host: h}\ncameras: {cam: {name: x}}", "cameras.cam: set exactly one of url and device"),
+    ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}", "cameras.cam.device: expected a V4L2 device node /dev/videoN"),
+    ("mqtt: {host: h}\ncameras: [a, b]", "cameras: expected a mapping of camera id to camera"),
+    ("mqtt: {host: h, password: !env NOPE_PW}\ncameras: {}",
+     "mqtt.password: environment variable NOPE_PW is not set"),
+])
+def test_each_error_names_its_key_path(text, expected):
+    assert expected in errors_of(text)
+
+
+def test_every_error_is_reported_at_once():
+    errors = errors_of("mqtt: {port: x}\ncameras: {a: {url: 'ftp://'}, b: {url: 'lavfi:x', bogus: 1}}")
+    assert len(errors) == 4, errors  # host missing, port type, a.url, b.bogus
+
+
+def test_missing_file_source_is_an_error(tmp_path):
+    text = f"mqtt: {{host: h}}\ncameras: {{cam: {{url: {tmp_path}/missing.mp4}}}}"
+    assert any(e.startswith("cameras.cam.url: file") for e in errors_of(text))
+
+
+def test_env_tag_and_overrides():
+    text = "mqtt: {host: h, password: !env PW, port: !env PORT:1884}\ncameras: {}"
+    config = parse(text, {"PW": "s3cret", "CAMERA_BRIDGE_MQTT__HOST": "broker.lan",
+                          "CAMERA_BRIDGE_MQTT__DISCOVERY": "false", "CAMERA_BRIDGE_LOG_LEVEL": "DEBUG",
+                          "CAMERA_BRIDGE_CONFIG": "/not/an/option"})
+    assert config.mqtt.password == "s3cret"
+    assert config.mqtt.port == 1884
+    assert config.mqtt.host == "broker.lan"
+    assert config.mqtt.discovery is False
+    assert config.log_level == "debug"
+
+
+def test_env_override_reaches_a_camera():
+    config = parse(GOOD, {"CAMERA_BRIDGE_CAMERAS__FRONT_DOOR__SNAPSHOT__INTERVAL": "5"})
+    assert config.cameras["front_door"].snapshot.interval == 5.0
+
+
+def test_usb_url_and_device_are_both_usb():
+    config = parse("mqtt: {host: h}\ncameras: {a: {device: /dev/video0}, b: {url: /dev/video2}}", {})
+    assert config.cameras["a"].kind == config.cameras["b"].kind == "usb"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True,
+                          timeout=30, env=env)
+
+
+def test_check_config_prints_masked_config(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(GOOD.replace("host: 127.0.0.1", "host: 127.0.0.1\n  password: !env PW"))
+    result = run_cli("check-config", "--config", str(cfg), env={"PW": "hunter22", "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "hunter22" not in result.stdout and ":pw@" not in result.stdout
+    assert "rtsp://user:***@192.0.2.20:554/stream1" in result.stdout
+    assert "password: '***'" in result.stdout
+    assert load(cfg, {"PW": "x"}).cameras["front_door"].url.endswith("/stream1")
+
+
+class Listener:
+    """A TCP port that records whether anything connected (stands in for broker and camera)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_bad_config_exits_2_naming_the_key_and_connects_nothing(tmp_path: Path, command: str):
+    listener = Listener()
+    try:
+        cfg = tmp_path / "bad.yaml"
+        cfg.write_text(
+            f"mqtt: {{host: 127.0.0.1, port: {listener.port}}}\n"
+            f"cameras:\n  ok: {{url: 'rtsp://127.0.0.1:{listener.port}/s'}}\n"
+            "  front_door: {url: 'ftp://nowhere'}\n"
+        )
+        result = run_cli(command, "--config", str(cfg))
+        time.sleep(0.3)
+        assert result.returncode == 2
+        assert "cameras.front_door.url: expected rtsp://" in result.stderr
+        assert listener.connections == 0, "a process with a bad config connected somewhere"
+    finally:
+        listener.close()
+
+
+def test_unreadable_config_file_exits_2(tmp_path: Path):
+    result = run_cli("run", "--config", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
