@@ -17,6 +17,7 @@ from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
 from .status import CameraState, CameraStatus
+from .tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,10 +97,7 @@ class Camera:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self._set_state(CameraState.STOPPED)
 
     async def _supervise(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import cv2
 from .camera import Camera
 from .capture import Frame, Need
 from .config import SnapshotConfig
+from .tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,10 +86,7 @@ class SnapshotWorker:
     async def __aexit__(self, *exc: object) -> None:
         if self._sub is not None:
             self._camera.unsubscribe(self._sub)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         assert self._sub is not None

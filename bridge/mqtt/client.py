@@ -19,6 +19,7 @@ import aiomqtt
 from ..camera import backoff_delay
 from ..config import MqttConfig
 from ..redact import redact
+from ..tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,10 +78,7 @@ class MqttLink:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def _client_for(self) -> aiomqtt.Client:
         cfg = self._config

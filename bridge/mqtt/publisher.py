@@ -7,7 +7,6 @@ capture except to pass on a snapshot request. Topics and payloads: docs/mqtt.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -20,6 +19,7 @@ from ..camera import Camera
 from ..config import Config
 from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
+from ..tasks import cancel_and_wait
 from . import discovery
 from .client import MqttLink
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
@@ -69,10 +69,7 @@ class MqttPublisher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for cam_id, camera in self._cameras.items():
             final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
