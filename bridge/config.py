@@ -74,6 +74,8 @@ MQTT_OPTIONS = (
     Option("base_topic", _topic, "camera_bridge", "Prefix of every bridge topic (`{base}`)."),
     Option("discovery", vol.Boolean(), True, "Publish Home Assistant MQTT discovery."),
     Option("discovery_prefix", _topic, "homeassistant", "Home Assistant discovery prefix."),
+    Option("ha_status_topic", _topic, "homeassistant/status",
+           "Home Assistant's birth topic; `online` there re-publishes discovery and state."),
     Option("status_interval", vol.All(vol.Coerce(float), vol.Range(1, 3600)), 30.0,
            "Seconds between periodic re-publishes of camera status and bridge state."),
 )
@@ -100,7 +102,7 @@ CAMERA_OPTIONS = (
            "Seconds without a packet before the camera is reconnected."),
     Option("input_format", vol.All(vol.Coerce(str), vol.Length(min=1)), "auto",
            "USB input format; `auto` takes MJPEG when the camera offers it."),
-    Option("video_size", _optional(vol.Match(r"^\d+x\d+$", msg="expected WIDTHxHEIGHT, e.g. 1280x720")), None, "USB capture size, WxH."),
+    Option("video_size", _optional(vol.All(vol.Coerce(str), vol.Match(r"^\d+x\d+$", msg="expected WIDTHxHEIGHT, e.g. 1280x720"))), None, "USB capture size, WxH."),
     Option("framerate", _optional(_positive(float)), None, "USB capture rate, frames/s."),
 )
 
@@ -123,6 +125,7 @@ class MqttConfig:
     base_topic: str = "camera_bridge"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    ha_status_topic: str = "homeassistant/status"
     status_interval: float = 30.0
 
 
@@ -222,18 +225,12 @@ def _device(value: Any) -> str:
     return value
 
 
-def _one_source(cam: dict[str, Any]) -> dict[str, Any]:
-    if (cam.get("url") is None) == (cam.get("device") is None):
-        raise vol.Invalid("set exactly one of url and device")
-    return cam
-
-
-CAMERA_SCHEMA = vol.All(
-    _section(CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS)})
-    .extend({vol.Optional("url", default=None): _optional(_camera_url),
-             vol.Optional("device", default=None): _optional(_device)}),
-    _one_source,
-)
+CAMERA_SCHEMA = _section(
+    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS)}
+).extend({vol.Optional("url", default=None): _optional(_camera_url),
+          vol.Optional("device", default=None): _optional(_device)})
+#: camera ids that would collide with the bridge's own topics and HA device
+RESERVED_IDS = frozenset({"bridge"})
 
 
 def _cameras(value: Any) -> dict[str, Any]:
@@ -246,8 +243,14 @@ def _cameras(value: Any) -> dict[str, Any]:
         if not isinstance(cam_id, str) or not CAMERA_ID.match(cam_id):
             errors.append(vol.Invalid("invalid camera id, expected a slug [a-z0-9_]+", [cam_id]))
             continue
+        if cam_id in RESERVED_IDS:
+            errors.append(vol.Invalid(f"camera id {cam_id!r} is reserved for the bridge", [cam_id]))
+            continue
+        cam = cam if cam is not None else {}
+        if isinstance(cam, dict) and (cam.get("url") is None) == (cam.get("device") is None):
+            errors.append(vol.Invalid("set exactly one of url and device", [cam_id]))
         try:
-            valid[cam_id] = CAMERA_SCHEMA(cam if cam is not None else {})
+            valid[cam_id] = CAMERA_SCHEMA(cam)
         except vol.MultipleInvalid as err:
             errors += [vol.Invalid(e.error_message, [cam_id, *e.path]) for e in err.errors]
         except vol.Invalid as err:
@@ -380,6 +383,11 @@ def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
     except vol.MultipleInvalid as err:
         found = {f"{_join(e.path)}: {_message(e)}" for e in err.errors}
         errors += sorted(line for line in found if line.split(": ", 1)[0] not in reported)
+    if not errors:
+        node_id = valid["mqtt"]["base_topic"].replace("/", "_")
+        if node_id in valid["cameras"]:
+            errors.append(f"cameras.{node_id}: camera id equals the bridge's node id "
+                          "(mqtt.base_topic); rename the camera or change base_topic")
     if errors:
         raise ConfigError(errors)
     return _build(valid)

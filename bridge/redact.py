@@ -14,12 +14,21 @@ MASK = "***"
 _URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s]*)@")
 
 
+# ?password=x / &token=x / &pwd=x ... query parameters some cameras take credentials in
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:pass|password|passwd|pwd|token|access_token|auth|key|secret)=)(?P<value>[^&\s#]+)",
+    re.IGNORECASE,
+)
+
+
 def mask_url(text: str) -> str:
-    """Return ``text`` with the password of every ``scheme://user:pass@`` URL replaced by ``***``.
+    """Return ``text`` with the password of every ``scheme://user:pass@`` URL, and secret query
+    parameters (``password=``, ``token=``, ``pwd=``, ...), replaced by ``***``.
 
     Works on any text (exception messages, log lines), not only on bare URLs.
     """
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", text)
 
 
 class Redactor:

@@ -83,10 +83,12 @@ def _fresh_redactor() -> Iterator[None]:
 
 
 def make_config(port: int, prefix: str, cameras: dict[str, Any], **mqtt: Any) -> Config:
-    """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``."""
+    """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``
+    (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart."""
     data = {
         "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
-                 "discovery_prefix": f"{prefix}_ha", "status_interval": 2, **mqtt},
+                 "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
+                 "status_interval": 2, **mqtt},
         "cameras": cameras,
     }
     return parse(yaml.safe_dump(data))

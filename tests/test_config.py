@@ -161,3 +161,16 @@ def test_unreadable_config_file_exits_2(tmp_path: Path):
     result = run_cli("run", "--config", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_camera_ids_that_collide_with_the_bridge_are_refused():
+    assert "cameras.bridge: camera id 'bridge' is reserved for the bridge" in errors_of(
+        "mqtt: {host: h}\ncameras: {bridge: {url: 'lavfi:a'}}")
+    assert any(e.startswith("cameras.camera_bridge: camera id equals the bridge's node id")
+               for e in errors_of("mqtt: {host: h}\ncameras: {camera_bridge: {url: 'lavfi:a'}}"))
+
+
+def test_missing_source_is_reported_with_the_other_errors_of_the_camera():
+    errors = errors_of("mqtt: {host: h}\ncameras: {cam: {transport: quic}}")
+    assert "cameras.cam: set exactly one of url and device" in errors
+    assert any(e.startswith("cameras.cam.transport:") for e in errors)

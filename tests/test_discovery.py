@@ -25,7 +25,9 @@ async def test_discovery_payloads_describe_devices_and_entities(broker, rtsp, pr
         assert (ha_prefix, node_id, leaf) == (f"{prefix}_ha", node, "config")
         assert payload["object_id"] == object_id
         assert payload["default_entity_id"] == f"{component}.{object_id}"
-        assert payload["unique_id"] == f"{node}_{object_id}"
+        owner = "bridge" if object_id.startswith(node) else "front_door"
+        key = object_id.removeprefix(f"{node}_").removeprefix("front_door_") if object_id != "front_door" else "camera"
+        assert payload["unique_id"] == f"{node}_{owner}_{key}"
         assert payload["origin"]["name"] == "Camera Bridge" and payload["origin"]["sw_version"]
         by_component.setdefault(component, []).append(payload)
     assert sorted(by_component) == ["binary_sensor", "button", "camera", "sensor"]
@@ -51,7 +53,7 @@ async def test_discovery_payloads_describe_devices_and_entities(broker, rtsp, pr
     sensors = {p["unique_id"]: p for p in by_component["sensor"]}
     assert sensors[f"{node}_front_door_fps"]["entity_category"] == "diagnostic"
     assert sensors[f"{node}_front_door_last_frame"]["device_class"] == "timestamp"
-    assert {f"{node}_{node}_version", f"{node}_{node}_uptime"} <= set(sensors)
+    assert {f"{node}_bridge_version", f"{node}_bridge_uptime"} <= set(sensors)
     bridge_ids = {p["device"]["identifiers"][0] for p in configs.values() if "via_device" not in p["device"]}
     assert bridge_ids == {f"{node}_bridge"}
 

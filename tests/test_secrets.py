@@ -65,3 +65,9 @@ def test_cli_output_never_shows_the_password(broker, rtsp, prefix, tmp_path):
     out, _ = proc.communicate(timeout=15)
     assert "streaming" in out and "dead" in out
     assert CAMERA_PASSWORD not in out
+
+
+def test_secret_query_parameters_are_masked():
+    assert mask_url("http://cam/snap.cgi?user=admin&password=abc123&x=1") == (
+        "http://cam/snap.cgi?user=admin&password=***&x=1")
+    assert mask_url("rtsp://cam/live?token=eyJabc") == "rtsp://cam/live?token=***"

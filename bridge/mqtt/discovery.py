@@ -2,7 +2,8 @@
 
 Reference: https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery. One HA device per
 camera, linked to the bridge device with ``via_device``; every payload carries an ``origin``
-block, a stable ``unique_id`` (``{node_id}_{camera}_{key}``) and both ``object_id`` (HA before
+block, a stable ``unique_id`` (``{node_id}_{camera}_{key}``, ``{node_id}_bridge_{key}`` for the
+bridge's own entities) and both ``object_id`` (HA before
 2025.10) and ``default_entity_id`` (HA 2025.10+).
 """
 
@@ -48,10 +49,11 @@ def camera_device(topics: Topics, cam: CameraConfig) -> dict[str, Any]:
     }
 
 
-def _entity(topics: Topics, component: str, object_id: str, device: dict[str, Any],
-            availability: list[str], **fields: Any) -> Config:
+def _entity(topics: Topics, component: str, owner: str, key: str, object_id: str,
+            device: dict[str, Any], availability: list[str], **fields: Any) -> Config:
+    """One entity's config; ``owner`` is the camera id or ``bridge`` (a reserved camera id)."""
     payload: dict[str, Any] = {
-        "unique_id": f"{topics.node_id}_{object_id}",
+        "unique_id": f"{topics.node_id}_{owner}_{key}",
         "object_id": object_id,
         "default_entity_id": f"{component}.{object_id}",
         "device": device,
@@ -73,13 +75,13 @@ def bridge_configs(topics: Topics) -> list[Config]:
     avail = [topics.bridge_availability]
     node = topics.node_id
     return [
-        _entity(topics, "binary_sensor", f"{node}_connectivity", device, [],
+        _entity(topics, "binary_sensor", "bridge", "connectivity", f"{node}_connectivity", device, [],
                 name="Connectivity", device_class="connectivity", entity_category="diagnostic",
                 state_topic=topics.bridge_availability, payload_on=ONLINE, payload_off=OFFLINE),
-        _entity(topics, "sensor", f"{node}_version", device, avail,
+        _entity(topics, "sensor", "bridge", "version", f"{node}_version", device, avail,
                 name="Version", entity_category="diagnostic", icon="mdi:tag",
                 state_topic=topics.bridge_state, value_template="{{ value_json.version }}"),
-        _entity(topics, "sensor", f"{node}_uptime", device, avail,
+        _entity(topics, "sensor", "bridge", "uptime", f"{node}_uptime", device, avail,
                 name="Uptime", entity_category="diagnostic", device_class="duration",
                 unit_of_measurement="s", state_class="total_increasing",
                 state_topic=topics.bridge_state, value_template="{{ value_json.uptime_s }}"),
@@ -98,21 +100,21 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     status = topics.camera(cam.id, "status")
     cid = cam.id
     return [
-        _entity(topics, "camera", cid, device, both,
+        _entity(topics, "camera", cid, "camera", cid, device, both,
                 name=None, topic=topics.camera(cid, "snapshot")),
-        _entity(topics, "binary_sensor", f"{cid}_connectivity", device, bridge_only,
+        _entity(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,
                 name="Connectivity", device_class="connectivity", entity_category="diagnostic",
                 state_topic=topics.camera(cid, "availability"), payload_on=ONLINE,
                 payload_off=OFFLINE),
-        _entity(topics, "sensor", f"{cid}_fps", device, both,
+        _entity(topics, "sensor", cid, "fps", f"{cid}_fps", device, both,
                 name="Frame rate", entity_category="diagnostic", unit_of_measurement="fps",
                 state_class="measurement", icon="mdi:filmstrip", suggested_display_precision=1,
                 state_topic=status, value_template="{{ value_json.fps }}"),
-        _entity(topics, "sensor", f"{cid}_last_frame", device, bridge_only,
+        _entity(topics, "sensor", cid, "last_frame", f"{cid}_last_frame", device, bridge_only,
                 name="Last frame", entity_category="diagnostic", device_class="timestamp",
                 state_topic=status,
                 value_template="{{ value_json.last_frame_at if value_json.last_frame_at else 'None' }}"),
-        _entity(topics, "button", f"{cid}_snapshot", device, both,
+        _entity(topics, "button", cid, "snapshot", f"{cid}_snapshot", device, both,
                 name="Take snapshot", icon="mdi:camera",
                 command_topic=topics.camera(cid, "snapshot/set"), payload_press="PRESS"),
     ]

@@ -38,7 +38,7 @@ class MqttPublisher:
         self._cfg = config.mqtt
         self._cameras = cameras
         self._snapshots = snapshots
-        self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix)
+        self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
         self._discovery = self._discovery_configs()
         subscriptions = [self.topics.snapshot_command_filter]
@@ -74,6 +74,9 @@ class MqttPublisher:
             final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
             await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
+        final_state = {**self.bridge_state(),
+                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in self._cameras}}
+        await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
         await self.link.__aexit__(*exc)
 

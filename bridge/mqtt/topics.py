@@ -16,6 +16,8 @@ class Topics:
 
     base: str
     discovery_prefix: str
+    ha_status: str = "homeassistant/status"
+    """Home Assistant's birth/last-will topic (HA's default ignores the discovery prefix)."""
 
     @property
     def node_id(self) -> str:
@@ -45,11 +47,6 @@ class Topics:
             return None
         camera_id = topic[len(prefix):-len("/snapshot/set")]
         return camera_id if camera_id and "/" not in camera_id else None
-
-    @property
-    def ha_status(self) -> str:
-        """Home Assistant's birth/last-will topic."""
-        return f"{self.discovery_prefix}/status"
 
     def discovery(self, component: str, object_id: str) -> str:
         """``{prefix}/{component}/{node_id}/{object_id}/config``."""
