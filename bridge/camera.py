@@ -9,15 +9,15 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import Self
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
 from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
+from .service import Service
 from .status import CameraState, CameraStatus
-from .tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> fl
     return max(BACKOFF_MIN, min(BACKOFF_MAX, base * spread))
 
 
-class Camera:
+class Camera(Service):
     """Supervises one camera: connect, stream, back off, reconnect; never blocks other cameras.
 
     Use as an async context manager; its loop runs as task ``camera[<id>].supervise``, the
@@ -47,6 +47,7 @@ class Camera:
     """
 
     def __init__(self, config: CameraConfig) -> None:
+        super().__init__()
         self.config = config
         self.id = config.id
         self._status = CameraStatus(state=CameraState.STOPPED)
@@ -54,7 +55,6 @@ class Camera:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
         self._last_packet = 0.0
         self._win_start = 0.0
         self._win_count = 0
@@ -91,13 +91,14 @@ class Camera:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._supervise(), name=f"camera[{self.id}].supervise")
-        return self
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {f"camera[{self.id}].supervise": self._supervise()}
 
     async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
+        await super().__aexit__(*exc)
         self._set_state(CameraState.STOPPED)
 
     async def _supervise(self) -> None:

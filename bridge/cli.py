@@ -66,7 +66,11 @@ def _run(config: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(config, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as err:  # a crashed loop: log it whole, exit 1 so systemd restarts us
+        logging.getLogger("bridge").critical("bridge stopped by an internal error", exc_info=err)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Self
+from typing import Any
 
 import cv2
 
 from .camera import Camera
 from .capture import Frame, Need
 from .config import SnapshotConfig
-from .tasks import cancel_and_wait
+from .service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def encode(frame: Frame, config: SnapshotConfig) -> Snapshot:
     return Snapshot(buf.tobytes(), image.shape[1], image.shape[0], frame.time)
 
 
-class SnapshotWorker:
+class SnapshotWorker(Service):
     """Turns a camera's keyframes into JPEG snapshots every ``interval`` seconds.
 
     Subscribes keyframes only (``interval: 0`` = every keyframe); :meth:`request` publishes the
@@ -60,12 +60,12 @@ class SnapshotWorker:
 
     def __init__(self, camera: Camera, config: SnapshotConfig,
                  on_snapshot: Callable[[str, Snapshot], None]) -> None:
+        super().__init__()
         self._camera = camera
         self._config = config
         self._on_snapshot = on_snapshot
         self._requested = False
         self._last = float("-inf")
-        self._task: asyncio.Task[None] | None = None
         self._sub = None
         self.latest: Snapshot | None = None
 
@@ -75,18 +75,18 @@ class SnapshotWorker:
         if self._sub is not None:
             self._sub.force_next()
 
-    async def __aenter__(self) -> Self:
+    async def _start(self) -> None:
         interval = self._config.interval
         self._sub = self._camera.subscribe(
             Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None)
         )
-        self._task = asyncio.create_task(self._run(), name=f"camera[{self._camera.id}].snapshot")
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {f"camera[{self._camera.id}].snapshot": self._run()}
+
+    async def _finish(self) -> None:
         if self._sub is not None:
             self._camera.unsubscribe(self._sub)
-        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         assert self._sub is not None

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Self
+from typing import Any
 
 import aiomqtt
 
 from ..camera import backoff_delay
 from ..config import MqttConfig
 from ..redact import redact
-from ..tasks import cancel_and_wait
+from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Outgoing:
     qos: int
 
 
-class MqttLink:
+class MqttLink(Service):
     """Async context manager holding the bridge's MQTT connection (task ``mqtt.connection``).
 
     ``will`` is the (topic, payload) last-will message, published retained by the broker when
@@ -45,6 +45,7 @@ class MqttLink:
     def __init__(self, config: MqttConfig, *, will: tuple[str, str], subscriptions: list[str],
                  on_message: Callable[[aiomqtt.Message], None],
                  on_connect: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
         self._config = config
         self._will = will
         self._subscriptions = subscriptions
@@ -53,7 +54,6 @@ class MqttLink:
         self._pending: dict[str, Outgoing] = {}
         self._wake = asyncio.Event()
         self._client: aiomqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.connects = 0
 
@@ -73,12 +73,8 @@ class MqttLink:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=2)
 
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name="mqtt.connection")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"mqtt.connection": self._run()}
 
     def _client_for(self) -> aiomqtt.Client:
         cfg = self._config

@@ -10,16 +10,17 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Self
+from collections.abc import Coroutine
+from typing import Any
 
 import aiomqtt
 
 from .. import __version__
 from ..camera import Camera
 from ..config import Config
+from ..service import Service
 from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
-from ..tasks import cancel_and_wait
 from . import discovery
 from .client import MqttLink
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
@@ -27,13 +28,14 @@ from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 _LOGGER = logging.getLogger(__name__)
 
 
-class MqttPublisher:
+class MqttPublisher(Service):
     """Async context manager publishing the bridge's state (tasks ``mqtt.connection``,
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
     ``{prefix}/status``, it publishes discovery and the current state once."""
 
     def __init__(self, config: Config, cameras: dict[str, Camera],
                  snapshots: dict[str, SnapshotWorker]) -> None:
+        super().__init__()
         self._config = config
         self._cfg = config.mqtt
         self._cameras = cameras
@@ -51,7 +53,6 @@ class MqttPublisher:
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
-        self._task: asyncio.Task[None] | None = None
 
     def _discovery_configs(self) -> dict[str, dict[str, Any]]:
         if not self._cfg.discovery:
@@ -61,15 +62,22 @@ class MqttPublisher:
             configs += discovery.camera_configs(self.topics, cam)
         return dict(configs)
 
-    async def __aenter__(self) -> Self:
+    async def _start(self) -> None:
         for camera in self._cameras.values():
             camera.add_listener(self._on_camera_state)
         await self.link.__aenter__()
-        self._task = asyncio.create_task(self._periodic(), name="mqtt.status")
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"mqtt.status": self._periodic()}
+
+    async def _finish(self) -> None:
+        try:
+            await self._publish_offline()
+        finally:
+            await self.link.__aexit__(None, None, None)
+
+    async def _publish_offline(self) -> None:
+        """Final retained state: every camera stopped and offline, the bridge offline."""
         for cam_id, camera in self._cameras.items():
             final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
@@ -78,7 +86,6 @@ class MqttPublisher:
                        "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in self._cameras}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
-        await self.link.__aexit__(*exc)
 
     # -- producers -------------------------------------------------------------------------
 
