@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
 from .config import CameraConfig
@@ -25,6 +27,35 @@ BACKOFF_MIN = 1.0  #: seconds, first retry delay
 BACKOFF_MAX = 30.0  #: seconds, cap of the exponential backoff
 BACKOFF_JITTER = 0.2  #: +-20 % random spread, so cameras behind one failed switch spread out
 FPS_WINDOW = 2.0  #: seconds over which the packet rate is measured
+PROBE_INTERVAL = 1.0  #: seconds between reachability probes while backing off
+PROBE_TIMEOUT = 1.0  #: seconds a reachability probe may take
+
+
+async def probe(cam: CameraConfig) -> bool | None:
+    """Whether ``cam``'s source looks reachable: a TCP connect to an RTSP/HTTP camera's host and
+    port, the device node of a USB camera; None for sources with nothing to probe."""
+    if cam.kind == "usb":
+        return os.path.exists(cam.source)
+    if cam.kind not in ("rtsp", "http"):
+        return None
+    parts = urlsplit(cam.source)
+    default = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(parts.scheme.lower(), 554)
+    try:
+        port = parts.port or default
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 Listener = Callable[["Camera"], None]
 
@@ -111,7 +142,28 @@ class Camera(Service):
             if error.permanent:
                 delay = BACKOFF_MAX
             self._set_state(CameraState.ERROR if error.permanent else CameraState.BACKOFF, error)
-            await asyncio.sleep(delay)
+            await self._backoff(delay)
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, but retry at once when the camera comes back.
+
+        While waiting, the source is probed every ``PROBE_INTERVAL`` seconds (a TCP connect to
+        an RTSP/HTTP camera, the device node of a USB one). Only a down -> up change cuts the
+        wait short, so a camera that accepts connections but fails to stream (wrong path, bad
+        credentials) is not retried faster than the backoff allows.
+        """
+        deadline = time.monotonic() + delay
+        was_down = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            up = await probe(self.config)
+            if up is None:  # nothing to probe (file, lavfi)
+                await asyncio.sleep(remaining)
+                return
+            if up and was_down:
+                _LOGGER.debug("camera %s: source reachable again, retrying now", self.id)
+                return
+            was_down = was_down or not up
+            await asyncio.sleep(min(PROBE_INTERVAL, max(0.0, deadline - time.monotonic())))
 
     async def _connect_once(self) -> CaptureError:
         """Run one connection until it fails; return why."""

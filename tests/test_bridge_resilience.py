@@ -125,3 +125,19 @@ async def test_clean_shutdown_marks_everything_offline(broker, rtsp, prefix):
     assert found[f"{prefix}/bridge/availability"] == b"offline"
     assert found[f"{prefix}/cam/availability"] == b"offline"
     assert json.loads(found[f"{prefix}/cam/status"])["state"] == "stopped"
+
+
+async def test_camera_back_after_a_long_outage_streams_without_waiting_out_the_backoff(broker, own_rtsp, prefix):
+    config = make_config(broker.port, prefix, {"cam": {"url": own_rtsp.url}})
+    status = f"{prefix}/cam/status"
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        await rec.wait(lambda: "streaming" in states(rec, status), 10, "streaming")
+        own_rtsp.kill()
+        cam = bridge.cameras["cam"]
+        # 4 failed attempts: the backoff now waits 8-16 s between attempts
+        await rec.wait(lambda: cam.status.reconnects >= 5, 30, "5 reconnect attempts")
+        own_rtsp.start()
+        back = time.monotonic()
+        await rec.wait(lambda: "streaming" in [json.loads(m.payload)["state"] for m in rec.on(status, back)],
+                       10, "streaming within 10 s of the server's return")
+        assert time.monotonic() - back < 4
