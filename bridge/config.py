@@ -25,7 +25,7 @@ from .redact import MASK, REDACTOR, mask_url
 ENV_PREFIX = "CAMERA_BRIDGE_"
 CAMERA_ID = re.compile(r"^[a-z0-9_]+$")
 URL_EXPECTED = "expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"
-_DEVICE = re.compile(r"^/dev/video\d+$")
+_DEVICE = re.compile(r"^/dev/(video\d+|v4l/by-(id|path)/[^/\s]+)$")
 _TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
 
 
@@ -95,7 +95,8 @@ CAMERA_OPTIONS = (
     Option("url", _optional(vol.Coerce(str)), None,
            "Stream: rtsp://, rtsps://, http(s)://, a file path, `lavfi:GRAPH` or /dev/videoN.",
            secret=True),
-    Option("device", _optional(vol.Coerce(str)), None, "USB (V4L2) device node, e.g. /dev/video0."),
+    Option("device", _optional(vol.Coerce(str)), None,
+           "USB (V4L2) device node, e.g. /dev/video0 or a stable /dev/v4l/by-id/... link."),
     Option("transport", vol.In(("tcp", "udp")), "tcp", "RTSP transport."),
     Option("open_timeout", _positive(float), 10.0, "Seconds allowed to open the stream."),
     Option("stall_timeout", _positive(float), 10.0,
@@ -221,7 +222,7 @@ def _camera_url(value: Any) -> str:
 def _device(value: Any) -> str:
     value = vol.Coerce(str)(value)
     if not _DEVICE.match(value):
-        raise vol.Invalid("expected a V4L2 device node /dev/videoN")
+        raise vol.Invalid("expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path)")
     return value
 
 

@@ -38,6 +38,7 @@ def watchdog_interval() -> float | None:
     if not usec or (pid and pid.isdigit() and int(pid) != os.getpid()):
         return None
     try:
-        return int(usec) / 2_000_000
+        value = int(usec)
     except ValueError:
         return None
+    return value / 2_000_000 if value > 0 else None

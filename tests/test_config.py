@@ -52,7 +52,7 @@ def test_defaults_fill_a_minimal_config():
     ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', transport: quic}}",
      "cameras.cam.transport: value must be one of ['tcp', 'udp']"),
     ("mqtt: {host: h}\ncameras: {cam: {name: x}}", "cameras.cam: set exactly one of url and device"),
-    ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}", "cameras.cam.device: expected a V4L2 device node /dev/videoN"),
+    ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}", "cameras.cam.device: expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path)"),
     ("mqtt: {host: h}\ncameras: [a, b]", "cameras: expected a mapping of camera id to camera"),
     ("mqtt: {host: h, password: !env NOPE_PW}\ncameras: {}",
      "mqtt.password: environment variable NOPE_PW is not set"),
@@ -89,8 +89,9 @@ def test_env_override_reaches_a_camera():
 
 
 def test_usb_url_and_device_are_both_usb():
-    config = parse("mqtt: {host: h}\ncameras: {a: {device: /dev/video0}, b: {url: /dev/video2}}", {})
-    assert config.cameras["a"].kind == config.cameras["b"].kind == "usb"
+    config = parse("mqtt: {host: h}\ncameras: {a: {device: /dev/video0}, b: {url: /dev/video2},"
+                   " c: {device: /dev/v4l/by-id/usb-046d_0825_ABC123-video-index0}}", {})
+    assert config.cameras["a"].kind == config.cameras["b"].kind == config.cameras["c"].kind == "usb"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -27,6 +27,9 @@ from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
+#: seconds allowed for the final offline messages at shutdown (the will covers the rest)
+SHUTDOWN_PUBLISH_TIMEOUT = 5.0
+
 
 class MqttPublisher(Service):
     """Async context manager publishing the bridge's state (tasks ``mqtt.connection``,
@@ -72,7 +75,10 @@ class MqttPublisher(Service):
 
     async def _finish(self) -> None:
         try:
-            await self._publish_offline()
+            async with asyncio.timeout(SHUTDOWN_PUBLISH_TIMEOUT):
+                await self._publish_offline()
+        except TimeoutError:
+            _LOGGER.warning("mqtt: final state not published within %s s", SHUTDOWN_PUBLISH_TIMEOUT)
         finally:
             await self.link.__aexit__(None, None, None)
 
