@@ -65,6 +65,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         else:
             while not stop.is_set():
                 systemd.notify("WATCHDOG=1")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel on 3.11
+                    async with asyncio.timeout(interval):
+                        await stop.wait()
         systemd.notify("STOPPING=1")

@@ -16,7 +16,7 @@ _URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?
 
 # ?password=x / &token=x / &pwd=x ... query parameters some cameras take credentials in
 _QUERY_SECRET = re.compile(
-    r"(?P<head>[?&](?:pass|password|passwd|pwd|token|access_token|auth|key|secret)=)(?P<value>[^&\s#]+)",
+    r"(?P<head>[?&](?:pass|password|passwd|pwd|token|access_token|auth|key|secret)=)(?P<value>[^&\s#]*[^&\s#:])",
     re.IGNORECASE,
 )
 

@@ -34,6 +34,19 @@ class Outgoing:
     qos: int
 
 
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that ``asyncio.wait_for`` swallowed.
+
+    aiomqtt waits with ``asyncio.wait_for``, which on Python 3.11 can return normally when the
+    awaited future completes in the same loop step as a ``cancel()`` (CPython gh-86296, fixed in
+    3.12): the loop would then go on forever with the cancellation lost. Only for tasks that
+    never continue after a cancellation (the connection loops).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class MqttLink(Service):
     """Async context manager holding the bridge's MQTT connection (task ``mqtt.connection``).
 
@@ -98,6 +111,7 @@ class MqttLink(Service):
                     self._client = client
                     for topic in self._subscriptions:
                         await client.subscribe(topic, qos=1)
+                        _raise_if_cancelled()
                     self.connects += 1
                     attempt, warned = 0, False
                     _LOGGER.info("mqtt: connected to %s:%s", cfg.host, cfg.port)
@@ -127,6 +141,7 @@ class MqttLink(Service):
                 topic = next(iter(self._pending))
                 msg = self._pending.pop(topic)
                 await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+                _raise_if_cancelled()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

@@ -34,7 +34,7 @@ SHUTDOWN_PUBLISH_TIMEOUT = 5.0
 class MqttPublisher(Service):
     """Async context manager publishing the bridge's state (tasks ``mqtt.connection``,
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
-    ``{prefix}/status``, it publishes discovery and the current state once."""
+    ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
     def __init__(self, config: Config, cameras: dict[str, Camera],
                  snapshots: dict[str, SnapshotWorker]) -> None:
