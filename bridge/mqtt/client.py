@@ -121,6 +121,10 @@ class MqttLink(Service):
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._send(client), name="mqtt.send")
                         tg.create_task(self._receive(client), name="mqtt.receive")
+                        # stay in the body: on Python 3.11 a child failing while the group
+                        # waits in __aexit__ leaves this task marked "cancelling" for good
+                        # (fixed in 3.12), which _raise_if_cancelled would then act on
+                        await asyncio.get_running_loop().create_future()
             except* aiomqtt.MqttError as group:
                 err = group.exceptions[0]
                 level = logging.DEBUG if warned else logging.WARNING
