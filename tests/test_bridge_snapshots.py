@@ -88,3 +88,12 @@ async def test_snapshot_is_retained_unless_configured(broker, rtsp, prefix):
         found = await retained(broker.port, [f"{prefix}/+/snapshot"])
     assert f"{prefix}/kept/snapshot" in found
     assert f"{prefix}/live/snapshot" not in found
+
+
+async def test_rtsp_over_udp_when_selected(broker, rtsp, prefix):
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "transport": "udp",
+                                                        "snapshot": {"interval": 0}}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        snap = await rec.next_on(f"{prefix}/cam/snapshot", 0)
+        assert bridge.cameras["cam"].status.codec == "h264"
+    assert decode(snap.payload).shape == (720, 1280, 3)
