@@ -1,4 +1,9 @@
-"""The bridge: cameras, snapshot workers and the MQTT publisher, nested as context managers."""
+"""The bridge: cameras, snapshot workers and the MQTT publisher, nested as context managers.
+
+Cameras can be added, replaced and removed while the bridge runs (the API's camera registry
+does); each camera with its snapshot worker has its own exit stack, so changing one camera never
+touches another.
+"""
 
 from __future__ import annotations
 
@@ -10,49 +15,126 @@ from typing import Self
 
 from . import __version__, systemd
 from .camera import Camera
-from .config import Config
+from .config import CameraConfig, Config
+from .errors import BridgeError
+from .events import EventBus
 from .mqtt.publisher import MqttPublisher
-from .snapshot import SnapshotWorker
+from .snapshot import Snapshot, SnapshotWorker
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class Bridge:
-    """Runs every configured camera and publishes them on MQTT.
+class CameraExistsError(BridgeError):
+    """Raised when adding a camera whose id is already running."""
 
-    ``async with Bridge(config) as bridge:`` starts everything; leaving the block publishes
-    ``offline`` and stops the cameras. Data flows one way: camera -> snapshot worker -> publisher.
+
+class UnknownCameraError(BridgeError):
+    """Raised when changing or removing a camera id that is not running."""
+
+
+class Bridge:
+    """Runs cameras and publishes them on MQTT and on the event bus.
+
+    ``async with Bridge(config) as bridge:`` starts the configured cameras; leaving the block
+    publishes ``offline`` and stops every camera. Data flows one way: camera -> snapshot worker ->
+    publishers (MQTT, event bus).
     """
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.cameras = {cam_id: Camera(cam) for cam_id, cam in config.cameras.items()}
+        self.events = EventBus()
+        self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
-        self.publisher: MqttPublisher | None = None
+        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots)
+        self._camera_stacks: dict[str, AsyncExitStack] = {}
         self._stack = AsyncExitStack()
+        self._changing = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
-        stack = self._stack
         try:
-            self.publisher = MqttPublisher(self.config, self.cameras, self.snapshots)
-            for cam_id, camera in self.cameras.items():
-                self.snapshots[cam_id] = SnapshotWorker(
-                    camera, self.config.cameras[cam_id].snapshot, self.publisher.on_snapshot
-                )
-            # consumers subscribe before the camera connects, so the first keyframe is used
-            for cam_id, camera in self.cameras.items():
-                await stack.enter_async_context(self.snapshots[cam_id])
-                await stack.enter_async_context(camera)
-            await stack.enter_async_context(self.publisher)
+            for cam in self.config.cameras.values():
+                await self._start_camera(cam)
+            await self._stack.enter_async_context(self.publisher)
         except BaseException:
-            await stack.aclose()
+            await self.__aexit__(None, None, None)
             raise
         _LOGGER.info("bridge %s started with %d camera(s)", __version__, len(self.cameras))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         _LOGGER.info("bridge stopping")
-        await self._stack.aclose()
+        try:
+            await self._stack.aclose()  # the publisher first: final offline messages
+        finally:
+            for cam_id in list(self._camera_stacks):
+                await self._stop_camera(cam_id)
+
+    # -- runtime changes -------------------------------------------------------------------
+
+    async def add_camera(self, config: CameraConfig) -> None:
+        """Start a new camera and announce it (discovery, state). Raises CameraExistsError."""
+        async with self._changing:
+            if config.id in self.cameras:
+                raise CameraExistsError(f"camera {config.id} already exists")
+            await self._start_camera(config)
+            self.publisher.camera_added(config.id)
+        _LOGGER.info("camera %s: added", config.id)
+
+    async def replace_camera(self, config: CameraConfig) -> None:
+        """Restart one camera with new options; the others are untouched.
+        Raises UnknownCameraError."""
+        async with self._changing:
+            if config.id not in self.cameras:
+                raise UnknownCameraError(f"no camera {config.id}")
+            await self._stop_camera(config.id)
+            await self._start_camera(config)
+            self.publisher.camera_added(config.id)
+        _LOGGER.info("camera %s: restarted with new options", config.id)
+
+    async def remove_camera(self, cam_id: str) -> None:
+        """Stop a camera and clear its retained MQTT topics and discovery.
+        Raises UnknownCameraError."""
+        async with self._changing:
+            camera = self.cameras.get(cam_id)
+            if camera is None:
+                raise UnknownCameraError(f"no camera {cam_id}")
+            await self._stop_camera(cam_id)
+            self.publisher.camera_removed(camera.config)
+        self.events.publish("camera.removed", {"camera": cam_id})
+        _LOGGER.info("camera %s: removed", cam_id)
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _start_camera(self, config: CameraConfig) -> None:
+        camera = Camera(config)
+        worker = SnapshotWorker(camera, config.snapshot, self._on_snapshot)
+        camera.add_listener(self._on_camera_state)
+        stack = AsyncExitStack()
+        try:
+            # the consumer subscribes before the camera connects: the first keyframe is used
+            await stack.enter_async_context(worker)
+            await stack.enter_async_context(camera)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self.cameras[config.id] = camera
+        self.snapshots[config.id] = worker
+        self._camera_stacks[config.id] = stack
+
+    async def _stop_camera(self, cam_id: str) -> None:
+        # out of the maps first: a stopping camera's last state must not be published again
+        self.cameras.pop(cam_id, None)
+        self.snapshots.pop(cam_id, None)
+        await self._camera_stacks.pop(cam_id).aclose()
+
+    def _on_camera_state(self, camera: Camera) -> None:
+        if self.cameras.get(camera.id) is not camera:
+            return  # a camera being replaced or removed reporting "stopped"
+        self.publisher.on_camera_state(camera)
+        self.events.publish("camera.status", {"camera": camera.id, **camera.status.as_payload()})
+
+    def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
+        self.publisher.on_snapshot(cam_id, snap)
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

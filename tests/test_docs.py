@@ -347,7 +347,7 @@ def status_keys() -> list[str]:
 def bridge_state_keys() -> list[str]:
     cfg = parse("mqtt: {host: 127.0.0.1}\ncameras: {front_door: {url: 'lavfi:testsrc'}}\n", {})
     cameras = {cam_id: Camera(cam) for cam_id, cam in cfg.cameras.items()}
-    return list(MqttPublisher(cfg, cameras, {}).bridge_state())
+    return list(MqttPublisher(cfg.mqtt, cameras, {}).bridge_state())
 
 
 def fields_of(heading: str) -> set[str]:

@@ -17,7 +17,7 @@ import aiomqtt
 
 from .. import __version__
 from ..camera import Camera
-from ..config import Config
+from ..config import CameraConfig, MqttConfig
 from ..service import Service
 from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
@@ -36,16 +36,14 @@ class MqttPublisher(Service):
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
-    def __init__(self, config: Config, cameras: dict[str, Camera],
+    def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
                  snapshots: dict[str, SnapshotWorker]) -> None:
         super().__init__()
-        self._config = config
-        self._cfg = config.mqtt
+        self._cfg = config
         self._cameras = cameras
         self._snapshots = snapshots
         self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
-        self._discovery = self._discovery_configs()
         subscriptions = [self.topics.snapshot_command_filter]
         if self._cfg.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
@@ -57,17 +55,19 @@ class MqttPublisher(Service):
             on_connect=self._on_connect,
         )
 
-    def _discovery_configs(self) -> dict[str, dict[str, Any]]:
+    def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
+                           with_bridge: bool = True) -> dict[str, dict[str, Any]]:
+        """Discovery configs (topic -> payload), the bridge device's first (via_device)."""
         if not self._cfg.discovery:
             return {}
-        configs = discovery.bridge_configs(self.topics)  # bridge device first (via_device)
-        for cam in self._config.cameras.values():
+        configs = discovery.bridge_configs(self.topics) if with_bridge else []
+        if cameras is None:
+            cameras = [camera.config for camera in self._cameras.values()]
+        for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
         return dict(configs)
 
     async def _start(self) -> None:
-        for camera in self._cameras.values():
-            camera.add_listener(self._on_camera_state)
         await self.link.__aenter__()
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
@@ -97,11 +97,29 @@ class MqttPublisher(Service):
 
     def on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
-        retain = self._config.cameras[cam_id].snapshot.retain
+        camera = self._cameras.get(cam_id)
+        retain = camera.config.snapshot.retain if camera is not None else False
         self.link.publish(self.topics.camera(cam_id, "snapshot"), snap.jpeg, retain=retain)
 
-    def _on_camera_state(self, camera: Camera) -> None:
+    def on_camera_state(self, camera: Camera) -> None:
+        """Publish a camera's availability and status after a state change."""
         self._publish_camera(camera.id, with_snapshot=False)
+        self._publish_bridge_state()
+
+    def camera_added(self, cam_id: str) -> None:
+        """Announce a camera added (or restarted with new options) at run time."""
+        camera = self._cameras[cam_id]
+        for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
+            self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
+        self._publish_camera(cam_id, with_snapshot=True)
+        self._publish_bridge_state()
+
+    def camera_removed(self, config: CameraConfig) -> None:
+        """Clear a removed camera's discovery configs and retained state topics."""
+        for topic in self._discovery_configs([config], with_bridge=False):
+            self.link.publish(topic, b"", retain=True, qos=1)
+        for leaf in CAMERA_RETAINED:
+            self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         self._publish_bridge_state()
 
     # -- publishing ------------------------------------------------------------------------
@@ -131,7 +149,7 @@ class MqttPublisher(Service):
         self.link.publish(self.topics.bridge_state, json.dumps(self.bridge_state()), retain=True, qos=1)
 
     def _publish_discovery(self) -> None:
-        for topic, payload in self._discovery.items():
+        for topic, payload in self._discovery_configs().items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
 
     def _publish_all(self) -> None:
@@ -178,7 +196,7 @@ class MqttPublisher(Service):
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
         (a camera removed from the configuration), and that camera's retained state topics."""
-        if not payload or topic in self._discovery:
+        if not payload or topic in self._discovery_configs():
             return
         try:
             old = json.loads(payload)
