@@ -18,7 +18,10 @@ from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
 from .events import EventBus
+from .api.server import ApiServer
 from .mqtt.publisher import MqttPublisher
+from .registry import Registry
+from .store import Store
 from .snapshot import Snapshot, SnapshotWorker
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,12 +52,23 @@ class Bridge:
         self._camera_stacks: dict[str, AsyncExitStack] = {}
         self._stack = AsyncExitStack()
         self._changing = asyncio.Lock()
+        self.store: Store | None = None
+        self.registry: Registry | None = None
+        self.api: ApiServer | None = None
 
     async def __aenter__(self) -> Self:
         try:
             for cam in self.config.cameras.values():
                 await self._start_camera(cam)
             await self._stack.enter_async_context(self.publisher)
+            path = self.config.state_dir / "bridge.db"
+            self.store = await asyncio.to_thread(Store, path)
+            self._stack.callback(self.store.close)
+            self.registry = Registry(self, self.store)
+            await self.registry.restore()
+            if self.config.api.enabled:
+                self.api = ApiServer(self, self.registry, self.config.api)
+                await self._stack.enter_async_context(self.api)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise

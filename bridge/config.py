@@ -110,6 +110,33 @@ CAMERA_OPTIONS = (
 TOP_OPTIONS = (
     Option("log_level", vol.All(vol.Lower, vol.In(("debug", "info", "warning", "error"))), "info",
            "Log level."),
+    Option("data_dir", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
+           "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`."),
+)
+
+ROLES = ("viewer", "operator", "admin")
+
+API_OPTIONS = (
+    Option("enabled", vol.Boolean(), True, "Serve the HTTP/WebSocket API."),
+    Option("host", vol.All(vol.Coerce(str), vol.Length(min=1)), "127.0.0.1", "Listen address."),
+    Option("port", vol.All(vol.Coerce(int), vol.Range(0, 65535)), 8765, "Listen TCP port (0 = any free port)."),
+    Option("auth", vol.In(("auto", "required", "off")), "auto",
+           "`auto`: required unless listening on loopback; `off` is refused on other addresses."),
+    Option("jwt_secret", _optional(vol.All(vol.Coerce(str), vol.Length(min=16))), None,
+           "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.", secret=True),
+)
+
+API_KEY_OPTIONS = (
+    Option("name", vol.All(vol.Coerce(str), vol.Length(min=1)), vol.UNDEFINED, "Who the key is for."),
+    Option("hash", vol.All(vol.Coerce(str), vol.Match(r"^sha256:[0-9a-f]{64}$",
+           msg="expected sha256:<64 hex digits> (camera-bridge api-key prints one)")), vol.UNDEFINED,
+           "SHA-256 of the key, as printed by `camera-bridge api-key`."),
+    Option("role", vol.In(ROLES), "viewer", "viewer, operator or admin."),
+)
+
+RATE_LIMIT_OPTIONS = (
+    Option("rate", _positive(float), 20.0, "Requests per second allowed per client (token bucket refill)."),
+    Option("burst", vol.All(vol.Coerce(int), vol.Range(1, 10000)), 40, "Bucket size: requests allowed at once."),
 )
 
 
@@ -178,12 +205,62 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
+
+    name: str
+    hash: str
+    role: str = "viewer"
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """``api.rate_limit``: token bucket per client (requests per second, bucket size)."""
+
+    rate: float = 20.0
+    burst: int = 40
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """``api:`` section."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8765
+    auth: str = "auto"
+    jwt_secret: str | None = None
+    keys: tuple[ApiKey, ...] = ()
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the API listens on a loopback address only."""
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests (other than the health probes) must authenticate."""
+        return self.auth == "required" or (self.auth == "auto" and not self.loopback)
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration."""
 
     mqtt: MqttConfig
     cameras: dict[str, CameraConfig]
     log_level: str = "info"
+    data_dir: str | None = None
+    api: ApiConfig = field(default_factory=ApiConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where state lives: ``data_dir``, else ``$STATE_DIRECTORY`` (systemd), else ``./data``."""
+        if self.data_dir:
+            return Path(self.data_dir)
+        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return Path(state) if state else Path("data")
 
 
 def source_kind(source: str) -> str:
@@ -261,9 +338,29 @@ def _cameras(value: Any) -> dict[str, Any]:
     return valid
 
 
+def _api_auth(api: dict[str, Any]) -> dict[str, Any]:
+    host = api["host"]
+    loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    if api["auth"] == "off" and not loopback:
+        raise vol.Invalid("auth: off is only allowed on a loopback host", ["auth"])
+    if api["enabled"] and not loopback and api["auth"] != "off" and not (api["keys"] or api["jwt_secret"]):
+        raise vol.Invalid(f"listening on {host} needs api.keys or api.jwt_secret "
+                          "(auth is required off loopback)", ["keys"])
+    return api
+
+
+API_SCHEMA = vol.All(
+    _section(API_OPTIONS, {
+        vol.Optional("keys", default=list): [_section(API_KEY_OPTIONS)],
+        vol.Optional("rate_limit", default=dict): _section(RATE_LIMIT_OPTIONS),
+    }),
+    _api_auth,
+)
+
 SCHEMA = _section(
     TOP_OPTIONS,
-    {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras},
+    {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras,
+     vol.Optional("api", default=dict): API_SCHEMA},
 )
 
 
@@ -406,21 +503,51 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     return parse(text, environ)
 
 
+def _camera(cam_id: str, cam: dict[str, Any]) -> CameraConfig:
+    cam = dict(cam)
+    snapshot = SnapshotConfig(**cam.pop("snapshot"))
+    return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
+
+
 def _build(valid: dict[str, Any]) -> Config:
     mqtt = MqttConfig(**valid["mqtt"])
-    cameras = {}
-    for cam_id, cam in valid["cameras"].items():
-        cam = dict(cam)
-        snapshot = SnapshotConfig(**cam.pop("snapshot"))
-        cameras[cam_id] = CameraConfig(id=cam_id, snapshot=snapshot, **cam)
-    config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"])
+    cameras = {cam_id: _camera(cam_id, cam) for cam_id, cam in valid["cameras"].items()}
+    api = dict(valid["api"])
+    api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
+    api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
+    config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
+                    data_dir=valid["data_dir"], api=ApiConfig(**api))
     register_secrets(config)
     return config
+
+
+def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge") -> CameraConfig:
+    """Validate one camera given as plain data (the API's body), with the same schema and the
+    same messages as YAML (paths ``cameras.<id>.<key>``). Raises :class:`ConfigError`."""
+    try:
+        valid = _cameras({cam_id: data})
+    except vol.MultipleInvalid as err:
+        raise ConfigError(sorted({f"cameras.{_join(e.path)}: {_message(e)}" for e in err.errors})) from err
+    if cam_id == base_topic.replace("/", "_"):
+        raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
+    camera = _camera(cam_id, valid[cam_id])
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", camera.source)
+    if match:
+        REDACTOR.add(match.group(1))
+    return camera
+
+
+def camera_data(camera: CameraConfig) -> dict[str, Any]:
+    """A camera as plain data (what the registry stores), without its id; secrets included."""
+    data = dataclasses.asdict(camera)
+    del data["id"]
+    return data
 
 
 def register_secrets(config: Config) -> None:
     """Register the config's secrets with the process-wide redactor (logs, MQTT, status)."""
     REDACTOR.add(config.mqtt.password)
+    REDACTOR.add(config.api.jwt_secret)
     for cam in config.cameras.values():
         match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", cam.source)
         if match:
@@ -432,6 +559,8 @@ def masked(config: Config) -> dict[str, Any]:
     data = dataclasses.asdict(config)
     if data["mqtt"]["password"]:
         data["mqtt"]["password"] = MASK
+    if data["api"]["jwt_secret"]:
+        data["api"]["jwt_secret"] = MASK
     for cam in data["cameras"].values():
         del cam["id"]
         if cam["url"]:

@@ -68,6 +68,7 @@ class SnapshotWorker(Service):
         self._last = float("-inf")
         self._sub = None
         self.latest: Snapshot | None = None
+        self._fresh = asyncio.Event()
 
     def request(self) -> None:
         """Publish a fresh snapshot from the next keyframe."""
@@ -80,6 +81,12 @@ class SnapshotWorker(Service):
         self._sub = self._camera.subscribe(
             Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None)
         )
+
+    async def next_snapshot(self) -> Snapshot:
+        """Wait for the next new snapshot and return it."""
+        await self._fresh.wait()
+        assert self.latest is not None
+        return self.latest
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {f"camera[{self._camera.id}].snapshot": self._run()}
@@ -108,6 +115,8 @@ class SnapshotWorker(Service):
             warned = False
             self._last = frame.monotonic
             self.latest = snap
+            fresh, self._fresh = self._fresh, asyncio.Event()
+            fresh.set()
             _LOGGER.debug("camera %s: snapshot %d bytes %dx%d (%.0f ms after frame)",
                           self._camera.id, len(snap.jpeg), snap.width, snap.height,
                           (time.time() - frame.time) * 1000)

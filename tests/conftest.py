@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -82,7 +83,8 @@ def _fresh_redactor() -> Iterator[None]:
     REDACTOR.clear()
 
 
-def make_config(port: int, prefix: str, cameras: dict[str, Any], **mqtt: Any) -> Config:
+def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[str, Any] | None = None,
+                data_dir: Path | None = None, **mqtt: Any) -> Config:
     """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``
     (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart."""
     data = {
@@ -90,6 +92,8 @@ def make_config(port: int, prefix: str, cameras: dict[str, Any], **mqtt: Any) ->
                  "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
                  "status_interval": 2, **mqtt},
         "cameras": cameras,
+        "api": {"port": 0, **(api or {})},  # any free port: tests never clash on 8765
+        "data_dir": str(data_dir or Path(tempfile.mkdtemp(prefix=f"{prefix}-data-"))),
     }
     return parse(yaml.safe_dump(data))
 

@@ -72,6 +72,7 @@ def write_config(path: Path, port: int, prefix: str, cameras: dict[str, Any],
         "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
                  "discovery_prefix": discovery_prefix or f"{prefix}_ha", "status_interval": 2},
         "cameras": cameras,
+        "api": {"port": 0}, "data_dir": str(path.parent / "data"),
     }
     path.write_text(yaml.safe_dump(data))
     return path

@@ -53,6 +53,7 @@ def test_cli_output_never_shows_the_password(broker, rtsp, prefix, tmp_path):
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix},
         "cameras": {"cam": {"url": url},
                     "dead": {"url": f"rtsp://{CAMERA_USER}:{CAMERA_PASSWORD}@127.0.0.1:9/x", "open_timeout": 1}},
+        "api": {"port": 0}, "data_dir": str(tmp_path / "data"),
     }))
     check = subprocess.run([sys.executable, "-m", "bridge", "check-config", "-c", str(cfg)],
                            capture_output=True, text=True, check=True)
@@ -71,3 +72,4 @@ def test_secret_query_parameters_are_masked():
     assert mask_url("http://cam/snap.cgi?user=admin&password=abc123&x=1") == (
         "http://cam/snap.cgi?user=admin&password=***&x=1")
     assert mask_url("rtsp://cam/live?token=eyJabc") == "rtsp://cam/live?token=***"
+    assert mask_url("cannot open rtsp://cam/s?token=abc: refused") == "cannot open rtsp://cam/s?token=***: refused"

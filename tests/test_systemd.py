@@ -257,6 +257,7 @@ def write_config(tmp_path: Path, port: int, prefix: str) -> Path:
         "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
                  "discovery_prefix": f"{prefix}_ha", "status_interval": 2},
         "cameras": {"test": {"url": LAVFI}},
+        "api": {"port": 0}, "data_dir": str(tmp_path / "data"),
     }))
     return config
 

@@ -1,0 +1,1 @@
+"""HTTP/WebSocket API (aiohttp): cameras, snapshots, events, JSON-RPC, health and metrics."""

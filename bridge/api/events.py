@@ -1,0 +1,63 @@
+"""``GET /api/events``: Server-Sent Events from the bridge's event bus, resumable with
+``Last-Event-ID`` from a bounded buffer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ..events import Event
+
+KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/events", events, name="events")
+
+
+def _format(event: Event) -> bytes:
+    payload = json.dumps({"type": event.type, "time": event.time, **event.data})
+    return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Stream events; ``?types=camera.status,camera.removed`` filters. A resume whose events are
+    no longer buffered starts with an ``event: reset``."""
+    from .server import BRIDGE
+
+    bus = request.app[BRIDGE].events
+    types = [t for t in request.query.get("types", "").split(",") if t] or None
+    last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    sub = bus.subscribe(types)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        if last is not None and last.isdigit():
+            missed, complete = bus.since(int(last), types)
+            if not complete:
+                await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
+            for event in missed:
+                await response.write(_format(event))
+            seen = missed[-1].id if missed else int(last)
+        else:
+            seen = bus.last_id
+        while True:
+            try:
+                async with asyncio.timeout(KEEPALIVE):
+                    event = await sub.queue.get()
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if event.id > seen:
+                await response.write(_format(event))
+                seen = event.id
+    finally:
+        bus.unsubscribe(sub)
+    return response  # pragma: no cover - the loop ends by disconnect/cancel
+
+
+__all__ = ["events", "setup"]

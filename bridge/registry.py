@@ -1,0 +1,144 @@
+"""Camera registry: the YAML cameras (read-only) plus cameras added at run time, persisted in
+the state store and restored at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from .config import CameraConfig, ConfigError, camera_data, camera_from_data
+from .errors import BridgeError
+from .store import Store
+
+if TYPE_CHECKING:
+    from .app import Bridge
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class RegistryError(BridgeError):
+    """Base of the registry's errors; ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "bad_request"
+
+
+class UnknownCamera(RegistryError):
+    """Raised when no camera has the given id."""
+
+    status, code = 404, "not_found"
+
+
+class CameraConflict(RegistryError):
+    """Raised when adding an id that exists, or changing a camera defined in YAML."""
+
+    status, code = 409, "conflict"
+
+
+class InvalidCamera(RegistryError):
+    """Raised when the options do not validate; ``errors`` has one ``key.path: message`` each."""
+
+    status, code = 400, "invalid_config"
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def slugify(name: str) -> str:
+    """``"Front Door #2"`` -> ``"front_door_2"``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "camera"
+
+
+class Registry:
+    """Adds, changes and removes cameras of a running :class:`Bridge`, persisting API cameras."""
+
+    def __init__(self, bridge: Bridge, store: Store) -> None:
+        self._bridge = bridge
+        self._store = store
+        self._yaml = set(bridge.config.cameras)
+        self._lock = asyncio.Lock()
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def source(self, cam_id: str) -> str:
+        """``yaml`` or ``api``."""
+        return "yaml" if cam_id in self._yaml else "api"
+
+    async def restore(self) -> None:
+        """Start every stored camera (after the YAML ones; a YAML id wins over a stored one)."""
+        stored = await asyncio.to_thread(self._store.cameras)
+        for cam_id, data in stored.items():
+            if cam_id in self._yaml:
+                _LOGGER.warning("registry: stored camera %s is shadowed by the YAML camera of that id", cam_id)
+                continue
+            try:
+                camera = camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
+            except ConfigError as err:
+                _LOGGER.warning("registry: stored camera %s no longer validates: %s", cam_id, err)
+                continue
+            await self._bridge.add_camera(camera)
+
+    async def add(self, body: Any) -> CameraConfig:
+        """Add a camera from an API body ``{id?, name?, url | device, snapshot?, ...}``.
+        Raises InvalidCamera, CameraConflict."""
+        if not isinstance(body, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        data = dict(body)
+        cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        async with self._lock:
+            if cam_id in self._bridge.cameras or cam_id in self._yaml:
+                raise CameraConflict(f"camera {cam_id} already exists")
+            camera = self._validate(cam_id, data)
+            await asyncio.to_thread(self._store.put_camera, cam_id, camera_data(camera))
+            await self._bridge.add_camera(camera)
+        return camera
+
+    async def update(self, cam_id: str, patch: Any) -> CameraConfig:
+        """Change options of an API camera (``snapshot`` merged key by key); restarts only that
+        camera. Raises UnknownCamera, CameraConflict (YAML camera), InvalidCamera."""
+        if not isinstance(patch, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        async with self._lock:
+            current = self._api_camera(cam_id)
+            data = camera_data(current)
+            if "id" in patch and patch["id"] != cam_id:
+                raise InvalidCamera([f"cameras.{cam_id}.id: the id cannot change"])
+            for key, value in patch.items():
+                if key == "snapshot" and isinstance(value, dict):
+                    data["snapshot"] = {**data["snapshot"], **value}
+                elif key != "id":
+                    data[key] = value
+            if "url" in patch and patch["url"] is not None:
+                data["device"] = None
+            if "device" in patch and patch["device"] is not None:
+                data["url"] = None
+            camera = self._validate(cam_id, data)
+            await asyncio.to_thread(self._store.put_camera, cam_id, camera_data(camera))
+            await self._bridge.replace_camera(camera)
+        return camera
+
+    async def remove(self, cam_id: str) -> None:
+        """Stop and forget an API camera. Raises UnknownCamera, CameraConflict (YAML camera)."""
+        async with self._lock:
+            self._api_camera(cam_id)
+            await asyncio.to_thread(self._store.delete_camera, cam_id)
+            await self._bridge.remove_camera(cam_id)
+
+    def _api_camera(self, cam_id: str) -> CameraConfig:
+        if cam_id in self._yaml:
+            raise CameraConflict(f"camera {cam_id} is defined in the YAML configuration and read-only here")
+        camera = self._bridge.cameras.get(cam_id)
+        if camera is None:
+            raise UnknownCamera(f"no camera {cam_id}")
+        return camera.config
+
+    def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
+        try:
+            return camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
+        except ConfigError as err:
+            raise InvalidCamera(err.errors) from err

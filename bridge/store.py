@@ -1,0 +1,125 @@
+"""SQLite state store (stdlib sqlite3, WAL): cameras registered through the API.
+
+The schema is versioned with ``PRAGMA user_version`` and upgraded by the ordered ``MIGRATIONS``
+at open; each migration runs in one transaction, so a crash leaves the previous version intact.
+Calls are short and blocking: the registry runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import BridgeError
+
+
+class StoreError(BridgeError):
+    """Raised when the state database cannot be opened, migrated or written."""
+
+
+#: migration N brings the schema from version N to N+1
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE cameras (
+        id TEXT PRIMARY KEY,
+        config TEXT NOT NULL,          -- JSON, the camera's options (secrets included)
+        created_at REAL NOT NULL,      -- seconds since the epoch
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+
+
+class Store:
+    """The bridge's SQLite database at ``path`` (created with its directory when missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(f"cannot open state database {path}: {err}") from err
+
+    @property
+    def version(self) -> int:
+        """The schema version (number of migrations applied)."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.version
+        if current > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {current}, newer than this bridge "
+                             f"({len(MIGRATIONS)}): refusing to touch it")
+        for number in range(current, len(MIGRATIONS)):
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[number]):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number + 1}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def cameras(self) -> dict[str, dict[str, Any]]:
+        """Registered cameras: id -> options."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, config FROM cameras ORDER BY created_at, id").fetchall()
+        return {cam_id: json.loads(config) for cam_id, config in rows}
+
+    def put_camera(self, cam_id: str, config: dict[str, Any]) -> None:
+        """Insert or replace a camera's options. Raises :class:`StoreError`."""
+        now = time.time()
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO cameras (id, config, created_at, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                    (cam_id, json.dumps(config), now, now),
+                )
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot save camera {cam_id}: {err}") from err
+
+    def delete_camera(self, cam_id: str) -> bool:
+        """Delete a camera; True when it existed. Raises :class:`StoreError`."""
+        try:
+            with self._lock:
+                cur = self._db.execute("DELETE FROM cameras WHERE id = ?", (cam_id,))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot delete camera {cam_id}: {err}") from err
+        return cur.rowcount > 0
+
+    def healthy(self) -> bool:
+        """Whether the database answers a query."""
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in sqlite3_split(script) if s.strip()]
+
+
+def sqlite3_split(script: str) -> list[str]:
+    """Split a migration script into statements (no ';' inside literals in our migrations)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return "\n".join(lines).split(";")
