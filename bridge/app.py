@@ -14,15 +14,15 @@ from contextlib import AsyncExitStack
 from typing import Self
 
 from . import __version__, systemd
+from .api.server import ApiServer
 from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
 from .events import EventBus
-from .api.server import ApiServer
 from .mqtt.publisher import MqttPublisher
 from .registry import Registry
-from .store import Store
 from .snapshot import Snapshot, SnapshotWorker
+from .store import Store
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ middlewares give every request an id (``X-Request-ID``) and turn every error int
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,6 @@ from aiohttp import web
 from ..config import ApiConfig
 from ..redact import redact
 from ..service import Service
-from . import cameras, events
 from .errors import ApiError, json_error
 
 if TYPE_CHECKING:
@@ -73,16 +73,25 @@ def _keep(headers: Any) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
 
 
-def build_app(bridge: Bridge, registry: Registry, config: ApiConfig,
-              middlewares: list[Any] | None = None) -> web.Application:
+#: modules of ``bridge.api`` whose ``setup(app)`` adds routes, in this order
+ROUTE_MODULES = ["cameras", "events"]
+#: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
+MIDDLEWARES: list[str] = []
+
+
+def build_app(bridge: Bridge, registry: Registry, config: ApiConfig) -> web.Application:
     """The aiohttp application with every route module set up."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, *(middlewares or [])],
+    extra = []
+    for spec in MIDDLEWARES:
+        module, _, attr = spec.partition(":")
+        extra.append(getattr(importlib.import_module(f"bridge.api.{module}"), attr))
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, *extra],
                           client_max_size=1024 * 1024)
     app[BRIDGE] = bridge
     app[REGISTRY] = registry
     app[CONFIG] = config
-    cameras.setup(app)
-    events.setup(app)
+    for name in ROUTE_MODULES:
+        importlib.import_module(f"bridge.api.{name}").setup(app)
     return app
 
 
