@@ -110,6 +110,8 @@ CAMERA_OPTIONS = (
 TOP_OPTIONS = (
     Option("log_level", vol.All(vol.Lower, vol.In(("debug", "info", "warning", "error"))), "info",
            "Log level."),
+    Option("log_format", vol.All(vol.Lower, vol.In(("text", "json"))), "text",
+           "Log line format: `text`, or `json` (one JSON object per line, with the request id)."),
     Option("data_dir", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
            "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`."),
 )
@@ -122,7 +124,7 @@ API_OPTIONS = (
     Option("port", vol.All(vol.Coerce(int), vol.Range(0, 65535)), 8765, "Listen TCP port (0 = any free port)."),
     Option("auth", vol.In(("auto", "required", "off")), "auto",
            "`auto`: required unless listening on loopback; `off` is refused on other addresses."),
-    Option("jwt_secret", _optional(vol.All(vol.Coerce(str), vol.Length(min=16))), None,
+    Option("jwt_secret", _optional(vol.All(vol.Coerce(str), vol.Length(min=32))), None,
            "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.", secret=True),
 )
 
@@ -251,6 +253,7 @@ class Config:
     mqtt: MqttConfig
     cameras: dict[str, CameraConfig]
     log_level: str = "info"
+    log_format: str = "text"
     data_dir: str | None = None
     api: ApiConfig = field(default_factory=ApiConfig)
 
@@ -516,7 +519,7 @@ def _build(valid: dict[str, Any]) -> Config:
     api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
     api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
-                    data_dir=valid["data_dir"], api=ApiConfig(**api))
+                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api))
     register_secrets(config)
     return config
 
