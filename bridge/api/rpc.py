@@ -1,0 +1,735 @@
+"""``GET /ws``: JSON-RPC 2.0 over a WebSocket, mirroring the REST API, with event notifications.
+
+Protocol
+--------
+Every text frame is one JSON-RPC 2.0 request or a batch (a JSON array of requests); replies come
+back one frame per request or per batch. A request without ``id`` is a notification: it is
+carried out and never answered, not even with an error. A batch is answered with an array of
+the replies to its requests (notifications left out; no frame at all when every entry was a
+notification); an empty batch is answered with a single ``-32600`` error. Requests of one
+connection are carried out in order. ``params`` may be an object (by name) or an array (by
+position, in the order ``rpc.discover`` lists them).
+
+Authentication happens when connecting (``Authorization: Bearer ...`` or ``X-API-Key`` on the
+upgrade request, checked like any HTTP request) or with a first message
+``{"jsonrpc": "2.0", "method": "auth", "params": {"token": "..."}, "id": 1}``. A connection that
+needs and lacks credentials may only call ``auth`` and ``rpc.discover``, and is closed (1008)
+after :data:`AUTH_TIMEOUT` seconds or :data:`MAX_AUTH_FAILURES` failed ``auth`` calls. Each method
+needs a role: ``viewer`` < ``operator`` < ``admin``.
+
+Events: ``events.subscribe {types?}`` returns a subscription id; matching events of the bus then
+arrive as notifications
+``{"jsonrpc": "2.0", "method": "event", "params": {"subscription", "id", "type", "time", "data"}}``
+(plus ``"missed": n`` when n events of that subscription were dropped before this one). Each
+connection has a bounded send queue (:data:`SEND_QUEUE` frames): a client that does not keep up
+loses events, memory does not grow; replies are never dropped (the connection stops reading
+requests instead).
+
+Versioning is per method: ``cameras.list`` is the current form, ``cameras.list.v1`` the previous
+one, still callable, flagged ``deprecated`` in ``rpc.discover`` and answered with an extra member
+``"deprecated": {"replacement": "cameras.list", "message": "..."}`` next to ``result``/``error``.
+
+Error codes
+-----------
+Standard: ``-32700`` parse error (id null), ``-32600`` invalid request, ``-32601`` method not
+found, ``-32602`` invalid params (``data.param`` names the offending parameter, ``data.errors``
+lists every problem), ``-32603`` internal error (details only in the bridge log).
+
+Application (``data.error`` repeats the REST API's error code):
+
+======== ==================== ===================================================================
+code     ``data.error``       meaning
+======== ==================== ===================================================================
+-32001   ``not_found``        no such camera (or subscription)
+-32002   ``conflict``         the camera id exists, or the camera is defined in YAML (read-only)
+-32003   ``invalid_config``   the camera options do not validate; ``data.errors`` lists why
+-32004   ``unauthorized``     not authenticated (or ``auth`` failed)
+-32005   ``forbidden``        authenticated, but the method needs a higher role
+-32006   ``no_snapshot``      the camera has no snapshot yet; ``data.state`` is its state
+-32007   ``limit_reached``    too many subscriptions on this connection
+======== ==================== ===================================================================
+
+``rpc.discover`` lists every method with its parameters, role, version and deprecation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import importlib
+import inspect
+import itertools
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .. import __version__
+from ..config import ROLES
+from ..events import EventSubscription
+from ..redact import mask_url, redact
+from ..registry import CameraConflict, InvalidCamera, RegistryError, UnknownCamera
+from ..status import iso_utc
+from .cameras import _downscale, camera_view
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from ..app import Bridge
+    from ..config import ApiConfig
+    from ..registry import Registry
+
+_LOGGER = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+NOT_FOUND = -32001
+CONFLICT = -32002
+INVALID_CAMERA = -32003
+UNAUTHORIZED = -32004
+FORBIDDEN = -32005
+NO_SNAPSHOT = -32006
+LIMIT_REACHED = -32007
+
+SEND_QUEUE = 64  #: frames waiting for a slow client before its event notifications are dropped
+MAX_MESSAGE = 1024 * 1024  #: largest frame accepted from a client, bytes
+MAX_BATCH = 100  #: most requests in one batch
+MAX_SUBSCRIPTIONS = 16  #: most event subscriptions per connection
+AUTH_TIMEOUT = 30.0  #: seconds an unauthenticated connection may stay open
+MAX_AUTH_FAILURES = 3  #: failed ``auth`` calls before the connection is closed
+HEARTBEAT = 30.0  #: seconds between WebSocket pings (dead clients are dropped)
+
+CONNECTIONS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("rpc_connections")
+
+
+def setup(app: web.Application) -> None:
+    """Add ``GET /ws`` and close open connections when the server shuts down."""
+    app[CONNECTIONS] = weakref.WeakSet()
+    app.router.add_get("/ws", websocket, name="rpc")
+    app.on_shutdown.append(_close_all)
+
+
+async def _close_all(app: web.Application) -> None:
+    for ws in list(app[CONNECTIONS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+# -- errors and callers ----------------------------------------------------------------------
+
+
+class RpcError(Exception):
+    """Raised by method handlers to answer with a JSON-RPC error (``data`` optional)."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def as_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": _scrub(self.message)}
+        if self.data is not None:
+            error["data"] = _scrub(self.data)
+        return error
+
+
+def _app_error(code: int, error: str, message: str, **data: Any) -> RpcError:
+    return RpcError(code, message, {"error": error, **data})
+
+
+def _invalid_param(param: str, message: str) -> RpcError:
+    text = f"{param}: {message}"
+    return RpcError(INVALID_PARAMS, f"invalid params: {text}", {"param": param, "errors": [text]})
+
+
+def _scrub(value: Any) -> Any:
+    """Mask URL credentials and registered secrets in outgoing error texts."""
+    if isinstance(value, str):
+        return redact(mask_url(value))
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: ``name``, ``role`` (viewer, operator, admin) and how they authenticated."""
+
+    name: str
+    role: str
+    method: str
+
+    @classmethod
+    def of(cls, principal: Any) -> Caller:
+        """From the auth module's ``Principal`` (anything with name, role, method)."""
+        return cls(str(getattr(principal, "name", "?")), str(getattr(principal, "role", "")),
+                   str(getattr(principal, "method", "?")))
+
+    def may(self, role: str) -> bool:
+        return self.role in ROLES and ROLES.index(self.role) >= ROLES.index(role)
+
+
+ANONYMOUS = Caller("anonymous", "admin", "anonymous")  #: everyone, when the API needs no auth
+
+
+def _auth_module() -> Any:
+    """``bridge.api.auth``, or None while the project has none (an auth module that fails to
+    import raises: never fall back to open access because of a broken module)."""
+    try:
+        return importlib.import_module(f"{__package__}.auth")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__package__}.auth":
+            raise
+        return None
+
+
+async def _resolve(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def connect_caller(request: web.Request, config: ApiConfig) -> Caller | None:
+    """The caller of an upgrade request, from its headers (None: must send ``auth`` first).
+    Invalid credentials raise the auth module's error (a 401 before the upgrade)."""
+    auth = _auth_module()
+    principal = request.get("principal")
+    if principal is None and auth is not None:
+        principal = await _resolve(auth.authenticate_request(request))
+    if principal is not None:
+        return Caller.of(principal)
+    return None if config.auth_required else ANONYMOUS
+
+
+# -- the method table ------------------------------------------------------------------------
+
+
+Handler = Callable[["Connection", dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter: its validator, JSON type (for ``rpc.discover``) and description."""
+
+    name: str
+    validator: Any
+    type: str
+    description: str
+    required: bool = True
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "required": self.required,
+                "description": self.description}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A callable method: name, handler, params, required role (None: anyone), version and, for
+    an old version, ``deprecated`` with the ``replacement`` to use."""
+
+    name: str
+    handler: Handler
+    summary: str
+    params: tuple[Param, ...] = ()
+    role: str | None = "viewer"
+    version: int = 1
+    deprecated: bool = False
+    replacement: str | None = None
+    more_params: str | None = None  #: further params allowed (described here), e.g. camera options
+    schema: vol.Schema = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = {(vol.Required if p.required else vol.Optional)(p.name): p.validator for p in self.params}
+        extra = vol.ALLOW_EXTRA if self.more_params else vol.PREVENT_EXTRA
+        object.__setattr__(self, "schema", vol.Schema(keys, extra=extra))
+
+    def bind(self, params: Any) -> dict[str, Any]:
+        """Validate ``params`` (object, array by position or absent). Raises RpcError -32602."""
+        if params is None:
+            params = {}
+        elif isinstance(params, list):
+            if self.more_params:
+                raise _invalid_param("params", "expected an object (by name)")
+            if len(params) > len(self.params):
+                raise _invalid_param("params", f"at most {len(self.params)} positional params")
+            params = {p.name: v for p, v in zip(self.params, params, strict=False)}
+        try:
+            return self.schema(params)
+        except vol.MultipleInvalid as err:
+            problems = [f"{'.'.join(map(str, e.path)) or 'params'}: {_message(e)}" for e in err.errors]
+            param = str(err.errors[0].path[0]) if err.errors[0].path else "params"
+            raise RpcError(INVALID_PARAMS, f"invalid params: {'; '.join(problems)}",
+                           {"param": param, "errors": problems}) from None
+
+    def describe(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": self.name, "summary": self.summary, "params": [p.describe() for p in self.params],
+            "role": self.role, "version": self.version, "deprecated": self.deprecated}
+        if self.more_params:
+            entry["more_params"] = self.more_params
+        if self.replacement:
+            entry["replacement"] = self.replacement
+        return entry
+
+    def deprecation(self) -> dict[str, Any]:
+        return {"replacement": self.replacement,
+                "message": f"{self.name} is deprecated; use {self.replacement}"}
+
+
+def _message(err: vol.Invalid) -> str:
+    return {"extra keys not allowed": "unknown parameter",
+            "required key not provided": "required parameter missing"}.get(err.msg, err.msg)
+
+
+#: every method by name; filled by :func:`method`
+METHODS: dict[str, Method] = {}
+
+
+def method(name: str, summary: str, *params: Param, **options: Any) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as ``name`` (options as for :class:`Method`)."""
+
+    def register(handler: Handler) -> Handler:
+        METHODS[name] = Method(name, handler, summary, params, **options)
+        return handler
+
+    return register
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise vol.Invalid("expected a non-empty string")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected an object")
+    return value
+
+
+def _text_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise vol.Invalid("expected an array of non-empty strings")
+    return value
+
+
+def _width(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 7680:
+        raise vol.Invalid("expected an integer from 16 to 7680 (pixels)")
+    return value
+
+
+CAMERA_ID = Param("id", _text, "string", "camera id")
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+class Connection:
+    """One WebSocket client: its caller, event subscriptions and bounded send queue."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, bridge: Bridge, registry: Registry | None, ws: web.WebSocketResponse,
+                 caller: Caller | None, app: web.Application | None = None) -> None:
+        self.bridge = bridge
+        self.registry = registry
+        self.app = app
+        self.ws = ws
+        self.caller = caller
+        self.id = next(self._ids)
+        self.auth_failures = 0
+        self.close_reason: str | None = None
+        self.subscriptions: dict[str, tuple[EventSubscription, asyncio.Task[None]]] = {}
+        self._sub_ids = itertools.count(1)
+        self._queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
+        self._writer: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()  #: cancelled event tasks, until done
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name=f"rpc[{self.id}].send")
+
+    async def close(self) -> None:
+        """Stop the subscriptions and the writer."""
+        for sub_id in list(self.subscriptions):
+            self.unsubscribe(sub_id)
+        tasks = list(self._stopping)
+        if self._writer is not None:
+            self._writer.cancel()
+            tasks.append(self._writer)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- sending
+
+    async def send(self, reply: Any) -> None:
+        """Queue a reply; waits (and so stops reading requests) while the queue is full."""
+        await self._queue.put(json.dumps(reply))
+
+    def offer(self, message: Any) -> bool:
+        """Queue a notification unless the queue is full (then False: it is dropped)."""
+        try:
+            self._queue.put_nowait(json.dumps(message))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait until everything queued is sent (bounded by ``timeout``)."""
+        async with asyncio.timeout(timeout):
+            await self._queue.join()
+
+    async def _write(self) -> None:
+        failed = False
+        while True:
+            text = await self._queue.get()
+            try:
+                if not failed:
+                    await self.ws.send_str(text)
+            except Exception as err:  # noqa: BLE001 - the client is gone; keep draining the queue
+                _LOGGER.debug("rpc[%s]: send failed: %s", self.id, err)
+                failed = True
+            finally:
+                self._queue.task_done()
+
+    # -- events
+
+    def subscribe(self, types: list[str] | None) -> str:
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise _app_error(LIMIT_REACHED, "limit_reached",
+                             f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        sub_id = str(next(self._sub_ids))
+        sub = self.bridge.events.subscribe(types)
+        task = asyncio.create_task(self._notify(sub_id, sub), name=f"rpc[{self.id}].events[{sub_id}]")
+        self.subscriptions[sub_id] = (sub, task)
+        return sub_id
+
+    def unsubscribe(self, sub_id: str) -> None:
+        sub, task = self.subscriptions.pop(sub_id)
+        self.bridge.events.unsubscribe(sub)
+        task.cancel()
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _notify(self, sub_id: str, sub: EventSubscription) -> None:
+        missed, gaps = 0, 0  # sub is new: every gap it records is ours to report
+        async for event in sub:
+            missed += sub.gaps - gaps  # dropped by the bus queue
+            gaps = sub.gaps
+            params: dict[str, Any] = {"subscription": sub_id, "id": event.id, "type": event.type,
+                                      "time": event.time, "data": event.data}
+            if missed:
+                params["missed"] = missed
+            if self.offer({"jsonrpc": "2.0", "method": "event", "params": params}):
+                missed = 0
+            else:
+                missed += 1
+
+    # -- requests
+
+    async def serve(self) -> None:
+        """Read and answer frames until the client leaves (or must be closed)."""
+        deadline = time.monotonic() + AUTH_TIMEOUT
+        while self.close_reason is None:
+            try:
+                if self.caller is None:
+                    msg = await self.ws.receive(timeout=max(0.0, deadline - time.monotonic()))
+                else:
+                    msg = await self.ws.receive()
+            except TimeoutError:
+                self.close_reason = "authentication timeout"
+                break
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                reply = await self.handle(msg.data)
+                if reply is not None:
+                    await self.send(reply)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+        with contextlib.suppress(TimeoutError):
+            await self.drain()
+        await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=self.close_reason.encode())
+
+    async def handle(self, frame: str | bytes) -> Any:
+        """The reply to one frame (a request or a batch); None when nothing is to be sent."""
+        try:
+            payload = json.loads(frame)
+        except ValueError as err:  # UnicodeDecodeError included
+            return _reply(None, error=RpcError(PARSE_ERROR, f"parse error: {err}").as_error())
+        if not isinstance(payload, list):
+            return await self.call(payload)
+        if not payload:
+            return _reply(None, error=RpcError(INVALID_REQUEST, "invalid request: empty batch").as_error())
+        if len(payload) > MAX_BATCH:
+            return _reply(None, error=RpcError(
+                INVALID_REQUEST, f"invalid request: batch of {len(payload)}; at most {MAX_BATCH}").as_error())
+        replies = [reply for item in payload if (reply := await self.call(item)) is not None]
+        return replies or None
+
+    async def call(self, request: Any) -> dict[str, Any] | None:
+        """Carry out one request; its reply, or None for a notification."""
+        problem = _invalid(request)
+        if problem is not None:
+            rid = request.get("id") if isinstance(request, dict) and _valid_id(request.get("id")) else None
+            return _reply(rid, error=RpcError(INVALID_REQUEST, f"invalid request: {problem}").as_error())
+        is_notification = "id" not in request
+        rid = request.get("id")
+        meth = METHODS.get(request["method"])
+        try:
+            if meth is None:
+                raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
+                               {"method": request["method"]})
+            self._check_role(meth)
+            result = await meth.handler(self, meth.bind(request.get("params")))
+            reply = _reply(rid, result=result)
+        except RpcError as err:
+            reply = _reply(rid, error=err.as_error())
+        except Exception:
+            _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
+            reply = _reply(rid, error={"code": INTERNAL_ERROR,
+                                       "message": "internal error (see the bridge log)"})
+        if meth is not None and meth.deprecated:
+            reply["deprecated"] = meth.deprecation()
+        return None if is_notification else reply
+
+    def _check_role(self, meth: Method) -> None:
+        if meth.role is None:
+            return
+        if self.caller is None:
+            raise _app_error(UNAUTHORIZED, "unauthorized",
+                             "authentication required: call auth {token} first, or connect with an "
+                             "Authorization or X-API-Key header")
+        if not self.caller.may(meth.role):
+            raise _app_error(FORBIDDEN, "forbidden",
+                             f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
+                             role=meth.role)
+
+
+def _valid_id(rid: Any) -> bool:
+    return rid is None or (isinstance(rid, (str, int, float)) and not isinstance(rid, bool))
+
+
+def _invalid(request: Any) -> str | None:
+    """Why ``request`` is not a valid JSON-RPC 2.0 request object (None when it is)."""
+    if not isinstance(request, dict):
+        return "expected a JSON object"
+    if request.get("jsonrpc") != "2.0":
+        return 'jsonrpc must be "2.0"'
+    if not isinstance(request.get("method"), str):
+        return "method must be a string"
+    if "id" in request and not _valid_id(request["id"]):
+        return "id must be a string, a number or null"
+    if "params" in request and not isinstance(request["params"], (dict, list)):
+        return "params must be an object or an array"
+    return None
+
+
+def _reply(rid: Any, *, result: Any = None, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    if error is not None:
+        return {"jsonrpc": "2.0", "id": rid, "error": error}
+    return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+# -- the handler -----------------------------------------------------------------------------
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Upgrade to a WebSocket and serve JSON-RPC on it until the client leaves."""
+    from .server import BRIDGE, CONFIG, REGISTRY
+
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "websocket_required", "/ws expects a WebSocket upgrade (JSON-RPC 2.0)")
+    config = request.app[CONFIG]
+    caller = await connect_caller(request, config)
+    await ws.prepare(request)
+    conn = Connection(request.app[BRIDGE], request.app[REGISTRY], ws, caller, request.app)
+    request.app[CONNECTIONS].add(ws)
+    conn.start()
+    _LOGGER.debug("rpc[%s]: connected (%s)", conn.id, caller.name if caller else "unauthenticated")
+    try:
+        await conn.serve()
+    finally:
+        request.app[CONNECTIONS].discard(ws)
+        await conn.close()
+        _LOGGER.debug("rpc[%s]: closed", conn.id)
+    return ws
+
+
+# -- methods ---------------------------------------------------------------------------------
+
+
+def _camera(conn: Connection, cam_id: str) -> Any:
+    camera = conn.bridge.cameras.get(cam_id)
+    if camera is None:
+        raise _app_error(NOT_FOUND, "not_found", f"no camera {cam_id}")
+    return camera
+
+
+def _view(conn: Connection, camera: Any) -> dict[str, Any]:
+    source = conn.registry.source(camera.id) if conn.registry is not None else "yaml"
+    return camera_view(camera, source)
+
+
+def _registry(conn: Connection) -> Registry:
+    if conn.registry is None:
+        raise RpcError(INTERNAL_ERROR, "the camera registry is not running")
+    return conn.registry
+
+
+def _registry_error(err: RegistryError) -> RpcError:
+    if isinstance(err, UnknownCamera):
+        return _app_error(NOT_FOUND, "not_found", str(err))
+    if isinstance(err, CameraConflict):
+        return _app_error(CONFLICT, "conflict", str(err))
+    if isinstance(err, InvalidCamera):
+        return _app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
+    return _app_error(INVALID_PARAMS, err.code, str(err))
+
+
+@method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
+        "error codes.", role=None)
+async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0", "bridge": __version__,
+        "methods": [m.describe() for m in METHODS.values()],
+        "notifications": [{"method": "event", "params": ["subscription", "id", "type", "time", "data",
+                                                         "missed"]}],
+        "errors": {str(code): text for code, text in ERRORS.items()},
+        "caller": None if conn.caller is None else {"name": conn.caller.name, "role": conn.caller.role},
+    }
+
+
+@method("auth", "Authenticate this connection with a token (API key or JWT).",
+        Param("token", _text, "string", "an API key or a JWT bearer token"), role=None)
+async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    auth = _auth_module()
+    principal = None
+    if auth is not None:
+        try:
+            principal = await _resolve(auth.authenticate_token(conn.app, params["token"]))
+        except (ApiError, ValueError, LookupError) as err:
+            _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
+    if principal is None:
+        conn.auth_failures += 1
+        if conn.auth_failures >= MAX_AUTH_FAILURES:
+            conn.close_reason = "too many failed auth attempts"
+        message = "invalid token" if auth is not None else "authentication is not available"
+        raise _app_error(UNAUTHORIZED, "unauthorized", message)
+    conn.caller = Caller.of(principal)
+    return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
+
+
+@method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
+async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return {"cameras": [_view(conn, c) for c in list(conn.bridge.cameras.values())]}
+
+
+@method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
+        version=1, deprecated=True, replacement="cameras.list")
+async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_view(conn, c) for c in list(conn.bridge.cameras.values())]
+
+
+@method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)
+async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return _view(conn, _camera(conn, params["id"]))
+
+
+@method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
+        Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False))
+async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    camera = _camera(conn, params["id"])
+    worker = conn.bridge.snapshots.get(camera.id)
+    snap = worker.latest if worker is not None else None
+    if snap is None:
+        status = camera.status
+        reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
+        reason += f": {status.error})" if status.error else ")"
+        raise _app_error(NO_SNAPSHOT, "no_snapshot", reason, state=str(status.state))
+    jpeg, width, height = snap.jpeg, snap.width, snap.height
+    wanted = params.get("width")
+    if wanted is not None and wanted < snap.width:
+        jpeg = await asyncio.get_running_loop().run_in_executor(
+            None, _downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
+        width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as _downscale
+    return {"camera": camera.id, "content_type": "image/jpeg", "width": width, "height": height,
+            "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
+
+
+@method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID,
+        role="operator")
+async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    camera = _camera(conn, params["id"])
+    conn.bridge.snapshots[camera.id].request()
+    return {"camera": camera.id, "requested": True}
+
+
+@method("cameras.add", "Add a camera (persisted; started at once); returns it.",
+        Param("id", _text, "string", "camera id (default: from name)", required=False),
+        Param("name", _text, "string", "display name", required=False),
+        role="admin", more_params="the camera's options as in the configuration's cameras section "
+                                  "(url or device, snapshot, transport, ...)")
+async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        config = await _registry(conn).add(params)
+    except RegistryError as err:
+        raise _registry_error(err) from None
+    return _view(conn, conn.bridge.cameras[config.id])
+
+
+@method("cameras.update", "Change options of a camera added through the API (restarts only it).",
+        CAMERA_ID, Param("changes", _object, "object", "options to change (snapshot merged key by key)"),
+        role="admin")
+async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        config = await _registry(conn).update(params["id"], params["changes"])
+    except RegistryError as err:
+        raise _registry_error(err) from None
+    return _view(conn, conn.bridge.cameras[config.id])
+
+
+@method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID, role="admin")
+async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        await _registry(conn).remove(params["id"])
+    except RegistryError as err:
+        raise _registry_error(err) from None
+    return {"id": params["id"], "removed": True}
+
+
+@method("events.subscribe", "Receive events as `event` notifications; returns a subscription id.",
+        Param("types", _text_list, "array of strings",
+              "event types, e.g. camera.status, camera.removed (default: all)", required=False))
+async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    types = params.get("types")
+    return {"subscription": conn.subscribe(types), "types": sorted(set(types)) if types else None}
+
+
+@method("events.unsubscribe", "Stop a subscription.",
+        Param("subscription", _text, "string", "id returned by events.subscribe"))
+async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    sub_id = params["subscription"]
+    if sub_id not in conn.subscriptions:
+        raise _app_error(NOT_FOUND, "not_found", f"no subscription {sub_id}")
+    conn.unsubscribe(sub_id)
+    return {"subscription": sub_id, "unsubscribed": True}
+
+
+ERRORS = {
+    PARSE_ERROR: "parse error", INVALID_REQUEST: "invalid request", METHOD_NOT_FOUND: "method not found",
+    INVALID_PARAMS: "invalid params (data.param, data.errors)", INTERNAL_ERROR: "internal error",
+    NOT_FOUND: "not found", CONFLICT: "conflict (exists, or defined in YAML)",
+    INVALID_CAMERA: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
+    FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
+    LIMIT_REACHED: "too many subscriptions",
+}
+
+__all__ = ["METHODS", "Connection", "Method", "Param", "RpcError", "method", "setup", "websocket"]
