@@ -27,6 +27,7 @@ BACKOFF_MIN = 1.0  #: seconds, first retry delay
 BACKOFF_MAX = 30.0  #: seconds, cap of the exponential backoff
 BACKOFF_JITTER = 0.2  #: +-20 % random spread, so cameras behind one failed switch spread out
 FPS_WINDOW = 2.0  #: seconds over which the packet rate is measured
+READER_EXIT_WAIT = 2.0  #: seconds a stopping connection waits for its reader thread
 PROBE_INTERVAL = 1.0  #: seconds between reachability probes while backing off
 PROBE_TIMEOUT = 1.0  #: seconds a reachability probe may take
 
@@ -66,6 +67,40 @@ def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> fl
     base = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** min(attempt, 16))
     spread = 1 + BACKOFF_JITTER * (2 * rand() - 1)
     return max(BACKOFF_MIN, min(BACKOFF_MAX, base * spread))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark an abandoned reader's outcome as retrieved (it was reported, or superseded)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def run_in_thread(fn: Callable[..., Any], *args: Any, name: str) -> asyncio.Future[Any]:
+    """Run blocking ``fn(*args)`` in a new daemon thread; the future resolves with its result or
+    exception on the running loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as err:  # handed to the loop, not lost in the thread
+            result, error = None, err
+        else:
+            error = None
+        with contextlib.suppress(RuntimeError):  # the loop may be gone at interpreter exit
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
 
 
 class Camera(Service):
@@ -170,17 +205,18 @@ class Camera(Service):
         stop = threading.Event()
         reader = StreamReader(self.config, stop)
         self._last_packet = time.monotonic()
-        thread = asyncio.ensure_future(asyncio.to_thread(reader.run, _Sink(self)))
-        stalled = False
+        # a thread of its own, not the default executor: a reader holds its thread for as long
+        # as the camera streams, and a shared pool would run dry with a few cameras
+        thread = run_in_thread(reader.run, _Sink(self), name=f"camera[{self.id}].reader")
         try:
             while not thread.done():
                 await asyncio.wait([thread], timeout=1.0)
                 idle = time.monotonic() - self._last_packet
                 if not thread.done() and self.state is CameraState.STREAMING and idle > self.config.stall_timeout:
-                    stalled = True
-                    stop.set()  # the reader's own read timeout ends a blocked read
-                    break
-            await thread
+                    # no waiting for the blocked read: FFmpeg's socket timeout ends that thread
+                    # later, and, told to stop, it delivers nothing more
+                    return StallError(f"no packet for {self.config.stall_timeout:g} s")
+            thread.result()
         except CaptureError as err:
             return err
         except Exception as err:  # a decoder bug must not kill the supervisor
@@ -188,12 +224,9 @@ class Camera(Service):
             return CaptureError(f"unexpected: {redact(err)}")
         finally:
             stop.set()
-            if not thread.done():
-                await asyncio.wait([thread])
-                with contextlib.suppress(Exception):
-                    thread.result()
-        if stalled:
-            return StallError(f"no packet for {self.config.stall_timeout:g} s")
+            if not thread.done():  # give a reader that is not blocked a moment to close cleanly
+                await asyncio.wait([thread], timeout=READER_EXIT_WAIT)
+            thread.add_done_callback(_retrieve)
         return CaptureError("reader stopped")
 
     # -- state -----------------------------------------------------------------------------
@@ -274,9 +307,10 @@ class _Sink:
             assert cam._loop is not None
             cam._loop.call_soon_threadsafe(cam._on_first_packet)
 
-    def decoded(self) -> None:
+    def decoded(self, frames: int = 1, seconds: float = 0.0) -> None:
         with self._cam._lock:
-            self._cam._status.decoded += 1
+            self._cam._status.decoded += frames
+            self._cam._status.decode_seconds += seconds
 
     def wanted(self, keyframe: bool, now: float) -> bool:
         return any(sub.wants(keyframe, now) for sub in self._cam._subs)

@@ -1,4 +1,4 @@
-"""Command line: ``camera-bridge run|check-config|list-devices``."""
+"""Command line: ``camera-bridge run|check-config|list-devices|api-key``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
+from typing import IO
 
 import yaml
 
 from . import __version__
-from .config import Config, load, masked
+from .config import ROLES, Config, load, masked
 from .errors import ConfigError, DeviceError
 from .redact import RedactingFilter
 
@@ -32,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
     devices = sub.add_parser("list-devices", help="list USB (V4L2) capture devices")
     devices.add_argument("--json", action="store_true", help="print JSON")
+    key = sub.add_parser("api-key", help="make an API key: prints it once, with the hash for api.keys")
+    key.add_argument("--name", default="client", help="who the key is for (default: client)")
+    key.add_argument("--role", choices=ROLES, default="viewer", help="its role (default: viewer)")
     return parser
 
 
@@ -49,12 +54,67 @@ class JournalFormatter(logging.Formatter):
         return f"<{priority}>{super().format(record)}"
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr with secrets masked; under systemd (``JOURNAL_STREAM`` set) with syslog
+class RequestIdFilter(logging.Filter):
+    """Sets ``record.request_id`` to the id of the API request the line belongs to (or None).
+
+    Runs in the thread that logs, so the request's context (``bridge.api.server.REQUEST_ID``,
+    also copied into ``asyncio.to_thread`` workers) is the current one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from .api.server import REQUEST_ID  # aiohttp: only imported when logging JSON
+
+        self._request_id = REQUEST_ID
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = self._request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``,
+    ``request_id`` (when the line belongs to an API request), ``exception`` (traceback text).
+    ``journal=True`` prefixes the syslog priority as :class:`JournalFormatter` does."""
+
+    def __init__(self, journal: bool = False) -> None:
+        super().__init__()
+        self._journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        line = json.dumps(entry, default=str)
+        if not self._journal:
+            return line
+        priority = next((p for level, p in JournalFormatter.PRIORITIES if record.levelno >= level), 7)
+        return f"<{priority}>{line}"
+
+
+def setup_logging(level: str, log_format: str = "text", stream: IO[str] | None = None) -> None:
+    """Log to stderr (or ``stream``) with secrets masked; ``log_format: json`` writes one JSON
+    object per line with the request id; under systemd (``JOURNAL_STREAM`` set) with syslog
     priority prefixes, else with time stamps."""
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
-    if os.environ.get("JOURNAL_STREAM"):
+    if log_format == "json":
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(JsonFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
+    elif os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(JournalFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -76,7 +136,7 @@ def _load(path: str) -> Config | None:
 def _run(config: Config) -> int:
     from .app import run  # heavy imports (PyAV, OpenCV) only when running
 
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -109,11 +169,30 @@ def _list_devices(as_json: bool) -> int:
     return EXIT_OK
 
 
+def _api_key(name: str, role: str) -> int:
+    """Print a new API key (only this once) and the ``api.keys`` entry with its hash."""
+    from .api.auth import generate_key, hash_key
+
+    if not name.strip():
+        print("api-key: --name must not be empty", file=sys.stderr)
+        return EXIT_FAILURE
+    key = generate_key()
+    snippet = yaml.safe_dump({"api": {"keys": [{"name": name, "hash": hash_key(key), "role": role}]}},
+                             sort_keys=False)
+    print(f"API key for {name!r} (role {role}); it is shown only this once, store it now:\n")
+    print(f"    {key}\n")
+    print("Add its hash to the configuration (api.keys); the key itself stays out of it:\n")
+    print(snippet, end="")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
     if args.command == "list-devices":
         return _list_devices(args.json)
+    if args.command == "api-key":
+        return _api_key(args.name, args.role)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG

@@ -122,7 +122,7 @@ API_OPTIONS = (
     Option("enabled", vol.Boolean(), True, "Serve the HTTP/WebSocket API."),
     Option("host", vol.All(vol.Coerce(str), vol.Length(min=1)), "127.0.0.1", "Listen address."),
     Option("port", vol.All(vol.Coerce(int), vol.Range(0, 65535)), 8765, "Listen TCP port (0 = any free port)."),
-    Option("auth", vol.In(("auto", "required", "off")), "auto",
+    Option("auth", vol.All(lambda v: "off" if v is False else v, vol.In(("auto", "required", "off"))), "auto",
            "`auto`: required unless listening on loopback; `off` is refused on other addresses."),
     Option("jwt_secret", _optional(vol.All(vol.Coerce(str), vol.Length(min=32))), None,
            "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.", secret=True),
@@ -294,7 +294,11 @@ def _section(options: tuple[Option, ...], extra: Mapping[Any, Any] | None = None
 def _camera_url(value: Any) -> str:
     value = vol.Coerce(str)(value).strip()
     kind = source_kind(value)
-    if kind == "file" and not Path(value).is_file():
+    try:
+        is_file = Path(value).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte: not a file
+        is_file = False
+    if kind == "file" and not is_file:
         raise vol.Invalid(f"file {value!r} does not exist ({URL_EXPECTED})")
     return value
 

@@ -90,6 +90,8 @@ class Registry:
             raise InvalidCamera(["(body): expected a JSON object"])
         data = dict(body)
         cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        if not isinstance(cam_id, str):
+            raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
         async with self._lock:
             if cam_id in self._bridge.cameras or cam_id in self._yaml:
                 raise CameraConflict(f"camera {cam_id} already exists")

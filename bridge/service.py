@@ -4,6 +4,7 @@ in one ``asyncio.TaskGroup``."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any, Self
 
@@ -37,7 +38,9 @@ class Service:
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group
-        self._tasks = [group.create_task(coro, name=name) for name, coro in self._loops().items()]
+        # a fresh context: loops started by an API request must not carry its request id
+        self._tasks = [group.create_task(coro, name=name, context=contextvars.Context())
+                       for name, coro in self._loops().items()]
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -29,7 +29,8 @@ class CameraStatus:
     """Runtime status of one camera. Times are seconds since the epoch, sizes pixels,
     ``fps`` video packets per second measured over the last few seconds. Counters since start:
     ``frames`` video packets received, ``keyframes`` of them keyframes, ``decoded`` frames the
-    decoder produced (about ``keyframes`` while only snapshots are needed)."""
+    decoder produced (about ``keyframes`` while only snapshots are needed), ``decode_seconds``
+    time spent in the decoder (metrics only, not in the payload)."""
 
     state: CameraState = CameraState.CONNECTING
     last_frame_at: float | None = None
@@ -42,6 +43,7 @@ class CameraStatus:
     frames: int = 0
     keyframes: int = 0
     decoded: int = 0
+    decode_seconds: float = 0.0
 
     def as_payload(self) -> dict[str, Any]:
         """The MQTT/API form: ``last_frame_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""

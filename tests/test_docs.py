@@ -29,12 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
 MQTT_DOC = ROOT / "docs" / "mqtt.md"
 
-#: where each option table lives in the configuration, as written in the docs' key paths
+#: where each option table lives in the configuration, as written in the docs' key paths:
+#: ``<id>`` is any key of a mapping (a camera id), ``name[]`` any entry of the list ``name``
 SECTIONS: dict[str, str] = {
     "TOP_OPTIONS": "",
     "MQTT_OPTIONS": "mqtt.",
     "CAMERA_OPTIONS": "cameras.<id>.",
     "SNAPSHOT_OPTIONS": "cameras.<id>.snapshot.",
+    "API_OPTIONS": "api.",
+    "API_KEY_OPTIONS": "api.keys[].",
+    "RATE_LIMIT_OPTIONS": "api.rate_limit.",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +138,8 @@ def default_forms(opt: Option) -> set[str]:
 
 
 def constraints(validator: Any) -> list[Any]:
-    """The ``vol.Range`` and ``vol.In`` validators inside ``validator`` (through ``vol.All``,
-    ``vol.Any`` and closures such as ``_optional``)."""
+    """The ``vol.Range``, ``vol.Length`` and ``vol.In`` validators inside ``validator`` (through
+    ``vol.All``, ``vol.Any`` and closures such as ``_optional``)."""
     found: list[Any] = []
     stack, seen = [validator], set()
     while stack:
@@ -143,7 +147,7 @@ def constraints(validator: Any) -> list[Any]:
         if id(v) in seen:
             continue
         seen.add(id(v))
-        if isinstance(v, (vol.Range, vol.In)):
+        if isinstance(v, (vol.Range, vol.Length, vol.In)):
             found.append(v)
         elif isinstance(v, (vol.All, vol.Any)):
             stack.extend(v.validators)
@@ -190,6 +194,10 @@ def test_bounds_and_allowed_values_are_documented():
                 absent = [v for v in check.container if f"`{v}`" not in allowed]
                 if absent:
                     problems.append(f"{path}: allowed value(s) {absent} not listed")
+            elif isinstance(check, vol.Length) and (check.min, check.max) == (1, None):
+                if "non-empty" not in row.get("Allowed values", ""):
+                    problems.append(f"{path}: length at least 1, but {row.get('Allowed values')!r} "
+                                    "does not say non-empty")
             else:
                 bounds = [b for b in (check.min, check.max) if b is not None]
                 if not all(float(b) in numbers(row.get("Allowed values", "")) for b in bounds):
@@ -197,6 +205,35 @@ def test_bounds_and_allowed_values_are_documented():
         if opt.secret and "secret" not in " ".join(row.values()).lower():
             problems.append(f"{path}: is a secret but its row does not say so")
     assert not problems, "\n".join(problems)
+
+
+def test_section_prefixes_are_real_key_paths():
+    """Each SECTIONS prefix is where its table's options really are: an unknown key put there
+    is reported at that path, the table's own keys are not (``<id>`` stands for a camera id,
+    ``name[]`` for the first entry of the list ``name``, ``name.0`` in error messages)."""
+    for table, prefix in SECTIONS.items():
+        data: dict[str, Any] = {"mqtt": {"host": "127.0.0.1"}, "cameras": {}}
+        node, path = data, ""
+        for part in [p for p in prefix.split(".") if p]:
+            if part == "<id>":
+                part = "cam"
+                node[part] = {"url": "lavfi:testsrc"}
+            if part.endswith("[]"):
+                part = part[:-2]
+                node[part] = [{}]
+                node, path = node[part][0], f"{path}{part}.0."
+                continue
+            node = node.setdefault(part, {})
+            path += f"{part}."
+        for opt in getattr(config, table):
+            node[opt.key] = "x" if opt.required else opt.default
+        node["no_such_option"] = 1
+        with pytest.raises(config.ConfigError) as err:
+            parse(json.dumps(data), {})
+        assert f"{path}no_such_option: unknown key" in err.value.errors, (table, err.value.errors)
+        misplaced = [e for e in err.value.errors if e.endswith("unknown key")
+                     and e != f"{path}no_such_option: unknown key"]
+        assert not misplaced, f"{table} is not at {prefix!r}: {misplaced}"
 
 
 def test_example_file_is_valid():
@@ -241,6 +278,9 @@ def test_check_config_example_is_what_the_cli_prints(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert out == printed_doc
     assert "***" in out and "s3cret-cam" not in out and "hunter2pw" not in out
+    given_env = dict(word.split("=", 1) for word in code_blocks(text, "sh")[0].split() if "=" in word)
+    shown = [n for n, v in given_env.items() if ("PASSWORD" in n or "SECRET" in n) and v in out]
+    assert not shown, f"secrets from {shown} are printed unmasked"
 
 
 # ---------------------------------------------------------------------------------------------

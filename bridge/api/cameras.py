@@ -127,7 +127,7 @@ def _width(request: web.Request) -> int | None:
     raw = request.query.get("width")
     if raw is None:
         return None
-    if not raw.isdigit() or not 16 <= int(raw) <= 7680:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 16 <= int(raw) <= 7680:
         raise ApiError(400, "invalid_parameter", "width: expected an integer from 16 to 7680 (pixels)")
     return int(raw)
 
@@ -182,9 +182,12 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-cache"})
     await response.prepare(request)
     snap = worker.latest
-    while True:
-        if snap is not None:
-            part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
-            await response.write(part)
-        snap = await worker.next_snapshot()
+    try:
+        while True:
+            if snap is not None:
+                part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
+                await response.write(part)
+            snap = await worker.next_snapshot()
+    except ConnectionResetError:  # the client went away: the normal end of a stream
+        return response

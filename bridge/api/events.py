@@ -36,7 +36,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
-        if last is not None and last.isdigit():
+        if last is not None and last.isascii() and last.isdigit() and len(last) <= 18:
             missed, complete = bus.since(int(last), types)
             if not complete:
                 await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
@@ -55,9 +55,11 @@ async def events(request: web.Request) -> web.StreamResponse:
             if event.id > seen:
                 await response.write(_format(event))
                 seen = event.id
+    except ConnectionResetError:  # the client went away: the normal end of a stream
+        pass
     finally:
         bus.unsubscribe(sub)
-    return response  # pragma: no cover - the loop ends by disconnect/cancel
+    return response
 
 
 __all__ = ["events", "setup"]

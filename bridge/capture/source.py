@@ -50,8 +50,9 @@ class Sink(Protocol):
     def packet(self, keyframe: bool) -> None:
         """A video packet arrived."""
 
-    def decoded(self) -> None:
-        """A frame was decoded (whether or not a consumer takes it)."""
+    def decoded(self, frames: int = 1, seconds: float = 0.0) -> None:
+        """``frames`` frames were decoded (whether or not a consumer takes them), in ``seconds``
+        of decoder time."""
 
     def wanted(self, keyframe: bool, now: float) -> bool:
         """Whether any consumer wants a frame arriving now."""
@@ -66,25 +67,28 @@ class Sink(Protocol):
 def open_container(cam: CameraConfig) -> av.container.InputContainer:
     """Open ``cam``'s source with PyAV. Blocking.
 
-    RTSP: TCP unless ``transport: udp``; ``open_timeout``/``stall_timeout`` bound the open and
-    every read. ``lavfi:GRAPH`` opens an FFmpeg lavfi graph; ``/dev/videoN`` opens V4L2 (MJPEG
+    RTSP: TCP unless ``transport: udp``. Network reads are bounded by FFmpeg's own socket
+    timeouts (``stall_timeout``), not PyAV's Python interrupt callback, which costs about a
+    quarter of a snapshot-only camera's CPU (see docs/performance.md); USB reads use PyAV's
+    ``open_timeout``/``stall_timeout``. ``lavfi:GRAPH`` opens an FFmpeg lavfi graph; ``/dev/videoN`` opens V4L2 (MJPEG
     input preferred, see :mod:`bridge.capture.usb`). Raises :class:`CaptureError` (credentials
     masked), ``permanent`` when the source has no video stream.
     """
-    timeout = (cam.open_timeout, cam.stall_timeout)
     kind = cam.kind
+    socket_timeout = str(int(max(cam.open_timeout, cam.stall_timeout) * 1_000_000))  # µs
     try:
         if kind == "usb":
-            container = usb.open_device(cam, timeout)
+            container = usb.open_device(cam, (cam.open_timeout, cam.stall_timeout))
         elif kind == "lavfi":
-            container = av.open(cam.source[len("lavfi:"):], format="lavfi", timeout=timeout)
+            container = av.open(cam.source[len("lavfi:"):], format="lavfi")
         elif kind == "rtsp":
-            options = {**PROBE_OPTIONS, "rtsp_transport": cam.transport}
-            container = av.open(cam.source, options=options, timeout=timeout)
+            options = {**PROBE_OPTIONS, "rtsp_transport": cam.transport, "timeout": socket_timeout}
+            container = av.open(cam.source, options=options)
         elif kind == "http":
-            container = av.open(cam.source, options=dict(PROBE_OPTIONS), timeout=timeout)
+            options = {**PROBE_OPTIONS, "timeout": socket_timeout, "rw_timeout": socket_timeout}
+            container = av.open(cam.source, options=options)
         else:
-            container = av.open(cam.source, timeout=timeout)
+            container = av.open(cam.source)
     except (av.error.FFmpegError, OSError) as err:
         raise CaptureError(f"cannot open {cam.safe_source}: {redact(_describe(err))}") from None
     if not container.streams.video:
@@ -151,13 +155,17 @@ class StreamReader:
                     if want_key_only is not skipping:
                         ctx.skip_frame = "NONKEY" if want_key_only else "DEFAULT"
                         skipping = want_key_only
-                    for vframe in packet.decode():
-                        sink.decoded()
+                    if skipping and keyframe and not sink.wanted(True, time.monotonic()):
+                        continue  # no consumer wants this keyframe: no decode at all
+                    started = time.perf_counter()
+                    vframes = packet.decode()
+                    sink.decoded(len(vframes), time.perf_counter() - started)
+                    for vframe in vframes:
                         now = time.monotonic()
                         if sink.wanted(vframe.key_frame, now):
                             sink.frame(Frame(time.time(), now, vframe.width, vframe.height,
                                              bool(vframe.key_frame), av_frame=vframe))
-            except av.error.ExitError:
+            except (av.error.ExitError, TimeoutError):  # PyAV's or FFmpeg's read timeout
                 raise StallError(f"no packet for {cam.stall_timeout:g} s") from None
             except av.error.FFmpegError as err:
                 raise CaptureError(f"read failed: {redact(_describe(err))}") from None
@@ -172,8 +180,10 @@ class StreamReader:
         if ctx.name == "mjpeg":
             sink.frame(Frame(time.time(), now, ctx.width, ctx.height, True, jpeg=bytes(packet)))
             return
-        for vframe in packet.decode():
-            sink.decoded()
+        started = time.perf_counter()
+        vframes = packet.decode()
+        sink.decoded(len(vframes), time.perf_counter() - started)
+        for vframe in vframes:
             sink.frame(Frame(time.time(), now, vframe.width, vframe.height, True, av_frame=vframe))
 
 

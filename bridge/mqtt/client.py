@@ -69,6 +69,7 @@ class MqttLink(Service):
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
+        self.published = 0  #: messages handed to the broker (metrics)
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0) -> None:
         """Queue a message; replaces an unsent message for the same topic. Dropped while
@@ -85,6 +86,7 @@ class MqttLink(Service):
         if self._client is not None and self.connected.is_set():
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=2)
+                self.published += 1
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.connection": self._run()}
@@ -145,6 +147,7 @@ class MqttLink(Service):
                 topic = next(iter(self._pending))
                 msg = self._pending.pop(topic)
                 await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+                self.published += 1
                 _raise_if_cancelled()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
