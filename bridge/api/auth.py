@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import jwt
 from aiohttp import web
 
 from ..config import ROLES, ApiConfig
@@ -143,6 +142,8 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
     """The token's principal, or why it is refused (messages never quote the token)."""
     if not config.jwt_secret:
         return "JWT bearer tokens are not enabled (no api.jwt_secret)"
+    import jwt  # only when JWTs are enabled: PyJWT costs ~9 MiB of RSS (docs/performance.md)
+
     try:
         claims = jwt.decode(token, config.jwt_secret, algorithms=["HS256"], leeway=JWT_LEEWAY,
                             options={"require": ["exp", "sub", "role"]})

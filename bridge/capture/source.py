@@ -27,6 +27,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: probe little so the first frame comes fast (measured here: ~0.1 s instead of ~1.5 s)
 PROBE_OPTIONS = {"analyzeduration": "200000", "probesize": "65536"}
+#: decoder threads per camera (see StreamReader._read)
+DECODE_THREADS = 1
 #: codecs whose every frame is a keyframe: decoded only when a consumer takes the frame
 INTRA_ONLY = frozenset({"mjpeg", "rawvideo", "wrapped_avframe", "png", "bmp"})
 
@@ -127,6 +129,9 @@ class StreamReader:
         cam = self._cam
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        # one decoding thread: keyframes are decoded one at a time anyway, and FFmpeg's
+        # default (a thread per core) keeps a frame pool per thread
+        ctx.thread_count = DECODE_THREADS
         codec = ctx.name
         intra = codec in INTRA_ONLY
         sink.opened(StreamInfo(codec, ctx.width, ctx.height,
