@@ -9,6 +9,7 @@ a test) all come from there.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -238,7 +239,7 @@ class ApiConfig:
     @property
     def loopback(self) -> bool:
         """Whether the API listens on a loopback address only."""
-        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+        return is_loopback(self.host)
 
     @property
     def auth_required(self) -> bool:
@@ -345,14 +346,26 @@ def _cameras(value: Any) -> dict[str, Any]:
     return valid
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost`` or an IP in 127.0.0.0/8 or ::1);
+    a host *name* such as ``127.example.com`` is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _api_auth(api: dict[str, Any]) -> dict[str, Any]:
     host = api["host"]
-    loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    loopback = is_loopback(host)
     if api["auth"] == "off" and not loopback:
         raise vol.Invalid("auth: off is only allowed on a loopback host", ["auth"])
-    if api["enabled"] and not loopback and api["auth"] != "off" and not (api["keys"] or api["jwt_secret"]):
-        raise vol.Invalid(f"listening on {host} needs api.keys or api.jwt_secret "
-                          "(auth is required off loopback)", ["keys"])
+    required = api["auth"] == "required" or (api["auth"] == "auto" and not loopback)
+    if api["enabled"] and required and not (api["keys"] or api["jwt_secret"]):
+        why = "auth is required off loopback" if not loopback else "api.auth is required"
+        raise vol.Invalid(f"listening on {host} needs api.keys or api.jwt_secret ({why})", ["keys"])
     return api
 
 

@@ -59,7 +59,9 @@ class EventBus:
     """Publishes events to subscribers on the event loop (not thread-safe: call from the loop)."""
 
     def __init__(self, buffer: int = 1000) -> None:
-        self._ids = itertools.count(1)
+        # ids grow across restarts too (milliseconds since the epoch at start, then +1), so a
+        # client resuming with an id from an earlier run is told about the gap
+        self._ids = itertools.count(int(time.time() * 1000))
         self._recent: deque[Event] = deque(maxlen=buffer)
         self._subs: list[EventSubscription] = []
 
@@ -88,6 +90,8 @@ class EventBus:
         (False: some events in between are gone)."""
         wanted = frozenset(types) if types is not None else None
         events = [e for e in self._recent if e.id > last_id and (wanted is None or e.type in wanted)]
+        if last_id > self.last_id:  # an id this bus never gave (an earlier run, or made up)
+            return events, False
         complete = not self._recent or self._recent[0].id <= last_id + 1
         return events, complete
 

@@ -187,3 +187,48 @@ async def test_errors_are_json_with_a_request_id(broker, rtsp, prefix):
         resp = await http.put("/api/cameras")
         assert resp.status == 405 and "message" in await resp.json()
         assert resp.headers["X-Request-ID"]
+
+
+async def test_open_streams_do_not_hold_up_shutdown(broker, rtsp, prefix):
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 0}}})
+    async with aiohttp.ClientSession() as http:
+        async with running(config) as bridge:
+            url = base_url(bridge)
+            await wait_for_snapshot(bridge, "cam")
+            sse = await http.get(f"{url}/api/events")
+            mjpeg = await http.get(f"{url}/api/cameras/cam/mjpeg")
+            await mjpeg.content.readline()
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping < 5, "open SSE/MJPEG clients held up the shutdown"
+        sse.close()
+        mjpeg.close()
+
+
+async def test_mjpeg_of_a_removed_camera_ends(broker, rtsp, prefix, monkeypatch):
+    from bridge.api import cameras as cameras_api
+
+    monkeypatch.setattr(cameras_api, "MJPEG_CHECK", 0.5)
+    config = make_config(broker.port, prefix, {})
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+        await http.post("/api/cameras", json={"id": "temp", "url": rtsp.url})
+        await wait_for_snapshot(bridge, "temp")
+        resp = await http.get("/api/cameras/temp/mjpeg")
+        await resp.content.readline()
+        assert (await http.delete("/api/cameras/temp")).status == 204
+        async with asyncio.timeout(5):
+            while await resp.content.read(65536):
+                pass  # the stream ends instead of hanging
+        resp.close()
+
+
+async def test_resume_with_an_id_from_an_earlier_run_gets_a_reset(broker, rtsp, prefix):
+    config = make_config(broker.port, prefix, {})
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+        future_id = bridge.events.last_id + 10**12
+        resp = await http.get("/api/events", headers={"Last-Event-ID": str(future_id)})
+        first = await read_sse(resp, 1)
+        assert first[0]["event"] == "reset"
+        await http.post("/api/cameras", json={"id": "late", "url": rtsp.url})
+        later = await read_sse(resp, 1)
+        resp.close()
+    assert later[0]["event"] == "camera.status" and json.loads(later[0]["data"])["camera"] == "late"

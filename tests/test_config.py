@@ -175,3 +175,13 @@ def test_missing_source_is_reported_with_the_other_errors_of_the_camera():
     errors = errors_of("mqtt: {host: h}\ncameras: {cam: {transport: quic}}")
     assert "cameras.cam: set exactly one of url and device" in errors
     assert any(e.startswith("cameras.cam.transport:") for e in errors)
+
+
+def test_api_auth_rules():
+    base = "mqtt: {host: h}\ncameras: {}\napi: "
+    assert any("needs api.keys or api.jwt_secret" in e for e in errors_of(base + "{host: 0.0.0.0}"))
+    assert any("api.auth is required" in e for e in errors_of(base + "{auth: required}"))
+    # a host *name* starting with 127. is not loopback
+    assert any("needs api.keys" in e for e in errors_of(base + "{host: 127.example.com}"))
+    assert parse(base + "{auth: off}", {}).api.auth == "off"  # a bare YAML off reads as false
+    assert parse(base + "{host: 127.0.0.2}", {}).api.auth_required is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..registry import Registry
 
 MJPEG_BOUNDARY = "frame"
+MJPEG_CHECK = 5.0  #: seconds between checks that an MJPEG stream's camera still exists
 
 
 def setup(app: web.Application) -> None:
@@ -182,12 +184,20 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-cache"})
     await response.prepare(request)
     snap = worker.latest
+    bridge = _bridge(request)
+    from .server import tracked_stream
+
     try:
-        while True:
-            if snap is not None:
-                part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
-                await response.write(part)
-            snap = await worker.next_snapshot()
+        with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
+            while bridge.snapshots.get(camera.id) is worker:  # ends when the camera is replaced
+                if snap is not None:
+                    part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
+                    await response.write(part)
+                snap = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(MJPEG_CHECK):
+                        snap = await worker.next_snapshot()
     except ConnectionResetError:  # the client went away: the normal end of a stream
-        return response
+        pass
+    return response

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from aiohttp import web
 
-from ..events import Event
+from ..events import Event, EventSubscription
+from .server import tracked_stream
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
 
@@ -42,24 +44,31 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
             for event in missed:
                 await response.write(_format(event))
-            seen = missed[-1].id if missed else int(last)
+            seen = missed[-1].id if missed else (int(last) if complete else bus.last_id)
         else:
             seen = bus.last_id
-        while True:
-            try:
-                async with asyncio.timeout(KEEPALIVE):
-                    event = await sub.queue.get()
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if event.id > seen:
-                await response.write(_format(event))
-                seen = event.id
+        with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
+            await _stream(response, sub, seen)
     except ConnectionResetError:  # the client went away: the normal end of a stream
         pass
     finally:
         bus.unsubscribe(sub)
     return response
+
+
+async def _stream(response: web.StreamResponse, sub: EventSubscription, seen: int) -> None:
+    """Write events newer than ``seen`` as they come, with keepalive comments; until cancelled
+    (server shutdown) or the client leaves (ConnectionResetError)."""
+    while True:
+        try:
+            async with asyncio.timeout(KEEPALIVE):
+                event = await sub.queue.get()
+        except TimeoutError:
+            await response.write(b": keepalive\n\n")
+            continue
+        if event.id > seen:
+            await response.write(_format(event))
+            seen = event.id
 
 
 __all__ = ["events", "setup"]

@@ -6,10 +6,12 @@ middlewares give every request an id (``X-Request-ID``) and turn every error int
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,9 @@ _LOGGER = logging.getLogger(__name__)
 BRIDGE: web.AppKey[Bridge] = web.AppKey("bridge")
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
 CONFIG: web.AppKey[ApiConfig] = web.AppKey("api_config")
+
+#: tasks of open streaming responses (SSE, MJPEG), cancelled at shutdown so they never hold it up
+STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("streams")
 
 #: the current request's id, for log lines the request causes
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -80,6 +85,24 @@ ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi"]
 MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "auth:auth_middleware", "ratelimit:ratelimit_middleware"]
 
 
+async def _close_streams(app: web.Application) -> None:
+    for task in list(app[STREAMS]):
+        task.cancel()
+
+
+@contextlib.contextmanager
+def tracked_stream(request: web.Request) -> Iterator[None]:
+    """Register the current handler as a long-lived stream, cancelled when the server stops."""
+    task = asyncio.current_task()
+    assert task is not None
+    streams = request.app[STREAMS]
+    streams.add(task)
+    try:
+        yield
+    finally:
+        streams.discard(task)
+
+
 def build_app(bridge: Bridge, registry: Registry, config: ApiConfig) -> web.Application:
     """The aiohttp application with every route module set up."""
     extra = []
@@ -91,6 +114,8 @@ def build_app(bridge: Bridge, registry: Registry, config: ApiConfig) -> web.Appl
     app[BRIDGE] = bridge
     app[REGISTRY] = registry
     app[CONFIG] = config
+    app[STREAMS] = set()
+    app.on_shutdown.append(_close_streams)
     for name in ROUTE_MODULES:
         importlib.import_module(f"bridge.api.{name}").setup(app)
     return app
