@@ -139,7 +139,7 @@ def bridge_phase(args: argparse.Namespace, url: str, broker: Mosquitto, work: Pa
         "data_dir": str(work),  # the bridge's state (camera registry) stays in the temp dir
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": "bench",
                  "discovery": False},
-        "api": {"port": 0},  # the default-on HTTP API, on any free port
+        "api": {"port": 0, "enabled": args.api},  # API on a free port, or off
         "cameras": {f"cam{i}": {"url": url, "snapshot": {"interval": 0}} for i in range(n)},
     }))
     log = work / "bridge.log"
@@ -228,6 +228,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", type=int, default=8, help="number of cameras (default 8)")
     parser.add_argument("--seconds", type=float, default=60, help="measured window per phase")
+    parser.add_argument("--api", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the bridge with its HTTP API (the default config) or without")
     parser.add_argument("--warmup", type=float, default=5,
                         help="seconds between all cameras up and the window")
     parser.add_argument("--cache", type=Path, help="where the clip is made and kept",

@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from . import __version__, systemd
-from .api.server import ApiServer
 from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
@@ -23,6 +22,9 @@ from .mqtt.publisher import MqttPublisher
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
 from .store import Store
+
+if TYPE_CHECKING:
+    from .api.server import ApiServer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ class Bridge:
             self.registry = Registry(self, self.store)
             await self.registry.restore()
             if self.config.api.enabled:
+                from .api.server import (
+                    ApiServer,  # aiohttp & co. (~35 MiB) only when serving
+                )
+
                 self.api = ApiServer(self, self.registry, self.config.api)
                 await self._stack.enter_async_context(self.api)
         except BaseException:

@@ -65,3 +65,13 @@ async def test_cameras_added_replaced_and_removed_at_run_time(broker, rtsp, pref
         assert "extra" not in json.loads(found[f"{prefix}/bridge/state"])["cameras"]
         events = [e.type for e in bridge.events.since(0)[0]]
     assert "camera.removed" in events and "camera.status" in events
+
+
+async def test_bridge_runs_without_its_api(broker, prefix):
+    from .conftest import recording, running
+
+    config = make_config(broker.port, prefix, {"cam": {"url": "lavfi:testsrc2=size=160x120:rate=5"}},
+                         api={"enabled": False})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        await rec.next_on(f"{prefix}/cam/snapshot", 0)
+        assert bridge.api is None
