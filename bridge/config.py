@@ -551,9 +551,7 @@ def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge") 
     if cam_id == base_topic.replace("/", "_"):
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
     camera = _camera(cam_id, valid[cam_id])
-    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", camera.source)
-    if match:
-        REDACTOR.add(match.group(1))
+    _register_url_password(camera)
     return camera
 
 
@@ -569,9 +567,14 @@ def register_secrets(config: Config) -> None:
     REDACTOR.add(config.mqtt.password)
     REDACTOR.add(config.api.jwt_secret)
     for cam in config.cameras.values():
-        match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", cam.source)
-        if match:
-            REDACTOR.add(match.group(1))
+        _register_url_password(cam)
+
+
+def _register_url_password(camera: CameraConfig) -> None:
+    """Register the password of a ``scheme://user:password@host`` camera URL as a secret."""
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", camera.source)
+    if match:
+        REDACTOR.add(match.group(1))
 
 
 def masked(config: Config) -> dict[str, Any]:

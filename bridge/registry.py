@@ -61,10 +61,6 @@ class Registry:
         self._yaml = set(bridge.config.cameras)
         self._lock = asyncio.Lock()
 
-    @property
-    def store(self) -> Store:
-        return self._store
-
     def source(self, cam_id: str) -> str:
         """``yaml`` or ``api``."""
         return "yaml" if cam_id in self._yaml else "api"

@@ -116,10 +116,7 @@ class Store:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in sqlite3_split(script) if s.strip()]
-
-
-def sqlite3_split(script: str) -> list[str]:
-    """Split a migration script into statements (no ';' inside literals in our migrations)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return "\n".join(lines).split(";")
+    """Split a migration script into statements, comments dropped (no ';' or '--' inside
+    literals in our migrations). Not ``executescript``: it would commit the open transaction."""
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [s.strip() for s in code.split(";") if s.strip()]

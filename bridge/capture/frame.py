@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -128,7 +127,3 @@ class Subscription:
         """Stop receiving frames."""
         self.closed = True
 
-    @staticmethod
-    def now() -> float:
-        """The monotonic clock frames are stamped with."""
-        return time.monotonic()
