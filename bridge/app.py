@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, systemd
 from .camera import Camera
@@ -25,6 +25,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
+    from .timelapse.manager import TimelapseManager
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Bridge:
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
+        self.timelapses: TimelapseManager | None = None
 
     async def __aenter__(self) -> Self:
         try:
@@ -68,6 +70,7 @@ class Bridge:
             self._stack.callback(self.store.close)
             self.registry = Registry(self, self.store)
             await self.registry.restore()
+            await self._start_timelapses()
             if self.config.api.enabled:
                 from .api.server import (
                     ApiServer,  # aiohttp & co. (~35 MiB) only when serving
@@ -152,6 +155,20 @@ class Bridge:
             return  # a camera being replaced or removed reporting "stopped"
         self.publisher.on_camera_state(camera)
         self.events.publish("camera.status", {"camera": camera.id, **camera.status.as_payload()})
+
+    async def _start_timelapses(self) -> None:
+        from .timelapse.manager import TimelapseManager
+
+        assert self.store is not None
+        self.timelapses = TimelapseManager(self.config, self.cameras, self.store,
+                                           on_event=self._on_timelapse_event,
+                                           on_image=self.publisher.on_timelapse_image)
+        await self._stack.enter_async_context(self.timelapses)
+        self.publisher.attach_timelapses(self.timelapses)
+
+    def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
+        self.events.publish(type_, data)
+        self.publisher.on_timelapse_event(type_, data)
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         self.publisher.on_snapshot(cam_id, snap)

@@ -185,6 +185,8 @@ class CameraConfig:
     video_size: str | None = None
     framerate: float | None = None
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    #: ``timelapse:`` setting overrides for this camera's timelapses (bridge/timelapse/config.py)
+    timelapse: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -257,6 +259,9 @@ class Config:
     log_format: str = "text"
     data_dir: str | None = None
     api: ApiConfig = field(default_factory=ApiConfig)
+    #: ``timelapse:`` (a ``bridge.timelapse.config.Defaults``) and ``timelapses:`` (id -> ``Spec``)
+    timelapse: Any = None
+    timelapses: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -311,12 +316,25 @@ def _device(value: Any) -> str:
     return value
 
 
+def _timelapse(name: str) -> Any:
+    """A validator of bridge/timelapse/config.py, imported when first used (it builds on this
+    module's Option)."""
+
+    def check(value: Any) -> Any:
+        from .timelapse import config as timelapse_config
+
+        return getattr(timelapse_config, name)(value)
+
+    return check
+
+
 CAMERA_SCHEMA = _section(
-    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS)}
+    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS),
+                     vol.Optional("timelapse", default=dict): _timelapse("validate_overrides")}
 ).extend({vol.Optional("url", default=None): _optional(_camera_url),
           vol.Optional("device", default=None): _optional(_device)})
 #: camera ids that would collide with the bridge's own topics and HA device
-RESERVED_IDS = frozenset({"bridge"})
+RESERVED_IDS = frozenset({"bridge", "timelapse"})
 
 
 def _cameras(value: Any) -> dict[str, Any]:
@@ -380,7 +398,9 @@ API_SCHEMA = vol.All(
 SCHEMA = _section(
     TOP_OPTIONS,
     {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras,
-     vol.Optional("api", default=dict): API_SCHEMA},
+     vol.Optional("api", default=dict): API_SCHEMA,
+     vol.Optional("timelapse", default=dict): _timelapse("validate_defaults"),
+     vol.Optional("timelapses", default=dict): _timelapse("validate_timelapses")},
 )
 
 
@@ -506,6 +526,9 @@ def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
         if node_id in valid["cameras"]:
             errors.append(f"cameras.{node_id}: camera id equals the bridge's node id "
                           "(mqtt.base_topic); rename the camera or change base_topic")
+        from .timelapse.config import check_references
+
+        errors += check_references(valid)
     if errors:
         raise ConfigError(errors)
     return _build(valid)
@@ -536,7 +559,8 @@ def _build(valid: dict[str, Any]) -> Config:
     api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
     api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
-                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api))
+                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api),
+                    timelapse=valid["timelapse"], timelapses=valid["timelapses"])
     register_secrets(config)
     return config
 
@@ -588,4 +612,7 @@ def masked(config: Config) -> dict[str, Any]:
         del cam["id"]
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
+    from .timelapse.config import plain_sections
+
+    plain_sections(config, data)
     return data

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
@@ -23,7 +23,11 @@ from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import discovery
 from .client import MqttLink
+from .timelapses import TimelapseMqtt
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
+
+if TYPE_CHECKING:
+    from ..timelapse.manager import TimelapseManager
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,7 +48,9 @@ class MqttPublisher(Service):
         self._snapshots = snapshots
         self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
-        subscriptions = [self.topics.snapshot_command_filter]
+        #: timelapse topics, discovery and commands (set by attach_timelapses)
+        self.timelapses: TimelapseMqtt | None = None
+        subscriptions = [self.topics.snapshot_command_filter, self.topics.timelapse_command_filter]
         if self._cfg.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
@@ -65,6 +71,8 @@ class MqttPublisher(Service):
             cameras = [camera.config for camera in self._cameras.values()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
+        if with_bridge and self.timelapses is not None:
+            configs += self.timelapses.discovery_configs()
         return dict(configs)
 
     async def _start(self) -> None:
@@ -122,6 +130,22 @@ class MqttPublisher(Service):
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         self._publish_bridge_state()
 
+    def attach_timelapses(self, manager: TimelapseManager) -> None:
+        """Publish the manager's timelapses (state, image, render progress, discovery) and take
+        their commands (``{base}/timelapse/{id}/set``)."""
+        self.timelapses = TimelapseMqtt(self.link, self.topics, self._cfg, manager)
+        self.timelapses.publish_all()
+
+    def on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
+        """Publish a timelapse event (status, render progress, added, removed)."""
+        if self.timelapses is not None:
+            self.timelapses.on_event(type_, data)
+
+    def on_timelapse_image(self, tl_id: str, jpeg: bytes) -> None:
+        """Publish a timelapse's latest kept frame (retained)."""
+        if self.timelapses is not None:
+            self.timelapses.on_image(tl_id, jpeg)
+
     # -- publishing ------------------------------------------------------------------------
 
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
@@ -158,6 +182,8 @@ class MqttPublisher(Service):
         for cam_id in self._cameras:
             self._publish_camera(cam_id, with_snapshot=True)
         self._publish_bridge_state()
+        if self.timelapses is not None:
+            self.timelapses.publish_all()
 
     async def _on_connect(self) -> None:
         self._publish_all()
@@ -185,6 +211,9 @@ class MqttPublisher(Service):
                 _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
                 self._publish_all()
             return
+        if self.timelapses is not None and message.topic.matches(self.topics.timelapse_command_filter):
+            self.timelapses.on_command(topic, message.payload)
+            return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
             worker = self._snapshots.get(cam_id)
@@ -204,6 +233,8 @@ class MqttPublisher(Service):
             old = {}
         _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
         self.link.publish(topic, b"", retain=True, qos=1)
+        if self.timelapses is not None and isinstance(old, dict):
+            self.timelapses.clear_stale(old)
         cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
         if cam_id and cam_id not in self._cameras:
             for leaf in CAMERA_RETAINED:
