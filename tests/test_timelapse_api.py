@@ -305,3 +305,43 @@ async def test_reconcile_removes_leftovers_of_a_crash(broker, prefix, tmp_path):
         paths = {r.path for r in await asyncio.to_thread(bridge.timelapses.tstore.frames, "tl")}
         assert rows[1].path not in paths and rows[0].path in paths
         assert all((root.parent / p).is_file() for p in paths)
+
+
+async def test_completion_renders_and_deletes_the_rendered_frames(broker, prefix):
+    """end_frames reached -> completed (reason end_frames) -> render_on_complete renders ->
+    delete_frames_after_render removes the frames the video holds."""
+    top = {"timelapses": {"tl": {"camera": "cam", "interval": 1, "end_frames": 3,
+                                 "delete_frames_after_render": True}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, http):
+        rt = bridge.timelapses.get("tl")
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "render done")
+        assert str(rt.state) == "completed" and rt.reason == "end_frames"
+        assert rt.render["trigger"] == "completed" and rt.render["total"] == 3
+        status, videos = await call(http, "GET", url(bridge, "/api/timelapses/tl/videos"))
+        assert [v["frames"] for v in videos["videos"]] == [3]
+        status, frames = await call(http, "GET", url(bridge, "/api/timelapses/tl/frames"))
+        assert frames["total"] == 0 and rt.frames == 0
+        left = sorted(p.name for p in (bridge.timelapses.root / "tl").iterdir())
+        assert left in (["videos"], ["thumbnail.jpg", "videos"]), f"frame folders left: {left}"
+        status, err = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 409 and "no frames" in err["message"]
+
+
+async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
+    from bridge.store import Store
+    from bridge.timelapse import retention
+    from bridge.timelapse.config import Settings
+    from bridge.timelapse.storage import TimelapseStore
+
+    store = Store(tmp_path / "bridge.db")
+    tstore = TimelapseStore(store, tmp_path / "timelapses")
+    tstore.save("tl", origin="api", state="running", config={"camera": "cam"})
+    ok, buf = cv2.imencode(".jpg", np.full((8, 8, 3), 100, np.uint8))
+    now = time.time()
+    for age_days in (10, 3, 0):
+        tstore.add_frame("tl", buf.tobytes(), now - age_days * 86400, 8, 8, 1.0, ())
+    assert retention.apply(tstore, "tl", Settings(keep_days=5), now) == {"frames": 1, "videos": 0}
+    left = tstore.frames("tl")
+    assert len(left) == 2 and all(tstore.path(f.path).is_file() for f in left)
+    assert len(list((tmp_path / "timelapses" / "tl").glob("*/*.jpg"))) == 2
+    store.close()

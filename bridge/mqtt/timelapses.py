@@ -66,7 +66,7 @@ class TimelapseMqtt:
         elif type_ == "timelapse.render":
             self._link.publish(self._topics.timelapse(data["timelapse"], "render"), json.dumps(data),
                                retain=True, qos=1)
-        elif type_ == "timelapse.added":
+        elif type_ in ("timelapse.added", "timelapse.updated"):
             rt = self._manager.timelapses.get(data["timelapse"])
             if rt is not None and self._cfg.discovery:
                 for topic, payload in discovery.timelapse_configs(self._topics, rt.id, rt.spec.display_name,

@@ -25,6 +25,7 @@ from ..capture import Frame, Need
 from ..config import ConfigError
 from ..service import Service
 from ..snapshot import ENCODER
+from ..store import StoreError
 from . import quality, retention, schedule
 from .config import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
 from .render import Progress, RenderError, render, thumbnail
@@ -97,6 +98,9 @@ class TimelapseManager(Service):
         rows = await asyncio.to_thread(self.tstore.timelapses)
         for tl_id, spec in self.config.timelapses.items():
             row = rows.get(tl_id)
+            if row is not None and row["origin"] != "yaml":
+                _LOGGER.warning("timelapse %s: defined in YAML now; the one made through the API "
+                                "with this id is replaced (its frames are kept)", tl_id)
             if row is None or row["origin"] != "yaml":
                 state = State.RUNNING if spec.autostart else State.CREATED
                 row = {"state": state, "started_at": None, "last_capture_at": None}
@@ -252,7 +256,7 @@ class TimelapseManager(Service):
         try:
             row = await asyncio.to_thread(self.tstore.add_frame, rt.id, jpeg, captured_at, width,
                                           height, verdict.score, verdict.flags)
-        except StorageError as err:
+        except (StorageError, StoreError) as err:  # disk full, read-only, database locked
             self._set_error(rt, f"cannot store frames: {err}")
             self._warn(rt, "storage", "%s", err)
             return False
@@ -278,7 +282,10 @@ class TimelapseManager(Service):
         reason = verdict.reason or "low_score"
         rt.discarded[reason] = rt.discarded.get(reason, 0) + 1
         rt.consecutive_bad += 1
-        await asyncio.to_thread(self.tstore.add_discard, rt.id, reason)
+        try:
+            await asyncio.to_thread(self.tstore.add_discard, rt.id, reason)
+        except StoreError as err:  # the count in memory and in metrics still grows
+            self._warn(rt, "storage", "cannot count a discarded frame: %s", err)
         if rt.consecutive_bad >= settings.degraded_after and not rt.degraded:
             self._warn(rt, "degraded", "degraded: %d consecutive frames discarded (last: %s)",
                        rt.consecutive_bad, reason)
@@ -402,11 +409,11 @@ class TimelapseManager(Service):
             raise InvalidTimelapse([f"timelapses.{tl_id}.id: cannot be changed"])
         merged = {**spec_data(rt.spec), **{k: v for k, v in changes.items() if k != "id"}}
         rt.spec = self._validate(tl_id, {k: v for k, v in merged.items() if v is not None})
-        running = rt.capture_task is not None
         await self._stop_capture(rt)
         await self._set_lifecycle(rt, rt.lifecycle)
-        if running:
+        if rt.lifecycle is State.RUNNING:
             self._spawn(rt)
+        self.on_event("timelapse.updated", {"timelapse": tl_id})
         return rt
 
     async def remove(self, tl_id: str) -> None:

@@ -252,6 +252,9 @@ class TimelapseStore:
         for relative in paths:
             with contextlib.suppress(FileNotFoundError):
                 self.path(relative).unlink()
+        for folder in {self.path(relative).parent for relative in paths}:
+            with contextlib.suppress(OSError):  # a day folder emptied by this
+                folder.rmdir()
         return len(paths)
 
     # -- videos ----------------------------------------------------------------------------
