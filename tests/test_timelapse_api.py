@@ -245,6 +245,44 @@ async def test_json_rpc_methods(broker, prefix):
             frames = await rpc("timelapses.frames", id="tl", limit=1)
             assert frames["result"]["limit"] == 1 and len(frames["result"]["frames"]) <= 1
 
+            # render progress as JSON-RPC event notifications
+            assert (await rpc("timelapses.action", id="tl", action="resume"))["result"]["state"] == "running"
+            await wait_until(lambda: bridge.timelapses.get("tl").frames >= 1, what="a frame")
+            subscribed = await rpc("events.subscribe", types=["timelapse.render"])
+            assert "subscription" in subscribed["result"]
+            started = await rpc("timelapses.action", id="tl", action="render")
+            assert started["result"]["render"]["state"] == "running"
+            notes = []
+            while not notes or notes[-1]["state"] == "running":
+                message = await ws.receive_json(timeout=30)
+                if message.get("method") == "event":
+                    notes.append(message["params"]["data"])
+            assert notes[-1]["state"] == "done" and notes[-1]["percent"] == 100.0
+            videos = await rpc("timelapses.videos", id="tl")
+            assert videos["result"]["videos"][0]["id"] == notes[-1]["video"]
+
+
+async def test_daily_render_with_an_injected_clock(broker, prefix, monkeypatch):
+    from bridge.timelapse import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "HOUSEKEEPING", 0.1)
+    top = {"timelapse": {"timezone": "UTC"},
+           "timelapses": {"tl": {"camera": "cam", "interval": 1, "render_at": "23:30"}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, _http):
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        now = {"t": 1_782_084_000.0}  # 2026-06-21 23:20 UTC
+        manager.clock = lambda: now["t"]
+        rt.next_daily = None  # computed again on the injected clock
+        await wait_until(lambda: rt.frames >= 1 and rt.next_daily is not None, what="a frame, the daily time")
+        assert rt.next_daily == 1_782_084_600.0  # 23:30 that day
+        await asyncio.sleep(0.3)
+        assert rt.render is None  # not yet
+        now["t"] = 1_782_084_601.0
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "daily render")
+        assert rt.render["trigger"] == "daily"
+        assert rt.next_daily == 1_782_084_600.0 + 86400
+
 
 async def test_mqtt_commands_discovery_and_state(broker, prefix):
     top = {"timelapses": {"garden": {"camera": "cam", "interval": 1, "name": "Garden daily"}}}
@@ -345,3 +383,23 @@ async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     assert len(left) == 2 and all(tstore.path(f.path).is_file() for f in left)
     assert len(list((tmp_path / "timelapses" / "tl").glob("*/*.jpg"))) == 2
     store.close()
+
+
+async def test_server_sent_events_carry_timelapse_events(broker, prefix):
+    top = {"timelapses": {"tl": {"camera": "cam", "interval": 1}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, http):
+        async with http.get(url(bridge, "/api/events?types=timelapse.frame,timelapse.status")) as resp:
+            assert resp.status == 200
+            seen: dict[str, dict] = {}
+            event = None
+            async with asyncio.timeout(20):
+                async for raw in resp.content:
+                    line = raw.decode().strip()
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: ") and event:
+                        seen.setdefault(event, json.loads(line[6:]))
+                    if len(seen) == 2:
+                        break
+        assert seen["timelapse.frame"]["timelapse"] == "tl" and seen["timelapse.frame"]["kept"] is True
+        assert seen["timelapse.status"]["id"] == "tl"

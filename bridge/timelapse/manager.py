@@ -89,6 +89,8 @@ class TimelapseManager(Service):
         self.on_event = on_event or (lambda _type, _data: None)
         self.on_image = on_image or (lambda _id, _jpeg: None)
         self.free = free
+        #: the clock of retention and daily renders (epoch seconds; replaceable in tests)
+        self.clock: Callable[[], float] = time.time
         self._warned: set[tuple[str, str]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -511,7 +513,7 @@ class TimelapseManager(Service):
 
     async def _housekeeping(self) -> None:
         while True:
-            now = time.time()
+            now = self.clock()
             for rt in list(self.timelapses.values()):
                 settings = self.settings(rt)
                 if settings.keep_days is not None or settings.keep_videos is not None:
