@@ -35,6 +35,7 @@ _LOGGER = logging.getLogger(__name__)
 
 FRAME_WAIT = 15.0  #: seconds a due capture waits for a keyframe before giving up this time
 FRESH = 10.0  #: seconds; an older keyframe (left in the mailbox before a stall) is not used
+MAX_FPS = 1.0  #: keyframes handed to the recorder per second at most (the newest waits when due)
 RETRY = 10.0  #: seconds before retrying after a failed capture (no frame, disk guard, storage)
 NO_WINDOW_RECHECK = 3600.0  #: seconds between checks when no window opens within a week
 THUMBNAIL_EVERY = 60.0  #: seconds between refreshes of a timelapse's thumbnail
@@ -91,7 +92,7 @@ class Recorder:
                 if current is not camera:
                     if camera is not None and sub is not None:
                         camera.unsubscribe(sub)
-                    camera, sub = current, current.subscribe(Need(keyframes_only=True))
+                    camera, sub = current, current.subscribe(Need(keyframes_only=True, max_fps=MAX_FPS))
                 assert sub is not None
                 frame = await self._next_frame(rt, camera, sub)
                 if frame is None:
