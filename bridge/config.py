@@ -595,7 +595,8 @@ def masked(config: Config) -> dict[str, Any]:
     data["detect"] = _detect.as_data(config.detect)
     for cam_id, cam in data["cameras"].items():
         del cam["id"]
-        cam["detect"] = _detect.as_data(config.cameras[cam_id].detect)
+        detect = config.cameras[cam_id].detect  # a camera without detection: just that
+        cam["detect"] = _detect.as_data(detect) if detect.enabled else {"enabled": False}
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
     return data

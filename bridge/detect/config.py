@@ -54,12 +54,33 @@ def _score() -> Any:
     return vol.All(vol.Coerce(float), vol.Range(0, 1))
 
 
+def _labels_or_objects(value: Any) -> dict[str, Any]:
+    """``objects: [person, car]`` or ``objects: {person: {min_score: 0.5}}``."""
+    if isinstance(value, (list, tuple)):
+        value = {label: {} for label in value}
+    if not isinstance(value, dict) or not value:
+        raise vol.Invalid("expected a non-empty list of labels or a mapping label -> {min_score, threshold}")
+    out: dict[str, Any] = {}
+    for label, opts in value.items():
+        if not isinstance(label, str) or not _LABEL.match(label):
+            raise vol.Invalid(f"invalid label {label!r}, expected [a-z0-9_]+ (as in the labels file)")
+        if label in RESERVED_LABELS:
+            raise vol.Invalid(f"label {label!r} would clash with the camera topic {{base}}/{{camera}}/{label}")
+        try:
+            out[label] = _OBJECT_SCHEMA(opts if opts is not None else {})
+        except vol.MultipleInvalid as err:
+            raise vol.MultipleInvalid([vol.Invalid(e.error_message, [label, *e.path]) for e in err.errors]) from None
+    return out
+
+
 DETECT_OPTIONS = (
     Option("enabled", vol.Boolean(), False, "Run person/object detection on the camera."),
     Option("fps", vol.All(vol.Coerce(float), vol.Range(0.1, 30)), 5.0,
            "Detection frames per second (frames above the rate are dropped before decoding to pixels)."),
     Option("width", vol.All(vol.Coerce(int), vol.Range(64, 3840)), 640, "Detection frame width at most, pixels."),
     Option("height", vol.All(vol.Coerce(int), vol.Range(64, 2160)), 360, "Detection frame height at most, pixels."),
+    Option("objects", _labels_or_objects, {"person": {}},
+           "Labels to track: a list, or a mapping label -> {min_score, threshold}."),
     Option("min_score", _score(), 0.35, "Detections scoring below this are ignored (0-1)."),
     Option("threshold", _score(), 0.6,
            "An object becomes an event when its median score over its first frames reaches this (0-1)."),
@@ -102,22 +123,6 @@ DETECT_CAPTURE_OPTIONS = (
 )
 
 
-def _labels_or_objects(value: Any) -> dict[str, Any]:
-    """``objects: [person, car]`` or ``objects: {person: {min_score: 0.5}}``."""
-    if isinstance(value, (list, tuple)):
-        value = {label: {} for label in value}
-    if not isinstance(value, dict) or not value:
-        raise vol.Invalid("expected a non-empty list of labels or a mapping label -> {min_score, threshold}")
-    out: dict[str, Any] = {}
-    for label, opts in value.items():
-        if not isinstance(label, str) or not _LABEL.match(label):
-            raise vol.Invalid(f"invalid label {label!r}, expected [a-z0-9_]+ (as in the labels file)")
-        if label in RESERVED_LABELS:
-            raise vol.Invalid(f"label {label!r} would clash with the camera topic {{base}}/{{camera}}/{label}")
-        out[label] = _OBJECT_SCHEMA(opts if opts is not None else {})
-    return out
-
-
 def _section(options: tuple[Option, ...], *, defaults: bool) -> dict[Any, Any]:
     return {(vol.Optional(o.key, default=o.default) if defaults else vol.Optional(o.key)): o.validator
             for o in options}
@@ -128,8 +133,7 @@ _OBJECT_SCHEMA = vol.Schema(_section(DETECT_OBJECT_OPTIONS, defaults=True))
 
 def _schema(defaults: bool) -> vol.Schema:
     body = _section(DETECT_OPTIONS, defaults=defaults)
-    sub = {"objects": (_labels_or_objects, {"person": {}}),
-           "motion": (vol.Schema(_section(DETECT_MOTION_OPTIONS, defaults=defaults)), dict),
+    sub = {"motion": (vol.Schema(_section(DETECT_MOTION_OPTIONS, defaults=defaults)), dict),
            "capture": (vol.Schema(_section(DETECT_CAPTURE_OPTIONS, defaults=defaults)), dict)}
     for key, (validator, default) in sub.items():
         body[vol.Optional(key, default=default) if defaults else vol.Optional(key)] = validator
