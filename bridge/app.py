@@ -171,9 +171,9 @@ class Bridge:
             return  # a camera being removed ending its events
         detection.publish_update(self.publisher.link, self.publisher.topics, update)
         for event in update.events:
-            self.events.publish("detection", {"camera": update.camera, **event})
+            self.events.publish("detection.event", {"camera": update.camera, "event": event})
         if update.motion is not None:
-            self.events.publish("motion", {"camera": update.camera, "motion": update.motion})
+            self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

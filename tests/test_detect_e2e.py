@@ -48,7 +48,7 @@ async def test_pedestrians_give_person_events_occupancy_and_a_boxed_snapshot(bro
     config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": detect_section()}})
     base = f"{prefix}/street"
     async with recording(broker.port, prefix) as rec, running(config) as bridge:
-        bus = bridge.events.subscribe(["detection"])
+        bus = bridge.events.subscribe(["detection.event"])
         new = await rec.wait(lambda: [json.loads(m.payload) for m in rec.on(f"{base}/events")
                                       if json.loads(m.payload)["type"] == "new"], 30, "a person new event")
         count = await rec.wait(lambda: [m for m in rec.on(f"{base}/person") if int(m.payload) > 0], 10, "count > 0")
@@ -75,7 +75,7 @@ async def test_pedestrians_give_person_events_occupancy_and_a_boxed_snapshot(bro
     top, left, right = round(y1 * 719), round(x1 * 1279), round(x2 * 1279)
     edge = red[max(0, top - 3):top + 4, left:right + 1].any(axis=0)
     assert edge.mean() > 0.8, f"no red box edge along the event's box top: {edge.mean():.2f}"
-    assert sse.type == "detection" and sse.data["camera"] == "street"
+    assert sse.type == "detection.event" and sse.data["camera"] == "street"
     # Home Assistant entities: occupancy, image, event, switch, motion
     comps = {t.split("/")[1] for t in discovery}
     assert {"binary_sensor", "image", "event", "switch", "sensor"} <= comps

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import BridgeError
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config import CameraConfig, Config
     from .config import DetectConfig
 
 #: COCO's 80 class names in the usual model order (0 = person): the labels when no file is given
@@ -152,13 +152,21 @@ def check_models(config: Config) -> list[str]:
     with detection on) far enough to check its input/output shapes and labels; returns
     ``key.path: message`` lines for :class:`~bridge.errors.ConfigError` (empty when all load).
     Blocking (a model load takes ~0.1 s)."""
-    uses: list[tuple[str, DetectConfig]] = []
-    if config.detect.kind == "onnx":
-        uses.append(("detect", config.detect))
-    uses += [(f"cameras.{cam_id}.detect", cam.detect) for cam_id, cam in config.cameras.items()
-             if cam.detect.enabled and cam.detect.kind == "onnx"]
+    errors = _check("detect", config.detect) if config.detect.kind == "onnx" else []
+    for cam_id, cam in config.cameras.items():
+        if cam.detect.enabled:
+            errors += _check(f"cameras.{cam_id}.detect", cam.detect)
+    return errors
+
+
+def check_camera(camera: CameraConfig) -> list[str]:
+    """:func:`check_models` for one camera (added through the API)."""
+    return _check(f"cameras.{camera.id}.detect", camera.detect) if camera.detect.enabled else []
+
+
+def _check(prefix: str, detect: DetectConfig) -> list[str]:
     errors: list[str] = []
-    for prefix, detect in uses:
+    if detect.kind == "onnx":
         try:
             load(detect, shared=True)
         except ModelError as err:
