@@ -103,6 +103,8 @@ DETECT_OBJECT_OPTIONS = (
 )
 
 DETECT_MOTION_OPTIONS = (
+    Option("gate", vol.Boolean(), True,
+           "Run the detector only on frames with motion or tracked objects; false: on every frame."),
     Option("threshold", vol.All(vol.Coerce(int), vol.Range(1, 255)), 25,
            "Grey-level difference from the background that counts as motion (1-255)."),
     Option("min_area", vol.All(vol.Coerce(int), vol.Range(1, 100000)), 40,
@@ -156,9 +158,10 @@ class ObjectFilter:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """``detect.motion``: grey-level threshold, minimum blob area (pixels of a frame
-    ``width`` pixels wide), background learning rate per frame, off delay (seconds)."""
+    """``detect.motion``: gating on/off, grey-level threshold, minimum blob area (pixels of a
+    frame ``width`` pixels wide), background learning rate per frame, off delay (seconds)."""
 
+    gate: bool = True
     threshold: int = 25
     min_area: int = 40
     width: int = 320

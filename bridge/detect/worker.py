@@ -230,11 +230,12 @@ class DetectWorker(Service):
         image = frame.bgr(max_width)
         height, width = image.shape[:2]
         moving = self._motion.update(image)
-        if not moving and not self._tracker.tracks:
+        if not moving and not self._tracker.tracks and cfg.motion.gate:
             self.stats.skipped += 1
             self.stats.frame(time.perf_counter() - started)
             return _Outcome(False, [], {}, self._tracker.counts())
-        x1, y1, x2, y2 = self._region(moving + [t.box for t in self._tracker.tracks], width, height)
+        boxes = moving + [t.box for t in self._tracker.tracks]
+        x1, y1, x2, y2 = self._region(boxes, width, height) if boxes else (0, 0, width, height)
         min_score = min(cfg.min_score_for(label) for label in cfg.objects)
         assert self._detector is not None
         inference_started = time.perf_counter()
