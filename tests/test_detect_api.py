@@ -13,6 +13,7 @@ import cv2
 from .conftest import make_config, running
 from .peers import SHARED
 from .test_api_cameras import base_url
+from .test_api_rpc import connect
 from .test_metrics import parse, scrape, value
 
 MEDIA = SHARED / "media"
@@ -65,7 +66,9 @@ async def test_detection_events_on_sse_metrics_and_captures(broker, rtsp, prefix
     captures = tmp_path / "captures"
     config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": {
         "enabled": True, "model": str(MODEL), "capture": {"enabled": True, "dir": str(captures)}}}})
-    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http, \
+            connect(bridge) as rpc:
+        sub = await rpc.result("events.subscribe", {"types": ["detection.event"]})
         resp = await http.get("/api/events?types=detection.event")
         assert resp.status == 200
         event = None
@@ -77,6 +80,10 @@ async def test_detection_events_on_sse_metrics_and_captures(broker, rtsp, prefix
         resp.close()
         assert event["type"] == "detection.event" and event["camera"] == "street"
         assert event["event"]["label"] == "person" and event["event"]["type"] == "new"
+        async with asyncio.timeout(10):  # the same events as JSON-RPC notifications
+            note = (await rpc.notification())["params"]
+        assert note["subscription"] == sub["subscription"] and note["type"] == "detection.event"
+        assert note["data"]["camera"] == "street" and note["data"]["event"]["label"] == "person"
         _text, samples = await scrape(http)
     assert value(samples, "camera_bridge_detect_runs_total", camera="street") >= 3
     assert value(samples, "camera_bridge_detect_frames_total", camera="street") >= 3

@@ -68,6 +68,15 @@ def clear(link: MqttLink, topics: Topics, cam: CameraConfig) -> None:
         link.publish(topics.camera(cam.id, leaf), b"", retain=True, qos=1)
 
 
+def stale_topics(topics: Topics, cam_id: str, payload: dict[str, Any]) -> list[str]:
+    """Retained detection state topics named by a removed camera's stale discovery config
+    (its motion, counts per label, best snapshots, switch state, stats), to clear them."""
+    prefix = f"{topics.base}/{cam_id}/"
+    found = [payload.get(key) for key in ("state_topic", "image_topic")]
+    return [t for t in found if isinstance(t, str) and t.startswith(prefix)
+            and t != topics.camera(cam_id, "events") and t[len(prefix):] not in ("availability", "status", "snapshot")]
+
+
 def command(topics: Topics, topic: str, payload: Any, workers: Mapping[str, DetectWorker]) -> bool:
     """Handle ``{base}/{camera}/detect/set`` (``ON``/``OFF``); False for other topics."""
     prefix, suffix = f"{topics.base}/", "/detect/set"

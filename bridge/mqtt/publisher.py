@@ -216,3 +216,5 @@ class MqttPublisher(Service):
         if cam_id and cam_id not in self._cameras:
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
+            for stale in detection.stale_topics(self.topics, cam_id, old):
+                self.link.publish(stale, b"", retain=True, qos=1)
