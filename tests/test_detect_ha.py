@@ -4,7 +4,6 @@ bridge's discovery, reads their states through the value templates, and logs no 
 
 from __future__ import annotations
 
-
 import pytest
 
 from .conftest import recording

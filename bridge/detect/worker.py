@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
 from ..service import Service
+from .best import BestSnapshots
 from .capture import FrameCapture
 from .config import DetectConfig
 from .detector import Detector, load
@@ -40,10 +40,6 @@ REGION_FRACTION = 0.5
 #: a region is grown by this fraction of its size on each side, and to at least this side
 REGION_MARGIN = 0.15
 REGION_MIN = 0.3
-#: a newer snapshot of an ongoing event is published when its score beats the last one by this
-SNAPSHOT_GAIN = 0.02
-SNAPSHOT_INTERVAL = 1.0  #: seconds, at least, between two snapshots of one label
-SNAPSHOT_QUALITY = 80
 TICK = 1.0  #: seconds: motion off-delay checks while no frame comes
 STATS_INTERVAL = 10.0  #: seconds between ``detect/stats`` publications
 
@@ -85,7 +81,6 @@ class DetectWorker(Service):
         self._camera = camera
         self.config = config
         self._on_update = on_update
-        self._snapshot_width = snapshot_width
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
@@ -94,7 +89,7 @@ class DetectWorker(Service):
         self._mask: np.ndarray | None = None
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()
-        self._best: dict[str, tuple[str, float, float]] = {}  # label -> (track id, score, time)
+        self._best = BestSnapshots(snapshot_width)
         self.stats = DetectStats()
         self.enabled = True
         self.motion = False
@@ -256,7 +251,7 @@ class DetectWorker(Service):
         events = self._tracker.update(detections, frame.time)
         for kind, track in events:
             self.stats.events[(track.label, kind)] += 1
-        snapshots = self._snapshots(frame, events, time.monotonic())
+        snapshots = self._best.make(frame, events, time.monotonic())
         self._capture.offer(image, [{"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
                                     for label, score, box in detections], frame.time)
         self.stats.frame(time.perf_counter() - started)
@@ -279,34 +274,3 @@ class DetectWorker(Service):
         y1, y2 = max(0.0, cy - half_h), min(1.0, cy + half_h)
         return int(x1 * width), int(y1 * height), max(int(x1 * width) + 2, round(x2 * width)), \
             max(int(y1 * height) + 2, round(y2 * height))
-
-    def _snapshots(self, frame: Frame, events: list[tuple[str, Track]], now: float) -> dict[str, bytes]:
-        """Best-snapshot JPEGs (box drawn) for labels with a new event or a better score."""
-        chosen: dict[str, Track] = {}
-        for kind, track in events:
-            if kind == "end":
-                continue
-            best = self._best.get(track.label)
-            fresh = kind == "new" or best is None or best[0] != track.id and best[1] < track.top_score
-            better = (best is not None and best[0] == track.id and track.top_score >= best[1] + SNAPSHOT_GAIN
-                      and now - best[2] >= SNAPSHOT_INTERVAL)
-            if fresh or better:
-                if track.label not in chosen or chosen[track.label].top_score < track.top_score:
-                    chosen[track.label] = track
-        out: dict[str, bytes] = {}
-        if not chosen:
-            return out
-        image = frame.bgr(self._snapshot_width)
-        for label, track in chosen.items():
-            picture = image.copy()
-            h, w = picture.shape[:2]
-            x1, y1, x2, y2 = (int(track.box[0] * w), int(track.box[1] * h), int(track.box[2] * w), int(track.box[3] * h))
-            cv2.rectangle(picture, (x1, y1), (x2, y2), (0, 0, 255), max(2, w // 400))
-            cv2.putText(picture, f"{label} {track.score:.0%}", (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                        max(0.5, w / 1600), (0, 0, 255), max(1, w // 800))
-            ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
-            if ok:
-                out[label] = jpeg.tobytes()
-                self._best[label] = (track.id, track.top_score, now)
-                track.snapshot_available = True
-        return out
