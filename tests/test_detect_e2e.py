@@ -119,6 +119,13 @@ async def test_every_frame_decoded_only_while_detection_is_on(broker, rtsp, pref
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:
             await client.publish(f"{prefix}/cam/detect/set", b"OFF", qos=1)
         await rec.wait(lambda: [m for m in rec.on(f"{prefix}/cam/detect/state") if m.payload == b"OFF"], 5, "OFF")
+        # turning detection off ends the ongoing events and zeroes the counts
+        started = {json.loads(m.payload)["id"] for m in rec.on(f"{prefix}/cam/events")
+                   if json.loads(m.payload)["type"] == "new"}
+        assert started, "people should have been detected before OFF"
+        await rec.wait(lambda: started <= {json.loads(m.payload)["id"] for m in rec.on(f"{prefix}/cam/events")
+                                           if json.loads(m.payload)["type"] == "end"}, 5, "every event ended")
+        assert rec.on(f"{prefix}/cam/person")[-1].payload == b"0"
         await asyncio.sleep(1.5)
         decoded_off, detect_off = await rate(3)
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:

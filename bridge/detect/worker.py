@@ -104,11 +104,6 @@ class DetectWorker(Service):
         """The camera's id."""
         return self._camera.id
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The tracked labels."""
-        return tuple(self.config.objects)
-
     def set_enabled(self, on: bool) -> None:
         """Turn detection on or off at run time; off ends every event and stops decoding every
         frame. Publishes the new state."""
@@ -123,7 +118,9 @@ class DetectWorker(Service):
             if self._sub is not None:
                 self._camera.unsubscribe(self._sub)
                 self._sub = None
-            update.events = [t.payload(kind, time.time()) for kind, t in self._tracker.end_all(time.time())]
+            # in the detection thread, after any frame still being processed (the tracker's owner)
+            ended = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time()))
+            ended.add_done_callback(self._ended)
             self.counts = dict.fromkeys(self.config.objects, 0)
             update.counts = dict(self.counts)
             if self.motion:
@@ -131,6 +128,14 @@ class DetectWorker(Service):
         _LOGGER.info("camera %s: detection %s", self._camera.id, "on" if on else "off")
         self._on_update(update)
         self._wake.set()
+
+    def _ended(self, future: asyncio.Future[list[tuple[str, Track]]]) -> None:
+        """Publish the ``end`` events of the objects tracked when detection was turned off."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        events = [track.payload(kind, track.end_time or time.time()) for kind, track in future.result()]
+        if events:
+            self._on_update(DetectUpdate(self._camera.id, events=events))
 
     def _subscribe(self) -> None:
         self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
