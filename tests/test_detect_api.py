@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import cv2
+import numpy as np
 
 from .conftest import make_config, running
 from .peers import SHARED
@@ -57,6 +58,11 @@ async def test_detect_endpoint_finds_people_and_refuses_non_images(broker, prefi
         resp = await http.post("/api/detect", data=b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024),
                                headers={"Content-Type": "image/jpeg"})
         assert resp.status == 413 and "message" in await resp.json()
+        # a small PNG of a huge picture is refused before it is decoded
+        bomb = cv2.imencode(".png", np.zeros((8000, 6000), np.uint8))[1].tobytes()
+        assert len(bomb) < 1024 * 1024
+        resp = await http.post("/api/detect", data=bomb, headers={"Content-Type": "image/png"})
+        assert resp.status == 413 and (await resp.json())["error"] == "picture_too_large"
         resp = await http.post("/api/detect?min_score=2", data=encoded("squat.bmp", ".jpg"),
                                headers={"Content-Type": "image/jpeg"})
         assert resp.status == 400

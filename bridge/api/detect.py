@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 #: one inference thread for the API: requests queue instead of competing with the cameras' own
 EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-api")
 MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+#: larger pictures are refused before decoding (a 1 MiB PNG can hold gigapixels)
+MAX_PIXELS = 40_000_000
+#: JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC), which carry the size
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 IMAGE_TYPES = ("image/jpeg", "image/png")
 
 
@@ -78,6 +82,23 @@ def _run(data: bytes, bridge: Bridge, min_score: float) -> dict[str, Any]:
             "detections": [d.as_dict(width, height) for d in found]}
 
 
+def picture_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` in pixels from a PNG's IHDR or a JPEG's start-of-frame header,
+    without decoding; None when not found."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    i = 2
+    while i + 9 < len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in _SOF:
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
 async def detect(request: web.Request) -> web.Response:
     """Detections in the uploaded picture: ``{detector, width, height, inference_ms,
     detections: [{label, score, box}]}`` (box relative, 0..1). ``?min_score=`` (0-1) overrides
@@ -95,6 +116,12 @@ async def detect(request: web.Request) -> web.Response:
     data = await _upload(request)
     if not any(data.startswith(magic) for magic in MAGIC):
         raise ApiError(415, "unsupported_media_type", "the upload is not a JPEG or PNG picture")
+    size = picture_size(data)
+    if size is None:
+        raise ApiError(415, "unsupported_media_type", "the picture has no readable size header")
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ApiError(413, "picture_too_large",
+                       f"{size[0]}x{size[1]} pixels: at most {MAX_PIXELS // 1_000_000} megapixels")
     try:
         result = await asyncio.get_running_loop().run_in_executor(EXECUTOR, _run, data, bridge, min_score)
     except ValueError as err:

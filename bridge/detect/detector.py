@@ -168,7 +168,7 @@ def _check(prefix: str, detect: DetectConfig) -> list[str]:
     errors: list[str] = []
     if detect.kind == "onnx":
         try:
-            load(detect, shared=True)
+            load(detect)  # loaded to check, then dropped (the cameras and the API load their own)
         except ModelError as err:
             key = "labels" if detect.labels is not None and err.path == detect.labels else "model"
             errors.append(f"{prefix}.{key}: {err}")

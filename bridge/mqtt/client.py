@@ -24,6 +24,9 @@ from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
+#: unsent messages past which a message that is not coalesced (an event) is dropped
+MAX_PENDING = 10_000
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -79,6 +82,9 @@ class MqttLink(Service):
         ``coalesce=False``: events, each of which counts). Dropped while disconnected (the
         state is re-published on reconnect)."""
         if not self.connected.is_set():
+            return
+        if not coalesce and len(self._pending) >= MAX_PENDING:
+            _LOGGER.debug("mqtt: %d messages unsent, dropping one on %s", len(self._pending), topic)
             return
         key = topic if coalesce else f"{topic}\0{next(self._seq)}"
         self._pending.pop(key, None)  # re-queue at the end: publish order follows call order
