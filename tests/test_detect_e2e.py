@@ -44,11 +44,15 @@ def detect_section(**extra):
     return {"enabled": True, "fps": 5, "model": str(MODEL), **extra}
 
 
-async def test_pedestrians_give_person_events_occupancy_and_a_boxed_snapshot(broker, rtsp, prefix):
-    config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": detect_section()}})
+@pytest.mark.parametrize("detector", ["onnx", "opencv_hog"])
+async def test_pedestrians_give_person_events_occupancy_and_a_boxed_snapshot(broker, rtsp, prefix, detector):
+    # opencv_hog: what a fresh install without any model file gets
+    detect = detect_section() if detector == "onnx" else {"enabled": True, "fps": 5}
+    config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": detect}})
     base = f"{prefix}/street"
     async with recording(broker.port, prefix) as rec, running(config) as bridge:
         bus = bridge.events.subscribe(["detection.event"])
+        kind = bridge.detectors["street"].config.kind
         new = await rec.wait(lambda: [json.loads(m.payload) for m in rec.on(f"{base}/events")
                                       if json.loads(m.payload)["type"] == "new"], 30, "a person new event")
         count = await rec.wait(lambda: [m for m in rec.on(f"{base}/person") if int(m.payload) > 0], 10, "count > 0")
@@ -64,6 +68,7 @@ async def test_pedestrians_give_person_events_occupancy_and_a_boxed_snapshot(bro
     # one snapshot per label and frame: the best new object of the first batch has it
     event = next(e for e in new if e["snapshot_available"])
     assert event["top_score"] >= 0.6 and event["frame_time"] == new[0]["frame_time"]
+    assert kind == detector
     x1, y1, x2, y2 = event["box"]
     assert 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1
     assert rec.on(f"{base}/events")[0].retain is False
@@ -139,3 +144,19 @@ async def test_every_frame_decoded_only_while_detection_is_on(broker, rtsp, pref
     assert decoded_off < 2.5, f"keyframes only (1/s) once detection is off: {decoded_off}"
     assert detect_off == 0
     assert decoded_again > 20
+
+
+async def test_mask_drops_objects_and_zones_are_reported(broker, rtsp, prefix):
+    bottom = [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]
+    left = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+    detect = detect_section(mask=[bottom], zones={"left": left}, motion={"gate": False})
+    config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": detect}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        await rec.wait(lambda: len(rec.on(f"{prefix}/street/events")) >= 10, 30, "10 events")
+        assert bridge.detectors["street"].stats.runs > 0
+    events = [json.loads(m.payload) for m in rec.on(f"{prefix}/street/events")]
+    for event in events:
+        x1, _y1, x2, y2 = event["box"]
+        assert y2 < 0.5 + 0.01, f"an object standing in the mask became an event: {event}"
+        assert ("left" in event["zones"]) == ((x1 + x2) / 2 <= 0.5), event
+    assert any("left" in e["zones"] for e in events) and any(not e["zones"] for e in events)

@@ -241,7 +241,7 @@ class DetectWorker(Service):
         inference_started = time.perf_counter()
         found = self._detector.detect(image[y1:y2, x1:x2], min_score)
         self.stats.inference(time.perf_counter() - inference_started)
-        if self._mask is None and cfg.mask:
+        if cfg.mask and (self._mask is None or self._mask.shape != (height, width)):
             self._mask = polygon_mask(cfg.mask, width, height)
         detections: list[tuple[str, float, Box]] = []
         for det in found:
