@@ -18,6 +18,7 @@ from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
 from .events import EventBus
+from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
@@ -140,8 +141,12 @@ class Bridge:
                 detector = DetectWorker(camera, config.detect, self._on_detection,
                                         capture_root=self.config.state_dir / "captures",
                                         snapshot_width=config.snapshot.max_width)
-                await stack.enter_async_context(detector)
-                self.detectors[config.id] = detector
+                try:
+                    await stack.enter_async_context(detector)
+                except ModelError as err:  # a stored API camera whose model file went away
+                    _LOGGER.error("camera %s: detection off: %s", config.id, err)
+                else:
+                    self.detectors[config.id] = detector
             await stack.enter_async_context(camera)
         except BaseException:
             await stack.aclose()

@@ -42,3 +42,25 @@ async def test_retained_detect_command_is_ignored(broker, rtsp, prefix):
         assert [m.payload for m in rec.on(f"{prefix}/cam/detect/state")] == [b"ON"]
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:  # clean the broker
         await client.publish(f"{prefix}/cam/detect/set", b"", retain=True)
+
+
+async def test_stored_camera_whose_model_went_away_streams_without_detection(broker, rtsp, prefix, tmp_path, caplog):
+    """A camera added through the API is stored with its model path; if the file is gone at
+    the next start, the camera still streams, without detection, and the log says why."""
+    import shutil
+
+    from bridge.config import camera_data, camera_from_data
+
+    model = tmp_path / "model.onnx"
+    shutil.copy(MODEL, model)
+    camera = camera_from_data("porch", {"url": rtsp.url, "detect": {"enabled": True, "model": str(model)}})
+    data_dir = tmp_path / "data"
+    config = make_config(broker.port, prefix, {"keep": {"url": rtsp.url}}, data_dir=data_dir)
+    async with running(config) as bridge:
+        await bridge.registry.add({"id": "porch", **camera_data(camera)})
+        assert "porch" in bridge.detectors
+    model.unlink()
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        await rec.wait(lambda: rec.on(f"{prefix}/porch/snapshot"), 15, "the camera streams")
+        assert "porch" not in bridge.detectors
+    assert any("camera porch: detection off" in r.message and str(model) in r.message for r in caplog.records)

@@ -141,7 +141,11 @@ class DetectWorker(Service):
         self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
 
     async def _start(self) -> None:
-        self._detector = await asyncio.get_running_loop().run_in_executor(self._executor, load, self.config)
+        try:
+            self._detector = await asyncio.get_running_loop().run_in_executor(self._executor, load, self.config)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
         if self.enabled:
             self._subscribe()
 
