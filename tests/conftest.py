@@ -84,7 +84,8 @@ def _fresh_redactor() -> Iterator[None]:
 
 
 def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[str, Any] | None = None,
-                data_dir: Path | None = None, top: dict[str, Any] | None = None, **mqtt: Any) -> Config:
+                data_dir: Path | None = None, detect: dict[str, Any] | None = None,
+                top: dict[str, Any] | None = None, **mqtt: Any) -> Config:
     """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``
     (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart."""
     data = {
@@ -96,6 +97,8 @@ def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[st
         "data_dir": str(data_dir or Path(tempfile.mkdtemp(prefix=f"{prefix}-data-"))),
         **(top or {}),  # other top-level sections, e.g. timelapses
     }
+    if detect is not None:
+        data["detect"] = detect
     return parse(yaml.safe_dump(data))
 
 

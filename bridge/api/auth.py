@@ -75,6 +75,7 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.update": "admin",
     "cameras.remove": "admin",
     "rpc": SELF,
+    "detect": "operator",
     "timelapses.list": "viewer",
     "timelapses.get": "viewer",
     "timelapses.frames": "viewer",
