@@ -39,6 +39,9 @@ SECTIONS: dict[str, str] = {
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",
+    "MEDIAMTX_OPTIONS": "mediamtx.",
+    "RECORD_OPTIONS": "mediamtx.record.",
+    "USB_OPTIONS": "usb.",
 }
 
 # ---------------------------------------------------------------------------------------------

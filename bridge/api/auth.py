@@ -75,6 +75,10 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.update": "admin",
     "cameras.remove": "admin",
     "rpc": SELF,
+    "health.mediamtx": "viewer",
+    "cameras.recording": "viewer",
+    "cameras.recordings": "viewer",
+    "cameras.set_recording": "operator",
 }
 DEFAULT_ROLE = "admin"
 
