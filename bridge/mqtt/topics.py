@@ -41,6 +41,11 @@ class Topics:
         return f"{self.base}/+/snapshot/set"
 
     @property
+    def bridge_usb(self) -> str:
+        """``{base}/bridge/usb``: USB devices plugged in or removed (events, not retained)."""
+        return f"{self.base}/bridge/usb"
+
+    @property
     def record_command_filter(self) -> str:
         """``{base}/+/record/set``: recording switch commands (with MediaMTX)."""
         return f"{self.base}/+/record/set"
