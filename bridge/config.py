@@ -176,7 +176,7 @@ RECORD_OPTIONS = (
 )
 
 USB_OPTIONS = (
-    Option("discovery", vol.All(lambda v: "off" if v is False else v, vol.In(("hybrid", "udev", "poll", "off"))), "off",
+    Option("discovery", vol.All(lambda v: "off" if v is False else v, vol.In(("hybrid", "udev", "poll", "off"))), "hybrid",
            "USB hot-plug discovery: udev events, sysfs polling, both, or off."),
     Option("poll_interval", vol.All(vol.Coerce(float), vol.Range(0.1, 3600)), 5.0, "Seconds between sysfs polls."),
     Option("auto_add", vol.Boolean(), False, "Start a camera for every discovered capture device."),
@@ -322,7 +322,7 @@ class MediamtxConfig:
 class UsbConfig:
     """``usb:`` section: hot-plug discovery (``poll_interval`` in seconds)."""
 
-    discovery: str = "off"
+    discovery: str = "hybrid"
     poll_interval: float = 5.0
     auto_add: bool = False
     sysfs_root: str = "/sys"

@@ -146,3 +146,51 @@ async def test_mediamtx_down_circuit_opens_snapshots_flow_and_recovery_reconcile
         finally:
             await fake.stop()
         fake.assert_valid()
+
+
+async def test_read_via_mediamtx_switches_to_the_restream_and_back(broker, rtsp, clip, prefix):
+    """MediaMTX's restream is stood in for by a second real RTSP server serving path ``door``;
+    the camera reads it while MediaMTX is healthy, the camera directly while it is down, and
+    snapshots keep flowing through both switches."""
+    from .peers import RtspServer
+
+    restream = RtspServer(clip, mount="door")
+    restream.start()
+    try:
+        async with FakeMediamtx() as fake:
+            config = make_config(broker.port, prefix, {"door": {"url": rtsp.url, "snapshot": {"interval": 0}}},
+                                 sections={"mediamtx": media(fake, read_via_mediamtx=True,
+                                                             rtsp_url=f"rtsp://127.0.0.1:{restream.port}")})
+            async with recording(broker.port, prefix) as rec, running(config) as bridge:
+                camera = bridge.cameras["door"]
+                await until(lambda: camera.reading.url == f"{restream.url}", timeout=15, what="on the restream")
+                assert bridge.restream.via("door") == "mediamtx"
+                switched = time.monotonic()
+                await rec.next_on(f"{prefix}/door/snapshot", switched + 0.5)
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(f"{base_url(bridge)}/api/cameras/door") as resp:
+                        view = await resp.json()
+                assert view["mediamtx"]["read_via"] == "mediamtx" and view["url"] == rtsp.url
+
+                await fake.stop()  # MediaMTX gone: straight back to the camera
+                down = time.monotonic()
+                await until(lambda: camera.reading.url == rtsp.url, timeout=5, what="direct again")
+                await until(lambda: camera.state.value == "streaming", timeout=10, what="streaming direct")
+                await rec.next_on(f"{prefix}/door/snapshot", down + 0.5)
+                stream = await rec.wait(lambda: [json.loads(m.payload) for m in rec.on(f"{prefix}/door/stream", down)
+                                                 if json.loads(m.payload)["read_via"] == "direct"], what="via direct")
+                assert stream
+
+                # MediaMTX flaps: up and down every 0.3 s; the camera does not follow every flap
+                switches = bridge.restream.switches
+                for _ in range(4):
+                    await fake.start()
+                    await asyncio.sleep(0.3)
+                    await fake.stop()
+                    await asyncio.sleep(0.3)
+                assert bridge.restream.switches - switches <= 2, "the camera flapped with MediaMTX"
+                assert camera.reading.url == rtsp.url
+                await fake.start()
+                await until(lambda: camera.reading.url == restream.url, timeout=15, what="back on the restream")
+    finally:
+        restream.stop()

@@ -201,6 +201,7 @@ class MediamtxService(Service):
             info = await self.api.info()
         except (CircuitOpen, MediamtxError) as err:
             self._set_available(False, str(err))
+            self._notify()  # listeners follow every check (restream routing, stream topics)
             return
         restarted = bool(self.info.get("started")) and info.get("started") != self.info.get("started")
         back = not self.available
