@@ -291,6 +291,16 @@ def test_generated_config_is_yaml_with_only_mediamtx_keys(tmp_path):
     assert generated_paths(str(out)) == {"front", "desk", "demo"}
 
 
+def test_secrets_are_masked_in_check_config_and_stream_urls():
+    from bridge.config import masked
+    from bridge.mediamtx.paths import stream_urls
+
+    cfg = config(CAMS, password="Api-Pw-1", rtsp_url="rtsp://view:Rtsp-Pw-2@media.lan:8554")
+    assert masked(cfg)["mediamtx"]["password"] == "***"
+    urls = stream_urls(cfg.mediamtx, "front")
+    assert "Rtsp-Pw-2" not in json.dumps(urls) and urls["rtsp"].startswith("rtsp://view:***@media.lan")
+
+
 def test_usb_camera_without_mjpeg_is_published_from_its_default_format():
     cfg = config(CAMS)
     conf = path_conf(cfg.cameras["desk"], cfg.mediamtx, False, formats=["YUYV"])

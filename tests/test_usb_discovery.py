@@ -20,7 +20,7 @@ from bridge.status import CameraState
 from bridge.usb.devices import UsbDevice, probe, scan_sysfs
 
 from .conftest import make_config, recording, running
-from .peers import REPO, SHARED
+from .peers import REPO
 
 
 def plug(root: Path, n: int, serial: str | None = "SN1") -> None:

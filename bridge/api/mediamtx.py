@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import voluptuous as vol
 from aiohttp import web
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -134,8 +135,6 @@ def _rpc_call(conn: rpc.Connection, cam_id: str) -> MediamtxService:
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        import voluptuous as vol
-
         raise vol.Invalid("expected true or false")
     return value
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..config import CameraConfig, MediamtxConfig
+from ..redact import mask_url
 
 #: MediaMTX path options whose values are Go durations (``1h`` comes back as ``1h0m0s``)
 DURATION_KEYS = frozenset({"recordSegmentDuration", "recordDeleteAfter", "recordPartDuration",
@@ -95,6 +96,7 @@ def path_conf(cam: CameraConfig, cfg: MediamtxConfig, record: bool,
 
 def stream_urls(cfg: MediamtxConfig, path: str) -> dict[str, str]:
     """Viewer URLs of ``path``: ``rtsp``, ``hls`` (playlist) and ``webrtc`` (MediaMTX's page;
-    its WHEP endpoint is that URL plus ``/whep``)."""
-    return {"rtsp": f"{cfg.rtsp_url}/{path}", "hls": f"{cfg.hls_url}/{path}/index.m3u8",
-            "webrtc": f"{cfg.webrtc_url}/{path}"}
+    its WHEP endpoint is that URL plus ``/whep``). Credentials in the bases are masked: these
+    URLs go to MQTT and the API."""
+    return {"rtsp": mask_url(f"{cfg.rtsp_url}/{path}"), "hls": mask_url(f"{cfg.hls_url}/{path}/index.m3u8"),
+            "webrtc": mask_url(f"{cfg.webrtc_url}/{path}")}
