@@ -213,3 +213,19 @@ async def test_udev_hotplug_adds_offlines_and_resumes(broker, prefix):
         assert len(result["latencies"]) == 3 and max(result["latencies"]) < 0.2, result
     finally:
         testbed.close()
+
+
+async def test_a_stale_poll_scan_does_not_undo_a_udev_event(broker, prefix, tmp_path):
+    """A sysfs scan that started before a udev event was handled must not reverse it (hybrid)."""
+    config = make_config(broker.port, prefix, {}, sections={"usb": {
+        "discovery": "poll", "poll_interval": 3600, "auto_add": True, "sysfs_root": str(tmp_path)}})
+    async with running(config) as bridge:
+        monitor = bridge.usb
+        dev = UsbDevice("/dev/video2", "video2", "Cam", "046d", "0825", "S9", "1-2")
+        scan_started = time.monotonic()
+        await monitor._added(dev, time.monotonic())  # the udev add, handled after the scan began
+        await monitor._removed(dev, scan_started)  # the scan did not see it yet: stale
+        assert "video2" in monitor.present and bridge.cameras["usb_046d_0825_s9"].state is not CameraState.OFFLINE
+        await monitor._removed(dev, time.monotonic())  # a real removal
+        assert "video2" not in monitor.present
+        assert bridge.cameras["usb_046d_0825_s9"].state is CameraState.OFFLINE

@@ -48,6 +48,9 @@ class UsbMonitor(Service):
         self._queue: asyncio.Queue[tuple[str, UsbDevice, float]] = asyncio.Queue()
         self._monitor: Any = None
         self.latencies: list[float] = []
+        #: per sys name, when the last applied change was seen (udev event arrival, poll scan
+        #: start): an older observation is stale (a scan must not undo a later udev event)
+        self._changed_at: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,8 +129,8 @@ class UsbMonitor(Service):
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.poll_interval)
+            at = time.monotonic()  # the scan's start: changes handled after it win
             seen = await asyncio.to_thread(scan_sysfs, self.cfg.sysfs_root)
-            at = time.monotonic()
             for name, dev in seen.items():
                 if name not in self.present:
                     self._offer("add", dev, at)
@@ -144,7 +147,7 @@ class UsbMonitor(Service):
                 if action == "add":
                     await self._added(dev, at)
                 else:
-                    await self._removed(dev)
+                    await self._removed(dev, at)
             except Exception:  # one bad device must not stop discovery
                 _LOGGER.exception("usb: handling %s of %s failed", action, dev.node)
 
@@ -154,9 +157,15 @@ class UsbMonitor(Service):
         publisher = self._bridge.publisher
         publisher.link.publish(publisher.topics.bridge_usb, json.dumps({"event": kind, **data}), qos=1)
 
+    def _stale(self, dev: UsbDevice, at: float) -> bool:
+        if at < self._changed_at.get(dev.sys_name, float("-inf")):
+            return True
+        self._changed_at[dev.sys_name] = at  # when the change was seen (event or scan start)
+        return False
+
     async def _added(self, dev: UsbDevice, at: float) -> None:
-        if dev.sys_name in self.present:
-            return  # seen by udev and by polling
+        if dev.sys_name in self.present or self._stale(dev, at):
+            return  # seen by udev and by polling, or a scan older than the last change
         if not dev.formats:
             capture, formats, sizes = await asyncio.to_thread(probe, dev.node)
             if capture is False:
@@ -190,9 +199,10 @@ class UsbMonitor(Service):
         self.latencies = [*self.latencies[-99:], time.monotonic() - at]
         self._announce("added", dev, handled)
 
-    async def _removed(self, dev: UsbDevice) -> None:
-        if self.present.pop(dev.sys_name, None) is None:
+    async def _removed(self, dev: UsbDevice, at: float) -> None:
+        if dev.sys_name not in self.present or self._stale(dev, at):
             return
+        del self.present[dev.sys_name]
         cam_id = dev.stable_id
         camera = self._bridge.cameras.get(cam_id)
         handled = None
