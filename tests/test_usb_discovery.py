@@ -229,3 +229,20 @@ async def test_a_stale_poll_scan_does_not_undo_a_udev_event(broker, prefix, tmp_
         await monitor._removed(dev, time.monotonic())  # a real removal
         assert "video2" not in monitor.present
         assert bridge.cameras["usb_046d_0825_s9"].state is CameraState.OFFLINE
+
+
+async def test_a_configured_camera_of_that_device_is_used_not_duplicated(broker, prefix, tmp_path):
+    config = make_config(broker.port, prefix, {"desk": {"device": "/dev/video3"}}, sections={"usb": {
+        "discovery": "poll", "poll_interval": 0.1, "auto_add": True, "sysfs_root": str(tmp_path)}})
+    async with running(config) as bridge:
+        plug(tmp_path, 3)
+        deadline = time.monotonic() + 5
+        while "video3" not in bridge.usb.present:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert list(bridge.cameras) == ["desk"]  # no second reader of /dev/video3
+        unplug(tmp_path, 3)
+        await wait_state(bridge, "desk", lambda c: c.state is CameraState.OFFLINE)
+        plug(tmp_path, 3)
+        await wait_state(bridge, "desk", lambda c: c.state is not CameraState.OFFLINE)
+        assert list(bridge.cameras) == ["desk"] and bridge.cameras["desk"].config.device == "/dev/video3"

@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ class UsbMonitor(Service):
         #: per sys name, when the last applied change was seen (udev event arrival, poll scan
         #: start): an older observation is stale (a scan must not undo a later udev event)
         self._changed_at: dict[str, float] = {}
+        self._owner: dict[str, str] = {}  #: sys name -> the camera it feeds
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -173,41 +175,54 @@ class UsbMonitor(Service):
                 return
             dev = dataclasses.replace(dev, formats=formats, sizes=sizes)
         self.present[dev.sys_name] = dev
-        cam_id = dev.stable_id
         bridge = self._bridge
+        cam_id = self._camera_for(dev)
         if bridge.mediamtx is not None and dev.formats:
-            bridge.mediamtx.formats[cam_id] = list(dev.formats)
-        camera = bridge.cameras.get(cam_id)
-        handled = None
-        if camera is not None:
-            if camera.state is CameraState.OFFLINE or camera.config.device != dev.node:
-                await bridge.replace_camera(dataclasses.replace(camera.config, device=dev.node))
-                _LOGGER.info("usb: %s (%s) is back at %s: camera %s resumed", dev.name, cam_id, dev.node, cam_id)
-            handled = cam_id
+            bridge.mediamtx.formats[cam_id or dev.stable_id] = list(dev.formats)
+        if cam_id is not None:
+            camera = bridge.cameras[cam_id]
+            # a camera under the device's stable id follows its node; one configured with a
+            # node or a /dev/v4l/by-id link keeps its own device setting
+            device = dev.node if cam_id == dev.stable_id else camera.config.device
+            if camera.state is CameraState.OFFLINE or camera.config.device != device:
+                await bridge.replace_camera(dataclasses.replace(camera.config, device=device))
+                _LOGGER.info("usb: %s is at %s: camera %s resumed", dev.name, dev.node, cam_id)
         elif self.cfg.auto_add:
             try:
-                config = camera_from_data(cam_id, {"name": dev.name, "device": dev.node},
+                config = camera_from_data(dev.stable_id, {"name": dev.name, "device": dev.node},
                                           bridge.config.mqtt.base_topic)
             except ConfigError as err:
                 _LOGGER.warning("usb: cannot add %s: %s", dev.node, err)
             else:
                 await bridge.add_camera(config)
+                cam_id = dev.stable_id
                 _LOGGER.info("usb: %s at %s added as camera %s", dev.name, dev.node, cam_id)
-                handled = cam_id
         else:
-            _LOGGER.info("usb: %s found at %s (id %s; usb.auto_add is off)", dev.name, dev.node, cam_id)
+            _LOGGER.info("usb: %s found at %s (id %s; usb.auto_add is off)", dev.name, dev.node, dev.stable_id)
+        if cam_id is not None:
+            self._owner[dev.sys_name] = cam_id
         self.latencies = [*self.latencies[-99:], time.monotonic() - at]
-        self._announce("added", dev, handled)
+        self._announce("added", dev, cam_id)
 
     async def _removed(self, dev: UsbDevice, at: float) -> None:
         if dev.sys_name not in self.present or self._stale(dev, at):
             return
         del self.present[dev.sys_name]
-        cam_id = dev.stable_id
-        camera = self._bridge.cameras.get(cam_id)
-        handled = None
-        if camera is not None and camera.state is not CameraState.OFFLINE and camera.config.device == dev.node:
-            await self._bridge.set_camera_offline(cam_id, f"{dev.node} unplugged")
-            handled = cam_id
-        _LOGGER.info("usb: %s (%s) removed", dev.node, cam_id)
-        self._announce("removed", dev, handled)
+        cam_id = self._owner.pop(dev.sys_name, None)
+        camera = self._bridge.cameras.get(cam_id) if cam_id else None
+        if camera is not None and camera.state is not CameraState.OFFLINE:
+            await self._bridge.set_camera_offline(camera.id, f"{dev.node} unplugged")
+        _LOGGER.info("usb: %s (%s) removed", dev.node, dev.stable_id)
+        self._announce("removed", dev, camera.id if camera is not None else None)
+
+    def _camera_for(self, dev: UsbDevice) -> str | None:
+        """The camera of a device: the one under its stable id, else one whose ``device`` is
+        its node (directly or through a ``/dev/v4l/by-id`` link)."""
+        cameras = self._bridge.cameras
+        if dev.stable_id in cameras:
+            return dev.stable_id
+        for cam_id, camera in cameras.items():
+            device = camera.config.device
+            if device and (device == dev.node or os.path.realpath(device) == dev.node):
+                return cam_id
+        return None
