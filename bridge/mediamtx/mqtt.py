@@ -44,9 +44,12 @@ class MediamtxMqtt:
     # -- extension interface -----------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
+        """``{"mediamtx": "available" | "unavailable"}`` for ``{base}/bridge/state``."""
         return {"mediamtx": "available" if self._service.available else "unavailable"}
 
     def discovery_configs(self, cameras: list[CameraConfig], with_bridge: bool) -> list[discovery.Config]:
+        """The bridge's MediaMTX ``binary_sensor`` (with ``with_bridge``) and a Record ``switch``
+        per camera, as (topic, payload)."""
         t = self.topics
         configs: list[discovery.Config] = []
         if with_bridge:
@@ -64,6 +67,7 @@ class MediamtxMqtt:
         return configs
 
     def publish_camera(self, cam_id: str) -> None:
+        """Publish a camera's ``record/state`` and ``stream`` (retained)."""
         link = self._publisher.link
         link.publish(self.topics.camera(cam_id, "record/state"),
                      ON if self._service.recording(cam_id) else OFF, retain=True, qos=1)
@@ -71,11 +75,13 @@ class MediamtxMqtt:
         self._publish_stream(cam_id)
 
     def publish_all(self) -> None:
+        """Publish every camera's topics (on connect and on Home Assistant's birth)."""
         self._sent.clear()
         for cam_id in list(self._service.known_cameras()):
             self.publish_camera(cam_id)
 
     def on_message(self, topic: str, payload: Any) -> bool:
+        """Queue a ``record/set`` command (``ON``/``OFF``); True when the topic was ours."""
         prefix, suffix = f"{self.topics.base}/", "/record/set"
         if not (topic.startswith(prefix) and topic.endswith(suffix)):
             return False
