@@ -246,3 +246,26 @@ async def test_a_configured_camera_of_that_device_is_used_not_duplicated(broker,
         plug(tmp_path, 3)
         await wait_state(bridge, "desk", lambda c: c.state is not CameraState.OFFLINE)
         assert list(bridge.cameras) == ["desk"] and bridge.cameras["desk"].config.device == "/dev/video3"
+
+
+async def test_device_events_reach_sse_and_json_rpc_subscribers(broker, prefix, tmp_path):
+    import aiohttp
+
+    config = make_config(broker.port, prefix, {}, sections={"usb": {
+        "discovery": "poll", "poll_interval": 0.1, "sysfs_root": str(tmp_path)}})
+    async with running(config) as bridge, aiohttp.ClientSession(f"http://127.0.0.1:{bridge.api.port}") as http:
+        sse = await http.get("/api/events?types=usb.added,usb.removed")
+        ws = await http.ws_connect("/ws")
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": {"types": ["usb.added"]}})
+        assert "subscription" in (await ws.receive_json())["result"]
+        plug(tmp_path, 6, "XY9")
+        note = await asyncio.wait_for(ws.receive_json(), 5)
+        assert note["method"] == "event" and note["params"]["type"] == "usb.added"
+        assert note["params"]["data"]["id"] == "usb_046d_0825_xy9"
+        lines = []
+        async with asyncio.timeout(5):
+            while not any(line.startswith("data:") and "usb_046d_0825_xy9" in line for line in lines):
+                lines.append((await sse.content.readline()).decode().strip())
+        assert "event: usb.added" in lines
+        await ws.close()
+        sse.close()
