@@ -65,6 +65,8 @@ class FakeMediamtx:
         self.recordings: dict[str, list[str]] = {}
         self.requests: list[tuple[str, str]] = []  #: (method, path) of every request received
         self.violations: list[str] = []
+        self.refuse: set[str] = set()  #: path names whose add/patch is answered 400
+        self.headers: list[dict[str, str]] = []  #: headers of every request
         self.down = False
         self._runner: web.AppRunner | None = None
         self.generation = 0
@@ -129,6 +131,7 @@ class FakeMediamtx:
     @web.middleware
     async def _validate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        self.headers.append(dict(request.headers))
         body = await request.read()
         oreq = AIOHTTPOpenAPIWebRequest(request, body=body or None)
         try:
@@ -183,8 +186,8 @@ class FakeMediamtx:
 
     async def _conf_add(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name in self.paths:
-            return self._error(400, "path already exists")
+        if name in self.paths or name in self.refuse:
+            return self._error(400, "path already exists" if name in self.paths else "invalid configuration")
         self.paths[name] = dict(await request.json())
         return self._ok()
 

@@ -212,6 +212,23 @@ async def test_reconciler_leaves_a_foreign_path_of_the_same_name_alone():
         assert result.owned == {"desk"} and not result.changed
 
 
+async def test_a_refused_path_does_not_stop_the_others():
+    cfg = config(CAMS)
+    desired = {cam_id: path_conf(cam, cfg.mediamtx, False) for cam_id, cam in cfg.cameras.items()}
+    async with FakeMediamtx() as fake, MediamtxClient(fake.url) as client:
+        fake.refuse = {"desk"}
+        result = await reconcile(client, desired, set())
+        assert result.added == ["front"] and list(result.failed) == ["desk"]
+        assert "invalid configuration" in result.failed["desk"] and result.owned == {"front"}
+
+
+async def test_client_authenticates_with_basic_auth():
+    async with FakeMediamtx() as fake, MediamtxClient(fake.url, username="bridge", password="Api-Pw-1") as client:
+        await client.info()
+    import base64
+    assert fake.headers[-1]["Authorization"] == "Basic " + base64.b64encode(b"bridge:Api-Pw-1").decode()
+
+
 async def test_reconciler_replays_everything_after_a_restart():
     cfg = config(CAMS)
     desired = {cam_id: path_conf(cam, cfg.mediamtx, cam_id == "front") for cam_id, cam in cfg.cameras.items()}

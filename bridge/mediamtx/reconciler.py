@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .client import MediamtxError, MediamtxUnavailable
 from .paths import differences
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class ReconcileResult:
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     owned: set[str] = field(default_factory=set)
+    #: path -> why MediaMTX refused it (a 4xx: e.g. an option its version does not know)
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -50,31 +53,44 @@ async def reconcile(api: PathApi, desired: dict[str, dict[str, Any]], owned: set
     """One pass: add, patch, delete so MediaMTX serves ``desired`` (name -> ``PathConf``).
 
     ``owned`` is the set of path names the bridge created; the result's ``owned`` is the new set
-    (save it). Raises what ``api`` raises; a pass cut short by an error is simply run again later
-    (every step is idempotent).
+    (save it). A path MediaMTX refuses (4xx) is reported in ``failed`` and the others go on;
+    when MediaMTX does not answer (:class:`MediamtxUnavailable`, or the breaker's error) the
+    pass stops and raises: it is simply run again later (every step is idempotent).
     """
     result = ReconcileResult(owned=set(owned))
     actual = await api.list_path_configs()
     for name, conf in desired.items():
         current = actual.get(name)
-        if current is None:
-            await api.add_path(name, conf)
-            result.added.append(name)
-            result.owned.add(name)
-            continue
-        diff = differences(current, conf)
-        if name not in result.owned:
-            if diff:
-                result.conflicts.append(name)
+        try:
+            if current is None:
+                await api.add_path(name, conf)
+                result.added.append(name)
+                result.owned.add(name)
                 continue
-            result.owned.add(name)  # identical: adopt it
-        if diff:
-            await api.patch_path(name, diff)
-            result.patched.append(name)
+            diff = differences(current, conf)
+            if name not in result.owned:
+                if diff:
+                    result.conflicts.append(name)
+                    continue
+                result.owned.add(name)  # identical: adopt it
+            if diff:
+                await api.patch_path(name, diff)
+                result.patched.append(name)
+        except MediamtxUnavailable:
+            raise
+        except MediamtxError as err:
+            result.failed[name] = str(err)
     for name in sorted(result.owned - set(desired)):
-        if name in actual:
-            await api.delete_path(name)
-            result.deleted.append(name)
+        try:
+            if name in actual:
+                await api.delete_path(name)
+                result.deleted.append(name)
+        except MediamtxUnavailable:
+            raise
+        except MediamtxError as err:
+            if err.status != 404:  # already gone is what we wanted
+                result.failed[name] = str(err)
+                continue
         result.owned.discard(name)
     if result.changed:
         _LOGGER.info("mediamtx: paths added %s, patched %s, deleted %s", result.added or "-",

@@ -159,7 +159,8 @@ class MediamtxService(Service):
                 "version": self.info.get("version"), "started": self.info.get("started"),
                 "error": self.error, "paths": len(self.paths), "owned_paths": len(self.owned),
                 "reconciles": self.reconciles,
-                "conflicts": sorted(result.conflicts) if result else []}
+                "conflicts": sorted(result.conflicts) if result else [],
+                "failed": sorted(result.failed) if result else []}
 
     def desired(self) -> dict[str, dict[str, Any]]:
         """Path name -> configuration for every camera of the bridge."""
@@ -247,10 +248,13 @@ class MediamtxService(Service):
                 _LOGGER.debug("mediamtx: reconcile cut short: %s", err)
                 return False
             self.reconciles += 1
-            self.last_result = result
-            if result.conflicts:
+            previous, self.last_result = self.last_result, result
+            if result.conflicts and (previous is None or previous.conflicts != result.conflicts):
                 _LOGGER.warning("mediamtx: paths %s exist with other options and were not created by "
                                 "the bridge: left alone", result.conflicts)
+            for name, why in result.failed.items():  # warned once per fault, then debug
+                known = previous is not None and previous.failed.get(name) == why
+                _LOGGER.log(logging.DEBUG if known else logging.WARNING, "mediamtx: path %s refused: %s", name, why)
             if result.owned != self.owned:
                 self.owned = result.owned
                 store = self._bridge.store
