@@ -269,3 +269,23 @@ async def test_device_events_reach_sse_and_json_rpc_subscribers(broker, prefix, 
         assert "event: usb.added" in lines
         await ws.close()
         sse.close()
+
+
+@needs_umockdev
+async def test_devices_present_at_start_are_found_through_udev(broker, prefix):
+    """The shared umockdev recording of a Logitech C270 (no events): found when the bridge
+    starts, added under the id from its vendor, product and serial."""
+    async with recording(broker.port, prefix) as rec:
+        child = subprocess.Popen(
+            ["umockdev-run", "-d", str(REPO.parent / "shared" / "usb" / "webcam_c270.umockdev"), "--",
+             sys.executable, "-m", "tests.usb_child", str(broker.port), prefix, "udev"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        try:
+            assert child.stdout.readline().strip() == "READY"
+            event = json.loads((await rec.next_on(f"{prefix}/bridge/usb", 0)).payload)
+            assert (event["event"], event["id"], event["node"], event["name"], event["camera"]) == (
+                "added", "usb_046d_0825_abc123", "/dev/video0", "Webcam C270", "usb_046d_0825_abc123")
+            await rec.next_on(f"{prefix}/usb_046d_0825_abc123/status", 0)
+        finally:
+            stop_child(child)
