@@ -72,8 +72,7 @@ class Bridge:
         from .mediamtx.service import MediamtxService
 
         self.mediamtx = MediamtxService(self.config.mediamtx, self)
-        if self.config.mediamtx.read_via_mediamtx:
-            self.restream = Restream(self.mediamtx, self)
+        self.restream = Restream(self.mediamtx, self)
         self.publisher.add_extension(MediamtxMqtt(self.mediamtx, self.publisher, self.restream))
 
     async def __aenter__(self) -> Self:

@@ -209,11 +209,14 @@ class Camera(Service):
         While waiting, the source is probed every ``PROBE_INTERVAL`` seconds (a TCP connect to
         an RTSP/HTTP camera, the device node of a USB one). Only a down -> up change cuts the
         wait short, so a camera that accepts connections but fails to stream (wrong path, bad
-        credentials) is not retried faster than the backoff allows.
+        credentials) is not retried faster than the backoff allows. A :meth:`switch_source`
+        ends the wait too.
         """
         deadline = time.monotonic() + delay
         was_down = False
         while (remaining := deadline - time.monotonic()) > 0:
+            if self._switch is not None and self._switch.is_set():
+                return  # the source changes (MediaMTX came or went): try the new one now
             up = await probe(self.config)
             if up is None:  # nothing to probe (file, lavfi)
                 await asyncio.sleep(remaining)

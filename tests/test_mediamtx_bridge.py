@@ -194,3 +194,20 @@ async def test_read_via_mediamtx_switches_to_the_restream_and_back(broker, rtsp,
                 await until(lambda: camera.reading.url == restream.url, timeout=15, what="back on the restream")
     finally:
         restream.stop()
+
+
+async def test_a_usb_camera_leaves_its_device_to_mediamtx_while_it_is_up(broker, prefix):
+    """MediaMTX's ffmpeg publisher needs the V4L2 device (one opener at a time): while MediaMTX
+    is up the bridge reads the USB camera's restream, while it is down the device itself."""
+    async with FakeMediamtx() as fake:
+        config = make_config(broker.port, prefix, {"desk": {"device": "/dev/video9", "open_timeout": 1}},
+                             sections={"mediamtx": media(fake)})
+        async with running(config) as bridge:
+            camera = bridge.cameras["desk"]
+            await until(lambda: camera.reading.url == "rtsp://127.0.0.1:8554/desk", timeout=15, what="restream")
+            assert camera.reading.device is None and camera.reading.kind == "rtsp"
+            assert "-f v4l2" in fake.paths["desk"]["runOnInit"]
+            await fake.stop()
+            await until(lambda: camera.reading.device == "/dev/video9" and camera.reading.url is None,
+                        timeout=15, what="the device again")
+        assert camera.config.device == "/dev/video9"  # the options never change

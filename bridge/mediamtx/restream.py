@@ -1,5 +1,12 @@
-"""``read_via_mediamtx``: read RTSP cameras through MediaMTX's restream while it is up, so each
-camera has one connection (MediaMTX's); read them directly while it is down.
+"""Which source a camera's connection opens while MediaMTX runs: its restream or the camera.
+
+* RTSP cameras, with ``read_via_mediamtx``: the restream while MediaMTX is up, so each camera
+  has one connection (MediaMTX's); the camera directly while it is down.
+* USB cameras, always with MediaMTX: a V4L2 device can be opened by one process at a time, and
+  MediaMTX's ffmpeg publisher (``runOnInit``) needs it. While MediaMTX is up the bridge reads the
+  restream and leaves the device to ffmpeg (not waiting for the path to be online: the path
+  comes online only once the bridge has let go); while MediaMTX is down its ffmpeg is gone too,
+  and the bridge opens the device itself, so snapshots go on.
 
 The choice is made before every connection attempt (:attr:`bridge.camera.Camera.router`), and a
 change of MediaMTX's health ends the current connection at once (``Camera.switch_source``).
@@ -20,6 +27,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..config import CameraConfig
+from ..status import CameraState
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -34,7 +42,8 @@ MEDIAMTX, DIRECT = "mediamtx", "direct"
 
 
 class Restream:
-    """Routes a bridge's RTSP cameras through MediaMTX when it is healthy."""
+    """Routes a bridge's cameras through MediaMTX when it is healthy (RTSP ones with
+    ``read_via_mediamtx``, USB ones always)."""
 
     def __init__(self, service: MediamtxService, bridge: Bridge) -> None:
         self._service = service
@@ -50,18 +59,25 @@ class Restream:
         """``mediamtx`` or ``direct``: where the camera's current connection reads from."""
         return self._via.get(cam_id, DIRECT)
 
-    def _ready(self, cam_id: str) -> bool:
+    def routed(self, config: CameraConfig) -> bool:
+        """Whether camera ``config`` is read through MediaMTX when it is up."""
+        return config.kind == "usb" or (config.kind == "rtsp" and self._service.cfg.read_via_mediamtx)
+
+    def _ready(self, config: CameraConfig) -> bool:
         service = self._service
-        stats = service.paths.get(cam_id)
-        return service.available and self._streak >= HOLD_CHECKS and stats is not None and stats.online
+        if not (service.available and self._streak >= HOLD_CHECKS and self.routed(config)):
+            return False
+        stats = service.paths.get(config.id)
+        return config.kind == "usb" or (stats is not None and stats.online)
 
     def route(self, config: CameraConfig) -> CameraConfig:
         """The config a connection of camera ``config.id`` opens (a Camera router)."""
-        if config.kind != "rtsp" or not self._ready(config.id):
+        if not self._ready(config):
             self._via[config.id] = DIRECT
             return config
         self._via[config.id] = MEDIAMTX
-        return dataclasses.replace(config, url=f"{self._service.cfg.rtsp_url}/{config.id}", transport="tcp")
+        return dataclasses.replace(config, url=f"{self._service.cfg.rtsp_url}/{config.id}", device=None,
+                                   transport="tcp")
 
     def _on_change(self) -> None:
         service = self._service
@@ -72,12 +88,14 @@ class Restream:
         dwell = DWELL_CHECKS * service.cfg.health_interval
         now = time.monotonic()
         for cam_id, camera in list(self._bridge.cameras.items()):
-            if camera.config.kind != "rtsp" or cam_id not in self._via:
+            if camera.state is CameraState.OFFLINE:
+                continue
+            if not self.routed(camera.config) or cam_id not in self._via:
                 continue
             current = self._via[cam_id]
             if current == MEDIAMTX and not service.available:
                 why = "MediaMTX unavailable: reading the camera directly"
-            elif (current == DIRECT and self._ready(cam_id)
+            elif (current == DIRECT and self._ready(camera.config)
                   and now - self._switched_at.get(cam_id, -dwell) >= dwell):
                 why = "MediaMTX available: reading its restream"
             else:
