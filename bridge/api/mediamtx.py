@@ -82,6 +82,7 @@ async def mediamtx_health(request: web.Request) -> web.Response:
 
 
 async def get_recording(request: web.Request) -> web.Response:
+    """The camera's recording switch (404 unknown camera, 409 without MediaMTX)."""
     bridge = _bridge(request)
     cam_id = _camera_id(bridge, request.match_info["id"])
     return web.json_response(recording_view(_service(bridge), cam_id))
@@ -180,6 +181,7 @@ class MediamtxCollector(Collector):
         self._bridge = bridge
 
     def collect(self) -> Iterator[Metric]:
+        """The families above, read from the service at scrape time (none without MediaMTX)."""
         service = self._bridge.mediamtx
         if service is None:
             return

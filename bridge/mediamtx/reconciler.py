@@ -46,6 +46,7 @@ class ReconcileResult:
 
     @property
     def changed(self) -> bool:
+        """Whether the run added, patched or deleted anything."""
         return bool(self.added or self.patched or self.deleted)
 
 
