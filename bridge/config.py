@@ -167,7 +167,8 @@ MEDIAMTX_OPTIONS = (
 
 RECORD_OPTIONS = (
     Option("enabled", vol.Boolean(), False, "Record cameras unless switched per camera."),
-    Option("path", vol.All(vol.Coerce(str), vol.Length(min=1)), "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
+    Option("path", vol.All(vol.Coerce(str), vol.Length(min=1), vol.Match(r".*%path", msg="must contain %path")),
+           "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
            "MediaMTX `recordPath` (must contain `%path`)."),
     Option("format", vol.In(("fmp4", "mpegts")), "fmp4", "MediaMTX `recordFormat`."),
     Option("segment_duration", vol.All(vol.Coerce(str), vol.Match(r"^\d+(ms|s|m|h|d)$", msg="expected a duration such as 30m, 1h")),

@@ -318,6 +318,18 @@ def test_secrets_are_masked_in_check_config_and_stream_urls():
     assert "Rtsp-Pw-2" not in json.dumps(urls) and urls["rtsp"].startswith("rtsp://view:***@media.lan")
 
 
+def test_bad_mediamtx_options_name_their_key_path():
+    from bridge.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        config(CAMS, api_url="ftp://x", record={"path": "./rec/%Y", "format": "mkv", "segment_duration": "1 hour"})
+    assert set(err.value.errors) == {
+        "mediamtx.api_url: expected http(s)://host:port",
+        "mediamtx.record.path: must contain %path",
+        "mediamtx.record.format: value must be one of ['fmp4', 'mpegts']",
+        "mediamtx.record.segment_duration: expected a duration such as 30m, 1h"}
+
+
 def test_usb_camera_without_mjpeg_is_published_from_its_default_format():
     cfg = config(CAMS)
     conf = path_conf(cfg.cameras["desk"], cfg.mediamtx, False, formats=["YUYV"])
@@ -340,3 +352,23 @@ def test_cli_writes_the_generated_config(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "paths" in yaml.safe_load(result.stdout)
     json.dumps(yaml.safe_load(result.stdout))
+
+
+def test_the_publisher_command_runs_with_real_ffmpeg(tmp_path, clip):
+    """The runOnInit command of a lavfi and a file camera, with MediaMTX's RTSP target swapped
+    for a file: ffmpeg accepts every option and writes H.264."""
+    import shlex
+
+    import av
+
+    cfg = config({"synth": {"url": "lavfi:testsrc2=size=320x240:rate=10"}, "clip": {"url": str(clip)}})
+    for cam_id in ("synth", "clip"):
+        cmd = path_conf(cfg.cameras[cam_id], cfg.mediamtx, False)["runOnInit"]
+        args = shlex.split(cmd.removesuffix(" rtsp://localhost:$RTSP_PORT/$MTX_PATH"))
+        out = tmp_path / f"{cam_id}.mkv"
+        args = [a for a in args if a not in ("-re",)]
+        i = args.index("-f", args.index("-an"))
+        args[i:] = ["-t", "1", "-f", "matroska", str(out)]
+        subprocess.run(args, check=True, timeout=60, capture_output=True)
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.name == "h264"
