@@ -82,14 +82,14 @@ class MediamtxClient:
     def __init__(self, api_url: str, *, username: str | None = None, password: str | None = None,
                  timeout: float = 5.0) -> None:
         self._base = api_url.rstrip("/")
-        self._auth = aiohttp.BasicAuth(username, password or "") if username else None
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password or "")} if username else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         #: requests sent (attempts that reached the network layer), for tests and metrics
         self.requests = 0
 
     async def __aenter__(self) -> MediamtxClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout, auth=self._auth)
+        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
