@@ -260,6 +260,9 @@ async def test_device_events_reach_sse_and_json_rpc_subscribers(broker, prefix, 
         assert "subscription" in (await ws.receive_json())["result"]
         plug(tmp_path, 6, "XY9")
         note = await asyncio.wait_for(ws.receive_json(), 5)
+        listed = await (await http.get("/api/usb")).json()
+        assert listed["discovery"] == "poll" and [d["id"] for d in listed["devices"]] == ["usb_046d_0825_xy9"]
+        assert listed["devices"][0]["camera"] is None  # auto_add off
         assert note["method"] == "event" and note["params"]["type"] == "usb.added"
         assert note["params"]["data"]["id"] == "usb_046d_0825_xy9"
         lines = []

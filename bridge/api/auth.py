@@ -79,6 +79,7 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.recording": "viewer",
     "cameras.recordings": "viewer",
     "cameras.set_recording": "operator",
+    "usb.devices": "viewer",
 }
 DEFAULT_ROLE = "admin"
 

@@ -215,6 +215,10 @@ class UsbMonitor(Service):
         _LOGGER.info("usb: %s (%s) removed", dev.node, dev.stable_id)
         self._announce("removed", dev, camera.id if camera is not None else None)
 
+    def camera_of(self, dev: UsbDevice) -> str | None:
+        """The camera a present device feeds (None: none)."""
+        return self._owner.get(dev.sys_name)
+
     def _camera_for(self, dev: UsbDevice) -> str | None:
         """The camera of a device: the one under its stable id, else one whose ``device`` is
         its node (directly or through a ``/dev/v4l/by-id`` link)."""
