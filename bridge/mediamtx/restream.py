@@ -67,6 +67,8 @@ class Restream:
         service = self._service
         if not (service.available and self._streak >= HOLD_CHECKS and self.routed(config)):
             return False
+        if config.id not in service.owned:
+            return False  # not (yet) the bridge's path: a foreign one of that name is not read
         stats = service.paths.get(config.id)
         return config.kind == "usb" or (stats is not None and stats.online)
 
