@@ -137,6 +137,9 @@ def _load(path: str) -> Config | None:
 
 
 def _run(config: Config) -> int:
+    from .memory import tune_malloc
+
+    tune_malloc()  # before any capture thread exists
     from .app import run  # heavy imports (PyAV, OpenCV) only when running
 
     setup_logging(config.log_level, config.log_format)
