@@ -22,13 +22,17 @@ from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
+from .mqtt.timelapses import TimelapseMqtt
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
 from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
+    from .mediamtx.restream import Restream
+    from .mediamtx.service import MediamtxService
     from .timelapse.manager import TimelapseManager
+    from .usb.monitor import UsbMonitor
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +66,23 @@ class Bridge:
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
+        self.mediamtx: MediamtxService | None = None
+        self.restream: Restream | None = None
+        self.usb: UsbMonitor | None = None
         self.timelapses: TimelapseManager | None = None
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, discovery=config.mqtt.discovery)
+        self.publisher.add_extension(self._timelapse_mqtt)
+        if config.mediamtx.enabled:
+            self._setup_mediamtx()
+
+    def _setup_mediamtx(self) -> None:
+        from .mediamtx.mqtt import MediamtxMqtt
+        from .mediamtx.restream import Restream
+        from .mediamtx.service import MediamtxService
+
+        self.mediamtx = MediamtxService(self.config.mediamtx, self)
+        self.restream = Restream(self.mediamtx, self)
+        self.publisher.add_extension(MediamtxMqtt(self.mediamtx, self.publisher, self.restream))
 
     async def __aenter__(self) -> Self:
         try:
@@ -74,6 +94,13 @@ class Bridge:
             self._stack.callback(self.store.close)
             self.registry = Registry(self, self.store)
             await self.registry.restore()
+            if self.mediamtx is not None:
+                await self._stack.enter_async_context(self.mediamtx)
+            if self.config.usb.discovery != "off":
+                from .usb.monitor import UsbMonitor
+
+                self.usb = UsbMonitor(self.config.usb, self)
+                await self._stack.enter_async_context(self.usb)
             await self._start_timelapses()
             if self.config.api.enabled:
                 from .api.server import (
@@ -105,6 +132,7 @@ class Bridge:
                 raise CameraExistsError(f"camera {config.id} already exists")
             await self._start_camera(config)
             self.publisher.camera_added(config.id)
+        self._cameras_changed()
         _LOGGER.info("camera %s: added", config.id)
 
     async def replace_camera(self, config: CameraConfig) -> None:
@@ -116,6 +144,7 @@ class Bridge:
             await self._stop_camera(config.id)
             await self._start_camera(config)
             self.publisher.camera_added(config.id)
+        self._cameras_changed()
         _LOGGER.info("camera %s: restarted with new options", config.id)
 
     async def remove_camera(self, cam_id: str) -> None:
@@ -128,12 +157,33 @@ class Bridge:
             await self._stop_camera(cam_id)
             self.publisher.camera_removed(camera.config)
         self.events.publish("camera.removed", {"camera": cam_id})
+        self._cameras_changed()
         _LOGGER.info("camera %s: removed", cam_id)
+
+    async def set_camera_offline(self, cam_id: str, reason: str) -> None:
+        """Stop a camera but keep it (options, last snapshot) and report it ``offline`` (an
+        unplugged USB camera); :meth:`replace_camera` resumes it. Raises UnknownCameraError."""
+        async with self._changing:
+            camera = self.cameras.get(cam_id)
+            if camera is None:
+                raise UnknownCameraError(f"no camera {cam_id}")
+            worker = self.snapshots[cam_id]
+            await self._stop_camera(cam_id)
+            self.cameras[cam_id], self.snapshots[cam_id] = camera, worker
+            self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs: resumed by replace
+            camera.mark_offline(reason)
+        _LOGGER.info("camera %s: offline (%s)", cam_id, reason)
+
+    def _cameras_changed(self) -> None:
+        if self.mediamtx is not None:
+            self.mediamtx.cameras_changed()
 
     # -- internals -------------------------------------------------------------------------
 
     async def _start_camera(self, config: CameraConfig) -> None:
         camera = Camera(config)
+        if self.restream is not None:
+            camera.router = self.restream.route
         worker = SnapshotWorker(camera, config.snapshot, self._on_snapshot)
         camera.add_listener(self._on_camera_state)
         stack = AsyncExitStack()
@@ -177,13 +227,13 @@ class Bridge:
         assert self.store is not None
         self.timelapses = TimelapseManager(self.config, self.cameras, self.store,
                                            on_event=self._on_timelapse_event,
-                                           on_image=self.publisher.on_timelapse_image)
+                                           on_image=self._timelapse_mqtt.on_image)
         await self._stack.enter_async_context(self.timelapses)
-        self.publisher.attach_timelapses(self.timelapses)
+        self._timelapse_mqtt.attach(self.timelapses)
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(type_, data)
-        self.publisher.on_timelapse_event(type_, data)
+        self._timelapse_mqtt.on_event(type_, data)
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         self.publisher.on_snapshot(cam_id, snap)

@@ -48,6 +48,9 @@ SECTIONS: dict[str, str] = {
     "DETECT_OBJECT_OPTIONS": "detect.objects.<label>.",
     "DETECT_MOTION_OPTIONS": "detect.motion.",
     "DETECT_CAPTURE_OPTIONS": "detect.capture.",
+    "MEDIAMTX_OPTIONS": "mediamtx.",
+    "RECORD_OPTIONS": "mediamtx.record.",
+    "USB_OPTIONS": "usb.",
     # bridge/timelapse/config.py
     "SETTINGS_OPTIONS": "timelapse.",
     "GLOBAL_OPTIONS": "timelapse.",

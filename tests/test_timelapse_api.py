@@ -33,7 +33,7 @@ def url(bridge: Bridge, path: str) -> str:
 @contextlib.asynccontextmanager
 async def bridge_with(broker, prefix, **top: Any) -> AsyncIterator[tuple[Bridge, aiohttp.ClientSession]]:
     config = make_config(broker.port, prefix, {"cam": {"url": LAVFI, "timelapse": {"crf": 30}}},
-                         top={"timelapse": {"fps": 10, "min_free_mb": 1}, **top})
+                         sections={"timelapse": {"fps": 10, "min_free_mb": 1}, **top})
     async with running(config) as bridge, aiohttp.ClientSession() as http:
         yield bridge, http
 
@@ -326,7 +326,7 @@ async def test_reconcile_removes_leftovers_of_a_crash(broker, prefix, tmp_path):
     """A temp file, a frame file without a row (killed between rename and insert) and a row
     whose file is gone are cleaned up when the bridge starts."""
     config = make_config(broker.port, prefix, {"cam": {"url": LAVFI}}, data_dir=tmp_path,
-                         top={"timelapses": {"tl": {"camera": "cam", "interval": 1}}})
+                         sections={"timelapses": {"tl": {"camera": "cam", "interval": 1}}})
     async with running(config) as bridge:
         rt = bridge.timelapses.get("tl")
         await wait_until(lambda: rt.frames >= 2, what="2 frames")

@@ -89,7 +89,7 @@ def test_sudden_whole_frame_change(street):
 
 
 async def test_degraded_enters_on_bad_frames_and_clears_on_good_ones(broker, prefix):
-    config = make_config(broker.port, prefix, {"cam": {"url": GREY}}, top={
+    config = make_config(broker.port, prefix, {"cam": {"url": GREY}}, sections={
         "timelapses": {"tl": {"camera": "cam", "interval": 1, "degraded_after": 2}}})
     state_topic = f"{prefix}/timelapse/tl/state"
 

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiomqtt
 
@@ -24,11 +24,7 @@ from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
-from .timelapses import TimelapseMqtt
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
-
-if TYPE_CHECKING:
-    from ..timelapse.manager import TimelapseManager
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,12 +45,12 @@ class MqttPublisher(Service):
         self._snapshots = snapshots
         self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
-        #: timelapse topics, discovery and commands (set by attach_timelapses)
-        self.timelapses: TimelapseMqtt | None = None
         #: the cameras' detection stages (kept up to date by the Bridge)
         self.detectors: dict[str, DetectWorker] = {}
-        subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter,
-                         self.topics.timelapse_command_filter]
+        #: parts that publish more (MediaMTX): see :meth:`add_extension`
+        self.extensions: list[Any] = []
+        subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
+        self._subscriptions = subscriptions
         if self._cfg.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
@@ -75,9 +71,17 @@ class MqttPublisher(Service):
             cameras = [camera.config for camera in self._cameras.values()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
-        if with_bridge and self.timelapses is not None:
-            configs += self.timelapses.discovery_configs()
+        for ext in self.extensions:
+            configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
+
+    def add_extension(self, ext: Any) -> None:
+        """Add a part that publishes more, before the publisher is entered. ``ext`` has
+        ``subscriptions`` (topic filters), ``discovery_configs(cameras, with_bridge)``,
+        ``publish_camera(cam_id)``, ``publish_all()``, ``on_message(topic, payload) -> bool``
+        (True: handled) and ``state_fields() -> dict`` (merged into the bridge state)."""
+        self.extensions.append(ext)
+        self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
         await self.link.__aenter__()
@@ -124,6 +128,8 @@ class MqttPublisher(Service):
         for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
+        for ext in self.extensions:
+            ext.publish_camera(cam_id)
         self._publish_bridge_state()
 
     def camera_removed(self, config: CameraConfig) -> None:
@@ -134,22 +140,6 @@ class MqttPublisher(Service):
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         detection.clear(self.link, self.topics, config)
         self._publish_bridge_state()
-
-    def attach_timelapses(self, manager: TimelapseManager) -> None:
-        """Publish the manager's timelapses (state, image, render progress, discovery) and take
-        their commands (``{base}/timelapse/{id}/set``)."""
-        self.timelapses = TimelapseMqtt(self.link, self.topics, self._cfg, manager)
-        self.timelapses.publish_all()
-
-    def on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
-        """Publish a timelapse event (status, render progress, added, removed)."""
-        if self.timelapses is not None:
-            self.timelapses.on_event(type_, data)
-
-    def on_timelapse_image(self, tl_id: str, jpeg: bytes) -> None:
-        """Publish a timelapse's latest kept frame (retained)."""
-        if self.timelapses is not None:
-            self.timelapses.on_image(tl_id, jpeg)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -174,6 +164,8 @@ class MqttPublisher(Service):
             "started_at": iso_utc(self.started_at),
             "uptime_s": int(now - self.started_at),
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
+            "mediamtx": None,
+            **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
     def _publish_bridge_state(self) -> None:
@@ -188,9 +180,13 @@ class MqttPublisher(Service):
         self._publish_discovery()
         for cam_id in self._cameras:
             self._publish_camera(cam_id, with_snapshot=True)
+        for ext in self.extensions:
+            ext.publish_all()
         self._publish_bridge_state()
-        if self.timelapses is not None:
-            self.timelapses.publish_all()
+
+    def publish_bridge_state(self) -> None:
+        """Publish the bridge state now (a part's field changed)."""
+        self._publish_bridge_state()
 
     async def _on_connect(self) -> None:
         self._publish_all()
@@ -218,10 +214,9 @@ class MqttPublisher(Service):
                 _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
                 self._publish_all()
             return
-        if self.timelapses is not None and message.topic.matches(self.topics.timelapse_command_filter):
-            self.timelapses.on_command(topic, message.payload)
-            return
         if detection.command(self.topics, topic, message.payload, self.detectors):
+            return
+        if any(ext.on_message(topic, message.payload) for ext in self.extensions):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
@@ -242,11 +237,12 @@ class MqttPublisher(Service):
             old = {}
         _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
         self.link.publish(topic, b"", retain=True, qos=1)
-        if self.timelapses is not None and isinstance(old, dict):
-            self.timelapses.clear_stale(old)
         cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
         if cam_id and cam_id not in self._cameras:
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
             for stale in detection.stale_topics(self.topics, cam_id, old):
                 self.link.publish(stale, b"", retain=True, qos=1)
+        for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
+            if isinstance(old, dict) and hasattr(ext, "clear_stale"):
+                ext.clear_stale(old)
