@@ -216,6 +216,8 @@ async def test_disk_guard_holds_capture_with_a_reason_and_resumes(broker, prefix
         assert rt.frames == held  # nothing written while the disk is full
         names = {p.name for p in (manager.root / "tl").rglob("*")}
         assert not [n for n in names if n.startswith(".")], "half-written files"
+        status, err = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 409 and "cannot render now: low disk space" in err["message"]
         free["bytes"] = 10**12
         await wait_until(lambda: rt.frames > held and str(rt.state) == "running", what="capture to resume")
         assert rt.reason is None

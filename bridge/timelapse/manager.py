@@ -164,7 +164,7 @@ class TimelapseManager(Service):
         rt.completed_reason = reason
         await self._set_lifecycle(rt, State.COMPLETED)
         if self.settings(rt).render_on_complete and rt.frames and not rt.rendering:
-            self.start_render(rt.id, "completed")
+            self._render_by_schedule(rt, "completed")
 
     async def _set_lifecycle(self, rt: Runtime, state: State) -> None:
         rt.lifecycle = state
@@ -295,6 +295,13 @@ class TimelapseManager(Service):
         :class:`UnknownTimelapse`, :class:`TimelapseConflict` (rendering, or no frames)."""
         self.renderer.start(self.get(tl_id), trigger)
 
+    def _render_by_schedule(self, rt: Runtime, trigger: str) -> None:
+        """Start a render nobody asked for right now (completion, daily): refusals are logged."""
+        try:
+            self.renderer.start(rt, trigger)
+        except TimelapseConflict as err:
+            _LOGGER.warning("timelapse %s: %s render skipped: %s", rt.id, trigger, err)
+
     def thumbnail_path(self, tl_id: str) -> Path:
         """Where a timelapse's thumbnail (its latest frame, small) is kept."""
         return self.root / tl_id / "thumbnail.jpg"
@@ -320,6 +327,6 @@ class TimelapseManager(Service):
                 elif now >= rt.next_daily:
                     rt.next_daily = schedule.next_daily(settings.render_at, now, self.defaults.tzinfo)
                     if rt.frames and not rt.rendering:
-                        self.start_render(rt.id, "daily")
+                        self._render_by_schedule(rt, "daily")
             await asyncio.sleep(HOUSEKEEPING)
 

@@ -33,12 +33,16 @@ class Renderer:
 
     def start(self, rt: Runtime, trigger: str) -> None:
         """Start rendering every kept frame (``trigger``: manual, completed, daily). Raises
-        :class:`TimelapseConflict` when rendering already or without frames."""
+        :class:`TimelapseConflict` when rendering already, without frames, or while the disk
+        guard holds capture (a video would eat the space left)."""
         tl_id = rt.id
         if rt.rendering:
             raise TimelapseConflict(f"timelapse {tl_id} is rendering already")
         if not rt.frames:
             raise TimelapseConflict(f"timelapse {tl_id} has no frames to render")
+        low = retention.low_space(self.m.root, self.m.defaults.min_free_mb, self.m.free)
+        if low:
+            raise TimelapseConflict(f"timelapse {tl_id} cannot render now: {low}")
         rt.cancel_requested = False
         rt.render = {"state": "running", "trigger": trigger, "percent": 0.0, "frames": 0,
                      "total": rt.frames, "eta_s": None, "elapsed_s": 0.0}
