@@ -62,7 +62,12 @@ def _optional(validator: Any) -> Any:
 
 
 def _positive(kind: type) -> Any:
+    """A number of ``kind`` (int, float) greater than 0."""
     return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+#: the validator helpers for the Option tables of other modules (bridge/detect/config.py, ...)
+optional, positive = _optional, _positive
 
 
 MQTT_OPTIONS = (
