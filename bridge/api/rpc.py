@@ -206,7 +206,7 @@ async def connect_caller(request: web.Request, config: ApiConfig) -> Caller | No
     """The caller of an upgrade request, from its headers (None: must send ``auth`` first).
     Invalid credentials raise the auth module's error (a 401 before the upgrade)."""
     auth = _auth_module()
-    principal = request.get("principal")
+    principal = request.get(auth.PRINCIPAL) if auth is not None else None
     if principal is None and auth is not None:
         principal = await _resolve(auth.authenticate_request(request))
     if principal is not None:
