@@ -241,6 +241,12 @@ def build(data: dict[str, Any], defaults: dict[str, Any] | None = None) -> Detec
     return DetectConfig(**merged)
 
 
+def section(config: DetectConfig) -> dict[str, Any]:
+    """``config`` (a global ``detect:`` section) as validated data: the ``defaults`` that
+    :func:`build` lays a camera's own options over."""
+    return DETECT_SCHEMA(as_data(config))
+
+
 def check(data: dict[str, Any]) -> dict[str, Any]:
     """Cross-option rule: ``detector: onnx`` needs a ``model``."""
     if data.get("detector") == "onnx" and not data.get("model"):

@@ -190,7 +190,7 @@ class UsbMonitor(Service):
         elif self.cfg.auto_add:
             try:
                 config = camera_from_data(dev.stable_id, {"name": dev.name, "device": dev.node},
-                                          bridge.config.mqtt.base_topic)
+                                          bridge.config.mqtt.base_topic, detect=bridge.config.detect)
             except ConfigError as err:
                 _LOGGER.warning("usb: cannot add %s: %s", dev.node, err)
             else:
