@@ -308,13 +308,15 @@ def method(name: str, summary: str, *params: Param, **options: Any) -> Callable[
     return register
 
 
-def _text(value: Any) -> str:
+def text_param(value: Any) -> str:
+    """Validator of a non-empty string parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, str) or not value:
         raise vol.Invalid("expected a non-empty string")
     return value
 
 
-def _object(value: Any) -> dict[str, Any]:
+def object_param(value: Any) -> dict[str, Any]:
+    """Validator of a JSON object parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, dict):
         raise vol.Invalid("expected an object")
     return value
@@ -332,7 +334,7 @@ def _width(value: Any) -> int:
     return value
 
 
-CAMERA_ID = Param("id", _text, "string", "camera id")
+CAMERA_ID = Param("id", text_param, "string", "camera id")
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -614,7 +616,7 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("auth", "Authenticate this connection with a token (API key or JWT).",
-        Param("token", _text, "string", "an API key or a JWT bearer token"), role=None)
+        Param("token", text_param, "string", "an API key or a JWT bearer token"), role=None)
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     auth = _auth_module()
     principal = None
@@ -679,8 +681,8 @@ async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, A
 
 
 @method("cameras.add", "Add a camera (persisted; started at once); returns it.",
-        Param("id", _text, "string", "camera id (default: from name)", required=False),
-        Param("name", _text, "string", "display name", required=False),
+        Param("id", text_param, "string", "camera id (default: from name)", required=False),
+        Param("name", text_param, "string", "display name", required=False),
         role="admin", more_params="the camera's options as in the configuration's cameras section "
                                   "(url or device, snapshot, transport, ...)")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -692,7 +694,7 @@ async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("cameras.update", "Change options of a camera added through the API (restarts only it).",
-        CAMERA_ID, Param("changes", _object, "object", "options to change (snapshot merged key by key)"),
+        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"),
         role="admin")
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     try:
@@ -720,7 +722,7 @@ async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
 
 
 @method("events.unsubscribe", "Stop a subscription.",
-        Param("subscription", _text, "string", "id returned by events.subscribe"))
+        Param("subscription", text_param, "string", "id returned by events.subscribe"))
 async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = params["subscription"]
     if sub_id not in conn.subscriptions:
