@@ -367,6 +367,64 @@ async def test_completion_renders_and_deletes_the_rendered_frames(broker, prefix
         assert status == 409 and "no frames" in err["message"]
 
 
+async def test_a_completion_render_refused_by_the_disk_guard_is_owed_until_it_runs(
+        broker, prefix, tmp_path, monkeypatch):
+    """Completed while the disk is full: the render is not dropped but pending (API, MQTT state);
+    it is still owed after a restart, and runs once space is back."""
+    from bridge.timelapse import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "HOUSEKEEPING", 0.1)
+    config = make_config(broker.port, prefix, {"cam": {"url": LAVFI}}, data_dir=tmp_path, sections={
+        "timelapse": {"min_free_mb": 1},
+        "timelapses": {"tl": {"camera": "cam", "interval": 1, "end_after": 4}}})
+    async with running(config) as bridge, aiohttp.ClientSession() as http:
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        await wait_until(lambda: rt.frames >= 1, what="a frame")
+        manager.free = lambda _path: 200 * 1024  # below min_free_mb until the end of this run
+        await wait_until(lambda: str(rt.state) == "completed", 20, "completion")
+        await asyncio.sleep(0.5)  # several housekeeping rounds: all refused
+        assert rt.render is None and rt.render_pending == "completed"
+        status, body = await call(http, "GET", url(bridge, "/api/timelapses/tl"))
+        assert body["render_pending"] == "completed" and body["videos"] == 0
+        frames = rt.frames
+    async with running(config) as bridge, aiohttp.ClientSession() as http:  # real free space now
+        rt = bridge.timelapses.get("tl")
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "the owed render")
+        assert rt.render["trigger"] == "completed" and rt.render["total"] == frames
+        assert rt.render_pending is None
+        status, videos = await call(http, "GET", url(bridge, "/api/timelapses/tl/videos"))
+        assert [v["frames"] for v in videos["videos"]] == [frames]
+    async with running(config) as bridge:  # rendered: nothing owed any more
+        await asyncio.sleep(0.3)
+        rt = bridge.timelapses.get("tl")
+        assert rt.render_pending is None and rt.render is None
+
+
+async def test_a_daily_render_refused_by_the_disk_guard_runs_when_space_returns(broker, prefix, monkeypatch):
+    from bridge.timelapse import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "HOUSEKEEPING", 0.1)
+    top = {"timelapse": {"timezone": "UTC"},
+           "timelapses": {"tl": {"camera": "cam", "interval": 1, "render_at": "23:30"}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, _http):
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        now = {"t": 1_782_084_000.0}  # 2026-06-21 23:20 UTC
+        manager.clock = lambda: now["t"]
+        rt.next_daily = None
+        await wait_until(lambda: rt.frames >= 1 and rt.next_daily == 1_782_084_600.0, what="a frame")
+        free = {"bytes": 200 * 1024}
+        manager.free = lambda _path: free["bytes"]
+        now["t"] = 1_782_084_601.0  # 23:30 passed while the disk is full
+        await wait_until(lambda: rt.render_pending == "daily", what="the daily render pending")
+        await asyncio.sleep(0.3)
+        assert rt.render is None
+        free["bytes"] = 10**12
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "daily render")
+        assert rt.render["trigger"] == "daily" and rt.render_pending is None
+
+
 async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     from bridge.store import Store
     from bridge.timelapse import retention

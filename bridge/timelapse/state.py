@@ -93,6 +93,7 @@ class Runtime:
     last_reason: str | None = None
     completed_reason: str | None = None
     render: dict[str, Any] | None = None
+    render_pending: str | None = None  #: trigger of a scheduled render refused, to be retried
     renders: dict[str, int] = field(default_factory=dict)
     videos: int = 0
     previous: np.ndarray | None = None
@@ -142,6 +143,7 @@ class Runtime:
             "next_capture_at": iso_utc(self.next_capture_at) if self.lifecycle is State.RUNNING else None,
             "last_score": self.last_score,
             "render": self.render,
+            "render_pending": self.render_pending,
         }
 
     def view(self, camera_overrides: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
