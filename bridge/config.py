@@ -62,7 +62,12 @@ def _optional(validator: Any) -> Any:
 
 
 def _positive(kind: type) -> Any:
+    """A number of ``kind`` (int, float) greater than 0."""
     return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+#: the validator helpers for the Option tables of other modules (bridge/detect/config.py, ...)
+optional, positive = _optional, _positive
 
 
 MQTT_OPTIONS = (
@@ -665,16 +670,19 @@ def _build(valid: dict[str, Any]) -> Config:
     return config
 
 
-def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge") -> CameraConfig:
+def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
+                     detect: DetectConfig | None = None) -> CameraConfig:
     """Validate one camera given as plain data (the API's body), with the same schema and the
-    same messages as YAML (paths ``cameras.<id>.<key>``). Raises :class:`ConfigError`."""
+    same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
+    ``detect`` (the global section, ``Config.detect``: as for a YAML camera), else over the
+    built-in defaults. Raises :class:`ConfigError`."""
     try:
         valid = _cameras({cam_id: data})
     except vol.MultipleInvalid as err:
         raise ConfigError(sorted({f"cameras.{_join(e.path)}: {_message(e)}" for e in err.errors})) from err
     if cam_id == base_topic.replace("/", "_"):
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
-    camera = _camera(cam_id, valid[cam_id])
+    camera = _camera(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)
     _register_url_password(camera)
     return camera
 
