@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,8 @@ import numpy as np
 from ..errors import BridgeError
 from ..status import iso_utc
 from .config import Defaults, Spec, effective, spec_data
+
+BASELINE_FRAMES = 15  #: recent kept frames whose medians are the quality checks' scene baseline
 
 
 class State(StrEnum):
@@ -97,6 +100,8 @@ class Runtime:
     renders: dict[str, int] = field(default_factory=dict)
     videos: int = 0
     previous: np.ndarray | None = None
+    #: quality measures of the recent kept frames (the scene baseline, see quality.Baseline)
+    measures: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=BASELINE_FRAMES))
     thumbnail_at: float = 0.0
     next_daily: float | None = None
     capture_task: asyncio.Task[None] | None = None
