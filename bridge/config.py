@@ -588,6 +588,12 @@ def _message(err: vol.Invalid) -> str:
     return _MESSAGES.get(err.error_message, err.error_message)
 
 
+#: helpers for the Option tables and error paths of other modules (bridge/timelapse/config.py):
+#: ``section(options)`` the schema of a table, ``join_path(path)`` a key path as ``a.b.c``,
+#: ``message(err)`` a voluptuous error in the words config errors use
+section, join_path, message = _section, _join, _message
+
+
 def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
     """Parse and validate YAML ``text`` into a :class:`Config`.
 

@@ -11,8 +11,21 @@ from typing import Any
 import voluptuous as vol
 
 from ..timelapse.state import ACTIONS, InvalidTimelapse, TimelapseConflict, TimelapseError, UnknownTimelapse
-from .rpc import CONFLICT, INTERNAL_ERROR, INVALID_CAMERA, NOT_FOUND, Connection, Param, RpcError, _app_error, _object, _text, method
+from .rpc import CONFLICT, INTERNAL_ERROR, INVALID_CAMERA, NOT_FOUND, Connection, Param, RpcError, app_error, method
 from .timelapses import DEFAULT_LIMIT, MAX_LIMIT, frame_view, video_view
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise vol.Invalid("expected a non-empty string")
+    return value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected an object")
+    return value
+
 
 TIMELAPSE_ID = Param("id", _text, "string", "timelapse id")
 
@@ -26,12 +39,12 @@ def _manager(conn: Connection) -> Any:
 
 def _error(err: TimelapseError) -> RpcError:
     if isinstance(err, UnknownTimelapse):
-        return _app_error(NOT_FOUND, "not_found", str(err))
+        return app_error(NOT_FOUND, "not_found", str(err))
     if isinstance(err, TimelapseConflict):
-        return _app_error(CONFLICT, "conflict", str(err))
+        return app_error(CONFLICT, "conflict", str(err))
     if isinstance(err, InvalidTimelapse):
-        return _app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
-    return _app_error(INVALID_CAMERA, err.code, str(err))
+        return app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
+    return app_error(INVALID_CAMERA, err.code, str(err))
 
 
 def _count(low: int, high: int) -> Any:
