@@ -425,6 +425,43 @@ async def test_a_daily_render_refused_by_the_disk_guard_runs_when_space_returns(
         assert rt.render["trigger"] == "daily" and rt.render_pending is None
 
 
+async def test_cancel_through_the_api_leaves_no_video_and_the_next_render_works(broker, prefix):
+    """REST cancel of a running render: state cancelled (event, metric), no file or row left;
+    a render after it runs to the end."""
+    top = {"timelapses": {"tl": {"camera": "cam", "interval": 3600, "width": 1920}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, http):
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        await wait_until(lambda: rt.frames >= 1, what="a frame")
+        first = (await asyncio.to_thread(manager.tstore.frames, "tl"))[0]
+        jpeg = manager.tstore.path(first.path).read_bytes()
+
+        def add_many() -> None:  # a long timelapse, so that the render is still running
+            for i in range(1, 400):
+                manager.tstore.add_frame("tl", jpeg, first.captured_at - i, 320, 240, 1.0, ())
+        await asyncio.to_thread(add_many)
+        await manager.load_counts(rt)
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 202
+        await wait_until(lambda: rt.render["frames"] > 0, 30, "render progress")
+        status, body = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/cancel"))
+        assert status in (200, 202), body
+        assert rt.render["state"] == "cancelled" and not rt.rendering
+        assert 0 < rt.render["percent"] < 100
+        assert list((manager.root / "tl" / "videos").glob("*")) == []
+        assert (await call(http, "GET", url(bridge, "/api/timelapses/tl/videos")))[1]["videos"] == []
+        async with http.get(url(bridge, "/metrics")) as resp:
+            metrics = await resp.text()
+        assert 'camera_bridge_timelapse_renders_total{result="cancelled",timelapse="tl"} 1.0' in metrics
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/cancel"))
+        assert status == 409  # nothing to cancel
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 202
+        await wait_until(lambda: rt.render["state"] == "done", 120, "the next render")
+        videos = (await call(http, "GET", url(bridge, "/api/timelapses/tl/videos")))[1]["videos"]
+        assert [v["frames"] for v in videos] == [rt.frames]
+
+
 async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     from bridge.store import Store
     from bridge.timelapse import retention
