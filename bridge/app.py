@@ -13,7 +13,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Self
 
-from . import __version__, systemd
+from . import __version__, instance, systemd
 from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
@@ -57,11 +57,15 @@ class Bridge:
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
+        self.instance: instance.Instance | None = None
 
     async def __aenter__(self) -> Self:
         try:
             for cam in self.config.cameras.values():
                 await self._start_camera(cam)
+            self.instance = await asyncio.to_thread(instance.load, self.config.state_dir)
+            self.publisher.instance_id = self.instance.id
+            self.publisher.discovery_off = self.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
             path = self.config.state_dir / "bridge.db"
             self.store = await asyncio.to_thread(Store, path)

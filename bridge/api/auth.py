@@ -74,6 +74,8 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.add": "admin",
     "cameras.update": "admin",
     "cameras.remove": "admin",
+    "bridge.get": "viewer",
+    "bridge.discovery": "admin",
     "rpc": SELF,
 }
 DEFAULT_ROLE = "admin"
