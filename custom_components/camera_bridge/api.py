@@ -1,0 +1,259 @@
+"""Client for the Camera Bridge HTTP and WebSocket (JSON-RPC 2.0) API; no Home Assistant imports.
+
+The aiohttp session is injected (Home Assistant's shared one in the integration). Every fault is
+a :class:`CameraBridgeApiError`: :class:`CameraBridgeConnectionError` (unreachable, timeout,
+5xx), :class:`CameraBridgeAuthError` (401/403: wrong key or role too low),
+:class:`CameraBridgeNotFoundError` (404), :class:`CameraBridgeResponseError` (any other refusal).
+Reference of the API: docs/api.md of the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+#: seconds for one REST request (a snapshot included)
+REQUEST_TIMEOUT = 10.0
+#: seconds between WebSocket pings; a bridge that does not answer two is taken as gone
+WS_HEARTBEAT = 30.0
+#: type of the pseudo-event :meth:`CameraBridgeClient.events` yields first, once subscribed
+SUBSCRIBED = "subscribed"
+
+
+class CameraBridgeApiError(Exception):
+    """Raised for every fault talking to a bridge (root of this module's errors)."""
+
+
+class CameraBridgeConnectionError(CameraBridgeApiError):
+    """Raised when the bridge cannot be reached, does not answer in time, or fails (5xx)."""
+
+
+class CameraBridgeAuthError(CameraBridgeApiError):
+    """Raised when the bridge refuses the API key (401) or its role is too low (403)."""
+
+
+class CameraBridgeNotFoundError(CameraBridgeApiError):
+    """Raised when the camera (or other object) asked for does not exist (404)."""
+
+
+class CameraBridgeResponseError(CameraBridgeApiError):
+    """Raised when the bridge refuses a request for another reason; ``status`` and ``code``
+    (the API's ``error`` field, e.g. ``no_snapshot``) say why."""
+
+    def __init__(self, message: str, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A camera as the bridge shows it (``GET /api/cameras``): ``id``, ``name``, ``kind``
+    (rtsp, http, file, lavfi, usb), ``state`` (connecting, streaming, backoff, error, stopped),
+    ``fps`` (frames per second or None), ``width``/``height`` (pixels or None),
+    ``last_frame_at`` (ISO 8601 UTC or None), ``stream_urls`` (e.g. ``{"rtsp": url}`` once the
+    bridge restreams), and ``raw``: every field the bridge sent (newer bridges send more)."""
+
+    id: str
+    name: str
+    kind: str
+    state: str
+    fps: float | None
+    width: int | None
+    height: int | None
+    last_frame_at: str | None
+    reconnects: int
+    error: str | None
+    stream_urls: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Camera:
+        """From the API's camera object (or a ``camera.status`` event merged into one)."""
+        return cls(
+            id=data["id"], name=data.get("name") or data["id"], kind=data.get("kind", ""),
+            state=data.get("state", "stopped"), fps=data.get("fps"), width=data.get("width"),
+            height=data.get("height"), last_frame_at=data.get("last_frame_at"),
+            reconnects=int(data.get("reconnects") or 0), error=data.get("error"),
+            stream_urls=dict(data.get("stream_urls") or {}), raw=dict(data),
+        )
+
+    def with_status(self, status: dict[str, Any]) -> Camera:
+        """This camera updated with a ``camera.status`` event's fields."""
+        merged = {**self.raw, **{k: v for k, v in status.items() if k not in ("camera", "type", "time")}}
+        merged["id"] = self.id
+        return Camera.from_dict(merged)
+
+
+@dataclass(frozen=True)
+class BridgeInfo:
+    """``GET /api/bridge``: ``id`` (persistent, 32 hex), ``version``, ``started_at`` (ISO 8601),
+    ``uptime_s`` (seconds), ``discovery`` (HA MQTT discovery published), ``node_id`` (prefix
+    of the bridge's MQTT discovery unique ids), ``raw``: everything sent."""
+
+    id: str
+    version: str
+    started_at: str | None
+    uptime_s: int
+    discovery: bool
+    discovery_configured: bool
+    node_id: str
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BridgeInfo:
+        """From the API's bridge object."""
+        mqtt = data.get("mqtt") or {}
+        return cls(id=data["id"], version=data.get("version", ""), started_at=data.get("started_at"),
+                   uptime_s=int(data.get("uptime_s") or 0), discovery=bool(data.get("discovery")),
+                   discovery_configured=bool(mqtt.get("discovery_configured")),
+                   node_id=mqtt.get("node_id", ""), raw=dict(data))
+
+
+@dataclass(frozen=True)
+class BridgeEvent:
+    """One event of the bridge's bus: ``type`` (``camera.status``, ``camera.removed``, later
+    ``detection.*``/``timelapse.*``), ``data`` (the event's fields), ``time`` (epoch seconds),
+    ``missed`` (events lost before this one because the client fell behind)."""
+
+    type: str
+    data: dict[str, Any]
+    time: float
+    missed: int = 0
+
+
+class CameraBridgeClient:
+    """One bridge at ``host``:``port`` (``ssl`` for https/wss behind a TLS proxy), with an
+    optional API key (sent as ``Authorization: Bearer``)."""
+
+    def __init__(self, session: aiohttp.ClientSession, host: str, port: int, api_key: str | None = None,
+                 *, ssl: bool = False, verify_ssl: bool = True) -> None:
+        self._session = session
+        self._base = f"{'https' if ssl else 'http'}://{_host(host)}:{port}"
+        self._ws_url = f"{'wss' if ssl else 'ws'}://{_host(host)}:{port}/ws"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._ssl: bool | None = None if verify_ssl else False
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host:port`` (no credentials in it)."""
+        return self._base
+
+    async def _request(self, method: str, path: str, *, json_body: Any = None,
+                       params: dict[str, Any] | None = None, want: str = "json") -> Any:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                async with self._session.request(method, self._base + path, json=json_body, params=params,
+                                                 headers=self._headers, ssl=self._ssl) as resp:
+                    if resp.status >= 400:
+                        await _raise_for(resp)
+                    if want == "bytes":
+                        return await resp.read()
+                    if want == "headers":
+                        return dict(resp.headers)
+                    if resp.status == 204:
+                        return None
+                    return await resp.json(content_type=None)
+        except TimeoutError as err:
+            raise CameraBridgeConnectionError(f"{method} {path}: no answer within {REQUEST_TIMEOUT:g} s") from err
+        except (aiohttp.ClientError, ValueError) as err:  # ValueError: a body that is not JSON
+            raise CameraBridgeConnectionError(f"{method} {path}: {err}") from err
+
+    async def bridge(self) -> BridgeInfo:
+        """The bridge's id, version, uptime and discovery settings."""
+        return BridgeInfo.from_dict(await self._request("GET", "/api/bridge"))
+
+    async def cameras(self) -> list[Camera]:
+        """Every camera with its status."""
+        body = await self._request("GET", "/api/cameras")
+        return [Camera.from_dict(cam) for cam in body["cameras"]]
+
+    async def snapshot(self, camera_id: str, width: int | None = None) -> bytes:
+        """The camera's latest JPEG (``width``: downscale to this many pixels, 16-7680).
+        Raises CameraBridgeResponseError with code ``no_snapshot`` when there is none yet."""
+        params = {"width": width} if width else None
+        return await self._request("GET", f"/api/cameras/{camera_id}/snapshot.jpg", params=params, want="bytes")
+
+    async def snapshot_etag(self, camera_id: str) -> str | None:
+        """The ETag of the camera's latest snapshot (a new one has a new ETag); None while
+        there is none yet."""
+        try:
+            headers = await self._request("HEAD", f"/api/cameras/{camera_id}/snapshot.jpg", want="headers")
+        except CameraBridgeResponseError as err:
+            if err.code == "no_snapshot":
+                return None
+            raise
+        return headers.get("ETag")
+
+    async def snapshot_now(self, camera_id: str) -> None:
+        """Ask for a fresh snapshot from the camera's next keyframe (role operator)."""
+        await self._request("POST", f"/api/cameras/{camera_id}/snapshot")
+
+    async def set_discovery(self, enabled: bool) -> BridgeInfo:
+        """Switch the bridge's Home Assistant MQTT discovery (role admin)."""
+        return BridgeInfo.from_dict(await self._request("PUT", "/api/bridge/discovery",
+                                                        json_body={"enabled": enabled}))
+
+    async def events(self, types: list[str] | None = None) -> AsyncIterator[BridgeEvent]:
+        """Events pushed over the WebSocket (JSON-RPC ``events.subscribe``), the first one a
+        :data:`SUBSCRIBED` pseudo-event once the subscription is confirmed. Ends by raising
+        CameraBridgeConnectionError when the connection drops (CameraBridgeAuthError when the
+        key is refused); reload the full state after reconnecting, events are not resumed."""
+        try:
+            async with self._session.ws_connect(self._ws_url, headers=self._headers, ssl=self._ssl,
+                                                heartbeat=WS_HEARTBEAT) as ws:
+                params = {"types": types} if types else {}
+                await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params})
+                async for msg in ws:
+                    if msg.type is not aiohttp.WSMsgType.TEXT:
+                        break
+                    frame = json.loads(msg.data)
+                    if frame.get("id") == 1:
+                        if "error" in frame:
+                            _raise_rpc(frame["error"])
+                        yield BridgeEvent(SUBSCRIBED, {}, 0.0)
+                    elif frame.get("method") == "event":
+                        p = frame["params"]
+                        yield BridgeEvent(p["type"], p.get("data") or {}, p.get("time", 0.0), p.get("missed", 0))
+        except aiohttp.WSServerHandshakeError as err:
+            if err.status in (401, 403):
+                raise CameraBridgeAuthError(f"WebSocket refused: {err.status}") from err
+            raise CameraBridgeConnectionError(f"WebSocket refused: {err.status}") from err
+        except (aiohttp.ClientError, ValueError, KeyError) as err:
+            raise CameraBridgeConnectionError(f"WebSocket: {err}") from err
+        raise CameraBridgeConnectionError("WebSocket closed by the bridge")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def _raise_for(resp: aiohttp.ClientResponse) -> None:
+    try:
+        body = await resp.json(content_type=None)
+        code, message = body.get("error", ""), body.get("message", "")
+    except (ValueError, aiohttp.ClientError, AttributeError):
+        code, message = "", resp.reason or ""
+    text = f"{resp.status} {code}: {message}".strip()
+    if resp.status in (401, 403):
+        raise CameraBridgeAuthError(text)
+    if resp.status == 404:
+        raise CameraBridgeNotFoundError(text)
+    no_snapshot = code == "no_snapshot" or (resp.method == "HEAD" and resp.status == 503)  # HEAD: no body
+    if no_snapshot:
+        raise CameraBridgeResponseError(text, resp.status, "no_snapshot")
+    if resp.status >= 500:
+        raise CameraBridgeConnectionError(text)
+    raise CameraBridgeResponseError(text, resp.status, code)
+
+
+def _raise_rpc(error: dict[str, Any]) -> None:
+    message = error.get("message", "")
+    if error.get("code") in (-32004, -32005):
+        raise CameraBridgeAuthError(message)
+    raise CameraBridgeResponseError(message, 0, (error.get("data") or {}).get("error", ""))

@@ -1,0 +1,72 @@
+"""Binary sensors: each camera's connectivity (streaming or not) and the bridge's push channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+
+from .api import Camera
+from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+    from .coordinator import CameraBridgeCoordinator
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraBinarySensorDescription(BinarySensorEntityDescription):
+    """A camera binary sensor: ``is_on_fn`` reads it from the camera."""
+
+    is_on_fn: Callable[[Camera], bool | None]
+
+
+CAMERA_BINARY_SENSORS: tuple[CameraBinarySensorDescription, ...] = (
+    CameraBinarySensorDescription(key="connectivity", translation_key="connectivity",
+                                  device_class=BinarySensorDeviceClass.CONNECTIVITY,
+                                  entity_category=EntityCategory.DIAGNOSTIC,
+                                  is_on_fn=lambda cam: cam.state == "streaming"),
+)
+
+PUSH_DESCRIPTION = BinarySensorEntityDescription(
+    key="push", translation_key="push", device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC)
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+                            async_add_entities: AddEntitiesCallback) -> None:
+    """Add the push channel sensor and each camera's connectivity."""
+    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    async_add_entities([PushSensor(coordinator, PUSH_DESCRIPTION)])
+    add_camera_entities(coordinator, entry, async_add_entities,
+                        lambda cam_id: [CameraBinarySensor(coordinator, cam_id, d) for d in CAMERA_BINARY_SENSORS])
+
+
+class CameraBinarySensor(CameraBridgeCameraEntity, BinarySensorEntity):
+    """A yes/no of one camera's status."""
+
+    entity_description: CameraBinarySensorDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        cam = self.camera
+        return None if cam is None else self.entity_description.is_on_fn(cam)
+
+
+class PushSensor(CameraBridgeEntity, BinarySensorEntity):
+    """On while the bridge's push channel (WebSocket events) is connected; off while the
+    integration falls back to polling."""
+
+    @property
+    def is_on(self) -> bool:
+        return self.coordinator.push_connected

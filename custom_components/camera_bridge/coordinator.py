@@ -1,0 +1,118 @@
+"""The bridge's state in Home Assistant: loaded in full once, then kept current by the bridge's
+push channel (WebSocket JSON-RPC event notifications), with polling while that channel is down.
+
+- Setup: :meth:`CameraBridgeCoordinator.async_config_entry_first_refresh` loads the bridge and
+  its cameras (``ConfigEntryNotReady`` when unreachable, reauth when the key is refused).
+- Push: a background task of the config entry holds ``events.subscribe`` open; each
+  ``camera.status`` event updates one camera (no request), ``camera.removed`` drops it, an
+  unknown camera or a (re)subscription reloads everything (events are not resumed), other events
+  (detection, timelapse, ...) are fired on the HA bus as ``camera_bridge_event``.
+- Fallback: while the channel is down the coordinator polls every ``POLL_INTERVAL``; a failed
+  poll makes every entity unavailable until the bridge answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import (
+    SUBSCRIBED,
+    BridgeEvent,
+    BridgeInfo,
+    Camera,
+    CameraBridgeApiError,
+    CameraBridgeAuthError,
+    CameraBridgeClient,
+)
+from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BridgeState:
+    """What the entities show: the bridge (``info``) and its cameras by id."""
+
+    info: BridgeInfo
+    cameras: dict[str, Camera] = field(default_factory=dict)
+
+
+class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
+    """Holds a :class:`BridgeState`; ``push_connected`` tells whether the WebSocket is up."""
+
+    def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, name: str) -> None:
+        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {name}", update_interval=POLL_INTERVAL)
+        self.client = client
+        self.push_connected = False
+        self._push_warned = False
+
+    async def _async_update_data(self) -> BridgeState:
+        try:
+            info, cameras = await asyncio.gather(self.client.bridge(), self.client.cameras())
+        except CameraBridgeAuthError as err:
+            raise ConfigEntryAuthFailed(str(err)) from err
+        except CameraBridgeApiError as err:
+            raise UpdateFailed(f"bridge not reachable: {err}") from err
+        return BridgeState(info, {cam.id: cam for cam in cameras})
+
+    def start_push(self, entry: ConfigEntry) -> None:
+        """Start the push channel as a background task of ``entry`` (cancelled at unload)."""
+        entry.async_create_background_task(self.hass, self._push_loop(), f"{DOMAIN}.push {entry.title}")
+
+    async def _push_loop(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                async for event in self.client.events():
+                    delay = 1.0
+                    await self._on_event(event)
+            except CameraBridgeApiError as err:
+                if self.push_connected or not self._push_warned:
+                    _LOGGER.warning("%s: push channel down (%s); polling every %s s until it is back",
+                                    self.name, err, POLL_INTERVAL.total_seconds())
+                    self._push_warned = True
+                else:
+                    _LOGGER.debug("%s: push channel still down: %s", self.name, err)
+            if self.push_connected:
+                self.push_connected = False
+                self.update_interval = POLL_INTERVAL
+                await self.async_refresh()  # unreachable now? then entities go unavailable
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, PUSH_RETRY_MAX)
+
+    async def _on_event(self, event: BridgeEvent) -> None:
+        if event.type == SUBSCRIBED:
+            _LOGGER.debug("%s: push channel connected", self.name)
+            self.push_connected = True
+            self._push_warned = False
+            self.update_interval = None  # pushed from now on: no polling
+            await self.async_refresh()  # events are not resumed: reload what changed meanwhile
+            return
+        state = self.data
+        cam_id = event.data.get("camera")
+        if event.type == "camera.status" and state is not None:
+            camera = state.cameras.get(cam_id)
+            if camera is None:
+                await self.async_refresh()  # a camera added on the bridge
+                return
+            cameras = {**state.cameras, cam_id: camera.with_status(event.data)}
+            info = replace(state.info, raw={**state.info.raw, "cameras": {
+                **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
+            self.async_set_updated_data(BridgeState(info, cameras))
+        elif event.type == "camera.removed" and state is not None:
+            cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
+            self.async_set_updated_data(BridgeState(state.info, cameras))
+        else:
+            self.hass.bus.async_fire(EVENT_BRIDGE, {"bridge_id": state.info.id if state else None,
+                                                    "type": event.type, **event.data})

@@ -1,0 +1,102 @@
+"""Sensors: per camera frame rate, last frame, state, reconnects; for the bridge its start time
+and version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.util import dt as dt_util
+
+from .api import BridgeInfo, Camera
+from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+    from .coordinator import CameraBridgeCoordinator
+
+CAMERA_STATES = ["connecting", "streaming", "backoff", "error", "stopped"]
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return dt_util.parse_datetime(value) if value else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraSensorDescription(SensorEntityDescription):
+    """A camera sensor: ``value_fn`` reads its value from the camera."""
+
+    value_fn: Callable[[Camera], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeSensorDescription(SensorEntityDescription):
+    """A bridge sensor: ``value_fn`` reads its value from the bridge info."""
+
+    value_fn: Callable[[BridgeInfo], Any]
+
+
+CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
+    CameraSensorDescription(key="fps", translation_key="fps", native_unit_of_measurement="fps",
+                            state_class=SensorStateClass.MEASUREMENT, suggested_display_precision=1,
+                            value_fn=lambda cam: cam.fps),
+    CameraSensorDescription(key="last_frame", translation_key="last_frame",
+                            device_class=SensorDeviceClass.TIMESTAMP,
+                            value_fn=lambda cam: _timestamp(cam.last_frame_at)),
+    CameraSensorDescription(key="state", translation_key="camera_state", device_class=SensorDeviceClass.ENUM,
+                            options=CAMERA_STATES, entity_category=EntityCategory.DIAGNOSTIC,
+                            value_fn=lambda cam: cam.state),
+    CameraSensorDescription(key="reconnects", translation_key="reconnects",
+                            state_class=SensorStateClass.TOTAL_INCREASING,
+                            entity_category=EntityCategory.DIAGNOSTIC, value_fn=lambda cam: cam.reconnects),
+)
+
+BRIDGE_SENSORS: tuple[BridgeSensorDescription, ...] = (
+    BridgeSensorDescription(key="started_at", translation_key="started_at",
+                            device_class=SensorDeviceClass.TIMESTAMP, entity_category=EntityCategory.DIAGNOSTIC,
+                            value_fn=lambda info: _timestamp(info.started_at)),
+    BridgeSensorDescription(key="version", translation_key="version", entity_category=EntityCategory.DIAGNOSTIC,
+                            value_fn=lambda info: info.version),
+)
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+                            async_add_entities: AddEntitiesCallback) -> None:
+    """Add the bridge's sensors and each camera's."""
+    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    async_add_entities(BridgeSensor(coordinator, desc) for desc in BRIDGE_SENSORS)
+    add_camera_entities(coordinator, entry, async_add_entities,
+                        lambda cam_id: [CameraSensor(coordinator, cam_id, d) for d in CAMERA_SENSORS])
+
+
+class CameraSensor(CameraBridgeCameraEntity, SensorEntity):
+    """A value of one camera's status."""
+
+    entity_description: CameraSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        cam = self.camera
+        return None if cam is None else self.entity_description.value_fn(cam)
+
+
+class BridgeSensor(CameraBridgeEntity, SensorEntity):
+    """A value of the bridge."""
+
+    entity_description: BridgeSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        return self.entity_description.value_fn(self.coordinator.data.info)

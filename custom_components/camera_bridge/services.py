@@ -1,0 +1,108 @@
+"""Services (actions) of the integration.
+
+``camera_bridge.snapshot``: save a camera's latest snapshot (optionally a fresh one) as a JPEG
+file; the path must be allowed by HA's ``allowlist_external_dirs``. Bad input (not a Camera
+Bridge camera, a path not allowed, not ``.jpg``) raises ServiceValidationError; a bridge that
+fails raises HomeAssistantError. Files are written atomically (temporary file, fsync, rename)
+in the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import voluptuous as vol
+
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
+
+from .api import CameraBridgeApiError
+from .const import DOMAIN
+from .coordinator import CameraBridgeCoordinator
+
+SERVICE_SNAPSHOT = "snapshot"
+ATTR_FILENAME = "filename"
+ATTR_FRESH = "fresh"
+#: seconds a ``fresh`` snapshot may take (the camera's next keyframe)
+FRESH_TIMEOUT = 10.0
+
+SNAPSHOT_SCHEMA = vol.Schema({
+    vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+    vol.Required(ATTR_FILENAME): cv.string,
+    vol.Optional(ATTR_FRESH, default=False): cv.boolean,
+})
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the services."""
+    hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, _snapshot, schema=SNAPSHOT_SCHEMA)
+
+
+def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordinator, str]:
+    """The coordinator and camera id of a Camera Bridge camera entity (ServiceValidationError
+    for anything else)."""
+    entity = er.async_get(hass).async_get(entity_id)
+    entry = hass.config_entries.async_get_entry(entity.config_entry_id) if entity and entity.config_entry_id else None
+    coordinator = getattr(entry, "runtime_data", None) if entry else None
+    if entity is None or entity.platform != DOMAIN or entity.domain != "camera" or coordinator is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_bridge_camera",
+                                     translation_placeholders={"entity_id": entity_id})
+    prefix = f"{coordinator.data.info.id}_"
+    camera_id = entity.unique_id.removeprefix(prefix).removesuffix("_camera")
+    return coordinator, camera_id
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (temporary file in the same directory, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+async def _snapshot(call: ServiceCall) -> None:
+    hass = call.hass
+    filename = Path(call.data[ATTR_FILENAME])
+    if filename.suffix.lower() not in (".jpg", ".jpeg"):
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_jpeg",
+                                     translation_placeholders={"filename": str(filename)})
+    if not filename.is_absolute() or not hass.config.is_allowed_path(str(filename)):
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="path_not_allowed",
+                                     translation_placeholders={"filename": str(filename)})
+    coordinator, camera_id = _camera_of(hass, call.data[ATTR_ENTITY_ID])
+    client = coordinator.client
+    try:
+        if call.data[ATTR_FRESH]:
+            before = await client.snapshot_etag(camera_id)
+            await client.snapshot_now(camera_id)
+            async with asyncio.timeout(FRESH_TIMEOUT):
+                while await client.snapshot_etag(camera_id) == before:
+                    await asyncio.sleep(0.2)
+        jpeg = await client.snapshot(camera_id)
+    except TimeoutError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                 translation_placeholders={"error": f"no fresh snapshot within {FRESH_TIMEOUT:g} s"}) from err
+    except CameraBridgeApiError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                 translation_placeholders={"error": str(err)}) from err
+    try:
+        await hass.async_add_executor_job(write_atomically, filename, jpeg)
+    except OSError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="write_failed",
+                                 translation_placeholders={"filename": str(filename), "error": str(err)}) from err

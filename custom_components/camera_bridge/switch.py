@@ -1,0 +1,55 @@
+"""Switches: the bridge's own Home Assistant MQTT discovery (a configuration entity)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.exceptions import HomeAssistantError
+
+from .api import CameraBridgeApiError
+from .const import DOMAIN
+from .coordinator import BridgeState
+from .entity import CameraBridgeEntity
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+    from .coordinator import CameraBridgeCoordinator
+
+MQTT_DISCOVERY = SwitchEntityDescription(key="mqtt_discovery", translation_key="mqtt_discovery",
+                                         entity_category=EntityCategory.CONFIG)
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+                            async_add_entities: AddEntitiesCallback) -> None:
+    """Add the MQTT discovery switch when the bridge's configuration allows discovery."""
+    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    if coordinator.data.info.discovery_configured:
+        async_add_entities([MqttDiscoverySwitch(coordinator, MQTT_DISCOVERY)])
+
+
+class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
+    """On while the bridge publishes Home Assistant MQTT discovery: with this integration it
+    should be off, or HA's MQTT integration shows every camera a second time."""
+
+    @property
+    def is_on(self) -> bool:
+        return self.coordinator.data.info.discovery
+
+    async def _set(self, enabled: bool) -> None:
+        try:
+            info = await self.coordinator.client.set_discovery(enabled)
+        except CameraBridgeApiError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                     translation_placeholders={"error": str(err)}) from err
+        self.coordinator.async_set_updated_data(BridgeState(info, self.coordinator.data.cameras))
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._set(True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._set(False)

@@ -1,0 +1,163 @@
+"""Fixtures of the Home Assistant component tests (run in the HA venv, see scripts/test.sh).
+
+``fake_bridge`` is an in-memory stand-in for the bridge's API client (``api.CameraBridgeClient``),
+patched where the integration and the config flow import it: tests set its cameras, make it
+unreachable or refuse the key, and push events through its WebSocket channel. The one test
+against a real bridge process is tests/components/camera_bridge/test_real_bridge.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Generator
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.camera_bridge import api
+from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+
+BRIDGE_ID = "0123456789abcdef0123456789abcdef"
+API_KEY = "cb_test-key-0123456789"
+ENTRY_DATA = {CONF_HOST: "192.0.2.10", CONF_PORT: 8765, CONF_API_KEY: API_KEY, CONF_SSL: False,
+              CONF_VERIFY_SSL: True}
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
+
+
+def camera_dict(cam_id: str, name: str, state: str = "streaming", **extra: Any) -> dict[str, Any]:
+    """A camera as ``GET /api/cameras`` shows it."""
+    return {"id": cam_id, "name": name, "source": "yaml", "kind": "rtsp",
+            "url": f"rtsp://viewer:***@192.0.2.20:554/{cam_id}", "state": state,
+            "last_frame_at": "2026-11-21T08:09:26.376+00:00" if state == "streaming" else None,
+            "fps": 5.0 if state == "streaming" else None, "width": 1280, "height": 720, "codec": "h264",
+            "reconnects": 0, "error": None, "frames": 28, "keyframes": 28, "decoded": 3,
+            "stream_urls": {}, **extra}
+
+
+class FakeBridge:
+    """What the integration's client would see from one bridge; ``calls`` records requests."""
+
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {
+            "id": BRIDGE_ID, "version": "0.1.0", "started_at": "2026-11-21T08:00:00.000+00:00",
+            "uptime_s": 42, "cameras": {}, "discovery": False,
+            "mqtt": {"base_topic": "camera_bridge", "node_id": "camera_bridge", "discovery": False,
+                     "discovery_configured": True, "discovery_prefix": "homeassistant"}}
+        self.cams: dict[str, dict[str, Any]] = {
+            "front_door": camera_dict("front_door", "Front door"),
+            "garage": camera_dict("garage", "Garage", state="backoff",
+                                  error="cannot open rtsp://viewer:***@192.0.2.21:554/garage: No route to host"),
+        }
+        self.snapshots: dict[str, bytes] = {"front_door": JPEG}
+        self.reachable = True
+        self.key_ok = True
+        self.fail_with: Exception | None = None
+        self.calls: list[tuple[str, Any]] = []
+        self.queue: asyncio.Queue[api.BridgeEvent | None] = asyncio.Queue()
+        self.push_open = asyncio.Event()
+
+    def _check(self, what: str, arg: Any = None) -> None:
+        self.calls.append((what, arg))
+        if self.fail_with is not None:
+            raise self.fail_with
+        if not self.reachable:
+            raise api.CameraBridgeConnectionError("Cannot connect to host 192.0.2.10:8765")
+        if not self.key_ok:
+            raise api.CameraBridgeAuthError("401 unauthorized: unknown API key")
+
+    # -- the client's interface ------------------------------------------------------------
+    base_url = "http://192.0.2.10:8765"
+
+    async def bridge(self) -> api.BridgeInfo:
+        self._check("bridge")
+        info = copy.deepcopy(self.info)
+        info["cameras"] = {k: v["state"] for k, v in self.cams.items()}
+        return api.BridgeInfo.from_dict(info)
+
+    async def cameras(self) -> list[api.Camera]:
+        self._check("cameras")
+        return [api.Camera.from_dict(copy.deepcopy(c)) for c in self.cams.values()]
+
+    async def snapshot(self, camera_id: str, width: int | None = None) -> bytes:
+        self._check("snapshot", (camera_id, width))
+        if camera_id not in self.cams:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: no camera {camera_id}")
+        if camera_id not in self.snapshots:
+            raise api.CameraBridgeResponseError("503 no_snapshot", 503, "no_snapshot")
+        return self.snapshots[camera_id]
+
+    async def snapshot_etag(self, camera_id: str) -> str | None:
+        self._check("snapshot_etag", camera_id)
+        snap = self.snapshots.get(camera_id)
+        return None if snap is None else f'"{hash(snap)}"'
+
+    async def snapshot_now(self, camera_id: str) -> None:
+        self._check("snapshot_now", camera_id)
+        self.snapshots[camera_id] = JPEG + b"-fresh"
+
+    async def set_discovery(self, enabled: bool) -> api.BridgeInfo:
+        self._check("set_discovery", enabled)
+        self.info["discovery"] = enabled
+        return await self.bridge()
+
+    async def events(self, types: list[str] | None = None) -> AsyncIterator[api.BridgeEvent]:
+        self._check("events")
+        self.push_open.set()
+        yield api.BridgeEvent(api.SUBSCRIBED, {}, 0.0)
+        try:
+            while True:
+                event = await self.queue.get()
+                if event is None:
+                    raise api.CameraBridgeConnectionError("WebSocket closed by the bridge")
+                yield event
+        finally:
+            self.push_open.clear()
+
+    # -- test helpers ----------------------------------------------------------------------
+    def push(self, type_: str, data: dict[str, Any]) -> None:
+        """Send an event on the push channel (and apply a status change to the fake's state)."""
+        if type_ == "camera.status" and data["camera"] in self.cams:
+            self.cams[data["camera"]].update({k: v for k, v in data.items() if k != "camera"})
+        self.queue.put_nowait(api.BridgeEvent(type_, data, 1795248621.0))
+
+    def drop_push(self) -> None:
+        """Close the push channel as a bridge going away does."""
+        self.queue.put_nowait(None)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture
+def fake_bridge() -> Generator[FakeBridge, None, None]:
+    """The fake bridge, patched in where the integration and the config flow build clients."""
+    fake = FakeBridge()
+    with patch("custom_components.camera_bridge.CameraBridgeClient", return_value=fake), \
+            patch("custom_components.camera_bridge.config_flow.CameraBridgeClient", return_value=fake):
+        yield fake
+
+
+@pytest.fixture
+def mock_config_entry() -> MockConfigEntry:
+    """A config entry for the fake bridge."""
+    return MockConfigEntry(domain=DOMAIN, title="Camera Bridge 192.0.2.10", unique_id=BRIDGE_ID,
+                           data=dict(ENTRY_DATA))
+
+
+@pytest.fixture
+async def init_integration(hass: HomeAssistant, fake_bridge: FakeBridge,
+                           mock_config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The integration set up against the fake bridge, push channel open."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    await asyncio.wait_for(fake_bridge.push_open.wait(), 5)
+    await hass.async_block_till_done()
+    return mock_config_entry
