@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -43,7 +44,9 @@ SNAPSHOT_SCHEMA = vol.Schema({
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
-    hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, _snapshot, schema=SNAPSHOT_SCHEMA)
+    # ServiceCall.hass only exists from HA 2024.9 on: bind hass here
+    hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, functools.partial(_snapshot, hass),
+                                 schema=SNAPSHOT_SCHEMA)
 
 
 def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordinator, str]:
@@ -76,8 +79,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-async def _snapshot(call: ServiceCall) -> None:
-    hass = call.hass
+async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
     filename = Path(call.data[ATTR_FILENAME])
     if filename.suffix.lower() not in (".jpg", ".jpeg"):
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_jpeg",

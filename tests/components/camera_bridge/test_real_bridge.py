@@ -1,0 +1,162 @@
+"""The integration against a real bridge process: the bridge's own venv runs
+``python -m bridge run`` on a real RTSP server (the shared gst-rtsp-server looping a clip made
+by ffmpeg) and a real Mosquitto broker, from tests/peers.py; Home Assistant adds it through the
+config flow, shows its camera image, and follows it through the push channel.
+
+The bridge's python is ``$CAMERA_BRIDGE_PYTHON``, else ``.venv/bin/python`` of this checkout
+(made by scripts/setup.sh); the subprocess runs this checkout's ``bridge`` package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
+from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from tests.peers import REPO, Mosquitto, RtspServer, free_port, make_clip
+
+BRIDGE_PYTHON = Path(os.environ.get("CAMERA_BRIDGE_PYTHON", REPO / ".venv" / "bin" / "python"))
+START_TIMEOUT = 20.0  #: seconds for the bridge's API to answer
+
+
+class BridgeProcess:
+    """Mosquitto + RTSP server + ``python -m bridge run`` with an admin API key; blocking
+    :meth:`start` and :meth:`stop` (run them in an executor: HA forbids blocking its loop)."""
+
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
+        self.api_key = "cb_" + secrets.token_urlsafe(32)
+        self.port = free_port()
+        self.log = self.work / "bridge.log"
+        self.broker = Mosquitto(self.work)
+        self.rtsp: RtspServer | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        clip = make_clip(self.work / "clip.mp4", width=320, height=240, fps=10, gop=10, seconds=3)
+        self.broker.start()
+        self.rtsp = RtspServer(clip)
+        self.rtsp.start()
+        config = {
+            "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "base_topic": "ha_real",
+                     "discovery_prefix": "ha_real_discovery", "ha_status_topic": "ha_real_discovery/status"},
+            "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1}}},
+            "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
+                {"name": "home-assistant", "role": "admin",
+                 "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()}]},
+            "data_dir": str(self.work / "data"),
+        }
+        (self.work / "config.yaml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(BRIDGE_PYTHON), "-m", "bridge", "run", "--config", str(self.work / "config.yaml")],
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.work)
+        _wait_alive(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.rtsp is not None:
+            self.rtsp.stop()
+        self.broker.stop()
+
+
+@pytest.fixture
+async def real_bridge(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[BridgeProcess]:
+    """A running real bridge (stopped after the test)."""
+    if not BRIDGE_PYTHON.exists():
+        pytest.fail(f"the bridge's python {BRIDGE_PYTHON} is missing: run scripts/setup.sh "
+                    "or set CAMERA_BRIDGE_PYTHON", pytrace=False)
+    bridge = BridgeProcess()
+    try:
+        await hass.async_add_executor_job(bridge.start)
+        yield bridge
+    finally:
+        await hass.async_add_executor_job(bridge.stop)
+
+
+def _wait_alive(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the bridge exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/alive", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"the bridge's API did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+async def _wait(hass: HomeAssistant, predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.1)
+        await hass.async_block_till_done()
+
+
+async def test_config_flow_camera_image_and_push_from_a_real_bridge(
+        hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: "cb_not-the-key",
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result.get("errors") == {"base": "invalid_auth"}, real_bridge.log.read_text()[-2000:]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**data, CONF_API_KEY: real_bridge.api_key})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry = result["result"]
+    assert len(entry.unique_id) == 32
+    await hass.async_block_till_done()
+
+    coordinator = entry.runtime_data
+    await _wait(hass, lambda: coordinator.push_connected, 10, "the push channel")
+    await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_ON,
+                20, "the camera to stream")
+    image = await _image(hass)
+    assert image.content_type == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+
+    # the camera goes away: the bridge pushes its new state, HA follows without polling
+    await hass.async_add_executor_job(real_bridge.rtsp.kill)
+    await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF,
+                30, "the camera's connectivity to turn off")
+    assert hass.states.get("sensor.front_door_camera_state").state in ("connecting", "backoff", "error")
+    assert coordinator.update_interval is None  # it came over the push channel
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _image(hass: HomeAssistant):
+    """The camera image through HA (the first snapshot may take a keyframe or two)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return await async_get_image(hass, "camera.front_door")
+        except Exception:  # HomeAssistantError until the bridge has a snapshot
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
