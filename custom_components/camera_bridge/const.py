@@ -27,7 +27,7 @@ POLL_INTERVAL: Final = timedelta(seconds=30)
 PUSH_RETRY_MAX: Final = 30.0
 
 #: Home Assistant bus event fired for every bridge event that is not a camera status change
-#: (detection, timelapse, ...): ``{"bridge_id", "type", "camera"?, ...the event's data}``
+#: (detection, timelapse, ...): ``{"bridge_id", "event": bridge event type, ...the event's data}``
 EVENT_BRIDGE: Final = f"{DOMAIN}_event"
 
 #: the repair issue raised when the bridge also publishes MQTT discovery

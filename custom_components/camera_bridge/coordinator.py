@@ -114,5 +114,5 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
             self.async_set_updated_data(BridgeState(state.info, cameras))
         else:
-            self.hass.bus.async_fire(EVENT_BRIDGE, {"bridge_id": state.info.id if state else None,
-                                                    "type": event.type, **event.data})
+            self.hass.bus.async_fire(EVENT_BRIDGE, {**event.data, "event": event.type,
+                                                    "bridge_id": state.info.id if state else None})

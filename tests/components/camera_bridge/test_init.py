@@ -146,9 +146,9 @@ async def test_other_bridge_events_are_fired_on_the_bus(hass: HomeAssistant, ini
                                                         fake_bridge: FakeBridge) -> None:
     seen = []
     hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
-    fake_bridge.push("detection.started", {"camera": "front_door", "label": "person", "score": 0.91})
+    fake_bridge.push("detection", {"camera": "front_door", "type": "new", "label": "person", "score": 0.91})
     await wait_until(hass, lambda: seen)
-    assert seen == [{"bridge_id": BRIDGE_ID, "type": "detection.started", "camera": "front_door",
+    assert seen == [{"bridge_id": BRIDGE_ID, "event": "detection", "camera": "front_door", "type": "new",
                      "label": "person", "score": 0.91}]
 
 
