@@ -14,7 +14,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.const import EntityCategory
 
 from .api import Camera
-from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities
+from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -38,6 +38,9 @@ CAMERA_BINARY_SENSORS: tuple[CameraBinarySensorDescription, ...] = (
                                   is_on_fn=lambda cam: cam.state == "streaming"),
 )
 
+MOTION = BinarySensorEntityDescription(key="motion", translation_key="motion",
+                                       device_class=BinarySensorDeviceClass.MOTION)
+
 PUSH_DESCRIPTION = BinarySensorEntityDescription(
     key="push", translation_key="push", device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC)
@@ -48,8 +51,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
     """Add the push channel sensor and each camera's connectivity."""
     coordinator: CameraBridgeCoordinator = entry.runtime_data
     async_add_entities([PushSensor(coordinator, PUSH_DESCRIPTION)])
-    add_camera_entities(coordinator, entry, async_add_entities,
-                        lambda cam_id: [CameraBinarySensor(coordinator, cam_id, d) for d in CAMERA_BINARY_SENSORS])
+
+    def _camera(cam_id: str) -> list[BinarySensorEntity]:
+        entities: list[BinarySensorEntity] = [CameraBinarySensor(coordinator, cam_id, d) for d in CAMERA_BINARY_SENSORS]
+        labels = detect_labels(coordinator.data.cameras[cam_id])
+        if labels:
+            entities.append(MotionSensor(coordinator, cam_id, MOTION))
+            entities += [OccupancySensor(coordinator, cam_id, label) for label in labels]
+        return entities
+
+    add_camera_entities(coordinator, entry, async_add_entities, _camera)
 
 
 class CameraBinarySensor(CameraBridgeCameraEntity, BinarySensorEntity):
@@ -70,3 +81,31 @@ class PushSensor(CameraBridgeEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         return self.coordinator.push_connected
+
+
+class MotionSensor(CameraBridgeCameraEntity, BinarySensorEntity):
+    """Motion in the camera's view, as the bridge's detection reports it (``motion`` events;
+    unknown until the first one after (re)connecting)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        det = self.coordinator.detections.get(self.camera_id)
+        return None if det is None else det.motion
+
+
+class OccupancySensor(CameraBridgeCameraEntity, BinarySensorEntity):
+    """On while the bridge tracks at least one object of its label (``detection`` events)."""
+
+    _attr_device_class = BinarySensorDeviceClass.OCCUPANCY
+    _attr_translation_key = "occupancy"
+
+    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str, label: str) -> None:
+        super().__init__(coordinator, camera_id, BinarySensorEntityDescription(key=f"{label}_occupancy"))
+        self.label = label
+        self._attr_translation_placeholders = {"label": label.replace("_", " ").capitalize()}
+
+    @property
+    def is_on(self) -> bool | None:
+        det = self.coordinator.detections.get(self.camera_id)
+        count = None if det is None else det.count(self.label)
+        return None if count is None else count > 0

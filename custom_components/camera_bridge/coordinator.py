@@ -40,6 +40,21 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 
+@dataclass
+class Detection:
+    """A camera's detection as the push channel told it: ``motion`` (None until the first
+    ``motion`` event), ``active``: label -> ids of the objects being tracked (from ``detection``
+    events ``new``/``end``; None for a label until its first event)."""
+
+    motion: bool | None = None
+    active: dict[str, set[int]] = field(default_factory=dict)
+
+    def count(self, label: str) -> int | None:
+        """Objects of ``label`` in view now, None while unknown."""
+        ids = self.active.get(label)
+        return None if ids is None else len(ids)
+
+
 @dataclass(frozen=True)
 class BridgeState:
     """What the entities show: the bridge (``info``) and its cameras by id."""
@@ -56,6 +71,8 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         self.client = client
         self.push_connected = False
         self._push_warned = False
+        #: camera id -> what detection events said (reset when the push channel reconnects)
+        self.detections: dict[str, Detection] = {}
 
     async def _async_update_data(self) -> BridgeState:
         try:
@@ -97,6 +114,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             self.push_connected = True
             self._push_warned = False
             self.update_interval = None  # pushed from now on: no polling
+            self.detections = {}  # what happened while disconnected is unknown
             await self.async_refresh()  # events are not resumed: reload what changed meanwhile
             return
         state = self.data
@@ -113,6 +131,28 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         elif event.type == "camera.removed" and state is not None:
             cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
             self.async_set_updated_data(BridgeState(state.info, cameras))
+        elif event.type in ("detection", "motion") and cam_id:
+            self._on_detection(cam_id, event)
+            self.async_update_listeners()
+            self._fire(event)
         else:
-            self.hass.bus.async_fire(EVENT_BRIDGE, {**event.data, "event": event.type,
+            self._fire(event)
+
+    def _on_detection(self, cam_id: str, event: BridgeEvent) -> None:
+        det = self.detections.setdefault(cam_id, Detection())
+        if event.type == "motion":
+            det.motion = bool(event.data.get("motion"))
+            return
+        label, obj, kind = event.data.get("label"), event.data.get("id"), event.data.get("type")
+        if not isinstance(label, str):
+            return
+        ids = det.active.setdefault(label, set())
+        if kind == "end":
+            ids.discard(obj)
+        else:
+            ids.add(obj)
+
+    def _fire(self, event: BridgeEvent) -> None:
+        state = self.data
+        self.hass.bus.async_fire(EVENT_BRIDGE, {**event.data, "event": event.type,
                                                     "bridge_id": state.info.id if state else None})

@@ -18,7 +18,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.util import dt as dt_util
 
 from .api import BridgeInfo, Camera
-from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities
+from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -77,8 +77,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
     """Add the bridge's sensors and each camera's."""
     coordinator: CameraBridgeCoordinator = entry.runtime_data
     async_add_entities(BridgeSensor(coordinator, desc) for desc in BRIDGE_SENSORS)
-    add_camera_entities(coordinator, entry, async_add_entities,
-                        lambda cam_id: [CameraSensor(coordinator, cam_id, d) for d in CAMERA_SENSORS])
+
+    def _camera(cam_id: str) -> list[SensorEntity]:
+        entities: list[SensorEntity] = [CameraSensor(coordinator, cam_id, d) for d in CAMERA_SENSORS]
+        entities += [ObjectCountSensor(coordinator, cam_id, label)
+                     for label in detect_labels(coordinator.data.cameras[cam_id])]
+        return entities
+
+    add_camera_entities(coordinator, entry, async_add_entities, _camera)
 
 
 class CameraSensor(CameraBridgeCameraEntity, SensorEntity):
@@ -100,3 +106,21 @@ class BridgeSensor(CameraBridgeEntity, SensorEntity):
     @property
     def native_value(self) -> Any:
         return self.entity_description.value_fn(self.coordinator.data.info)
+
+
+class ObjectCountSensor(CameraBridgeCameraEntity, SensorEntity):
+    """How many objects of a label the bridge tracks in the camera's view now (``detection``
+    events; unknown until the first one after (re)connecting)."""
+
+    _attr_translation_key = "object_count"
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str, label: str) -> None:
+        super().__init__(coordinator, camera_id, SensorEntityDescription(key=f"{label}_count"))
+        self.label = label
+        self._attr_translation_placeholders = {"label": label.replace("_", " ").capitalize()}
+
+    @property
+    def native_value(self) -> int | None:
+        det = self.coordinator.detections.get(self.camera_id)
+        return None if det is None else det.count(self.label)

@@ -49,7 +49,8 @@ class FakeBridge:
             "mqtt": {"base_topic": "camera_bridge", "node_id": "camera_bridge", "discovery": False,
                      "discovery_configured": True, "discovery_prefix": "homeassistant"}}
         self.cams: dict[str, dict[str, Any]] = {
-            "front_door": camera_dict("front_door", "Front door"),
+            "front_door": camera_dict("front_door", "Front door", detect={
+                "enabled": True, "objects": {"person": {}}}),
             "garage": camera_dict("garage", "Garage", state="backoff",
                                   error="cannot open rtsp://viewer:***@192.0.2.21:554/garage: No route to host"),
         }
