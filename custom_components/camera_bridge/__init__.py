@@ -19,8 +19,8 @@ from .api import CameraBridgeClient
 from .const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
 from .coordinator import CameraBridgeCoordinator
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CAMERA, Platform.EVENT, Platform.SENSOR,
-             Platform.SWITCH]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CAMERA, Platform.EVENT, Platform.IMAGE,
+             Platform.SENSOR, Platform.SWITCH]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 

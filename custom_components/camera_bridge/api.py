@@ -91,6 +91,38 @@ class Camera:
 
 
 @dataclass(frozen=True)
+class Timelapse:
+    """A timelapse as the bridge shows it (``GET /api/timelapses``): ``id``, ``name``,
+    ``camera`` (camera id), ``state`` (created, running, paused, stopped, completed, degraded,
+    error), ``reason`` (why error/degraded/completed), ``frames`` (kept), ``videos`` (rendered),
+    ``last_capture_at`` (ISO 8601 or None), ``render`` (the running or last render: ``state``,
+    ``percent``, ...; None before the first), ``raw``: everything sent."""
+
+    id: str
+    name: str
+    camera: str
+    state: str
+    reason: str | None
+    frames: int
+    videos: int
+    last_capture_at: str | None
+    render: dict[str, Any] | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timelapse:
+        """From the API's timelapse object (or a ``timelapse.status`` event merged into one)."""
+        return cls(id=data["id"], name=data.get("name") or data["id"], camera=data.get("camera", ""),
+                   state=data.get("state", "created"), reason=data.get("reason"),
+                   frames=int(data.get("frames") or 0), videos=int(data.get("videos") or 0),
+                   last_capture_at=data.get("last_capture_at"), render=data.get("render"), raw=dict(data))
+
+    def updated(self, changes: dict[str, Any]) -> Timelapse:
+        """This timelapse with some fields changed."""
+        return Timelapse.from_dict({**self.raw, **changes, "id": self.id})
+
+
+@dataclass(frozen=True)
 class BridgeInfo:
     """``GET /api/bridge``: ``id`` (persistent, 32 hex), ``version``, ``started_at`` (ISO 8601),
     ``uptime_s`` (seconds), ``discovery`` (HA MQTT discovery published), ``node_id`` (prefix
@@ -193,6 +225,45 @@ class CameraBridgeClient:
     async def snapshot_now(self, camera_id: str) -> None:
         """Ask for a fresh snapshot from the camera's next keyframe (role operator)."""
         await self._request("POST", f"/api/cameras/{camera_id}/snapshot")
+
+    async def timelapses(self) -> list[Timelapse]:
+        """Every timelapse; empty for a bridge without timelapses (404/403 on the route, or
+        503 while they are starting)."""
+        try:
+            body = await self._request("GET", "/api/timelapses")
+        except (CameraBridgeNotFoundError, CameraBridgeAuthError):
+            return []  # an older bridge: unknown paths are 404, or 403 below admin (fail closed)
+        except CameraBridgeResponseError as err:
+            if err.status == 503:
+                return []
+            raise
+        return [Timelapse.from_dict(tl) for tl in body["timelapses"]]
+
+    async def create_timelapse(self, body: dict[str, Any]) -> Timelapse:
+        """Create a timelapse (``camera``, ``name``, ``id``?, options as the bridge documents);
+        raises CameraBridgeResponseError (``invalid_config``/``conflict``) for a refused body."""
+        return Timelapse.from_dict(await self._request("POST", "/api/timelapses", json_body=body))
+
+    async def timelapse_action(self, timelapse_id: str, action: str) -> Timelapse:
+        """``start``, ``pause``, ``resume``, ``stop``, ``render`` or ``cancel``."""
+        return Timelapse.from_dict(await self._request(
+            "POST", f"/api/timelapses/{timelapse_id}/actions/{action}"))
+
+    async def timelapse_videos(self, timelapse_id: str) -> list[dict[str, Any]]:
+        """The timelapse's rendered videos (``id``, ``created_at``, ``duration`` seconds,
+        ``size`` bytes, ``url``, ``thumbnail_url``, ...), as the bridge lists them."""
+        body = await self._request("GET", f"/api/timelapses/{timelapse_id}/videos")
+        return list(body["videos"])
+
+    async def fetch(self, path: str) -> bytes:
+        """The body of ``GET path`` (a bridge path such as a thumbnail's ``/api/...jpg``)."""
+        return await self._request("GET", path, want="bytes")
+
+    def open(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        """``async with client.open(path, {"Range": ...}) as resp``: a streamed GET of a bridge
+        path (videos), with the API key; the caller reads ``resp`` (an aiohttp response).
+        Connection errors are aiohttp's."""
+        return self._session.get(self._base + path, headers={**(headers or {}), **self._headers}, ssl=self._ssl)
 
     async def set_discovery(self, enabled: bool) -> BridgeInfo:
         """Switch the bridge's Home Assistant MQTT discovery (role admin)."""

@@ -14,7 +14,14 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.const import EntityCategory
 
 from .api import Camera
-from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities, detect_labels
+from .entity import (
+    CameraBridgeCameraEntity,
+    CameraBridgeEntity,
+    CameraBridgeTimelapseEntity,
+    add_camera_entities,
+    add_timelapse_entities,
+    detect_labels,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -41,6 +48,9 @@ CAMERA_BINARY_SENSORS: tuple[CameraBinarySensorDescription, ...] = (
 MOTION = BinarySensorEntityDescription(key="motion", translation_key="motion",
                                        device_class=BinarySensorDeviceClass.MOTION)
 
+TIMELAPSE_PROBLEM = BinarySensorEntityDescription(key="problem", translation_key="timelapse_problem",
+                                                  device_class=BinarySensorDeviceClass.PROBLEM)
+
 PUSH_DESCRIPTION = BinarySensorEntityDescription(
     key="push", translation_key="push", device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC)
@@ -61,6 +71,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         return entities
 
     add_camera_entities(coordinator, entry, async_add_entities, _camera)
+    add_timelapse_entities(coordinator, entry, async_add_entities,
+                           lambda tl_id: [TimelapseProblem(coordinator, tl_id, TIMELAPSE_PROBLEM)])
 
 
 class CameraBinarySensor(CameraBridgeCameraEntity, BinarySensorEntity):
@@ -109,3 +121,18 @@ class OccupancySensor(CameraBridgeCameraEntity, BinarySensorEntity):
         det = self.coordinator.detections.get(self.camera_id)
         count = None if det is None else det.count(self.label)
         return None if count is None else count > 0
+
+
+class TimelapseProblem(CameraBridgeTimelapseEntity, BinarySensorEntity):
+    """On while a running timelapse cannot capture (``error``) or discards every frame
+    (``degraded``); the bridge's reason is the ``reason`` attribute."""
+
+    @property
+    def is_on(self) -> bool | None:
+        tl = self.timelapse
+        return None if tl is None else tl.state in ("error", "degraded")
+
+    @property
+    def extra_state_attributes(self) -> dict[str, str | None]:
+        tl = self.timelapse
+        return {"reason": tl.reason if tl is not None and tl.state in ("error", "degraded") else None}

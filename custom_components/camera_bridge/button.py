@@ -11,7 +11,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .api import CameraBridgeApiError, CameraBridgeClient
 from .const import DOMAIN
-from .entity import CameraBridgeCameraEntity, add_camera_entities
+from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_camera_entities, add_timelapse_entities
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -34,12 +34,17 @@ CAMERA_BUTTONS: tuple[CameraButtonDescription, ...] = (
 )
 
 
+RENDER = ButtonEntityDescription(key="render", translation_key="render")
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add each camera's buttons."""
     coordinator: CameraBridgeCoordinator = entry.runtime_data
     add_camera_entities(coordinator, entry, async_add_entities,
                         lambda cam_id: [CameraButton(coordinator, cam_id, d) for d in CAMERA_BUTTONS])
+    add_timelapse_entities(coordinator, entry, async_add_entities,
+                           lambda tl_id: [RenderButton(coordinator, tl_id, RENDER)])
 
 
 class CameraButton(CameraBridgeCameraEntity, ButtonEntity):
@@ -53,3 +58,16 @@ class CameraButton(CameraBridgeCameraEntity, ButtonEntity):
         except CameraBridgeApiError as err:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
                                      translation_placeholders={"error": str(err)}) from err
+
+
+class RenderButton(CameraBridgeTimelapseEntity, ButtonEntity):
+    """Render the timelapse's frames into a video now (the bridge refuses while it renders or
+    without frames)."""
+
+    async def async_press(self) -> None:
+        try:
+            timelapse = await self.coordinator.client.timelapse_action(self.timelapse_id, "render")
+        except CameraBridgeApiError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                     translation_placeholders={"error": str(err)}) from err
+        self.coordinator.set_timelapse(timelapse)

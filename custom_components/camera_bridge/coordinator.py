@@ -31,6 +31,7 @@ from .api import (
     CameraBridgeApiError,
     CameraBridgeAuthError,
     CameraBridgeClient,
+    Timelapse,
 )
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX
 
@@ -61,6 +62,7 @@ class BridgeState:
 
     info: BridgeInfo
     cameras: dict[str, Camera] = field(default_factory=dict)
+    timelapses: dict[str, Timelapse] = field(default_factory=dict)
 
 
 class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
@@ -76,12 +78,13 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _async_update_data(self) -> BridgeState:
         try:
-            info, cameras = await asyncio.gather(self.client.bridge(), self.client.cameras())
+            info, cameras, timelapses = await asyncio.gather(
+                self.client.bridge(), self.client.cameras(), self.client.timelapses())
         except CameraBridgeAuthError as err:
             raise ConfigEntryAuthFailed(str(err)) from err
         except CameraBridgeApiError as err:
             raise UpdateFailed(f"bridge not reachable: {err}") from err
-        return BridgeState(info, {cam.id: cam for cam in cameras})
+        return BridgeState(info, {cam.id: cam for cam in cameras}, {tl.id: tl for tl in timelapses})
 
     def start_push(self, entry: ConfigEntry) -> None:
         """Start the push channel as a background task of ``entry`` (cancelled at unload)."""
@@ -127,16 +130,49 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             cameras = {**state.cameras, cam_id: camera.with_status(event.data)}
             info = replace(state.info, raw={**state.info.raw, "cameras": {
                 **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
-            self.async_set_updated_data(BridgeState(info, cameras))
+            self.async_set_updated_data(replace(state, info=info, cameras=cameras))
         elif event.type == "camera.removed" and state is not None:
             cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
-            self.async_set_updated_data(BridgeState(state.info, cameras))
+            self.async_set_updated_data(replace(state, cameras=cameras))
+        elif event.type.startswith("timelapse.") and state is not None:
+            await self._on_timelapse(state, event)
+            self._fire(event)
         elif event.type in ("detection", "motion") and cam_id:
             self._on_detection(cam_id, event)
             self.async_update_listeners()
             self._fire(event)
         else:
             self._fire(event)
+
+    def set_timelapse(self, timelapse: Timelapse) -> None:
+        """Take a timelapse as an action's answer returned it."""
+        if self.data is not None:
+            self.async_set_updated_data(replace(self.data, timelapses={**self.data.timelapses,
+                                                                       timelapse.id: timelapse}))
+
+    async def _on_timelapse(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.status`` (the compact status, ``id``) and ``timelapse.render``
+        (``timelapse`` + the render's fields) update one timelapse; ``timelapse.added`` or a
+        status of an unknown one reloads; ``timelapse.removed`` drops it."""
+        data = event.data
+        tl_id = data.get("id") if event.type == "timelapse.status" else data.get("timelapse")
+        current = state.timelapses.get(tl_id) if isinstance(tl_id, str) else None
+        if event.type == "timelapse.removed":
+            timelapses = {k: v for k, v in state.timelapses.items() if k != tl_id}
+            self.async_set_updated_data(replace(state, timelapses=timelapses))
+        elif event.type == "timelapse.added" or (event.type == "timelapse.status" and current is None):
+            await self.async_refresh()
+        elif current is not None and event.type == "timelapse.status":
+            timelapses = {**state.timelapses, current.id: current.updated(data)}
+            self.async_set_updated_data(replace(state, timelapses=timelapses))
+        elif current is not None and event.type == "timelapse.render":
+            render = {k: v for k, v in data.items() if k != "timelapse"}
+            timelapses = {**state.timelapses, current.id: current.updated({"render": render})}
+            self.async_set_updated_data(replace(state, timelapses=timelapses))
+        elif current is not None and event.type == "timelapse.frame" and data.get("kept"):
+            frame = {"last_frame": data.get("frame")}  # the count comes with timelapse.status
+            self.async_set_updated_data(replace(state, timelapses={**state.timelapses,
+                                                                   current.id: current.updated(frame)}))
 
     def _on_detection(self, cam_id: str, event: BridgeEvent) -> None:
         det = self.detections.setdefault(cam_id, Detection())

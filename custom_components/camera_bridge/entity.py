@@ -14,7 +14,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import Camera
+from .api import Camera, Timelapse
 from .const import DOMAIN, KIND_MODELS, MANUFACTURER
 from .coordinator import CameraBridgeCoordinator
 
@@ -95,6 +95,57 @@ def add_camera_entities(coordinator: CameraBridgeCoordinator, entry: ConfigEntry
         new = [cam_id for cam_id in coordinator.data.cameras if cam_id not in known]
         known.update(new)
         entities = [entity for cam_id in new for entity in factory(cam_id)]
+        if entities:
+            async_add_entities(entities)
+
+    _add_new()
+    entry.async_on_unload(coordinator.async_add_listener(_add_new))
+
+
+class CameraBridgeTimelapseEntity(CoordinatorEntity[CameraBridgeCoordinator]):
+    """An entity of one timelapse's device (linked to the bridge); unavailable once the bridge
+    no longer has the timelapse."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: CameraBridgeCoordinator, timelapse_id: str,
+                 description: EntityDescription) -> None:
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.timelapse_id = timelapse_id
+        bridge_id = coordinator.data.info.id
+        self._attr_unique_id = f"{bridge_id}_timelapse_{timelapse_id}_{description.key}"
+        tl = coordinator.data.timelapses[timelapse_id]
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, timelapse_device_id(bridge_id, timelapse_id))}, name=tl.name,
+            manufacturer=MANUFACTURER, model="Timelapse", via_device=(DOMAIN, bridge_id))
+
+    @property
+    def timelapse(self) -> Timelapse | None:
+        """The timelapse's current data, None once the bridge no longer has it."""
+        return self.coordinator.data.timelapses.get(self.timelapse_id)
+
+    @property
+    def available(self) -> bool:
+        return super().available and self.timelapse is not None
+
+
+def timelapse_device_id(bridge_id: str, timelapse_id: str) -> str:
+    """The device identifier of a timelapse (``{bridge_id}_timelapse_{id}``)."""
+    return f"{bridge_id}_timelapse_{timelapse_id}"
+
+
+def add_timelapse_entities(coordinator: CameraBridgeCoordinator, entry: ConfigEntry,
+                           async_add_entities: AddEntitiesCallback,
+                           factory: Callable[[str], list[Entity]]) -> None:
+    """Add ``factory(timelapse_id)`` for every timelapse now and for each one created later."""
+    known: set[str] = set()
+
+    @callback
+    def _add_new() -> None:
+        new = [tl_id for tl_id in coordinator.data.timelapses if tl_id not in known]
+        known.update(new)
+        entities = [entity for tl_id in new for entity in factory(tl_id)]
         if entities:
             async_add_entities(entities)
 

@@ -3,6 +3,7 @@ bridge's Home Assistant MQTT discovery off."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import voluptuous as vol
@@ -12,7 +13,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult
 
 from .api import CameraBridgeApiError
-from .coordinator import BridgeState
 
 
 class MqttDuplicatesRepairFlow(RepairsFlow):
@@ -38,7 +38,7 @@ class MqttDuplicatesRepairFlow(RepairsFlow):
             except CameraBridgeApiError:
                 errors["base"] = "cannot_switch"
             else:
-                coordinator.async_set_updated_data(BridgeState(info, coordinator.data.cameras))
+                coordinator.async_set_updated_data(replace(coordinator.data, info=info))
                 return self.async_create_entry(title="", data={})
         return self.async_show_form(step_id="confirm", data_schema=vol.Schema({}), errors=errors,
                                     description_placeholders={"title": entry.title})

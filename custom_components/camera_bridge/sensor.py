@@ -17,8 +17,15 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.util import dt as dt_util
 
-from .api import BridgeInfo, Camera
-from .entity import CameraBridgeCameraEntity, CameraBridgeEntity, add_camera_entities, detect_labels
+from .api import BridgeInfo, Camera, Timelapse
+from .entity import (
+    CameraBridgeCameraEntity,
+    CameraBridgeEntity,
+    CameraBridgeTimelapseEntity,
+    add_camera_entities,
+    add_timelapse_entities,
+    detect_labels,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
     from .coordinator import CameraBridgeCoordinator
 
 CAMERA_STATES = ["connecting", "streaming", "backoff", "error", "stopped"]
+TIMELAPSE_STATES = ["created", "running", "paused", "stopped", "completed", "degraded", "error"]
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -47,6 +55,31 @@ class BridgeSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[BridgeInfo], Any]
 
+
+@dataclass(frozen=True, kw_only=True)
+class TimelapseSensorDescription(SensorEntityDescription):
+    """A timelapse sensor: ``value_fn`` reads its value from the timelapse."""
+
+    value_fn: Callable[[Timelapse], Any]
+
+
+def _render_percent(tl: Timelapse) -> float | None:
+    render = tl.render or {}
+    return render.get("percent") if render.get("state") == "running" else None
+
+
+TIMELAPSE_SENSORS: tuple[TimelapseSensorDescription, ...] = (
+    TimelapseSensorDescription(key="state", translation_key="timelapse_state", device_class=SensorDeviceClass.ENUM,
+                               options=TIMELAPSE_STATES, value_fn=lambda tl: tl.state),
+    TimelapseSensorDescription(key="frames", translation_key="frames", state_class=SensorStateClass.TOTAL,
+                               value_fn=lambda tl: tl.frames),
+    TimelapseSensorDescription(key="render_progress", translation_key="render_progress",
+                               native_unit_of_measurement="%", suggested_display_precision=0,
+                               value_fn=_render_percent),
+    TimelapseSensorDescription(key="last_capture", translation_key="last_capture",
+                               device_class=SensorDeviceClass.TIMESTAMP,
+                               value_fn=lambda tl: _timestamp(tl.last_capture_at)),
+)
 
 CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
     CameraSensorDescription(key="fps", translation_key="fps", native_unit_of_measurement="fps",
@@ -85,6 +118,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         return entities
 
     add_camera_entities(coordinator, entry, async_add_entities, _camera)
+    add_timelapse_entities(coordinator, entry, async_add_entities,
+                           lambda tl_id: [TimelapseSensor(coordinator, tl_id, d) for d in TIMELAPSE_SENSORS])
 
 
 class CameraSensor(CameraBridgeCameraEntity, SensorEntity):
@@ -124,3 +159,14 @@ class ObjectCountSensor(CameraBridgeCameraEntity, SensorEntity):
     def native_value(self) -> int | None:
         det = self.coordinator.detections.get(self.camera_id)
         return None if det is None else det.count(self.label)
+
+
+class TimelapseSensor(CameraBridgeTimelapseEntity, SensorEntity):
+    """A value of one timelapse."""
+
+    entity_description: TimelapseSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        tl = self.timelapse
+        return None if tl is None else self.entity_description.value_fn(tl)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
@@ -10,8 +11,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .api import CameraBridgeApiError
 from .const import DOMAIN
-from .coordinator import BridgeState
-from .entity import CameraBridgeEntity
+from .entity import CameraBridgeEntity, CameraBridgeTimelapseEntity, add_timelapse_entities
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
     from .coordinator import CameraBridgeCoordinator
+
+RUNNING = SwitchEntityDescription(key="running", translation_key="timelapse_running")
+#: timelapse states in which it captures (degraded and error are conditions of running)
+RUNNING_STATES = ("running", "degraded", "error")
 
 MQTT_DISCOVERY = SwitchEntityDescription(key="mqtt_discovery", translation_key="mqtt_discovery",
                                          entity_category=EntityCategory.CONFIG)
@@ -30,6 +34,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
     coordinator: CameraBridgeCoordinator = entry.runtime_data
     if coordinator.data.info.discovery_configured:
         async_add_entities([MqttDiscoverySwitch(coordinator, MQTT_DISCOVERY)])
+    add_timelapse_entities(coordinator, entry, async_add_entities,
+                           lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
 
 
 class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
@@ -46,10 +52,35 @@ class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
         except CameraBridgeApiError as err:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
                                      translation_placeholders={"error": str(err)}) from err
-        self.coordinator.async_set_updated_data(BridgeState(info, self.coordinator.data.cameras))
+        self.coordinator.async_set_updated_data(replace(self.coordinator.data, info=info))
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         await self._set(True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         await self._set(False)
+
+
+class TimelapseRunning(CameraBridgeTimelapseEntity, SwitchEntity):
+    """On while the timelapse captures. On: ``start`` (created) or ``resume`` (paused); off:
+    ``pause``. A stopped or completed timelapse cannot run again (the bridge refuses)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        tl = self.timelapse
+        return None if tl is None else tl.state in RUNNING_STATES
+
+    async def _act(self, action: str) -> None:
+        try:
+            timelapse = await self.coordinator.client.timelapse_action(self.timelapse_id, action)
+        except CameraBridgeApiError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                     translation_placeholders={"error": str(err)}) from err
+        self.coordinator.set_timelapse(timelapse)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        tl = self.timelapse
+        await self._act("resume" if tl is not None and tl.state == "paused" else "start")
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._act("pause")

@@ -39,6 +39,14 @@ def camera_dict(cam_id: str, name: str, state: str = "streaming", **extra: Any) 
             "stream_urls": {}, **extra}
 
 
+def timelapse_dict(tl_id: str, name: str, camera: str, state: str = "running", **extra: Any) -> dict[str, Any]:
+    """A timelapse as ``GET /api/timelapses`` shows it."""
+    return {"id": tl_id, "camera": camera, "state": state, "reason": None, "frames": 120, "discarded": 2,
+            "last_capture_at": "2026-11-21T08:05:00.000+00:00", "next_capture_at": None, "last_score": 0.8,
+            "render": None, "name": name, "origin": "api", "started_at": "2026-11-20T06:00:00.000+00:00",
+            "bytes": 5000000, "discarded_by_reason": {"dark": 2}, "videos": 1, **extra}
+
+
 class FakeBridge:
     """What the integration's client would see from one bridge; ``calls`` records requests."""
 
@@ -55,6 +63,15 @@ class FakeBridge:
                                   error="cannot open rtsp://viewer:***@192.0.2.21:554/garage: No route to host"),
         }
         self.snapshots: dict[str, bytes] = {"front_door": JPEG}
+        self.tls: dict[str, dict[str, Any]] = {"garden": timelapse_dict("garden", "Garden", "front_door")}
+        self.videos: dict[str, list[dict[str, Any]]] = {"garden": [
+            {"id": 3, "created_at": "2026-11-21T12:00:00.000+00:00", "frames": 240, "duration": 10.0,
+             "size": 1234567, "width": 1280, "height": 720, "fps": 24,
+             "first_at": "2026-11-20T06:00:00.000+00:00", "last_at": "2026-11-20T18:00:00.000+00:00",
+             "url": "/api/timelapses/garden/videos/3", "thumbnail_url": "/api/timelapses/garden/videos/3/thumbnail.jpg"}]}
+        self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
+                                        "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
+                                        "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video"}
         self.reachable = True
         self.key_ok = True
         self.fail_with: Exception | None = None
@@ -100,6 +117,44 @@ class FakeBridge:
     async def snapshot_now(self, camera_id: str) -> None:
         self._check("snapshot_now", camera_id)
         self.snapshots[camera_id] = JPEG + b"-fresh"
+
+    async def timelapses(self) -> list[api.Timelapse]:
+        self._check("timelapses")
+        return [api.Timelapse.from_dict(copy.deepcopy(t)) for t in self.tls.values()]
+
+    async def create_timelapse(self, body: dict[str, Any]) -> api.Timelapse:
+        self._check("create_timelapse", body)
+        tl_id = body.get("id") or body.get("name", "").lower().replace(" ", "_") or body["camera"]
+        if tl_id in self.tls:
+            raise api.CameraBridgeResponseError(f"409 conflict: timelapse {tl_id} already exists", 409, "conflict")
+        if "interval" in body and not isinstance(body["interval"], (int, float)):
+            raise api.CameraBridgeResponseError("400 invalid_config: timelapses.x.interval: expected a number",
+                                                400, "invalid_config")
+        self.tls[tl_id] = timelapse_dict(tl_id, body.get("name", tl_id), body["camera"])
+        return api.Timelapse.from_dict(copy.deepcopy(self.tls[tl_id]))
+
+    async def timelapse_action(self, timelapse_id: str, action: str) -> api.Timelapse:
+        self._check("timelapse_action", (timelapse_id, action))
+        tl = self.tls.get(timelapse_id)
+        if tl is None:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: no timelapse {timelapse_id}")
+        if action == "render":
+            tl["render"] = {"state": "running", "trigger": "manual", "percent": 0.0, "frames": 0, "total": tl["frames"]}
+        else:
+            tl["state"] = {"start": "running", "resume": "running", "pause": "paused", "stop": "stopped"}[action]
+        return api.Timelapse.from_dict(copy.deepcopy(tl))
+
+    async def timelapse_videos(self, timelapse_id: str) -> list[dict[str, Any]]:
+        self._check("timelapse_videos", timelapse_id)
+        if timelapse_id not in self.tls:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: no timelapse {timelapse_id}")
+        return copy.deepcopy(self.videos.get(timelapse_id, []))
+
+    async def fetch(self, path: str) -> bytes:
+        self._check("fetch", path)
+        if path not in self.files:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: {path}")
+        return self.files[path]
 
     async def set_discovery(self, enabled: bool) -> api.BridgeInfo:
         self._check("set_discovery", enabled)
