@@ -1,5 +1,9 @@
 """Services (actions) of the integration.
 
+``camera_bridge.create_timelapse``: create a timelapse of a camera on its bridge (name, optional
+id, the bridge's timelapse options as ``options``). ``camera_bridge.render_timelapse``: render a
+timelapse's frames into a video now (target: any entity of the timelapse's device).
+
 ``camera_bridge.snapshot``: save a camera's latest snapshot (optionally a fresh one) as a JPEG
 file; the path must be allowed by HA's ``allowlist_external_dirs``. Bad input (not a Camera
 Bridge camera, a path not allowed, not ``.jpg``) raises ServiceValidationError; a bridge that
@@ -22,13 +26,20 @@ from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from .api import CameraBridgeApiError
+from .api import CameraBridgeApiError, CameraBridgeResponseError
 from .const import DOMAIN
 from .coordinator import CameraBridgeCoordinator
+from .entity import timelapse_device_id
 
 SERVICE_SNAPSHOT = "snapshot"
+SERVICE_CREATE_TIMELAPSE = "create_timelapse"
+SERVICE_RENDER_TIMELAPSE = "render_timelapse"
+ATTR_NAME = "name"
+ATTR_ID = "id"
+ATTR_OPTIONS = "options"
 ATTR_FILENAME = "filename"
 ATTR_FRESH = "fresh"
 #: seconds a ``fresh`` snapshot may take (the camera's next keyframe)
@@ -41,12 +52,25 @@ SNAPSHOT_SCHEMA = vol.Schema({
 })
 
 
+CREATE_TIMELAPSE_SCHEMA = vol.Schema({
+    vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+    vol.Required(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100)),
+    vol.Optional(ATTR_ID): vol.All(cv.string, vol.Match(r"^[a-z0-9_]+$")),
+    vol.Optional(ATTR_OPTIONS, default={}): dict,
+})
+RENDER_TIMELAPSE_SCHEMA = vol.Schema({vol.Required(ATTR_ENTITY_ID): cv.entity_id})
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
     # ServiceCall.hass only exists from HA 2024.9 on: bind hass here
     hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, functools.partial(_snapshot, hass),
                                  schema=SNAPSHOT_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_CREATE_TIMELAPSE, functools.partial(_create_timelapse, hass),
+                                 schema=CREATE_TIMELAPSE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_RENDER_TIMELAPSE, functools.partial(_render_timelapse, hass),
+                                 schema=RENDER_TIMELAPSE_SCHEMA)
 
 
 def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordinator, str]:
@@ -61,6 +85,52 @@ def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordin
     prefix = f"{coordinator.data.info.id}_"
     camera_id = entity.unique_id.removeprefix(prefix).removesuffix("_camera")
     return coordinator, camera_id
+
+
+def _timelapse_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordinator, str]:
+    """The coordinator and timelapse id of an entity of a timelapse device."""
+    entity = er.async_get(hass).async_get(entity_id)
+    device = dr.async_get(hass).async_get(entity.device_id) if entity and entity.device_id else None
+    entry = hass.config_entries.async_get_entry(entity.config_entry_id) if entity and entity.config_entry_id else None
+    coordinator = getattr(entry, "runtime_data", None) if entry else None
+    if device is not None and coordinator is not None and entity is not None and entity.platform == DOMAIN:
+        prefix = timelapse_device_id(coordinator.data.info.id, "")
+        for domain, ident in device.identifiers:
+            if domain == DOMAIN and ident.startswith(prefix):
+                return coordinator, ident.removeprefix(prefix)
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_timelapse",
+                                 translation_placeholders={"entity_id": entity_id})
+
+
+def _bridge_error(err: CameraBridgeApiError) -> HomeAssistantError:
+    """A refusal of the bridge (invalid options, conflict) as a validation error, anything else
+    as a bridge error."""
+    if isinstance(err, CameraBridgeResponseError) and err.status in (400, 409):
+        return ServiceValidationError(translation_domain=DOMAIN, translation_key="refused",
+                                      translation_placeholders={"error": str(err)})
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                              translation_placeholders={"error": str(err)})
+
+
+async def _create_timelapse(hass: HomeAssistant, call: ServiceCall) -> None:
+    coordinator, camera_id = _camera_of(hass, call.data[ATTR_ENTITY_ID])
+    body = {**call.data[ATTR_OPTIONS], "camera": camera_id, "name": call.data[ATTR_NAME]}
+    if ATTR_ID in call.data:
+        body["id"] = call.data[ATTR_ID]
+    try:
+        await coordinator.client.create_timelapse(body)
+    except CameraBridgeApiError as err:
+        raise _bridge_error(err) from err
+    await coordinator.async_refresh()  # its entities appear now, not at the next event
+
+
+async def _render_timelapse(hass: HomeAssistant, call: ServiceCall) -> None:
+    coordinator, timelapse_id = _timelapse_of(hass, call.data[ATTR_ENTITY_ID])
+    try:
+        timelapse = await coordinator.client.timelapse_action(timelapse_id, "render")
+    except CameraBridgeApiError as err:
+        raise _bridge_error(err) from err
+    coordinator.set_timelapse(timelapse)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

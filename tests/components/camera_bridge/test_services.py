@@ -58,3 +58,39 @@ async def test_camera_without_snapshot_is_a_bridge_error(hass: HomeAssistant, in
         await hass.services.async_call(DOMAIN, "snapshot", {"entity_id": "camera.garage",
                                        "filename": str(allowed_dir / "g.jpg")}, blocking=True)
     assert err.value.translation_key == "bridge_error" and "no_snapshot" in str(err.value.translation_placeholders)
+
+
+async def test_create_timelapse(hass: HomeAssistant, init_integration, fake_bridge: FakeBridge) -> None:
+    await hass.services.async_call(DOMAIN, "create_timelapse", {
+        "entity_id": "camera.front_door", "name": "Porch", "options": {"interval": 60}}, blocking=True)
+    assert ("create_timelapse", {"interval": 60, "camera": "front_door", "name": "Porch"}) in fake_bridge.calls
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.porch_state").state == "running"  # its entities are there at once
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"entity_id": "camera.front_door", "name": "Garden", "id": "garden"}, "refused"),  # 409 exists
+    ({"entity_id": "camera.front_door", "name": "X", "options": {"interval": "often"}}, "refused"),  # 400
+    ({"entity_id": "sensor.front_door_frame_rate", "name": "X"}, "not_a_bridge_camera"),
+])
+async def test_create_timelapse_refused(hass: HomeAssistant, init_integration, data: dict, key: str) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "create_timelapse", data, blocking=True)
+    assert err.value.translation_key == key
+
+
+async def test_create_timelapse_bad_id_is_refused_by_the_schema(hass: HomeAssistant, init_integration) -> None:
+    import voluptuous as vol
+
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(DOMAIN, "create_timelapse", {
+            "entity_id": "camera.front_door", "name": "X", "id": "../etc"}, blocking=True)
+
+
+async def test_render_timelapse(hass: HomeAssistant, init_integration, fake_bridge: FakeBridge) -> None:
+    await hass.services.async_call(DOMAIN, "render_timelapse", {"entity_id": "sensor.garden_frames"}, blocking=True)
+    assert ("timelapse_action", ("garden", "render")) in fake_bridge.calls
+    assert hass.states.get("sensor.garden_render_progress").state == "0.0"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "render_timelapse", {"entity_id": "camera.front_door"}, blocking=True)
+    assert err.value.translation_key == "not_a_timelapse"
