@@ -47,6 +47,24 @@ def timelapse_dict(tl_id: str, name: str, camera: str, state: str = "running", *
             "bytes": 5000000, "discarded_by_reason": {"dark": 2}, "videos": 1, **extra}
 
 
+class FakeResponse:
+    """What ``client.open`` gives: an async context manager around a streamed answer."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status, self.body, self.headers = status, body, headers
+        self.content = self
+
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+        for i in range(0, len(self.body), size):
+            yield self.body[i:i + size]
+
+    async def __aenter__(self) -> FakeResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class FakeBridge:
     """What the integration's client would see from one bridge; ``calls`` records requests."""
 
@@ -155,6 +173,19 @@ class FakeBridge:
         if path not in self.files:
             raise api.CameraBridgeNotFoundError(f"404 not_found: {path}")
         return self.files[path]
+
+    def open(self, path: str, headers: dict[str, str] | None = None) -> FakeResponse:
+        self.calls.append(("open", (path, headers)))
+        body = self.files.get(path)
+        if body is None:
+            return FakeResponse(404, b"", {})
+        if headers and headers.get("Range", "").startswith("bytes="):
+            start, _, end = headers["Range"][6:].partition("-")
+            part = body[int(start):int(end) + 1 if end else None]
+            return FakeResponse(206, part, {"Content-Type": "video/mp4", "Content-Length": str(len(part)),
+                                            "Content-Range": f"bytes {start}-{int(start) + len(part) - 1}/{len(body)}"})
+        kind = "image/jpeg" if path.endswith(".jpg") else "video/mp4"
+        return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
 
     async def set_discovery(self, enabled: bool) -> api.BridgeInfo:
         self._check("set_discovery", enabled)
