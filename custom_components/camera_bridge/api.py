@@ -177,12 +177,13 @@ class CameraBridgeClient:
         return self._base
 
     async def _request(self, method: str, path: str, *, json_body: Any = None,
-                       params: dict[str, Any] | None = None, want: str = "json") -> Any:
+                       params: dict[str, Any] | None = None, want: str = "json",
+                       accept: tuple[int, ...] = ()) -> Any:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(method, self._base + path, json=json_body, params=params,
                                                  headers=self._headers, ssl=self._ssl) as resp:
-                    if resp.status >= 400:
+                    if resp.status >= 400 and resp.status not in accept:
                         await _raise_for(resp)
                     if want == "bytes":
                         return await resp.read()
@@ -264,6 +265,19 @@ class CameraBridgeClient:
         path (videos), with the API key; the caller reads ``resp`` (an aiohttp response).
         Connection errors are aiohttp's."""
         return self._session.get(self._base + path, headers={**(headers or {}), **self._headers}, ssl=self._ssl)
+
+    async def mediamtx_health(self) -> dict[str, Any] | None:
+        """``GET /health/mediamtx``: ``{status: available|unavailable|disabled, version, ...}``;
+        None for a bridge without MediaMTX support (404/403)."""
+        try:
+            return await self._request("GET", "/health/mediamtx", accept=(503,))
+        except (CameraBridgeNotFoundError, CameraBridgeAuthError):
+            return None
+
+    async def set_recording(self, camera_id: str, recording: bool) -> dict[str, Any]:
+        """Switch a camera's MediaMTX recording (role admin): ``{camera, recording, mediamtx}``."""
+        return await self._request("PUT", f"/api/cameras/{camera_id}/recording",
+                                   json_body={"recording": recording})
 
     async def set_discovery(self, enabled: bool) -> BridgeInfo:
         """Switch the bridge's Home Assistant MQTT discovery (role admin)."""

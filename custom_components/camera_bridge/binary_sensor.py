@@ -51,6 +51,10 @@ MOTION = BinarySensorEntityDescription(key="motion", translation_key="motion",
 TIMELAPSE_PROBLEM = BinarySensorEntityDescription(key="problem", translation_key="timelapse_problem",
                                                   device_class=BinarySensorDeviceClass.PROBLEM)
 
+MEDIAMTX = BinarySensorEntityDescription(key="mediamtx", translation_key="mediamtx",
+                                         device_class=BinarySensorDeviceClass.CONNECTIVITY,
+                                         entity_category=EntityCategory.DIAGNOSTIC)
+
 PUSH_DESCRIPTION = BinarySensorEntityDescription(
     key="push", translation_key="push", device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC)
@@ -61,6 +65,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
     """Add the push channel sensor and each camera's connectivity."""
     coordinator: CameraBridgeCoordinator = entry.runtime_data
     async_add_entities([PushSensor(coordinator, PUSH_DESCRIPTION)])
+    if coordinator.data.mediamtx is not None and coordinator.data.mediamtx.get("status") != "disabled":
+        async_add_entities([MediamtxSensor(coordinator, MEDIAMTX)])
 
     def _camera(cam_id: str) -> list[BinarySensorEntity]:
         entities: list[BinarySensorEntity] = [CameraBinarySensor(coordinator, cam_id, d) for d in CAMERA_BINARY_SENSORS]
@@ -136,3 +142,13 @@ class TimelapseProblem(CameraBridgeTimelapseEntity, BinarySensorEntity):
     def extra_state_attributes(self) -> dict[str, str | None]:
         tl = self.timelapse
         return {"reason": tl.reason if tl is not None and tl.state in ("error", "degraded") else None}
+
+
+class MediamtxSensor(CameraBridgeEntity, BinarySensorEntity):
+    """On while the bridge's MediaMTX (the restream) answers (``/health/mediamtx``, then
+    ``mediamtx.availability`` events)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        media = self.coordinator.data.mediamtx
+        return None if media is None else media.get("status") == "available"

@@ -22,7 +22,10 @@ CONF_STILL_WIDTH: Final = "still_width"
 
 DEFAULT_PORT: Final = 8765
 #: polling interval while the push channel (WebSocket) is down
-POLL_INTERVAL: Final = timedelta(seconds=30)
+POLL_INTERVAL: Final = timedelta(seconds=15)
+#: full reload interval while the push channel is up: states are pushed, but the statistics
+#: (frame rate, last frame, MediaMTX readers) change without an event
+STATS_INTERVAL: Final = timedelta(seconds=60)
 #: longest wait (seconds) between reconnection attempts of the push channel
 PUSH_RETRY_MAX: Final = 30.0
 

@@ -8,7 +8,9 @@ push channel (WebSocket JSON-RPC event notifications), with polling while that c
   unknown camera or a (re)subscription reloads everything (events are not resumed), other events
   (detection, timelapse, ...) are fired on the HA bus as ``camera_bridge_event``.
 - Fallback: while the channel is down the coordinator polls every ``POLL_INTERVAL``; a failed
-  poll makes every entity unavailable until the bridge answers again.
+  poll makes every entity unavailable until the bridge answers again. While it is up, a full
+  reload every ``STATS_INTERVAL`` refreshes what changes without events (frame rate, last frame
+  time, MediaMTX readers).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -33,7 +35,7 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
-from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX
+from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -63,6 +65,8 @@ class BridgeState:
     info: BridgeInfo
     cameras: dict[str, Camera] = field(default_factory=dict)
     timelapses: dict[str, Timelapse] = field(default_factory=dict)
+    #: ``GET /health/mediamtx`` (``status``: available, unavailable, disabled); None without
+    mediamtx: dict[str, Any] | None = None
 
 
 class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
@@ -78,13 +82,14 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _async_update_data(self) -> BridgeState:
         try:
-            info, cameras, timelapses = await asyncio.gather(
-                self.client.bridge(), self.client.cameras(), self.client.timelapses())
+            info, cameras, timelapses, mediamtx = await asyncio.gather(
+                self.client.bridge(), self.client.cameras(), self.client.timelapses(),
+                self.client.mediamtx_health())
         except CameraBridgeAuthError as err:
             raise ConfigEntryAuthFailed(str(err)) from err
         except CameraBridgeApiError as err:
             raise UpdateFailed(f"bridge not reachable: {err}") from err
-        return BridgeState(info, {cam.id: cam for cam in cameras}, {tl.id: tl for tl in timelapses})
+        return BridgeState(info, {cam.id: cam for cam in cameras}, {tl.id: tl for tl in timelapses}, mediamtx)
 
     def start_push(self, entry: ConfigEntry) -> None:
         """Start the push channel as a background task of ``entry`` (cancelled at unload)."""
@@ -116,7 +121,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             _LOGGER.debug("%s: push channel connected", self.name)
             self.push_connected = True
             self._push_warned = False
-            self.update_interval = None  # pushed from now on: no polling
+            self.update_interval = STATS_INTERVAL  # states are pushed from now on
             self.detections = {}  # what happened while disconnected is unknown
             await self.async_refresh()  # events are not resumed: reload what changed meanwhile
             return
@@ -134,6 +139,17 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         elif event.type == "camera.removed" and state is not None:
             cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
             self.async_set_updated_data(replace(state, cameras=cameras))
+        elif event.type == "camera.recording" and state is not None and cam_id in state.cameras:
+            camera = state.cameras[cam_id]
+            media = {**(camera.raw.get("mediamtx") or {}), "recording": bool(event.data.get("recording"))}
+            cameras = {**state.cameras, cam_id: camera.with_status({"mediamtx": media})}
+            self.async_set_updated_data(replace(state, cameras=cameras))
+            self._fire(event)
+        elif event.type == "mediamtx.availability" and state is not None and state.mediamtx is not None:
+            status = "available" if event.data.get("available") else "unavailable"
+            self.async_set_updated_data(replace(state, mediamtx={**state.mediamtx, "status": status,
+                                                                 "error": event.data.get("error")}))
+            self._fire(event)
         elif event.type.startswith("timelapse.") and state is not None:
             await self._on_timelapse(state, event)
             self._fire(event)

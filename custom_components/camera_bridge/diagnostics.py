@@ -36,4 +36,6 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ConfigE
         "last_update_success": coordinator.last_update_success,
         "bridge": async_redact_data(state.info.raw, TO_REDACT),
         "cameras": {cam_id: _camera(cam.raw) for cam_id, cam in state.cameras.items()},
+        "timelapses": {tl_id: tl.raw for tl_id, tl in state.timelapses.items()},
+        "mediamtx": async_redact_data(state.mediamtx, TO_REDACT) if state.mediamtx else None,
     }

@@ -96,6 +96,10 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
                             entity_category=EntityCategory.DIAGNOSTIC, value_fn=lambda cam: cam.reconnects),
 )
 
+READERS = CameraSensorDescription(
+    key="readers", translation_key="readers", state_class=SensorStateClass.MEASUREMENT,
+    value_fn=lambda cam: (cam.raw.get("mediamtx") or {}).get("readers"))
+
 BRIDGE_SENSORS: tuple[BridgeSensorDescription, ...] = (
     BridgeSensorDescription(key="started_at", translation_key="started_at",
                             device_class=SensorDeviceClass.TIMESTAMP, entity_category=EntityCategory.DIAGNOSTIC,
@@ -113,8 +117,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
 
     def _camera(cam_id: str) -> list[SensorEntity]:
         entities: list[SensorEntity] = [CameraSensor(coordinator, cam_id, d) for d in CAMERA_SENSORS]
-        entities += [ObjectCountSensor(coordinator, cam_id, label)
-                     for label in detect_labels(coordinator.data.cameras[cam_id])]
+        cam = coordinator.data.cameras[cam_id]
+        entities += [ObjectCountSensor(coordinator, cam_id, label) for label in detect_labels(cam)]
+        if isinstance(cam.raw.get("mediamtx"), dict):
+            entities.append(CameraSensor(coordinator, cam_id, READERS))
         return entities
 
     add_camera_entities(coordinator, entry, async_add_entities, _camera)

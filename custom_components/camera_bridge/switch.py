@@ -11,7 +11,13 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .api import CameraBridgeApiError
 from .const import DOMAIN
-from .entity import CameraBridgeEntity, CameraBridgeTimelapseEntity, add_timelapse_entities
+from .entity import (
+    CameraBridgeCameraEntity,
+    CameraBridgeEntity,
+    CameraBridgeTimelapseEntity,
+    add_camera_entities,
+    add_timelapse_entities,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 
     from .coordinator import CameraBridgeCoordinator
 
+RECORDING = SwitchEntityDescription(key="recording", translation_key="recording")
 RUNNING = SwitchEntityDescription(key="running", translation_key="timelapse_running")
 #: timelapse states in which it captures (degraded and error are conditions of running)
 RUNNING_STATES = ("running", "degraded", "error")
@@ -36,6 +43,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         async_add_entities([MqttDiscoverySwitch(coordinator, MQTT_DISCOVERY)])
     add_timelapse_entities(coordinator, entry, async_add_entities,
                            lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
+
+    def _camera(cam_id: str) -> list[SwitchEntity]:
+        has_mediamtx = isinstance(coordinator.data.cameras[cam_id].raw.get("mediamtx"), dict)
+        return [RecordingSwitch(coordinator, cam_id, RECORDING)] if has_mediamtx else []
+
+    add_camera_entities(coordinator, entry, async_add_entities, _camera)
 
 
 class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
@@ -84,3 +97,32 @@ class TimelapseRunning(CameraBridgeTimelapseEntity, SwitchEntity):
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         await self._act("pause")
+
+
+class RecordingSwitch(CameraBridgeCameraEntity, SwitchEntity):
+    """The camera's MediaMTX recording (``PUT /api/cameras/{id}/recording``, role admin)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        cam = self.camera
+        media = cam.raw.get("mediamtx") if cam is not None else None
+        return media.get("recording") if isinstance(media, dict) else None
+
+    async def _set(self, recording: bool) -> None:
+        try:
+            await self.coordinator.client.set_recording(self.camera_id, recording)
+        except CameraBridgeApiError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                     translation_placeholders={"error": str(err)}) from err
+        cam = self.camera
+        if cam is not None:
+            media = {**(cam.raw.get("mediamtx") or {}), "recording": recording}
+            data = self.coordinator.data
+            self.coordinator.async_set_updated_data(
+                replace(data, cameras={**data.cameras, self.camera_id: cam.with_status({"mediamtx": media})}))
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._set(True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._set(False)

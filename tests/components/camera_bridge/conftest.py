@@ -77,7 +77,9 @@ class FakeBridge:
         self.cams: dict[str, dict[str, Any]] = {
             "front_door": camera_dict("front_door", "Front door", detect={
                 "enabled": True, "objects": {"person": {}}}),
-            "garage": camera_dict("garage", "Garage", state="backoff",
+            "garage": camera_dict("garage", "Garage", state="backoff", mediamtx={
+                "path": "garage", "online": False, "readers": 2, "inbound_bytes": 0, "outbound_bytes": 0,
+                "recording": False, "read_via": "direct"},
                                   error="cannot open rtsp://viewer:***@192.0.2.21:554/garage: No route to host"),
         }
         self.snapshots: dict[str, bytes] = {"front_door": JPEG}
@@ -90,6 +92,7 @@ class FakeBridge:
         self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
                                         "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
                                         "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video"}
+        self.mediamtx: dict[str, Any] | None = {"status": "available", "version": "v1.9.0"}
         self.reachable = True
         self.key_ok = True
         self.fail_with: Exception | None = None
@@ -186,6 +189,15 @@ class FakeBridge:
                                             "Content-Range": f"bytes {start}-{int(start) + len(part) - 1}/{len(body)}"})
         kind = "image/jpeg" if path.endswith(".jpg") else "video/mp4"
         return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
+
+    async def mediamtx_health(self) -> dict[str, Any] | None:
+        self._check("mediamtx_health")
+        return copy.deepcopy(self.mediamtx)
+
+    async def set_recording(self, camera_id: str, recording: bool) -> dict[str, Any]:
+        self._check("set_recording", (camera_id, recording))
+        self.cams[camera_id]["mediamtx"]["recording"] = recording
+        return {"camera": camera_id, "recording": recording, "mediamtx": "available"}
 
     async def set_discovery(self, enabled: bool) -> api.BridgeInfo:
         self._check("set_discovery", enabled)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.camera_bridge.const import DOMAIN, EVENT_BRIDGE
+from custom_components.camera_bridge.const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, STATS_INTERVAL
 from homeassistant.components.camera import async_get_image, async_get_stream_source
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -111,7 +111,8 @@ async def test_push_updates_states_without_polling(hass: HomeAssistant, init_int
     assert hass.states.get("sensor.garage_frame_rate").state == "12.5"
     assert hass.states.get("camera.garage").state == "streaming"
     assert fake_bridge.calls.count(("cameras", None)) == polls  # nothing was fetched
-    assert init_integration.runtime_data.update_interval is None  # and no polling is scheduled
+    # states are pushed; only the statistics are reloaded now and then
+    assert init_integration.runtime_data.update_interval == STATS_INTERVAL
 
 
 async def test_cameras_added_and_removed_on_the_bridge(hass: HomeAssistant, init_integration,
@@ -134,12 +135,12 @@ async def test_unreachable_makes_entities_unavailable_then_back(hass: HomeAssist
     fake_bridge.drop_push()
     await wait_until(hass, lambda: hass.states.get("camera.front_door").state == STATE_UNAVAILABLE)
     assert hass.states.get("sensor.front_door_frame_rate").state == STATE_UNAVAILABLE
-    assert coordinator.update_interval is not None  # polling while the push channel is down
+    assert coordinator.update_interval == POLL_INTERVAL  # polling while the push channel is down
 
     fake_bridge.reachable = True  # the push channel reconnects (1-2 s) and reloads the state
     await wait_until(hass, lambda: hass.states.get("camera.front_door").state == "streaming")
     assert hass.states.get("sensor.front_door_frame_rate").state == "5.0"
-    assert coordinator.push_connected and coordinator.update_interval is None
+    assert coordinator.push_connected and coordinator.update_interval == STATS_INTERVAL
 
 
 async def test_other_bridge_events_are_fired_on_the_bus(hass: HomeAssistant, init_integration,
@@ -162,3 +163,30 @@ async def test_snapshot_button_and_discovery_switch(hass: HomeAssistant, init_in
     assert ("set_discovery", True) in fake_bridge.calls and hass.states.get(switch).state == STATE_ON
     await hass.services.async_call("switch", "turn_off", {ATTR_ENTITY_ID: switch}, blocking=True)
     assert hass.states.get(switch).state == STATE_OFF
+
+
+async def test_mediamtx_readers_recording_and_availability(hass: HomeAssistant, init_integration,
+                                                          fake_bridge: FakeBridge) -> None:
+    bridge = "camera_bridge_192_0_2_10"
+    assert hass.states.get(f"binary_sensor.{bridge}_mediamtx").state == STATE_ON
+    assert hass.states.get("sensor.garage_stream_viewers").state == "2"
+    assert hass.states.get("sensor.front_door_stream_viewers") is None  # no MediaMTX path
+    assert hass.states.get("switch.garage_recording").state == STATE_OFF
+
+    await hass.services.async_call("switch", "turn_on", {ATTR_ENTITY_ID: "switch.garage_recording"}, blocking=True)
+    assert ("set_recording", ("garage", True)) in fake_bridge.calls
+    assert hass.states.get("switch.garage_recording").state == STATE_ON
+
+    fake_bridge.push("camera.recording", {"camera": "garage", "recording": False})
+    fake_bridge.push("mediamtx.availability", {"available": False, "version": None, "error": "connection refused"})
+    await wait_until(hass, lambda: hass.states.get(f"binary_sensor.{bridge}_mediamtx").state == STATE_OFF)
+    assert hass.states.get("switch.garage_recording").state == STATE_OFF
+
+
+async def test_bridge_without_mediamtx_has_no_mediamtx_entities(hass: HomeAssistant, fake_bridge: FakeBridge,
+                                                               mock_config_entry: MockConfigEntry) -> None:
+    fake_bridge.mediamtx = None
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.camera_bridge_192_0_2_10_mediamtx") is None

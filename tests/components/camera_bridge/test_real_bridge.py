@@ -144,7 +144,7 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF,
                 30, "the camera's connectivity to turn off")
     assert hass.states.get("sensor.front_door_camera_state").state in ("connecting", "backoff", "error")
-    assert coordinator.update_interval is None  # it came over the push channel
+    assert coordinator.push_connected  # it came over the push channel (no poll in between)
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
