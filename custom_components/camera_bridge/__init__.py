@@ -14,7 +14,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from . import duplicates, services
+from . import devices, duplicates, services
 from .api import CameraBridgeClient
 from .const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
 from .coordinator import CameraBridgeCoordinator
@@ -37,11 +37,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     client = CameraBridgeClient(async_get_clientsession(hass, verify_ssl), entry.data[CONF_HOST],
                                 entry.data[CONF_PORT], entry.data.get(CONF_API_KEY) or None,
                                 ssl=entry.data.get(CONF_SSL, False), verify_ssl=verify_ssl)
-    coordinator = CameraBridgeCoordinator(hass, client, entry.title)
+    coordinator = CameraBridgeCoordinator(hass, client, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     coordinator.start_push(entry)
     duplicates.async_watch(hass, entry, coordinator)
+    devices.async_watch(hass, entry, coordinator)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -54,6 +55,9 @@ async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> Non
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Remove the bridge's entities; the push channel (a background task) stops with it."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async_remove_config_entry_device = devices.async_remove_config_entry_device
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:

@@ -128,9 +128,10 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         and gives the API's address (MQTT does not tell it)."""
         try:
             payload = json.loads(discovery_info.payload)
-            bridge_id = payload["id"]
-            assert isinstance(bridge_id, str) and len(bridge_id) == 32 and "cameras" in payload
-        except (ValueError, TypeError, KeyError, AssertionError):
+        except (ValueError, TypeError):
+            payload = None
+        bridge_id = payload.get("id") if isinstance(payload, dict) else None
+        if not (isinstance(bridge_id, str) and len(bridge_id) == 32 and "cameras" in payload):
             return self.async_abort(reason="not_camera_bridge")
         await self.async_set_unique_id(bridge_id)
         self._abort_if_unique_id_configured()

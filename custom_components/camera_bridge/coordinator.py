@@ -16,6 +16,7 @@ push channel (WebSocket JSON-RPC event notifications), with polling while that c
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
+_TAKES_ENTRY = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
 
 
 @dataclass
@@ -72,8 +74,12 @@ class BridgeState:
 class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     """Holds a :class:`BridgeState`; ``push_connected`` tells whether the WebSocket is up."""
 
-    def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, name: str) -> None:
-        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {name}", update_interval=POLL_INTERVAL)
+    def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, entry: ConfigEntry) -> None:
+        # HA 2024.3 takes the entry from a ContextVar; from 2024.11 it is passed (and must be
+        # from 2026.8 on): pass it where the parameter exists
+        explicit = {"config_entry": entry} if _TAKES_ENTRY else {}
+        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL,
+                         **explicit)
         self.client = client
         self.push_connected = False
         self._push_warned = False

@@ -92,6 +92,7 @@ def add_camera_entities(coordinator: CameraBridgeCoordinator, entry: ConfigEntry
 
     @callback
     def _add_new() -> None:
+        known.intersection_update(coordinator.data.cameras)  # a removed camera's device is removed
         new = [cam_id for cam_id in coordinator.data.cameras if cam_id not in known]
         known.update(new)
         entities = [entity for cam_id in new for entity in factory(cam_id)]
@@ -143,6 +144,7 @@ def add_timelapse_entities(coordinator: CameraBridgeCoordinator, entry: ConfigEn
 
     @callback
     def _add_new() -> None:
+        known.intersection_update(coordinator.data.timelapses)
         new = [tl_id for tl_id in coordinator.data.timelapses if tl_id not in known]
         known.update(new)
         entities = [entity for tl_id in new for entity in factory(tl_id)]

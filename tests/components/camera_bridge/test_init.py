@@ -122,10 +122,20 @@ async def test_cameras_added_and_removed_on_the_bridge(hass: HomeAssistant, init
     await wait_until(hass, lambda: hass.states.get("camera.porch") is not None)
     assert hass.states.get("binary_sensor.porch_connectivity").state == STATE_ON
 
-    del fake_bridge.cams["garage"]
+    garage = fake_bridge.cams.pop("garage")
     fake_bridge.push("camera.removed", {"camera": "garage"})
-    await wait_until(hass, lambda: hass.states.get("camera.garage").state == STATE_UNAVAILABLE)
-    assert hass.states.get("sensor.garage_frame_rate").state == STATE_UNAVAILABLE
+    # its device and entities go away (not left behind unavailable)
+    await wait_until(hass, lambda: hass.states.get("camera.garage") is None)
+    dev_reg = dr.async_get(hass)
+    assert dev_reg.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_garage")}) is None
+    assert er.async_get(hass).async_get("sensor.garage_frame_rate") is None
+    assert dev_reg.async_get_device(identifiers={(DOMAIN, BRIDGE_ID)}) is not None
+
+    # added again with the same id: back with its entities
+    fake_bridge.cams["garage"] = garage
+    fake_bridge.push("camera.status", {"camera": "garage", "state": "backoff"})
+    await wait_until(hass, lambda: hass.states.get("camera.garage") is not None)
+    assert hass.states.get("sensor.garage_camera_state").state == "backoff"
 
 
 async def test_unreachable_makes_entities_unavailable_then_back(hass: HomeAssistant, init_integration,
@@ -190,3 +200,14 @@ async def test_bridge_without_mediamtx_has_no_mediamtx_entities(hass: HomeAssist
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.camera_bridge_192_0_2_10_mediamtx") is None
+
+
+async def test_only_devices_the_bridge_no_longer_has_can_be_deleted(hass: HomeAssistant, init_integration) -> None:
+    from custom_components.camera_bridge import async_remove_config_entry_device
+
+    dev_reg = dr.async_get(hass)
+    front = dev_reg.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    assert await async_remove_config_entry_device(hass, init_integration, front) is False
+    gone = dev_reg.async_get_or_create(config_entry_id=init_integration.entry_id,
+                                       identifiers={(DOMAIN, f"{BRIDGE_ID}_old_camera")})
+    assert await async_remove_config_entry_device(hass, init_integration, gone) is True

@@ -3,8 +3,7 @@ button, latest frame image; pushed updates."""
 
 from __future__ import annotations
 
-from homeassistant.components.image import DOMAIN as IMAGE_DOMAIN
-from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
@@ -50,7 +49,8 @@ async def test_timelapse_push_updates(hass: HomeAssistant, init_integration, fak
 
     del fake_bridge.tls["garden"]
     fake_bridge.push("timelapse.removed", {"timelapse": "garden", "camera": "front_door"})
-    await wait_until(hass, lambda: hass.states.get("sensor.garden_state").state == STATE_UNAVAILABLE)
+    await wait_until(hass, lambda: hass.states.get("sensor.garden_state") is None)
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_timelapse_garden")}) is None
 
 
 async def test_running_switch_and_render_button(hass: HomeAssistant, init_integration, fake_bridge: FakeBridge) -> None:
