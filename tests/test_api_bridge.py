@@ -73,3 +73,19 @@ def _retained_now(rec) -> dict[str, bytes]:
         if msg.topic.endswith("/config"):
             last[msg.topic] = msg.payload
     return last
+
+
+async def test_bridge_methods_over_json_rpc(broker, prefix, tmp_path):
+    config = make_config(broker.port, prefix, {}, data_dir=tmp_path / "state")
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http, \
+            http.ws_connect("/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "bridge.get"})
+        info = (await ws.receive_json())["result"]
+        assert info["id"] == bridge.instance.id and info["discovery"] is True
+        await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "bridge.set_discovery",
+                            "params": {"enabled": "off"}})
+        assert (await ws.receive_json())["error"]["code"] == -32602
+        await ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "bridge.set_discovery",
+                            "params": {"enabled": False}})
+        assert (await ws.receive_json())["result"]["discovery"] is False
+        assert bridge.publisher.discovery_enabled is False
