@@ -212,8 +212,9 @@ class CameraBridgeClient:
         params = {"width": width} if width else None
         return await self._request("GET", f"/api/cameras/{camera_id}/snapshot.jpg", params=params, want="bytes")
 
-    async def snapshot_etag(self, camera_id: str) -> str | None:
-        """The ETag of the camera's latest snapshot (a new one has a new ETag); None while
+    async def snapshot_version(self, camera_id: str) -> str | None:
+        """What names the camera's latest snapshot (its ETag, a content hash, and Last-Modified,
+        when it was taken: a new snapshot of an unchanged scene has the same ETag); None while
         there is none yet."""
         try:
             headers = await self._request("HEAD", f"/api/cameras/{camera_id}/snapshot.jpg", want="headers")
@@ -221,7 +222,7 @@ class CameraBridgeClient:
             if err.code == "no_snapshot":
                 return None
             raise
-        return headers.get("ETag")
+        return f"{headers.get('ETag')} {headers.get('Last-Modified')}"
 
     async def snapshot_now(self, camera_id: str) -> None:
         """Ask for a fresh snapshot from the camera's next keyframe (role operator)."""

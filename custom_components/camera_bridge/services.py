@@ -161,10 +161,10 @@ async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
     client = coordinator.client
     try:
         if call.data[ATTR_FRESH]:
-            before = await client.snapshot_etag(camera_id)
+            before = await client.snapshot_version(camera_id)
             await client.snapshot_now(camera_id)
             async with asyncio.timeout(FRESH_TIMEOUT):
-                while await client.snapshot_etag(camera_id) == before:
+                while await client.snapshot_version(camera_id) == before:
                     await asyncio.sleep(0.2)
         jpeg = await client.snapshot(camera_id)
     except TimeoutError as err:

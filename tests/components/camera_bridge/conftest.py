@@ -130,8 +130,8 @@ class FakeBridge:
             raise api.CameraBridgeResponseError("503 no_snapshot", 503, "no_snapshot")
         return self.snapshots[camera_id]
 
-    async def snapshot_etag(self, camera_id: str) -> str | None:
-        self._check("snapshot_etag", camera_id)
+    async def snapshot_version(self, camera_id: str) -> str | None:
+        self._check("snapshot_version", camera_id)
         snap = self.snapshots.get(camera_id)
         return None if snap is None else f'"{hash(snap)}"'
 

@@ -139,6 +139,21 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     image = await _image(hass)
     assert image.content_type == "image/jpeg" and image.content[:2] == b"\xff\xd8"
 
+    # a fresh snapshot saved through the service, checked by the bridge's own answer
+    hass.config.allowlist_external_dirs = {str(real_bridge.work)}
+    target = real_bridge.work / "saved" / "front.jpg"
+    await hass.services.async_call(DOMAIN, "snapshot", {"entity_id": "camera.front_door",
+                                                        "filename": str(target), "fresh": True}, blocking=True)
+    saved = await hass.async_add_executor_job(target.read_bytes)
+    assert saved[:2] == b"\xff\xd8" and saved[-2:] == b"\xff\xd9"
+
+    # no duplicates: the switch turns the bridge's MQTT discovery off, the bridge says so
+    switch = f"switch.{entry.title.lower().replace(' ', '_').replace('.', '_')}_mqtt_discovery"
+    assert hass.states.get(switch).state == STATE_ON
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    info = await coordinator.client.bridge()
+    assert info.discovery is False and hass.states.get(switch).state == STATE_OFF
+
     # the camera goes away: the bridge pushes its new state, HA follows without polling
     await hass.async_add_executor_job(real_bridge.rtsp.kill)
     await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF,
