@@ -108,6 +108,8 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
                 async for event in self.client.events():
                     delay = 1.0
                     await self._on_event(event)
+                    if event.missed:  # the bridge dropped events for us: reload
+                        await self.async_refresh()
             except CameraBridgeApiError as err:
                 if self.push_connected or not self._push_warned:
                     _LOGGER.warning("%s: push channel down (%s); polling every %s s until it is back",
@@ -115,6 +117,8 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
                     self._push_warned = True
                 else:
                     _LOGGER.debug("%s: push channel still down: %s", self.name, err)
+            except Exception:  # a malformed event must not end the push channel for good
+                _LOGGER.exception("%s: push channel failed; reconnecting", self.name)
             if self.push_connected:
                 self.push_connected = False
                 self.update_interval = POLL_INTERVAL

@@ -211,3 +211,20 @@ async def test_only_devices_the_bridge_no_longer_has_can_be_deleted(hass: HomeAs
     gone = dev_reg.async_get_or_create(config_entry_id=init_integration.entry_id,
                                        identifiers={(DOMAIN, f"{BRIDGE_ID}_old_camera")})
     assert await async_remove_config_entry_device(hass, init_integration, gone) is True
+
+
+async def test_missed_events_reload_and_a_bad_event_does_not_end_the_push(
+        hass: HomeAssistant, init_integration, fake_bridge: FakeBridge) -> None:
+    from custom_components.camera_bridge import api
+
+    polls = fake_bridge.calls.count(("cameras", None))
+    fake_bridge.cams["garage"]["state"] = "streaming"  # changed while its event was lost
+    fake_bridge.queue.put_nowait(api.BridgeEvent("camera.status", {"camera": "front_door", "state": "streaming"},
+                                                 1.0, missed=3))
+    await wait_until(hass, lambda: hass.states.get("camera.garage").state == "streaming")
+    assert fake_bridge.calls.count(("cameras", None)) == polls + 1
+
+    fake_bridge.queue.put_nowait(api.BridgeEvent("camera.status", {"camera": ["not", "an", "id"]}, 1.0))
+    await wait_until(hass, lambda: fake_bridge.push_open.is_set() and init_integration.runtime_data.push_connected)
+    fake_bridge.push("camera.status", {"camera": "garage", "state": "backoff"})
+    await wait_until(hass, lambda: hass.states.get("camera.garage").state == "idle")
