@@ -8,8 +8,12 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
+from aiohttp import web
+
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.const import CONF_HOST
+from homeassistant.helpers.aiohttp_client import async_aiohttp_proxy_stream
 from homeassistant.helpers.entity import EntityDescription
 
 from .api import CameraBridgeApiError, CameraBridgeResponseError
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+#: seconds without a frame before the proxied MJPEG stream ends (the bridge sends one per snapshot)
+MJPEG_TIMEOUT = 60
 CAMERA = EntityDescription(key="camera", name=None)  # the camera device's main entity
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
 
@@ -77,6 +83,19 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
 
     async def stream_source(self) -> str | None:
         return self._rtsp_url
+
+    async def handle_async_mjpeg_stream(self, request: web.Request) -> web.StreamResponse | None:
+        """The bridge's own MJPEG stream (a frame per snapshot), proxied: Home Assistant does not
+        poll stills for the live view of a camera without a restream."""
+        try:
+            async with self.coordinator.client.open(f"/api/cameras/{self.camera_id}/mjpeg") as upstream:
+                if upstream.status != 200:
+                    return await super().handle_async_mjpeg_stream(request)
+                return await async_aiohttp_proxy_stream(self.hass, request, upstream.content,
+                                                        upstream.headers.get("Content-Type"), timeout=MJPEG_TIMEOUT)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            _LOGGER.debug("camera %s: MJPEG stream failed: %s", self.camera_id, err)
+            return await super().handle_async_mjpeg_stream(request)
 
     async def async_camera_image(self, width: int | None = None, height: int | None = None) -> bytes | None:
         """The latest snapshot, downscaled by the bridge to ``width`` (or the ``still_width``

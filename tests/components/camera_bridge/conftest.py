@@ -27,6 +27,7 @@ API_KEY = "cb_test-key-0123456789"
 ENTRY_DATA = {CONF_HOST: "192.0.2.10", CONF_PORT: 8765, CONF_API_KEY: API_KEY, CONF_SSL: False,
               CONF_VERIFY_SSL: True}
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
+MJPEG = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 15\r\n\r\n" + JPEG + b"\r\n"
 
 
 def camera_dict(cam_id: str, name: str, state: str = "streaming", **extra: Any) -> dict[str, Any]:
@@ -53,6 +54,10 @@ class FakeResponse:
     def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.status, self.body, self.headers = status, body, headers
         self.content = self
+
+    async def read(self, size: int = -1) -> bytes:
+        part, self.body = (self.body, b"") if size < 0 else (self.body[:size], self.body[size:])
+        return part
 
     async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
         for i in range(0, len(self.body), size):
@@ -91,7 +96,8 @@ class FakeBridge:
              "url": "/api/timelapses/garden/videos/3", "thumbnail_url": "/api/timelapses/garden/videos/3/thumbnail.jpg"}]}
         self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
                                         "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
-                                        "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video"}
+                                        "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video",
+                                        "/api/cameras/front_door/mjpeg": MJPEG}
         self.mediamtx: dict[str, Any] | None = {"status": "available", "version": "v1.9.0"}
         self.reachable = True
         self.key_ok = True
@@ -187,7 +193,8 @@ class FakeBridge:
             part = body[int(start):int(end) + 1 if end else None]
             return FakeResponse(206, part, {"Content-Type": "video/mp4", "Content-Length": str(len(part)),
                                             "Content-Range": f"bytes {start}-{int(start) + len(part) - 1}/{len(body)}"})
-        kind = "image/jpeg" if path.endswith(".jpg") else "video/mp4"
+        kind = ("image/jpeg" if path.endswith(".jpg") else
+                "multipart/x-mixed-replace; boundary=frame" if path.endswith("/mjpeg") else "video/mp4")
         return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
 
     async def mediamtx_health(self) -> dict[str, Any] | None:

@@ -228,3 +228,14 @@ async def test_missed_events_reload_and_a_bad_event_does_not_end_the_push(
     await wait_until(hass, lambda: fake_bridge.push_open.is_set() and init_integration.runtime_data.push_connected)
     fake_bridge.push("camera.status", {"camera": "garage", "state": "backoff"})
     await wait_until(hass, lambda: hass.states.get("camera.garage").state == "idle")
+
+
+async def test_live_view_proxies_the_bridges_mjpeg(hass: HomeAssistant, init_integration, hass_client,
+                                                   fake_bridge: FakeBridge) -> None:
+    from .conftest import MJPEG
+
+    client = await hass_client()
+    resp = await client.get("/api/camera_proxy_stream/camera.front_door")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+    assert await resp.read() == MJPEG
+    assert ("open", ("/api/cameras/front_door/mjpeg", None)) in fake_bridge.calls

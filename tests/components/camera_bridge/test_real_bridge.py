@@ -119,7 +119,7 @@ async def _wait(hass: HomeAssistant, predicate, timeout: float, what: str) -> No
 
 
 async def test_config_flow_camera_image_and_push_from_a_real_bridge(
-        hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+        hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
     data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: "cb_not-the-key",
             CONF_SSL: False, CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -138,6 +138,15 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
                 20, "the camera to stream")
     image = await _image(hass)
     assert image.content_type == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+
+    # the live view: the bridge's MJPEG stream through Home Assistant
+    client = await hass_client()
+    resp = await client.get("/api/camera_proxy_stream/camera.front_door")
+    assert resp.status == 200
+    async with asyncio.timeout(10):
+        head = await resp.content.readexactly(200)
+    assert head.startswith(b"--frame") and b"\xff\xd8" in head
+    resp.close()
 
     # a fresh snapshot saved through the service, checked by the bridge's own answer
     hass.config.allowlist_external_dirs = {str(real_bridge.work)}
