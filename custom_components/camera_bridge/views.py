@@ -37,16 +37,19 @@ def async_register_views(hass: HomeAssistant) -> None:
     if hass.data.get(_REGISTERED):
         return
     hass.data[_REGISTERED] = True
-    hass.http.register_view(TimelapseVideoView())
-    hass.http.register_view(TimelapseThumbnailView())
+    hass.http.register_view(TimelapseVideoView(hass))
+    hass.http.register_view(TimelapseThumbnailView(hass))
 
 
 class _Proxy(HomeAssistantView):
     requires_auth = True
 
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.hass = hass  # not request.app["hass"]: the app key changed type in later HA versions
+
     async def _proxy(self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str,
                      suffix: str) -> web.StreamResponse:
-        hass: HomeAssistant = request.app["hass"]
+        hass = self.hass
         entry = hass.config_entries.async_get_entry(entry_id)
         coordinator = getattr(entry, "runtime_data", None) if entry and entry.domain == DOMAIN else None
         if coordinator is None or not _SLUG.match(timelapse_id) or not _ID.match(video_id):
