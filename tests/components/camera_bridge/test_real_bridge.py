@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from custom_components.camera_bridge import api
 from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
 from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tests.peers import REPO, Mosquitto, RtspServer, free_port, make_clip
 
 BRIDGE_PYTHON = Path(os.environ.get("CAMERA_BRIDGE_PYTHON", REPO / ".venv" / "bin" / "python"))
@@ -42,6 +44,7 @@ class BridgeProcess:
     def __init__(self) -> None:
         self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
         self.api_key = "cb_" + secrets.token_urlsafe(32)
+        self.viewer_key = "cb_" + secrets.token_urlsafe(32)
         self.port = free_port()
         self.log = self.work / "bridge.log"
         self.broker = Mosquitto(self.work)
@@ -59,7 +62,9 @@ class BridgeProcess:
             "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1}}},
             "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
                 {"name": "home-assistant", "role": "admin",
-                 "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()}]},
+                 "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()},
+                {"name": "dashboard", "role": "viewer",
+                 "hash": "sha256:" + hashlib.sha256(self.viewer_key.encode()).hexdigest()}]},
             "data_dir": str(self.work / "data"),
         }
         (self.work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -184,3 +189,21 @@ async def _image(hass: HomeAssistant):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.3)
+
+
+async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    """The API client's error family as the real bridge answers: unknown camera, role too low,
+    features the bridge does not have, nothing listening."""
+    session = async_get_clientsession(hass)
+    admin = api.CameraBridgeClient(session, "127.0.0.1", real_bridge.port, real_bridge.api_key)
+    viewer = api.CameraBridgeClient(session, "127.0.0.1", real_bridge.port, real_bridge.viewer_key)
+    with pytest.raises(api.CameraBridgeNotFoundError):
+        await admin.snapshot("no_such_camera")
+    with pytest.raises(api.CameraBridgeAuthError):  # 403: viewer may not switch discovery
+        await viewer.set_discovery(False)
+    with pytest.raises(api.CameraBridgeAuthError):  # 403: viewer may not ask for a snapshot
+        await viewer.snapshot_now("front_door")
+    assert [c.id for c in await viewer.cameras()] == ["front_door"]
+    assert await viewer.timelapses() == [] and await admin.timelapses() == []  # no timelapses here
+    with pytest.raises(api.CameraBridgeConnectionError):
+        await api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).bridge()
