@@ -10,6 +10,7 @@ from custom_components.camera_bridge.const import DOMAIN
 from custom_components.camera_bridge.repairs import async_create_fix_flow
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 
 from .conftest import FakeBridge
@@ -21,16 +22,24 @@ async def _setup(hass: HomeAssistant, fake_bridge: FakeBridge, entry: MockConfig
     await hass.async_block_till_done()
 
 
-async def test_no_issue_without_mqtt_integration(hass: HomeAssistant, fake_bridge: FakeBridge,
-                                                 mock_config_entry: MockConfigEntry) -> None:
+def _mqtt_entity(hass: HomeAssistant, unique_id: str) -> None:
+    """An entity HA's MQTT integration made from a discovery config."""
+    mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1"})
+    mqtt_entry.add_to_hass(hass)
+    er.async_get(hass).async_get_or_create("camera", "mqtt", unique_id, config_entry=mqtt_entry)
+
+
+async def test_no_issue_without_mqtt_duplicates(hass: HomeAssistant, fake_bridge: FakeBridge,
+                                                mock_config_entry: MockConfigEntry) -> None:
     fake_bridge.info["discovery"] = True
+    _mqtt_entity(hass, "other_bridge_front_door_camera")  # another node id: not ours
     await _setup(hass, fake_bridge, mock_config_entry)
     assert ir.async_get(hass).async_get_issue(DOMAIN, duplicates.issue_id(mock_config_entry)) is None
 
 
 async def test_issue_raised_and_fixed(hass: HomeAssistant, fake_bridge: FakeBridge,
                                       mock_config_entry: MockConfigEntry) -> None:
-    MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1"}).add_to_hass(hass)
+    _mqtt_entity(hass, "camera_bridge_front_door_camera")
     fake_bridge.info["discovery"] = True
     await _setup(hass, fake_bridge, mock_config_entry)
     issue_id = duplicates.issue_id(mock_config_entry)
