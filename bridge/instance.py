@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import uuid
@@ -19,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BridgeError
+
+_LOGGER = logging.getLogger(__name__)
 
 FILENAME = "instance.json"
 
@@ -46,10 +49,11 @@ def load(state_dir: Path) -> Instance:
         override = data.get("ha_discovery")
         if isinstance(ident, str) and len(ident) == 32 and override in (True, False, None):
             return Instance(ident, override)
+        _LOGGER.warning("instance: %s has no valid id; making a new one", path)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # unreadable or damaged: start again with a new id
+    except (OSError, ValueError, KeyError, TypeError) as err:  # damaged: start again with a new id
+        _LOGGER.warning("instance: %s is unreadable (%s); making a new bridge id", path, err)
     instance = Instance(uuid.uuid4().hex)
     save(state_dir, instance)
     return instance

@@ -89,3 +89,15 @@ async def test_bridge_methods_over_json_rpc(broker, prefix, tmp_path):
                             "params": {"enabled": False}})
         assert (await ws.receive_json())["result"]["discovery"] is False
         assert bridge.publisher.discovery_enabled is False
+
+
+def test_damaged_instance_file_gets_a_new_id(tmp_path, caplog):
+    from bridge import instance
+
+    first = instance.load(tmp_path)
+    assert instance.load(tmp_path) == first  # kept
+    (tmp_path / "instance.json").write_text("{not json")
+    second = instance.load(tmp_path)
+    assert second.id != first.id and len(second.id) == 32
+    assert "unreadable" in caplog.text
+    assert instance.load(tmp_path) == second
