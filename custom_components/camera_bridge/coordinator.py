@@ -42,14 +42,19 @@ if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
+
+#: bus events of the bridge's detection (docs/api.md of the bridge): ``{camera, event: {type,
+#: id, label, score, ...}}`` and ``{camera, motion}``
+DETECTION_EVENT = "detection.event"
+DETECTION_MOTION = "detection.motion"
 _TAKES_ENTRY = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
 
 
 @dataclass
 class Detection:
     """A camera's detection as the push channel told it: ``motion`` (None until the first
-    ``motion`` event), ``active``: label -> ids of the objects being tracked (from ``detection``
-    events ``new``/``end``; None for a label until its first event)."""
+    ``detection.motion`` event), ``active``: label -> ids of the objects being tracked (from
+    ``detection.event`` events ``new``/``update``/``end``; None for a label until its first)."""
 
     motion: bool | None = None
     active: dict[str, set[int]] = field(default_factory=dict)
@@ -163,7 +168,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         elif event.type.startswith("timelapse.") and state is not None:
             await self._on_timelapse(state, event)
             self._fire(event)
-        elif event.type in ("detection", "motion") and cam_id:
+        elif event.type in (DETECTION_EVENT, DETECTION_MOTION) and isinstance(cam_id, str):
             self._on_detection(cam_id, event)
             self.async_update_listeners()
             self._fire(event)
@@ -202,10 +207,11 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     def _on_detection(self, cam_id: str, event: BridgeEvent) -> None:
         det = self.detections.setdefault(cam_id, Detection())
-        if event.type == "motion":
+        if event.type == DETECTION_MOTION:
             det.motion = bool(event.data.get("motion"))
             return
-        label, obj, kind = event.data.get("label"), event.data.get("id"), event.data.get("type")
+        payload = event.data.get("event") or {}
+        label, obj, kind = payload.get("label"), payload.get("id"), payload.get("type")
         if not isinstance(label, str):
             return
         ids = det.active.setdefault(label, set())
@@ -215,6 +221,11 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             ids.add(obj)
 
     def _fire(self, event: BridgeEvent) -> None:
+        """``camera_bridge_event`` on HA's bus: the event's data (a detection's payload lifted
+        to the top level) with ``event`` (its type) and ``bridge_id``."""
         state = self.data
-        self.hass.bus.async_fire(EVENT_BRIDGE, {**event.data, "event": event.type,
-                                                    "bridge_id": state.info.id if state else None})
+        data = dict(event.data)
+        if event.type == DETECTION_EVENT and isinstance(data.get("event"), dict):
+            data = {**data.pop("event"), **data}
+        self.hass.bus.async_fire(EVENT_BRIDGE, {**data, "event": event.type,
+                                                "bridge_id": state.info.id if state else None})

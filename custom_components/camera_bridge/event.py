@@ -10,6 +10,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import Event, callback
 
 from .const import EVENT_BRIDGE
+from .coordinator import DETECTION_EVENT
 from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class DetectionEvent(CameraBridgeCameraEntity, EventEntity):
     @callback
     def _on_bridge_event(self, event: Event) -> None:
         data: dict[str, Any] = event.data
-        if (data.get("event") != "detection" or data.get("bridge_id") != self.coordinator.data.info.id
+        if (data.get("event") != DETECTION_EVENT or data.get("bridge_id") != self.coordinator.data.info.id
                 or data.get("camera") != self.camera_id or data.get("label") != self.label
                 or data.get("type") not in EVENT_TYPES):
             return

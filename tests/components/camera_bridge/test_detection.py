@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 from .conftest import FakeBridge
 from .test_init import wait_until
 
-PERSON = {"camera": "front_door", "id": 7, "label": "person", "score": 0.91, "top_score": 0.93,
+PERSON = {"id": 7, "label": "person", "score": 0.91, "top_score": 0.93,
           "box": [0.1, 0.2, 0.3, 0.9], "zones": ["porch"], "start_time": 1795248620.0, "end_time": None,
           "snapshot_available": True, "frame_time": 1795248620.5}
 
@@ -22,8 +22,8 @@ async def test_detection_entities_follow_the_events(hass: HomeAssistant, init_in
     assert hass.states.get("sensor.front_door_person_count").state == STATE_UNKNOWN
     assert hass.states.get("event.front_door_person_detection").state == STATE_UNKNOWN
 
-    fake_bridge.push("motion", {"camera": "front_door", "motion": True})
-    fake_bridge.push("detection", {**PERSON, "type": "new"})
+    fake_bridge.push("detection.motion", {"camera": "front_door", "motion": True})
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "new"}})
     await wait_until(hass, lambda: hass.states.get("sensor.front_door_person_count").state == "1")
     assert hass.states.get("binary_sensor.front_door_motion").state == STATE_ON
     assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_ON
@@ -31,9 +31,10 @@ async def test_detection_entities_follow_the_events(hass: HomeAssistant, init_in
     assert event.attributes["event_type"] == "new" and event.attributes["score"] == 0.91
     assert event.attributes["zones"] == ["porch"] and event.attributes["event_types"] == ["new", "end"]
 
-    fake_bridge.push("detection", {**PERSON, "type": "update", "score": 0.8})  # not an event type
-    fake_bridge.push("detection", {**PERSON, "type": "end", "end_time": 1795248630.0})
-    fake_bridge.push("motion", {"camera": "front_door", "motion": False})
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "update", "score": 0.8}})
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "end",
+                                                                           "end_time": 1795248630.0}})
+    fake_bridge.push("detection.motion", {"camera": "front_door", "motion": False})
     await wait_until(hass, lambda: hass.states.get("sensor.front_door_person_count").state == "0")
     assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_OFF
     assert hass.states.get("binary_sensor.front_door_motion").state == STATE_OFF

@@ -157,10 +157,14 @@ async def test_other_bridge_events_are_fired_on_the_bus(hass: HomeAssistant, ini
                                                         fake_bridge: FakeBridge) -> None:
     seen = []
     hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
-    fake_bridge.push("detection", {"camera": "front_door", "type": "new", "label": "person", "score": 0.91})
-    await wait_until(hass, lambda: seen)
-    assert seen == [{"bridge_id": BRIDGE_ID, "event": "detection", "camera": "front_door", "type": "new",
-                     "label": "person", "score": 0.91}]
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {"type": "new", "label": "person",
+                                                                           "score": 0.91}})
+    fake_bridge.push("timelapse.frame", {"timelapse": "garden", "frame": 12, "kept": True})
+    await wait_until(hass, lambda: len(seen) == 2)
+    assert seen == [{"bridge_id": BRIDGE_ID, "event": "detection.event", "camera": "front_door", "type": "new",
+                     "label": "person", "score": 0.91},
+                    {"bridge_id": BRIDGE_ID, "event": "timelapse.frame", "timelapse": "garden", "frame": 12,
+                     "kept": True}]
 
 
 async def test_snapshot_button_and_discovery_switch(hass: HomeAssistant, init_integration,
