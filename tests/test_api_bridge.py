@@ -19,13 +19,14 @@ def base_url(bridge) -> str:
 async def test_bridge_id_is_persistent_and_shown_on_api_and_mqtt(broker, prefix, tmp_path):
     cams = {"demo": {"url": "lavfi:testsrc2=size=160x120:rate=5"}}
     config = make_config(broker.port, prefix, cams, data_dir=tmp_path / "state")
-    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, \
+            aiohttp.ClientSession(base_url(bridge)) as http:
         info = await (await http.get("/api/bridge")).json()
         assert len(info["id"]) == 32 and info["cameras"] == {"demo": info["cameras"]["demo"]}
         assert info["mqtt"] == {"base_topic": prefix, "node_id": prefix, "discovery": True,
                                 "discovery_configured": True, "discovery_prefix": f"{prefix}_ha"}
-    state = json.loads((await retained(broker.port, [f"{prefix}/bridge/state"]))[f"{prefix}/bridge/state"])
-    assert state["id"] == info["id"]
+        state = await rec.next_on(f"{prefix}/bridge/state", 0.0)
+    assert json.loads(state.payload)["id"] == info["id"]
     async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
         again = await (await http.get("/api/bridge")).json()
     assert again["id"] == info["id"]

@@ -267,3 +267,8 @@ async def init_integration(hass: HomeAssistant, fake_bridge: FakeBridge,
     await asyncio.wait_for(fake_bridge.push_open.wait(), 5)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "bridge_camera(options, clip): extra options of the real "
+                            "bridge's camera, and of its clip (test_real_bridge.py)")

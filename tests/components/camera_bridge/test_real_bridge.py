@@ -31,7 +31,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from tests.peers import REPO, Mosquitto, RtspServer, free_port, make_clip
+from tests.peers import REPO, SHARED, Mosquitto, RtspServer, free_port, make_clip
 
 BRIDGE_PYTHON = Path(os.environ.get("CAMERA_BRIDGE_PYTHON", REPO / ".venv" / "bin" / "python"))
 START_TIMEOUT = 20.0  #: seconds for the bridge's API to answer
@@ -41,7 +41,10 @@ class BridgeProcess:
     """Mosquitto + RTSP server + ``python -m bridge run`` with an admin API key; blocking
     :meth:`start` and :meth:`stop` (run them in an executor: HA forbids blocking its loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, camera: dict | None = None, clip: dict | None = None) -> None:
+        #: extra options of the ``front_door`` camera, and of its clip (tests.peers.make_clip)
+        self.camera = camera or {}
+        self.clip = {"width": 320, "height": 240, "fps": 10, "gop": 10, "seconds": 3, **(clip or {})}
         self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
         self.api_key = "cb_" + secrets.token_urlsafe(32)
         self.viewer_key = "cb_" + secrets.token_urlsafe(32)
@@ -52,14 +55,15 @@ class BridgeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        clip = make_clip(self.work / "clip.mp4", width=320, height=240, fps=10, gop=10, seconds=3)
+        clip = make_clip(self.work / "clip.mp4", **self.clip)
         self.broker.start()
         self.rtsp = RtspServer(clip)
         self.rtsp.start()
         config = {
             "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "base_topic": "ha_real",
                      "discovery_prefix": "ha_real_discovery", "ha_status_topic": "ha_real_discovery/status"},
-            "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1}}},
+            "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1},
+                                       **self.camera}},
             "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
                 {"name": "home-assistant", "role": "admin",
                  "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()},
@@ -89,12 +93,15 @@ class BridgeProcess:
 
 
 @pytest.fixture
-async def real_bridge(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[BridgeProcess]:
-    """A running real bridge (stopped after the test)."""
+async def real_bridge(hass: HomeAssistant, socket_enabled: None, request: pytest.FixtureRequest,
+                      ) -> AsyncIterator[BridgeProcess]:
+    """A running real bridge (stopped after the test); ``@pytest.mark.bridge_camera(options,
+    clip)`` adds options to its camera."""
     if not BRIDGE_PYTHON.exists():
         pytest.fail(f"the bridge's python {BRIDGE_PYTHON} is missing: run scripts/setup.sh "
                     "or set CAMERA_BRIDGE_PYTHON", pytrace=False)
-    bridge = BridgeProcess()
+    marker = request.node.get_closest_marker("bridge_camera")
+    bridge = BridgeProcess(*(marker.args if marker else ()))
     try:
         await hass.async_add_executor_job(bridge.start)
         yield bridge
@@ -207,3 +214,43 @@ async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bri
     assert await viewer.timelapses() == [] and await admin.timelapses() == []  # no timelapses here
     with pytest.raises(api.CameraBridgeConnectionError):
         await api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).bridge()
+
+
+DETECT = {"detect": {"enabled": True, "fps": 5, "model": str(SHARED / "models" / "yolox_nano.onnx")}}
+
+
+def _bridge_has_detection() -> bool:
+    """Whether this checkout's bridge accepts a ``detect`` section (issue 4)."""
+    work = Path(tempfile.mkdtemp(prefix="ha-detect-check-"))
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump({"mqtt": {"host": "127.0.0.1"}, "cameras": {
+        "c": {"url": "lavfi:testsrc2", **DETECT}}, "data_dir": str(work)}))
+    if not BRIDGE_PYTHON.exists():
+        return True  # the fixture reports the missing python
+    result = subprocess.run([str(BRIDGE_PYTHON), "-m", "bridge", "check-config", "--config", str(config)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, timeout=60, check=False)
+    return result.returncode == 0
+
+
+@pytest.mark.skipif(not _bridge_has_detection(), reason="this bridge has no detection yet (issue 4)")
+@pytest.mark.bridge_camera(DETECT, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
+async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    """The shared pedestrians footage through the real bridge's detector: the person detection
+    event entity fires ``new``, occupancy and count follow, all pushed."""
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: real_bridge.api_key,
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry = result["result"]
+    await hass.async_block_till_done()
+    event_id = "event.front_door_person_detection"
+    assert hass.states.get(event_id) is not None, sorted(hass.states.async_entity_ids())
+    await _wait(hass, lambda: hass.states.get(event_id).attributes.get("event_type") == "new", 60,
+                "a person detection event")
+    fired = hass.states.get(event_id).attributes
+    assert fired["label"] == "person" and 0 < fired["score"] <= 1 and len(fired["box"]) == 4
+    assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_ON
+    assert int(hass.states.get("sensor.front_door_person_count").state) >= 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
