@@ -219,12 +219,13 @@ async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bri
 DETECT = {"detect": {"enabled": True, "fps": 5, "model": str(SHARED / "models" / "yolox_nano.onnx")}}
 
 
-def _bridge_has_detection() -> bool:
-    """Whether this checkout's bridge accepts a ``detect`` section (issue 4)."""
-    work = Path(tempfile.mkdtemp(prefix="ha-detect-check-"))
+def _bridge_accepts(camera: dict, **top: object) -> bool:
+    """Whether this checkout's bridge accepts a configuration with these camera options and
+    top-level sections (features of later issues: detection, timelapses)."""
+    work = Path(tempfile.mkdtemp(prefix="ha-feature-check-"))
     config = work / "config.yaml"
     config.write_text(yaml.safe_dump({"mqtt": {"host": "127.0.0.1"}, "cameras": {
-        "c": {"url": "lavfi:testsrc2", **DETECT}}, "data_dir": str(work)}))
+        "c": {"url": "lavfi:testsrc2", **camera}}, "data_dir": str(work), **top}))
     if not BRIDGE_PYTHON.exists():
         return True  # the fixture reports the missing python
     result = subprocess.run([str(BRIDGE_PYTHON), "-m", "bridge", "check-config", "--config", str(config)],
@@ -232,7 +233,7 @@ def _bridge_has_detection() -> bool:
     return result.returncode == 0
 
 
-@pytest.mark.skipif(not _bridge_has_detection(), reason="this bridge has no detection yet (issue 4)")
+@pytest.mark.skipif(not _bridge_accepts(DETECT), reason="this bridge has no detection yet (issue 4)")
 @pytest.mark.bridge_camera(DETECT, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
 async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
     """The shared pedestrians footage through the real bridge's detector: the person detection
@@ -252,5 +253,53 @@ async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bri
     assert fired["label"] == "person" and 0 < fired["score"] <= 1 and len(fired["box"]) == 4
     assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_ON
     assert int(hass.states.get("sensor.front_door_person_count").state) >= 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _add_bridge(hass: HomeAssistant, bridge: BridgeProcess):
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: bridge.port, CONF_API_KEY: bridge.api_key,
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    return result["result"]
+
+
+@pytest.mark.skipif(not _bridge_accepts({}, timelapses={"t": {"camera": "c"}}),
+                    reason="this bridge has no timelapses yet (issue 6)")
+async def test_timelapse_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
+    """Create a timelapse through the service, watch its frames arrive (pushed), render it with
+    the button, then find the video in the media browser and play it through the proxy."""
+    from homeassistant.components import media_source
+    from homeassistant.setup import async_setup_component
+
+    assert await async_setup_component(hass, "media_source", {})
+    entry = await _add_bridge(hass, real_bridge)
+    await hass.services.async_call(DOMAIN, "create_timelapse", {
+        "entity_id": "camera.front_door", "name": "Garden", "id": "garden",
+        "options": {"interval": 1, "min_score": 0, "fps": 5}}, blocking=True)
+    await hass.async_block_till_done()
+    assert hass.states.get("switch.garden_running").state == STATE_ON
+    await _wait(hass, lambda: int(hass.states.get("sensor.garden_frames").state or 0) >= 3, 30, "3 frames")
+
+    client = await hass_client()
+    resp = await client.get("/api/image_proxy/image.garden_latest_frame")
+    assert resp.status == 200 and (await resp.read())[:2] == b"\xff\xd8"
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": "switch.garden_running"}, blocking=True)
+    assert hass.states.get("sensor.garden_state").state == "paused"
+    await hass.services.async_call("button", "press", {"entity_id": "button.garden_render_video"}, blocking=True)
+    videos = []
+    deadline = time.monotonic() + 60
+    while not videos:
+        assert time.monotonic() < deadline, "no video rendered"
+        await asyncio.sleep(0.5)
+        folder = await media_source.async_browse_media(hass, f"media-source://{DOMAIN}/{entry.entry_id}/garden")
+        videos = folder.children
+    played = await media_source.async_resolve_media(hass, videos[0].media_content_id, None)
+    resp = await client.get(played.url, headers={"Range": "bytes=0-11"})
+    assert resp.status == 206 and (await resp.read())[4:8] == b"ftyp"
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
