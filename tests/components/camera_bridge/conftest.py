@@ -272,3 +272,5 @@ async def init_integration(hass: HomeAssistant, fake_bridge: FakeBridge,
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bridge_camera(options, clip): extra options of the real "
                             "bridge's camera, and of its clip (test_real_bridge.py)")
+    config.addinivalue_line("markers", "bridge_top(sections): more top-level sections of the real "
+                            "bridge's configuration (test_real_bridge.py)")

@@ -46,6 +46,7 @@ class BridgeProcess:
         self.camera = camera or {}
         self.clip = {"width": 320, "height": 240, "fps": 10, "gop": 10, "seconds": 3, **(clip or {})}
         self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
+        self.top: dict = {}  #: more top-level sections of the configuration
         self.api_key = "cb_" + secrets.token_urlsafe(32)
         self.viewer_key = "cb_" + secrets.token_urlsafe(32)
         self.port = free_port()
@@ -70,6 +71,7 @@ class BridgeProcess:
                 {"name": "dashboard", "role": "viewer",
                  "hash": "sha256:" + hashlib.sha256(self.viewer_key.encode()).hexdigest()}]},
             "data_dir": str(self.work / "data"),
+            **self.top,
         }
         (self.work / "config.yaml").write_text(yaml.safe_dump(config))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -102,6 +104,8 @@ async def real_bridge(hass: HomeAssistant, socket_enabled: None, request: pytest
                     "or set CAMERA_BRIDGE_PYTHON", pytrace=False)
     marker = request.node.get_closest_marker("bridge_camera")
     bridge = BridgeProcess(*(marker.args if marker else ()))
+    top = request.node.get_closest_marker("bridge_top")
+    bridge.top = top.args[0] if top else {}
     try:
         await hass.async_add_executor_job(bridge.start)
         yield bridge
@@ -301,5 +305,31 @@ async def test_timelapse_from_a_real_bridge(hass: HomeAssistant, real_bridge: Br
     played = await media_source.async_resolve_media(hass, videos[0].media_content_id, None)
     resp = await client.get(played.url, headers={"Range": "bytes=0-11"})
     assert resp.status == 206 and (await resp.read())[4:8] == b"ftyp"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+MEDIAMTX_DOWN = {"enabled": True, "api_url": f"http://127.0.0.1:{free_port()}", "health_interval": 0.2,
+                 "request_timeout": 1, "rtsp_url": "rtsp://127.0.0.1:8554"}
+
+
+@pytest.mark.skipif(not _bridge_accepts({}, mediamtx=MEDIAMTX_DOWN), reason="this bridge has no MediaMTX yet (issue 5)")
+@pytest.mark.bridge_top({"mediamtx": MEDIAMTX_DOWN})
+async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    """A bridge with MediaMTX configured but not answering: the availability sensor is off, the
+    camera offers the restream URL (made reachable: the bridge's host), recording can be switched
+    (the bridge keeps the choice until MediaMTX is back)."""
+    from homeassistant.components.camera import async_get_stream_source
+
+    entry = await _add_bridge(hass, real_bridge)
+    title = entry.title.lower().replace(" ", "_").replace(".", "_")
+    await _wait(hass, lambda: hass.states.get(f"binary_sensor.{title}_mediamtx") is not None, 10, "the sensor")
+    await _wait(hass, lambda: hass.states.get(f"binary_sensor.{title}_mediamtx").state == STATE_OFF, 10, "off")
+    assert await async_get_stream_source(hass, "camera.front_door") == "rtsp://127.0.0.1:8554/front_door"
+    assert hass.states.get("switch.front_door_recording").state == STATE_OFF
+    await hass.services.async_call("switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True)
+    assert hass.states.get("switch.front_door_recording").state == STATE_ON
+    cams = await entry.runtime_data.client.cameras()
+    assert cams[0].raw["mediamtx"]["recording"] is True
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
