@@ -56,8 +56,11 @@ async def test_discovery_switched_off_clears_configs_and_stays_off(broker, prefi
         assert await retained(broker.port, disc) == {}
         resp = await http.put("/api/bridge/discovery", json={"enabled": True})
         assert resp.status == 200 and (await resp.json())["discovery"] is True
-        found = await retained(broker.port, disc)
-        assert any(t.endswith("/config") for t in found)
+        for _ in range(10):  # published in the background: give it a few seconds under load
+            if any(t.endswith("/config") for t in await retained(broker.port, disc)):
+                break
+        else:
+            raise AssertionError("discovery configs not published again")
 
 
 async def test_discovery_cannot_be_switched_on_when_configured_off(broker, prefix, tmp_path):
