@@ -18,7 +18,7 @@ from homeassistant.helpers.entity import EntityDescription
 
 from .api import CameraBridgeApiError, CameraBridgeResponseError
 from .const import CONF_LIVE_VIEW, CONF_STILL_WIDTH, LIVE_VIEW_RTSP
-from .entity import CameraBridgeCameraEntity, add_camera_entities
+from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -75,6 +75,13 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
     @property
     def supported_features(self) -> CameraEntityFeature:
         return CameraEntityFeature.STREAM if self._rtsp_url else CameraEntityFeature(0)
+
+    @property
+    def motion_detection_enabled(self) -> bool:
+        """Whether the bridge runs detection on this camera (``detect.enabled``; read-only here:
+        the bridge's API cannot switch it yet)."""
+        cam = self.camera
+        return cam is not None and bool(detect_labels(cam))
 
     @property
     def is_streaming(self) -> bool:

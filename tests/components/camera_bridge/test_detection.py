@@ -15,6 +15,8 @@ PERSON = {"id": 7, "label": "person", "score": 0.91, "top_score": 0.93,
 
 async def test_detection_entities_follow_the_events(hass: HomeAssistant, init_integration,
                                                     fake_bridge: FakeBridge) -> None:
+    assert hass.states.get("camera.front_door").attributes["motion_detection"] is True
+    assert hass.states.get("camera.garage").attributes.get("motion_detection") is not True
     # only cameras with detection get them
     assert hass.states.get("binary_sensor.garage_motion") is None
     assert hass.states.get("binary_sensor.front_door_motion").state == STATE_UNKNOWN
