@@ -35,3 +35,11 @@ def test_services_are_described() -> None:
     assert set(services) == set(strings)
     for name, spec in services.items():
         assert set(spec["fields"]) == set(strings[name]["fields"]), name
+
+
+def test_icons_name_real_translation_keys() -> None:
+    icons = json.loads((COMPONENT / "icons.json").read_text())["entity"]
+    entities = json.loads((COMPONENT / "strings.json").read_text())["entity"]
+    for platform, keys in icons.items():
+        missing = set(keys) - set(entities.get(platform, {}))
+        assert not missing, f"icons.json names unknown {platform} translation keys {missing}"
