@@ -18,6 +18,9 @@ from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
 from .events import EventBus
+from .detect.detector import ModelError
+from .detect.worker import DetectUpdate, DetectWorker
+from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
@@ -51,6 +54,7 @@ class Bridge:
         self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
         self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots)
+        self.detectors: dict[str, DetectWorker] = self.publisher.detectors
         self._camera_stacks: dict[str, AsyncExitStack] = {}
         self._stack = AsyncExitStack()
         self._changing = asyncio.Lock()
@@ -137,6 +141,16 @@ class Bridge:
         try:
             # the consumer subscribes before the camera connects: the first keyframe is used
             await stack.enter_async_context(worker)
+            if config.detect.enabled:
+                detector = DetectWorker(camera, config.detect, self._on_detection,
+                                        capture_root=self.config.state_dir / "captures",
+                                        snapshot_width=config.snapshot.max_width)
+                try:
+                    await stack.enter_async_context(detector)
+                except ModelError as err:  # a stored API camera whose model file went away
+                    _LOGGER.error("camera %s: detection off: %s", config.id, err)
+                else:
+                    self.detectors[config.id] = detector
             await stack.enter_async_context(camera)
         except BaseException:
             await stack.aclose()
@@ -149,6 +163,7 @@ class Bridge:
         # out of the maps first: a stopping camera's last state must not be published again
         self.cameras.pop(cam_id, None)
         self.snapshots.pop(cam_id, None)
+        self.detectors.pop(cam_id, None)
         await self._camera_stacks.pop(cam_id).aclose()
 
     def _on_camera_state(self, camera: Camera) -> None:
@@ -159,6 +174,15 @@ class Bridge:
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         self.publisher.on_snapshot(cam_id, snap)
+
+    def _on_detection(self, update: DetectUpdate) -> None:
+        if update.camera not in self.detectors:
+            return  # a camera being removed ending its events
+        detection.publish_update(self.publisher.link, self.publisher.topics, update)
+        for event in update.events:
+            self.events.publish("detection.event", {"camera": update.camera, "event": event})
+        if update.motion is not None:
+            self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

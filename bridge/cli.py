@@ -125,7 +125,13 @@ def setup_logging(level: str, log_format: str = "text", stream: IO[str] | None =
 
 def _load(path: str) -> Config | None:
     try:
-        return load(path)
+        config = load(path)
+        from .detect.detector import check_models  # detection models: shapes checked here
+
+        errors = check_models(config)
+        if errors:
+            raise ConfigError(errors)
+        return config
     except ConfigError as err:
         print(f"configuration {path} is invalid:", file=sys.stderr)
         for line in err.errors:
@@ -134,6 +140,9 @@ def _load(path: str) -> Config | None:
 
 
 def _run(config: Config) -> int:
+    from .memory import tune_malloc
+
+    tune_malloc()  # before any capture thread exists
     from .app import run  # heavy imports (PyAV, OpenCV) only when running
 
     setup_logging(config.log_level, config.log_format)

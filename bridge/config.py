@@ -185,6 +185,7 @@ class CameraConfig:
     video_size: str | None = None
     framerate: float | None = None
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    detect: DetectConfig = field(default_factory=lambda: _detect.DetectConfig())
 
     @property
     def display_name(self) -> str:
@@ -257,6 +258,8 @@ class Config:
     log_format: str = "text"
     data_dir: str | None = None
     api: ApiConfig = field(default_factory=ApiConfig)
+    #: the global ``detect:`` section (the API's detector; cameras carry their merged own)
+    detect: DetectConfig = field(default_factory=lambda: _detect.DetectConfig())
 
     @property
     def state_dir(self) -> Path:
@@ -523,20 +526,24 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     return parse(text, environ)
 
 
-def _camera(cam_id: str, cam: dict[str, Any]) -> CameraConfig:
+def _camera(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None) -> CameraConfig:
     cam = dict(cam)
     snapshot = SnapshotConfig(**cam.pop("snapshot"))
+    cam["detect"] = _detect.build(cam.pop("detect", None) or {}, detect)
+    if cam["detect"].kind == "onnx" and not cam["detect"].model:
+        raise ConfigError([f"cameras.{cam_id}.detect.model: detector onnx needs a model file"])
     return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
 
 
 def _build(valid: dict[str, Any]) -> Config:
     mqtt = MqttConfig(**valid["mqtt"])
-    cameras = {cam_id: _camera(cam_id, cam) for cam_id, cam in valid["cameras"].items()}
+    cameras = {cam_id: _camera(cam_id, cam, valid["detect"]) for cam_id, cam in valid["cameras"].items()}
     api = dict(valid["api"])
     api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
     api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
-                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api))
+                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api),
+                    detect=_detect.build({}, valid["detect"]))
     register_secrets(config)
     return config
 
@@ -559,6 +566,7 @@ def camera_data(camera: CameraConfig) -> dict[str, Any]:
     """A camera as plain data (what the registry stores), without its id; secrets included."""
     data = dataclasses.asdict(camera)
     del data["id"]
+    data["detect"] = _detect.as_data(camera.detect)
     return data
 
 
@@ -584,8 +592,27 @@ def masked(config: Config) -> dict[str, Any]:
         data["mqtt"]["password"] = MASK
     if data["api"]["jwt_secret"]:
         data["api"]["jwt_secret"] = MASK
-    for cam in data["cameras"].values():
+    data["detect"] = _detect.as_data(config.detect)
+    for cam_id, cam in data["cameras"].items():
         del cam["id"]
+        detect = config.cameras[cam_id].detect  # a camera without detection: just that
+        cam["detect"] = _detect.as_data(detect) if detect.enabled else {"enabled": False}
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# detection (its options live in bridge/detect/config.py, which needs Option from above)
+
+from .detect import config as _detect  # noqa: E402
+from .detect.config import (  # noqa: E402,F401 - option tables listed here for the docs check
+    DETECT_CAPTURE_OPTIONS,
+    DETECT_MOTION_OPTIONS,
+    DETECT_OBJECT_OPTIONS,
+    DETECT_OPTIONS,
+    DetectConfig,
+)
+
+CAMERA_SCHEMA = CAMERA_SCHEMA.extend({vol.Optional("detect"): _detect.CAMERA_DETECT_SCHEMA})
+SCHEMA = SCHEMA.extend({vol.Optional("detect", default=dict): vol.All(_detect.DETECT_SCHEMA, _detect.check)})

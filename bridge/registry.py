@@ -137,6 +137,12 @@ class Registry:
 
     def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         try:
-            return camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
+            camera = camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
         except ConfigError as err:
             raise InvalidCamera(err.errors) from err
+        from .detect.detector import check_camera  # its model, if any, must load
+
+        errors = check_camera(camera)
+        if errors:
+            raise InvalidCamera(errors)
+        return camera

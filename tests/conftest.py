@@ -87,7 +87,7 @@ def _fresh_redactor() -> Iterator[None]:
 
 
 def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[str, Any] | None = None,
-                data_dir: Path | None = None, **mqtt: Any) -> Config:
+                data_dir: Path | None = None, detect: dict[str, Any] | None = None, **mqtt: Any) -> Config:
     """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``
     (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart."""
     data = {
@@ -98,6 +98,8 @@ def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[st
         "api": {"port": 0, **(api or {})},  # any free port: tests never clash on 8765
         "data_dir": str(data_dir or Path(tempfile.mkdtemp(prefix=f"{prefix}-data-"))),
     }
+    if detect is not None:
+        data["detect"] = detect
     return parse(yaml.safe_dump(data))
 
 

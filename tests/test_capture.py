@@ -163,3 +163,40 @@ def test_backoff_grows_to_the_cap_with_jitter():
     assert backoff_delay(10, lambda: 0.5) == 30.0
     assert backoff_delay(10, lambda: 1.0) == 30.0  # capped even with jitter
     assert 1.6 <= backoff_delay(1, lambda: 0.0) < 2.0  # -20 %
+
+
+class _CountingSink:
+    def __init__(self) -> None:
+        self.decoded_frames = 0
+
+    def decoded(self, frames: int = 1, seconds: float = 0.0) -> None:
+        self.decoded_frames += frames
+
+
+def test_keyframe_decoded_alone_and_fallback_when_it_cannot_be(clip):
+    """A snapshot-only camera decodes each keyframe with a decoder of its own (nothing kept
+    between keyframes); a stream whose pictures do not decode alone falls back on one long-lived
+    decoder, and snapshots keep coming."""
+    import av
+
+    from bridge.capture.source import _Decoder
+
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        packets = [p for p, _ in zip(container.demux(stream), range(120), strict=False) if p.size]
+    keys = [p for p in packets if p.is_keyframe]
+    others = [p for p in packets if not p.is_keyframe]
+    assert len(keys) >= 2 and others
+    sink = _CountingSink()
+    decoder = _Decoder(stream.codec_context, sink)
+    picture = decoder.decode_alone(keys[0])
+    assert picture is not None and (picture.width, picture.height) == (stream.width, stream.height)
+    assert decoder.alone_ok and decoder._ctx is None  # no decoder kept
+    # a picture that needs earlier ones does not decode alone: the reader falls back
+    assert decoder.decode_alone(others[0]) is None
+    assert not decoder.alone_ok
+    frames = [f for key in keys[1:] for f in decoder.decode(key, keyframe=True, every_frame=False)]
+    assert frames and all(f.key_frame for f in frames)
+    decoder.drop()
+    assert decoder._ctx is not None, "the fallback decoder must survive drop()"
+    assert sink.decoded_frames >= 1

@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
+import yaml
 
 from bridge import cli, config
 from bridge.camera import Camera
 from bridge.config import CameraConfig, Option, parse
+from bridge.detect.config import DetectConfig, ObjectFilter
 from bridge.mqtt import discovery, topics
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.status import CameraState, CameraStatus
@@ -39,6 +41,10 @@ SECTIONS: dict[str, str] = {
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",
+    "DETECT_OPTIONS": "detect.",
+    "DETECT_OBJECT_OPTIONS": "detect.objects.<label>.",
+    "DETECT_MOTION_OPTIONS": "detect.motion.",
+    "DETECT_CAPTURE_OPTIONS": "detect.capture.",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -134,6 +140,9 @@ def default_forms(opt: Option) -> set[str]:
         return {f"`{str(value).lower()}`"}
     if isinstance(value, (int, float)):
         return {f"`{value!r}`", f"`{value:g}`"}
+    if isinstance(value, (list, tuple, dict)):  # YAML flow style: `[]`, `{person: {}}`
+        plain = json.loads(json.dumps(value))
+        return {f"`{yaml.safe_dump(plain, default_flow_style=True).strip()}`"}
     return {f"`{value}`"}
 
 
@@ -218,6 +227,8 @@ def test_section_prefixes_are_real_key_paths():
             if part == "<id>":
                 part = "cam"
                 node[part] = {"url": "lavfi:testsrc"}
+            if part == "<label>":
+                part = "person"
             if part.endswith("[]"):
                 part = part[:-2]
                 node[part] = [{}]
@@ -288,6 +299,7 @@ def test_check_config_example_is_what_the_cli_prints(tmp_path, monkeypatch, caps
 
 # Distinct sample names, so that generated strings can be turned back into placeholders.
 BASE, NODE, PREFIX, CAMERA = "xbase/sub", "xbase_sub", "xprefix", "xcam"
+LABEL = "xlabel"  #: a tracked object label (``{label}``: person, car, ...)
 HA_STATUS = "xha/xbirth"
 #: Topics fields that are prefixes of other topics, not topics of their own
 PREFIX_FIELDS = {"base", "discovery_prefix"}
@@ -296,7 +308,8 @@ PREFIX_FIELDS = {"base", "discovery_prefix"}
 def template(text: str) -> str:
     """A generated topic or id with the sample names replaced by the docs' placeholders."""
     return (text.replace(HA_STATUS, "{ha_status}").replace(BASE, "{base}")
-            .replace(NODE, "{node_id}").replace(PREFIX, "{prefix}").replace(CAMERA, "{camera}"))
+            .replace(NODE, "{node_id}").replace(PREFIX, "{prefix}").replace(CAMERA, "{camera}")
+            .replace(LABEL, "{label}"))
 
 
 def sample_topics() -> topics.Topics:
@@ -306,7 +319,10 @@ def sample_topics() -> topics.Topics:
 
 
 def sample_camera(cam_id: str = CAMERA) -> CameraConfig:
-    return CameraConfig(id=cam_id, url="rtsp://192.0.2.20/stream1")
+    """A camera with detection on, tracking one label (its entities and topics are documented
+    with ``{label}``)."""
+    return CameraConfig(id=cam_id, url="rtsp://192.0.2.20/stream1",
+                        detect=DetectConfig(enabled=True, objects={LABEL: ObjectFilter()}))
 
 
 def published_leaves() -> set[str]:
@@ -432,7 +448,8 @@ def test_discovery_entities_of_a_real_camera_match_the_placeholders():
     real = topics.Topics("camera_bridge", "homeassistant")
 
     def fill(cell: str) -> str:
-        return backticked(cell)[0].replace("{node_id}", real.node_id).replace("{camera}", "front_door")
+        return (backticked(cell)[0].replace("{node_id}", real.node_id).replace("{camera}", "front_door")
+                .replace("{label}", LABEL))
 
     rows = rows_with(MQTT_DOC.read_text(encoding="utf-8"), "Component", "object_id", "unique_id")
     listed = {(row["Component"], fill(row["object_id"]), fill(row["unique_id"])) for row in rows}

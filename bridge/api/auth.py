@@ -77,6 +77,7 @@ ROUTE_ROLES: dict[str, str] = {
     "bridge.get": "viewer",
     "bridge.discovery": "admin",
     "rpc": SELF,
+    "detect": "operator",
 }
 DEFAULT_ROLE = "admin"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import cv2
@@ -31,8 +32,10 @@ class Need:
 class Frame:
     """One picture from a camera, converted lazily.
 
-    Exactly one of ``av_frame`` (decoded PyAV frame) and ``jpeg`` (the camera's own JPEG, from an
-    MJPEG source, never decoded unless asked) is set. ``time`` is the wall-clock arrival time
+    Exactly one of ``av_frame`` (decoded PyAV frame), ``jpeg`` (the camera's own JPEG, from an
+    MJPEG source, never decoded unless asked) and ``packet`` (a compressed keyframe with the
+    ``decode`` function that turns it into a picture, called by the first consumer that asks: a
+    keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time`` is the wall-clock arrival time
     (seconds since the epoch), ``monotonic`` the same on the monotonic clock; ``width`` and
     ``height`` are pixels.
     """
@@ -44,15 +47,23 @@ class Frame:
     keyframe: bool
     av_frame: av.VideoFrame | None = None
     jpeg: bytes | None = None
+    packet: av.Packet | None = None
+    decode: Callable[[av.Packet], av.VideoFrame | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def bgr(self, max_width: int | None = None) -> np.ndarray:
         """The picture as an ``HxWx3 uint8 BGR`` array, downscaled (area filter, aspect kept) to
         at most ``max_width`` pixels wide. Blocking (colour conversion, maybe JPEG decode): call
-        it off the event loop. Raises ``ValueError`` when an MJPEG frame does not decode.
+        it off the event loop. Raises ``ValueError`` when an MJPEG frame or a keyframe packet does
+        not decode.
         """
         width, height = scaled_size(self.width, self.height, max_width)
         with self._lock:
+            if self.packet is not None:
+                assert self.decode is not None
+                self.av_frame, self.packet = self.decode(self.packet), None
+                if self.av_frame is None:
+                    raise ValueError("keyframe does not decode")
             if self.av_frame is not None:
                 return self.av_frame.to_ndarray(
                     width=width, height=height, format="bgr24", interpolation="AREA"

@@ -1,9 +1,14 @@
 """Blocking stream reader (PyAV): open a camera source, demux, decode what consumers need.
 
 Runs in a worker thread, one per camera connection. Design (see docs/performance.md): while every
-consumer wants keyframes only, the decoder is set to ``skip_frame = NONKEY``, so an H.264/H.265
-camera costs one keyframe decode per GOP; intra-only codecs (MJPEG, raw) are decoded only for
-frames a consumer takes, and MJPEG frames are passed on as the camera's own JPEG bytes.
+consumer wants keyframes only, an H.264/H.265 camera costs one keyframe decode per GOP, and each
+keyframe is decoded by a decoder of its own that is dropped right after (a keyframe needs no
+earlier picture), so a snapshot-only camera keeps no decoder frame pool between keyframes (about
+4 MiB per 1080p camera). That decode happens in the consumer's thread when it first asks for the
+picture (``Frame.bgr``), so keyframes waiting for a busy JPEG encoder stay compressed. While a consumer wants every frame, one long-lived decoder starts at the
+next keyframe and is dropped again when no consumer needs it. Intra-only codecs (MJPEG, raw) are
+decoded only for frames a consumer takes, and MJPEG frames are passed on as the camera's own JPEG
+bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ _LOGGER = logging.getLogger(__name__)
 
 #: probe little so the first frame comes fast (measured here: ~0.1 s instead of ~1.5 s)
 PROBE_OPTIONS = {"analyzeduration": "200000", "probesize": "65536"}
+#: streams probed at once (opening probes the stream by decoding a picture, ~5 MiB at 1080p): 8
+#: cameras opening together would add ~45 MiB to the process's peak memory for a moment
+OPEN_SLOTS = threading.BoundedSemaphore(2)
+#: seconds a camera waits at most for an open slot; then it opens anyway (a camera whose open
+#: hangs must not hold the others back for longer than this)
+OPEN_SLOT_WAIT = 1.0
 #: decoder threads per camera (see StreamReader._read)
 DECODE_THREADS = 1
 #: codecs whose every frame is a keyframe: decoded only when a consumer takes the frame
@@ -74,8 +85,18 @@ def open_container(cam: CameraConfig) -> av.container.InputContainer:
     quarter of a snapshot-only camera's CPU (see docs/performance.md); USB reads use PyAV's
     ``open_timeout``/``stall_timeout``. ``lavfi:GRAPH`` opens an FFmpeg lavfi graph; ``/dev/videoN`` opens V4L2 (MJPEG
     input preferred, see :mod:`bridge.capture.usb`). Raises :class:`CaptureError` (credentials
-    masked), ``permanent`` when the source has no video stream.
+    masked), ``permanent`` when the source has no video stream. At most ``OPEN_SLOTS`` sources
+    open at once, each waiting at most ``OPEN_SLOT_WAIT`` seconds for its turn.
     """
+    slot = OPEN_SLOTS.acquire(timeout=OPEN_SLOT_WAIT)
+    try:
+        return _open(cam)
+    finally:
+        if slot:
+            OPEN_SLOTS.release()
+
+
+def _open(cam: CameraConfig) -> av.container.InputContainer:
     kind = cam.kind
     socket_timeout = str(int(max(cam.open_timeout, cam.stall_timeout) * 1_000_000))  # µs
     try:
@@ -138,7 +159,7 @@ class StreamReader:
                                float(stream.average_rate) if stream.average_rate else None))
         paced = cam.kind in ("file", "lavfi")
         clock = _Pacer() if paced else None
-        skipping: bool | None = None
+        decoder = _Decoder(ctx, sink)
         while not self._stop.is_set():
             try:
                 packets = container.demux(stream)
@@ -156,14 +177,17 @@ class StreamReader:
                         if sink.wanted(True, now):
                             self._deliver_intra(packet, ctx, sink, now)
                         continue
-                    want_key_only = sink.all_keyframes_only()
-                    if want_key_only is not skipping:
-                        ctx.skip_frame = "NONKEY" if want_key_only else "DEFAULT"
-                        skipping = want_key_only
-                    if skipping and keyframe and not sink.wanted(True, time.monotonic()):
-                        continue  # no consumer wants this keyframe: no decode at all
+                    every_frame = not sink.all_keyframes_only()
+                    if not every_frame:
+                        decoder.drop()
+                        if not (keyframe and sink.wanted(True, now)):
+                            continue  # no consumer wants this packet: no decode at all
+                        if decoder.alone_ok:  # decoded by the consumer, when it asks
+                            sink.frame(Frame(time.time(), now, ctx.width, ctx.height, True,
+                                             packet=packet, decode=decoder.decode_alone))
+                            continue
                     started = time.perf_counter()
-                    vframes = packet.decode()
+                    vframes = decoder.decode(packet, keyframe, every_frame)
                     sink.decoded(len(vframes), time.perf_counter() - started)
                     for vframe in vframes:
                         now = time.monotonic()
@@ -177,6 +201,7 @@ class StreamReader:
             if cam.kind != "file":
                 raise CaptureError("stream ended")
             container.seek(0)  # a file camera loops
+            decoder.drop()
             if clock is not None:
                 clock.reset()
 
@@ -190,6 +215,69 @@ class StreamReader:
         sink.decoded(len(vframes), time.perf_counter() - started)
         for vframe in vframes:
             sink.frame(Frame(time.time(), now, vframe.width, vframe.height, True, av_frame=vframe))
+
+
+class _Decoder:
+    """Decodes a stream's packets with the least memory held between keyframes.
+
+    Keyframes-only mode: :meth:`decode_alone` decodes a keyframe with a fresh decoder that is
+    flushed and dropped at once (an IDR picture decodes alone; SPS/PPS come from the stream's
+    extradata or the packet itself). If a stream's keyframes do not decode alone (e.g. parameter
+    sets sent only once), ``alone_ok`` turns false and the reader uses one long-lived decoder with
+    ``skip_frame = NONKEY`` through :meth:`decode` for the rest of the connection.
+    Every-frame mode (:meth:`decode`): one long-lived decoder, fed from the next keyframe on, so no
+    picture is decoded against missing references.
+    """
+
+    def __init__(self, template: av.CodecContext, sink: Sink) -> None:
+        self._template = template
+        self._sink = sink
+        self._ctx: av.CodecContext | None = None  # the long-lived decoder, while needed
+        self._every_frame = False
+        self.alone_ok = True
+
+    def _new_context(self) -> av.CodecContext:
+        ctx = av.CodecContext.create(self._template.name, "r")
+        if self._template.extradata:
+            ctx.extradata = self._template.extradata
+        ctx.thread_count = DECODE_THREADS
+        return ctx
+
+    def drop(self) -> None:
+        """Free the long-lived decoder (and its frame pool) unless keyframes fell back on it."""
+        if self.alone_ok:
+            self._ctx, self._every_frame = None, False
+
+    def decode_alone(self, packet: av.Packet) -> av.VideoFrame | None:
+        """The picture of keyframe ``packet`` from a decoder of its own, or None when it does not
+        decode alone (then ``alone_ok`` turns false). Any thread; blocking (~10 ms at 1080p)."""
+        started = time.perf_counter()
+        try:
+            ctx = self._new_context()
+            frames = [*ctx.decode(packet), *ctx.decode(None)]  # decode, then flush
+        except av.error.FFmpegError as err:
+            _LOGGER.debug("keyframe does not decode alone: %s", _describe(err))
+            frames = []
+        self._sink.decoded(len(frames), time.perf_counter() - started)
+        if not frames:
+            _LOGGER.debug("keyframes do not decode alone: one decoder kept per connection")
+            self.alone_ok = False
+            return None
+        return frames[0]
+
+    def decode(self, packet: av.Packet, keyframe: bool, every_frame: bool) -> list[av.VideoFrame]:
+        """Decoded frames of ``packet`` (maybe none) on the long-lived decoder (capture thread).
+        ``every_frame``: a consumer wants every frame, else only keyframes are passed in.
+        Raises ``av.error.FFmpegError``."""
+        if every_frame and not self._every_frame:
+            if not keyframe:
+                return []  # wait for a keyframe: nothing to decode against yet
+            self._ctx, self._every_frame = self._new_context(), True
+        elif not every_frame and self._ctx is None:
+            self._ctx = self._new_context()
+            self._ctx.skip_frame = "NONKEY"
+        assert self._ctx is not None
+        return list(self._ctx.decode(packet))
 
 
 class _Pacer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from ..redact import redact
 from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
+
+#: unsent messages past which a message that is not coalesced (an event) is dropped
+MAX_PENDING = 10_000
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,26 @@ class MqttLink(Service):
         self._on_message = on_message
         self._on_connect = on_connect
         self._pending: dict[str, Outgoing] = {}
+        self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
         self.published = 0  #: messages handed to the broker (metrics)
 
-    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0) -> None:
-        """Queue a message; replaces an unsent message for the same topic. Dropped while
-        disconnected (the state is re-published on reconnect)."""
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
+                coalesce: bool = True) -> None:
+        """Queue a message; replaces an unsent message for the same topic (unless
+        ``coalesce=False``: events, each of which counts). Dropped while disconnected (the
+        state is re-published on reconnect)."""
         if not self.connected.is_set():
             return
-        self._pending.pop(topic, None)  # re-queue at the end: publish order follows call order
-        self._pending[topic] = Outgoing(topic, payload, retain, qos)
+        if not coalesce and len(self._pending) >= MAX_PENDING:
+            _LOGGER.debug("mqtt: %d messages unsent, dropping one on %s", len(self._pending), topic)
+            return
+        key = topic if coalesce else f"{topic}\0{next(self._seq)}"
+        self._pending.pop(key, None)  # re-queue at the end: publish order follows call order
+        self._pending[key] = Outgoing(topic, payload, retain, qos)
         self._wake.set()
 
     async def publish_now(self, topic: str, payload: bytes | str, *, retain: bool = False,

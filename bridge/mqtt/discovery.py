@@ -99,7 +99,9 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     bridge_only = [topics.bridge_availability]
     status = topics.camera(cam.id, "status")
     cid = cam.id
-    return [
+    from .detection import discovery_configs as detection_configs
+
+    return [*detection_configs(topics, cam, device, both),
         _entity(topics, "camera", cid, "camera", cid, device, both,
                 name=None, topic=topics.camera(cid, "snapshot")),
         _entity(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,

@@ -18,10 +18,11 @@ import aiomqtt
 from .. import __version__
 from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
+from ..detect.worker import DetectWorker
 from ..service import Service
 from ..snapshot import Snapshot, SnapshotWorker
 from ..status import CameraState, iso_utc
-from . import discovery
+from . import detection, discovery
 from .client import MqttLink
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
@@ -48,7 +49,9 @@ class MqttPublisher(Service):
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
-        subscriptions = [self.topics.snapshot_command_filter]
+        #: the cameras' detection stages (kept up to date by the Bridge)
+        self.detectors: dict[str, DetectWorker] = {}
+        subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
         if self._cfg.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
@@ -145,6 +148,7 @@ class MqttPublisher(Service):
             self.link.publish(topic, b"", retain=True, qos=1)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
+        detection.clear(self.link, self.topics, config)
         self._publish_bridge_state()
 
     # -- publishing ------------------------------------------------------------------------
@@ -159,6 +163,8 @@ class MqttPublisher(Service):
         snap = self._snapshots[cam_id].latest if with_snapshot else None
         if snap is not None:
             self.on_snapshot(cam_id, snap)
+        if with_snapshot:
+            detection.publish_state(self.link, self.topics, self.detectors.get(cam_id))
 
     def bridge_state(self) -> dict[str, Any]:
         """The ``{base}/bridge/state`` payload."""
@@ -212,6 +218,8 @@ class MqttPublisher(Service):
                 _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
                 self._publish_all()
             return
+        if detection.command(self.topics, topic, message.payload, self.detectors):
+            return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
             worker = self._snapshots.get(cam_id)
@@ -235,3 +243,5 @@ class MqttPublisher(Service):
         if cam_id and cam_id not in self._cameras:
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
+            for stale in detection.stale_topics(self.topics, cam_id, old):
+                self.link.publish(stale, b"", retain=True, qos=1)

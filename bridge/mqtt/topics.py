@@ -40,6 +40,10 @@ class Topics:
     def snapshot_command_filter(self) -> str:
         return f"{self.base}/+/snapshot/set"
 
+    @property
+    def detect_command_filter(self) -> str:
+        return f"{self.base}/+/detect/set"
+
     def command_camera(self, topic: str) -> str | None:
         """The camera id of a ``{base}/{camera}/snapshot/set`` topic, else None."""
         prefix = f"{self.base}/"

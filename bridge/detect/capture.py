@@ -1,0 +1,97 @@
+"""Frames saved for retraining: the detection frame as JPEG plus a JSON sidecar of its
+detections, in dated folders (``<dir>/<YYYY-MM-DD>/<camera>-<HHMMSS.mmm>.jpg|.json``), under a
+size cap (the oldest files are deleted first). Files are written atomically (temporary file,
+fsync, rename). Blocking: called from the detection thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .config import CaptureConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_INTERVAL = 1.0  #: seconds between two saved frames of one camera
+JPEG_QUALITY = 90
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync'ed, then renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class FrameCapture:
+    """Saves one camera's frames with detections under ``root`` (``capture.dir``)."""
+
+    def __init__(self, camera: str, config: CaptureConfig, root: Path) -> None:
+        self._camera = camera
+        self._config = config
+        self.root = root
+        self._last = float("-inf")
+        self._size: int | None = None
+        self._warned = False
+        self.saved = 0
+
+    def offer(self, image: np.ndarray, detections: list[dict[str, Any]], frame_time: float) -> Path | None:
+        """Save ``image`` (``HxWx3 uint8 BGR``) with ``detections`` (JSON-able, relative boxes)
+        when one scores at least ``min_score`` and the last save is ``MIN_INTERVAL`` s old;
+        returns the JPEG's path, or None. Disk errors are logged (once), never raised."""
+        if not self._config.enabled or frame_time - self._last < MIN_INTERVAL:
+            return None
+        if not any(d["score"] >= self._config.min_score for d in detections):
+            return None
+        self._last = frame_time
+        stamp = time.localtime(frame_time)
+        folder = self.root / time.strftime("%Y-%m-%d", stamp)
+        name = f"{self._camera}-{time.strftime('%H%M%S', stamp)}.{int(frame_time * 1000) % 1000:03d}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                raise OSError("JPEG encode failed")
+            sidecar = json.dumps({"camera": self._camera, "time": frame_time, "width": image.shape[1],
+                                  "height": image.shape[0], "detections": detections}, indent=1).encode()
+            write_atomic(folder / f"{name}.jpg", jpeg.tobytes())
+            write_atomic(folder / f"{name}.json", sidecar)
+            self._grow(len(jpeg) + len(sidecar))
+        except OSError as err:
+            _LOGGER.log(logging.DEBUG if self._warned else logging.WARNING,
+                        "camera %s: cannot save a capture in %s: %s", self._camera, folder, err)
+            self._warned = True
+            return None
+        self._warned = False
+        self.saved += 1
+        return folder / f"{name}.jpg"
+
+    def _grow(self, added: int) -> None:
+        if self._size is None:
+            self._size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        else:
+            self._size += added
+        cap = self._config.max_size_mb * 1024 * 1024
+        if self._size <= cap:
+            return
+        files = sorted((p for p in self.root.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+        for path in files:
+            if self._size <= cap * 0.9:
+                break
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            self._size -= size
+        for folder in self.root.iterdir():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()

@@ -1,0 +1,285 @@
+"""The per-camera detection stage: frames -> motion gate -> detector -> tracker -> updates.
+
+Subscribes every frame up to ``detect.fps`` from the camera's one connection (the source then
+decodes every frame; frames above the rate are dropped before any colour conversion) only while
+detection is on; off, the subscription is dropped and the source goes back to keyframes only.
+All pixel work (conversion, motion, inference, snapshot JPEGs, captures) runs in the worker's
+own thread; the event loop only applies the outcome and hands :class:`DetectUpdate` objects to
+the publishers (MQTT, event bus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..camera import Camera
+from ..capture import Frame, Need, Subscription
+from ..service import Service
+from .best import BestSnapshots
+from .capture import FrameCapture
+from .config import DetectConfig
+from .detector import Detector, load
+from .motion import MotionDetector, polygon_mask
+from .stats import DetectStats
+from .tracker import Box, Track, Tracker
+
+_LOGGER = logging.getLogger(__name__)
+
+#: motion regions (with tracked boxes) covering more than this fraction: the whole frame is used
+REGION_FRACTION = 0.5
+#: a region is grown by this fraction of its size on each side, and to at least this side
+REGION_MARGIN = 0.15
+REGION_MIN = 0.3
+TICK = 1.0  #: seconds: motion off-delay checks while no frame comes
+STATS_INTERVAL = 10.0  #: seconds between ``detect/stats`` publications
+
+
+@dataclass
+class DetectUpdate:
+    """What changed on a camera: event payloads, the motion state, object counts per label,
+    best snapshots (label -> JPEG bytes), the detection switch, stats (``detect/stats``
+    payload); None/empty = unchanged."""
+
+    camera: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    motion: bool | None = None
+    counts: dict[str, int] | None = None
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    enabled: bool | None = None
+    stats: dict[str, Any] | None = None
+
+
+@dataclass
+class _Outcome:
+    motion: bool
+    events: list[tuple[str, Track]]
+    snapshots: dict[str, bytes]
+    counts: dict[str, int]
+
+
+class DetectWorker(Service):
+    """Detection for one camera (task ``camera[<id>].detect``); an async context manager.
+
+    ``on_update`` is called on the event loop with each :class:`DetectUpdate`. :meth:`set_enabled`
+    is the run-time switch (``{base}/{camera}/detect/set``). Raises :class:`ModelError` on entry
+    when the model cannot be loaded.
+    """
+
+    def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
+                 *, capture_root: Path, snapshot_width: int | None = None) -> None:
+        super().__init__()
+        self._camera = camera
+        self.config = config
+        self._on_update = on_update
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
+        self._detector: Detector | None = None
+        self._motion = MotionDetector(config.motion, config.mask)
+        self._tracker = Tracker(config)
+        self._capture = FrameCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
+        self._mask: np.ndarray | None = None
+        self._sub: Subscription | None = None
+        self._wake = asyncio.Event()
+        self._best = BestSnapshots(snapshot_width)
+        self.stats = DetectStats()
+        self.enabled = True
+        self.motion = False
+        self._last_motion = float("-inf")
+        self._stats_at = float("-inf")
+        self.counts: dict[str, int] = dict.fromkeys(config.objects, 0)
+        #: the latest best snapshot per label (re-published on reconnect)
+        self.snapshots: dict[str, bytes] = {}
+
+    @property
+    def camera_id(self) -> str:
+        """The camera's id."""
+        return self._camera.id
+
+    def set_enabled(self, on: bool) -> None:
+        """Turn detection on or off at run time; off ends every event and stops decoding every
+        frame. Publishes the new state."""
+        if on == self.enabled:
+            self._on_update(DetectUpdate(self._camera.id, enabled=on))
+            return
+        self.enabled = on
+        update = DetectUpdate(self._camera.id, enabled=on)
+        if on:
+            self._subscribe()
+        else:
+            if self._sub is not None:
+                self._camera.unsubscribe(self._sub)
+                self._sub = None
+            # in the detection thread, after any frame still being processed (the tracker's owner)
+            ended = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time()))
+            ended.add_done_callback(self._ended)
+            self.counts = dict.fromkeys(self.config.objects, 0)
+            update.counts = dict(self.counts)
+            if self.motion:
+                self.motion, update.motion = False, False
+        _LOGGER.info("camera %s: detection %s", self._camera.id, "on" if on else "off")
+        self._on_update(update)
+        self._wake.set()
+
+    def _ended(self, future: asyncio.Future[list[tuple[str, Track]]]) -> None:
+        """Publish the ``end`` events of the objects tracked when detection was turned off."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        events = [track.payload(kind, track.end_time or time.time()) for kind, track in future.result()]
+        if events:
+            self._on_update(DetectUpdate(self._camera.id, events=events))
+
+    def _subscribe(self) -> None:
+        self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
+
+    async def _start(self) -> None:
+        try:
+            self._detector = await asyncio.get_running_loop().run_in_executor(self._executor, load, self.config)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+        if self.enabled:
+            self._subscribe()
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {f"camera[{self._camera.id}].detect": self._run()}
+
+    async def _finish(self) -> None:
+        if self._sub is not None:
+            self._camera.unsubscribe(self._sub)
+            self._sub = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        warned = False
+        while True:
+            sub = self._sub
+            if sub is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK):
+                        await self._wake.wait()
+                self._tick()
+                continue
+            try:
+                async with asyncio.timeout(TICK):
+                    frame = await sub.next()
+            except TimeoutError:
+                self._tick()
+                continue
+            if sub is not self._sub:
+                continue  # turned off while waiting
+            try:
+                outcome = await loop.run_in_executor(self._executor, self._process, frame)
+            except ValueError as err:  # an MJPEG frame that does not decode
+                _LOGGER.log(logging.DEBUG if warned else logging.WARNING,
+                            "camera %s: detection frame skipped: %s", self._camera.id, err)
+                warned = True
+                continue
+            warned = False
+            if self._sub is sub:
+                self._apply(outcome, frame)
+            self._tick()
+
+    def _motion_state(self, moving: bool, now: float) -> bool | None:
+        """Follow motion with the off delay; the new state when it changed, else None."""
+        if moving:
+            self._last_motion = now
+        on = moving or now - self._last_motion < self.config.motion.off_delay
+        if on == self.motion:
+            return None
+        self.motion = on
+        return on
+
+    def _tick(self) -> None:
+        """Periodic work while frames come or not: motion off delay, stats."""
+        now = time.monotonic()
+        update = DetectUpdate(self._camera.id, motion=self._motion_state(False, now))
+        if now - self._stats_at >= STATS_INTERVAL:
+            self._stats_at = now
+            update.stats = self.stats.as_payload()
+        if update.motion is not None or update.stats is not None:
+            self._on_update(update)
+
+    def _apply(self, outcome: _Outcome, frame: Frame) -> None:
+        update = DetectUpdate(self._camera.id, snapshots=outcome.snapshots)
+        update.motion = self._motion_state(outcome.motion, frame.monotonic)
+        update.events = [track.payload(kind, frame.time) for kind, track in outcome.events]
+        if outcome.counts != self.counts:
+            self.counts = update.counts = outcome.counts
+        self.snapshots.update(outcome.snapshots)
+        if update.events or update.motion is not None or update.counts is not None or update.snapshots:
+            self._on_update(update)
+
+    # -- detection thread ------------------------------------------------------------------
+
+    def _process(self, frame: Frame) -> _Outcome:
+        cfg = self.config
+        started = time.perf_counter()
+        max_width = min(cfg.width, round(cfg.height * frame.width / max(1, frame.height)))
+        image = frame.bgr(max_width)
+        height, width = image.shape[:2]
+        moving = self._motion.update(image)
+        if not moving and not self._tracker.tracks and cfg.motion.gate:
+            self.stats.skipped += 1
+            self.stats.frame(time.perf_counter() - started)
+            return _Outcome(False, [], {}, self._tracker.counts())
+        boxes = moving + [t.box for t in self._tracker.tracks]
+        x1, y1, x2, y2 = self._region(boxes, width, height) if boxes else (0, 0, width, height)
+        min_score = min(cfg.min_score_for(label) for label in cfg.objects)
+        assert self._detector is not None
+        inference_started = time.perf_counter()
+        found = self._detector.detect(image[y1:y2, x1:x2], min_score)
+        self.stats.inference(time.perf_counter() - inference_started)
+        if cfg.mask and (self._mask is None or self._mask.shape != (height, width)):
+            self._mask = polygon_mask(cfg.mask, width, height)
+        detections: list[tuple[str, float, Box]] = []
+        for det in found:
+            if det.label not in cfg.objects or det.score < cfg.min_score_for(det.label):
+                continue
+            bx1, by1, bx2, by2 = det.box
+            box = ((bx1 + x1) / width, (by1 + y1) / height, (bx2 + x1) / width, (by2 + y1) / height)
+            foot = (min(width - 1, int((box[0] + box[2]) / 2 * width)), min(height - 1, int(box[3] * height)))
+            if self._mask is not None and self._mask[foot[1], foot[0]] == 0:
+                continue
+            detections.append((det.label, det.score, box))
+        events = self._tracker.update(detections, frame.time)
+        for kind, track in events:
+            self.stats.events[(track.label, kind)] += 1
+        snapshots = self._best.make(frame, events, time.monotonic())
+        self._capture.offer(image, [{"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
+                                    for label, score, box in detections], frame.time)
+        self.stats.frame(time.perf_counter() - started)
+        return _Outcome(bool(moving), events, snapshots, self._tracker.counts())
+
+    @staticmethod
+    def _region(boxes: list[Box], width: int, height: int) -> tuple[int, int, int, int]:
+        """Pixel region to run the detector on: the union of ``boxes`` (relative) with a margin,
+        grown to at least ``REGION_MIN`` of the frame, or the whole frame when large."""
+        x1, y1 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        x2, y2 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+        mx, my = (x2 - x1) * REGION_MARGIN, (y2 - y1) * REGION_MARGIN
+        x1, y1, x2, y2 = x1 - mx, y1 - my, x2 + mx, y2 + my
+        if (x2 - x1) * (y2 - y1) > REGION_FRACTION:
+            return 0, 0, width, height
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half_w = max(x2 - x1, REGION_MIN * height / width) / 2
+        half_h = max(y2 - y1, REGION_MIN) / 2
+        x1, x2 = max(0.0, cx - half_w), min(1.0, cx + half_w)
+        y1, y2 = max(0.0, cy - half_h), min(1.0, cy + half_h)
+        return int(x1 * width), int(y1 * height), max(int(x1 * width) + 2, round(x2 * width)), \
+            max(int(y1 * height) + 2, round(y2 * height))

@@ -1,0 +1,142 @@
+"""Detection on MQTT: motion, events, object counts, best snapshots, the detection switch and
+its diagnostics, with their Home Assistant discovery entities (topics: docs/mqtt.md).
+
+Per camera with ``detect.enabled``: ``{base}/{camera}/motion`` (``ON``/``OFF``, retained),
+``{base}/{camera}/events`` (JSON, not retained, never coalesced), ``{base}/{camera}/{label}``
+(count, retained), ``{base}/{camera}/{label}/snapshot`` (JPEG, retained),
+``{base}/{camera}/detect/set`` (command ``ON``/``OFF``), ``{base}/{camera}/detect/state``
+(retained), ``{base}/{camera}/detect/stats`` (JSON, retained).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..config import CameraConfig
+from .topics import Topics
+
+if TYPE_CHECKING:
+    from ..detect.worker import DetectUpdate, DetectWorker
+    from .client import MqttLink
+
+_LOGGER = logging.getLogger(__name__)
+
+ON, OFF = "ON", "OFF"
+#: per-camera detection leaves that are retained (cleared when the camera is removed)
+RETAINED = ("motion", "detect/state", "detect/stats")
+
+
+def publish_update(link: MqttLink, topics: Topics, update: DetectUpdate) -> None:
+    """Publish what ``update`` changed (counts and snapshots before events: a notification
+    triggered by a ``new`` event finds the fresh picture already there)."""
+    cam = update.camera
+    if update.enabled is not None:
+        link.publish(topics.camera(cam, "detect/state"), ON if update.enabled else OFF, retain=True, qos=1)
+    if update.motion is not None:
+        link.publish(topics.camera(cam, "motion"), ON if update.motion else OFF, retain=True, qos=1)
+    for label, count in (update.counts or {}).items():
+        link.publish(topics.camera(cam, label), str(count), retain=True, qos=1)
+    for label, jpeg in update.snapshots.items():
+        link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+    for event in update.events:
+        link.publish(topics.camera(cam, "events"), json.dumps(event), qos=1, coalesce=False)
+    if update.stats is not None:
+        link.publish(topics.camera(cam, "detect/stats"), json.dumps(update.stats), retain=True)
+
+
+def publish_state(link: MqttLink, topics: Topics, worker: DetectWorker | None) -> None:
+    """Re-publish a camera's retained detection state (on connect, on Home Assistant's birth)."""
+    if worker is None:
+        return
+    cam = worker.camera_id
+    link.publish(topics.camera(cam, "detect/state"), ON if worker.enabled else OFF, retain=True, qos=1)
+    link.publish(topics.camera(cam, "motion"), ON if worker.motion else OFF, retain=True, qos=1)
+    for label, count in worker.counts.items():
+        link.publish(topics.camera(cam, label), str(count), retain=True, qos=1)
+    for label, jpeg in worker.snapshots.items():
+        link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+    link.publish(topics.camera(cam, "detect/stats"), json.dumps(worker.stats.as_payload()), retain=True)
+
+
+def clear(link: MqttLink, topics: Topics, cam: CameraConfig) -> None:
+    """Clear a removed camera's retained detection topics."""
+    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects)]
+    for leaf in leaves:
+        link.publish(topics.camera(cam.id, leaf), b"", retain=True, qos=1)
+
+
+def stale_topics(topics: Topics, cam_id: str, payload: dict[str, Any]) -> list[str]:
+    """Retained detection state topics named by a removed camera's stale discovery config
+    (its motion, counts per label, best snapshots, switch state, stats), to clear them."""
+    prefix = f"{topics.base}/{cam_id}/"
+    found = [payload.get(key) for key in ("state_topic", "image_topic")]
+    return [t for t in found if isinstance(t, str) and t.startswith(prefix)
+            and t != topics.camera(cam_id, "events") and t[len(prefix):] not in ("availability", "status", "snapshot")]
+
+
+def command(topics: Topics, topic: str, payload: Any, workers: Mapping[str, DetectWorker]) -> bool:
+    """Handle ``{base}/{camera}/detect/set`` (``ON``/``OFF``); False for other topics."""
+    prefix, suffix = f"{topics.base}/", "/detect/set"
+    if not topic.startswith(prefix) or not topic.endswith(suffix):
+        return False
+    cam_id = topic[len(prefix):-len(suffix)]
+    text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
+    worker = workers.get(cam_id)
+    if worker is None:
+        _LOGGER.debug("mqtt: detection command for camera %s without detection", cam_id)
+    elif text.strip().upper() in (ON, OFF):
+        worker.set_enabled(text.strip().upper() == ON)
+    else:
+        _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
+    return True
+
+
+def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
+                      availability: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
+    and inference time diagnostics, and per tracked label occupancy, count, best snapshot
+    (``image``) and events (``event``, types ``new``/``end``)."""
+    from .discovery import _entity
+
+    if not cam.detect.enabled:
+        return []
+    cid = cam.id
+    stats = topics.camera(cid, "detect/stats")
+    configs = [
+        _entity(topics, "binary_sensor", cid, "motion", f"{cid}_motion", device, availability,
+                name="Motion", device_class="motion", state_topic=topics.camera(cid, "motion"),
+                payload_on=ON, payload_off=OFF),
+        _entity(topics, "switch", cid, "detect", f"{cid}_detect", device, availability,
+                name="Detection", icon="mdi:motion-sensor", command_topic=topics.camera(cid, "detect/set"),
+                state_topic=topics.camera(cid, "detect/state"), payload_on=ON, payload_off=OFF),
+        _entity(topics, "sensor", cid, "detect_fps", f"{cid}_detect_fps", device, availability,
+                name="Detection rate", entity_category="diagnostic", unit_of_measurement="fps",
+                state_class="measurement", suggested_display_precision=1, state_topic=stats,
+                value_template="{{ value_json.fps }}"),
+        _entity(topics, "sensor", cid, "inference_time", f"{cid}_inference_time", device, availability,
+                name="Inference time", entity_category="diagnostic", unit_of_measurement="ms",
+                device_class="duration", state_class="measurement", suggested_display_precision=0,
+                state_topic=stats, value_template="{{ value_json.inference_ms }}"),
+    ]
+    for label in cam.detect.objects:
+        title = label.replace("_", " ").capitalize()
+        count = topics.camera(cid, label)
+        configs += [
+            _entity(topics, "binary_sensor", cid, f"{label}_occupancy", f"{cid}_{label}_occupancy", device,
+                    availability, name=f"{title} occupancy", device_class="occupancy", state_topic=count,
+                    value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}", payload_on=ON, payload_off=OFF),
+            _entity(topics, "sensor", cid, f"{label}_count", f"{cid}_{label}_count", device, availability,
+                    name=f"{title} count", state_class="measurement", icon="mdi:counter", state_topic=count),
+            _entity(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
+                    name=f"{title} snapshot", image_topic=topics.camera(cid, f"{label}/snapshot"),
+                    content_type="image/jpeg"),
+            _entity(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
+                    name=f"{title} detected", event_types=["new", "end"], state_topic=topics.camera(cid, "events"),
+                    value_template=("{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"
+                                    "{\"event_type\": \"{{ value_json.type }}\", \"id\": \"{{ value_json.id }}\", "
+                                    "\"score\": {{ value_json.top_score }}}{% endif %}")),
+        ]
+    return configs
