@@ -28,6 +28,9 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
+    from .mediamtx.restream import Restream
+    from .mediamtx.service import MediamtxService
+    from .usb.monitor import UsbMonitor
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +65,20 @@ class Bridge:
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
         self.instance: instance.Instance | None = None
+        self.mediamtx: MediamtxService | None = None
+        self.restream: Restream | None = None
+        self.usb: UsbMonitor | None = None
+        if config.mediamtx.enabled:
+            self._setup_mediamtx()
+
+    def _setup_mediamtx(self) -> None:
+        from .mediamtx.mqtt import MediamtxMqtt
+        from .mediamtx.restream import Restream
+        from .mediamtx.service import MediamtxService
+
+        self.mediamtx = MediamtxService(self.config.mediamtx, self)
+        self.restream = Restream(self.mediamtx, self)
+        self.publisher.add_extension(MediamtxMqtt(self.mediamtx, self.publisher, self.restream))
 
     async def __aenter__(self) -> Self:
         try:
@@ -76,6 +93,13 @@ class Bridge:
             self._stack.callback(self.store.close)
             self.registry = Registry(self, self.store)
             await self.registry.restore()
+            if self.mediamtx is not None:
+                await self._stack.enter_async_context(self.mediamtx)
+            if self.config.usb.discovery != "off":
+                from .usb.monitor import UsbMonitor
+
+                self.usb = UsbMonitor(self.config.usb, self)
+                await self._stack.enter_async_context(self.usb)
             if self.config.api.enabled:
                 from .api.server import (
                     ApiServer,  # aiohttp & co. (~35 MiB) only when serving
@@ -106,6 +130,7 @@ class Bridge:
                 raise CameraExistsError(f"camera {config.id} already exists")
             await self._start_camera(config)
             self.publisher.camera_added(config.id)
+        self._cameras_changed()
         _LOGGER.info("camera %s: added", config.id)
 
     async def replace_camera(self, config: CameraConfig) -> None:
@@ -117,6 +142,7 @@ class Bridge:
             await self._stop_camera(config.id)
             await self._start_camera(config)
             self.publisher.camera_added(config.id)
+        self._cameras_changed()
         _LOGGER.info("camera %s: restarted with new options", config.id)
 
     async def remove_camera(self, cam_id: str) -> None:
@@ -129,12 +155,33 @@ class Bridge:
             await self._stop_camera(cam_id)
             self.publisher.camera_removed(camera.config)
         self.events.publish("camera.removed", {"camera": cam_id})
+        self._cameras_changed()
         _LOGGER.info("camera %s: removed", cam_id)
+
+    async def set_camera_offline(self, cam_id: str, reason: str) -> None:
+        """Stop a camera but keep it (options, last snapshot) and report it ``offline`` (an
+        unplugged USB camera); :meth:`replace_camera` resumes it. Raises UnknownCameraError."""
+        async with self._changing:
+            camera = self.cameras.get(cam_id)
+            if camera is None:
+                raise UnknownCameraError(f"no camera {cam_id}")
+            worker = self.snapshots[cam_id]
+            await self._stop_camera(cam_id)
+            self.cameras[cam_id], self.snapshots[cam_id] = camera, worker
+            self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs: resumed by replace
+            camera.mark_offline(reason)
+        _LOGGER.info("camera %s: offline (%s)", cam_id, reason)
+
+    def _cameras_changed(self) -> None:
+        if self.mediamtx is not None:
+            self.mediamtx.cameras_changed()
 
     # -- internals -------------------------------------------------------------------------
 
     async def _start_camera(self, config: CameraConfig) -> None:
         camera = Camera(config)
+        if self.restream is not None:
+            camera.router = self.restream.route
         worker = SnapshotWorker(camera, config.snapshot, self._on_snapshot)
         camera.add_listener(self._on_camera_state)
         stack = AsyncExitStack()

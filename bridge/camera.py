@@ -59,6 +59,13 @@ async def probe(cam: CameraConfig) -> bool | None:
     return True
 
 Listener = Callable[["Camera"], None]
+#: picks what a connection opens: the camera's own config, or one reading another source (the
+#: MediaMTX restream); called before every connection attempt
+Router = Callable[[CameraConfig], CameraConfig]
+
+
+class SourceSwitch(CaptureError):
+    """Raised (returned) when a connection is ended on purpose to reopen from another source."""
 
 
 def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
@@ -126,6 +133,10 @@ class Camera(Service):
         self._win_count = 0
         self._attempt = 0
         self._warned = False
+        self.router: Router | None = None
+        #: the config the current connection opened (``config`` unless a router changed it)
+        self.reading: CameraConfig = config
+        self._switch: asyncio.Event | None = None
 
     # -- consumers -------------------------------------------------------------------------
 
@@ -159,6 +170,17 @@ class Camera(Service):
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._switch = asyncio.Event()
+
+    def switch_source(self) -> None:
+        """End the current connection at once and reconnect, without backoff (the router will
+        pick the source again), e.g. when MediaMTX comes or goes."""
+        if self._switch is not None:
+            self._switch.set()
+
+    def mark_offline(self, reason: str) -> None:
+        """Report the camera ``offline`` (a stopped USB camera whose device was unplugged)."""
+        self._set_state(CameraState.OFFLINE, CaptureError(reason))
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {f"camera[{self.id}].supervise": self._supervise()}
@@ -172,6 +194,8 @@ class Camera(Service):
             self._set_state(CameraState.CONNECTING)
             error = await self._connect_once()
             self._status.reconnects += 1
+            if isinstance(error, SourceSwitch):
+                continue
             delay = backoff_delay(self._attempt)
             self._attempt += 1
             if error.permanent:
@@ -185,11 +209,14 @@ class Camera(Service):
         While waiting, the source is probed every ``PROBE_INTERVAL`` seconds (a TCP connect to
         an RTSP/HTTP camera, the device node of a USB one). Only a down -> up change cuts the
         wait short, so a camera that accepts connections but fails to stream (wrong path, bad
-        credentials) is not retried faster than the backoff allows.
+        credentials) is not retried faster than the backoff allows. A :meth:`switch_source`
+        ends the wait too.
         """
         deadline = time.monotonic() + delay
         was_down = False
         while (remaining := deadline - time.monotonic()) > 0:
+            if self._switch is not None and self._switch.is_set():
+                return  # the source changes (MediaMTX came or went): try the new one now
             up = await probe(self.config)
             if up is None:  # nothing to probe (file, lavfi)
                 await asyncio.sleep(remaining)
@@ -203,19 +230,34 @@ class Camera(Service):
     async def _connect_once(self) -> CaptureError:
         """Run one connection until it fails; return why."""
         stop = threading.Event()
-        reader = StreamReader(self.config, stop)
+        self.reading = self.config
+        if self.router is not None:
+            try:
+                self.reading = self.router(self.config)
+            except Exception:  # a broken router must not stop the camera: read directly
+                _LOGGER.exception("camera %s: source router failed", self.id)
+        switch = self._switch
+        assert switch is not None
+        switch.clear()
+        reader = StreamReader(self.reading, stop)
         self._last_packet = time.monotonic()
         # a thread of its own, not the default executor: a reader holds its thread for as long
         # as the camera streams, and a shared pool would run dry with a few cameras
         thread = run_in_thread(reader.run, _Sink(self), name=f"camera[{self.id}].reader")
         try:
-            while not thread.done():
-                await asyncio.wait([thread], timeout=1.0)
-                idle = time.monotonic() - self._last_packet
-                if not thread.done() and self.state is CameraState.STREAMING and idle > self.config.stall_timeout:
-                    # no waiting for the blocked read: FFmpeg's socket timeout ends that thread
-                    # later, and, told to stop, it delivers nothing more
-                    return StallError(f"no packet for {self.config.stall_timeout:g} s")
+            waiter = asyncio.ensure_future(switch.wait())
+            try:
+                while not thread.done():
+                    await asyncio.wait([thread, waiter], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    if switch.is_set() and not thread.done():
+                        return SourceSwitch("switching source")
+                    idle = time.monotonic() - self._last_packet
+                    if not thread.done() and self.state is CameraState.STREAMING and idle > self.config.stall_timeout:
+                        # no waiting for the blocked read: FFmpeg's socket timeout ends that thread
+                        # later, and, told to stop, it delivers nothing more
+                        return StallError(f"no packet for {self.config.stall_timeout:g} s")
+            finally:
+                waiter.cancel()
             thread.result()
         except CaptureError as err:
             return err

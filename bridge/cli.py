@@ -1,4 +1,4 @@
-"""Command line: ``camera-bridge run|check-config|list-devices|api-key``."""
+"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("check-config", "validate a config and print it with secrets masked")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
+    mtx = sub.add_parser("mediamtx-config", help="write a mediamtx.yml for the configured cameras")
+    mtx.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
+    mtx.add_argument("--stdout", action="store_true", help="print it instead of writing mediamtx.config_out")
     devices = sub.add_parser("list-devices", help="list USB (V4L2) capture devices")
     devices.add_argument("--json", action="store_true", help="print JSON")
     key = sub.add_parser("api-key", help="make an API key: prints it once, with the hash for api.keys")
@@ -195,6 +198,24 @@ def _api_key(name: str, role: str) -> int:
     return EXIT_OK
 
 
+def _mediamtx_config(config: Config, to_stdout: bool) -> int:
+    """Write (atomically, mode 0600) or print the generated mediamtx.yml."""
+    from .mediamtx.generate import build, render, write_atomic
+
+    text = render(build(config))
+    out = config.mediamtx.config_out
+    if to_stdout or not out:
+        print(text, end="")
+        return EXIT_OK
+    try:
+        write_atomic(out, text)
+    except OSError as err:
+        print(f"cannot write {out}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"wrote {out} ({len(config.cameras)} camera path(s))")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -205,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
+    if args.command == "mediamtx-config":
+        return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
         print(yaml.safe_dump(masked(config), sort_keys=False), end="")
         return EXIT_OK

@@ -143,6 +143,49 @@ RATE_LIMIT_OPTIONS = (
 )
 
 
+MEDIAMTX_OPTIONS = (
+    Option("enabled", vol.Boolean(), False, "Drive a MediaMTX server (stream URLs, recording)."),
+    Option("api_url", vol.All(vol.Coerce(str), vol.Match(r"^https?://[^\s/]+", msg="expected http(s)://host:port")),
+           "http://127.0.0.1:9997", "MediaMTX Control API base URL."),
+    Option("username", _optional(vol.Coerce(str)), None, "User for the MediaMTX API, if it needs one."),
+    Option("password", _optional(vol.Coerce(str)), None, "Password for the MediaMTX API.", secret=True),
+    Option("rtsp_url", vol.All(vol.Coerce(str), vol.Match(r"^rtsps?://[^\s/]+", msg="expected rtsp://host:port")),
+           "rtsp://127.0.0.1:8554", "Base of the RTSP stream URLs (`{rtsp_url}/{path}`)."),
+    Option("hls_url", vol.All(vol.Coerce(str), vol.Match(r"^https?://[^\s/]+", msg="expected http(s)://host:port")),
+           "http://127.0.0.1:8888", "Base of the HLS stream URLs."),
+    Option("webrtc_url", vol.All(vol.Coerce(str), vol.Match(r"^https?://[^\s/]+", msg="expected http(s)://host:port")),
+           "http://127.0.0.1:8889", "Base of the WebRTC (WHEP page) URLs."),
+    Option("config_out", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
+           "Where `camera-bridge mediamtx-config` writes mediamtx.yml."),
+    Option("read_via_mediamtx", vol.Boolean(), False,
+           "Read RTSP cameras through MediaMTX's restream while it is up (USB cameras always are)."),
+    Option("health_interval", vol.All(vol.Coerce(float), vol.Range(0.1, 3600)), 5.0, "Seconds between health checks."),
+    Option("reconcile_interval", vol.All(vol.Coerce(float), vol.Range(1, 86400)), 60.0,
+           "Seconds between periodic reconciliations."),
+    Option("request_timeout", vol.All(vol.Coerce(float), vol.Range(0.1, 60)), 5.0, "Seconds one API request may take."),
+)
+
+RECORD_OPTIONS = (
+    Option("enabled", vol.Boolean(), False, "Record cameras unless switched per camera."),
+    Option("path", vol.All(vol.Coerce(str), vol.Length(min=1), vol.Match(r".*%path", msg="must contain %path")),
+           "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
+           "MediaMTX `recordPath` (must contain `%path`)."),
+    Option("format", vol.In(("fmp4", "mpegts")), "fmp4", "MediaMTX `recordFormat`."),
+    Option("segment_duration", vol.All(vol.Coerce(str), vol.Match(r"^\d+(ms|s|m|h|d)$", msg="expected a duration such as 30m, 1h")),
+           "1h", "MediaMTX `recordSegmentDuration`."),
+    Option("delete_after", vol.All(vol.Coerce(str), vol.Match(r"^(0s|\d+(ms|s|m|h|d))$", msg="expected a duration such as 1d, 0s = never")),
+           "1d", "MediaMTX `recordDeleteAfter`; `0s` keeps recordings forever."),
+)
+
+USB_OPTIONS = (
+    Option("discovery", vol.All(lambda v: "off" if v is False else v, vol.In(("hybrid", "udev", "poll", "off"))), "hybrid",
+           "USB hot-plug discovery: udev events, sysfs polling, both, or off."),
+    Option("poll_interval", vol.All(vol.Coerce(float), vol.Range(0.1, 3600)), 5.0, "Seconds between sysfs polls."),
+    Option("auto_add", vol.Boolean(), False, "Start a camera for every discovered capture device."),
+    Option("sysfs_root", vol.All(vol.Coerce(str), vol.Length(min=1)), "/sys", "sysfs mount point (for polling)."),
+)
+
+
 @dataclass(frozen=True)
 class MqttConfig:
     """``mqtt:`` section. Durations in seconds."""
@@ -249,6 +292,46 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class RecordConfig:
+    """``mediamtx.record``: recording defaults (MediaMTX duration strings such as ``1h``)."""
+
+    enabled: bool = False
+    path: str = "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f"
+    format: str = "fmp4"
+    segment_duration: str = "1h"
+    delete_after: str = "1d"
+
+
+@dataclass(frozen=True)
+class MediamtxConfig:
+    """``mediamtx:`` section (URLs without a trailing ``/``; durations in seconds)."""
+
+    enabled: bool = False
+    api_url: str = "http://127.0.0.1:9997"
+    username: str | None = None
+    password: str | None = None
+    rtsp_url: str = "rtsp://127.0.0.1:8554"
+    hls_url: str = "http://127.0.0.1:8888"
+    webrtc_url: str = "http://127.0.0.1:8889"
+    config_out: str | None = None
+    read_via_mediamtx: bool = False
+    health_interval: float = 5.0
+    reconcile_interval: float = 60.0
+    request_timeout: float = 5.0
+    record: RecordConfig = field(default_factory=RecordConfig)
+
+
+@dataclass(frozen=True)
+class UsbConfig:
+    """``usb:`` section: hot-plug discovery (``poll_interval`` in seconds)."""
+
+    discovery: str = "hybrid"
+    poll_interval: float = 5.0
+    auto_add: bool = False
+    sysfs_root: str = "/sys"
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration."""
 
@@ -260,6 +343,8 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     #: the global ``detect:`` section (the API's detector; cameras carry their merged own)
     detect: DetectConfig = field(default_factory=lambda: _detect.DetectConfig())
+    mediamtx: MediamtxConfig = field(default_factory=MediamtxConfig)
+    usb: UsbConfig = field(default_factory=UsbConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -383,7 +468,10 @@ API_SCHEMA = vol.All(
 SCHEMA = _section(
     TOP_OPTIONS,
     {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras,
-     vol.Optional("api", default=dict): API_SCHEMA},
+     vol.Optional("api", default=dict): API_SCHEMA,
+     vol.Optional("mediamtx", default=dict): _section(
+         MEDIAMTX_OPTIONS, {vol.Optional("record", default=dict): _section(RECORD_OPTIONS)}),
+     vol.Optional("usb", default=dict): _section(USB_OPTIONS)},
 )
 
 
@@ -541,9 +629,14 @@ def _build(valid: dict[str, Any]) -> Config:
     api = dict(valid["api"])
     api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
     api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
+    media = dict(valid["mediamtx"])
+    media["record"] = RecordConfig(**media["record"])
+    for key in ("api_url", "rtsp_url", "hls_url", "webrtc_url"):
+        media[key] = media[key].rstrip("/")
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
                     log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api),
-                    detect=_detect.build({}, valid["detect"]))
+                    detect=_detect.build({}, valid["detect"]),
+                    mediamtx=MediamtxConfig(**media), usb=UsbConfig(**valid["usb"]))
     register_secrets(config)
     return config
 
@@ -574,6 +667,7 @@ def register_secrets(config: Config) -> None:
     """Register the config's secrets with the process-wide redactor (logs, MQTT, status)."""
     REDACTOR.add(config.mqtt.password)
     REDACTOR.add(config.api.jwt_secret)
+    REDACTOR.add(config.mediamtx.password)
     for cam in config.cameras.values():
         _register_url_password(cam)
 
@@ -593,6 +687,8 @@ def masked(config: Config) -> dict[str, Any]:
     if data["api"]["jwt_secret"]:
         data["api"]["jwt_secret"] = MASK
     data["detect"] = _detect.as_data(config.detect)
+    if data["mediamtx"]["password"]:
+        data["mediamtx"]["password"] = MASK
     for cam_id, cam in data["cameras"].items():
         del cam["id"]
         detect = config.cameras[cam_id].detect  # a camera without detection: just that

@@ -9,9 +9,11 @@ freed pictures stay inside the arenas as resident free space: measured here with
 :func:`tune_malloc` (called once at start, before the capture threads exist) caps the arenas at
 2 and fixes the mmap threshold at 4 MiB, so every buffer of that size or more (a 1080p BGR copy)
 is its own mapping, returned to the kernel when freed, while smaller ones (picture planes) are
-reused from the arenas without page faults. Measured with ``bench/snapshot_cpu.py`` (8 x 1080p):
-a 256 KiB threshold gave 10 MiB less peak RSS but cost ~0.08 CPU s per camera-minute in page
-faults; 4 MiB keeps the CPU figure and most of the saving. Source: glibc ``mallopt(3)`` (M_ARENA_MAX,
+reused from the arenas; and it raises the trim threshold to 64 MiB, so the arenas are not shrunk
+after every picture only to fault the same pages in again for the next one. Measured with
+``bench/snapshot_cpu.py`` (8 x 1080p): a 256 KiB mmap threshold gave 10 MiB less peak RSS but
+cost ~0.08 CPU s per camera-minute in page faults, as did the default 128 KiB trim threshold;
+these values keep the CPU figure and most of the memory saving. Source: glibc ``mallopt(3)`` (M_ARENA_MAX,
 M_MMAP_THRESHOLD; a fixed threshold also turns off the dynamic adjustment), and the
 ``MALLOC_ARENA_MAX`` advice in glibc's tunables documentation.
 """
@@ -24,15 +26,17 @@ import os
 
 _LOGGER = logging.getLogger(__name__)
 
+M_TRIM_THRESHOLD = -1  #: glibc <malloc.h>
 M_MMAP_THRESHOLD = -3  #: glibc <malloc.h>
 M_ARENA_MAX = -8  #: glibc <malloc.h>
 ARENA_MAX = 2  #: malloc arenas shared by all threads
 MMAP_THRESHOLD = 4 * 1024 * 1024  #: bytes; allocations this big or bigger are separate mappings
+TRIM_THRESHOLD = 64 * 1024 * 1024  #: bytes of free memory at an arena's top before it is shrunk
 
 
 def tune_malloc() -> bool:
     """Apply the settings above unless the environment sets them (``MALLOC_ARENA_MAX``,
-    ``MALLOC_MMAP_THRESHOLD_`` or ``GLIBC_TUNABLES`` win). Returns whether anything was set;
+    ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` win). Returns whether anything was set;
     False on a C library without ``mallopt`` (e.g. musl), where nothing is needed or possible."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -45,5 +49,7 @@ def tune_malloc() -> bool:
             changed |= bool(mallopt(M_ARENA_MAX, ARENA_MAX))
         if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
             changed |= bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+            changed |= bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _LOGGER.debug("malloc tuned: %s", changed)
     return changed

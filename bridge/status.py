@@ -14,7 +14,8 @@ class CameraState(StrEnum):
     ``connecting`` opening the stream; ``streaming`` packets are arriving; ``backoff`` waiting
     (jittered, exponential) before the next attempt after a failure; ``error`` the last failure
     looks permanent (no video stream, unsupported source) and attempts slow down to the backoff
-    cap; ``stopped`` the bridge is shutting the camera down.
+    cap; ``stopped`` the bridge is shutting the camera down; ``offline`` a USB camera that was
+    unplugged (its configuration is kept; plugging it back in resumes it).
     """
 
     CONNECTING = "connecting"
@@ -22,6 +23,7 @@ class CameraState(StrEnum):
     BACKOFF = "backoff"
     ERROR = "error"
     STOPPED = "stopped"
+    OFFLINE = "offline"
 
 
 @dataclass

@@ -31,6 +31,17 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE mediamtx_paths (   -- MediaMTX paths the bridge created (it deletes only those)
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE recording (        -- per-camera recording switch (MediaMTX record on/off)
+        camera TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -104,6 +115,45 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(f"cannot delete camera {cam_id}: {err}") from err
         return cur.rowcount > 0
+
+    def owned_paths(self) -> set[str]:
+        """Names of the MediaMTX paths the bridge created."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT name FROM mediamtx_paths")}
+
+    def set_owned_paths(self, names: set[str]) -> None:
+        """Replace the set of MediaMTX paths the bridge created. Raises :class:`StoreError`."""
+        now = time.time()
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM mediamtx_paths WHERE name NOT IN (%s)"
+                                     % ",".join("?" * len(names)), tuple(names))
+                    self._db.executemany("INSERT OR IGNORE INTO mediamtx_paths (name, created_at) VALUES (?, ?)",
+                                         [(n, now) for n in names])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot save MediaMTX paths: {err}") from err
+
+    def recording(self) -> dict[str, bool]:
+        """Per-camera recording switches set so far: camera id -> on."""
+        with self._lock:
+            return {cam: bool(on) for cam, on in self._db.execute("SELECT camera, enabled FROM recording")}
+
+    def set_recording(self, cam_id: str, enabled: bool) -> None:
+        """Save a camera's recording switch. Raises :class:`StoreError`."""
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO recording (camera, enabled, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+                    (cam_id, int(enabled), time.time()))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot save the recording switch of {cam_id}: {err}") from err
 
     def healthy(self) -> bool:
         """Whether the database answers a query."""

@@ -87,9 +87,11 @@ def _fresh_redactor() -> Iterator[None]:
 
 
 def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[str, Any] | None = None,
-                data_dir: Path | None = None, detect: dict[str, Any] | None = None, **mqtt: Any) -> Config:
+                data_dir: Path | None = None, detect: dict[str, Any] | None = None,
+                sections: dict[str, Any] | None = None, **mqtt: Any) -> Config:
     """A validated Config for a test: base topic ``{prefix}``, discovery prefix ``{prefix}_ha``
-    (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart."""
+    (HA birth topic ``{prefix}_ha/status``), so tests sharing the broker stay apart.
+    ``sections`` adds top-level sections (``mediamtx``, ``usb``, ...)."""
     data = {
         "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
                  "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
@@ -97,6 +99,7 @@ def make_config(port: int, prefix: str, cameras: dict[str, Any], *, api: dict[st
         "cameras": cameras,
         "api": {"port": 0, **(api or {})},  # any free port: tests never clash on 8765
         "data_dir": str(data_dir or Path(tempfile.mkdtemp(prefix=f"{prefix}-data-"))),
+        **(sections or {}),
     }
     if detect is not None:
         data["detect"] = detect

@@ -37,7 +37,8 @@ async def test_alive_and_ready_follow_the_broker(own_broker, rtsp, prefix):
         assert body == {"status": "ok", "checks": {
             "config": {"ok": True, "message": "loaded"},
             "mqtt": {"ok": True, "message": "connected to the broker"},
-            "registry": {"ok": True, "message": "open"}}}
+            "registry": {"ok": True, "message": "open"},
+            "mediamtx": {"ok": True, "message": "not enabled"}}}
         texts = [json.dumps(body)]
 
         own_broker.stop()
@@ -90,7 +91,7 @@ async def test_cameras_summary(broker, rtsp, prefix):
     assert resp.status == 200
     assert body["status"] == "degraded" and body["total"] == 2
     assert body["counts"]["streaming"] == 1 and sum(body["counts"].values()) == 2
-    assert set(body["counts"]) == {"connecting", "streaming", "backoff", "error", "stopped"}
+    assert set(body["counts"]) == {"connecting", "streaming", "backoff", "error", "stopped", "offline"}
     cam, dead = body["cameras"]["cam"], body["cameras"]["dead"]
     assert cam["state"] == "streaming" and cam["error"] is None
     assert 0 <= cam["last_frame_age_s"] < 2

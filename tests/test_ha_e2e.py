@@ -421,3 +421,33 @@ async def test_bridge_started_after_home_assistant(own_broker, prefix, tmp_path)
     # and retained from now on, for the next HA restart
     left = await retained(own_broker.port, [f"{dp}/+/{node}/+/config"], settle=0.5)
     assert set(left) == {config_topic(dp, node, e) for e in expected}, sorted(left)
+
+
+@skip_if_asked
+async def test_home_assistant_makes_the_mediamtx_entities(broker, prefix, tmp_path):
+    """With MediaMTX (the contract-checked fake): HA makes the camera's Record switch (state from
+    record/state) and the bridge's MediaMTX connectivity sensor (from the bridge state)."""
+    from .conftest import make_config, running
+    from .fake_mediamtx import FakeMediamtx
+
+    ha_python()
+    async with FakeMediamtx() as fake:
+        config = make_config(broker.port, prefix, {"test_pattern": {"url": TEST_PATTERN}}, sections={
+            "mediamtx": {"enabled": True, "api_url": fake.url, "health_interval": 0.5,
+                         "record": {"enabled": True}}})
+        async with running(config) as bridge:
+            deadline = asyncio.get_running_loop().time() + 10
+            while "test_pattern" not in fake.paths:
+                assert asyncio.get_running_loop().time() < deadline, "path never added"
+                await asyncio.sleep(0.1)
+            switch, sensor = "switch.test_pattern_record", f"binary_sensor.{prefix}_mediamtx"
+            probe = await run_probe(broker.port, f"{prefix}_ha", tmp_path / "probe",
+                                    "--expect-entity", switch, "--expect-entity", sensor)
+            assert bridge.mediamtx.available
+    assert probe.rc == 0 and probe.result.get("ok") is True, probe.context()
+    rec = probe.entity(switch)
+    assert rec["state"] == "on" and rec["device_name"] == "Test pattern", rec
+    assert rec["unique_id"] == f"{prefix}_test_pattern_record"
+    med = probe.entity(sensor)
+    assert med["state"] == "on" and med["device_class"] == "connectivity" and med["device_name"] == "Camera bridge", med
+    check_ha_log(probe, prefix)

@@ -78,6 +78,11 @@ ROUTE_ROLES: dict[str, str] = {
     "bridge.discovery": "admin",
     "rpc": SELF,
     "detect": "operator",
+    "health.mediamtx": "viewer",
+    "cameras.recording": "viewer",
+    "cameras.recordings": "viewer",
+    "cameras.set_recording": "operator",
+    "usb.devices": "viewer",
 }
 DEFAULT_ROLE = "admin"
 

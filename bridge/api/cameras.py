@@ -50,8 +50,10 @@ def _registry(request: web.Request) -> Registry:
     return request.app[REGISTRY]
 
 
-def camera_view(camera: Camera, source: str) -> dict[str, Any]:
-    """A camera as the API shows it: options (credentials masked) merged with runtime status."""
+def camera_view(camera: Camera, source: str, bridge: Bridge | None = None) -> dict[str, Any]:
+    """A camera as the API shows it: options (credentials masked) merged with runtime status;
+    with MediaMTX (``bridge.mediamtx``) its stream URLs and ``mediamtx`` path metrics."""
+    media = bridge.mediamtx if bridge is not None else None
     data = camera_data(camera.config)
     if data.get("url"):
         data["url"] = mask_url(data["url"])
@@ -62,7 +64,10 @@ def camera_view(camera: Camera, source: str) -> dict[str, Any]:
         "kind": camera.config.kind,
         **{k: v for k, v in data.items() if k != "name"},
         **camera.status.as_payload(),
-        "stream_urls": {},
+        "stream_urls": media.stream_urls(camera.id) if media is not None else {},
+        "mediamtx": None if media is None else {
+            **media.camera_info(camera.id),
+            "read_via": bridge.restream.via(camera.id) if bridge.restream is not None else "direct"},
     }
 
 
@@ -76,13 +81,13 @@ def _camera(request: web.Request) -> Camera:
 
 async def list_cameras(request: web.Request) -> web.Response:
     registry = _registry(request)
-    cams = [camera_view(c, registry.source(c.id)) for c in _bridge(request).cameras.values()]
+    cams = [camera_view(c, registry.source(c.id), _bridge(request)) for c in _bridge(request).cameras.values()]
     return web.json_response({"cameras": cams})
 
 
 async def get_camera(request: web.Request) -> web.Response:
     camera = _camera(request)
-    return web.json_response(camera_view(camera, _registry(request).source(camera.id)))
+    return web.json_response(camera_view(camera, _registry(request).source(camera.id), _bridge(request)))
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -104,7 +109,7 @@ async def add_camera(request: web.Request) -> web.Response:
     except RegistryError as err:
         raise _registry_error(err) from None
     camera = _bridge(request).cameras[config.id]
-    return web.json_response(camera_view(camera, "api"), status=201,
+    return web.json_response(camera_view(camera, "api", _bridge(request)), status=201,
                              headers={"Location": f"/api/cameras/{config.id}"})
 
 
@@ -114,7 +119,7 @@ async def update_camera(request: web.Request) -> web.Response:
         config = await _registry(request).update(request.match_info["id"], body)
     except RegistryError as err:
         raise _registry_error(err) from None
-    return web.json_response(camera_view(_bridge(request).cameras[config.id], "api"))
+    return web.json_response(camera_view(_bridge(request).cameras[config.id], "api", _bridge(request)))
 
 
 async def remove_camera(request: web.Request) -> web.Response:

@@ -575,7 +575,7 @@ def _camera(conn: Connection, cam_id: str) -> Any:
 
 def _view(conn: Connection, camera: Any) -> dict[str, Any]:
     source = conn.registry.source(camera.id) if conn.registry is not None else "yaml"
-    return camera_view(camera, source)
+    return camera_view(camera, source, conn.bridge)
 
 
 def _registry(conn: Connection) -> Registry:

@@ -51,7 +51,10 @@ class MqttPublisher(Service):
         self.discovery_off = False
         #: the cameras' detection stages (kept up to date by the Bridge)
         self.detectors: dict[str, DetectWorker] = {}
+        #: parts that publish more (MediaMTX): see :meth:`add_extension`
+        self.extensions: list[Any] = []
         subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
+        self._subscriptions = subscriptions
         if self._cfg.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
@@ -72,6 +75,8 @@ class MqttPublisher(Service):
             cameras = [camera.config for camera in self._cameras.values()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
+        for ext in self.extensions:
+            configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
 
     @property
@@ -94,6 +99,13 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
+    def add_extension(self, ext: Any) -> None:
+        """Add a part that publishes more, before the publisher is entered. ``ext`` has
+        ``subscriptions`` (topic filters), ``discovery_configs(cameras, with_bridge)``,
+        ``publish_camera(cam_id)``, ``publish_all()``, ``on_message(topic, payload) -> bool``
+        (True: handled) and ``state_fields() -> dict`` (merged into the bridge state)."""
+        self.extensions.append(ext)
+        self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
         await self.link.__aenter__()
@@ -140,6 +152,8 @@ class MqttPublisher(Service):
         for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
+        for ext in self.extensions:
+            ext.publish_camera(cam_id)
         self._publish_bridge_state()
 
     def camera_removed(self, config: CameraConfig) -> None:
@@ -176,6 +190,8 @@ class MqttPublisher(Service):
             "uptime_s": int(now - self.started_at),
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
             "discovery": self.discovery_enabled,
+            "mediamtx": None,
+            **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
     def _publish_bridge_state(self) -> None:
@@ -190,6 +206,12 @@ class MqttPublisher(Service):
         self._publish_discovery()
         for cam_id in self._cameras:
             self._publish_camera(cam_id, with_snapshot=True)
+        for ext in self.extensions:
+            ext.publish_all()
+        self._publish_bridge_state()
+
+    def publish_bridge_state(self) -> None:
+        """Publish the bridge state now (a part's field changed)."""
         self._publish_bridge_state()
 
     async def _on_connect(self) -> None:
@@ -219,6 +241,8 @@ class MqttPublisher(Service):
                 self._publish_all()
             return
         if detection.command(self.topics, topic, message.payload, self.detectors):
+            return
+        if any(ext.on_message(topic, message.payload) for ext in self.extensions):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 ONLINE = "online"
 OFFLINE = "offline"
 #: per-camera state topics that are retained and cleared when a camera is removed
-CAMERA_RETAINED = ("availability", "status", "snapshot")
+CAMERA_RETAINED = ("availability", "status", "snapshot", "record/state", "stream")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class Topics:
     @property
     def detect_command_filter(self) -> str:
         return f"{self.base}/+/detect/set"
+
+    @property
+    def bridge_usb(self) -> str:
+        """``{base}/bridge/usb``: USB devices plugged in or removed (events, not retained)."""
+        return f"{self.base}/bridge/usb"
+
+    @property
+    def record_command_filter(self) -> str:
+        """``{base}/+/record/set``: recording switch commands (with MediaMTX)."""
+        return f"{self.base}/+/record/set"
 
     def command_camera(self, topic: str) -> str | None:
         """The camera id of a ``{base}/{camera}/snapshot/set`` topic, else None."""
