@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, instance, systemd
 from .camera import Camera
@@ -22,6 +22,7 @@ from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
+from .mqtt.timelapses import TimelapseMqtt
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
 from .store import Store
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .api.server import ApiServer
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
+    from .timelapse.manager import TimelapseManager
     from .usb.monitor import UsbMonitor
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ class Bridge:
         self.mediamtx: MediamtxService | None = None
         self.restream: Restream | None = None
         self.usb: UsbMonitor | None = None
+        self.timelapses: TimelapseManager | None = None
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, discovery=config.mqtt.discovery)
+        self.publisher.add_extension(self._timelapse_mqtt)
         if config.mediamtx.enabled:
             self._setup_mediamtx()
 
@@ -100,6 +105,7 @@ class Bridge:
 
                 self.usb = UsbMonitor(self.config.usb, self)
                 await self._stack.enter_async_context(self.usb)
+            await self._start_timelapses()
             if self.config.api.enabled:
                 from .api.server import (
                     ApiServer,  # aiohttp & co. (~35 MiB) only when serving
@@ -218,6 +224,20 @@ class Bridge:
             return  # a camera being replaced or removed reporting "stopped"
         self.publisher.on_camera_state(camera)
         self.events.publish("camera.status", {"camera": camera.id, **camera.status.as_payload()})
+
+    async def _start_timelapses(self) -> None:
+        from .timelapse.manager import TimelapseManager
+
+        assert self.store is not None
+        self.timelapses = TimelapseManager(self.config, self.cameras, self.store,
+                                           on_event=self._on_timelapse_event,
+                                           on_image=self._timelapse_mqtt.on_image)
+        await self._stack.enter_async_context(self.timelapses)
+        self._timelapse_mqtt.attach(self.timelapses)
+
+    def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
+        self.events.publish(type_, data)
+        self._timelapse_mqtt.on_event(type_, data)
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         self.publisher.on_snapshot(cam_id, snap)

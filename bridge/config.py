@@ -228,6 +228,8 @@ class CameraConfig:
     video_size: str | None = None
     framerate: float | None = None
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    #: ``timelapse:`` setting overrides for this camera's timelapses (bridge/timelapse/config.py)
+    timelapse: dict[str, Any] = field(default_factory=dict)
     detect: DetectConfig = field(default_factory=lambda: _detect.DetectConfig())
 
     @property
@@ -341,6 +343,9 @@ class Config:
     log_format: str = "text"
     data_dir: str | None = None
     api: ApiConfig = field(default_factory=ApiConfig)
+    #: ``timelapse:`` (a ``bridge.timelapse.config.Defaults``) and ``timelapses:`` (id -> ``Spec``)
+    timelapse: Any = None
+    timelapses: dict[str, Any] = field(default_factory=dict)
     #: the global ``detect:`` section (the API's detector; cameras carry their merged own)
     detect: DetectConfig = field(default_factory=lambda: _detect.DetectConfig())
     mediamtx: MediamtxConfig = field(default_factory=MediamtxConfig)
@@ -399,12 +404,25 @@ def _device(value: Any) -> str:
     return value
 
 
+def _timelapse(name: str) -> Any:
+    """A validator of bridge/timelapse/config.py, imported when first used (it builds on this
+    module's Option)."""
+
+    def check(value: Any) -> Any:
+        from .timelapse import config as timelapse_config
+
+        return getattr(timelapse_config, name)(value)
+
+    return check
+
+
 CAMERA_SCHEMA = _section(
-    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS)}
+    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS),
+                     vol.Optional("timelapse", default=dict): _timelapse("validate_overrides")}
 ).extend({vol.Optional("url", default=None): _optional(_camera_url),
           vol.Optional("device", default=None): _optional(_device)})
 #: camera ids that would collide with the bridge's own topics and HA device
-RESERVED_IDS = frozenset({"bridge"})
+RESERVED_IDS = frozenset({"bridge", "timelapse"})
 
 
 def _cameras(value: Any) -> dict[str, Any]:
@@ -471,7 +489,9 @@ SCHEMA = _section(
      vol.Optional("api", default=dict): API_SCHEMA,
      vol.Optional("mediamtx", default=dict): _section(
          MEDIAMTX_OPTIONS, {vol.Optional("record", default=dict): _section(RECORD_OPTIONS)}),
-     vol.Optional("usb", default=dict): _section(USB_OPTIONS)},
+     vol.Optional("usb", default=dict): _section(USB_OPTIONS),
+     vol.Optional("timelapse", default=dict): _timelapse("validate_defaults"),
+     vol.Optional("timelapses", default=dict): _timelapse("validate_timelapses")},
 )
 
 
@@ -597,6 +617,9 @@ def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
         if node_id in valid["cameras"]:
             errors.append(f"cameras.{node_id}: camera id equals the bridge's node id "
                           "(mqtt.base_topic); rename the camera or change base_topic")
+        from .timelapse.config import check_references
+
+        errors += check_references(valid)
     if errors:
         raise ConfigError(errors)
     return _build(valid)
@@ -636,7 +659,8 @@ def _build(valid: dict[str, Any]) -> Config:
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
                     log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api),
                     detect=_detect.build({}, valid["detect"]),
-                    mediamtx=MediamtxConfig(**media), usb=UsbConfig(**valid["usb"]))
+                    mediamtx=MediamtxConfig(**media), usb=UsbConfig(**valid["usb"]),
+                    timelapse=valid["timelapse"], timelapses=valid["timelapses"])
     register_secrets(config)
     return config
 
@@ -695,6 +719,9 @@ def masked(config: Config) -> dict[str, Any]:
         cam["detect"] = _detect.as_data(detect) if detect.enabled else {"enabled": False}
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
+    from .timelapse.config import plain_sections
+
+    plain_sections(config, data)
     return data
 
 

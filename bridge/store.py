@@ -11,10 +11,14 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BridgeError
+
+
+T = TypeVar("T")
 
 
 class StoreError(BridgeError):
@@ -40,6 +44,52 @@ MIGRATIONS: tuple[str, ...] = (
         camera TEXT PRIMARY KEY,
         enabled INTEGER NOT NULL,
         updated_at REAL NOT NULL
+    );
+    """,
+    # timelapses (bridge/timelapse/storage.py); times in seconds since the epoch (UTC)
+    """
+    CREATE TABLE timelapses (
+        id TEXT PRIMARY KEY,
+        config TEXT,                   -- JSON options of a timelapse made through the API, else NULL
+        origin TEXT NOT NULL,          -- yaml or api
+        state TEXT NOT NULL,           -- created, running, paused, stopped, completed
+        started_at REAL,               -- first start (end_after counts from here)
+        last_capture_at REAL,          -- last kept frame
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE timelapse_frames (
+        id INTEGER PRIMARY KEY,
+        timelapse_id TEXT NOT NULL,
+        path TEXT NOT NULL,            -- relative to {data_dir}/timelapses
+        captured_at REAL NOT NULL,
+        size INTEGER NOT NULL,         -- bytes
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        score REAL NOT NULL,           -- quality 0..1
+        flags TEXT NOT NULL            -- comma-separated checks that were not perfect
+    );
+    CREATE INDEX timelapse_frames_by_time ON timelapse_frames (timelapse_id, captured_at);
+    CREATE TABLE timelapse_discards (
+        timelapse_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (timelapse_id, reason)
+    );
+    CREATE TABLE timelapse_videos (
+        id INTEGER PRIMARY KEY,
+        timelapse_id TEXT NOT NULL,
+        path TEXT NOT NULL,            -- relative to {data_dir}/timelapses
+        thumbnail TEXT,
+        created_at REAL NOT NULL,
+        frames INTEGER NOT NULL,
+        duration REAL NOT NULL,        -- seconds
+        size INTEGER NOT NULL,         -- bytes
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        fps INTEGER NOT NULL,
+        first_at REAL NOT NULL,        -- capture time of the first and last frame
+        last_at REAL NOT NULL
     );
     """,
 )
@@ -154,6 +204,22 @@ class Store:
                     (cam_id, int(enabled), time.time()))
         except sqlite3.Error as err:
             raise StoreError(f"cannot save the recording switch of {cam_id}: {err}") from err
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(connection)`` in one transaction (committed, or rolled back if it raises)
+        and return its result. Blocking: call it in a thread. Raises :class:`StoreError`."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return result
+        except sqlite3.Error as err:
+            raise StoreError(f"state database: {err}") from err
 
     def healthy(self) -> bool:
         """Whether the database answers a query."""

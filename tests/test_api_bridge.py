@@ -105,3 +105,23 @@ def test_damaged_instance_file_gets_a_new_id(tmp_path, caplog):
     assert second.id != first.id and len(second.id) == 32
     assert "unreadable" in caplog.text
     assert instance.load(tmp_path) == second
+
+
+async def test_timelapse_added_while_discovery_is_off_publishes_no_config(broker, prefix, tmp_path):
+    cams = {"demo": {"url": "lavfi:testsrc2=size=160x120:rate=5"}}
+    config = make_config(broker.port, prefix, cams, data_dir=tmp_path / "state")
+    disc = [f"{prefix}_ha/#"]
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, \
+            aiohttp.ClientSession(base_url(bridge)) as http:
+        await rec.wait(lambda: rec.on(f"{prefix}/bridge/state"), what="bridge state")
+        assert (await http.put("/api/bridge/discovery", json={"enabled": False})).status == 200
+        resp = await http.post("/api/timelapses", json={"id": "garden", "camera": "demo", "interval": 60})
+        assert resp.status == 201, await resp.text()
+        await rec.wait(lambda: rec.on(f"{prefix}/timelapse/garden/state"), what="the timelapse's state")
+        assert await retained(broker.port, disc) == {}
+        assert (await http.put("/api/bridge/discovery", json={"enabled": True})).status == 200
+        for _ in range(10):
+            if any("garden" in t for t in await retained(broker.port, disc)):
+                break
+        else:
+            raise AssertionError("the timelapse's discovery config was not published when switched on")

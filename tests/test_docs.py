@@ -26,6 +26,9 @@ from bridge.detect.config import DetectConfig, ObjectFilter
 from bridge.mqtt import discovery, topics
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.status import CameraState, CameraStatus
+from bridge.timelapse import config as timelapse_config
+from bridge.timelapse.config import Spec
+from bridge.timelapse.state import Runtime, State
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
@@ -48,7 +51,13 @@ SECTIONS: dict[str, str] = {
     "MEDIAMTX_OPTIONS": "mediamtx.",
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",
+    # bridge/timelapse/config.py
+    "SETTINGS_OPTIONS": "timelapse.",
+    "GLOBAL_OPTIONS": "timelapse.",
+    "TIMELAPSE_OPTIONS": "timelapses.<id>.",
 }
+#: modules holding option tables
+OPTION_MODULES = (config, timelapse_config)
 
 # ---------------------------------------------------------------------------------------------
 # markdown helpers
@@ -109,12 +118,12 @@ def backticked(cell: str) -> list[str]:
 
 def option_tables() -> list[tuple[str, tuple[Option, ...]]]:
     """(key path prefix, options) for every ``*_OPTIONS`` table of bridge/config.py."""
-    names = sorted(n for n, v in vars(config).items()
-                   if n.endswith("_OPTIONS") and isinstance(v, tuple))
-    unknown = [n for n in names if n not in SECTIONS]
+    tables = {n: v for module in OPTION_MODULES for n, v in vars(module).items()
+              if n.endswith("_OPTIONS") and isinstance(v, tuple)}
+    unknown = [n for n in tables if n not in SECTIONS]
     assert not unknown, (f"bridge/config.py has new option table(s) {unknown}: document them in "
                          "docs/configuration.md and add their key path prefix to SECTIONS here")
-    return [(SECTIONS[n], getattr(config, n)) for n in names]
+    return [(SECTIONS[n], tables[n]) for n in sorted(tables)]
 
 
 def all_options() -> dict[str, Option]:
@@ -173,7 +182,7 @@ def constraints(validator: Any) -> list[Any]:
 
 
 def numbers(text: str) -> set[float]:
-    return {float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+    return {float(n) for n in re.findall(r"(?<!\w)-?\d+(?:\.\d+)?", text.replace("\u2212", "-"))}
 
 
 def test_every_option_is_documented_with_its_default():
@@ -229,7 +238,8 @@ def test_section_prefixes_are_real_key_paths():
         for part in [p for p in prefix.split(".") if p]:
             if part == "<id>":
                 part = "cam"
-                node[part] = {"url": "lavfi:testsrc"}
+                data["cameras"]["cam"] = {"url": "lavfi:testsrc"}
+                node[part] = {"camera": "cam"} if path == "timelapses." else {"url": "lavfi:testsrc"}
             if part == "<label>":
                 part = "person"
             if part.endswith("[]"):
@@ -239,7 +249,8 @@ def test_section_prefixes_are_real_key_paths():
                 continue
             node = node.setdefault(part, {})
             path += f"{part}."
-        for opt in getattr(config, table):
+        table_options = next(getattr(m, table) for m in OPTION_MODULES if hasattr(m, table))
+        for opt in table_options:
             node[opt.key] = "x" if opt.required else opt.default
         node["no_such_option"] = 1
         with pytest.raises(config.ConfigError) as err:
@@ -301,7 +312,7 @@ def test_check_config_example_is_what_the_cli_prints(tmp_path, monkeypatch, caps
 # docs/mqtt.md
 
 # Distinct sample names, so that generated strings can be turned back into placeholders.
-BASE, NODE, PREFIX, CAMERA = "xbase/sub", "xbase_sub", "xprefix", "xcam"
+BASE, NODE, PREFIX, CAMERA, TIMELAPSE = "xbase/sub", "xbase_sub", "xprefix", "xcam", "xtl"
 LABEL = "xlabel"  #: a tracked object label (``{label}``: person, car, ...)
 HA_STATUS = "xha/xbirth"
 #: Topics fields that are prefixes of other topics, not topics of their own
@@ -312,7 +323,7 @@ def template(text: str) -> str:
     """A generated topic or id with the sample names replaced by the docs' placeholders."""
     return (text.replace(HA_STATUS, "{ha_status}").replace(BASE, "{base}")
             .replace(NODE, "{node_id}").replace(PREFIX, "{prefix}").replace(CAMERA, "{camera}")
-            .replace(LABEL, "{label}"))
+            .replace(TIMELAPSE, "{timelapse}").replace(LABEL, "{label}"))
 
 
 def sample_topics() -> topics.Topics:
@@ -342,7 +353,8 @@ def published_leaves() -> set[str]:
 
 def discovery_configs(cam_id: str = CAMERA, t: topics.Topics | None = None) -> list[tuple[str, dict]]:
     t = t or sample_topics()
-    return discovery.bridge_configs(t) + discovery.camera_configs(t, sample_camera(cam_id))
+    return (discovery.bridge_configs(t) + discovery.camera_configs(t, sample_camera(cam_id))
+            + discovery.timelapse_configs(t, TIMELAPSE, "Garden daily", cam_id))
 
 
 def payload_topics(payload: Any) -> set[str]:
@@ -373,11 +385,13 @@ def code_topics() -> dict[str, str]:
             out[template(getattr(t, field.name))] = f"Topics.{field.name}"
     methods = {n for n, m in inspect.getmembers(topics.Topics, inspect.isfunction)
                if not n.startswith("_")}
-    new = methods - {"camera", "discovery", "command_camera"}
+    new = methods - {"camera", "discovery", "command_camera", "timelapse", "command_timelapse"}
     assert not new, f"new Topics method(s) {new}: document their topics in docs/mqtt.md and here"
     for leaf in published_leaves():
         out[template(t.camera(CAMERA, leaf))] = f"Topics.camera(..., {leaf!r})"
     out[template(t.discovery("{component}", "{object_id}"))] = "Topics.discovery"
+    for leaf in (*topics.TIMELAPSE_RETAINED, "set"):
+        out[template(t.timelapse(TIMELAPSE, leaf))] = f"Topics.timelapse(..., {leaf!r})"
     for topic, payload in discovery_configs():
         for named in payload_topics(payload):
             out.setdefault(template(named), f"discovery payload of {template(topic)}")
@@ -452,7 +466,7 @@ def test_discovery_entities_of_a_real_camera_match_the_placeholders():
 
     def fill(cell: str) -> str:
         return (backticked(cell)[0].replace("{node_id}", real.node_id).replace("{camera}", "front_door")
-                .replace("{label}", LABEL))
+                .replace("{timelapse}", TIMELAPSE).replace("{label}", LABEL))
 
     rows = rows_with(MQTT_DOC.read_text(encoding="utf-8"), "Component", "object_id", "unique_id")
     listed = {(row["Component"], fill(row["object_id"]), fill(row["unique_id"])) for row in rows}
@@ -491,9 +505,14 @@ def test_example_payloads_have_the_published_shape():
                 examples.append((match.group(1), json.loads(match.group(2))))
     assert examples, "no JSON example payload found in docs/mqtt.md"
     real = topics.Topics("camera_bridge", "homeassistant")
-    checked = {"status": 0, "bridge": 0, "discovery": 0}
+    checked = {"status": 0, "bridge": 0, "discovery": 0, "timelapse": 0}
+    timelapse_keys = list(Runtime(Spec(id="x", camera="y"), "yaml", State.RUNNING).status())
     for topic, payload in examples:
-        if "unique_id" in payload:
+        if "/timelapse/" in (topic or "") and topic.endswith("/state"):
+            assert list(payload) == timelapse_keys, f"timelapse state example for {topic} is out of date"
+            assert payload["state"] in {str(s) for s in State}
+            checked["timelapse"] += 1
+        elif "unique_id" in payload:
             cam_id = payload["device"]["identifiers"][0].removeprefix(f"{real.node_id}_")
             model = payload["device"]["model"]
             kinds = {v: k for k, v in discovery._MODELS.items()}

@@ -83,6 +83,18 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.recordings": "viewer",
     "cameras.set_recording": "operator",
     "usb.devices": "viewer",
+    "timelapses.list": "viewer",
+    "timelapses.get": "viewer",
+    "timelapses.frames": "viewer",
+    "timelapses.frame": "viewer",
+    "timelapses.thumbnail": "viewer",
+    "timelapses.videos": "viewer",
+    "timelapses.video": "viewer",
+    "timelapses.video_thumbnail": "viewer",
+    "timelapses.action": "operator",
+    "timelapses.add": "admin",
+    "timelapses.update": "admin",
+    "timelapses.remove": "admin",
 }
 DEFAULT_ROLE = "admin"
 

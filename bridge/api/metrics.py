@@ -131,6 +131,9 @@ class BridgeMetrics:
         self.registry = CollectorRegistry()
         self.collector = BridgeCollector(bridge)
         self.registry.register(self.collector)
+        from ..timelapse.metrics import TimelapseCollector
+
+        self.registry.register(TimelapseCollector(lambda: bridge.timelapses))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

@@ -131,4 +131,76 @@ def camera_of(topics: Topics, payload: dict[str, Any]) -> str | None:
     prefix = f"{topics.node_id}_"
     if not isinstance(ident, str) or not ident.startswith(prefix) or ident == f"{prefix}bridge":
         return None
+    if ident.startswith(f"{prefix}timelapse."):  # a timelapse device (see timelapse_of)
+        return None
     return ident[len(prefix):]
+
+
+TIMELAPSE_STATES = ("created", "running", "paused", "stopped", "completed", "degraded", "error")
+
+
+def timelapse_device(topics: Topics, tl_id: str, name: str, camera_id: str) -> dict[str, Any]:
+    """A timelapse's HA device, linked to its camera's device."""
+    return {
+        "identifiers": [f"{topics.node_id}_timelapse.{tl_id}"],
+        "name": name,
+        "manufacturer": MANUFACTURER,
+        "model": "Timelapse",
+        "via_device": f"{topics.node_id}_{camera_id}",
+    }
+
+
+def timelapse_of(topics: Topics, payload: dict[str, Any]) -> str | None:
+    """The timelapse id a discovery payload of this bridge belongs to, else None."""
+    try:
+        ident = payload["device"]["identifiers"][0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    prefix = f"{topics.node_id}_timelapse."
+    if not isinstance(ident, str) or not ident.startswith(prefix):
+        return None
+    return ident[len(prefix):] or None
+
+
+def timelapse_configs(topics: Topics, tl_id: str, name: str, camera_id: str) -> list[Config]:
+    """A timelapse's entities: state, frame count, last capture, render progress (sensors), the
+    latest frame (image), running (switch), render now (button), problem (binary sensor)."""
+    device = timelapse_device(topics, tl_id, name, camera_id)
+    avail = [topics.bridge_availability]
+    state = topics.timelapse(tl_id, "state")
+    command = topics.timelapse(tl_id, "set")
+    owner = f"timelapse.{tl_id}"
+    oid = f"timelapse_{tl_id}"
+    running = "{{ 'ON' if value_json.state in ('running', 'degraded', 'error') else 'OFF' }}"
+    problem = "{{ 'ON' if value_json.state in ('degraded', 'error') else 'OFF' }}"
+    return [
+        _entity(topics, "sensor", owner, "state", f"{oid}_state", device, avail,
+                name="State", icon="mdi:timelapse", device_class="enum", options=list(TIMELAPSE_STATES),
+                state_topic=state, value_template="{{ value_json.state }}",
+                json_attributes_topic=state,
+                json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),
+        _entity(topics, "sensor", owner, "frames", f"{oid}_frames", device, avail,
+                name="Frames", icon="mdi:image-multiple", unit_of_measurement="frames",
+                state_class="measurement", state_topic=state, value_template="{{ value_json.frames }}"),
+        _entity(topics, "sensor", owner, "last_capture", f"{oid}_last_capture", device, avail,
+                name="Last capture", device_class="timestamp", state_topic=state,
+                value_template="{{ value_json.last_capture_at if value_json.last_capture_at else 'None' }}"),
+        _entity(topics, "sensor", owner, "render_progress", f"{oid}_render_progress", device, avail,
+                name="Render progress", icon="mdi:movie-open-cog", unit_of_measurement="%",
+                state_class="measurement", state_topic=topics.timelapse(tl_id, "render"),
+                value_template="{{ value_json.percent }}",
+                json_attributes_topic=topics.timelapse(tl_id, "render")),
+        _entity(topics, "image", owner, "image", f"{oid}_image", device, avail,
+                name="Latest frame", image_topic=topics.timelapse(tl_id, "image"),
+                content_type="image/jpeg"),
+        _entity(topics, "switch", owner, "running", f"{oid}_running", device, avail,
+                name="Running", icon="mdi:play-pause", command_topic=command, payload_on="ON",
+                payload_off="OFF", state_topic=state, value_template=running, state_on="ON",
+                state_off="OFF"),
+        _entity(topics, "button", owner, "render", f"{oid}_render", device, avail,
+                name="Render now", icon="mdi:movie-roll", command_topic=command, payload_press="render"),
+        _entity(topics, "binary_sensor", owner, "problem", f"{oid}_problem", device, avail,
+                name="Problem", device_class="problem", state_topic=state, value_template=problem,
+                payload_on="ON", payload_off="OFF", json_attributes_topic=state,
+                json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),
+    ]

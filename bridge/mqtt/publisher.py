@@ -269,3 +269,6 @@ class MqttPublisher(Service):
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
             for stale in detection.stale_topics(self.topics, cam_id, old):
                 self.link.publish(stale, b"", retain=True, qos=1)
+        for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
+            if isinstance(old, dict) and hasattr(ext, "clear_stale"):
+                ext.clear_stale(old)

@@ -8,6 +8,8 @@ ONLINE = "online"
 OFFLINE = "offline"
 #: per-camera state topics that are retained and cleared when a camera is removed
 CAMERA_RETAINED = ("availability", "status", "snapshot", "record/state", "stream")
+#: per-timelapse retained topics, cleared when a timelapse is removed
+TIMELAPSE_RETAINED = ("state", "image", "render")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,22 @@ class Topics:
             return None
         camera_id = topic[len(prefix):-len("/snapshot/set")]
         return camera_id if camera_id and "/" not in camera_id else None
+
+    def timelapse(self, timelapse_id: str, leaf: str) -> str:
+        """``{base}/timelapse/{timelapse}/{leaf}``: ``state``, ``image``, ``render``, ``set``."""
+        return f"{self.base}/timelapse/{timelapse_id}/{leaf}"
+
+    @property
+    def timelapse_command_filter(self) -> str:
+        return f"{self.base}/timelapse/+/set"
+
+    def command_timelapse(self, topic: str) -> str | None:
+        """The timelapse id of a ``{base}/timelapse/{timelapse}/set`` topic, else None."""
+        prefix = f"{self.base}/timelapse/"
+        if not topic.startswith(prefix) or not topic.endswith("/set"):
+            return None
+        timelapse_id = topic[len(prefix):-len("/set")]
+        return timelapse_id if timelapse_id and "/" not in timelapse_id else None
 
     def discovery(self, component: str, object_id: str) -> str:
         """``{prefix}/{component}/{node_id}/{object_id}/config``."""

@@ -1,0 +1,153 @@
+"""Timelapses on MQTT, as a publisher extension (see ``MqttPublisher.add_extension``): state,
+latest frame and render progress topics, Home Assistant discovery (a device per timelapse, linked
+to its camera's device), and the ``{base}/timelapse/{id}/set`` commands. Topics and payloads:
+docs/mqtt.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..config import CameraConfig
+from . import discovery
+from .topics import TIMELAPSE_RETAINED
+
+if TYPE_CHECKING:
+    from ..timelapse.manager import TimelapseManager
+    from .publisher import MqttPublisher
+
+_LOGGER = logging.getLogger(__name__)
+
+#: command payloads (case-insensitive) -> manager action; ON/OFF are the HA switch's
+COMMANDS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
+            "render": "render", "cancel": "cancel", "on": "on", "off": "pause"}
+
+
+class TimelapseMqtt:
+    """Publisher extension for the timelapses of the manager given to :meth:`attach` (nothing
+    before: the manager starts after the publisher). Retained commands are ignored by the
+    publisher before they get here."""
+
+    def __init__(self, publisher: MqttPublisher, *, discovery: bool) -> None:
+        self._link = publisher.link
+        self._topics = publisher.topics
+        self._configured = discovery  #: mqtt.discovery
+        self._publisher = publisher
+        self._manager: TimelapseManager | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.subscriptions = [self._topics.timelapse_command_filter]
+
+    @property
+    def _discovery(self) -> bool:
+        """Whether discovery is published now: ``mqtt.discovery``, unless switched off at run
+        time (``PUT /api/bridge/discovery``)."""
+        return self._configured and self._publisher.discovery_enabled
+
+    def attach(self, manager: TimelapseManager) -> None:
+        """Start publishing ``manager``'s timelapses (discovery and state at once)."""
+        self._manager = manager
+        self.publish_all()
+
+    # -- extension interface ---------------------------------------------------------------
+
+    def state_fields(self) -> dict[str, Any]:
+        return {}
+
+    def publish_camera(self, cam_id: str) -> None:
+        """Nothing per camera: timelapses are published on their own events."""
+
+    def discovery_configs(self, cameras: list[CameraConfig] | None = None,
+                          with_bridge: bool = True) -> list[discovery.Config]:
+        """Discovery configs of every timelapse, in the full set only (``with_bridge``); none when
+        discovery is off."""
+        if not self._discovery or not with_bridge or self._manager is None:
+            return []
+        configs: list[discovery.Config] = []
+        for rt in list(self._manager.timelapses.values()):
+            configs += discovery.timelapse_configs(self._topics, rt.id, rt.spec.display_name, rt.spec.camera)
+        return configs
+
+    def publish_all(self) -> None:
+        """Discovery and state of every timelapse (on connect, HA birth, attach)."""
+        if self._manager is None:
+            return
+        for topic, payload in self.discovery_configs():
+            self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
+        for rt in list(self._manager.timelapses.values()):
+            self._publish_state(rt.status())
+            if rt.render is not None:
+                self._link.publish(self._topics.timelapse(rt.id, "render"),
+                                   json.dumps({"timelapse": rt.id, **rt.render}), retain=True, qos=1)
+
+    def _publish_state(self, status: dict[str, Any]) -> None:
+        self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status),
+                           retain=True, qos=1)
+
+    def on_event(self, type_: str, data: dict[str, Any]) -> None:
+        """Publish what a manager event changes."""
+        if type_ == "timelapse.status":
+            self._publish_state(data)
+        elif type_ == "timelapse.render":
+            self._link.publish(self._topics.timelapse(data["timelapse"], "render"), json.dumps(data),
+                               retain=True, qos=1)
+        elif type_ in ("timelapse.added", "timelapse.updated") and self._manager is not None:
+            rt = self._manager.timelapses.get(data["timelapse"])
+            if rt is not None and self._discovery:
+                for topic, payload in discovery.timelapse_configs(self._topics, rt.id, rt.spec.display_name,
+                                                                  rt.spec.camera):
+                    self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
+        elif type_ == "timelapse.removed":
+            self._clear(data["timelapse"], data["camera"])
+
+    def on_image(self, tl_id: str, jpeg: bytes) -> None:
+        self._link.publish(self._topics.timelapse(tl_id, "image"), jpeg, retain=True)
+
+    def _clear(self, tl_id: str, camera_id: str) -> None:
+        if self._discovery:
+            for topic, _payload in discovery.timelapse_configs(self._topics, tl_id, tl_id, camera_id):
+                self._link.publish(topic, b"", retain=True, qos=1)
+        for leaf in TIMELAPSE_RETAINED:
+            self._link.publish(self._topics.timelapse(tl_id, leaf), b"", retain=True, qos=1)
+
+    def clear_stale(self, payload: dict[str, Any]) -> None:
+        """A stale discovery config of a timelapse no longer defined: clear its state topics."""
+        tl_id = discovery.timelapse_of(self._topics, payload)
+        if tl_id and self._manager is not None and tl_id not in self._manager.timelapses:
+            for leaf in TIMELAPSE_RETAINED:
+                self._link.publish(self._topics.timelapse(tl_id, leaf), b"", retain=True, qos=1)
+
+    def on_message(self, topic: str, payload: Any) -> bool:
+        """``start|pause|resume|stop|render|cancel`` (or the switch's ``ON``/``OFF``) on
+        ``{base}/timelapse/{id}/set``; True when the topic is such a command."""
+        tl_id = self._topics.command_timelapse(topic)
+        if tl_id is None:
+            return False
+        if self._manager is not None:
+            self._command(tl_id, topic, payload)
+        return True
+
+    def _command(self, tl_id: str, topic: str, payload: Any) -> None:
+        text = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
+        action = COMMANDS.get(text.strip().lower())
+        if action is None:
+            _LOGGER.warning("mqtt: ignoring timelapse command %r on %s (expected one of %s)",
+                            text[:40], topic, ", ".join(sorted({c for c in COMMANDS if c.isalpha()})))
+            return
+        task = asyncio.get_running_loop().create_task(self._act(tl_id, action),
+                                                      name=f"timelapse[{tl_id}].command")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _act(self, tl_id: str, action: str) -> None:
+        from ..timelapse.state import State, TimelapseError
+
+        assert self._manager is not None
+        try:
+            if action == "on":
+                lifecycle = self._manager.get(tl_id).lifecycle
+                action = "resume" if lifecycle is State.PAUSED else "start"
+            await self._manager.act(tl_id, action)
+        except TimelapseError as err:
+            _LOGGER.warning("mqtt: timelapse command %s refused: %s", action, err)

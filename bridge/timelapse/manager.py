@@ -1,0 +1,332 @@
+"""The timelapse manager: one capture task per running timelapse, renders, retention, and the
+operations behind the API, JSON-RPC and MQTT commands.
+
+Capture loops are :class:`.recorder.Recorder` runs, render jobs :class:`.renderer.Renderer`
+ones; this module holds the timelapses' lifecycle, their operations and housekeeping
+(retention, daily renders). Everything the manager does is reported through
+``on_event(type, data)`` (the event bus: SSE, JSON-RPC) and ``on_image(id, jpeg)`` (MQTT), never
+by reaching into publishers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import ConfigError
+from ..service import Service
+from . import retention, schedule
+from .config import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
+from .recorder import Recorder
+from .renderer import Renderer
+from .state import (
+    TRANSITIONS,
+    InvalidTimelapse,
+    Runtime,
+    State,
+    TimelapseConflict,
+    UnknownTimelapse,
+)
+from .storage import TimelapseStore
+
+if TYPE_CHECKING:
+    from ..camera import Camera
+    from ..config import Config
+    from ..store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+HOUSEKEEPING = 60.0  #: seconds between retention runs and daily-render checks
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class TimelapseManager(Service):
+    """Runs the timelapses of ``config`` and those created through the API (kept in ``store``).
+
+    Async context manager: tasks ``timelapse.housekeeping``, ``timelapse[<id>].capture`` per
+    running timelapse and ``timelapse[<id>].render`` per render. ``free`` reads free bytes (the
+    disk guard; replaceable in tests).
+    """
+
+    def __init__(self, config: Config, cameras: dict[str, Camera], store: Store, *,
+                 on_event: Emit | None = None, on_image: Callable[[str, bytes], None] | None = None,
+                 free: retention.FreeSpace = retention.free_bytes) -> None:
+        super().__init__()
+        self.config = config
+        self.defaults: Defaults = config.timelapse or Defaults()
+        self.cameras = cameras
+        self.root = config.state_dir / "timelapses"
+        self.tstore = TimelapseStore(store, self.root)
+        self.timelapses: dict[str, Runtime] = {}
+        self.on_event = on_event or (lambda _type, _data: None)
+        self.on_image = on_image or (lambda _id, _jpeg: None)
+        self.free = free
+        #: the clock of retention and daily renders (epoch seconds; replaceable in tests)
+        self.clock: Callable[[], float] = time.time
+        self.recorder = Recorder(self)
+        self.renderer = Renderer(self)
+        self._warned: set[tuple[str, str]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(self.tstore.reconcile)
+        rows = await asyncio.to_thread(self.tstore.timelapses)
+        for tl_id, spec in self.config.timelapses.items():
+            row = rows.get(tl_id)
+            if row is not None and row["origin"] != "yaml":
+                _LOGGER.warning("timelapse %s: defined in YAML now; the one made through the API "
+                                "with this id is replaced (its frames are kept)", tl_id)
+            if row is None or row["origin"] != "yaml":
+                state = State.RUNNING if spec.autostart else State.CREATED
+                row = {"state": state, "started_at": None, "last_capture_at": None}
+                if state is State.RUNNING:
+                    row["started_at"] = time.time()
+                await asyncio.to_thread(self.tstore.save, tl_id, origin="yaml", state=str(state),
+                                        started_at=row["started_at"])
+            self.timelapses[tl_id] = Runtime(spec, "yaml", State(row["state"]), row["started_at"],
+                                             row["last_capture_at"])
+        for tl_id, row in rows.items():
+            if row["origin"] != "api" or tl_id in self.timelapses:
+                continue
+            try:
+                spec = spec_from_data(tl_id, row["config"])
+            except ConfigError as err:
+                _LOGGER.error("timelapse %s: stored options no longer valid, skipped: %s", tl_id, err)
+                continue
+            self.timelapses[tl_id] = Runtime(spec, "api", State(row["state"]), row["started_at"],
+                                             row["last_capture_at"])
+        for rt in self.timelapses.values():
+            await self.load_counts(rt)
+
+    async def __aenter__(self) -> TimelapseManager:
+        await super().__aenter__()
+        for rt in self.timelapses.values():
+            if rt.lifecycle is State.RUNNING:
+                self._spawn(rt)
+        return self
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"timelapse.housekeeping": self._housekeeping()}
+
+    async def load_counts(self, rt: Runtime) -> None:
+        rt.frames, rt.bytes, _ = await asyncio.to_thread(self.tstore.frame_stats, rt.id)
+        rt.discarded = await asyncio.to_thread(self.tstore.discards, rt.id)
+        rt.videos = len(await asyncio.to_thread(self.tstore.videos, rt.id))
+
+    def _spawn(self, rt: Runtime) -> None:
+        rt.capture_task = self.spawn_task(self.recorder.run(rt), f"timelapse[{rt.id}].capture")
+
+    def spawn_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task in the manager's group, cancelled when the manager stops."""
+        assert self._group is not None
+        task = self._group.create_task(coro, name=name)
+        self._tasks = [t for t in self._tasks if not t.done()] + [task]
+        return task
+
+    def settings(self, rt: Runtime) -> Settings:
+        """The effective settings of a timelapse."""
+        camera = self.cameras.get(rt.spec.camera)
+        return effective(rt.spec, camera.config.timelapse if camera else {}, self.defaults)[0]
+
+    def view(self, rt: Runtime) -> dict[str, Any]:
+        camera = self.cameras.get(rt.spec.camera)
+        return rt.view(camera.config.timelapse if camera else {}, self.defaults)
+
+    def changed(self, rt: Runtime) -> None:
+        self.on_event("timelapse.status", rt.status())
+
+    def warn(self, rt: Runtime, kind: str, message: str, *args: Any) -> None:
+        """Warn once per timelapse and kind of fault, then log at debug until it clears."""
+        key = (rt.id, kind)
+        level = logging.DEBUG if key in self._warned else logging.WARNING
+        self._warned.add(key)
+        _LOGGER.log(level, "timelapse %s: " + message, rt.id, *args)
+
+    def set_error(self, rt: Runtime, error: str | None) -> None:
+        if rt.error != error:
+            rt.error = error
+            if error is None:
+                self._warned = {k for k in self._warned if k[0] != rt.id}
+                _LOGGER.info("timelapse %s: capturing again", rt.id)
+            self.changed(rt)
+
+    # -- capture ---------------------------------------------------------------------------
+
+    async def complete(self, rt: Runtime, reason: str) -> None:
+        _LOGGER.info("timelapse %s: completed (%s) with %d frames", rt.id, reason, rt.frames)
+        rt.completed_reason = reason
+        await self._set_lifecycle(rt, State.COMPLETED)
+        if self.settings(rt).render_on_complete and rt.frames and not rt.rendering:
+            self._render_by_schedule(rt, "completed")
+
+    async def _set_lifecycle(self, rt: Runtime, state: State) -> None:
+        rt.lifecycle = state
+        if state is State.RUNNING and rt.started_at is None:
+            rt.started_at = time.time()
+        if state is not State.RUNNING:
+            rt.next_capture_at = None
+        await asyncio.to_thread(
+            self.tstore.save, rt.id, origin=rt.origin, state=str(state),
+            config=spec_data(rt.spec) if rt.origin == "api" else None, started_at=rt.started_at,
+            last_capture_at=rt.last_capture_at)
+        self.changed(rt)
+
+    # -- operations (API, JSON-RPC, MQTT) --------------------------------------------------
+
+    def get(self, tl_id: str) -> Runtime:
+        """The timelapse ``tl_id``. Raises :class:`UnknownTimelapse`."""
+        rt = self.timelapses.get(tl_id)
+        if rt is None:
+            raise UnknownTimelapse(f"no timelapse {tl_id}")
+        return rt
+
+    async def act(self, tl_id: str, action: str) -> Runtime:
+        """Apply ``start``/``pause``/``resume``/``stop``/``render``/``cancel``. Raises
+        :class:`UnknownTimelapse`, :class:`TimelapseConflict` (not applicable now)."""
+        rt = self.get(tl_id)
+        if action == "render":
+            self.start_render(tl_id, "manual")
+            return rt
+        if action == "cancel":
+            if not rt.rendering:
+                raise TimelapseConflict(f"timelapse {tl_id} is not rendering")
+            assert rt.render_task is not None
+            rt.cancel_requested = True
+            rt.render_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(rt.render_task)
+            return rt
+        if action not in TRANSITIONS:
+            raise TimelapseConflict(f"unknown action {action}")
+        sources, target = TRANSITIONS[action]
+        if rt.lifecycle not in sources:
+            raise TimelapseConflict(f"cannot {action} timelapse {tl_id}: it is {rt.lifecycle}")
+        await self._stop_capture(rt)
+        await self._set_lifecycle(rt, target)
+        if target is State.RUNNING:
+            self._spawn(rt)
+        _LOGGER.info("timelapse %s: %s -> %s", tl_id, action, target)
+        return rt
+
+    async def _stop_capture(self, rt: Runtime) -> None:
+        task, rt.capture_task = rt.capture_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        rt.error = rt.degraded = None
+        rt.consecutive_bad = 0
+
+    async def create(self, body: Any) -> Runtime:
+        """Create a timelapse from an API body (``id`` optional: from ``name``, else the
+        camera). Raises :class:`InvalidTimelapse`, :class:`TimelapseConflict`."""
+        if not isinstance(body, dict):
+            raise InvalidTimelapse(["timelapses: expected a JSON object"])
+        body = dict(body)
+        tl_id = body.pop("id", None)
+        if tl_id is None:
+            from ..registry import slugify
+
+            tl_id = slugify(str(body.get("name") or body.get("camera") or "timelapse"))
+        if not isinstance(tl_id, str):
+            raise InvalidTimelapse(["timelapses.id: expected a string"])
+        if tl_id in self.timelapses:
+            raise TimelapseConflict(f"timelapse {tl_id} already exists")
+        spec = self._validate(tl_id, body)
+        state = State.RUNNING if spec.autostart else State.CREATED
+        rt = Runtime(spec, "api", State.CREATED)
+        self.timelapses[tl_id] = rt
+        await self._set_lifecycle(rt, state)
+        if state is State.RUNNING:
+            self._spawn(rt)
+        self.on_event("timelapse.added", {"timelapse": tl_id})
+        return rt
+
+    def _validate(self, tl_id: str, body: dict[str, Any]) -> Spec:
+        try:
+            spec = spec_from_data(tl_id, body)
+        except ConfigError as err:
+            raise InvalidTimelapse(err.errors) from None
+        errors = reference_errors(spec, self.cameras, self.defaults, f"timelapses.{tl_id}")
+        if errors:
+            raise InvalidTimelapse(errors)
+        return spec
+
+    async def update(self, tl_id: str, changes: Any) -> Runtime:
+        """Change an API timelapse's options (the given keys replace the current ones; ``null``
+        resets a setting to inherit). Raises as :meth:`create`."""
+        rt = self.get(tl_id)
+        if rt.origin != "api":
+            raise TimelapseConflict(f"timelapse {tl_id} is defined in the YAML configuration")
+        if not isinstance(changes, dict):
+            raise InvalidTimelapse([f"timelapses.{tl_id}: expected a JSON object"])
+        if changes.get("id", tl_id) != tl_id:
+            raise InvalidTimelapse([f"timelapses.{tl_id}.id: cannot be changed"])
+        merged = {**spec_data(rt.spec), **{k: v for k, v in changes.items() if k != "id"}}
+        rt.spec = self._validate(tl_id, {k: v for k, v in merged.items() if v is not None})
+        await self._stop_capture(rt)
+        await self._set_lifecycle(rt, rt.lifecycle)
+        if rt.lifecycle is State.RUNNING:
+            self._spawn(rt)
+        self.on_event("timelapse.updated", {"timelapse": tl_id})
+        return rt
+
+    async def remove(self, tl_id: str) -> None:
+        """Stop and delete an API timelapse with its frames and videos."""
+        rt = self.get(tl_id)
+        if rt.origin != "api":
+            raise TimelapseConflict(f"timelapse {tl_id} is defined in the YAML configuration")
+        await self._stop_capture(rt)
+        if rt.rendering:
+            await self.act(tl_id, "cancel")
+        del self.timelapses[tl_id]
+        await asyncio.to_thread(self.tstore.forget, tl_id)
+        self.on_event("timelapse.removed", {"timelapse": tl_id, "camera": rt.spec.camera})
+
+    def start_render(self, tl_id: str, trigger: str) -> None:
+        """Render every kept frame now (``trigger``: manual, completed, daily). Raises
+        :class:`UnknownTimelapse`, :class:`TimelapseConflict` (rendering, or no frames)."""
+        self.renderer.start(self.get(tl_id), trigger)
+
+    def _render_by_schedule(self, rt: Runtime, trigger: str) -> None:
+        """Start a render nobody asked for right now (completion, daily): refusals are logged."""
+        try:
+            self.renderer.start(rt, trigger)
+        except TimelapseConflict as err:
+            _LOGGER.warning("timelapse %s: %s render skipped: %s", rt.id, trigger, err)
+
+    def thumbnail_path(self, tl_id: str) -> Path:
+        """Where a timelapse's thumbnail (its latest frame, small) is kept."""
+        return self.root / tl_id / "thumbnail.jpg"
+
+    # -- rendering -------------------------------------------------------------------------
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            now = self.clock()
+            for rt in list(self.timelapses.values()):
+                settings = self.settings(rt)
+                if settings.keep_days is not None or settings.keep_videos is not None:
+                    deleted = await asyncio.to_thread(retention.apply, self.tstore, rt.id, settings, now)
+                    if any(deleted.values()):
+                        await self.load_counts(rt)
+                        self.changed(rt)
+                if settings.render_at is None:
+                    continue
+                if rt.next_daily is None:
+                    rt.next_daily = schedule.next_daily(settings.render_at, now, self.defaults.tzinfo)
+                elif now >= rt.next_daily:
+                    rt.next_daily = schedule.next_daily(settings.render_at, now, self.defaults.tzinfo)
+                    if rt.frames and not rt.rendering:
+                        self._render_by_schedule(rt, "daily")
+            await asyncio.sleep(HOUSEKEEPING)
+
