@@ -250,6 +250,8 @@ class Bridge:
             self.events.publish("detection.event", {"camera": update.camera, "event": event})
         if update.motion is not None:
             self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
+        if update.enabled is not None:
+            self.events.publish("detection.state", {"camera": update.camera, "enabled": update.enabled})
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:
