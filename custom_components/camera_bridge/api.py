@@ -162,6 +162,18 @@ class CameraBridgeClient:
         Connection errors are aiohttp's."""
         return self._session.get(self._base + path, headers={**(headers or {}), **self._headers}, ssl=self._ssl)
 
+    async def detection(self, camera_id: str) -> dict[str, Any] | None:
+        """``GET /api/cameras/{id}/detection``: ``{enabled, motion, counts, snapshots, stats}``;
+        None when the bridge has no such route (an older bridge: 404/403)."""
+        try:
+            return await self._request("GET", f"/api/cameras/{camera_id}/detection")
+        except (CameraBridgeNotFoundError, CameraBridgeAuthError):
+            return None
+
+    async def set_detection(self, camera_id: str, enabled: bool) -> dict[str, Any]:
+        """Switch the camera's detection at run time (role operator); the new state."""
+        return await self._request("PUT", f"/api/cameras/{camera_id}/detection", json_body={"enabled": enabled})
+
     async def mediamtx_health(self) -> dict[str, Any] | None:
         """``GET /health/mediamtx``: ``{status: available|unavailable|disabled, version, ...}``;
         None for a bridge without MediaMTX support (404/403)."""

@@ -13,11 +13,12 @@ from aiohttp import web
 
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.const import CONF_HOST
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_aiohttp_proxy_stream
 from homeassistant.helpers.entity import EntityDescription
 
 from .api import CameraBridgeApiError, CameraBridgeResponseError
-from .const import CONF_LIVE_VIEW, CONF_STILL_WIDTH, LIVE_VIEW_RTSP
+from .const import CONF_LIVE_VIEW, CONF_STILL_WIDTH, DOMAIN, LIVE_VIEW_RTSP
 from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:
@@ -78,10 +79,29 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
 
     @property
     def motion_detection_enabled(self) -> bool:
-        """Whether the bridge runs detection on this camera (``detect.enabled``; read-only here:
-        the bridge's API cannot switch it yet)."""
+        """Whether the bridge's detection runs on this camera now (its run-time switch)."""
         cam = self.camera
-        return cam is not None and bool(detect_labels(cam))
+        if cam is None or not detect_labels(cam):
+            return False
+        det = self.coordinator.detections.get(self.camera_id)
+        return det is None or det.enabled is not False
+
+    async def async_enable_motion_detection(self) -> None:
+        """Switch the bridge's detection on for this camera."""
+        await self._switch_detection(True)
+
+    async def async_disable_motion_detection(self) -> None:
+        """Switch the bridge's detection off for this camera."""
+        await self._switch_detection(False)
+
+    async def _switch_detection(self, enabled: bool) -> None:
+        cam = self.camera
+        if cam is None or not detect_labels(cam):
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_detection",
+                                     translation_placeholders={"entity_id": self.entity_id})
+        from .switch import switch_detection
+
+        await switch_detection(self.coordinator, self.camera_id, enabled)
 
     @property
     def is_streaming(self) -> bool:

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,32 +38,14 @@ from .api import (
     Timelapse,
 )
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
+from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
-#: bus events of the bridge's detection (docs/api.md of the bridge): ``{camera, event: {type,
-#: id, label, score, ...}}`` and ``{camera, motion}``
-DETECTION_EVENT = "detection.event"
-DETECTION_MOTION = "detection.motion"
 _TAKES_ENTRY = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
-
-
-@dataclass
-class Detection:
-    """A camera's detection as the push channel told it: ``motion`` (None until the first
-    ``detection.motion`` event), ``active``: label -> ids of the objects being tracked (from
-    ``detection.event`` events ``new``/``update``/``end``; None for a label until its first)."""
-
-    motion: bool | None = None
-    active: dict[str, set[int]] = field(default_factory=dict)
-
-    def count(self, label: str) -> int | None:
-        """Objects of ``label`` in view now, None while unknown."""
-        ids = self.active.get(label)
-        return None if ids is None else len(ids)
 
 
 @dataclass(frozen=True)
@@ -96,10 +79,16 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             info, cameras, timelapses, mediamtx = await asyncio.gather(
                 self.client.bridge(), self.client.cameras(), self.client.timelapses(),
                 self.client.mediamtx_health())
+            with_detection = [cam.id for cam in cameras if cam.detection_labels]
+            views = await asyncio.gather(*(self.client.detection(cam_id) for cam_id in with_detection))
         except CameraBridgeAuthError as err:
             raise ConfigEntryAuthFailed(str(err)) from err
         except CameraBridgeApiError as err:
             raise UpdateFailed(f"bridge not reachable: {err}") from err
+        now = time.time()
+        for cam_id, view in zip(with_detection, views, strict=True):
+            if view is not None:  # else: an older bridge, known from events only
+                self.detections[cam_id] = Detection.from_api(view, now)
         return BridgeState(info, {cam.id: cam for cam in cameras}, {tl.id: tl for tl in timelapses}, mediamtx)
 
     def start_push(self, entry: ConfigEntry) -> None:
@@ -168,8 +157,8 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         elif event.type.startswith("timelapse.") and state is not None:
             await self._on_timelapse(state, event)
             self._fire(event)
-        elif event.type in (DETECTION_EVENT, DETECTION_MOTION) and isinstance(cam_id, str):
-            self._on_detection(cam_id, event)
+        elif event.type in DETECTION_EVENTS and isinstance(cam_id, str):
+            self.detections.setdefault(cam_id, Detection()).apply(event.type, event.data, time.time())
             self.async_update_listeners()
             self._fire(event)
         else:
@@ -204,21 +193,6 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             frame = {"last_frame": data.get("frame")}  # the count comes with timelapse.status
             self.async_set_updated_data(replace(state, timelapses={**state.timelapses,
                                                                    current.id: current.updated(frame)}))
-
-    def _on_detection(self, cam_id: str, event: BridgeEvent) -> None:
-        det = self.detections.setdefault(cam_id, Detection())
-        if event.type == DETECTION_MOTION:
-            det.motion = bool(event.data.get("motion"))
-            return
-        payload = event.data.get("event") or {}
-        label, obj, kind = payload.get("label"), payload.get("id"), payload.get("type")
-        if not isinstance(label, str):
-            return
-        ids = det.active.setdefault(label, set())
-        if kind == "end":
-            ids.discard(obj)
-        else:
-            ids.add(obj)
 
     def _fire(self, event: BridgeEvent) -> None:
         """``camera_bridge_event`` on HA's bus: the event's data (a detection's payload lifted

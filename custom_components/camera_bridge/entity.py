@@ -74,13 +74,8 @@ class CameraBridgeCameraEntity(CoordinatorEntity[CameraBridgeCoordinator]):
 
 
 def detect_labels(cam: Camera) -> list[str]:
-    """The labels a camera's detection tracks (``detect.objects`` of the camera object), empty
-    when the bridge has no detection for it."""
-    detect = cam.raw.get("detect")
-    if not isinstance(detect, dict) or not detect.get("enabled"):
-        return []
-    objects = detect.get("objects") or {}
-    return sorted(objects) if isinstance(objects, dict) else sorted(str(o) for o in objects)
+    """The labels a camera's detection tracks (empty without detection)."""
+    return cam.detection_labels
 
 
 def add_camera_entities(coordinator: CameraBridgeCoordinator, entry: ConfigEntry,

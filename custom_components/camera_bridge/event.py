@@ -10,7 +10,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import Event, callback
 
 from .const import EVENT_BRIDGE
-from .coordinator import DETECTION_EVENT
+from .detection import DETECTION_EVENT
 from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
 
 if TYPE_CHECKING:

@@ -42,6 +42,16 @@ class Camera:
             stream_urls=dict(data.get("stream_urls") or {}), raw=dict(data),
         )
 
+    @property
+    def detection_labels(self) -> list[str]:
+        """The labels the camera's detection tracks (``detect.objects``), empty without
+        detection (``detect.enabled`` false, or a bridge without detection)."""
+        detect = self.raw.get("detect")
+        if not isinstance(detect, dict) or not detect.get("enabled"):
+            return []
+        objects = detect.get("objects") or {}
+        return sorted(objects) if isinstance(objects, dict) else sorted(str(o) for o in objects)
+
     def with_status(self, status: dict[str, Any]) -> Camera:
         """This camera updated with a ``camera.status`` event's fields."""
         merged = {**self.raw, **{k: v for k, v in status.items() if k not in ("camera", "type", "time")}}

@@ -96,6 +96,11 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
                             entity_category=EntityCategory.DIAGNOSTIC, value_fn=lambda cam: cam.reconnects),
 )
 
+INFERENCE_TIME = SensorEntityDescription(
+    key="inference_time", translation_key="inference_time", native_unit_of_measurement="ms",
+    device_class=SensorDeviceClass.DURATION, state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1, entity_category=EntityCategory.DIAGNOSTIC)
+
 READERS = CameraSensorDescription(
     key="readers", translation_key="readers", state_class=SensorStateClass.MEASUREMENT,
     value_fn=lambda cam: (cam.raw.get("mediamtx") or {}).get("readers"))
@@ -119,6 +124,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         entities: list[SensorEntity] = [CameraSensor(coordinator, cam_id, d) for d in CAMERA_SENSORS]
         cam = coordinator.data.cameras[cam_id]
         entities += [ObjectCountSensor(coordinator, cam_id, label) for label in detect_labels(cam)]
+        if detect_labels(cam):
+            entities.append(InferenceTimeSensor(coordinator, cam_id, INFERENCE_TIME))
         if isinstance(cam.raw.get("mediamtx"), dict):
             entities.append(CameraSensor(coordinator, cam_id, READERS))
         return entities
@@ -176,3 +183,13 @@ class TimelapseSensor(CameraBridgeTimelapseEntity, SensorEntity):
     def native_value(self) -> Any:
         tl = self.timelapse
         return None if tl is None else self.entity_description.value_fn(tl)
+
+
+class InferenceTimeSensor(CameraBridgeCameraEntity, SensorEntity):
+    """The detector's last run on this camera, milliseconds (``stats.inference_ms`` of
+    ``GET /api/cameras/{id}/detection``, refreshed with the statistics)."""
+
+    @property
+    def native_value(self) -> float | None:
+        det = self.coordinator.detections.get(self.camera_id)
+        return None if det is None else det.stats.get("inference_ms")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .api import CameraBridgeApiError
 from .const import DOMAIN
+from .detection import Detection
 from .entity import (
     CameraBridgeCameraEntity,
     CameraBridgeEntity,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from .coordinator import CameraBridgeCoordinator
 
 RECORDING = SwitchEntityDescription(key="recording", translation_key="recording")
+DETECTION = SwitchEntityDescription(key="detection", translation_key="detection")
 RUNNING = SwitchEntityDescription(key="running", translation_key="timelapse_running")
 #: timelapse states in which it captures (degraded and error are conditions of running)
 RUNNING_STATES = ("running", "degraded", "error")
@@ -45,8 +48,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
                            lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
 
     def _camera(cam_id: str) -> list[SwitchEntity]:
-        has_mediamtx = isinstance(coordinator.data.cameras[cam_id].raw.get("mediamtx"), dict)
-        return [RecordingSwitch(coordinator, cam_id, RECORDING)] if has_mediamtx else []
+        cam = coordinator.data.cameras[cam_id]
+        entities: list[SwitchEntity] = []
+        if isinstance(cam.raw.get("mediamtx"), dict):
+            entities.append(RecordingSwitch(coordinator, cam_id, RECORDING))
+        if cam.detection_labels:
+            entities.append(DetectionSwitch(coordinator, cam_id, DETECTION))
+        return entities
 
     add_camera_entities(coordinator, entry, async_add_entities, _camera)
 
@@ -126,3 +134,30 @@ class RecordingSwitch(CameraBridgeCameraEntity, SwitchEntity):
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         await self._set(False)
+
+
+async def switch_detection(coordinator: CameraBridgeCoordinator, camera_id: str, enabled: bool) -> None:
+    """``PUT /api/cameras/{id}/detection``, then take the answer (HomeAssistantError on failure)."""
+    try:
+        view = await coordinator.client.set_detection(camera_id, enabled)
+    except CameraBridgeApiError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                 translation_placeholders={"error": str(err)}) from err
+    coordinator.detections[camera_id] = Detection.from_api(view, time.time())
+    coordinator.async_update_listeners()
+
+
+class DetectionSwitch(CameraBridgeCameraEntity, SwitchEntity):
+    """The camera's detection, switched at run time (role operator; not kept across restarts of
+    the bridge)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        det = self.coordinator.detections.get(self.camera_id)
+        return None if det is None else det.enabled
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await switch_detection(self.coordinator, self.camera_id, True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await switch_detection(self.coordinator, self.camera_id, False)

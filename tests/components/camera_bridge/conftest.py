@@ -97,8 +97,13 @@ class FakeBridge:
         self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
                                         "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
                                         "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video",
-                                        "/api/cameras/front_door/mjpeg": MJPEG}
+                                        "/api/cameras/front_door/mjpeg": MJPEG,
+                                        "/api/cameras/front_door/detection/person.jpg": JPEG + b"-person"}
         self.mediamtx: dict[str, Any] | None = {"status": "available", "version": "v1.9.0"}
+        #: camera id -> GET /api/cameras/{id}/detection; None: a bridge without that route
+        self.detect: dict[str, dict[str, Any]] | None = {"front_door": {
+            "camera": "front_door", "enabled": True, "motion": False, "counts": {"person": 0}, "snapshots": [],
+            "stats": {"fps": 5.0, "inference_ms": 21.4, "frames": 311, "runs": 96, "skipped": 215}}}
         self.reachable = True
         self.key_ok = True
         self.fail_with: Exception | None = None
@@ -196,6 +201,22 @@ class FakeBridge:
         kind = ("image/jpeg" if path.endswith(".jpg") else
                 "multipart/x-mixed-replace; boundary=frame" if path.endswith("/mjpeg") else "video/mp4")
         return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
+
+    async def detection(self, camera_id: str) -> dict[str, Any] | None:
+        self._check("detection", camera_id)
+        if self.detect is None:
+            return None
+        if camera_id not in self.detect:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: camera {camera_id} has no detection")
+        return copy.deepcopy(self.detect[camera_id])
+
+    async def set_detection(self, camera_id: str, enabled: bool) -> dict[str, Any]:
+        self._check("set_detection", (camera_id, enabled))
+        assert self.detect is not None
+        self.detect[camera_id]["enabled"] = enabled
+        if not enabled:
+            self.detect[camera_id]["counts"] = dict.fromkeys(self.detect[camera_id]["counts"], 0)
+        return copy.deepcopy(self.detect[camera_id])
 
     async def mediamtx_health(self) -> dict[str, Any] | None:
         self._check("mediamtx_health")

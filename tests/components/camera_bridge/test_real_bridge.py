@@ -239,9 +239,11 @@ def _bridge_accepts(camera: dict, **top: object) -> bool:
 
 @pytest.mark.skipif(not _bridge_accepts(DETECT), reason="this bridge has no detection yet (issue 4)")
 @pytest.mark.bridge_camera(DETECT, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
-async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess,
+                                                   hass_client) -> None:
     """The shared pedestrians footage through the real bridge's detector: the person detection
-    event entity fires ``new``, occupancy and count follow, all pushed."""
+    event entity fires ``new``, occupancy and count follow, all pushed; the best snapshot image
+    shows the person; the detection switch turns the bridge's detection off."""
     data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: real_bridge.api_key,
             CONF_SSL: False, CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -257,6 +259,16 @@ async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bri
     assert fired["label"] == "person" and 0 < fired["score"] <= 1 and len(fired["box"]) == 4
     assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_ON
     assert int(hass.states.get("sensor.front_door_person_count").state) >= 1
+
+    image = "image.front_door_person_snapshot"
+    await _wait(hass, lambda: hass.states.get(image).state != "unknown", 30, "a best person snapshot")
+    resp = await (await hass_client()).get(f"/api/image_proxy/{image}")
+    assert resp.status == 200 and (await resp.read())[:2] == b"\xff\xd8"
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": "switch.front_door_detection"}, blocking=True)
+    view = await entry.runtime_data.client.detection("front_door")
+    assert view is not None and view["enabled"] is False
+    assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_OFF
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 
