@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Self
@@ -25,7 +26,7 @@ from .mqtt.publisher import MqttPublisher
 from .mqtt.timelapses import TimelapseMqtt
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
-from .store import Store
+from .store import Store, StoreError
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
@@ -87,15 +88,14 @@ class Bridge:
 
     async def __aenter__(self) -> Self:
         try:
+            path = self.config.state_dir / "bridge.db"  # first: cameras start with their saved switches
+            self.store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
             for cam in self.config.cameras.values():
                 await self._start_camera(cam)
             self.instance = await asyncio.to_thread(instance.load, self.config.state_dir)
             self.publisher.instance_id = self.instance.id
             self.publisher.discovery_off = self.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
-            path = self.config.state_dir / "bridge.db"
-            self.store = await asyncio.to_thread(Store, path)
-            self._stack.callback(self.store.close)
             self.registry = Registry(self, self.store)
             await self.registry.restore()
             if self.mediamtx is not None:
@@ -124,8 +124,12 @@ class Bridge:
         try:
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
-            for cam_id in list(self._camera_stacks):
-                await self._stop_camera(cam_id)
+            try:
+                for cam_id in list(self._camera_stacks):
+                    await self._stop_camera(cam_id)
+            finally:
+                if self.store is not None:
+                    self.store.close()
 
     # -- runtime changes -------------------------------------------------------------------
 
@@ -195,9 +199,12 @@ class Bridge:
             # the consumer subscribes before the camera connects: the first keyframe is used
             await stack.enter_async_context(worker)
             if config.detect.enabled:
+                switches = await asyncio.to_thread(self.store.detection) if self.store is not None else {}
                 detector = DetectWorker(camera, config.detect, self._on_detection,
                                         capture_root=self.config.state_dir / "captures",
-                                        snapshot_width=config.snapshot.max_width)
+                                        snapshot_width=config.snapshot.max_width,
+                                        enabled=switches.get(config.id, True),
+                                        save_switch=functools.partial(self._save_detect_switch, config.id))
                 try:
                     await stack.enter_async_context(detector)
                 except ModelError as err:  # a stored API camera whose model file went away
@@ -218,6 +225,15 @@ class Bridge:
         self.snapshots.pop(cam_id, None)
         self.detectors.pop(cam_id, None)
         await self._camera_stacks.pop(cam_id).aclose()
+
+    def _save_detect_switch(self, cam_id: str, enabled: bool) -> None:
+        """Save a camera's detection switch (blocking: called in its detection thread)."""
+        if self.store is None:
+            return
+        try:
+            self.store.set_detection(cam_id, enabled)
+        except StoreError as err:
+            _LOGGER.warning("camera %s: the detection switch will not survive a restart: %s", cam_id, err)
 
     def _on_camera_state(self, camera: Camera) -> None:
         if self.cameras.get(camera.id) is not camera:

@@ -62,7 +62,12 @@ def _optional(validator: Any) -> Any:
 
 
 def _positive(kind: type) -> Any:
+    """A number of ``kind`` (int, float) greater than 0."""
     return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+#: the validator helpers for the Option tables of other modules (bridge/detect/config.py, ...)
+optional, positive = _optional, _positive
 
 
 MQTT_OPTIONS = (
@@ -376,7 +381,9 @@ def source_kind(source: str) -> str:
     raise vol.Invalid(URL_EXPECTED)
 
 
-def _section(options: tuple[Option, ...], extra: Mapping[Any, Any] | None = None) -> vol.Schema:
+def section_schema(options: tuple[Option, ...], extra: Mapping[Any, Any] | None = None) -> vol.Schema:
+    """The voluptuous schema of one config section from its Option table (defaults filled in),
+    with ``extra`` keys (sub-sections) added."""
     schema: dict[Any, Any] = {}
     for opt in options:
         marker = vol.Required(opt.key) if opt.required else vol.Optional(opt.key, default=opt.default)
@@ -416,8 +423,8 @@ def _timelapse(name: str) -> Any:
     return check
 
 
-CAMERA_SCHEMA = _section(
-    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): _section(SNAPSHOT_OPTIONS),
+CAMERA_SCHEMA = section_schema(
+    CAMERA_OPTIONS, {vol.Optional("snapshot", default=dict): section_schema(SNAPSHOT_OPTIONS),
                      vol.Optional("timelapse", default=dict): _timelapse("validate_overrides")}
 ).extend({vol.Optional("url", default=None): _optional(_camera_url),
           vol.Optional("device", default=None): _optional(_device)})
@@ -476,20 +483,20 @@ def _api_auth(api: dict[str, Any]) -> dict[str, Any]:
 
 
 API_SCHEMA = vol.All(
-    _section(API_OPTIONS, {
-        vol.Optional("keys", default=list): [_section(API_KEY_OPTIONS)],
-        vol.Optional("rate_limit", default=dict): _section(RATE_LIMIT_OPTIONS),
+    section_schema(API_OPTIONS, {
+        vol.Optional("keys", default=list): [section_schema(API_KEY_OPTIONS)],
+        vol.Optional("rate_limit", default=dict): section_schema(RATE_LIMIT_OPTIONS),
     }),
     _api_auth,
 )
 
-SCHEMA = _section(
+SCHEMA = section_schema(
     TOP_OPTIONS,
-    {vol.Required("mqtt"): _section(MQTT_OPTIONS), vol.Required("cameras"): _cameras,
+    {vol.Required("mqtt"): section_schema(MQTT_OPTIONS), vol.Required("cameras"): _cameras,
      vol.Optional("api", default=dict): API_SCHEMA,
-     vol.Optional("mediamtx", default=dict): _section(
-         MEDIAMTX_OPTIONS, {vol.Optional("record", default=dict): _section(RECORD_OPTIONS)}),
-     vol.Optional("usb", default=dict): _section(USB_OPTIONS),
+     vol.Optional("mediamtx", default=dict): section_schema(
+         MEDIAMTX_OPTIONS, {vol.Optional("record", default=dict): section_schema(RECORD_OPTIONS)}),
+     vol.Optional("usb", default=dict): section_schema(USB_OPTIONS),
      vol.Optional("timelapse", default=dict): _timelapse("validate_defaults"),
      vol.Optional("timelapses", default=dict): _timelapse("validate_timelapses")},
 )
@@ -529,7 +536,7 @@ def _check_duplicates(node: yaml.Node, path: list[str], errors: list[str]) -> No
             key = str(key_node.value)
             if key in seen:
                 what = "duplicate camera id" if path == ["cameras"] else "duplicate key"
-                errors.append(f"{_join(path + [key])}: {what} (line {key_node.start_mark.line + 1})")
+                errors.append(f"{join_path(path + [key])}: {what} (line {key_node.start_mark.line + 1})")
             seen.add(key)
             _check_duplicates(value_node, path + [key], errors)
     elif isinstance(node, yaml.SequenceNode):
@@ -537,7 +544,8 @@ def _check_duplicates(node: yaml.Node, path: list[str], errors: list[str]) -> No
             _check_duplicates(item, path + [str(i)], errors)
 
 
-def _join(path: list[Any]) -> str:
+def join_path(path: list[Any]) -> str:
+    """A voluptuous error path as the dotted key path of messages (``cameras.door.url``)."""
     return ".".join(str(p) for p in path) or "(top level)"
 
 
@@ -564,7 +572,7 @@ def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> No
 
 def _missing_env(value: Any, path: list[Any], errors: list[str]) -> None:
     if isinstance(value, _EnvRef):
-        errors.append(f"{_join(path)}: environment variable {value.name} is not set")
+        errors.append(f"{join_path(path)}: environment variable {value.name} is not set")
     elif isinstance(value, dict):
         for key, item in value.items():
             _missing_env(item, path + [key], errors)
@@ -579,7 +587,8 @@ _MESSAGES = {
 }
 
 
-def _message(err: vol.Invalid) -> str:
+def error_message_of(err: vol.Invalid) -> str:
+    """The user-facing text of a voluptuous error (what was expected)."""
     return _MESSAGES.get(err.error_message, err.error_message)
 
 
@@ -610,7 +619,7 @@ def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
     try:
         valid = SCHEMA(data)
     except vol.MultipleInvalid as err:
-        found = {f"{_join(e.path)}: {_message(e)}" for e in err.errors}
+        found = {f"{join_path(e.path)}: {error_message_of(e)}" for e in err.errors}
         errors += sorted(line for line in found if line.split(": ", 1)[0] not in reported)
     if not errors:
         node_id = valid["mqtt"]["base_topic"].replace("/", "_")
@@ -665,16 +674,19 @@ def _build(valid: dict[str, Any]) -> Config:
     return config
 
 
-def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge") -> CameraConfig:
+def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
+                     detect: DetectConfig | None = None) -> CameraConfig:
     """Validate one camera given as plain data (the API's body), with the same schema and the
-    same messages as YAML (paths ``cameras.<id>.<key>``). Raises :class:`ConfigError`."""
+    same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
+    ``detect`` (the global section, ``Config.detect``: as for a YAML camera), else over the
+    built-in defaults. Raises :class:`ConfigError`."""
     try:
         valid = _cameras({cam_id: data})
     except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"cameras.{_join(e.path)}: {_message(e)}" for e in err.errors})) from err
+        raise ConfigError(sorted({f"cameras.{join_path(e.path)}: {error_message_of(e)}" for e in err.errors})) from err
     if cam_id == base_topic.replace("/", "_"):
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
-    camera = _camera(cam_id, valid[cam_id])
+    camera = _camera(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)
     _register_url_password(camera)
     return camera
 

@@ -73,7 +73,7 @@ class Registry:
                 _LOGGER.warning("registry: stored camera %s is shadowed by the YAML camera of that id", cam_id)
                 continue
             try:
-                camera = camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
+                camera = self._from_data(cam_id, data)
             except ConfigError as err:
                 _LOGGER.warning("registry: stored camera %s no longer validates: %s", cam_id, err)
                 continue
@@ -91,8 +91,8 @@ class Registry:
         async with self._lock:
             if cam_id in self._bridge.cameras or cam_id in self._yaml:
                 raise CameraConflict(f"camera {cam_id} already exists")
-            camera = self._validate(cam_id, data)
-            await asyncio.to_thread(self._store.put_camera, cam_id, camera_data(camera))
+            camera = await self._validate(cam_id, data)
+            await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data.get("detect")))
             await self._bridge.add_camera(camera)
         return camera
 
@@ -104,6 +104,8 @@ class Registry:
         async with self._lock:
             current = self._api_camera(cam_id)
             data = camera_data(current)
+            stored = (await asyncio.to_thread(self._store.cameras)).get(cam_id, {})
+            data["detect"] = stored.get("detect") or {}  # its own options, over the global ones
             if "id" in patch and patch["id"] != cam_id:
                 raise InvalidCamera([f"cameras.{cam_id}.id: the id cannot change"])
             for key, value in patch.items():
@@ -115,8 +117,8 @@ class Registry:
                 data["device"] = None
             if "device" in patch and patch["device"] is not None:
                 data["url"] = None
-            camera = self._validate(cam_id, data)
-            await asyncio.to_thread(self._store.put_camera, cam_id, camera_data(camera))
+            camera = await self._validate(cam_id, data)
+            await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data["detect"]))
             await self._bridge.replace_camera(camera)
         return camera
 
@@ -135,14 +137,28 @@ class Registry:
             raise UnknownCamera(f"no camera {cam_id}")
         return camera.config
 
-    def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
+    async def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
+        """The camera of ``data``; its detection model, if any, is loaded in a thread to check
+        it (~0.1 s: not on the event loop). Raises InvalidCamera."""
         try:
-            camera = camera_from_data(cam_id, data, self._bridge.config.mqtt.base_topic)
+            camera = self._from_data(cam_id, data)
         except ConfigError as err:
             raise InvalidCamera(err.errors) from err
         from .detect.detector import check_camera  # its model, if any, must load
 
-        errors = check_camera(camera)
+        errors = await asyncio.to_thread(check_camera, camera)
         if errors:
             raise InvalidCamera(errors)
         return camera
+
+    def _from_data(self, cam_id: str, data: Any) -> CameraConfig:
+        """A camera from plain options, its ``detect`` laid over the file's ``detect:`` section
+        (like a YAML camera's). Raises ConfigError."""
+        config = self._bridge.config
+        return camera_from_data(cam_id, data, config.mqtt.base_topic, detect=config.detect)
+
+
+def _stored(camera: CameraConfig, own_detect: Any) -> dict[str, Any]:
+    """What the store keeps of an API camera: its options, with only its own ``detect`` options
+    (not the merged ones), so it follows the file's ``detect:`` section at the next start."""
+    return {**camera_data(camera), "detect": own_detect or {}}

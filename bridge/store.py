@@ -1,4 +1,5 @@
-"""SQLite state store (stdlib sqlite3, WAL): cameras registered through the API.
+"""SQLite state store (stdlib sqlite3, WAL): cameras registered through the API, MediaMTX paths
+the bridge owns, and the per-camera recording and detection switches.
 
 The schema is versioned with ``PRAGMA user_version`` and upgraded by the ordered ``MIGRATIONS``
 at open; each migration runs in one transaction, so a crash leaves the previous version intact.
@@ -92,6 +93,13 @@ MIGRATIONS: tuple[str, ...] = (
         last_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE detection (        -- per-camera detection switch ({base}/{camera}/detect/set)
+        camera TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -158,9 +166,11 @@ class Store:
             raise StoreError(f"cannot save camera {cam_id}: {err}") from err
 
     def delete_camera(self, cam_id: str) -> bool:
-        """Delete a camera; True when it existed. Raises :class:`StoreError`."""
+        """Delete a camera and its detection switch; True when it existed. Raises
+        :class:`StoreError`."""
         try:
             with self._lock:
+                self._db.execute("DELETE FROM detection WHERE camera = ?", (cam_id,))
                 cur = self._db.execute("DELETE FROM cameras WHERE id = ?", (cam_id,))
         except sqlite3.Error as err:
             raise StoreError(f"cannot delete camera {cam_id}: {err}") from err
@@ -220,6 +230,22 @@ class Store:
                 return result
         except sqlite3.Error as err:
             raise StoreError(f"state database: {err}") from err
+
+    def detection(self) -> dict[str, bool]:
+        """Per-camera detection switches set so far: camera id -> on."""
+        with self._lock:
+            return {cam: bool(on) for cam, on in self._db.execute("SELECT camera, enabled FROM detection")}
+
+    def set_detection(self, cam_id: str, enabled: bool) -> None:
+        """Save a camera's detection switch. Raises :class:`StoreError`."""
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO detection (camera, enabled, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+                    (cam_id, int(enabled), time.time()))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot save the detection switch of {cam_id}: {err}") from err
 
     def healthy(self) -> bool:
         """Whether the database answers a query."""

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+import warnings
 
 import aiohttp
 import jwt
@@ -275,3 +276,28 @@ async def test_websocket_authenticates_at_connect_or_with_the_first_message(secu
             reply = await ask(ws, "auth", {"token": token(sub="ha", role="viewer", exp=soon())})
             assert reply["result"] == {"name": "ha", "role": "viewer", "method": "jwt"}
             assert "result" in await ask(ws, "cameras.list")
+
+
+async def test_authentication_stores_the_caller_without_a_not_app_key_warning(secured, monkeypatch):
+    """The caller is kept under a typed ``web.RequestKey``: a string key makes aiohttp warn
+    (``NotAppKeyWarning``) on the first request of the process, which the rate limiter and the
+    JSON-RPC connection would then read under that string."""
+    from aiohttp.web_exceptions import NotAppKeyWarning
+    from aiohttp.web_request import BaseRequest
+
+    from bridge.api.auth import PRINCIPAL
+
+    # aiohttp warns once per string key and process: forget what earlier tests triggered
+    monkeypatch.setattr(BaseRequest, "_seen_str_keys", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with aiohttp.ClientSession(base_url(secured)) as http:
+            status, _, _ = await call(http, "GET", "/api/cameras", bearer(KEYS["viewer"]))
+            ws = await http.ws_connect("/ws", headers=bearer(KEYS["operator"]))
+            await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "cameras.list"})
+            answer = await ws.receive_json(timeout=10)
+            await ws.close()
+    assert status == 200 and "result" in answer, answer
+    assert [w for w in caught if issubclass(w.category, NotAppKeyWarning)] == []
+    if hasattr(aiohttp.web, "RequestKey"):
+        assert isinstance(PRINCIPAL, aiohttp.web.RequestKey)

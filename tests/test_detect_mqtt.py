@@ -9,6 +9,7 @@ from .conftest import make_config, recording, running
 from .peers import SHARED, retained
 
 MODEL = str(SHARED / "models" / "yolox_nano.onnx")
+DEAD_URL = "rtsp://127.0.0.1:9/none"  #: nothing listens: the camera backs off
 
 
 async def test_removed_detection_camera_is_cleared_at_start(broker, rtsp, prefix):
@@ -64,3 +65,38 @@ async def test_stored_camera_whose_model_went_away_streams_without_detection(bro
         await rec.wait(lambda: rec.on(f"{prefix}/porch/snapshot"), 15, "the camera streams")
         assert "porch" not in bridge.detectors
     assert any("camera porch: detection off" in r.message and str(model) in r.message for r in caplog.records)
+
+
+async def test_detection_switch_survives_a_restart(broker, rtsp, prefix, tmp_path):
+    """``detect/set OFF`` is saved: after a restart the camera's detection is still off (state
+    ``OFF``, no frame decoded for it), for a YAML camera and an API camera (also when the API
+    camera is changed and restarts); ``ON`` is saved the same way."""
+    data_dir = tmp_path / "data"
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "detect": {"enabled": True}}},
+                         data_dir=data_dir)
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, \
+            aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await bridge.registry.add({"id": "api_cam", "url": DEAD_URL, "detect": {"enabled": True}})
+        for cam_id in ("cam", "api_cam"):
+            await client.publish(f"{prefix}/{cam_id}/detect/set", b"OFF", qos=1)
+            await rec.wait(lambda cam_id=cam_id: [m for m in rec.on(f"{prefix}/{cam_id}/detect/state")
+                                                  if m.payload == b"OFF"], 10, f"{cam_id} switched off")
+        await bridge.registry.update("api_cam", {"open_timeout": 2})  # restarts only that camera
+        assert not bridge.detectors["api_cam"].enabled
+
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        assert not bridge.detectors["cam"].enabled and not bridge.detectors["api_cam"].enabled
+        await rec.wait(lambda: bridge.cameras["cam"].status.keyframes >= 2, 15, "the camera streams")
+        await rec.wait(lambda: len(rec.on(f"{prefix}/api_cam/detect/state")) >= 2, 10, "state published")
+        for cam_id in ("cam", "api_cam"):
+            assert {m.payload for m in rec.on(f"{prefix}/{cam_id}/detect/state")} == {b"OFF"}
+        assert bridge.detectors["cam"].stats.frames == 0  # nothing decoded for detection
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish(f"{prefix}/cam/detect/set", b"ON", qos=1)
+            await rec.wait(lambda: bridge.detectors["cam"].stats.frames >= 3, 15, "detection back on")
+
+    async with running(config) as bridge:
+        assert bridge.detectors["cam"].enabled and not bridge.detectors["api_cam"].enabled
+        await bridge.registry.remove("api_cam")  # forgotten with the camera: a new one starts on
+        await bridge.registry.add({"id": "api_cam", "url": DEAD_URL, "detect": {"enabled": True}})
+        assert bridge.detectors["api_cam"].enabled

@@ -200,8 +200,10 @@ async def test_a_usb_camera_leaves_its_device_to_mediamtx_while_it_is_up(broker,
     """MediaMTX's ffmpeg publisher needs the V4L2 device (one opener at a time): while MediaMTX
     is up the bridge reads the USB camera's restream, while it is down the device itself."""
     async with FakeMediamtx() as fake:
+        # no USB discovery: /dev/video9 does not exist here, and a USB camera whose device is
+        # missing at start is taken offline by the USB monitor (tests/test_usb_discovery.py)
         config = make_config(broker.port, prefix, {"desk": {"device": "/dev/video9", "open_timeout": 1}},
-                             sections={"mediamtx": media(fake)})
+                             sections={"mediamtx": media(fake), "usb": {"discovery": "off"}})
         async with running(config) as bridge:
             camera = bridge.cameras["desk"]
             await until(lambda: camera.reading.url == "rtsp://127.0.0.1:8554/desk", timeout=15, what="restream")

@@ -48,3 +48,33 @@ def test_unwritable_location_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open state database"):
         Store(blocker / "bridge.db")
+
+
+def test_detection_switches_survive_reopening_and_go_with_their_camera(tmp_path):
+    store = Store(tmp_path / "bridge.db")
+    store.put_camera("porch", {"url": "rtsp://h/1"})
+    store.set_detection("porch", False)
+    store.set_detection("yard", True)
+    store.set_detection("yard", False)
+    store.close()
+    again = Store(tmp_path / "bridge.db")
+    assert again.detection() == {"porch": False, "yard": False}
+    again.delete_camera("porch")
+    assert again.detection() == {"yard": False}
+    again.close()
+
+
+def test_a_database_of_the_previous_version_gains_the_detection_table(tmp_path):
+    path = tmp_path / "bridge.db"
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:2]):
+        db.executescript(script)
+        db.execute(f"PRAGMA user_version = {number + 1}")
+    db.execute("INSERT INTO cameras VALUES ('porch', '{}', 0, 0)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.version == len(MIGRATIONS) and store.cameras() == {"porch": {}}
+    store.set_detection("porch", False)
+    assert store.detection() == {"porch": False}
+    store.close()

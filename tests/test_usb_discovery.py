@@ -292,3 +292,29 @@ async def test_devices_present_at_start_are_found_through_udev(broker, prefix):
             await rec.next_on(f"{prefix}/usb_046d_0825_abc123/status", 0)
         finally:
             stop_child(child)
+
+
+async def test_api_camera_unplugged_while_stopped_comes_back_offline(broker, prefix, tmp_path):
+    """An API camera (stored, started again at every start) whose device was unplugged is
+    ``offline`` after a restart, not retrying the missing device, and resumes when plugged in."""
+    sysfs = tmp_path / "sys"
+    sysfs.mkdir()
+    config = make_config(broker.port, prefix, {}, data_dir=tmp_path / "data", sections={"usb": {
+        "discovery": "poll", "poll_interval": 0.1, "sysfs_root": str(sysfs)}})
+    plug(sysfs, 3)
+    async with running(config) as bridge:
+        # added after its device appeared: unplugging it still takes it offline
+        await bridge.registry.add({"id": "desk", "name": "Desk", "device": "/dev/video3"})
+        unplug(sysfs, 3)
+        await wait_state(bridge, "desk", lambda c: c.state is CameraState.OFFLINE, timeout=5)
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        camera = await wait_state(bridge, "desk", lambda c: c.state is CameraState.OFFLINE, timeout=5)
+        assert camera.config.name == "Desk" and "/dev/video3 not present" in camera.status.error
+        status = await rec.wait(lambda: [json.loads(m.payload) for m in rec.on(f"{prefix}/desk/status")
+                                         if m.payload and json.loads(m.payload)["state"] == "offline"], 10, "offline")
+        assert status[-1]["error"] == camera.status.error
+        await asyncio.sleep(0.5)  # polls: nothing changes while the device is away
+        assert bridge.cameras["desk"].state is CameraState.OFFLINE
+        plug(sysfs, 3)
+        camera = await wait_state(bridge, "desk", lambda c: c.state is not CameraState.OFFLINE)
+        assert camera.config.device == "/dev/video3" and list(bridge.cameras) == ["desk"]

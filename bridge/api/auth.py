@@ -129,6 +129,11 @@ class Principal:
 
 ANONYMOUS = Principal(ANONYMOUS_NAME, "admin", "anonymous")
 
+#: where :func:`auth_middleware` keeps the caller on a request: ``request.get(PRINCIPAL)`` is its
+#: :class:`Principal`, or None when unknown. A typed ``web.RequestKey`` (aiohttp >= 3.13: no
+#: ``NotAppKeyWarning``); on an older aiohttp, which has none, the string ``"principal"``.
+PRINCIPAL: Any = web.RequestKey("principal", Principal) if hasattr(web, "RequestKey") else "principal"
+
 
 # ---------------------------------------------------------------------------------------------
 # keys
@@ -337,7 +342,7 @@ def _unauthorized(message: str, invalid: bool) -> web.Response:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate the caller, store it as ``request["principal"]`` and check the route's
+    """Authenticate the caller, store it as ``request[PRINCIPAL]`` and check the route's
     role: 401 (``WWW-Authenticate: Bearer``) without a valid credential, 403 when the role is
     too low. Public routes never answer 401/403 (``principal`` is ``None`` when unknown)."""
     config = _config(request.app)
@@ -354,7 +359,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return _unauthorized(result, invalid=True)
     elif not config.auth_required:
         principal = ANONYMOUS
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     if role in (PUBLIC, SELF):
         return await handler(request)
     if principal is None:
@@ -369,7 +374,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 __all__ = [
-    "ANONYMOUS", "PUBLIC", "ROUTE_ROLES", "SELF", "Principal", "auth_middleware", "auth_required",
+    "ANONYMOUS", "PRINCIPAL", "PUBLIC", "ROUTE_ROLES", "SELF", "Principal", "auth_middleware", "auth_required",
     "authenticate", "authenticate_request", "authenticate_token", "generate_key", "hash_key",
     "public", "requires", "route_role", "self_authenticating", "unlisted_routes", "verify",
 ]

@@ -139,8 +139,13 @@ def _width(request: web.Request) -> int | None:
     return int(raw)
 
 
-def _downscale(jpeg: bytes, width: int, quality: int) -> bytes:
+def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
+    """``jpeg`` re-encoded ``width`` pixels wide (aspect kept, height at least 2 pixels) at JPEG
+    ``quality`` (1-100). Blocking (decode and encode): run it in an executor. Raises
+    ValueError when the JPEG cannot be decoded or encoded."""
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a decodable JPEG")
     height = max(2, round(image.shape[0] * width / image.shape[1]))
     small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -169,7 +174,7 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
     body = snap.jpeg
     if width is not None and width < snap.width:
         body = await asyncio.get_running_loop().run_in_executor(
-            None, _downscale, snap.jpeg, width, camera.config.snapshot.quality)
+            None, downscale, snap.jpeg, width, camera.config.snapshot.quality)
     return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .. import instance
 from .errors import ApiError
-from .rpc import CONFLICT, Connection, Param, _app_error, method
+from .rpc import CONFLICT, Connection, Param, app_error, method
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -103,5 +103,5 @@ async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         role="admin")
 async def _rpc_set_discovery(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if not await switch_discovery(conn.bridge, params["enabled"]):
-        raise _app_error(CONFLICT, "conflict", CONFIGURED_OFF)
+        raise app_error(CONFLICT, "conflict", CONFIGURED_OFF)
     return bridge_view(conn.bridge)

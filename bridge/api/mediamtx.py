@@ -128,9 +128,9 @@ rpc.ERRORS[MEDIAMTX_UNAVAILABLE] = "MediaMTX does not answer"
 
 
 def _rpc_call(conn: rpc.Connection, cam_id: str) -> MediamtxService:
-    rpc._camera(conn, cam_id)
+    rpc.find_camera(conn, cam_id)
     if conn.bridge.mediamtx is None:
-        raise rpc._app_error(MEDIAMTX_DISABLED, "mediamtx_disabled", "MediaMTX is not enabled")
+        raise rpc.app_error(MEDIAMTX_DISABLED, "mediamtx_disabled", "MediaMTX is not enabled")
     return conn.bridge.mediamtx
 
 
@@ -159,7 +159,7 @@ async def _rpc_recordings(conn: rpc.Connection, params: dict[str, Any]) -> dict[
     try:
         starts = await service.recordings(params["id"])
     except (CircuitOpen, MediamtxError) as err:
-        raise rpc._app_error(MEDIAMTX_UNAVAILABLE, "mediamtx_unavailable", f"MediaMTX: {err}") from None
+        raise rpc.app_error(MEDIAMTX_UNAVAILABLE, "mediamtx_unavailable", f"MediaMTX: {err}") from None
     return {"camera": params["id"], "segments": [{"start": s} for s in starts]}
 
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..config import RateLimitConfig
-from .auth import PUBLIC, route_role
+from .auth import PRINCIPAL, PUBLIC, route_role
 from .errors import json_error
 
 MAX_CLIENTS = 10_000
@@ -87,7 +87,7 @@ def limiter(app: web.Application) -> RateLimiter:
 
 def client_id(request: web.Request) -> str:
     """Whose bucket ``request`` takes from: its authenticated principal, else its address."""
-    principal = request.get("principal")
+    principal = request.get(PRINCIPAL)
     if principal is not None and principal.authenticated:
         return f"{principal.method}:{principal.name}"
     return f"addr:{request.remote}"

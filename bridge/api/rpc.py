@@ -77,11 +77,12 @@ from ..events import EventSubscription
 from ..redact import mask_url, redact
 from ..registry import CameraConflict, InvalidCamera, RegistryError, UnknownCamera
 from ..status import iso_utc
-from .cameras import _downscale, camera_view
+from .cameras import camera_view, downscale
 from .errors import ApiError
 
 if TYPE_CHECKING:
     from ..app import Bridge
+    from ..camera import Camera
     from ..config import ApiConfig
     from ..registry import Registry
 
@@ -142,7 +143,10 @@ class RpcError(Exception):
         return error
 
 
-def _app_error(code: int, error: str, message: str, **data: Any) -> RpcError:
+def app_error(code: int, error: str, message: str, **data: Any) -> RpcError:
+    """An application error (``code`` one of this module's codes, or one a route module adds to
+    ``ERRORS``) whose ``data`` is ``{"error": error, **data}``: the machine-readable ``error``
+    as in the REST API's JSON errors. Raise it from a method handler."""
     return RpcError(code, message, {"error": error, **data})
 
 
@@ -202,7 +206,7 @@ async def connect_caller(request: web.Request, config: ApiConfig) -> Caller | No
     """The caller of an upgrade request, from its headers (None: must send ``auth`` first).
     Invalid credentials raise the auth module's error (a 401 before the upgrade)."""
     auth = _auth_module()
-    principal = request.get("principal")
+    principal = request.get(auth.PRINCIPAL) if auth is not None else None
     if principal is None and auth is not None:
         principal = await _resolve(auth.authenticate_request(request))
     if principal is not None:
@@ -304,13 +308,15 @@ def method(name: str, summary: str, *params: Param, **options: Any) -> Callable[
     return register
 
 
-def _text(value: Any) -> str:
+def text_param(value: Any) -> str:
+    """Validator of a non-empty string parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, str) or not value:
         raise vol.Invalid("expected a non-empty string")
     return value
 
 
-def _object(value: Any) -> dict[str, Any]:
+def object_param(value: Any) -> dict[str, Any]:
+    """Validator of a JSON object parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, dict):
         raise vol.Invalid("expected an object")
     return value
@@ -328,7 +334,7 @@ def _width(value: Any) -> int:
     return value
 
 
-CAMERA_ID = Param("id", _text, "string", "camera id")
+CAMERA_ID = Param("id", text_param, "string", "camera id")
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -404,7 +410,7 @@ class Connection:
 
     def subscribe(self, types: list[str] | None) -> str:
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-            raise _app_error(LIMIT_REACHED, "limit_reached",
+            raise app_error(LIMIT_REACHED, "limit_reached",
                              f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         sub_id = str(next(self._sub_ids))
         sub = self.bridge.events.subscribe(types)
@@ -503,11 +509,11 @@ class Connection:
         if meth.role is None:
             return
         if self.caller is None:
-            raise _app_error(UNAUTHORIZED, "unauthorized",
+            raise app_error(UNAUTHORIZED, "unauthorized",
                              "authentication required: call auth {token} first, or connect with an "
                              "Authorization or X-API-Key header")
         if not self.caller.may(meth.role):
-            raise _app_error(FORBIDDEN, "forbidden",
+            raise app_error(FORBIDDEN, "forbidden",
                              f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
                              role=meth.role)
 
@@ -566,10 +572,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 # -- methods ---------------------------------------------------------------------------------
 
 
-def _camera(conn: Connection, cam_id: str) -> Any:
+def find_camera(conn: Connection, cam_id: str) -> Camera:
+    """The running camera ``cam_id`` of ``conn``'s bridge. Raises :class:`RpcError`
+    ``not_found`` (code ``NOT_FOUND``) when there is none."""
     camera = conn.bridge.cameras.get(cam_id)
     if camera is None:
-        raise _app_error(NOT_FOUND, "not_found", f"no camera {cam_id}")
+        raise app_error(NOT_FOUND, "not_found", f"no camera {cam_id}")
     return camera
 
 
@@ -586,12 +594,12 @@ def _registry(conn: Connection) -> Registry:
 
 def _registry_error(err: RegistryError) -> RpcError:
     if isinstance(err, UnknownCamera):
-        return _app_error(NOT_FOUND, "not_found", str(err))
+        return app_error(NOT_FOUND, "not_found", str(err))
     if isinstance(err, CameraConflict):
-        return _app_error(CONFLICT, "conflict", str(err))
+        return app_error(CONFLICT, "conflict", str(err))
     if isinstance(err, InvalidCamera):
-        return _app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
-    return _app_error(INVALID_PARAMS, err.code, str(err))
+        return app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
+    return app_error(INVALID_PARAMS, err.code, str(err))
 
 
 @method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
@@ -608,7 +616,7 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("auth", "Authenticate this connection with a token (API key or JWT).",
-        Param("token", _text, "string", "an API key or a JWT bearer token"), role=None)
+        Param("token", text_param, "string", "an API key or a JWT bearer token"), role=None)
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     auth = _auth_module()
     principal = None
@@ -622,7 +630,7 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         if conn.auth_failures >= MAX_AUTH_FAILURES:
             conn.close_reason = "too many failed auth attempts"
         message = "invalid token" if auth is not None else "authentication is not available"
-        raise _app_error(UNAUTHORIZED, "unauthorized", message)
+        raise app_error(UNAUTHORIZED, "unauthorized", message)
     conn.caller = Caller.of(principal)
     return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
 
@@ -640,26 +648,26 @@ async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, A
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)
 async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return _view(conn, _camera(conn, params["id"]))
+    return _view(conn, find_camera(conn, params["id"]))
 
 
 @method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
         Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False))
 async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = _camera(conn, params["id"])
+    camera = find_camera(conn, params["id"])
     worker = conn.bridge.snapshots.get(camera.id)
     snap = worker.latest if worker is not None else None
     if snap is None:
         status = camera.status
         reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
         reason += f": {status.error})" if status.error else ")"
-        raise _app_error(NO_SNAPSHOT, "no_snapshot", reason, state=str(status.state))
+        raise app_error(NO_SNAPSHOT, "no_snapshot", reason, state=str(status.state))
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
         jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, _downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
-        width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as _downscale
+            None, downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
+        width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
     return {"camera": camera.id, "content_type": "image/jpeg", "width": width, "height": height,
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
 
@@ -667,14 +675,14 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 @method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID,
         role="operator")
 async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = _camera(conn, params["id"])
+    camera = find_camera(conn, params["id"])
     conn.bridge.snapshots[camera.id].request()
     return {"camera": camera.id, "requested": True}
 
 
 @method("cameras.add", "Add a camera (persisted; started at once); returns it.",
-        Param("id", _text, "string", "camera id (default: from name)", required=False),
-        Param("name", _text, "string", "display name", required=False),
+        Param("id", text_param, "string", "camera id (default: from name)", required=False),
+        Param("name", text_param, "string", "display name", required=False),
         role="admin", more_params="the camera's options as in the configuration's cameras section "
                                   "(url or device, snapshot, transport, ...)")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -686,7 +694,7 @@ async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("cameras.update", "Change options of a camera added through the API (restarts only it).",
-        CAMERA_ID, Param("changes", _object, "object", "options to change (snapshot merged key by key)"),
+        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"),
         role="admin")
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     try:
@@ -714,11 +722,11 @@ async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
 
 
 @method("events.unsubscribe", "Stop a subscription.",
-        Param("subscription", _text, "string", "id returned by events.subscribe"))
+        Param("subscription", text_param, "string", "id returned by events.subscribe"))
 async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = params["subscription"]
     if sub_id not in conn.subscriptions:
-        raise _app_error(NOT_FOUND, "not_found", f"no subscription {sub_id}")
+        raise app_error(NOT_FOUND, "not_found", f"no subscription {sub_id}")
     conn.unsubscribe(sub_id)
     return {"subscription": sub_id, "unsubscribed": True}
 

@@ -11,10 +11,10 @@ from typing import Any
 import voluptuous as vol
 
 from ..timelapse.state import ACTIONS, InvalidTimelapse, TimelapseConflict, TimelapseError, UnknownTimelapse
-from .rpc import CONFLICT, INTERNAL_ERROR, INVALID_CAMERA, NOT_FOUND, Connection, Param, RpcError, _app_error, _object, _text, method
+from .rpc import CONFLICT, INTERNAL_ERROR, INVALID_CAMERA, NOT_FOUND, Connection, Param, RpcError, app_error, object_param, text_param, method
 from .timelapses import DEFAULT_LIMIT, MAX_LIMIT, frame_view, video_view
 
-TIMELAPSE_ID = Param("id", _text, "string", "timelapse id")
+TIMELAPSE_ID = Param("id", text_param, "string", "timelapse id")
 
 
 def _manager(conn: Connection) -> Any:
@@ -26,12 +26,12 @@ def _manager(conn: Connection) -> Any:
 
 def _error(err: TimelapseError) -> RpcError:
     if isinstance(err, UnknownTimelapse):
-        return _app_error(NOT_FOUND, "not_found", str(err))
+        return app_error(NOT_FOUND, "not_found", str(err))
     if isinstance(err, TimelapseConflict):
-        return _app_error(CONFLICT, "conflict", str(err))
+        return app_error(CONFLICT, "conflict", str(err))
     if isinstance(err, InvalidTimelapse):
-        return _app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
-    return _app_error(INVALID_CAMERA, err.code, str(err))
+        return app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
+    return app_error(INVALID_CAMERA, err.code, str(err))
 
 
 def _count(low: int, high: int) -> Any:
@@ -64,8 +64,8 @@ async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("timelapses.add", "Create a timelapse (persisted); returns it.",
-        Param("id", _text, "string", "timelapse id (default: from name or camera)", required=False),
-        Param("camera", _text, "string", "camera id"), role="admin",
+        Param("id", text_param, "string", "timelapse id (default: from name or camera)", required=False),
+        Param("camera", text_param, "string", "camera id"), role="admin",
         more_params="the timelapse's options as in the configuration's timelapses section")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     manager = _manager(conn)
@@ -76,7 +76,7 @@ async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("timelapses.update", "Change a timelapse created through the API.", TIMELAPSE_ID,
-        Param("changes", _object, "object", "options to change (null: inherit again)"), role="admin")
+        Param("changes", object_param, "object", "options to change (null: inherit again)"), role="admin")
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     manager = _manager(conn)
     try:

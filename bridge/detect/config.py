@@ -14,7 +14,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from ..config import Option, _optional, _positive
+from ..config import Option, optional, positive
 
 _LABEL = re.compile(r"^[a-z0-9_]+$")
 DETECTORS = ("auto", "onnx", "opencv_hog")
@@ -85,8 +85,8 @@ DETECT_OPTIONS = (
     Option("threshold", _score(), 0.6,
            "An object becomes an event when its median score over its first frames reaches this (0-1)."),
     Option("detector", vol.In(DETECTORS), "auto", "`onnx`, `opencv_hog`, or `auto`: onnx when a model is set."),
-    Option("model", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None, "ONNX model file (YOLOX or YOLOv8/YOLO11)."),
-    Option("labels", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
+    Option("model", optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None, "ONNX model file (YOLOX or YOLOv8/YOLO11)."),
+    Option("labels", optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
            "Class names file, one a line; default COCO's 80."),
     Option("threads", vol.All(vol.Coerce(int), vol.Range(1, 16)), 1, "onnxruntime intra-op threads per detector."),
     Option("score_frames", vol.All(vol.Coerce(int), vol.Range(1, 30)), 3,
@@ -98,8 +98,8 @@ DETECT_OPTIONS = (
 )
 
 DETECT_OBJECT_OPTIONS = (
-    Option("min_score", _optional(_score()), None, "Per-label `min_score`; default `detect.min_score`."),
-    Option("threshold", _optional(_score()), None, "Per-label `threshold`; default `detect.threshold`."),
+    Option("min_score", optional(_score()), None, "Per-label `min_score`; default `detect.min_score`."),
+    Option("threshold", optional(_score()), None, "Per-label `threshold`; default `detect.threshold`."),
 )
 
 DETECT_MOTION_OPTIONS = (
@@ -118,10 +118,10 @@ DETECT_MOTION_OPTIONS = (
 
 DETECT_CAPTURE_OPTIONS = (
     Option("enabled", vol.Boolean(), False, "Save frames with detections (JPEG + JSON) for retraining."),
-    Option("dir", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
+    Option("dir", optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
            "Directory; default `<data_dir>/captures`."),
     Option("min_score", _score(), 0.5, "Save a frame when a detection scores at least this (0-1)."),
-    Option("max_size_mb", _positive(float), 500.0, "Size cap, MiB: the oldest files go first."),
+    Option("max_size_mb", positive(float), 500.0, "Size cap, MiB: the oldest files go first."),
 )
 
 
@@ -239,6 +239,12 @@ def build(data: dict[str, Any], defaults: dict[str, Any] | None = None) -> Detec
     merged["capture"] = CaptureConfig(**merged["capture"])
     merged["mask"] = tuple(merged["mask"])
     return DetectConfig(**merged)
+
+
+def section(config: DetectConfig) -> dict[str, Any]:
+    """``config`` (a global ``detect:`` section) as validated data: the ``defaults`` that
+    :func:`build` lays a camera's own options over."""
+    return DETECT_SCHEMA(as_data(config))
 
 
 def check(data: dict[str, Any]) -> dict[str, Any]:

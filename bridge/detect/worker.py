@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,12 +71,15 @@ class DetectWorker(Service):
     """Detection for one camera (task ``camera[<id>].detect``); an async context manager.
 
     ``on_update`` is called on the event loop with each :class:`DetectUpdate`. :meth:`set_enabled`
-    is the run-time switch (``{base}/{camera}/detect/set``). Raises :class:`ModelError` on entry
-    when the model cannot be loaded.
+    is the run-time switch (``{base}/{camera}/detect/set``), starting at ``enabled`` (the saved
+    switch); ``save_switch(on)``, if given, saves each change: it blocks (SQLite), so it runs in
+    the detection thread, and leaving the worker waits for it. Raises :class:`ModelError` on
+    entry when the model cannot be loaded.
     """
 
     def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
-                 *, capture_root: Path, snapshot_width: int | None = None) -> None:
+                 *, capture_root: Path, snapshot_width: int | None = None, enabled: bool = True,
+                 save_switch: Callable[[bool], None] | None = None) -> None:
         super().__init__()
         self._camera = camera
         self.config = config
@@ -91,7 +94,9 @@ class DetectWorker(Service):
         self._wake = asyncio.Event()
         self._best = BestSnapshots(snapshot_width)
         self.stats = DetectStats()
-        self.enabled = True
+        self.enabled = enabled
+        self._save_switch = save_switch
+        self._saving: Future[None] | None = None
         self.motion = False
         self._last_motion = float("-inf")
         self._stats_at = float("-inf")
@@ -111,6 +116,8 @@ class DetectWorker(Service):
             self._on_update(DetectUpdate(self._camera.id, enabled=on))
             return
         self.enabled = on
+        if self._save_switch is not None:
+            self._saving = self._executor.submit(self._save_switch, on)
         update = DetectUpdate(self._camera.id, enabled=on)
         if on:
             self._subscribe()
@@ -156,6 +163,9 @@ class DetectWorker(Service):
         if self._sub is not None:
             self._camera.unsubscribe(self._sub)
             self._sub = None
+        if self._saving is not None and not self._saving.done():  # a switch made just before
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self._saving)
 
     async def __aexit__(self, *exc: object) -> None:
         try:

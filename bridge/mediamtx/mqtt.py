@@ -53,13 +53,13 @@ class MediamtxMqtt:
         t = self.topics
         configs: list[discovery.Config] = []
         if with_bridge:
-            configs.append(discovery._entity(
+            configs.append(discovery.entity_config(
                 t, "binary_sensor", "bridge", "mediamtx", f"{t.node_id}_mediamtx", discovery.bridge_device(t),
                 [t.bridge_availability], name="MediaMTX", device_class="connectivity",
                 entity_category="diagnostic", state_topic=t.bridge_state,
                 value_template="{{ 'ON' if value_json.mediamtx == 'available' else 'OFF' }}"))
         for cam in cameras:
-            configs.append(discovery._entity(
+            configs.append(discovery.entity_config(
                 t, "switch", cam.id, "record", f"{cam.id}_record", discovery.camera_device(t, cam),
                 [t.bridge_availability], name="Record", icon="mdi:record-rec",
                 command_topic=t.camera(cam.id, "record/set"), state_topic=t.camera(cam.id, "record/state"),

@@ -99,24 +99,24 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
     """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
     and inference time diagnostics, and per tracked label occupancy, count, best snapshot
     (``image``) and events (``event``, types ``new``/``end``)."""
-    from .discovery import _entity
+    from .discovery import entity_config
 
     if not cam.detect.enabled:
         return []
     cid = cam.id
     stats = topics.camera(cid, "detect/stats")
     configs = [
-        _entity(topics, "binary_sensor", cid, "motion", f"{cid}_motion", device, availability,
+        entity_config(topics, "binary_sensor", cid, "motion", f"{cid}_motion", device, availability,
                 name="Motion", device_class="motion", state_topic=topics.camera(cid, "motion"),
                 payload_on=ON, payload_off=OFF),
-        _entity(topics, "switch", cid, "detect", f"{cid}_detect", device, availability,
+        entity_config(topics, "switch", cid, "detect", f"{cid}_detect", device, availability,
                 name="Detection", icon="mdi:motion-sensor", command_topic=topics.camera(cid, "detect/set"),
                 state_topic=topics.camera(cid, "detect/state"), payload_on=ON, payload_off=OFF),
-        _entity(topics, "sensor", cid, "detect_fps", f"{cid}_detect_fps", device, availability,
+        entity_config(topics, "sensor", cid, "detect_fps", f"{cid}_detect_fps", device, availability,
                 name="Detection rate", entity_category="diagnostic", unit_of_measurement="fps",
                 state_class="measurement", suggested_display_precision=1, state_topic=stats,
                 value_template="{{ value_json.fps }}"),
-        _entity(topics, "sensor", cid, "inference_time", f"{cid}_inference_time", device, availability,
+        entity_config(topics, "sensor", cid, "inference_time", f"{cid}_inference_time", device, availability,
                 name="Inference time", entity_category="diagnostic", unit_of_measurement="ms",
                 device_class="duration", state_class="measurement", suggested_display_precision=0,
                 state_topic=stats, value_template="{{ value_json.inference_ms }}"),
@@ -125,15 +125,15 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
         title = label.replace("_", " ").capitalize()
         count = topics.camera(cid, label)
         configs += [
-            _entity(topics, "binary_sensor", cid, f"{label}_occupancy", f"{cid}_{label}_occupancy", device,
+            entity_config(topics, "binary_sensor", cid, f"{label}_occupancy", f"{cid}_{label}_occupancy", device,
                     availability, name=f"{title} occupancy", device_class="occupancy", state_topic=count,
                     value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}", payload_on=ON, payload_off=OFF),
-            _entity(topics, "sensor", cid, f"{label}_count", f"{cid}_{label}_count", device, availability,
+            entity_config(topics, "sensor", cid, f"{label}_count", f"{cid}_{label}_count", device, availability,
                     name=f"{title} count", state_class="measurement", icon="mdi:counter", state_topic=count),
-            _entity(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
+            entity_config(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
                     name=f"{title} snapshot", image_topic=topics.camera(cid, f"{label}/snapshot"),
                     content_type="image/jpeg"),
-            _entity(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
+            entity_config(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
                     name=f"{title} detected", event_types=["new", "end"], state_topic=topics.camera(cid, "events"),
                     value_template=("{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"
                                     "{\"event_type\": \"{{ value_json.type }}\", \"id\": \"{{ value_json.id }}\", "

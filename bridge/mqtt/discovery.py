@@ -49,9 +49,14 @@ def camera_device(topics: Topics, cam: CameraConfig) -> dict[str, Any]:
     }
 
 
-def _entity(topics: Topics, component: str, owner: str, key: str, object_id: str,
-            device: dict[str, Any], availability: list[str], **fields: Any) -> Config:
-    """One entity's config; ``owner`` is the camera id or ``bridge`` (a reserved camera id)."""
+def entity_config(topics: Topics, component: str, owner: str, key: str, object_id: str,
+                  device: dict[str, Any], availability: list[str], **fields: Any) -> Config:
+    """One entity's discovery message: ``(config topic, payload)`` for HA ``component``
+    (``sensor``, ``switch``, ...). ``owner`` is the camera id or ``bridge`` (a reserved camera
+    id); the unique id is ``{node_id}_{owner}_{key}``, the entity id ``{component}.{object_id}``;
+    ``device`` is the device block; with ``availability`` topics the entity is available while
+    all of them say ``online``; ``fields`` are the component's own keys (``state_topic``, ...).
+    Used by every part that adds entities (detection, MediaMTX)."""
     payload: dict[str, Any] = {
         "unique_id": f"{topics.node_id}_{owner}_{key}",
         "object_id": object_id,
@@ -75,13 +80,13 @@ def bridge_configs(topics: Topics) -> list[Config]:
     avail = [topics.bridge_availability]
     node = topics.node_id
     return [
-        _entity(topics, "binary_sensor", "bridge", "connectivity", f"{node}_connectivity", device, [],
+        entity_config(topics, "binary_sensor", "bridge", "connectivity", f"{node}_connectivity", device, [],
                 name="Connectivity", device_class="connectivity", entity_category="diagnostic",
                 state_topic=topics.bridge_availability, payload_on=ONLINE, payload_off=OFFLINE),
-        _entity(topics, "sensor", "bridge", "version", f"{node}_version", device, avail,
+        entity_config(topics, "sensor", "bridge", "version", f"{node}_version", device, avail,
                 name="Version", entity_category="diagnostic", icon="mdi:tag",
                 state_topic=topics.bridge_state, value_template="{{ value_json.version }}"),
-        _entity(topics, "sensor", "bridge", "uptime", f"{node}_uptime", device, avail,
+        entity_config(topics, "sensor", "bridge", "uptime", f"{node}_uptime", device, avail,
                 name="Uptime", entity_category="diagnostic", device_class="duration",
                 unit_of_measurement="s", state_class="total_increasing",
                 state_topic=topics.bridge_state, value_template="{{ value_json.uptime_s }}"),
@@ -102,21 +107,21 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     from .detection import discovery_configs as detection_configs
 
     return [*detection_configs(topics, cam, device, both),
-        _entity(topics, "camera", cid, "camera", cid, device, both,
+        entity_config(topics, "camera", cid, "camera", cid, device, both,
                 name=None, topic=topics.camera(cid, "snapshot")),
-        _entity(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,
+        entity_config(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,
                 name="Connectivity", device_class="connectivity", entity_category="diagnostic",
                 state_topic=topics.camera(cid, "availability"), payload_on=ONLINE,
                 payload_off=OFFLINE),
-        _entity(topics, "sensor", cid, "fps", f"{cid}_fps", device, both,
+        entity_config(topics, "sensor", cid, "fps", f"{cid}_fps", device, both,
                 name="Frame rate", entity_category="diagnostic", unit_of_measurement="fps",
                 state_class="measurement", icon="mdi:filmstrip", suggested_display_precision=1,
                 state_topic=status, value_template="{{ value_json.fps }}"),
-        _entity(topics, "sensor", cid, "last_frame", f"{cid}_last_frame", device, bridge_only,
+        entity_config(topics, "sensor", cid, "last_frame", f"{cid}_last_frame", device, bridge_only,
                 name="Last frame", entity_category="diagnostic", device_class="timestamp",
                 state_topic=status,
                 value_template="{{ value_json.last_frame_at if value_json.last_frame_at else 'None' }}"),
-        _entity(topics, "button", cid, "snapshot", f"{cid}_snapshot", device, both,
+        entity_config(topics, "button", cid, "snapshot", f"{cid}_snapshot", device, both,
                 name="Take snapshot", icon="mdi:camera",
                 command_topic=topics.camera(cid, "snapshot/set"), payload_press="PRESS"),
     ]
@@ -174,32 +179,32 @@ def timelapse_configs(topics: Topics, tl_id: str, name: str, camera_id: str) -> 
     running = "{{ 'ON' if value_json.state in ('running', 'degraded', 'error') else 'OFF' }}"
     problem = "{{ 'ON' if value_json.state in ('degraded', 'error') else 'OFF' }}"
     return [
-        _entity(topics, "sensor", owner, "state", f"{oid}_state", device, avail,
+        entity_config(topics, "sensor", owner, "state", f"{oid}_state", device, avail,
                 name="State", icon="mdi:timelapse", device_class="enum", options=list(TIMELAPSE_STATES),
                 state_topic=state, value_template="{{ value_json.state }}",
                 json_attributes_topic=state,
                 json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),
-        _entity(topics, "sensor", owner, "frames", f"{oid}_frames", device, avail,
+        entity_config(topics, "sensor", owner, "frames", f"{oid}_frames", device, avail,
                 name="Frames", icon="mdi:image-multiple", unit_of_measurement="frames",
                 state_class="measurement", state_topic=state, value_template="{{ value_json.frames }}"),
-        _entity(topics, "sensor", owner, "last_capture", f"{oid}_last_capture", device, avail,
+        entity_config(topics, "sensor", owner, "last_capture", f"{oid}_last_capture", device, avail,
                 name="Last capture", device_class="timestamp", state_topic=state,
                 value_template="{{ value_json.last_capture_at if value_json.last_capture_at else 'None' }}"),
-        _entity(topics, "sensor", owner, "render_progress", f"{oid}_render_progress", device, avail,
+        entity_config(topics, "sensor", owner, "render_progress", f"{oid}_render_progress", device, avail,
                 name="Render progress", icon="mdi:movie-open-cog", unit_of_measurement="%",
                 state_class="measurement", state_topic=topics.timelapse(tl_id, "render"),
                 value_template="{{ value_json.percent }}",
                 json_attributes_topic=topics.timelapse(tl_id, "render")),
-        _entity(topics, "image", owner, "image", f"{oid}_image", device, avail,
+        entity_config(topics, "image", owner, "image", f"{oid}_image", device, avail,
                 name="Latest frame", image_topic=topics.timelapse(tl_id, "image"),
                 content_type="image/jpeg"),
-        _entity(topics, "switch", owner, "running", f"{oid}_running", device, avail,
+        entity_config(topics, "switch", owner, "running", f"{oid}_running", device, avail,
                 name="Running", icon="mdi:play-pause", command_topic=command, payload_on="ON",
                 payload_off="OFF", state_topic=state, value_template=running, state_on="ON",
                 state_off="OFF"),
-        _entity(topics, "button", owner, "render", f"{oid}_render", device, avail,
+        entity_config(topics, "button", owner, "render", f"{oid}_render", device, avail,
                 name="Render now", icon="mdi:movie-roll", command_topic=command, payload_press="render"),
-        _entity(topics, "binary_sensor", owner, "problem", f"{oid}_problem", device, avail,
+        entity_config(topics, "binary_sensor", owner, "problem", f"{oid}_problem", device, avail,
                 name="Problem", device_class="problem", state_topic=state, value_template=problem,
                 payload_on="ON", payload_off="OFF", json_attributes_topic=state,
                 json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),

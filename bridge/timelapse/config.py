@@ -18,7 +18,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from ..config import CAMERA_ID, ConfigError, Option, _join, _message, _optional, _section
+from ..config import CAMERA_ID, ConfigError, Option, join_path, error_message_of, optional, section_schema
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -82,7 +82,7 @@ _float = vol.Coerce(float)
 SETTINGS_OPTIONS = (
     Option("interval", vol.All(_float, vol.Range(1, 86400)), 60.0, "Seconds between frames."),
     Option("fps", vol.All(_int, vol.Range(1, 120)), 25, "Frames per second of the rendered video."),
-    Option("width", _optional(vol.All(_int, vol.Range(16, 7680))), None,
+    Option("width", optional(vol.All(_int, vol.Range(16, 7680))), None,
            "Video width in pixels (aspect kept, made even); `null` = the frames' width."),
     Option("crf", vol.All(_int, vol.Range(0, 51)), 23,
            "H.264 quality (CRF): lower is better and bigger, 23 is ffmpeg's default."),
@@ -92,23 +92,23 @@ SETTINGS_OPTIONS = (
            "Frames whose quality score (0-1) is below this are discarded."),
     Option("degraded_after", vol.All(_int, vol.Range(1, 10000)), 5,
            "Consecutive discarded frames that put the timelapse in `degraded`."),
-    Option("keep_days", _optional(vol.All(_int, vol.Range(1, 36500))), None,
+    Option("keep_days", optional(vol.All(_int, vol.Range(1, 36500))), None,
            "Delete frames older than this many days; `null` keeps them."),
     Option("delete_frames_after_render", vol.Boolean(), False,
            "Delete the frames a successful render used."),
-    Option("keep_videos", _optional(vol.All(_int, vol.Range(1, 10000))), None,
+    Option("keep_videos", optional(vol.All(_int, vol.Range(1, 10000))), None,
            "Keep only the newest this many videos per timelapse; `null` keeps all."),
-    Option("render_at", _optional(_hhmm), None, "Render every day at this local time (HH:MM)."),
+    Option("render_at", optional(_hhmm), None, "Render every day at this local time (HH:MM)."),
     Option("render_on_complete", vol.Boolean(), True, "Render when the timelapse completes."),
 )
 
 #: global-only options of the ``timelapse:`` section
 GLOBAL_OPTIONS = (
-    Option("latitude", _optional(vol.All(_float, vol.Range(-90, 90))), None,
+    Option("latitude", optional(vol.All(_float, vol.Range(-90, 90))), None,
            "Latitude in degrees (north positive), for sunrise/sunset windows."),
-    Option("longitude", _optional(vol.All(_float, vol.Range(-180, 180))), None,
+    Option("longitude", optional(vol.All(_float, vol.Range(-180, 180))), None,
            "Longitude in degrees (east positive), for sunrise/sunset windows."),
-    Option("timezone", _optional(_timezone), None,
+    Option("timezone", optional(_timezone), None,
            "IANA time zone of windows and `render_at`; `null` = the system's local time."),
     Option("min_free_mb", vol.All(_int, vol.Range(0, 10_000_000)), 500,
            "Capture pauses (state `error`) while the data directory has less free space (MiB)."),
@@ -118,22 +118,22 @@ GLOBAL_OPTIONS = (
 TIMELAPSE_OPTIONS = (
     Option("camera", vol.All(vol.Coerce(str), vol.Match(CAMERA_ID, msg="expected a camera id")),
            vol.UNDEFINED, "Id of the camera to capture."),
-    Option("name", _optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))), None,
+    Option("name", optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))), None,
            "Display name; default: the id made readable."),
-    Option("window_start", _optional(_edge), None,
+    Option("window_start", optional(_edge), None,
            "Capture from this local time (HH:MM), or `sunrise`/`sunset`; `null` = all day."),
-    Option("window_end", _optional(_edge), None,
+    Option("window_end", optional(_edge), None,
            "Capture until this local time (HH:MM), or `sunrise`/`sunset` (past midnight if earlier)."),
     Option("start_offset", vol.All(_float, vol.Range(-43200, 43200)), 0.0,
            "Seconds added to `window_start` (e.g. -1800: half an hour before sunrise)."),
     Option("end_offset", vol.All(_float, vol.Range(-43200, 43200)), 0.0, "Seconds added to `window_end`."),
-    Option("days", _optional(_days), None,
+    Option("days", optional(_days), None,
            "Days of the week to capture on (mon ... sun), by the window's start; `null` = every day."),
-    Option("end_date", _optional(_end_date), None,
+    Option("end_date", optional(_end_date), None,
            "Complete after this local date (2026-12-31) or date-time (2026-12-31T18:00)."),
-    Option("end_frames", _optional(vol.All(_int, vol.Range(1, 10_000_000))), None,
+    Option("end_frames", optional(vol.All(_int, vol.Range(1, 10_000_000))), None,
            "Complete after this many kept frames."),
-    Option("end_after", _optional(vol.All(_float, vol.Range(1, 10 * 365 * 86400))), None,
+    Option("end_after", optional(vol.All(_float, vol.Range(1, 10 * 365 * 86400))), None,
            "Complete this many seconds after the first start."),
     Option("autostart", vol.Boolean(), True, "Start capturing at once (else it waits in `created`)."),
 )
@@ -205,11 +205,11 @@ class Spec:
         return self.window_start in SUN_EVENTS or self.window_end in SUN_EVENTS
 
 
-_SETTINGS_SCHEMA = _section(SETTINGS_OPTIONS)
-_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): _optional(o.validator) for o in SETTINGS_OPTIONS})
-_GLOBAL_SCHEMA = _section(GLOBAL_OPTIONS + SETTINGS_OPTIONS)
-_SPEC_SCHEMA = _section(TIMELAPSE_OPTIONS).extend(
-    {vol.Optional(o.key): _optional(o.validator) for o in SETTINGS_OPTIONS})
+_SETTINGS_SCHEMA = section_schema(SETTINGS_OPTIONS)
+_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): optional(o.validator) for o in SETTINGS_OPTIONS})
+_GLOBAL_SCHEMA = section_schema(GLOBAL_OPTIONS + SETTINGS_OPTIONS)
+_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(
+    {vol.Optional(o.key): optional(o.validator) for o in SETTINGS_OPTIONS})
 
 
 def validate_defaults(value: Any) -> Defaults:
@@ -290,10 +290,10 @@ def spec_from_data(tl_id: str, data: Any) -> Spec:
     try:
         return validate_spec(tl_id, data)
     except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"timelapses.{tl_id}.{_join(e.path)}: {_message(e)}".replace(". :", ":")
+        raise ConfigError(sorted({f"timelapses.{tl_id}.{join_path(e.path)}: {error_message_of(e)}".replace(". :", ":")
                                   for e in err.errors})) from err
     except vol.Invalid as err:
-        raise ConfigError([f"timelapses.{tl_id}: {_message(err)}"]) from err
+        raise ConfigError([f"timelapses.{tl_id}: {error_message_of(err)}"]) from err
 
 
 def spec_data(spec: Spec) -> dict[str, Any]:

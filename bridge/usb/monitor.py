@@ -11,6 +11,9 @@ events); ``hybrid`` runs both, and a device seen by both is handled once (by its
   node; with ``auto_add`` a new camera is started under that id;
 * a device disappears: event ``usb.removed``; its camera moves to ``offline``, options kept.
 
+At start the devices present are handled before the bridge goes on, then a USB camera whose
+device is absent (unplugged while the bridge was stopped) is reported ``offline`` at once.
+
 Cameras added here are not stored in the registry: they are found again at every start.
 """
 
@@ -26,6 +29,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, UsbConfig, camera_from_data
+from ..errors import BridgeError
 from ..service import Service
 from ..status import CameraState
 from .devices import UsbDevice, from_udev, probe, scan_sysfs
@@ -60,8 +64,10 @@ class UsbMonitor(Service):
         if self.cfg.discovery in ("udev", "hybrid"):
             self._monitor = await asyncio.to_thread(self._open_monitor)
         initial = await asyncio.to_thread(self._enumerate)
-        for dev in initial.values():
-            self._offer("add", dev, time.monotonic())
+        at = time.monotonic()
+        for dev in initial.values():  # before the bridge goes on: its cameras find their devices
+            await self._apply("add", dev, at)
+        await self._offline_missing()
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop()}
@@ -144,14 +150,31 @@ class UsbMonitor(Service):
 
     async def _handle_loop(self) -> None:
         while True:
-            action, dev, at = await self._queue.get()
+            await self._apply(*await self._queue.get())
+
+    async def _apply(self, action: str, dev: UsbDevice, at: float) -> None:
+        try:
+            if action == "add":
+                await self._added(dev, at)
+            else:
+                await self._removed(dev, at)
+        except Exception:  # one bad device must not stop discovery
+            _LOGGER.exception("usb: handling %s of %s failed", action, dev.node)
+
+    async def _offline_missing(self) -> None:
+        """At start, after the present devices were matched: a USB camera whose device is not
+        there (unplugged while the bridge was stopped; an API camera is started from the store)
+        goes ``offline`` rather than retrying, and resumes when the device is plugged in."""
+        owned = set(self._owner.values())
+        for cam_id, camera in list(self._bridge.cameras.items()):
+            device = camera.config.device
+            if (camera.config.kind != "usb" or not device or cam_id in owned
+                    or camera.state is CameraState.OFFLINE or os.path.exists(device)):
+                continue
             try:
-                if action == "add":
-                    await self._added(dev, at)
-                else:
-                    await self._removed(dev, at)
-            except Exception:  # one bad device must not stop discovery
-                _LOGGER.exception("usb: handling %s of %s failed", action, dev.node)
+                await self._bridge.set_camera_offline(cam_id, f"{device} not present")
+            except BridgeError as err:  # removed meanwhile
+                _LOGGER.debug("usb: camera %s not reported offline: %s", cam_id, err)
 
     def _announce(self, kind: str, dev: UsbDevice, camera: str | None) -> None:
         data = {**dev.as_event(), "camera": camera}
@@ -190,7 +213,7 @@ class UsbMonitor(Service):
         elif self.cfg.auto_add:
             try:
                 config = camera_from_data(dev.stable_id, {"name": dev.name, "device": dev.node},
-                                          bridge.config.mqtt.base_topic)
+                                          bridge.config.mqtt.base_topic, detect=bridge.config.detect)
             except ConfigError as err:
                 _LOGGER.warning("usb: cannot add %s: %s", dev.node, err)
             else:
@@ -208,7 +231,8 @@ class UsbMonitor(Service):
         if dev.sys_name not in self.present or self._stale(dev, at):
             return
         del self.present[dev.sys_name]
-        cam_id = self._owner.pop(dev.sys_name, None)
+        # its camera: the one it fed, else one added since it appeared (an API camera)
+        cam_id = self._owner.pop(dev.sys_name, None) or self._camera_for(dev)
         camera = self._bridge.cameras.get(cam_id) if cam_id else None
         if camera is not None and camera.state is not CameraState.OFFLINE:
             await self._bridge.set_camera_offline(camera.id, f"{dev.node} unplugged")

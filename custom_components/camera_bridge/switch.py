@@ -148,8 +148,8 @@ async def switch_detection(coordinator: CameraBridgeCoordinator, camera_id: str,
 
 
 class DetectionSwitch(CameraBridgeCameraEntity, SwitchEntity):
-    """The camera's detection, switched at run time (role operator; not kept across restarts of
-    the bridge)."""
+    """The camera's detection, switched at run time (role operator; the bridge keeps the choice
+    across restarts)."""
 
     @property
     def is_on(self) -> bool | None:
