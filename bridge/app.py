@@ -23,6 +23,7 @@ from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
+from .mqtt.enabled import CameraSwitchMqtt
 from .mqtt.timelapses import TimelapseMqtt
 from .registry import Registry
 from .snapshot import Snapshot, SnapshotWorker
@@ -64,6 +65,8 @@ class Bridge:
         self._camera_stacks: dict[str, AsyncExitStack] = {}
         self._stack = AsyncExitStack()
         self._changing = asyncio.Lock()
+        #: ids of the cameras switched off (:meth:`set_camera_enabled`), loaded from the store
+        self.disabled: set[str] = set()
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
@@ -74,6 +77,7 @@ class Bridge:
         self.timelapses: TimelapseManager | None = None
         self._timelapse_mqtt = TimelapseMqtt(self.publisher, discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
+        self.publisher.add_extension(CameraSwitchMqtt(self))
         if config.mediamtx.enabled:
             self._setup_mediamtx()
 
@@ -90,6 +94,8 @@ class Bridge:
         try:
             path = self.config.state_dir / "bridge.db"  # first: cameras start with their saved switches
             self.store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
+            switches = await asyncio.to_thread(self.store.camera_switches)
+            self.disabled = {cam_id for cam_id, on in switches.items() if not on}
             for cam in self.config.cameras.values():
                 await self._start_camera(cam)
             self.instance = await asyncio.to_thread(instance.load, self.config.state_dir)
@@ -163,6 +169,7 @@ class Bridge:
             if camera is None:
                 raise UnknownCameraError(f"no camera {cam_id}")
             await self._stop_camera(cam_id)
+            self.disabled.discard(cam_id)
             self.publisher.camera_removed(camera.config)
         self.events.publish("camera.removed", {"camera": cam_id})
         self._cameras_changed()
@@ -175,12 +182,48 @@ class Bridge:
             camera = self.cameras.get(cam_id)
             if camera is None:
                 raise UnknownCameraError(f"no camera {cam_id}")
+            if cam_id in self.disabled:
+                return  # switched off: it stays "disabled"
             worker = self.snapshots[cam_id]
             await self._stop_camera(cam_id)
             self.cameras[cam_id], self.snapshots[cam_id] = camera, worker
             self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs: resumed by replace
             camera.mark_offline(reason)
         _LOGGER.info("camera %s: offline (%s)", cam_id, reason)
+
+    async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
+        """Switch a camera on or off at run time, saved in the store (kept across restarts).
+
+        Off stops its connection, decoding, snapshots and detection; it reports ``disabled``
+        (availability ``offline``) and keeps its options and last snapshot. On starts it again.
+        Publishes a ``camera.enabled`` event (``{camera, enabled}``) and the retained MQTT
+        ``{base}/{camera}/enabled/state``. Returns whether the switch changed. Raises
+        UnknownCameraError, StoreError (nothing changed then).
+        """
+        async with self._changing:
+            camera = self.cameras.get(cam_id)
+            if camera is None:
+                raise UnknownCameraError(f"no camera {cam_id}")
+            if (cam_id not in self.disabled) == enabled:
+                return False
+            if self.store is not None:
+                await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
+            if enabled:
+                self.disabled.discard(cam_id)
+                await self._stop_camera(cam_id)
+                await self._start_camera(camera.config)
+            else:
+                self.disabled.add(cam_id)
+                worker = self.snapshots[cam_id]
+                await self._stop_camera(cam_id)
+                self.cameras[cam_id], self.snapshots[cam_id] = camera, worker  # last snapshot kept
+                self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs
+                camera.mark_disabled()
+            self.publisher.camera_added(cam_id)
+        self.events.publish("camera.enabled", {"camera": cam_id, "enabled": enabled})
+        self._cameras_changed()
+        _LOGGER.info("camera %s: switched %s", cam_id, "on" if enabled else "off")
+        return True
 
     def _cameras_changed(self) -> None:
         if self.mediamtx is not None:
@@ -195,6 +238,11 @@ class Bridge:
         worker = SnapshotWorker(camera, config.snapshot, self._on_snapshot)
         camera.add_listener(self._on_camera_state)
         stack = AsyncExitStack()
+        if config.id in self.disabled:  # switched off: kept, nothing runs
+            self.cameras[config.id], self.snapshots[config.id] = camera, worker
+            self._camera_stacks[config.id] = stack
+            camera.mark_disabled()
+            return
         try:
             # the consumer subscribes before the camera connects: the first keyframe is used
             await stack.enter_async_context(worker)

@@ -182,6 +182,10 @@ class Camera(Service):
         """Report the camera ``offline`` (a stopped USB camera whose device was unplugged)."""
         self._set_state(CameraState.OFFLINE, CaptureError(reason))
 
+    def mark_disabled(self) -> None:
+        """Report the camera ``disabled`` (a stopped camera switched off by the user)."""
+        self._set_state(CameraState.DISABLED)
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {f"camera[{self.id}].supervise": self._supervise()}
 

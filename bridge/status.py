@@ -15,7 +15,9 @@ class CameraState(StrEnum):
     (jittered, exponential) before the next attempt after a failure; ``error`` the last failure
     looks permanent (no video stream, unsupported source) and attempts slow down to the backoff
     cap; ``stopped`` the bridge is shutting the camera down; ``offline`` a USB camera that was
-    unplugged (its configuration is kept; plugging it back in resumes it).
+    unplugged (its configuration is kept; plugging it back in resumes it); ``disabled`` switched
+    off by the user (``PUT /api/cameras/{id}/enabled``, MQTT ``{base}/{camera}/enabled/set``): no
+    connection, no decoding, no snapshots; its configuration and last snapshot are kept.
     """
 
     CONNECTING = "connecting"
@@ -24,6 +26,7 @@ class CameraState(StrEnum):
     ERROR = "error"
     STOPPED = "stopped"
     OFFLINE = "offline"
+    DISABLED = "disabled"
 
 
 @dataclass

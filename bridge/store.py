@@ -100,6 +100,13 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE camera_enabled (   -- per-camera on/off switch ({base}/{camera}/enabled/set)
+        camera TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -166,11 +173,12 @@ class Store:
             raise StoreError(f"cannot save camera {cam_id}: {err}") from err
 
     def delete_camera(self, cam_id: str) -> bool:
-        """Delete a camera and its detection switch; True when it existed. Raises
+        """Delete a camera and its detection and on/off switches; True when it existed. Raises
         :class:`StoreError`."""
         try:
             with self._lock:
                 self._db.execute("DELETE FROM detection WHERE camera = ?", (cam_id,))
+                self._db.execute("DELETE FROM camera_enabled WHERE camera = ?", (cam_id,))
                 cur = self._db.execute("DELETE FROM cameras WHERE id = ?", (cam_id,))
         except sqlite3.Error as err:
             raise StoreError(f"cannot delete camera {cam_id}: {err}") from err
@@ -246,6 +254,22 @@ class Store:
                     (cam_id, int(enabled), time.time()))
         except sqlite3.Error as err:
             raise StoreError(f"cannot save the detection switch of {cam_id}: {err}") from err
+
+    def camera_switches(self) -> dict[str, bool]:
+        """Per-camera on/off switches set so far: camera id -> on (a camera not listed is on)."""
+        with self._lock:
+            return {cam: bool(on) for cam, on in self._db.execute("SELECT camera, enabled FROM camera_enabled")}
+
+    def set_camera_enabled(self, cam_id: str, enabled: bool) -> None:
+        """Save a camera's on/off switch. Raises :class:`StoreError`."""
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO camera_enabled (camera, enabled, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+                    (cam_id, int(enabled), time.time()))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot save the on/off switch of {cam_id}: {err}") from err
 
     def healthy(self) -> bool:
         """Whether the database answers a query."""

@@ -30,8 +30,8 @@ async def test_discovery_payloads_describe_devices_and_entities(broker, rtsp, pr
         assert payload["unique_id"] == f"{node}_{owner}_{key}"
         assert payload["origin"]["name"] == "Camera Bridge" and payload["origin"]["sw_version"]
         by_component.setdefault(component, []).append(payload)
-    assert sorted(by_component) == ["binary_sensor", "button", "camera", "sensor"]
-    assert len(configs) == 5 + 3  # five camera entities, three bridge entities
+    assert sorted(by_component) == ["binary_sensor", "button", "camera", "sensor", "switch"]
+    assert len(configs) == 6 + 3  # six camera entities, three bridge entities
 
     camera = by_component["camera"][0]
     assert camera["topic"] == f"{prefix}/front_door/snapshot"
@@ -41,6 +41,11 @@ async def test_discovery_payloads_describe_devices_and_entities(broker, rtsp, pr
     assert camera["availability_mode"] == "all"
     assert [a["topic"] for a in camera["availability"]] == [
         f"{prefix}/bridge/availability", f"{prefix}/front_door/availability"]
+
+    switch = by_component["switch"][0]  # on/off: switchable while the camera is off (offline)
+    assert switch["command_topic"] == f"{prefix}/front_door/enabled/set"
+    assert switch["state_topic"] == f"{prefix}/front_door/enabled/state"
+    assert [a["topic"] for a in switch["availability"]] == [f"{prefix}/bridge/availability"]
 
     button = by_component["button"][0]
     assert button["command_topic"] == f"{prefix}/front_door/snapshot/set"

@@ -79,6 +79,7 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
     "cameras.set_detection": "operator",
+    "cameras.set_enabled": "operator",
     "rpc": SELF,
     "detect": "operator",
     "health.mediamtx": "viewer",

@@ -64,6 +64,7 @@ def camera_view(camera: Camera, source: str, bridge: Bridge | None = None) -> di
         "kind": camera.config.kind,
         **{k: v for k, v in data.items() if k != "name"},
         **camera.status.as_payload(),
+        "enabled": bridge is None or camera.id not in bridge.disabled,
         "stream_urls": media.stream_urls(camera.id) if media is not None else {},
         "mediamtx": None if media is None else {
             **media.camera_info(camera.id),

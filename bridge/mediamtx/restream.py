@@ -90,7 +90,7 @@ class Restream:
         dwell = DWELL_CHECKS * service.cfg.health_interval
         now = time.monotonic()
         for cam_id, camera in list(self._bridge.cameras.items()):
-            if camera.state is CameraState.OFFLINE:
+            if camera.state in (CameraState.OFFLINE, CameraState.DISABLED):
                 continue
             if not self.routed(camera.config) or cam_id not in self._via:
                 continue

@@ -165,7 +165,8 @@ class MediamtxService(Service):
     def desired(self) -> dict[str, dict[str, Any]]:
         """Path name -> configuration for every camera of the bridge."""
         return {cam_id: path_conf(cam.config, self.cfg, self.recording(cam_id), self.formats.get(cam_id))
-                for cam_id, cam in list(self._bridge.cameras.items())}
+                for cam_id, cam in list(self._bridge.cameras.items())
+                if cam_id not in self._bridge.disabled}  # a camera switched off is not pulled
 
     # -- commands --------------------------------------------------------------------------
 

@@ -94,7 +94,8 @@ def bridge_configs(topics: Topics) -> list[Config]:
 
 
 def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
-    """A camera's entities: camera (the snapshot), connectivity, fps, last frame, snapshot button.
+    """A camera's entities: camera (the snapshot), connectivity, fps, last frame, snapshot button,
+    on/off switch.
 
     Connectivity and last frame stay available while the camera is offline (they report it);
     the others follow both the bridge's and the camera's availability.
@@ -105,8 +106,9 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     status = topics.camera(cam.id, "status")
     cid = cam.id
     from .detection import discovery_configs as detection_configs
+    from .enabled import discovery_config as switch_config
 
-    return [*detection_configs(topics, cam, device, both),
+    return [*detection_configs(topics, cam, device, both), switch_config(topics, cam, device),
         entity_config(topics, "camera", cid, "camera", cid, device, both,
                 name=None, topic=topics.camera(cid, "snapshot")),
         entity_config(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,
