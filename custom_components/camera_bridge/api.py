@@ -174,6 +174,12 @@ class CameraBridgeClient:
         """Switch the camera's detection at run time (role operator); the new state."""
         return await self._request("PUT", f"/api/cameras/{camera_id}/detection", json_body={"enabled": enabled})
 
+    async def set_camera_enabled(self, camera_id: str, enabled: bool) -> Camera:
+        """Switch a camera on or off (``PUT /api/cameras/{id}/enabled``, role operator); the
+        camera after the switch (``state`` ``disabled`` while off)."""
+        return Camera.from_dict(await self._request("PUT", f"/api/cameras/{camera_id}/enabled",
+                                                    json_body={"enabled": enabled}))
+
     async def mediamtx_health(self) -> dict[str, Any] | None:
         """``GET /health/mediamtx``: ``{status: available|unavailable|disabled, version, ...}``;
         None for a bridge without MediaMTX support (404/403)."""

@@ -75,7 +75,31 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
 
     @property
     def supported_features(self) -> CameraEntityFeature:
-        return CameraEntityFeature.STREAM if self._rtsp_url else CameraEntityFeature(0)
+        on_off = CameraEntityFeature.ON_OFF
+        return on_off | CameraEntityFeature.STREAM if self._rtsp_url and self.is_on else on_off
+
+    @property
+    def is_on(self) -> bool:
+        """Whether the camera is switched on on the bridge (off: state ``disabled``, no
+        connection, no new images); pushed by ``camera.enabled``/``camera.status`` events."""
+        cam = self.camera
+        return cam is not None and cam.enabled
+
+    async def async_turn_on(self) -> None:
+        """Switch the camera on on the bridge (``PUT /api/cameras/{id}/enabled``)."""
+        await self._switch(True)
+
+    async def async_turn_off(self) -> None:
+        """Switch the camera off on the bridge: it stops connecting (kept across restarts)."""
+        await self._switch(False)
+
+    async def _switch(self, enabled: bool) -> None:
+        try:
+            camera = await self.coordinator.client.set_camera_enabled(self.camera_id, enabled)
+        except CameraBridgeApiError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
+                                     translation_placeholders={"error": str(err)}) from err
+        self.coordinator.set_camera(camera)
 
     @property
     def motion_detection_enabled(self) -> bool:

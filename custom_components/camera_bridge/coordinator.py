@@ -140,6 +140,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             info = replace(state.info, raw={**state.info.raw, "cameras": {
                 **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
             self.async_set_updated_data(replace(state, info=info, cameras=cameras))
+        elif event.type == "camera.enabled" and state is not None and cam_id in state.cameras:
+            self.set_camera(state.cameras[cam_id].with_status({"enabled": bool(event.data.get("enabled"))}))
+            self._fire(event)
         elif event.type == "camera.removed" and state is not None:
             cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
             self.async_set_updated_data(replace(state, cameras=cameras))
@@ -163,6 +166,11 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             self._fire(event)
         else:
             self._fire(event)
+
+    def set_camera(self, camera: Camera) -> None:
+        """Take a camera as an action's answer (or an event) gave it."""
+        if self.data is not None:
+            self.async_set_updated_data(replace(self.data, cameras={**self.data.cameras, camera.id: camera}))
 
     def set_timelapse(self, timelapse: Timelapse) -> None:
         """Take a timelapse as an action's answer returned it."""

@@ -13,7 +13,8 @@ SUBSCRIBED = "subscribed"
 @dataclass(frozen=True)
 class Camera:
     """A camera as the bridge shows it (``GET /api/cameras``): ``id``, ``name``, ``kind``
-    (rtsp, http, file, lavfi, usb), ``state`` (connecting, streaming, backoff, error, stopped),
+    (rtsp, http, file, lavfi, usb), ``state`` (connecting, streaming, backoff, error, stopped,
+    offline, disabled: switched off),
     ``fps`` (frames per second or None), ``width``/``height`` (pixels or None),
     ``last_frame_at`` (ISO 8601 UTC or None), ``stream_urls`` (e.g. ``{"rtsp": url}`` once the
     bridge restreams), and ``raw``: every field the bridge sent (newer bridges send more)."""
@@ -51,6 +52,12 @@ class Camera:
             return []
         objects = detect.get("objects") or {}
         return sorted(objects) if isinstance(objects, dict) else sorted(str(o) for o in objects)
+
+    @property
+    def enabled(self) -> bool:
+        """The camera's on/off switch (``enabled``; a bridge without it: on unless ``disabled``)."""
+        enabled = self.raw.get("enabled")
+        return self.state != "disabled" if enabled is None else bool(enabled)
 
     def with_status(self, status: dict[str, Any]) -> Camera:
         """This camera updated with a ``camera.status`` event's fields."""

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .coordinator import CameraBridgeCoordinator
 
-CAMERA_STATES = ["connecting", "streaming", "backoff", "error", "stopped"]
+CAMERA_STATES = ["connecting", "streaming", "backoff", "error", "stopped", "offline", "disabled"]
 TIMELAPSE_STATES = ["created", "running", "paused", "stopped", "completed", "degraded", "error"]
 
 

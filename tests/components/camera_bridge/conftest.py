@@ -218,6 +218,13 @@ class FakeBridge:
             self.detect[camera_id]["counts"] = dict.fromkeys(self.detect[camera_id]["counts"], 0)
         return copy.deepcopy(self.detect[camera_id])
 
+    async def set_camera_enabled(self, camera_id: str, enabled: bool) -> api.Camera:
+        self._check("set_camera_enabled", (camera_id, enabled))
+        if camera_id not in self.cams:
+            raise api.CameraBridgeNotFoundError(f"404 not_found: no camera {camera_id}")
+        self.cams[camera_id].update(enabled=enabled, state="connecting" if enabled else "disabled", fps=None)
+        return api.Camera.from_dict(copy.deepcopy(self.cams[camera_id]))
+
     async def mediamtx_health(self) -> dict[str, Any] | None:
         self._check("mediamtx_health")
         return copy.deepcopy(self.mediamtx)

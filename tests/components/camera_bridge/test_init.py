@@ -10,7 +10,7 @@ from typing import Any
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.camera_bridge.const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, STATS_INTERVAL
-from homeassistant.components.camera import async_get_image, async_get_stream_source
+from homeassistant.components.camera import CameraEntityFeature, async_get_image, async_get_stream_source
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -98,7 +98,8 @@ async def test_camera_image_and_stream_source(hass: HomeAssistant, init_integrat
     # the bridge gains a restream (MediaMTX): its loopback URL is made reachable from HA
     fake_bridge.push("camera.status", {"camera": "front_door", "stream_urls": {
         "rtsp": "rtsp://127.0.0.1:8554/front_door"}})
-    await wait_until(hass, lambda: hass.states.get("camera.front_door").attributes.get("supported_features") == 2)
+    await wait_until(hass, lambda: hass.states.get("camera.front_door").attributes.get("supported_features")
+                     == CameraEntityFeature.ON_OFF | CameraEntityFeature.STREAM)
     assert await async_get_stream_source(hass, "camera.front_door") == "rtsp://192.0.2.10:8554/front_door"
 
 

@@ -190,6 +190,40 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     await hass.async_block_till_done()
 
 
+async def test_camera_turned_off_and_on_through_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess,
+                                                              hass_client) -> None:
+    """``camera.turn_off`` stops the real bridge's camera (no more packets, state ``disabled``
+    pushed back), ``camera.turn_on`` makes it stream again."""
+    entry = await _add_bridge(hass, real_bridge)
+    coordinator = entry.runtime_data
+    camera = hass.data["camera"].get_entity("camera.front_door")
+    await _wait(hass, lambda: coordinator.push_connected, 10, "the push channel")
+    await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_ON,
+                30, "the camera to stream")
+    assert camera.is_on
+
+    await hass.services.async_call("camera", "turn_off", {"entity_id": "camera.front_door"}, blocking=True)
+    assert camera.is_on is False
+    await _wait(hass, lambda: hass.states.get("sensor.front_door_camera_state").state == "disabled",
+                10, "the disabled state pushed by the bridge")
+    assert hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF
+    frames = (await coordinator.client.cameras())[0].raw["frames"]
+    await asyncio.sleep(2)
+    cam = (await coordinator.client.cameras())[0]
+    assert cam.raw["frames"] == frames and cam.raw["enabled"] is False  # nothing read while off
+    client = await hass_client()
+    assert (await client.get("/api/camera_proxy/camera.front_door")).status == 503
+
+    await hass.services.async_call("camera", "turn_on", {"entity_id": "camera.front_door"}, blocking=True)
+    assert camera.is_on is True
+    await _wait(hass, lambda: hass.states.get("sensor.front_door_camera_state").state == "streaming",
+                30, "the camera to stream again")
+    image = await _image(hass)
+    assert image.content[:2] == b"\xff\xd8"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def _image(hass: HomeAssistant):
     """The camera image through HA (the first snapshot may take a keyframe or two)."""
     deadline = time.monotonic() + 15
