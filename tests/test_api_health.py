@@ -91,7 +91,7 @@ async def test_cameras_summary(broker, rtsp, prefix):
     assert resp.status == 200
     assert body["status"] == "degraded" and body["total"] == 2
     assert body["counts"]["streaming"] == 1 and sum(body["counts"].values()) == 2
-    assert set(body["counts"]) == {"connecting", "streaming", "backoff", "error", "stopped", "offline"}
+    assert set(body["counts"]) == {"connecting", "streaming", "backoff", "error", "stopped", "offline", "disabled"}
     cam, dead = body["cameras"]["cam"], body["cameras"]["dead"]
     assert cam["state"] == "streaming" and cam["error"] is None
     assert 0 <= cam["last_frame_age_s"] < 2

@@ -120,6 +120,9 @@ async def test_switch_over_json_rpc_with_event_notification(broker, rtsp, prefix
         assert note["params"]["type"] == "camera.enabled"
         assert note["params"]["data"] == {"camera": "cam", "enabled": False}
         assert bridge.cameras["cam"].state == "disabled"
+        async with aiohttp.ClientSession(base_url(bridge)) as http:  # off on purpose is no fault
+            health = await (await http.get("/health/cameras")).json()
+        assert health["status"] == "ok" and health["counts"]["disabled"] == 1
         error = await client.error("cameras.set_enabled", {"id": "cam", "enabled": "no"})
         assert error["code"] == -32602
         error = await client.error("cameras.set_enabled", {"id": "nope", "enabled": True})

@@ -108,7 +108,8 @@ async def ready(request: web.Request) -> web.Response:
 
 async def cameras(request: web.Request) -> web.Response:
     """Per camera ``{state, last_frame_age_s, error}`` (credentials masked), and counts by state.
-    ``status`` is ``ok`` when every camera streams, else ``degraded``; always 200."""
+    ``status`` is ``ok`` when every camera streams (or is switched off: ``disabled``), else
+    ``degraded``; always 200."""
     now = time.time()
     summary: dict[str, dict[str, Any]] = {}
     counts = {str(state): 0 for state in CameraState}
@@ -118,6 +119,7 @@ async def cameras(request: web.Request) -> web.Response:
         age = None if status.last_frame_at is None else round(max(0.0, now - status.last_frame_at), 3)
         summary[cam_id] = {"state": str(status.state), "last_frame_age_s": age,
                            "error": None if status.error is None else mask_url(redact(status.error))}
-    degraded = counts[str(CameraState.STREAMING)] < len(summary)
+    # a camera switched off on purpose is not a fault
+    degraded = counts[str(CameraState.STREAMING)] + counts[str(CameraState.DISABLED)] < len(summary)
     return web.json_response({"status": "degraded" if degraded else "ok", "total": len(summary),
                               "counts": counts, "cameras": summary}, headers=NO_STORE)
