@@ -7,7 +7,7 @@ from dataclasses import dataclass
 ONLINE = "online"
 OFFLINE = "offline"
 #: per-camera state topics that are retained and cleared when a camera is removed
-CAMERA_RETAINED = ("availability", "status", "snapshot", "record/state", "stream", "enabled/state")
+CAMERA_RETAINED = ("availability", "enabled/state", "status", "snapshot", "record/state", "stream")
 #: per-timelapse retained topics, cleared when a timelapse is removed
 TIMELAPSE_RETAINED = ("state", "image", "render")
 
