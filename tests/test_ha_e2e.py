@@ -217,6 +217,8 @@ def expected_entities(node: str, cameras: dict[str, str]) -> dict[str, dict[str,
             f"button.{cid}_snapshot": {
                 "device_name": name, "friendly_name": f"{name} Take snapshot",
                 "entity_category": None},
+            f"switch.{cid}_enabled": {  # the camera's on/off
+                "device_name": name, "friendly_name": f"{name} Camera", "entity_category": None},
         }
     for entity_id, exp in expected.items():
         # unique ids: {node}_{camera}_{key} and {node}_bridge_{key}
@@ -270,7 +272,7 @@ def check_devices(probe: Probe, cameras: dict[str, tuple[str, str]], node: str) 
         assert dev["via_device_id"] == bridge["id"], dev
         assert sorted(dev["entities"]) == sorted(
             [f"camera.{cid}", f"binary_sensor.{cid}_connectivity", f"sensor.{cid}_fps",
-             f"sensor.{cid}_last_frame", f"button.{cid}_snapshot"]), dev
+             f"sensor.{cid}_last_frame", f"button.{cid}_snapshot", f"switch.{cid}_enabled"]), dev
 
 
 def check_discovery_rows(probe: Probe, discovery_prefix: str, node: str,
