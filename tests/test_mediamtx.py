@@ -318,6 +318,15 @@ def test_generated_config_is_yaml_with_only_mediamtx_keys(tmp_path):
     assert data["pathDefaults"]["recordSegmentDuration"] == "10m" and data["paths"]["front"]["record"] is True
     assert {"user": "bridge", "pass": "Api-Pw-1", "ips": [], "permissions": [{"action": "api", "path": ""}]} \
         in data["authInternalUsers"]
+    # publish (and the API) only from this machine; anyone may watch; no publisher takeover
+    for user in data["authInternalUsers"]:
+        actions = {p["action"] for p in user["permissions"]}
+        if "publish" in actions or "api" in actions and user["user"] == "any":
+            assert user["ips"] and set(user["ips"]) <= {"127.0.0.1", "::1"}, user
+    assert any(u["user"] == "any" and not u["ips"] and {p["action"] for p in u["permissions"]} >= {"read"}
+               for u in data["authInternalUsers"])
+    assert any("publish" in {p["action"] for p in u["permissions"]} for u in data["authInternalUsers"])
+    assert data["pathDefaults"]["overridePublisher"] is False
     out = tmp_path / "mtx" / "mediamtx.yml"
     write_atomic(out, text)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
