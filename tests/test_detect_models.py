@@ -89,3 +89,19 @@ def test_captures_are_dated_with_sidecars_and_capped(tmp_path):
     sidecar = json.loads(kept[-1].with_suffix(".json").read_text())
     assert sidecar["detections"] == person and (sidecar["width"], sidecar["height"]) == (640, 360)
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary file left"
+
+
+def test_the_capture_cap_holds_for_cameras_sharing_the_directory(tmp_path):
+    """Every camera saves into ``<data_dir>/captures``: two cameras under a 1 MiB cap keep the
+    directory under 1 MiB together, not 1 MiB each."""
+    picture = np.random.default_rng(2).integers(0, 255, (360, 640, 3), np.uint8)  # ~200 kB as JPEG
+    config = CaptureConfig(enabled=True, min_score=0.5, max_size_mb=1)
+    cams = [FrameCapture(name, config, tmp_path) for name in ("porch", "yard")]
+    person = [{"label": "person", "score": 0.8, "box": [0.1, 0.1, 0.3, 0.9]}]
+    for i in range(10):
+        for cam in cams:
+            assert cam.offer(picture, person, 1000.0 + i * 1.5) is not None
+        total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+        assert total <= 1024 * 1024, f"{total} bytes after {i + 1} frames of each camera"
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.jpg")}
+    assert names == {"porch", "yard"}, "the newest frames of both cameras are kept"
