@@ -105,3 +105,18 @@ def test_the_capture_cap_holds_for_cameras_sharing_the_directory(tmp_path):
         assert total <= 1024 * 1024, f"{total} bytes after {i + 1} frames of each camera"
     names = {p.name.split("-")[0] for p in tmp_path.rglob("*.jpg")}
     assert names == {"porch", "yard"}, "the newest frames of both cameras are kept"
+
+
+@pytest.mark.parametrize("classes", [91, 3])
+def test_a_model_that_is_not_coco80_needs_a_labels_file(tmp_path, classes):
+    """Without ``detect.labels`` the names are COCO's 80: a model of more classes, or of fewer
+    (which would silently get COCO's first names), is refused naming its file and the option."""
+    model = tmp_path / f"custom{classes}.onnx"
+    model.write_bytes(constant_model([1, 3, 640, 640], yolov8_output(classes, [])))
+    with pytest.raises(ModelError, match=rf"custom{classes}\.onnx: a model of {classes} classes and no "
+                                         r"labels file.*set detect\.labels") as err:
+        OnnxDetector(str(model))
+    assert err.value.path == str(model)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"c{i}\n" for i in range(classes)), encoding="utf-8")
+    assert OnnxDetector(str(model), labels=str(labels)).labels[-1] == f"c{classes - 1}"
