@@ -367,6 +367,101 @@ async def test_completion_renders_and_deletes_the_rendered_frames(broker, prefix
         assert status == 409 and "no frames" in err["message"]
 
 
+async def test_a_completion_render_refused_by_the_disk_guard_is_owed_until_it_runs(
+        broker, prefix, tmp_path, monkeypatch):
+    """Completed while the disk is full: the render is not dropped but pending (API, MQTT state);
+    it is still owed after a restart, and runs once space is back."""
+    from bridge.timelapse import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "HOUSEKEEPING", 0.1)
+    config = make_config(broker.port, prefix, {"cam": {"url": LAVFI}}, data_dir=tmp_path, sections={
+        "timelapse": {"min_free_mb": 1},
+        "timelapses": {"tl": {"camera": "cam", "interval": 1, "end_after": 4}}})
+    async with running(config) as bridge, aiohttp.ClientSession() as http:
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        await wait_until(lambda: rt.frames >= 1, what="a frame")
+        manager.free = lambda _path: 200 * 1024  # below min_free_mb until the end of this run
+        await wait_until(lambda: str(rt.state) == "completed", 20, "completion")
+        await asyncio.sleep(0.5)  # several housekeeping rounds: all refused
+        assert rt.render is None and rt.render_pending == "completed"
+        status, body = await call(http, "GET", url(bridge, "/api/timelapses/tl"))
+        assert body["render_pending"] == "completed" and body["videos"] == 0
+        frames = rt.frames
+    async with running(config) as bridge, aiohttp.ClientSession() as http:  # real free space now
+        rt = bridge.timelapses.get("tl")
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "the owed render")
+        assert rt.render["trigger"] == "completed" and rt.render["total"] == frames
+        assert rt.render_pending is None
+        status, videos = await call(http, "GET", url(bridge, "/api/timelapses/tl/videos"))
+        assert [v["frames"] for v in videos["videos"]] == [frames]
+    async with running(config) as bridge:  # rendered: nothing owed any more
+        await asyncio.sleep(0.3)
+        rt = bridge.timelapses.get("tl")
+        assert rt.render_pending is None and rt.render is None
+
+
+async def test_a_daily_render_refused_by_the_disk_guard_runs_when_space_returns(broker, prefix, monkeypatch):
+    from bridge.timelapse import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "HOUSEKEEPING", 0.1)
+    top = {"timelapse": {"timezone": "UTC"},
+           "timelapses": {"tl": {"camera": "cam", "interval": 1, "render_at": "23:30"}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, _http):
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        now = {"t": 1_782_084_000.0}  # 2026-06-21 23:20 UTC
+        manager.clock = lambda: now["t"]
+        rt.next_daily = None
+        await wait_until(lambda: rt.frames >= 1 and rt.next_daily == 1_782_084_600.0, what="a frame")
+        free = {"bytes": 200 * 1024}
+        manager.free = lambda _path: free["bytes"]
+        now["t"] = 1_782_084_601.0  # 23:30 passed while the disk is full
+        await wait_until(lambda: rt.render_pending == "daily", what="the daily render pending")
+        await asyncio.sleep(0.3)
+        assert rt.render is None
+        free["bytes"] = 10**12
+        await wait_until(lambda: rt.render is not None and rt.render["state"] == "done", 30, "daily render")
+        assert rt.render["trigger"] == "daily" and rt.render_pending is None
+
+
+async def test_cancel_through_the_api_leaves_no_video_and_the_next_render_works(broker, prefix):
+    """REST cancel of a running render: state cancelled (event, metric), no file or row left;
+    a render after it runs to the end."""
+    top = {"timelapses": {"tl": {"camera": "cam", "interval": 3600, "width": 1920}}}
+    async with bridge_with(broker, prefix, **top) as (bridge, http):
+        manager = bridge.timelapses
+        rt = manager.get("tl")
+        await wait_until(lambda: rt.frames >= 1, what="a frame")
+        first = (await asyncio.to_thread(manager.tstore.frames, "tl"))[0]
+        jpeg = manager.tstore.path(first.path).read_bytes()
+
+        def add_many() -> None:  # a long timelapse, so that the render is still running
+            for i in range(1, 400):
+                manager.tstore.add_frame("tl", jpeg, first.captured_at - i, 320, 240, 1.0, ())
+        await asyncio.to_thread(add_many)
+        await manager.load_counts(rt)
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 202
+        await wait_until(lambda: rt.render["frames"] > 0, 30, "render progress")
+        status, body = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/cancel"))
+        assert status in (200, 202), body
+        assert rt.render["state"] == "cancelled" and not rt.rendering
+        assert 0 < rt.render["percent"] < 100
+        assert list((manager.root / "tl" / "videos").glob("*")) == []
+        assert (await call(http, "GET", url(bridge, "/api/timelapses/tl/videos")))[1]["videos"] == []
+        async with http.get(url(bridge, "/metrics")) as resp:
+            metrics = await resp.text()
+        assert 'camera_bridge_timelapse_renders_total{result="cancelled",timelapse="tl"} 1.0' in metrics
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/cancel"))
+        assert status == 409  # nothing to cancel
+        status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
+        assert status == 202
+        await wait_until(lambda: rt.render["state"] == "done", 120, "the next render")
+        videos = (await call(http, "GET", url(bridge, "/api/timelapses/tl/videos")))[1]["videos"]
+        assert [v["frames"] for v in videos] == [rt.frames]
+
+
 async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     from bridge.store import Store
     from bridge.timelapse import retention

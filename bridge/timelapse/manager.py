@@ -104,6 +104,17 @@ class TimelapseManager(Service):
                                              row["last_capture_at"])
         for rt in self.timelapses.values():
             await self.load_counts(rt)
+            if rt.lifecycle is State.COMPLETED and await self._unrendered(rt):
+                rt.render_pending = "completed"  # refused or interrupted before the restart
+
+    async def _unrendered(self, rt: Runtime) -> bool:
+        """Whether a completion render is still owed: ``render_on_complete`` is on and frames
+        newer than the newest video's last frame are stored."""
+        if not rt.frames or not self.settings(rt).render_on_complete:
+            return False
+        _, _, newest = await asyncio.to_thread(self.tstore.frame_stats, rt.id)
+        videos = await asyncio.to_thread(self.tstore.videos, rt.id)
+        return newest is not None and (not videos or newest > videos[0].last_at)
 
     async def __aenter__(self) -> TimelapseManager:
         await super().__aenter__()
@@ -163,7 +174,7 @@ class TimelapseManager(Service):
         _LOGGER.info("timelapse %s: completed (%s) with %d frames", rt.id, reason, rt.frames)
         rt.completed_reason = reason
         await self._set_lifecycle(rt, State.COMPLETED)
-        if self.settings(rt).render_on_complete and rt.frames and not rt.rendering:
+        if self.settings(rt).render_on_complete and rt.frames:
             self._render_by_schedule(rt, "completed")
 
     async def _set_lifecycle(self, rt: Runtime, state: State) -> None:
@@ -296,11 +307,24 @@ class TimelapseManager(Service):
         self.renderer.start(self.get(tl_id), trigger)
 
     def _render_by_schedule(self, rt: Runtime, trigger: str) -> None:
-        """Start a render nobody asked for right now (completion, daily): refusals are logged."""
+        """Start a render nobody asked for right now (completion, daily). One refused (the disk
+        guard holds, a render runs) is kept as ``render_pending`` and retried by housekeeping
+        until it starts; only a timelapse without frames drops it."""
         try:
             self.renderer.start(rt, trigger)
         except TimelapseConflict as err:
-            _LOGGER.warning("timelapse %s: %s render skipped: %s", rt.id, trigger, err)
+            if not rt.frames:
+                rt.render_pending = None
+                _LOGGER.warning("timelapse %s: %s render skipped: %s", rt.id, trigger, err)
+            elif rt.render_pending is None:
+                rt.render_pending = trigger
+                self.warn(rt, "render_pending", "%s render deferred (retried every %s s): %s",
+                          trigger, HOUSEKEEPING, err)
+            self.changed(rt)
+        else:
+            if rt.render_pending is not None:
+                _LOGGER.info("timelapse %s: deferred %s render started", rt.id, rt.render_pending)
+            rt.render_pending = None
 
     def thumbnail_path(self, tl_id: str) -> Path:
         """Where a timelapse's thumbnail (its latest frame, small) is kept."""
@@ -320,13 +344,15 @@ class TimelapseManager(Service):
                     if any(deleted.values()):
                         await self.load_counts(rt)
                         self.changed(rt)
+                if rt.render_pending is not None and not rt.rendering:
+                    self._render_by_schedule(rt, rt.render_pending)
                 if settings.render_at is None:
                     continue
                 if rt.next_daily is None:
                     rt.next_daily = schedule.next_daily(settings.render_at, now, self.defaults.tzinfo)
                 elif now >= rt.next_daily:
                     rt.next_daily = schedule.next_daily(settings.render_at, now, self.defaults.tzinfo)
-                    if rt.frames and not rt.rendering:
+                    if rt.frames and rt.render_pending is None:
                         self._render_by_schedule(rt, "daily")
             await asyncio.sleep(HOUSEKEEPING)
 

@@ -41,7 +41,8 @@ NO_WINDOW_RECHECK = 3600.0  #: seconds between checks when no window opens withi
 THUMBNAIL_EVERY = 60.0  #: seconds between refreshes of a timelapse's thumbnail
 
 
-def capture_frame(frame: Frame, jpeg_quality: int, previous: Any) -> tuple[bytes, int, int, quality.Verdict]:
+def capture_frame(frame: Frame, jpeg_quality: int, previous: Any,
+                  baseline: quality.Baseline | None = None) -> tuple[bytes, int, int, quality.Verdict]:
     """Encode (or pass through an MJPEG frame) and score. Blocking: runs in the encoder thread."""
     if frame.jpeg is not None:
         jpeg, image = frame.jpeg, quality.decode(frame.jpeg)
@@ -49,7 +50,17 @@ def capture_frame(frame: Frame, jpeg_quality: int, previous: Any) -> tuple[bytes
         image = frame.bgr()
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         jpeg = buf.tobytes() if ok else b""
-    return jpeg, frame.width, frame.height, quality.check(jpeg, image, previous)
+    return jpeg, frame.width, frame.height, quality.check(jpeg, image, previous, baseline)
+
+
+def _measure_stored(path: Any) -> quality.Verdict | None:
+    """Score a stored frame (the newest kept one, after a restart); None when unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    verdict = quality.check(data)
+    return verdict if verdict.measures else None
 
 
 class Recorder:
@@ -62,6 +73,8 @@ class Recorder:
         """Capture frames for ``rt`` until it completes (or the task is cancelled)."""
         camera: Camera | None = None
         sub = None
+        if rt.previous is None and rt.frames:
+            await self._seed(rt)
         try:
             while True:
                 settings = self.m.settings(rt)
@@ -105,6 +118,17 @@ class Recorder:
             if camera is not None and sub is not None:
                 camera.unsubscribe(sub)
 
+    async def _seed(self, rt: Runtime) -> None:
+        """After a restart, compare the next frames with the newest kept one (sudden change,
+        scene baseline) rather than with nothing."""
+        row = await asyncio.to_thread(self.m.tstore.latest_frame, rt.id)
+        if row is None:
+            return
+        verdict = await asyncio.to_thread(_measure_stored, self.m.tstore.path(row.path))
+        if verdict is not None:
+            rt.previous = verdict.gray
+            rt.measures.append(verdict.measures)
+
     async def _next_frame(self, rt: Runtime, camera: Camera, sub: Any) -> Frame | None:
         """The camera's newest keyframe (not older than FRESH); None after FRAME_WAIT seconds
         without one, or at once when the camera was replaced or removed meanwhile."""
@@ -125,7 +149,8 @@ class Recorder:
         loop = asyncio.get_running_loop()
         try:
             jpeg, width, height, verdict = await loop.run_in_executor(
-                ENCODER, capture_frame, frame, settings.jpeg_quality, rt.previous)
+                ENCODER, capture_frame, frame, settings.jpeg_quality, rt.previous,
+                quality.Baseline.of(list(rt.measures)))
         except ValueError as err:  # an MJPEG frame that does not decode at all
             jpeg, width, height = b"", frame.width, frame.height
             verdict = quality.Verdict(0.0, "undecodable", ("undecodable",), {"undecodable": 0.0})
@@ -143,6 +168,7 @@ class Recorder:
             self.m.warn(rt, "storage", "%s", err)
             return False
         rt.previous = verdict.gray
+        rt.measures.append(verdict.measures)
         rt.frames += 1
         rt.bytes += row.size
         rt.last_capture_at = captured_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,8 @@ import numpy as np
 from ..errors import BridgeError
 from ..status import iso_utc
 from .config import Defaults, Spec, effective, spec_data
+
+BASELINE_FRAMES = 15  #: recent kept frames whose medians are the quality checks' scene baseline
 
 
 class State(StrEnum):
@@ -93,9 +96,12 @@ class Runtime:
     last_reason: str | None = None
     completed_reason: str | None = None
     render: dict[str, Any] | None = None
+    render_pending: str | None = None  #: trigger of a scheduled render refused, to be retried
     renders: dict[str, int] = field(default_factory=dict)
     videos: int = 0
     previous: np.ndarray | None = None
+    #: quality measures of the recent kept frames (the scene baseline, see quality.Baseline)
+    measures: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=BASELINE_FRAMES))
     thumbnail_at: float = 0.0
     next_daily: float | None = None
     capture_task: asyncio.Task[None] | None = None
@@ -142,6 +148,7 @@ class Runtime:
             "next_capture_at": iso_utc(self.next_capture_at) if self.lifecycle is State.RUNNING else None,
             "last_score": self.last_score,
             "render": self.render,
+            "render_pending": self.render_pending,
         }
 
     def view(self, camera_overrides: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
