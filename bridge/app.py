@@ -14,7 +14,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Self
 
-from . import __version__, systemd
+from . import __version__, instance, systemd
 from .camera import Camera
 from .config import CameraConfig, Config
 from .errors import BridgeError
@@ -67,6 +67,7 @@ class Bridge:
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.api: ApiServer | None = None
+        self.instance: instance.Instance | None = None
         self.mediamtx: MediamtxService | None = None
         self.restream: Restream | None = None
         self.usb: UsbMonitor | None = None
@@ -91,6 +92,9 @@ class Bridge:
             self.store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
             for cam in self.config.cameras.values():
                 await self._start_camera(cam)
+            self.instance = await asyncio.to_thread(instance.load, self.config.state_dir)
+            self.publisher.instance_id = self.instance.id
+            self.publisher.discovery_off = self.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
             self.registry = Registry(self, self.store)
             await self.registry.restore()
@@ -262,6 +266,8 @@ class Bridge:
             self.events.publish("detection.event", {"camera": update.camera, "event": event})
         if update.motion is not None:
             self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
+        if update.enabled is not None:
+            self.events.publish("detection.state", {"camera": update.camera, "enabled": update.enabled})
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

@@ -2,7 +2,9 @@
 # Install what Camera Bridge needs on Debian 12 (idempotent):
 #   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev
 #   .venv: the bridge with its test extras
-#   --with-ha: also the Home Assistant 2024.3.3 venv used by the end-to-end tests
+#   --with-ha: also the Home Assistant 2024.3.3 venvs: the end-to-end probe's (../shared/ha_e2e)
+#              and .venv-ha, where the custom component's tests run (HA pins paho-mqtt 1.6.1,
+#              the bridge needs 2.x: they cannot share .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*"; }
@@ -35,5 +37,16 @@ fi
 if [ "${1:-}" = "--with-ha" ]; then
   say "Home Assistant venv for the end-to-end tests"
   bash ../shared/ha_e2e/setup.sh
+  HA_TEST_PIN="pytest-homeassistant-custom-component==0.13.109"  # = homeassistant 2024.3.3
+  if [ ! -x .venv-ha/bin/python ]; then
+    say "creating .venv-ha with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv-ha
+    .venv-ha/bin/python -m pip install -q --disable-pip-version-check "pip>=23,<24.1"
+  fi
+  if ! .venv-ha/bin/python -c "import pytest_homeassistant_custom_component, hass_nabucasa" 2>/dev/null; then
+    say "installing $HA_TEST_PIN into .venv-ha (HA's own pins; a few minutes the first time)"
+    .venv-ha/bin/python -m pip install -q --disable-pip-version-check \
+      -c ../shared/ha_e2e/constraints-ha-2024.3.3.txt "$HA_TEST_PIN" "josepy<2"
+  fi
 fi
 say "ready"

@@ -20,6 +20,9 @@ from bridge.redact import REDACTOR
 
 from .peers import Mosquitto, MqttRecorder, RtspServer, make_clip
 
+#: the Home Assistant component's tests run in their own venv (scripts/test.sh), not here
+collect_ignore = ["components"]
+
 CAMERA_USER = "viewer"
 CAMERA_PASSWORD = "Sup3r-S3cret-pw"
 

@@ -1,5 +1,7 @@
 """Real peers for tests: a Mosquitto broker, the shared RTSP server, ffmpeg clips, an MQTT
-recorder. Used by conftest.py fixtures and by bench/."""
+recorder. Used by conftest.py fixtures, by bench/ and by the Home Assistant component's
+real-bridge test (which runs in the HA venv: aiomqtt, a bridge dependency, is imported only by
+the MQTT helpers that need it)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -164,6 +165,8 @@ class MqttRecorder:
             await self._task
 
     async def _run(self) -> None:
+        import aiomqtt
+
         while True:
             try:
                 async with aiomqtt.Client("127.0.0.1", self.port) as client:
@@ -203,6 +206,8 @@ class MqttRecorder:
 
 async def retained(port: int, filters: list[str], settle: float = 1.0) -> dict[str, bytes]:
     """What a new subscriber receives as retained on ``filters`` (topic -> payload)."""
+    import aiomqtt
+
     found: dict[str, bytes] = {}
     async with aiomqtt.Client("127.0.0.1", port) as client:
         for f in filters:

@@ -45,6 +45,10 @@ class MqttPublisher(Service):
         self._snapshots = snapshots
         self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
+        #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
+        self.instance_id: str | None = None
+        #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
+        self.discovery_off = False
         #: the cameras' detection stages (kept up to date by the Bridge)
         self.detectors: dict[str, DetectWorker] = {}
         #: parts that publish more (MediaMTX): see :meth:`add_extension`
@@ -64,7 +68,7 @@ class MqttPublisher(Service):
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
         """Discovery configs (topic -> payload), the bridge device's first (via_device)."""
-        if not self._cfg.discovery:
+        if not self.discovery_enabled:
             return {}
         configs = discovery.bridge_configs(self.topics) if with_bridge else []
         if cameras is None:
@@ -75,6 +79,26 @@ class MqttPublisher(Service):
             configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
 
+    @property
+    def discovery_enabled(self) -> bool:
+        """Whether Home Assistant MQTT discovery is published (configured and not switched off)."""
+        return self._cfg.discovery and not self.discovery_off
+
+    def set_discovery(self, enabled: bool) -> None:
+        """Switch HA discovery on or off at run time: off clears every retained discovery
+        config of the bridge (HA then removes those MQTT entities), on publishes them again.
+        Only a configured discovery (``mqtt.discovery: true``) can be switched."""
+        if enabled == self.discovery_enabled or not self._cfg.discovery:
+            return
+        if enabled:
+            self.discovery_off = False
+            self._publish_discovery()
+        else:
+            for topic in self._discovery_configs():
+                self.link.publish(topic, b"", retain=True, qos=1)
+            self.discovery_off = True
+        _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
+        self._publish_bridge_state()
     def add_extension(self, ext: Any) -> None:
         """Add a part that publishes more, before the publisher is entered. ``ext`` has
         ``subscriptions`` (topic filters), ``discovery_configs(cameras, with_bridge)``,
@@ -160,10 +184,12 @@ class MqttPublisher(Service):
         """The ``{base}/bridge/state`` payload."""
         now = time.time()
         return {
+            "id": self.instance_id,
             "version": __version__,
             "started_at": iso_utc(self.started_at),
             "uptime_s": int(now - self.started_at),
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
+            "discovery": self.discovery_enabled,
             "mediamtx": None,
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }

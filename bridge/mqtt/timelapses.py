@@ -33,10 +33,17 @@ class TimelapseMqtt:
     def __init__(self, publisher: MqttPublisher, *, discovery: bool) -> None:
         self._link = publisher.link
         self._topics = publisher.topics
-        self._discovery = discovery  #: mqtt.discovery
+        self._configured = discovery  #: mqtt.discovery
+        self._publisher = publisher
         self._manager: TimelapseManager | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.subscriptions = [self._topics.timelapse_command_filter]
+
+    @property
+    def _discovery(self) -> bool:
+        """Whether discovery is published now: ``mqtt.discovery``, unless switched off at run
+        time (``PUT /api/bridge/discovery``)."""
+        return self._configured and self._publisher.discovery_enabled
 
     def attach(self, manager: TimelapseManager) -> None:
         """Start publishing ``manager``'s timelapses (discovery and state at once)."""

@@ -1,0 +1,96 @@
+"""Image entities: each timelapse's latest frame (the bridge's ``thumbnail.jpg`` of it), and per
+camera with detection the best snapshot of each tracked label
+(``/api/cameras/{id}/detection/{label}.jpg``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from homeassistant.components.image import ImageEntity, ImageEntityDescription
+from homeassistant.core import callback
+from homeassistant.util import dt as dt_util
+
+from .api import CameraBridgeApiError
+from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_camera_entities, add_timelapse_entities
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+    from .coordinator import CameraBridgeCoordinator
+
+LATEST_FRAME = ImageEntityDescription(key="latest_frame", translation_key="latest_frame")
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+                            async_add_entities: AddEntitiesCallback) -> None:
+    """Add a latest-frame image per timelapse."""
+    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    add_timelapse_entities(coordinator, entry, async_add_entities,
+                           lambda tl_id: [TimelapseFrame(hass, coordinator, tl_id)])
+    add_camera_entities(coordinator, entry, async_add_entities, lambda cam_id: [
+        BestSnapshot(hass, coordinator, cam_id, label)
+        for label in coordinator.data.cameras[cam_id].detection_labels])
+
+
+class TimelapseFrame(CameraBridgeTimelapseEntity, ImageEntity):
+    """The timelapse's latest kept frame; ``image_last_updated`` is when it was captured."""
+
+    _attr_content_type = "image/jpeg"
+
+    def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, timelapse_id: str) -> None:
+        CameraBridgeTimelapseEntity.__init__(self, coordinator, timelapse_id, LATEST_FRAME)
+        ImageEntity.__init__(self, hass)
+        self._update_time()
+
+    def _update_time(self) -> None:
+        tl = self.timelapse
+        when: datetime | None = dt_util.parse_datetime(tl.last_capture_at) if tl and tl.last_capture_at else None
+        self._attr_image_last_updated = when
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._update_time()
+        super()._handle_coordinator_update()
+
+    async def async_image(self) -> bytes | None:
+        """The JPEG, None while the timelapse has no frame."""
+        try:
+            return await self.coordinator.client.fetch(f"/api/timelapses/{self.timelapse_id}/thumbnail.jpg")
+        except CameraBridgeApiError:
+            return None
+
+
+class BestSnapshot(CameraBridgeCameraEntity, ImageEntity):
+    """The best detection snapshot of one label on one camera (boxes drawn); updated when a
+    detection event says a new one is available."""
+
+    _attr_content_type = "image/jpeg"
+    _attr_translation_key = "best_snapshot"
+
+    def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, camera_id: str, label: str) -> None:
+        CameraBridgeCameraEntity.__init__(self, coordinator, camera_id,
+                                          ImageEntityDescription(key=f"{label}_best_snapshot"))
+        ImageEntity.__init__(self, hass)
+        self.label = label
+        self._attr_translation_placeholders = {"label": label.replace("_", " ").capitalize()}
+        self._update_time()
+
+    def _update_time(self) -> None:
+        det = self.coordinator.detections.get(self.camera_id)
+        when = det.snapshot_at.get(self.label) if det is not None else None
+        self._attr_image_last_updated = dt_util.utc_from_timestamp(when) if when else None
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._update_time()
+        super()._handle_coordinator_update()
+
+    async def async_image(self) -> bytes | None:
+        """The JPEG, None before the first detection of the label."""
+        try:
+            return await self.coordinator.client.fetch(f"/api/cameras/{self.camera_id}/detection/{self.label}.jpg")
+        except CameraBridgeApiError:
+            return None

@@ -1,0 +1,347 @@
+"""The integration against a real bridge process: the bridge's own venv runs
+``python -m bridge run`` on a real RTSP server (the shared gst-rtsp-server looping a clip made
+by ffmpeg) and a real Mosquitto broker, from tests/peers.py; Home Assistant adds it through the
+config flow, shows its camera image, and follows it through the push channel.
+
+The bridge's python is ``$CAMERA_BRIDGE_PYTHON``, else ``.venv/bin/python`` of this checkout
+(made by scripts/setup.sh); the subprocess runs this checkout's ``bridge`` package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from custom_components.camera_bridge import api
+from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
+from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from tests.peers import REPO, SHARED, Mosquitto, RtspServer, free_port, make_clip
+
+BRIDGE_PYTHON = Path(os.environ.get("CAMERA_BRIDGE_PYTHON", REPO / ".venv" / "bin" / "python"))
+START_TIMEOUT = 30.0  #: seconds for the bridge's API to answer (a loaded CI machine is slow)
+
+
+class BridgeProcess:
+    """Mosquitto + RTSP server + ``python -m bridge run`` with an admin API key; blocking
+    :meth:`start` and :meth:`stop` (run them in an executor: HA forbids blocking its loop)."""
+
+    def __init__(self, camera: dict | None = None, clip: dict | None = None) -> None:
+        #: extra options of the ``front_door`` camera, and of its clip (tests.peers.make_clip)
+        self.camera = camera or {}
+        self.clip = {"width": 320, "height": 240, "fps": 10, "gop": 10, "seconds": 3, **(clip or {})}
+        self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
+        self.top: dict = {}  #: more top-level sections of the configuration
+        self.api_key = "cb_" + secrets.token_urlsafe(32)
+        self.viewer_key = "cb_" + secrets.token_urlsafe(32)
+        self.port = free_port()
+        self.log = self.work / "bridge.log"
+        self.broker = Mosquitto(self.work)
+        self.rtsp: RtspServer | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        clip = make_clip(self.work / "clip.mp4", **self.clip)
+        self.broker.start()
+        self.rtsp = RtspServer(clip)
+        self.rtsp.start()
+        config = {
+            "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "base_topic": "ha_real",
+                     "discovery_prefix": "ha_real_discovery", "ha_status_topic": "ha_real_discovery/status"},
+            "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1},
+                                       **self.camera}},
+            "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
+                {"name": "home-assistant", "role": "admin",
+                 "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()},
+                {"name": "dashboard", "role": "viewer",
+                 "hash": "sha256:" + hashlib.sha256(self.viewer_key.encode()).hexdigest()}]},
+            "data_dir": str(self.work / "data"),
+            **self.top,
+        }
+        (self.work / "config.yaml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(BRIDGE_PYTHON), "-m", "bridge", "run", "--config", str(self.work / "config.yaml")],
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.work)
+        _wait_alive(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.rtsp is not None:
+            self.rtsp.stop()
+        self.broker.stop()
+
+
+@pytest.fixture
+async def real_bridge(hass: HomeAssistant, socket_enabled: None, request: pytest.FixtureRequest,
+                      ) -> AsyncIterator[BridgeProcess]:
+    """A running real bridge (stopped after the test); ``@pytest.mark.bridge_camera(options,
+    clip)`` adds options to its camera."""
+    if not BRIDGE_PYTHON.exists():
+        pytest.fail(f"the bridge's python {BRIDGE_PYTHON} is missing: run scripts/setup.sh "
+                    "or set CAMERA_BRIDGE_PYTHON", pytrace=False)
+    marker = request.node.get_closest_marker("bridge_camera")
+    bridge = BridgeProcess(*(marker.args if marker else ()))
+    top = request.node.get_closest_marker("bridge_top")
+    bridge.top = top.args[0] if top else {}
+    try:
+        await hass.async_add_executor_job(bridge.start)
+        yield bridge
+    finally:
+        await hass.async_add_executor_job(bridge.stop)
+
+
+def _wait_alive(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the bridge exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/alive", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"the bridge's API did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+async def _wait(hass: HomeAssistant, predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.1)
+        await hass.async_block_till_done()
+
+
+async def test_config_flow_camera_image_and_push_from_a_real_bridge(
+        hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: "cb_not-the-key",
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result.get("errors") == {"base": "invalid_auth"}, real_bridge.log.read_text()[-2000:]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**data, CONF_API_KEY: real_bridge.api_key})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry = result["result"]
+    assert len(entry.unique_id) == 32
+    await hass.async_block_till_done()
+
+    coordinator = entry.runtime_data
+    await _wait(hass, lambda: coordinator.push_connected, 10, "the push channel")
+    await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_ON,
+                30, "the camera to stream")
+    image = await _image(hass)
+    assert image.content_type == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+
+    # the live view: the bridge's MJPEG stream through Home Assistant
+    client = await hass_client()
+    resp = await client.get("/api/camera_proxy_stream/camera.front_door")
+    assert resp.status == 200
+    async with asyncio.timeout(10):
+        head = await resp.content.readexactly(200)
+    assert head.startswith(b"--frame") and b"\xff\xd8" in head
+    resp.close()
+
+    # a fresh snapshot saved through the service, checked by the bridge's own answer
+    hass.config.allowlist_external_dirs = {str(real_bridge.work)}
+    target = real_bridge.work / "saved" / "front.jpg"
+    await hass.services.async_call(DOMAIN, "snapshot", {"entity_id": "camera.front_door",
+                                                        "filename": str(target), "fresh": True}, blocking=True)
+    saved = await hass.async_add_executor_job(target.read_bytes)
+    assert saved[:2] == b"\xff\xd8" and saved[-2:] == b"\xff\xd9"
+
+    # no duplicates: the switch turns the bridge's MQTT discovery off, the bridge says so
+    switch = f"switch.{entry.title.lower().replace(' ', '_').replace('.', '_')}_mqtt_discovery"
+    assert hass.states.get(switch).state == STATE_ON
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    info = await coordinator.client.bridge()
+    assert info.discovery is False and hass.states.get(switch).state == STATE_OFF
+
+    # the camera goes away: the bridge pushes its new state, HA follows without polling
+    await hass.async_add_executor_job(real_bridge.rtsp.kill)
+    await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF,
+                30, "the camera's connectivity to turn off")
+    assert hass.states.get("sensor.front_door_camera_state").state in ("connecting", "backoff", "error")
+    assert coordinator.push_connected  # it came over the push channel (no poll in between)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _image(hass: HomeAssistant):
+    """The camera image through HA (the first snapshot may take a keyframe or two)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return await async_get_image(hass, "camera.front_door")
+        except Exception:  # HomeAssistantError until the bridge has a snapshot
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    """The API client's error family as the real bridge answers: unknown camera, role too low,
+    features the bridge does not have, nothing listening."""
+    session = async_get_clientsession(hass)
+    admin = api.CameraBridgeClient(session, "127.0.0.1", real_bridge.port, real_bridge.api_key)
+    viewer = api.CameraBridgeClient(session, "127.0.0.1", real_bridge.port, real_bridge.viewer_key)
+    with pytest.raises(api.CameraBridgeNotFoundError):
+        await admin.snapshot("no_such_camera")
+    with pytest.raises(api.CameraBridgeAuthError):  # 403: viewer may not switch discovery
+        await viewer.set_discovery(False)
+    with pytest.raises(api.CameraBridgeAuthError):  # 403: viewer may not ask for a snapshot
+        await viewer.snapshot_now("front_door")
+    assert [c.id for c in await viewer.cameras()] == ["front_door"]
+    assert await viewer.timelapses() == [] and await admin.timelapses() == []  # no timelapses here
+    with pytest.raises(api.CameraBridgeConnectionError):
+        await api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).bridge()
+
+
+DETECT = {"detect": {"enabled": True, "fps": 5, "model": str(SHARED / "models" / "yolox_nano.onnx")}}
+
+
+def _bridge_accepts(camera: dict, **top: object) -> bool:
+    """Whether this checkout's bridge accepts a configuration with these camera options and
+    top-level sections (features of later issues: detection, timelapses)."""
+    work = Path(tempfile.mkdtemp(prefix="ha-feature-check-"))
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump({"mqtt": {"host": "127.0.0.1"}, "cameras": {
+        "c": {"url": "lavfi:testsrc2", **camera}}, "data_dir": str(work), **top}))
+    if not BRIDGE_PYTHON.exists():
+        return True  # the fixture reports the missing python
+    result = subprocess.run([str(BRIDGE_PYTHON), "-m", "bridge", "check-config", "--config", str(config)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, timeout=60, check=False)
+    return result.returncode == 0
+
+
+@pytest.mark.skipif(not _bridge_accepts(DETECT), reason="this bridge has no detection yet (issue 4)")
+@pytest.mark.bridge_camera(DETECT, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
+async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess,
+                                                   hass_client) -> None:
+    """The shared pedestrians footage through the real bridge's detector: the person detection
+    event entity fires ``new``, occupancy and count follow, all pushed; the best snapshot image
+    shows the person; the detection switch turns the bridge's detection off."""
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: real_bridge.api_key,
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    entry = result["result"]
+    await hass.async_block_till_done()
+    event_id = "event.front_door_person_detection"
+    assert hass.states.get(event_id) is not None, sorted(hass.states.async_entity_ids())
+    await _wait(hass, lambda: hass.states.get(event_id).attributes.get("event_type") == "new", 60,
+                "a person detection event")
+    fired = hass.states.get(event_id).attributes
+    assert fired["label"] == "person" and 0 < fired["score"] <= 1 and len(fired["box"]) == 4
+    assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_ON
+    assert int(hass.states.get("sensor.front_door_person_count").state) >= 1
+
+    image = "image.front_door_person_snapshot"
+    await _wait(hass, lambda: hass.states.get(image).state != "unknown", 30, "a best person snapshot")
+    resp = await (await hass_client()).get(f"/api/image_proxy/{image}")
+    assert resp.status == 200 and (await resp.read())[:2] == b"\xff\xd8"
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": "switch.front_door_detection"}, blocking=True)
+    view = await entry.runtime_data.client.detection("front_door")
+    assert view is not None and view["enabled"] is False
+    assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_OFF
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def _add_bridge(hass: HomeAssistant, bridge: BridgeProcess):
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: bridge.port, CONF_API_KEY: bridge.api_key,
+            CONF_SSL: False, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    return result["result"]
+
+
+@pytest.mark.skipif(not _bridge_accepts({}, timelapses={"t": {"camera": "c"}}),
+                    reason="this bridge has no timelapses yet (issue 6)")
+async def test_timelapse_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
+    """Create a timelapse through the service, watch its frames arrive (pushed), render it with
+    the button, then find the video in the media browser and play it through the proxy."""
+    from homeassistant.components import media_source
+    from homeassistant.setup import async_setup_component
+
+    assert await async_setup_component(hass, "media_source", {})
+    entry = await _add_bridge(hass, real_bridge)
+    await hass.services.async_call(DOMAIN, "create_timelapse", {
+        "entity_id": "camera.front_door", "name": "Garden", "id": "garden",
+        "options": {"interval": 1, "min_score": 0, "fps": 5}}, blocking=True)
+    await hass.async_block_till_done()
+    assert hass.states.get("switch.garden_running").state == STATE_ON
+    await _wait(hass, lambda: int(hass.states.get("sensor.garden_frames").state or 0) >= 3, 30, "3 frames")
+
+    client = await hass_client()
+    resp = await client.get("/api/image_proxy/image.garden_latest_frame")
+    assert resp.status == 200 and (await resp.read())[:2] == b"\xff\xd8"
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": "switch.garden_running"}, blocking=True)
+    assert hass.states.get("sensor.garden_state").state == "paused"
+    await hass.services.async_call("button", "press", {"entity_id": "button.garden_render_video"}, blocking=True)
+    videos = []
+    deadline = time.monotonic() + 60
+    while not videos:
+        assert time.monotonic() < deadline, "no video rendered"
+        await asyncio.sleep(0.5)
+        folder = await media_source.async_browse_media(hass, f"media-source://{DOMAIN}/{entry.entry_id}/garden")
+        videos = folder.children
+    played = await media_source.async_resolve_media(hass, videos[0].media_content_id, None)
+    resp = await client.get(played.url, headers={"Range": "bytes=0-11"})
+    assert resp.status == 206 and (await resp.read())[4:8] == b"ftyp"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+MEDIAMTX_DOWN = {"enabled": True, "api_url": f"http://127.0.0.1:{free_port()}", "health_interval": 0.2,
+                 "request_timeout": 1, "rtsp_url": "rtsp://127.0.0.1:8554"}
+
+
+@pytest.mark.skipif(not _bridge_accepts({}, mediamtx=MEDIAMTX_DOWN), reason="this bridge has no MediaMTX yet (issue 5)")
+@pytest.mark.bridge_top({"mediamtx": MEDIAMTX_DOWN})
+async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+    """A bridge with MediaMTX configured but not answering: the availability sensor is off, the
+    camera offers the restream URL (made reachable: the bridge's host), recording can be switched
+    (the bridge keeps the choice until MediaMTX is back)."""
+    from homeassistant.components.camera import async_get_stream_source
+
+    entry = await _add_bridge(hass, real_bridge)
+    title = entry.title.lower().replace(" ", "_").replace(".", "_")
+    await _wait(hass, lambda: hass.states.get(f"binary_sensor.{title}_mediamtx") is not None, 20, "the sensor")
+    await _wait(hass, lambda: hass.states.get(f"binary_sensor.{title}_mediamtx").state == STATE_OFF, 20, "off")
+    assert await async_get_stream_source(hass, "camera.front_door") == "rtsp://127.0.0.1:8554/front_door"
+    assert hass.states.get("switch.front_door_recording").state == STATE_OFF
+    await hass.services.async_call("switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True)
+    assert hass.states.get("switch.front_door_recording").state == STATE_ON
+    cams = await entry.runtime_data.client.cameras()
+    assert cams[0].raw["mediamtx"]["recording"] is True
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
