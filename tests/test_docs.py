@@ -549,8 +549,11 @@ def test_ha_automations_in_the_docs_fire_for_every_event():
     blocks = [yaml.safe_load(block) for path in sorted((ROOT / "docs").glob("*.md"))
               for block in re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
               if block.startswith("automation:")]
-    triggers = [trigger for block in blocks for auto in block["automation"] for trigger in auto["triggers"]
-                if trigger["trigger"] == "state" and str(trigger["entity_id"]).startswith("event.")]
+    # both syntaxes: ``triggers:``/``trigger: state`` (HA 2024.10+) and ``trigger:``/``platform: state``
+    triggers = [trigger for block in blocks for auto in block["automation"]
+                for trigger in auto.get("triggers", auto.get("trigger", []))
+                if trigger.get("trigger", trigger.get("platform")) == "state"
+                and str(trigger["entity_id"]).startswith("event.")]
     assert triggers, "no automation on a detection event entity in the docs"
     for trigger in triggers:
         assert "attribute" not in trigger and "to" not in trigger, trigger
