@@ -56,6 +56,19 @@ def rtsp(clip: Path) -> Iterator[RtspServer]:
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _shared_rtsp_alive(request: pytest.FixtureRequest) -> None:
+    """A test using the shared RTSP server gets a running one: if the server died during an
+    earlier test, it is restarted on its port (and its last output reported), so one crash of
+    the test peer does not fail every later test."""
+    if "rtsp" not in request.fixturenames:
+        return
+    server: RtspServer = request.getfixturevalue("rtsp")
+    if not server.alive():
+        print(f"shared RTSP server had exited ({server.log_tail(5)!r}); restarting it")
+        server.start()
+
+
 @pytest.fixture
 def own_rtsp(clip: Path) -> Iterator[RtspServer]:
     """An RTSP server for one test, free to be killed and restarted."""

@@ -90,14 +90,29 @@ class RtspServer:
         return f"rtsp://{user}:{password}@127.0.0.1:{self.port}/{self.mount}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(RTSP_SERVER), str(self.clip), str(self.port), self.mount],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        """Start the server (its output goes to :attr:`log`, never to an undrained pipe that
+        would block it once full) and wait for its READY line. Raises RuntimeError."""
+        fd, name = tempfile.mkstemp(prefix="rtsp-server-", suffix=".log")
+        os.close(fd)
+        self.log = Path(name)
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [SYSTEM_PYTHON, str(RTSP_SERVER), str(self.clip), str(self.port), self.mount],
+                stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        deadline = time.monotonic() + 15
+        while "READY" not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"RTSP server did not start: {self.log_tail()!r}")
+            time.sleep(0.02)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server printed."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        """Whether the server process runs."""
+        return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
         if self.proc is not None:
