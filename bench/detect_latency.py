@@ -8,9 +8,9 @@ warm-up (``--warmup``, default 5 s):
 
 1. ``pedestrians``: the pedestrians footage (1280x720, 25 fps, GOP 1 s, 13 s looped) for
    ``--seconds`` (default 60). Every message on ``{base}/street/events`` is timed on arrival at
-   a subscriber of the same broker: latency = arrival - the event's ``frame_time`` (the frame's
-   arrival in the bridge, same clock), so it covers decode, colour conversion, motion, inference,
-   tracking and the broker hop.
+   a subscriber of the same broker: latency = arrival - the event's ``frame_time`` (the arrival
+   in the bridge of the packet that gave the frame, before decoding; same clock), so it covers
+   decode, colour conversion, motion, inference, tracking and the broker hop.
 2. ``static, gated``: a still picture (cat.bmp as a 1280x720 H.264 clip), motion gating on
    (the default), for ``--static-seconds`` (default 30).
 3. ``static, ungated``: the same with ``detect.motion.gate: false`` (the detector on every frame).

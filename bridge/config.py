@@ -704,15 +704,23 @@ def register_secrets(config: Config) -> None:
     REDACTOR.add(config.mqtt.password)
     REDACTOR.add(config.api.jwt_secret)
     REDACTOR.add(config.mediamtx.password)
+    media = config.mediamtx
+    for url in (media.api_url, media.rtsp_url, media.hls_url, media.webrtc_url):
+        _register_password_of(url)
     for cam in config.cameras.values():
         _register_url_password(cam)
 
 
-def _register_url_password(camera: CameraConfig) -> None:
-    """Register the password of a ``scheme://user:password@host`` camera URL as a secret."""
-    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", camera.source)
+def _register_password_of(url: str) -> None:
+    """Register the password of a ``scheme://user:password@host`` URL as a secret."""
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:([^/\s]*)@", url)
     if match:
         REDACTOR.add(match.group(1))
+
+
+def _register_url_password(camera: CameraConfig) -> None:
+    """Register the password of a ``scheme://user:password@host`` camera URL as a secret."""
+    _register_password_of(camera.source)
 
 
 def masked(config: Config) -> dict[str, Any]:
@@ -725,6 +733,8 @@ def masked(config: Config) -> dict[str, Any]:
     data["detect"] = _detect.as_data(config.detect)
     if data["mediamtx"]["password"]:
         data["mediamtx"]["password"] = MASK
+    for key in ("api_url", "rtsp_url", "hls_url", "webrtc_url"):
+        data["mediamtx"][key] = mask_url(data["mediamtx"][key])
     for cam_id, cam in data["cameras"].items():
         del cam["id"]
         detect = config.cameras[cam_id].detect  # a camera without detection: just that

@@ -200,3 +200,48 @@ def test_keyframe_decoded_alone_and_fallback_when_it_cannot_be(clip):
     decoder.drop()
     assert decoder._ctx is not None, "the fallback decoder must survive drop()"
     assert sink.decoded_frames >= 1
+
+
+class _ArrivalSink:
+    """Every frame wanted, every frame decoded; notes when each packet was handed over."""
+
+    def __init__(self, stop, count: int) -> None:
+        self.stop, self.count = stop, count
+        self.packet_times: list[float] = []
+        self.frames: list[tuple[float, float]] = []  #: (frame.time, last packet time before it)
+
+    def opened(self, info) -> None:
+        pass
+
+    def packet(self, keyframe: bool) -> None:
+        self.packet_times.append(time.time())
+
+    def decoded(self, frames: int = 1, seconds: float = 0.0) -> None:
+        pass
+
+    def wanted(self, keyframe: bool, now: float) -> bool:
+        return True
+
+    def all_keyframes_only(self) -> bool:
+        return False
+
+    def frame(self, frame) -> None:
+        frame.bgr()
+        self.frames.append((frame.time, self.packet_times[-1]))
+        if len(self.frames) >= self.count:
+            self.stop.set()
+
+
+def test_a_frames_time_is_its_packets_arrival_before_decode(clip):
+    """Detection latency is measured from ``Frame.time`` (bench/detect_latency.py): it must be the
+    packet's arrival, taken before the decode, so the decode is part of what is measured."""
+    import threading
+
+    from bridge.capture.source import StreamReader
+
+    stop = threading.Event()
+    sink = _ArrivalSink(stop, 15)
+    StreamReader(camera_config(str(clip)), stop).run(sink)
+    assert len(sink.frames) >= 15
+    late = [(t, p) for t, p in sink.frames if t > p]
+    assert not late, f"{len(late)} frames timed after their packet was handed over (after decode)"

@@ -89,3 +89,34 @@ def test_captures_are_dated_with_sidecars_and_capped(tmp_path):
     sidecar = json.loads(kept[-1].with_suffix(".json").read_text())
     assert sidecar["detections"] == person and (sidecar["width"], sidecar["height"]) == (640, 360)
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary file left"
+
+
+def test_the_capture_cap_holds_for_cameras_sharing_the_directory(tmp_path):
+    """Every camera saves into ``<data_dir>/captures``: two cameras under a 1 MiB cap keep the
+    directory under 1 MiB together, not 1 MiB each."""
+    picture = np.random.default_rng(2).integers(0, 255, (360, 640, 3), np.uint8)  # ~200 kB as JPEG
+    config = CaptureConfig(enabled=True, min_score=0.5, max_size_mb=1)
+    cams = [FrameCapture(name, config, tmp_path) for name in ("porch", "yard")]
+    person = [{"label": "person", "score": 0.8, "box": [0.1, 0.1, 0.3, 0.9]}]
+    for i in range(10):
+        for cam in cams:
+            assert cam.offer(picture, person, 1000.0 + i * 1.5) is not None
+        total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+        assert total <= 1024 * 1024, f"{total} bytes after {i + 1} frames of each camera"
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.jpg")}
+    assert names == {"porch", "yard"}, "the newest frames of both cameras are kept"
+
+
+@pytest.mark.parametrize("classes", [91, 3])
+def test_a_model_that_is_not_coco80_needs_a_labels_file(tmp_path, classes):
+    """Without ``detect.labels`` the names are COCO's 80: a model of more classes, or of fewer
+    (which would silently get COCO's first names), is refused naming its file and the option."""
+    model = tmp_path / f"custom{classes}.onnx"
+    model.write_bytes(constant_model([1, 3, 640, 640], yolov8_output(classes, [])))
+    with pytest.raises(ModelError, match=rf"custom{classes}\.onnx: a model of {classes} classes and no "
+                                         r"labels file.*set detect\.labels") as err:
+        OnnxDetector(str(model))
+    assert err.value.path == str(model)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"c{i}\n" for i in range(classes)), encoding="utf-8")
+    assert OnnxDetector(str(model), labels=str(labels)).labels[-1] == f"c{classes - 1}"

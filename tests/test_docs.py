@@ -539,3 +539,21 @@ def test_example_payloads_have_the_published_shape():
 @pytest.mark.parametrize("word", [topics.ONLINE, topics.OFFLINE])
 def test_availability_payloads_are_documented(word):
     assert f"`{word}`" in MQTT_DOC.read_text(encoding="utf-8")
+
+
+def test_ha_automations_in_the_docs_fire_for_every_event():
+    """An ``event`` entity's attribute ``event_type`` stays ``new`` from one person to the next:
+    Home Assistant's state trigger does not fire when the watched value does not change, so a
+    documented automation must trigger on the entity's state (the time of its last event) and
+    check ``event_type`` in a condition."""
+    blocks = [yaml.safe_load(block) for path in sorted((ROOT / "docs").glob("*.md"))
+              for block in re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+              if block.startswith("automation:")]
+    # both syntaxes: ``triggers:``/``trigger: state`` (HA 2024.10+) and ``trigger:``/``platform: state``
+    triggers = [trigger for block in blocks for auto in block["automation"]
+                for trigger in auto.get("triggers", auto.get("trigger", []))
+                if trigger.get("trigger", trigger.get("platform")) == "state"
+                and str(trigger["entity_id"]).startswith("event.")]
+    assert triggers, "no automation on a detection event entity in the docs"
+    for trigger in triggers:
+        assert "attribute" not in trigger and "to" not in trigger, trigger

@@ -4,6 +4,7 @@ names, the circuit breaker, the reconciler, and the generated mediamtx.yml."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 import subprocess
@@ -196,9 +197,24 @@ async def test_reconciler_adds_patches_and_deletes_only_its_own_paths():
         second = await reconcile(client, desired2, first.owned)
         assert second.patched == ["front"] and second.deleted == ["desk"]
         assert fake.paths["front"]["record"] is True and "desk" not in fake.paths
-        patch_bodies = fake.calls("PATCH")
-        assert patch_bodies == [("PATCH", "/v3/config/paths/patch/front")]
+        assert fake.calls("POST", "/v3/config/paths/replace") == [("POST", "/v3/config/paths/replace/front")]
         assert "someone_elses" in fake.paths and second.owned == {"front"}
+
+
+async def test_a_camera_that_changed_kind_keeps_no_stale_publisher():
+    """USB -> RTSP under the same id: the path's ``runOnInit`` ffmpeg (which would keep the V4L2
+    device open) and ``runOnInitRestart`` are gone, not left over from the USB path."""
+    cfg = config(CAMS)
+    desk = cfg.cameras["desk"]
+    usb = {"desk": path_conf(desk, cfg.mediamtx, False)}
+    assert usb["desk"]["runOnInit"].startswith("ffmpeg")
+    rtsp_cam = dataclasses.replace(desk, device=None, url="rtsp://192.0.2.6:554/desk")
+    async with FakeMediamtx() as fake, MediamtxClient(fake.url) as client:
+        owned = (await reconcile(client, usb, set())).owned
+        result = await reconcile(client, {"desk": path_conf(rtsp_cam, cfg.mediamtx, False)}, owned)
+        assert result.patched == ["desk"]
+        assert fake.paths["desk"]["source"] == "rtsp://192.0.2.6:554/desk"
+        assert "runOnInit" not in fake.paths["desk"] and "runOnInitRestart" not in fake.paths["desk"]
 
 
 async def test_reconciler_leaves_a_foreign_path_of_the_same_name_alone():
@@ -302,6 +318,15 @@ def test_generated_config_is_yaml_with_only_mediamtx_keys(tmp_path):
     assert data["pathDefaults"]["recordSegmentDuration"] == "10m" and data["paths"]["front"]["record"] is True
     assert {"user": "bridge", "pass": "Api-Pw-1", "ips": [], "permissions": [{"action": "api", "path": ""}]} \
         in data["authInternalUsers"]
+    # publish (and the API) only from this machine; anyone may watch; no publisher takeover
+    for user in data["authInternalUsers"]:
+        actions = {p["action"] for p in user["permissions"]}
+        if "publish" in actions or "api" in actions and user["user"] == "any":
+            assert user["ips"] and set(user["ips"]) <= {"127.0.0.1", "::1"}, user
+    assert any(u["user"] == "any" and not u["ips"] and {p["action"] for p in u["permissions"]} >= {"read"}
+               for u in data["authInternalUsers"])
+    assert any("publish" in {p["action"] for p in u["permissions"]} for u in data["authInternalUsers"])
+    assert data["pathDefaults"]["overridePublisher"] is False
     out = tmp_path / "mtx" / "mediamtx.yml"
     write_atomic(out, text)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600

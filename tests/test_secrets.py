@@ -73,3 +73,25 @@ def test_secret_query_parameters_are_masked():
         "http://cam/snap.cgi?user=admin&password=***&x=1")
     assert mask_url("rtsp://cam/live?token=eyJabc") == "rtsp://cam/live?token=***"
     assert mask_url("cannot open rtsp://cam/s?token=abc: refused") == "cannot open rtsp://cam/s?token=***: refused"
+
+
+def test_check_config_masks_credentials_in_mediamtx_urls(tmp_path):
+    """``check-config`` shows MediaMTX URLs without their passwords, and the passwords are
+    masked wherever else they would appear (an error naming the URL, a log line)."""
+    media = {"enabled": True, "api_url": "http://api:Api-Url-Pw1@127.0.0.1:9997",
+             "rtsp_url": "rtsp://view:Rtsp-Url-Pw2@media.lan:8554", "hls_url": "http://v:Hls-Url-Pw3@media.lan:8888",
+             "webrtc_url": "http://v:Rtc-Url-Pw4@media.lan:8889"}
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"mqtt": {"host": "127.0.0.1"}, "cameras": {"c": {"url": "rtsp://192.0.2.1/s"}},
+                                   "mediamtx": media, "data_dir": str(tmp_path / "data")}))
+    check = subprocess.run([sys.executable, "-m", "bridge", "check-config", "-c", str(cfg)],
+                           capture_output=True, text=True, check=True)
+    out = check.stdout + check.stderr
+    for secret in ("Api-Url-Pw1", "Rtsp-Url-Pw2", "Hls-Url-Pw3", "Rtc-Url-Pw4"):
+        assert secret not in out
+    assert "rtsp://view:***@media.lan:8554" in out and "http://api:***@127.0.0.1:9997" in out
+
+    from bridge.config import parse
+
+    parse(cfg.read_text(), {})
+    assert REDACTOR.redact("GET failed: Api-Url-Pw1, Rtsp-Url-Pw2") == "GET failed: ***, ***"

@@ -111,6 +111,26 @@ async def test_polling_adds_offlines_and_resumes_under_the_same_id(broker, prefi
         assert {e["id"] for e in usb_events} == {cam_id}
 
 
+async def test_every_usb_message_reaches_mqtt_from_start_and_at_once(broker, prefix, tmp_path):
+    """A device present at start is announced before the broker connection is up, and two
+    devices plugged in the same poll interval are announced together: each message reaches the
+    broker (none dropped while connecting, none replaced by the next one)."""
+    plug(tmp_path, 0, "AAA")
+    config = make_config(broker.port, prefix, {}, sections={"usb": {
+        "discovery": "poll", "poll_interval": 0.1, "sysfs_root": str(tmp_path)}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        topic = f"{prefix}/bridge/usb"
+        await rec.wait(lambda: rec.on(topic), what="the device present at start")
+        plug(tmp_path, 2, "BBB")
+        plug(tmp_path, 4, "CCC")
+        await rec.wait(lambda: len(rec.on(topic)) >= 3, what="3 usb messages")
+        events = [json.loads(m.payload) for m in rec.on(topic)]
+        assert [e["event"] for e in events] == ["added"] * 3
+        assert events[0]["id"] == "usb_046d_0825_aaa"
+        assert sorted(e["id"] for e in events[1:]) == ["usb_046d_0825_bbb", "usb_046d_0825_ccc"]
+        assert not any(m.retain for m in rec.on(topic)) and len(bridge.usb.present) == 3
+
+
 async def test_without_auto_add_devices_are_only_reported(broker, prefix, tmp_path):
     config = make_config(broker.port, prefix, {}, sections={"usb": {
         "discovery": "poll", "poll_interval": 0.1, "sysfs_root": str(tmp_path)}})

@@ -36,7 +36,8 @@ class Frame:
     MJPEG source, never decoded unless asked) and ``packet`` (a compressed keyframe with the
     ``decode`` function that turns it into a picture, called by the first consumer that asks: a
     keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time`` is the wall-clock arrival time
-    (seconds since the epoch), ``monotonic`` the same on the monotonic clock; ``width`` and
+    (seconds since the epoch) of the packet that gave the frame, taken before any decode, so
+    latencies measured from it include the decode; ``monotonic`` the same on the monotonic clock; ``width`` and
     ``height`` are pixels.
     """
 

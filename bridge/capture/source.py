@@ -171,11 +171,12 @@ class StreamReader:
                     keyframe = intra or packet.is_keyframe
                     if clock is not None:
                         clock.wait(packet, self._stop)
+                    # the packet's arrival: the time of the frames it gives, before any decode
+                    arrived, now = time.time(), time.monotonic()
                     sink.packet(keyframe)
-                    now = time.monotonic()
                     if intra:
                         if sink.wanted(True, now):
-                            self._deliver_intra(packet, ctx, sink, now)
+                            self._deliver_intra(packet, ctx, sink, arrived, now)
                         continue
                     every_frame = not sink.all_keyframes_only()
                     if not every_frame:
@@ -183,16 +184,15 @@ class StreamReader:
                         if not (keyframe and sink.wanted(True, now)):
                             continue  # no consumer wants this packet: no decode at all
                         if decoder.alone_ok:  # decoded by the consumer, when it asks
-                            sink.frame(Frame(time.time(), now, ctx.width, ctx.height, True,
+                            sink.frame(Frame(arrived, now, ctx.width, ctx.height, True,
                                              packet=packet, decode=decoder.decode_alone))
                             continue
                     started = time.perf_counter()
                     vframes = decoder.decode(packet, keyframe, every_frame)
                     sink.decoded(len(vframes), time.perf_counter() - started)
                     for vframe in vframes:
-                        now = time.monotonic()
                         if sink.wanted(vframe.key_frame, now):
-                            sink.frame(Frame(time.time(), now, vframe.width, vframe.height,
+                            sink.frame(Frame(arrived, now, vframe.width, vframe.height,
                                              bool(vframe.key_frame), av_frame=vframe))
             except (av.error.ExitError, TimeoutError):  # PyAV's or FFmpeg's read timeout
                 raise StallError(f"no packet for {cam.stall_timeout:g} s") from None
@@ -206,15 +206,15 @@ class StreamReader:
                 clock.reset()
 
     @staticmethod
-    def _deliver_intra(packet: av.Packet, ctx: av.CodecContext, sink: Sink, now: float) -> None:
+    def _deliver_intra(packet: av.Packet, ctx: av.CodecContext, sink: Sink, arrived: float, now: float) -> None:
         if ctx.name == "mjpeg":
-            sink.frame(Frame(time.time(), now, ctx.width, ctx.height, True, jpeg=bytes(packet)))
+            sink.frame(Frame(arrived, now, ctx.width, ctx.height, True, jpeg=bytes(packet)))
             return
         started = time.perf_counter()
         vframes = packet.decode()
         sink.decoded(len(vframes), time.perf_counter() - started)
         for vframe in vframes:
-            sink.frame(Frame(time.time(), now, vframe.width, vframe.height, True, av_frame=vframe))
+            sink.frame(Frame(arrived, now, vframe.width, vframe.height, True, av_frame=vframe))
 
 
 class _Decoder:

@@ -2,6 +2,10 @@
 detections, in dated folders (``<dir>/<YYYY-MM-DD>/<camera>-<HHMMSS.mmm>.jpg|.json``), under a
 size cap (the oldest files are deleted first). Files are written atomically (temporary file,
 fsync, rename). Blocking: called from the detection thread.
+
+Cameras share a directory (``<data_dir>/captures`` by default): its size is kept by one
+:class:`DirSize` per directory, whoever writes, so the cap holds for the directory as a whole
+(the cap of the camera that just saved a frame is applied).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,50 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+class DirSize:
+    """The size in bytes of the files under one capture directory, shared by every camera saving
+    there (thread-safe: each camera's detection thread calls it). Blocking (file system)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._size: int | None = None  #: bytes; None until first counted
+
+    def grow(self, added: int, cap: int) -> None:
+        """Count ``added`` bytes just written; past ``cap`` bytes delete the oldest files (by
+        mtime) until the directory is down to 90 % of it, and empty day folders."""
+        with self._lock:
+            if self._size is None:
+                self._size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+            else:
+                self._size += added
+            if self._size <= cap:
+                return
+            files = sorted((p for p in self.root.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+            for path in files:
+                if self._size <= cap * 0.9:
+                    break
+                size = path.stat().st_size
+                path.unlink(missing_ok=True)
+                self._size -= size
+            for folder in self.root.iterdir():
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+
+
+_DIRS: dict[str, DirSize] = {}
+_DIRS_LOCK = threading.Lock()
+
+
+def dir_size(root: Path) -> DirSize:
+    """The one :class:`DirSize` of directory ``root`` in this process (by its absolute path)."""
+    key = os.path.abspath(root)
+    with _DIRS_LOCK:
+        if key not in _DIRS:
+            _DIRS[key] = DirSize(root)
+        return _DIRS[key]
+
+
 class FrameCapture:
     """Saves one camera's frames with detections under ``root`` (``capture.dir``)."""
 
@@ -42,7 +91,7 @@ class FrameCapture:
         self._config = config
         self.root = root
         self._last = float("-inf")
-        self._size: int | None = None
+        self._dir = dir_size(root)
         self._warned = False
         self.saved = 0
 
@@ -78,20 +127,4 @@ class FrameCapture:
         return folder / f"{name}.jpg"
 
     def _grow(self, added: int) -> None:
-        if self._size is None:
-            self._size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-        else:
-            self._size += added
-        cap = self._config.max_size_mb * 1024 * 1024
-        if self._size <= cap:
-            return
-        files = sorted((p for p in self.root.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
-        for path in files:
-            if self._size <= cap * 0.9:
-                break
-            size = path.stat().st_size
-            path.unlink(missing_ok=True)
-            self._size -= size
-        for folder in self.root.iterdir():
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        self._dir.grow(added, int(self._config.max_size_mb * 1024 * 1024))

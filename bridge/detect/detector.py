@@ -105,11 +105,16 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshol
     return keep
 
 
-def read_labels(path: str | None, count: int) -> tuple[str, ...]:
+def read_labels(path: str | None, count: int, model: str = "model") -> tuple[str, ...]:
     """Class names, one a line, from ``path``; COCO's when None. Spaces become underscores
-    (labels are MQTT topic levels). Raises :class:`ModelError` when unreadable or when there
-    are fewer names than the model's ``count`` classes."""
+    (labels are MQTT topic levels). Raises :class:`ModelError` when unreadable, when there
+    are fewer names than the model's ``count`` classes, or when there is no labels file and
+    the ``model`` (its file, named in the message) does not have COCO's 80 classes."""
     if path is None:
+        if count != len(COCO80):
+            raise ModelError(model, f"a model of {count} classes and no labels file: COCO's "
+                                    f"{len(COCO80)} names do not fit it; set detect.labels to a file of "
+                                    f"its {count} class names, one a line")
         names = list(COCO80)
     else:
         try:

@@ -83,7 +83,7 @@ class OnnxDetector:
         self.path = path
         self.size = (width, height)
         self._input = inputs[0].name
-        self.labels = read_labels(labels, classes)
+        self.labels = read_labels(labels, classes, path)
         if self.layout == "yolox":
             grids, strides = [], []
             for s in STRIDES:

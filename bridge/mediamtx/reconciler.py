@@ -1,8 +1,10 @@
 """Reconciler: make MediaMTX's path configurations match what the bridge wants.
 
 Desired paths (one per camera, see :mod:`bridge.mediamtx.paths`) are compared with
-``/v3/config/paths/list``: a missing path is added, a path whose options differ is patched (only
-the differing options), and a path the bridge owns but no longer wants is deleted.
+``/v3/config/paths/list``: a missing path is added, a path whose options differ is rewritten
+whole (``replace``: every option the bridge does not set goes back to its default, so a camera
+that changed kind, USB to RTSP, keeps no stale ``runOnInit`` publisher holding its V4L2 device),
+and a path the bridge owns but no longer wants is deleted.
 
 Ownership: MediaMTX has no place to tag a path, so the bridge keeps the names it created in its
 state database (and counts the paths of the ``mediamtx.yml`` it generated as its own). A path it
@@ -27,13 +29,13 @@ class PathApi(Protocol):
 
     async def list_path_configs(self) -> dict[str, dict[str, Any]]: ...
     async def add_path(self, name: str, conf: dict[str, Any]) -> None: ...
-    async def patch_path(self, name: str, conf: dict[str, Any]) -> None: ...
+    async def replace_path(self, name: str, conf: dict[str, Any]) -> None: ...
     async def delete_path(self, name: str) -> None: ...
 
 
 @dataclass
 class ReconcileResult:
-    """What one run changed: path names ``added``, ``patched``, ``deleted``, ``conflicts``
+    """What one run changed: path names ``added``, ``patched`` (rewritten), ``deleted``, ``conflicts``
     (a path of that name exists, is not the bridge's and differs), and ``owned`` afterwards."""
 
     added: list[str] = field(default_factory=list)
@@ -51,7 +53,7 @@ class ReconcileResult:
 
 
 async def reconcile(api: PathApi, desired: dict[str, dict[str, Any]], owned: set[str]) -> ReconcileResult:
-    """One pass: add, patch, delete so MediaMTX serves ``desired`` (name -> ``PathConf``).
+    """One pass: add, replace, delete so MediaMTX serves ``desired`` (name -> ``PathConf``).
 
     ``owned`` is the set of path names the bridge created; the result's ``owned`` is the new set
     (save it). A path MediaMTX refuses (4xx) is reported in ``failed`` and the others go on;
@@ -75,7 +77,7 @@ async def reconcile(api: PathApi, desired: dict[str, dict[str, Any]], owned: set
                     continue
                 result.owned.add(name)  # identical: adopt it
             if diff:
-                await api.patch_path(name, diff)
+                await api.replace_path(name, conf)  # not a patch: options it no longer sets are cleared
                 result.patched.append(name)
         except MediamtxUnavailable:
             raise

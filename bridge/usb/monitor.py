@@ -14,6 +14,12 @@ events); ``hybrid`` runs both, and a device seen by both is handled once (by its
 At start the devices present are handled before the bridge goes on, then a USB camera whose
 device is absent (unplugged while the bridge was stopped) is reported ``offline`` at once.
 
+MQTT ``{base}/bridge/usb`` messages are events, like Zigbee2MQTT's ``bridge/event``: not
+retained, each one sent (never coalesced: a quick removed/added pair arrives as two messages).
+Those of the start (the devices present), announced before the broker connection is up, are kept
+(at most :data:`EARLY_MAX`) and sent once it is; later, while the broker is away, they are lost
+like any event, and the cameras' retained ``status`` tells the current state.
+
 Cameras added here are not stored in the registry: they are found again at every start.
 """
 
@@ -39,6 +45,9 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+#: USB messages kept for MQTT until the first broker connection (devices present at start)
+EARLY_MAX = 100
+
 
 class UsbMonitor(Service):
     """Watches USB capture devices for a :class:`~bridge.app.Bridge`. ``present`` maps sys name
@@ -57,6 +66,8 @@ class UsbMonitor(Service):
         #: start): an older observation is stale (a scan must not undo a later udev event)
         self._changed_at: dict[str, float] = {}
         self._owner: dict[str, str] = {}  #: sys name -> the camera it feeds
+        #: MQTT (topic, payload) announced before the first broker connection; None once sent
+        self._early: list[tuple[str, str]] | None = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -70,7 +81,8 @@ class UsbMonitor(Service):
         await self._offline_missing()
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop()}
+        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop(),
+                                                      "usb.announce": self._send_early()}
         if self._monitor is not None:
             loops["usb.udev"] = self._udev_loop()
         if self.cfg.discovery in ("poll", "hybrid"):
@@ -180,7 +192,19 @@ class UsbMonitor(Service):
         data = {**dev.as_event(), "camera": camera}
         self._bridge.events.publish(f"usb.{kind}", data)
         publisher = self._bridge.publisher
-        publisher.link.publish(publisher.topics.bridge_usb, json.dumps({"event": kind, **data}), qos=1)
+        message = (publisher.topics.bridge_usb, json.dumps({"event": kind, **data}))
+        if self._early is None:
+            publisher.link.publish(*message, qos=1, coalesce=False)
+        elif len(self._early) < EARLY_MAX:
+            self._early.append(message)
+
+    async def _send_early(self) -> None:
+        """Send the USB messages of the start once the broker connection is first up."""
+        link = self._bridge.publisher.link
+        await link.connected.wait()
+        early, self._early = self._early or [], None
+        for topic, payload in early:
+            link.publish(topic, payload, qos=1, coalesce=False)
 
     def _stale(self, dev: UsbDevice, at: float) -> bool:
         if at < self._changed_at.get(dev.sys_name, float("-inf")):
