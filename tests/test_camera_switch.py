@@ -129,3 +129,20 @@ async def test_switch_over_json_rpc_with_event_notification(broker, rtsp, prefix
         assert error["data"]["error"] == "not_found"
         on = await client.result("cameras.set_enabled", {"id": "cam", "enabled": True})
         assert on["enabled"] is True and on["state"] != "disabled"
+
+
+async def test_a_camera_switched_off_has_no_mediamtx_path(broker, rtsp, prefix):
+    """MediaMTX pulls a camera's source itself: a camera that is off loses its path (nothing
+    connects to it any more), and gets it back when switched on."""
+    from .fake_mediamtx import FakeMediamtx
+    from .test_mediamtx_bridge import media, until
+
+    async with FakeMediamtx() as fake:
+        config = make_config(broker.port, prefix, {"door": {"url": rtsp.url}}, sections={"mediamtx": media(fake)})
+        async with running(config) as bridge:
+            await until(lambda: "door" in fake.paths, what="path added")
+            await bridge.set_camera_enabled("door", False)
+            await until(lambda: "door" not in fake.paths, what="path deleted while off")
+            await bridge.set_camera_enabled("door", True)
+            await until(lambda: "door" in fake.paths, what="path back")
+            assert fake.paths["door"]["source"] == rtsp.url
