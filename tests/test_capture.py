@@ -245,3 +245,19 @@ def test_a_frames_time_is_its_packets_arrival_before_decode(clip):
     assert len(sink.frames) >= 15
     late = [(t, p) for t, p in sink.frames if t > p]
     assert not late, f"{len(late)} frames timed after their packet was handed over (after decode)"
+
+
+def test_a_waiting_keyframe_decodes_after_its_stream_closed(clip):
+    """A keyframe still waiting for its consumer when the camera reconnects (stream closed)
+    decodes all the same."""
+    import av
+
+    from bridge.capture.source import _Decoder
+
+    container = av.open(str(clip))
+    stream = container.streams.video[0]
+    key = next(p for p in container.demux(stream) if p.size and p.is_keyframe)
+    decoder = _Decoder(stream.codec_context, _CountingSink())
+    container.close()
+    picture = decoder.decode_alone(key)
+    assert picture is not None and picture.key_frame

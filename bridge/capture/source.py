@@ -230,16 +230,19 @@ class _Decoder:
     """
 
     def __init__(self, template: av.CodecContext, sink: Sink) -> None:
-        self._template = template
+        # copied now: a keyframe may be decoded (by its consumer) after its stream was closed, and
+        # this must not depend on PyAV keeping a closed stream's codec context readable
+        self._codec: str = template.name
+        self._extradata: bytes | None = template.extradata
         self._sink = sink
         self._ctx: av.CodecContext | None = None  # the long-lived decoder, while needed
         self._every_frame = False
         self.alone_ok = True
 
     def _new_context(self) -> av.CodecContext:
-        ctx = av.CodecContext.create(self._template.name, "r")
-        if self._template.extradata:
-            ctx.extradata = self._template.extradata
+        ctx = av.CodecContext.create(self._codec, "r")
+        if self._extradata:
+            ctx.extradata = self._extradata
         ctx.thread_count = DECODE_THREADS
         return ctx
 
