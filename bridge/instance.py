@@ -10,16 +10,14 @@ decides). Calls are blocking (file I/O with fsync): run them in a thread.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BridgeError
+from .files import write_atomic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,18 +61,7 @@ def save(state_dir: Path, instance: Instance) -> None:
     """Write ``instance`` atomically. Raises InstanceError."""
     path = state_dir / FILENAME
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".instance-", dir=state_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(asdict(instance), out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, json.dumps(asdict(instance)).encode("utf-8"), mode=0o600)
     except OSError as err:
         raise InstanceError(f"cannot write {path}: {err}") from err
 

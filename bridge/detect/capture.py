@@ -21,22 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..files import write_atomic
 from .config import CaptureConfig
 
 _LOGGER = logging.getLogger(__name__)
 
 MIN_INTERVAL = 1.0  #: seconds between two saved frames of one camera
 JPEG_QUALITY = 90
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync'ed, then renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class DirSize:

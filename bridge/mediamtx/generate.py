@@ -9,14 +9,13 @@ matches what the bridge wants). Every key exists in MediaMTX's own default confi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from .. import files
 from ..config import CameraConfig, Config
 from .paths import path_conf
 
@@ -74,27 +73,9 @@ def render(data: dict[str, Any]) -> str:
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename,
-    directory fsync), with ``mode`` (0600: the file may hold camera and API credentials).
-    Blocking. Raises OSError."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``text`` to ``path`` atomically (:func:`bridge.files.write_atomic`) with ``mode``
+    (0600: the file may hold camera and API credentials). Blocking. Raises OSError."""
+    files.write_atomic(Path(path), text.encode("utf-8"), mode=mode)
 
 
 def generated_paths(path: str | None) -> set[str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BridgeError
+from ..files import fsync_dir, write_atomic
 from ..store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,31 +39,14 @@ class StorageError(BridgeError):
     """Raised when a timelapse file cannot be written (disk full, permissions)."""
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory, so a rename or unlink in it is durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, rename,
     fsync of the directory. Readers (and a crash) see the old state or the whole new file.
     Raises :class:`StorageError`."""
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}{TEMP_SUFFIX}")  # found at start
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_atomic(path, data, temp=tmp)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise StorageError(f"cannot write {path.name}: {err.strerror or err}") from err
 
 
