@@ -35,39 +35,52 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
         for label in coordinator.data.cameras[cam_id].detection_labels])
 
 
-class TimelapseFrame(CameraBridgeTimelapseEntity, ImageEntity):
-    """The timelapse's latest kept frame; ``image_last_updated`` is when it was captured."""
+class _BridgeImage:
+    """An image the bridge serves at :meth:`_path`; ``image_last_updated`` follows
+    :meth:`_last_updated` on every coordinator update. Mixed in first, before the coordinator
+    entity and ``ImageEntity``, so only these methods come ahead of theirs."""
 
     _attr_content_type = "image/jpeg"
 
-    def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, timelapse_id: str) -> None:
-        CameraBridgeTimelapseEntity.__init__(self, coordinator, timelapse_id, LATEST_FRAME)
-        ImageEntity.__init__(self, hass)
-        self._update_time()
+    def _path(self) -> str:
+        raise NotImplementedError
 
-    def _update_time(self) -> None:
-        tl = self.timelapse
-        when: datetime | None = dt_util.parse_datetime(tl.last_capture_at) if tl and tl.last_capture_at else None
-        self._attr_image_last_updated = when
+    def _last_updated(self) -> datetime | None:
+        raise NotImplementedError
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        self._update_time()
-        super()._handle_coordinator_update()
+        self._attr_image_last_updated = self._last_updated()
+        super()._handle_coordinator_update()  # type: ignore[misc]
 
     async def async_image(self) -> bytes | None:
-        """The JPEG, None while the timelapse has no frame."""
+        """The JPEG, None while the bridge has none (or cannot be reached)."""
         try:
-            return await self.coordinator.client.fetch(f"/api/timelapses/{self.timelapse_id}/thumbnail.jpg")
+            return await self.coordinator.client.fetch(self._path())  # type: ignore[attr-defined]
         except CameraBridgeApiError:
             return None
 
 
-class BestSnapshot(CameraBridgeCameraEntity, ImageEntity):
+class TimelapseFrame(_BridgeImage, CameraBridgeTimelapseEntity, ImageEntity):
+    """The timelapse's latest kept frame; ``image_last_updated`` is when it was captured."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, timelapse_id: str) -> None:
+        CameraBridgeTimelapseEntity.__init__(self, coordinator, timelapse_id, LATEST_FRAME)
+        ImageEntity.__init__(self, hass)
+        self._attr_image_last_updated = self._last_updated()
+
+    def _last_updated(self) -> datetime | None:
+        tl = self.timelapse
+        return dt_util.parse_datetime(tl.last_capture_at) if tl and tl.last_capture_at else None
+
+    def _path(self) -> str:
+        return f"/api/timelapses/{self.timelapse_id}/thumbnail.jpg"
+
+
+class BestSnapshot(_BridgeImage, CameraBridgeCameraEntity, ImageEntity):
     """The best detection snapshot of one label on one camera (boxes drawn); updated when a
     detection event says a new one is available."""
 
-    _attr_content_type = "image/jpeg"
     _attr_translation_key = "best_snapshot"
 
     def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, camera_id: str, label: str) -> None:
@@ -76,21 +89,12 @@ class BestSnapshot(CameraBridgeCameraEntity, ImageEntity):
         ImageEntity.__init__(self, hass)
         self.label = label
         self._attr_translation_placeholders = {"label": label.replace("_", " ").capitalize()}
-        self._update_time()
+        self._attr_image_last_updated = self._last_updated()
 
-    def _update_time(self) -> None:
+    def _last_updated(self) -> datetime | None:
         det = self.coordinator.detections.get(self.camera_id)
         when = det.snapshot_at.get(self.label) if det is not None else None
-        self._attr_image_last_updated = dt_util.utc_from_timestamp(when) if when else None
+        return dt_util.utc_from_timestamp(when) if when else None
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._update_time()
-        super()._handle_coordinator_update()
-
-    async def async_image(self) -> bytes | None:
-        """The JPEG, None before the first detection of the label."""
-        try:
-            return await self.coordinator.client.fetch(f"/api/cameras/{self.camera_id}/detection/{self.label}.jpg")
-        except CameraBridgeApiError:
-            return None
+    def _path(self) -> str:
+        return f"/api/cameras/{self.camera_id}/detection/{self.label}.jpg"
