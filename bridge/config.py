@@ -120,6 +120,8 @@ TOP_OPTIONS = (
            "Log line format: `text`, or `json` (one JSON object per line, with the request id)."),
     Option("data_dir", _optional(vol.All(vol.Coerce(str), vol.Length(min=1))), None,
            "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`."),
+    Option("encoder_threads", _optional(vol.All(vol.Coerce(int), vol.Range(1, 64))), None,
+           "Threads decoding keyframes and encoding JPEGs for all cameras; default one per core, at most 4."),
 )
 
 ROLES = ("viewer", "operator", "admin")
@@ -347,6 +349,8 @@ class Config:
     log_level: str = "info"
     log_format: str = "text"
     data_dir: str | None = None
+    #: threads for keyframe decode + JPEG encode (None: one per core, at most 4)
+    encoder_threads: int | None = None
     api: ApiConfig = field(default_factory=ApiConfig)
     #: ``timelapse:`` (a ``bridge.timelapse.config.Defaults``) and ``timelapses:`` (id -> ``Spec``)
     timelapse: Any = None
@@ -666,7 +670,8 @@ def _build(valid: dict[str, Any]) -> Config:
     for key in ("api_url", "rtsp_url", "hls_url", "webrtc_url"):
         media[key] = media[key].rstrip("/")
     config = Config(mqtt=mqtt, cameras=cameras, log_level=valid["log_level"],
-                    log_format=valid["log_format"], data_dir=valid["data_dir"], api=ApiConfig(**api),
+                    log_format=valid["log_format"], data_dir=valid["data_dir"],
+                    encoder_threads=valid["encoder_threads"], api=ApiConfig(**api),
                     detect=_detect.build({}, valid["detect"]),
                     mediamtx=MediamtxConfig(**media), usb=UsbConfig(**valid["usb"]),
                     timelapse=valid["timelapse"], timelapses=valid["timelapses"])
