@@ -26,7 +26,7 @@ from .mqtt.publisher import MqttPublisher
 from .mqtt.enabled import CameraSwitchMqtt
 from .mqtt.timelapses import TimelapseMqtt
 from .registry import Registry
-from .snapshot import Snapshot, SnapshotWorker
+from .snapshot import ENCODER, Snapshot, SnapshotWorker
 from .store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class Bridge:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
         self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
