@@ -5,6 +5,18 @@
 # HA 2024.3.3; --confcutdir keeps the bridge's tests/conftest.py out of that run) run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the test data folder (footage, models, the RTSP server, the Home Assistant probe): ../shared
+# beside the checkout, or CAMERA_BRIDGE_TEST_DATA=DIR; checked first, before any install
+DATA="${CAMERA_BRIDGE_TEST_DATA:-../shared}"
+for need in media/pedestrians_720p.mp4 rtsp/rtsp_loop_server.py models/yolox_nano.onnx usb/webcam_c270.umockdev \
+            mediamtx/mediamtx.yml ha_e2e/setup.sh; do
+  if [ ! -e "$DATA/$need" ]; then
+    echo "scripts/test.sh: test data missing: $DATA/$need not found; put the test data folder at ../shared beside the checkout or set CAMERA_BRIDGE_TEST_DATA=DIR" >&2
+    exit 2
+  fi
+done
+CAMERA_BRIDGE_TEST_DATA="$(cd "$DATA" && pwd)"
+export CAMERA_BRIDGE_TEST_DATA
 bash scripts/setup.sh --with-ha
 status=0
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
