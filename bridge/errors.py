@@ -21,11 +21,14 @@ class CaptureError(BridgeError):
     """Raised when a camera source cannot be opened or read.
 
     ``permanent`` is true when retrying cannot help (no video stream, unsupported codec).
+    ``reason`` names why an open failed (a :class:`bridge.capture.failure.Reason` value such as
+    ``host_not_found``), None for read failures.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, reason: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.reason = reason
 
 
 class StallError(CaptureError):

@@ -58,7 +58,6 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import json
 import logging
 import time
 import weakref
@@ -74,6 +73,7 @@ from ..config import ROLES
 from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
+from . import wire
 from .cameras import camera_view, downscale
 from ..core.errors import BridgeError, NoSnapshot, NotFound, NotRunning
 from . import auth
@@ -91,6 +91,8 @@ _LOGGER = logging.getLogger(__name__)
 
 SEND_QUEUE = 64  #: frames waiting for a slow client before its event notifications are dropped
 MAX_MESSAGE = 1024 * 1024  #: largest frame accepted from a client, bytes
+MAX_UNAUTHENTICATED_MESSAGE = 16 * 1024  #: largest frame accepted before authentication, characters
+MAX_ERROR_TEXT = 2000  #: longest string in an error reply (longer ones are clipped), characters
 MAX_BATCH = 100  #: most requests in one batch
 MAX_SUBSCRIPTIONS = 16  #: most event subscriptions per connection
 AUTH_TIMEOUT = 30.0  #: seconds an unauthenticated connection may stay open
@@ -144,9 +146,9 @@ def _invalid_param(param: str, message: str) -> RpcError:
 
 
 def _scrub(value: Any) -> Any:
-    """Mask URL credentials and registered secrets in outgoing error texts."""
+    """Mask URL credentials and registered secrets in outgoing error texts (clipped first)."""
     if isinstance(value, str):
-        return redact(mask_url(value))
+        return redact(mask_url(wire.clip(value, MAX_ERROR_TEXT)))
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     if isinstance(value, dict):
@@ -354,13 +356,26 @@ class Connection:
     # -- sending
 
     async def send(self, reply: Any) -> None:
-        """Queue a reply; waits (and so stops reading requests) while the queue is full."""
-        await self._queue.put(json.dumps(reply))
+        """Queue a reply; waits (and so stops reading requests) while the queue is full. A reply
+        that is not strict JSON (NaN, Infinity) goes out as an internal error instead."""
+        try:
+            text = wire.dumps(reply)
+        except (TypeError, ValueError) as err:
+            _LOGGER.warning("rpc[%s]: reply is not strict JSON (%s); sent an internal error instead",
+                            self.id, err)
+            rid = reply.get("id") if isinstance(reply, dict) else None
+            text = wire.dumps(_reply(rid, error={"code": INTERNAL_ERROR,
+                                                 "message": "internal error (see the bridge log)"}))
+        await self._queue.put(text)
 
     def offer(self, message: Any) -> bool:
-        """Queue a notification unless the queue is full (then False: it is dropped)."""
+        """Queue a notification unless the queue is full or it is not strict JSON (then False:
+        it is dropped)."""
         try:
-            self._queue.put_nowait(json.dumps(message))
+            self._queue.put_nowait(wire.dumps(message))
+        except (TypeError, ValueError) as err:
+            _LOGGER.debug("rpc[%s]: notification dropped, not strict JSON: %s", self.id, err)
+            return False
         except asyncio.QueueFull:
             return False
         return True
@@ -442,9 +457,13 @@ class Connection:
 
     async def handle(self, frame: str | bytes) -> Any:
         """The reply to one frame (a request or a batch); None when nothing is to be sent."""
+        if self.caller is None and len(frame) > MAX_UNAUTHENTICATED_MESSAGE:
+            return _reply(None, error=RpcError(
+                INVALID_REQUEST, f"invalid request: frame of {len(frame)} characters before "
+                f"authentication; at most {MAX_UNAUTHENTICATED_MESSAGE}").as_error())
         try:
-            payload = json.loads(frame)
-        except ValueError as err:  # UnicodeDecodeError included
+            payload = wire.loads(frame)
+        except ValueError as err:  # wire.WireError: not strict JSON, too deep, bad numbers
             return _reply(None, error=RpcError(PARSE_ERROR, f"parse error: {err}").as_error())
         if not isinstance(payload, list):
             return await self.call(payload)
@@ -459,14 +478,20 @@ class Connection:
     async def call(self, request: Any) -> dict[str, Any] | None:
         """Carry out one request; its reply, or None for a notification."""
         problem = _invalid(request)
+        if problem is None:
+            problem = wire.oversized(request)
         if problem is not None:
             rid = request.get("id") if isinstance(request, dict) and _valid_id(request.get("id")) else None
+            if isinstance(rid, str) and len(rid) > wire.MAX_ID:
+                rid = None
             return _reply(rid, error=RpcError(INVALID_REQUEST, f"invalid request: {problem}").as_error())
         is_notification = "id" not in request
         rid = request.get("id")
         meth = METHODS.get(request["method"])
         try:
             if meth is None:
+                if self.caller is None:  # who may not call anything learns nothing of the table
+                    self._check_role(None)
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
                                {"method": request["method"]})
             self._check_role(meth)
@@ -491,14 +516,15 @@ class Connection:
             reply["deprecated"] = meth.deprecation()
         return None if is_notification else reply
 
-    def _check_role(self, meth: Method) -> None:
-        if meth.role is None:
+    def _check_role(self, meth: Method | None) -> None:
+        """Refuse the call of ``meth`` (None: an unknown method) unless the caller may make it."""
+        if meth is not None and meth.role is None:
             return
         if self.caller is None:
             raise app_error(UNAUTHORIZED, "unauthorized",
                              "authentication required: call auth {token} first, or connect with an "
                              "Authorization or X-API-Key header")
-        if not self.caller.may(meth.role):
+        if meth is not None and meth.role is not None and not self.caller.may(meth.role):
             raise app_error(FORBIDDEN, "forbidden",
                              f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
                              role=meth.role)

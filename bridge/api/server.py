@@ -22,6 +22,7 @@ from ..redact import redact
 from ..service import Service
 from ..core.errors import BridgeError
 from .errors import ApiError, answer_for, error_response, json_error
+from .httplog import HttpLog
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -140,7 +141,8 @@ class ApiServer(Service):
         self.port: int | None = None
 
     async def _start(self) -> None:
-        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        # malformed requests: one line with the client address, no traceback (httplog)
+        runner = web.AppRunner(self._app, access_log=None, handle_signals=False, logger=HttpLog())
         await runner.setup()
         site = web.TCPSite(runner, self._config.host, self._config.port)
         try:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.errors import BridgeError, Conflict, Invalid, NotFound
 from ..status import iso_utc
-from .config import Defaults, Spec, effective, spec_data
+from ..config.timelapse import Defaults, Spec, effective, spec_data
 
 BASELINE_FRAMES = 15  #: recent kept frames whose medians are the quality checks' scene baseline
 
