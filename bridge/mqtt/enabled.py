@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import CameraConfig
 from ..errors import BridgeError
 from . import discovery
+from .feature import Feature
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -33,7 +34,7 @@ def discovery_config(topics: Topics, cam: CameraConfig, device: dict[str, Any]) 
         state_topic=topics.camera(cam.id, "enabled/state"), payload_on=ON, payload_off=OFF)
 
 
-class CameraSwitchMqtt:
+class CameraSwitchMqtt(Feature):
     """Publisher extension for :meth:`Bridge.set_camera_enabled`; commands run as tasks
     ``mqtt.camera_switch[<camera>]`` (a switch stops or starts a camera: not on the message
     loop)."""

@@ -11,7 +11,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
+from ..core.events import BridgeEvent, TimelapseEvent, TimelapseImage
 from . import discovery
+from .feature import Feature
 from .topics import TIMELAPSE_RETAINED
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ COMMANDS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "sto
             "render": "render", "cancel": "cancel", "on": "on", "off": "pause"}
 
 
-class TimelapseMqtt:
+class TimelapseMqtt(Feature):
     """Publisher extension for the timelapses of the manager given to :meth:`attach` (nothing
     before: the manager starts after the publisher). Retained commands are ignored by the
     publisher before they get here."""
@@ -85,8 +87,14 @@ class TimelapseMqtt:
         self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status),
                            retain=True, qos=1)
 
-    def on_event(self, type_: str, data: dict[str, Any]) -> None:
-        """Publish what a manager event changes."""
+    def on_event(self, event: BridgeEvent) -> None:
+        """Publish what a timelapse event changes (state, render progress, discovery, image)."""
+        if isinstance(event, TimelapseEvent):
+            self._on_timelapse(event.wire_type, dict(event.payload))
+        elif isinstance(event, TimelapseImage):
+            self.on_image(event.timelapse, event.jpeg)
+
+    def _on_timelapse(self, type_: str, data: dict[str, Any]) -> None:
         if type_ == "timelapse.status":
             self._publish_state(data)
         elif type_ == "timelapse.render":
