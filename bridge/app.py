@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 from . import __version__, instance, systemd
 from .camera import Camera
 from .config import CameraConfig, Config
-from .errors import BridgeError
+from .core.errors import Conflict, NotFound, NotSaved
 from .events import EventBus
 from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 
-class CameraExistsError(BridgeError):
+class CameraExistsError(Conflict):
     """Raised when adding a camera whose id is already running."""
 
 
-class UnknownCameraError(BridgeError):
+class UnknownCameraError(NotFound):
     """Raised when changing or removing a camera id that is not running."""
 
 
@@ -198,7 +198,7 @@ class Bridge:
         (availability ``offline``) and keeps its options and last snapshot. On starts it again.
         Publishes a ``camera.enabled`` event (``{camera, enabled}``) and the retained MQTT
         ``{base}/{camera}/enabled/state``. Returns whether the switch changed. Raises
-        UnknownCameraError, StoreError (nothing changed then).
+        UnknownCameraError, NotSaved (the store failed: nothing changed then).
         """
         async with self._changing:
             camera = self.cameras.get(cam_id)
@@ -207,7 +207,10 @@ class Bridge:
             if (cam_id not in self.disabled) == enabled:
                 return False
             if self.store is not None:
-                await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
+                try:
+                    await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
+                except StoreError as err:
+                    raise NotSaved(f"the switch was not saved: {err}") from err
             if enabled:
                 self.disabled.discard(cam_id)
                 await self._stop_camera(cam_id)

@@ -1,4 +1,5 @@
-"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config``."""
+"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config|probe|discover``,
+one function per subcommand (``_run``, ``_probe``, ...), dispatched by :func:`main`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 
 from . import __version__
 from .config import ROLES, Config, load, masked
-from .errors import ConfigError, DeviceError
+from .errors import CaptureError, ConfigError, DeviceError
 from .redact import RedactingFilter
 
 EXIT_OK = 0
@@ -24,22 +25,65 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 
+DESCRIPTION = """\
+Camera Bridge: RTSP/USB cameras to MQTT snapshots, status and Home Assistant discovery,
+with an HTTP/WebSocket API. Run `camera-bridge COMMAND --help` for a command's options."""
+
+EPILOG = """\
+first steps:
+  camera-bridge discover                        find ONVIF and USB cameras
+  camera-bridge probe rtsp://user:pass@192.168.1.20:554/stream1
+  camera-bridge check-config --config config.yaml
+  camera-bridge run --config config.yaml"""
+
+
+def _command(sub: argparse._SubParsersAction, name: str, summary: str, example: str,
+             details: str = "") -> argparse.ArgumentParser:
+    """Add subcommand ``name``: ``summary`` in the command list, ``details`` under it in its own
+    help, ``example`` (one or more command lines) at the end of its help."""
+    return sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}."
+                          + (f"\n\n{details}" if details else ""),
+                          epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _config_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--config", "-c", required=True, metavar="FILE", help="the YAML configuration file")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="camera-bridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="camera-bridge", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"camera-bridge {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run the bridge"),
-                       ("check-config", "validate a config and print it with secrets masked")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
-    mtx = sub.add_parser("mediamtx-config", help="write a mediamtx.yml for the configured cameras")
-    mtx.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _config_option(_command(sub, "run", "run the bridge", "camera-bridge run --config config.yaml",
+                            "Stops on SIGTERM or Ctrl-C; exit status 2 when the configuration is invalid."))
+    _config_option(_command(sub, "check-config", "validate a config and print it with secrets masked",
+                            "camera-bridge check-config --config config.yaml",
+                            "Prints every error found (exit status 2), or the effective configuration."))
+    mtx = _command(sub, "mediamtx-config", "write a mediamtx.yml for the configured cameras",
+                   "camera-bridge mediamtx-config --config config.yaml --stdout")
+    _config_option(mtx)
     mtx.add_argument("--stdout", action="store_true", help="print it instead of writing mediamtx.config_out")
-    devices = sub.add_parser("list-devices", help="list USB (V4L2) capture devices")
+    devices = _command(sub, "list-devices", "list USB (V4L2) capture devices", "camera-bridge list-devices --json")
     devices.add_argument("--json", action="store_true", help="print JSON")
-    key = sub.add_parser("api-key", help="make an API key: prints it once, with the hash for api.keys")
+    key = _command(sub, "api-key", "make an API key: prints it once, with the hash for api.keys",
+                   "camera-bridge api-key --name home-assistant --role operator")
     key.add_argument("--name", default="client", help="who the key is for (default: client)")
     key.add_argument("--role", choices=ROLES, default="viewer", help="its role (default: viewer)")
+    probe = _command(sub, "probe", "open a camera URL and show what it sends, or why it fails",
+                     "camera-bridge probe rtsp://admin:secret@192.168.1.20:554/stream1\n"
+                     "camera-bridge probe /dev/video0 --snapshot desk.jpg",
+                     "Prints codec, size, frame rate, GOP (frames per keyframe) and audio, and saves\n"
+                     "one picture; or the error in words (host not found, connection refused,\n"
+                     "timeout, 401 wrong credentials, 404 wrong path, unsupported codec), exit 1.")
+    probe.add_argument("url", metavar="URL", help="rtsp://, http://, a /dev/videoN device, a file, or lavfi:GRAPH")
+    probe.add_argument("--snapshot", "-o", default="probe.jpg", metavar="FILE",
+                       help="where to save the picture (default: probe.jpg; '' for none)")
+    probe.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="seconds to wait for the camera to answer (default: 10)")
+    probe.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport (default: tcp)")
+    probe.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -216,6 +260,76 @@ def _mediamtx_config(config: Config, to_stdout: bool) -> int:
     return EXIT_OK
 
 
+def _check_config(config: Config) -> int:
+    print(yaml.safe_dump(masked(config), sort_keys=False), end="")
+    return EXIT_OK
+
+
+def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: bool) -> int:
+    """Open ``url`` as a camera would; print what it carries and save a picture, or the error."""
+    from .config import CameraConfig, source_kind
+    from .probe import probe_source
+    from .redact import REDACTOR, mask_url
+
+    password = _url_password(url)
+    REDACTOR.add(password)
+    try:
+        kind = source_kind(url)
+    except Exception:
+        print(f"probe: {mask_url(url)!r} is not a camera source: expected rtsp://, http(s)://, "
+              "/dev/videoN, a file or lavfi:GRAPH", file=sys.stderr)
+        return EXIT_FAILURE
+    cam = CameraConfig(id="probe", url=None if kind == "usb" else url, device=url if kind == "usb" else None,
+                       transport=transport, open_timeout=timeout, stall_timeout=timeout)
+    try:
+        result = probe_source(cam)
+    except CaptureError as err:
+        if as_json:
+            print(json.dumps({"ok": False, "source": cam.safe_source, "reason": err.reason, "error": str(err)}))
+        else:
+            print(f"probe failed: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    saved = None
+    if snapshot and result.jpeg is not None:
+        from .files import write_atomic
+
+        from pathlib import Path
+
+        try:
+            write_atomic(Path(snapshot), result.jpeg)
+        except OSError as err:
+            print(f"probe: cannot write {snapshot}: {err.strerror or err}", file=sys.stderr)
+            return EXIT_FAILURE
+        saved = snapshot
+    info = result.info
+    facts = {
+        "ok": True, "source": cam.safe_source, "codec": info.codec if info else None,
+        "width": info.width if info else None, "height": info.height if info else None,
+        "fps": round(result.fps, 2) if result.fps else None, "gop": result.gop,
+        "audio": info.audio if info else None, "snapshot": saved,
+    }
+    if as_json:
+        print(json.dumps(facts))
+        return EXIT_OK
+    print(f"source:   {facts['source']}")
+    print(f"codec:    {facts['codec']}")
+    print(f"size:     {facts['width']}x{facts['height']}")
+    print(f"fps:      {facts['fps'] if facts['fps'] else 'unknown'} (measured over {result.seconds:.1f} s)")
+    print(f"gop:      {f'{result.gop} frames' if result.gop else 'unknown (one keyframe seen)'}")
+    print(f"audio:    {facts['audio'] or 'none'}")
+    print(f"snapshot: {saved or 'none'}")
+    return EXIT_OK
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -223,12 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         return _list_devices(args.json)
     if args.command == "api-key":
         return _api_key(args.name, args.role)
+    if args.command == "probe":
+        return _probe(args.url, args.snapshot, args.timeout, args.transport, args.json)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
     if args.command == "mediamtx-config":
         return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
-        print(yaml.safe_dump(masked(config), sort_keys=False), end="")
-        return EXIT_OK
+        return _check_config(config)
     return _run(config)

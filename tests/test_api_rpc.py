@@ -353,20 +353,6 @@ async def test_unauthenticated_connection_times_out(broker, rtsp, prefix, monkey
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.extra == "authentication timeout"
 
 
-async def test_without_an_auth_module(broker, rtsp, prefix, monkeypatch):
-    """Coded against the auth interface: with no auth module, loopback callers are admin when
-    auth is not required, and nobody gets in when it is."""
-    monkeypatch.setattr(rpc, "_auth_module", lambda: None)
-    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url}})
-    async with running(config) as bridge, connect(bridge) as client:
-        assert (await client.result("rpc.discover"))["caller"]["role"] == "admin"
-    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url}}, api={"auth": "required", "keys": KEY_CONFIG})
-    async with running(config) as bridge, connect(bridge) as client:
-        assert (await client.error("cameras.list"))["code"] == -32004
-        error = await client.error("auth", {"token": KEYS["admin"]})
-        assert error["code"] == -32004 and "not available" in error["message"]
-
-
 class StuckSocket:
     """A WebSocket whose client reads nothing until ``release`` is set."""
 

@@ -1,5 +1,5 @@
 """The reference docs stay true to the code: docs/configuration.md lists every option of
-bridge/config.py's ``*_OPTIONS`` tables with its default, bounds and allowed values, and its
+bridge/config/'s ``*_OPTIONS`` tables with its default, bounds and allowed values, and its
 examples are what the CLI really does; docs/mqtt.md lists every topic the bridge uses, every
 status and bridge-state field, every Home Assistant discovery entity, and its example payloads
 have the shape the code publishes."""
@@ -22,12 +22,12 @@ import yaml
 from bridge import cli, config
 from bridge.camera import Camera
 from bridge.config import CameraConfig, Option, parse
-from bridge.detect.config import DetectConfig, ObjectFilter
+from bridge.config.detect import DetectConfig, ObjectFilter
 from bridge.mqtt import discovery, topics
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.status import CameraState, CameraStatus
-from bridge.timelapse import config as timelapse_config
-from bridge.timelapse.config import Spec
+from bridge.config import timelapse as timelapse_config
+from bridge.config.timelapse import Spec
 from bridge.timelapse.state import Runtime, State
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ SECTIONS: dict[str, str] = {
     "MEDIAMTX_OPTIONS": "mediamtx.",
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",
-    # bridge/timelapse/config.py
+    # bridge/config/timelapse.py
     "SETTINGS_OPTIONS": "timelapse.",
     "GLOBAL_OPTIONS": "timelapse.",
     "TIMELAPSE_OPTIONS": "timelapses.<id>.",
@@ -117,11 +117,11 @@ def backticked(cell: str) -> list[str]:
 
 
 def option_tables() -> list[tuple[str, tuple[Option, ...]]]:
-    """(key path prefix, options) for every ``*_OPTIONS`` table of bridge/config.py."""
+    """(key path prefix, options) for every ``*_OPTIONS`` table of bridge/config/."""
     tables = {n: v for module in OPTION_MODULES for n, v in vars(module).items()
               if n.endswith("_OPTIONS") and isinstance(v, tuple)}
     unknown = [n for n in tables if n not in SECTIONS]
-    assert not unknown, (f"bridge/config.py has new option table(s) {unknown}: document them in "
+    assert not unknown, (f"bridge/config/ has new option table(s) {unknown}: document them in "
                          "docs/configuration.md and add their key path prefix to SECTIONS here")
     return [(SECTIONS[n], tables[n]) for n in sorted(tables)]
 

@@ -465,7 +465,7 @@ async def test_cancel_through_the_api_leaves_no_video_and_the_next_render_works(
 async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     from bridge.store import Store
     from bridge.timelapse import retention
-    from bridge.timelapse.config import Settings
+    from bridge.config.timelapse import Settings
     from bridge.timelapse.storage import TimelapseStore
 
     store = Store(tmp_path / "bridge.db")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bridge.config import ConfigError, masked, parse
-from bridge.timelapse.config import DAYS, effective, spec_from_data
+from bridge.config.timelapse import DAYS, effective, spec_from_data
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "timelapse.md"
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..files import write_atomic
-from .config import CaptureConfig
+from ..config.detect import CaptureConfig
 
 _LOGGER = logging.getLogger(__name__)
 

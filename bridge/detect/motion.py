@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .config import MotionConfig, Polygon
+from ..config.detect import MotionConfig, Polygon
 
 Box = tuple[float, float, float, float]
 

@@ -22,7 +22,7 @@ from ..capture import Frame, Need
 from ..snapshot import ENCODER
 from ..store import StoreError
 from . import quality, retention, schedule
-from .config import Settings
+from ..config.timelapse import Settings
 from .render import thumbnail
 from .state import Runtime
 from .storage import StorageError
