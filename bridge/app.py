@@ -133,6 +133,7 @@ class Bridge:
     async def __aexit__(self, *exc: object) -> None:
         _LOGGER.info("bridge stopping")
         try:
+            await self.publisher.stop_commands()  # no MQTT command acts on a stopping part
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
             try:

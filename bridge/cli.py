@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO
 
@@ -207,6 +209,45 @@ def _load(path: str) -> Config | None:
         return None
 
 
+#: seconds a stop may take (final MQTT messages, cameras, API) before the bridge exits anyway
+STOP_DEADLINE = 5.0
+
+_LOGGER = logging.getLogger("bridge")
+
+
+def _on_stop_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM: the first stops the bridge in order, bounded by :data:`STOP_DEADLINE`
+    (a daemon thread, so neither a stuck task nor a blocked loop can keep the process); a
+    second one exits at once with status 128 + signal number, as a shell reports it."""
+    if not stop.is_set():
+        _LOGGER.info("%s: stopping (send it again to exit at once)", sig.name)
+        stop.set()
+        deadline = threading.Timer(STOP_DEADLINE, _stop_overdue)
+        deadline.daemon = True
+        deadline.start()
+        return
+    _LOGGER.warning("%s again: exiting at once", sig.name)
+    _exit_now(128 + sig)
+
+
+def _stop_overdue() -> None:
+    _LOGGER.error("bridge did not stop within %s s: exiting without finishing the stop", STOP_DEADLINE)
+    _exit_now(EXIT_FAILURE)
+
+
+def _exit_now(status: int) -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(status)
+
+
+def _on_hangup() -> None:
+    """SIGHUP (a closed terminal, ``systemctl reload``) must not kill the bridge."""
+    _LOGGER.warning("SIGHUP: reloading the configuration is not supported yet; the bridge keeps "
+                    "running with its current configuration (restart it to apply changes)")
+
+
 def _run(config: Config) -> int:
     from .memory import tune_malloc
 
@@ -219,13 +260,14 @@ def _run(config: Config) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, _on_hangup)
         await run(config, stop)
 
     try:
         asyncio.run(main())
     except Exception as err:  # a crashed loop: log it whole, exit 1 so systemd restarts us
-        logging.getLogger("bridge").critical("bridge stopped by an internal error", exc_info=err)
+        _LOGGER.critical("bridge stopped by an internal error", exc_info=err)
         return EXIT_FAILURE
     return EXIT_OK
 

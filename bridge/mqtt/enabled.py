@@ -7,7 +7,6 @@ commands are ignored by the publisher before they get here. Topics and payloads:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +42,6 @@ class CameraSwitchMqtt(Feature):
         self._bridge = bridge
         self._link = bridge.publisher.link
         self._topics = bridge.publisher.topics
-        self._tasks: set[asyncio.Task[None]] = set()
         self.subscriptions = [self._topics.camera("+", "enabled/set")]
 
     # -- extension interface ---------------------------------------------------------------
@@ -78,10 +76,8 @@ class CameraSwitchMqtt(Feature):
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
         else:
-            task = asyncio.get_running_loop().create_task(
-                self._switch(cam_id, value == ON), name=f"mqtt.camera_switch[{cam_id}]")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._bridge.publisher.run_command(self._switch(cam_id, value == ON),
+                                               f"mqtt.camera_switch[{cam_id}]")
         return True
 
     async def _switch(self, cam_id: str, enabled: bool) -> None:
