@@ -21,7 +21,7 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   echo "[demo] starting mosquitto on $LISTEN:$PORT"
   conf="$(mktemp --suffix=.conf)"
   printf 'listener %s %s\nallow_anonymous true\npersistence false\n' "$PORT" "$LISTEN" > "$conf"
-  mosquitto -c "$conf" &
+  setsid mosquitto -c "$conf" &  # its own session: Ctrl-C stops the bridge first, then the trap the broker
   broker=$!
   sleep 0.3
 else

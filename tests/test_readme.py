@@ -9,6 +9,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ from bridge import cli
 
 from .conftest import make_config, running
 from .onvif_stub import OnvifDevice, Profile
-from .peers import REPO
+from .peers import REPO, free_port, wait_port
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
@@ -160,3 +162,48 @@ def test_the_package_installs_the_camera_bridge_command(tmp_path):
         text = archive.read(entry_points).decode()
     assert "[console_scripts]\ncamera-bridge = bridge.cli:main" in text
     assert "bridge/api/openapi.yaml" in names and "bridge/onvif.py" in names
+
+
+def test_demo_prints_what_to_open_and_cleans_up_after_itself(tmp_path):
+    """The README's first command, in a copy of the checkout whose set-up step is skipped (it
+    installs apt packages and the venv) and whose .venv/bin/camera-bridge is this checkout's."""
+    [command] = [c for c in commands() if c[0] == "scripts/demo.sh"]
+    copy = tmp_path / "checkout"
+    (copy / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / command[0], copy / command[0])
+    (copy / "scripts" / "setup.sh").write_text("echo '[setup] skipped by the test'\n")
+    shutil.copytree(REPO / "examples", copy / "examples")
+    (copy / ".venv" / "bin").mkdir(parents=True)
+    wrapper = copy / ".venv" / "bin" / "camera-bridge"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m bridge "$@"\n')
+    wrapper.chmod(0o755)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port, api = free_port(), free_port()
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["bash", str(copy / command[0])], cwd=copy, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, "MQTT_PORT": str(port),
+                                                             "CAMERA_BRIDGE_API__PORT": str(api), "TMPDIR": str(temp)})
+    try:
+        wait_port(api, 30)
+        snapshot = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "camera_bridge/demo/snapshot", "-C", "1",
+                                   "-W", "20"], capture_output=True, timeout=30).stdout
+        assert snapshot.startswith(b"\xff\xd8")
+        assert list(temp.iterdir()), "the demo broker's config is in TMPDIR while it runs"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"the demo did not stop on Ctrl-C: {log.read_text()[-3000:]}") from None
+    out = log.read_text()
+    assert f"open:  http://127.0.0.1:{api}/api/cameras " in out
+    assert f"http://127.0.0.1:{api}/api/cameras/demo/snapshot.jpg" in out
+    assert f"watch: mosquitto_sub -p {port} -v -t 'camera_bridge/#' -T 'camera_bridge/+/snapshot'" in out
+    assert f"{copy}/.venv/bin/camera-bridge" in out
+    assert "DEMO_LISTEN=0.0.0.0 scripts/demo.sh" in out
+    assert list(temp.iterdir()) == [], "the demo left files behind"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), 1).close()  # its broker is gone
