@@ -305,6 +305,9 @@ class Bridge:
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
         self.publisher.on_snapshot(cam_id, snap)
+        self.events.publish("camera.snapshot", {"camera": cam_id, "taken_at": snap.taken_at,
+                                                "width": snap.width, "height": snap.height,
+                                                "bytes": len(snap.jpeg)})
 
     def _on_detection(self, update: DetectUpdate) -> None:
         if update.camera not in self.detectors:
