@@ -313,7 +313,7 @@ class Bridge:
         self.events.publish(TimelapseImage(tl_id, jpeg))
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
-        self.events.publish(SnapshotTaken(cam_id, snap.jpeg))
+        self.events.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:
         if update.camera not in self.detectors:
