@@ -42,6 +42,7 @@ from aiohttp import web
 from ..config import ROLES, ApiConfig
 from ..redact import redact
 from .errors import json_error
+from .keys import CONFIG
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -255,8 +256,6 @@ def presented_credential(request: web.Request) -> str | None:
 
 
 def _config(app: web.Application) -> ApiConfig:
-    from .server import CONFIG
-
     return app[CONFIG]
 
 
