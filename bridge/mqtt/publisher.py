@@ -55,7 +55,7 @@ class MqttPublisher(Service):
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
-        #: the cameras' detection stages (kept up to date by the Bridge)
+        #: the cameras' detection stages (the camera set's, shared)
         self.detectors: dict[str, DetectWorker] = {}
         #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
         self.extensions: list[MqttFeature] = []
