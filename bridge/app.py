@@ -25,6 +25,7 @@ from .mqtt.timelapses import TimelapseMqtt
 from .mqtt.usb import UsbMqtt
 from .ports import LiveControl, LiveView, Parts
 from .registry import Registry
+from .snapshot import ENCODER
 from .store import Store
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Bridge:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
         self.camera_set = CameraSet(self.events, config.state_dir / "captures")
         self.cameras = self.camera_set.cameras
@@ -66,7 +68,7 @@ class Bridge:
         self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
         self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
-                                                      self.publisher.topics))
+                                                      self.publisher.topics, self.publisher.run_command))
         if config.usb.discovery != "off":
             self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
@@ -154,6 +156,7 @@ class Bridge:
     async def __aexit__(self, *exc: object) -> None:
         _LOGGER.info("bridge stopping")
         try:
+            await self.publisher.stop_commands()  # no MQTT command acts on a stopping part
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
             try:

@@ -217,7 +217,7 @@ class CameraSet:
         self.bus.publish(CameraStatusChanged(camera.id, camera.status.as_payload()))
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
-        self.bus.publish(SnapshotTaken(cam_id, snap.jpeg))
+        self.bus.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:
         if update.camera not in self.detectors:

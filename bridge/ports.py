@@ -176,7 +176,12 @@ class LiveView:
     def mqtt_settings(self) -> dict[str, Any]:
         mqtt = self._parts.config.mqtt
         return {"base_topic": mqtt.base_topic, "node_id": self._parts.node_id, "discovery": self.discovery(),
-                "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix}
+                "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix,
+                "connected": self._parts.mqtt_connected()}
+
+    def mediamtx_summary(self) -> dict[str, Any] | None:
+        media = self._parts.mediamtx
+        return None if media is None else {"available": media.available, "version": media.info.get("version")}
 
     def mqtt_connected(self) -> bool:
         return self._parts.mqtt_connected()
@@ -290,6 +295,9 @@ class LiveControl:
 
     async def add_camera(self, body: Any) -> str:
         return (await self._registry().add(body)).id
+
+    async def check_camera(self, body: Any) -> CameraConfig:
+        return await self._registry().check(body)
 
     async def update_camera(self, cam_id: str, changes: Any) -> str:
         return (await self._registry().update(cam_id, changes)).id

@@ -198,7 +198,8 @@ async def test_cameras_round_trip(broker, rtsp, prefix):
         assert error["code"] == -32002 and error["data"]["error"] == "conflict"
         error = await client.error("cameras.add", {"id": "bad", "url": "ftp://x"})
         assert error["code"] == -32003 and error["data"]["errors"] == [
-            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"]
+            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
+            "got 'ftp://x'"]
         error = await client.error("cameras.add", {"id": "bad2", "url": secret_url, "snapshot": {"quality": 500}})
         assert error["code"] == -32003 and error["data"]["errors"]
         error = await client.error("cameras.add", [secret_url])

@@ -25,8 +25,9 @@ def setup(app: web.Application) -> None:
 
 def bridge_view(view: BridgeView) -> dict[str, Any]:
     """``{id, version, started_at, uptime_s, cameras: {id: state}, mqtt: {base_topic, node_id,
-    discovery, discovery_configured, discovery_prefix}}``; ``uptime_s`` in whole seconds."""
-    return {**view.bridge_state(), "mqtt": view.mqtt_settings()}
+    discovery, discovery_configured, discovery_prefix, connected}, mediamtx: {available, version}
+    or None}``; ``uptime_s`` in whole seconds."""
+    return {**view.bridge_state(), "mqtt": view.mqtt_settings(), "mediamtx": view.mediamtx_summary()}
 
 
 async def get_bridge(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from ..redact import mask_url
 from . import detect as _detect
 from . import timelapse as _timelapse
 from .detect import DetectConfig
-from .messages import error_message_of, join_path
+from .messages import explain_all
 from .options import (
     SLUG,
     Section,
@@ -201,7 +201,7 @@ def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
     try:
         valid = validate_cameras({cam_id: data})
     except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"cameras.{join_path(e.path)}: {error_message_of(e)}" for e in err.errors})) from err
+        raise ConfigError(explain_all(err, {cam_id: data}, nest("cameras.<id>", SECTIONS), ["cameras"])) from err
     if cam_id == base_topic.replace("/", "_"):
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
     camera = build(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)

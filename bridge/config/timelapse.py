@@ -18,7 +18,7 @@ from typing import Any
 import voluptuous as vol
 
 from ..errors import ConfigError
-from .messages import error_message_of, join_path
+from .messages import explain_all
 from .options import (
     REQUIRED,
     SLUG,
@@ -27,6 +27,7 @@ from .options import (
     boolean,
     integer,
     matching,
+    nest,
     number,
     option,
     optional,
@@ -271,11 +272,9 @@ def spec_from_data(tl_id: str, data: Any) -> Spec:
         raise ConfigError([f"timelapses.{tl_id}: invalid timelapse id, expected a slug [a-z0-9_]+"])
     try:
         return validate_spec(tl_id, data)
-    except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"timelapses.{tl_id}.{join_path(e.path)}: {error_message_of(e)}".replace(". :", ":")
-                                  for e in err.errors})) from err
     except vol.Invalid as err:
-        raise ConfigError([f"timelapses.{tl_id}: {error_message_of(err)}"]) from err
+        sections = nest("timelapses", TIMELAPSES_SECTIONS)
+        raise ConfigError(explain_all(err, data, sections, ["timelapses", tl_id])) from err
 
 
 def spec_data(spec: Spec) -> dict[str, Any]:

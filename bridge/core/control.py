@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..config import CameraConfig
+
 
 class BridgeControl(Protocol):
     """The bridge's commands."""
@@ -22,6 +24,11 @@ class BridgeControl(Protocol):
     async def add_camera(self, body: Any) -> str:
         """Add a camera from ``{id?, name?, url | device, ...}``; returns its id. Raises
         Invalid, Conflict (the id exists)."""
+        ...
+
+    async def check_camera(self, body: Any) -> CameraConfig:
+        """The camera ``body`` would add, validated as :meth:`add_camera` does, without adding
+        or storing it. Raises Invalid."""
         ...
 
     async def update_camera(self, cam_id: str, changes: Any) -> str:

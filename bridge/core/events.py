@@ -96,10 +96,21 @@ class DiscoverySwitched(BridgeEvent):
 
 @dataclass(frozen=True)
 class SnapshotTaken(BridgeEvent):
-    """A camera has a new snapshot (``jpeg`` bytes). In-process only."""
+    """A camera has a new snapshot: ``jpeg`` bytes, taken at ``taken_at`` (seconds since the
+    epoch), ``width`` x ``height`` pixels. API clients get wire type ``camera.snapshot`` with
+    everything but the bytes (their count as ``bytes``), to fetch ``snapshot.jpeg`` when it
+    changes."""
 
+    TYPE: ClassVar[str] = "camera.snapshot"
     camera: str
     jpeg: bytes
+    taken_at: float = 0.0
+    width: int = 0
+    height: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"camera": self.camera, "taken_at": self.taken_at, "width": self.width,
+                "height": self.height, "bytes": len(self.jpeg)}
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,11 @@ class BridgeView(Protocol):
         ...
 
     def mqtt_settings(self) -> dict[str, Any]:
-        """``{base_topic, node_id, discovery, discovery_configured, discovery_prefix}``."""
+        """``{base_topic, node_id, discovery, discovery_configured, discovery_prefix, connected}``."""
+        ...
+
+    def mediamtx_summary(self) -> dict[str, Any] | None:
+        """``{available, version}`` of MediaMTX (None: not enabled)."""
         ...
 
     def mqtt_connected(self) -> bool:

@@ -7,8 +7,8 @@ commands are ignored by the publisher before they get here. Topics and payloads:
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
@@ -41,12 +41,13 @@ class CameraSwitchMqtt(Feature):
     ``mqtt.camera_switch[<camera>]`` (a switch stops or starts a camera: not on the message
     loop)."""
 
-    def __init__(self, view: BridgeView, control: BridgeControl, link: MqttLink, topics: Topics) -> None:
+    def __init__(self, view: BridgeView, control: BridgeControl, link: MqttLink, topics: Topics,
+                 run_command: Callable[[Coroutine[Any, Any, None], str], None]) -> None:
         self._view = view
         self._control = control
         self._link = link
         self._topics = topics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._run_command = run_command  #: the publisher's: a task in its group
         self.subscriptions = [self._topics.camera("+", "enabled/set")]
 
     # -- extension interface ---------------------------------------------------------------
@@ -81,10 +82,7 @@ class CameraSwitchMqtt(Feature):
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
         else:
-            task = asyncio.get_running_loop().create_task(
-                self._switch(cam_id, value == ON), name=f"mqtt.camera_switch[{cam_id}]")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._run_command(self._switch(cam_id, value == ON), f"mqtt.camera_switch[{cam_id}]")
         return True
 
     async def _switch(self, cam_id: str, enabled: bool) -> None:

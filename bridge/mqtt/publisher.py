@@ -33,8 +33,9 @@ from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
-#: seconds allowed for the final offline messages at shutdown (the will covers the rest)
-SHUTDOWN_PUBLISH_TIMEOUT = 5.0
+#: seconds allowed for the final offline messages at shutdown (the will covers the rest); with
+#: the connection's DISCONNECT_TIMEOUT it keeps a stop well within the bridge's 5 s
+SHUTDOWN_PUBLISH_TIMEOUT = 2.0
 
 
 class MqttPublisher(Service):
@@ -51,6 +52,7 @@ class MqttPublisher(Service):
         self._snapshots = snapshots
         self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
+        self._stopping = False
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
@@ -117,13 +119,41 @@ class MqttPublisher(Service):
     async def _start(self) -> None:
         await self.link.__aenter__()
 
+    def run_command(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run an MQTT command's work (a camera switch, a timelapse action) as task ``name`` in
+        the publisher's group: off the message loop, cancelled and awaited when the publisher
+        stops, ignored once it is stopping. An unexpected error is logged, never fatal."""
+        if self._stopping:
+            coro.close()
+            _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
+            return
+        self._spawn(self._command(coro, name), name)
+
+    @staticmethod
+    async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await coro
+        except Exception:  # a bad command must not stop the bridge
+            _LOGGER.exception("mqtt: command %s failed", name)
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         loops = {"mqtt.status": self._periodic()}
         for ext in self.extensions:
             loops.update(ext.loops())
         return loops
 
+    async def stop_commands(self) -> None:
+        """Ignore MQTT commands from now on; cancel the running ones and wait for them (the
+        bridge's first step when it stops, before the parts they act on)."""
+        self._stopping = True
+        running = [t for t in self._tasks if t.get_name() != "mqtt.status" and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+
     async def _finish(self) -> None:
+        await self.stop_commands()
         try:
             async with asyncio.timeout(SHUTDOWN_PUBLISH_TIMEOUT):
                 await self._publish_offline()

@@ -5,7 +5,6 @@ docs/mqtt.md."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,6 @@ class TimelapseMqtt(Feature):
         self._configured = discovery  #: mqtt.discovery
         self._publisher = publisher
         self._manager: TimelapseManager | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.subscriptions = [self._topics.timelapse_command_filter]
 
     @property
@@ -146,10 +144,7 @@ class TimelapseMqtt(Feature):
             _LOGGER.warning("mqtt: ignoring timelapse command %r on %s (expected one of %s)",
                             text[:40], topic, ", ".join(sorted({c for c in COMMANDS if c.isalpha()})))
             return
-        task = asyncio.get_running_loop().create_task(self._act(tl_id, action),
-                                                      name=f"timelapse[{tl_id}].command")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._publisher.run_command(self._act(tl_id, action), f"mqtt.timelapse[{tl_id}].command")
 
     async def _act(self, tl_id: str, action: str) -> None:
         try:

@@ -127,7 +127,10 @@ class FakeView:
 
     def mqtt_settings(self) -> dict[str, Any]:
         return {"base_topic": "unit", "node_id": "unit", "discovery": True, "discovery_configured": True,
-                "discovery_prefix": "unit_ha"}
+                "discovery_prefix": "unit_ha", "connected": False}
+
+    def mediamtx_summary(self) -> dict[str, Any] | None:
+        return None
 
     def mqtt_connected(self) -> bool:
         return False

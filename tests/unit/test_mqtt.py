@@ -45,14 +45,15 @@ async def test_a_retained_command_is_never_acted_on():
 
 async def test_the_camera_switch_calls_set_enabled_and_ignores_bad_payloads():
     pub, view, control = publisher()
-    switch = CameraSwitchMqtt(view, control, pub.link, pub.topics)  # type: ignore[arg-type]
+    commands: list[tuple[str, object]] = []
+    switch = CameraSwitchMqtt(view, control, pub.link, pub.topics,  # type: ignore[arg-type]
+                              lambda coro, name: commands.append((name, coro)))
     assert switch.on_message("unit/porch/enabled/set", b"maybe")
+    assert switch.on_message("unit/garage/enabled/set", b"ON")  # unknown camera: nothing runs
     assert switch.on_message("unit/porch/enabled/set", b"OFF")
     assert not switch.on_message("unit/porch/record/set", b"OFF")  # not its topic
-    for _ in range(50):
-        if control.calls:
-            break
-        await asyncio.sleep(0.01)
+    assert [name for name, _coro in commands] == ["mqtt.camera_switch[porch]"]
+    await commands[0][1]  # the publisher runs it in its task group
     assert control.calls == [("set_enabled", ("porch", False))]
 
 
