@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO
 
@@ -55,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="camera-bridge", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"camera-bridge {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     _config_option(_command(sub, "run", "run the bridge", "camera-bridge run --config config.yaml",
                             "Stops on SIGTERM or Ctrl-C; exit status 2 when the configuration is invalid."))
     _config_option(_command(sub, "check-config", "validate a config and print it with secrets masked",
@@ -84,6 +86,27 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds to wait for the camera to answer (default: 10)")
     probe.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport (default: tcp)")
     probe.add_argument("--json", action="store_true", help="print JSON")
+    discover = _command(sub, "discover", "find ONVIF cameras on the local network and USB cameras",
+                        "camera-bridge discover --user admin --password secret\n"
+                        "camera-bridge discover --user admin --add porch_cam --config config.yaml\n"
+                        "camera-bridge discover --user admin --add porch_cam --api http://127.0.0.1:8765",
+                        "ONVIF cameras answer a WS-Discovery probe; with --user (and --password, or\n"
+                        "CAMERA_BRIDGE_ONVIF_PASSWORD) each one's profiles and RTSP stream URIs (main and\n"
+                        "sub) are listed. --add ID writes the camera listed as ID into --config FILE\n"
+                        "(comments and layout kept) or registers it through the bridge's API (--api URL,\n"
+                        "key from --api-key or CAMERA_BRIDGE_API_KEY).")
+    discover.add_argument("--user", "-u", help="ONVIF (and RTSP) user name of the cameras")
+    discover.add_argument("--password", "-p", help="its password (default: $CAMERA_BRIDGE_ONVIF_PASSWORD)")
+    discover.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+                          help="seconds to listen for WS-Discovery answers (default: 3)")
+    discover.add_argument("--no-usb", action="store_true", help="skip USB cameras")
+    discover.add_argument("--json", action="store_true", help="print JSON")
+    discover.add_argument("--add", metavar="ID", help="add the camera listed as ID")
+    discover.add_argument("--as", dest="as_id", metavar="CAMERA_ID", help="camera id to add it as (default: ID)")
+    target = discover.add_mutually_exclusive_group()
+    target.add_argument("--config", "-c", metavar="FILE", help="with --add: the YAML configuration to add it to")
+    target.add_argument("--api", metavar="URL", help="with --add: a running bridge's API to register it with")
+    discover.add_argument("--api-key", help="with --api: an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
     return parser
 
 
@@ -186,6 +209,45 @@ def _load(path: str) -> Config | None:
         return None
 
 
+#: seconds a stop may take (final MQTT messages, cameras, API) before the bridge exits anyway
+STOP_DEADLINE = 5.0
+
+_LOGGER = logging.getLogger("bridge")
+
+
+def _on_stop_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM: the first stops the bridge in order, bounded by :data:`STOP_DEADLINE`
+    (a daemon thread, so neither a stuck task nor a blocked loop can keep the process); a
+    second one exits at once with status 128 + signal number, as a shell reports it."""
+    if not stop.is_set():
+        _LOGGER.info("%s: stopping (send it again to exit at once)", sig.name)
+        stop.set()
+        deadline = threading.Timer(STOP_DEADLINE, _stop_overdue)
+        deadline.daemon = True
+        deadline.start()
+        return
+    _LOGGER.warning("%s again: exiting at once", sig.name)
+    _exit_now(128 + sig)
+
+
+def _stop_overdue() -> None:
+    _LOGGER.error("bridge did not stop within %s s: exiting without finishing the stop", STOP_DEADLINE)
+    _exit_now(EXIT_FAILURE)
+
+
+def _exit_now(status: int) -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(status)
+
+
+def _on_hangup() -> None:
+    """SIGHUP (a closed terminal, ``systemctl reload``) must not kill the bridge."""
+    _LOGGER.warning("SIGHUP: reloading the configuration is not supported yet; the bridge keeps "
+                    "running with its current configuration (restart it to apply changes)")
+
+
 def _run(config: Config) -> int:
     from .memory import tune_malloc
 
@@ -198,13 +260,14 @@ def _run(config: Config) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, _on_hangup)
         await run(config, stop)
 
     try:
         asyncio.run(main())
     except Exception as err:  # a crashed loop: log it whole, exit 1 so systemd restarts us
-        logging.getLogger("bridge").critical("bridge stopped by an internal error", exc_info=err)
+        _LOGGER.critical("bridge stopped by an internal error", exc_info=err)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -330,6 +393,43 @@ def _url_password(url: str) -> str | None:
         return None
 
 
+def _discover(args: argparse.Namespace) -> int:
+    """List ONVIF and USB cameras; with ``--add`` write one into the config or the API."""
+    from .discover import DiscoverError, add_to_api, add_to_config, find, render
+
+    password = args.password if args.password is not None else os.environ.get("CAMERA_BRIDGE_ONVIF_PASSWORD")
+    if args.add and not (args.config or args.api):
+        print("discover: --add needs --config FILE or --api URL (where to add the camera)", file=sys.stderr)
+        return EXIT_FAILURE
+    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb))
+    if not args.add:
+        print(json.dumps([c.as_dict() for c in found], indent=2) if args.json else render(found, args.user))
+        return EXIT_OK
+    camera = next((c for c in found if c.id == args.add), None)
+    if camera is None:
+        listed = ", ".join(c.id for c in found) or "none"
+        print(f"discover: no camera {args.add!r} found (found: {listed})", file=sys.stderr)
+        return EXIT_FAILURE
+    cam_id = args.as_id or camera.id
+    try:
+        if args.config:
+            add_to_config(args.config, cam_id, camera)
+            print(f"added camera {cam_id} to {args.config}; check it with: "
+                  f"camera-bridge check-config --config {args.config}")
+        else:
+            key = args.api_key or os.environ.get("CAMERA_BRIDGE_API_KEY")
+            location = asyncio.run(add_to_api(args.api, key, cam_id, camera))
+            print(f"registered camera {cam_id} with {args.api} ({location})")
+    except ConfigError as err:
+        for line in err.errors:
+            print(f"discover: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+    except DiscoverError as err:
+        print(f"discover: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -339,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         return _api_key(args.name, args.role)
     if args.command == "probe":
         return _probe(args.url, args.snapshot, args.timeout, args.transport, args.json)
+    if args.command == "discover":
+        return _discover(args)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG

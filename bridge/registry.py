@@ -83,6 +83,17 @@ class Registry:
             await self._bridge.add_camera(camera)
         return camera
 
+    async def check(self, body: Any) -> CameraConfig:
+        """The camera an API body ``{id?, name?, url | device, ...}`` would add, validated as
+        :meth:`add` does, without adding or storing it. Raises InvalidCamera."""
+        if not isinstance(body, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        data = dict(body)
+        cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        if not isinstance(cam_id, str):
+            raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
+        return await self._validate(cam_id, data)
+
     async def update(self, cam_id: str, patch: Any) -> CameraConfig:
         """Change options of an API camera (``snapshot`` merged key by key); restarts only that
         camera. Raises UnknownCamera, CameraConflict (YAML camera), InvalidCamera."""

@@ -18,7 +18,7 @@ import pytest
 
 from bridge.api import rpc
 from bridge.api.auth import generate_key, hash_key
-from bridge.events import EventBus
+from bridge.core.events import CameraStatusChanged, EventBus
 
 from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, running
 from .test_api_cameras import base_url, wait_for_snapshot
@@ -376,12 +376,12 @@ async def test_slow_client_loses_events_not_memory():
         await conn.send(reply)
         for burst in range(4):
             for n in range(300):
-                bridge.events.publish("camera.status", {"camera": "cam", "n": burst * 300 + n})
+                bridge.events.publish(CameraStatusChanged("cam", {"n": burst * 300 + n}))
             await asyncio.sleep(0.01)  # the subscription moves what it can
             assert conn._queue.qsize() <= rpc.SEND_QUEUE
         ws.release.set()
         await conn.drain()
-        bridge.events.publish("camera.status", {"camera": "cam", "n": "last"})
+        bridge.events.publish(CameraStatusChanged("cam", {"n": "last"}))
         await asyncio.sleep(0.01)
         await conn.drain()
     finally:

@@ -51,6 +51,7 @@ SECTIONS: dict[str, str] = {
     "MEDIAMTX_OPTIONS": "mediamtx.",
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",
+    "CLUSTER_OPTIONS": "cluster.",
     # bridge/config/timelapse.py
     "SETTINGS_OPTIONS": "timelapse.",
     "GLOBAL_OPTIONS": "timelapse.",

@@ -8,7 +8,6 @@ import hashlib
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from aiohttp import web
 
@@ -130,6 +129,8 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
     """``jpeg`` re-encoded ``width`` pixels wide (aspect kept, height at least 2 pixels) at JPEG
     ``quality`` (1-100). Blocking (decode and encode): run it in an executor. Raises
     ValueError when the JPEG cannot be decoded or encoded."""
+    import cv2  # OpenCV only once a downscaled snapshot is asked for
+
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("not a decodable JPEG")

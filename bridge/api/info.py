@@ -37,7 +37,8 @@ def _bridge(request: web.Request) -> Bridge:
 
 def bridge_view(bridge: Bridge) -> dict[str, Any]:
     """``{id, version, started_at, uptime_s, cameras: {id: state}, mqtt: {base_topic, node_id,
-    discovery, discovery_configured, discovery_prefix}}``; ``uptime_s`` in whole seconds."""
+    discovery, discovery_configured, discovery_prefix, connected}, mediamtx: {available, version}
+    or None}``; ``uptime_s`` in whole seconds."""
     state = bridge.publisher.bridge_state()
     mqtt = bridge.config.mqtt
     return {
@@ -48,7 +49,10 @@ def bridge_view(bridge: Bridge) -> dict[str, Any]:
             "discovery": bridge.publisher.discovery_enabled,
             "discovery_configured": mqtt.discovery,
             "discovery_prefix": mqtt.discovery_prefix,
+            "connected": bridge.publisher.link.connected.is_set(),
         },
+        "mediamtx": None if bridge.mediamtx is None else {
+            "available": bridge.mediamtx.available, "version": bridge.mediamtx.info.get("version")},
     }
 
 

@@ -70,7 +70,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
-from ..events import EventSubscription
+from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
 from . import wire

@@ -12,6 +12,7 @@ import voluptuous as vol
 
 from . import api as _api
 from . import camera as _camera
+from . import cluster as _cluster
 from . import detect as _detect
 from . import mediamtx as _mediamtx
 from . import mqtt as _mqtt
@@ -19,10 +20,11 @@ from . import timelapse as _timelapse
 from . import usb as _usb
 from .api import ApiConfig
 from .camera import CameraConfig
+from .cluster import ClusterConfig
 from .detect import DetectConfig
 from .mediamtx import MediamtxConfig
 from .mqtt import MqttConfig
-from .options import Section, Sections, nest, option, optional, options_of, section_schema, text
+from .options import Section, Sections, integer, nest, option, optional, options_of, section_schema, text
 from .timelapse import Defaults, Spec
 from .usb import UsbConfig
 
@@ -38,6 +40,9 @@ class Config:
                              "Log line format: `text`, or `json` (one JSON object per line, with the request id).")
     data_dir: str | None = option(optional(text()), None,
                                   "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`.")
+    encoder_threads: int | None = option(optional(integer(1, 64)), None,
+                                         "Threads decoding keyframes and encoding JPEGs for all cameras; "
+                                         "default one per core, at most 4.")
     api: ApiConfig = field(default_factory=ApiConfig)
     #: ``timelapse:`` (the global defaults) and ``timelapses:`` (id -> its definition)
     timelapse: Defaults = field(default_factory=Defaults)
@@ -46,6 +51,7 @@ class Config:
     detect: DetectConfig = field(default_factory=DetectConfig)
     mediamtx: MediamtxConfig = field(default_factory=MediamtxConfig)
     usb: UsbConfig = field(default_factory=UsbConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -65,6 +71,7 @@ SCHEMA = section_schema(TOP_OPTIONS, {
     vol.Optional("detect", default=dict): _detect.SECTION_SCHEMA,
     vol.Optional("mediamtx", default=dict): _mediamtx.MEDIAMTX_SCHEMA,
     vol.Optional("usb", default=dict): _usb.USB_SCHEMA,
+    vol.Optional("cluster", default=dict): _cluster.CLUSTER_SCHEMA,
     vol.Optional("timelapse", default=dict): _timelapse.validate_defaults,
     vol.Optional("timelapses", default=dict): _timelapse.validate_timelapses,
 })
@@ -72,13 +79,15 @@ SCHEMA = section_schema(TOP_OPTIONS, {
 #: every section of the file by key path (as in docs/configuration.md: ``<id>`` is any key of a
 #: mapping, ``[]`` any entry of a list), with its options and sub-sections
 SECTIONS: Sections = {
-    "": Section(TOP_OPTIONS, ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "timelapse", "timelapses")),
+    "": Section(TOP_OPTIONS, ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "cluster", "timelapse",
+                   "timelapses")),
     **nest("mqtt", _mqtt.SECTIONS),
     **nest("cameras.<id>", _camera.SECTIONS),
     **nest("api", _api.SECTIONS),
     **nest("detect", _detect.SECTIONS),
     **nest("mediamtx", _mediamtx.SECTIONS),
     **nest("usb", _usb.SECTIONS),
+    **nest("cluster", _cluster.SECTIONS),
     **nest("timelapse", _timelapse.SECTIONS),
     **nest("timelapses", _timelapse.TIMELAPSES_SECTIONS),
 }
@@ -100,6 +109,7 @@ def build(valid: dict[str, Any]) -> Config:
     :class:`~bridge.errors.ConfigError` (a camera's ``detector: onnx`` without a model)."""
     cameras = {cam_id: _camera.build(cam_id, cam, valid["detect"]) for cam_id, cam in valid["cameras"].items()}
     return Config(mqtt=MqttConfig(**valid["mqtt"]), cameras=cameras, log_level=valid["log_level"],
-                  log_format=valid["log_format"], data_dir=valid["data_dir"], api=_api.build(valid["api"]),
+                  log_format=valid["log_format"], data_dir=valid["data_dir"],
+                  encoder_threads=valid["encoder_threads"], api=_api.build(valid["api"]),
                   detect=_detect.build({}, valid["detect"]), mediamtx=_mediamtx.build(valid["mediamtx"]),
-                  usb=UsbConfig(**valid["usb"]), timelapse=valid["timelapse"], timelapses=valid["timelapses"])
+                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]), timelapse=valid["timelapse"], timelapses=valid["timelapses"])

@@ -34,6 +34,8 @@ def register_secrets(config: Config) -> None:
         register_password_of(getattr(config.mediamtx, key))
     for cam in config.cameras.values():
         register_password_of(cam.source)
+    if config.cluster.dsn:
+        register_password_of(config.cluster.dsn)
 
 
 def masked(config: Config) -> dict[str, Any]:
@@ -54,5 +56,7 @@ def masked(config: Config) -> dict[str, Any]:
         cam["detect"] = _detect.as_data(detect) if detect.enabled else {"enabled": False}
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
+    if data["cluster"]["dsn"]:
+        data["cluster"]["dsn"] = mask_url(data["cluster"]["dsn"])
     _timelapse.plain_sections(config.timelapse, config.timelapses, data)
     return data
