@@ -339,3 +339,9 @@ def test_every_refused_value_is_shown_and_no_bare_voluptuous_message_remains():
                 assert f"'{bad}'" in line, line
             checked += 1
     assert checked > 50, checked
+
+
+def test_the_start_of_a_key_suggests_the_whole_key():
+    errors = errors_of("mqtt: {host: h}\ncameras: {}\ncluster: {renew: 3}\n")  # too short for difflib alone
+    assert errors == ["cluster.renew: unknown key (did you mean renew_interval?); "
+                      "allowed: dsn, name, lease_ttl, renew_interval"]
