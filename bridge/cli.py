@@ -107,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--config", "-c", metavar="FILE", help="with --add: the YAML configuration to add it to")
     target.add_argument("--api", metavar="URL", help="with --add: a running bridge's API to register it with")
     discover.add_argument("--api-key", help="with --api: an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
+    cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
+                       "camera-bridge cluster status --config config.yaml",
+                       "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
+    cluster.add_argument("action", choices=("status",), help="what to show")
+    _config_option(cluster)
+    cluster.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -430,6 +436,39 @@ def _discover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cluster_status(config: Config, as_json: bool) -> int:
+    """Print the cluster's members, leases and unowned cameras; 1 when there is no cluster or
+    its database cannot be reached (the error in words, password masked)."""
+    if not config.cluster.enabled:
+        print("error: the configuration has no cluster.dsn (docs/cluster.md)", file=sys.stderr)
+        return EXIT_FAILURE
+    import asyncpg
+
+    from .cluster import status
+
+    async def read() -> status.ClusterStatus:
+        conn = await asyncpg.connect(config.cluster.dsn, timeout=10)
+        try:
+            return await status.read(conn, config.cluster.lease_ttl)
+        finally:
+            await conn.close()
+
+    try:
+        found = asyncio.run(read())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        from .redact import redact
+
+        print(f"error: cannot read the cluster database: {redact(str(err))}", file=sys.stderr)
+        return EXIT_FAILURE
+    if as_json:
+        print(json.dumps({"members": [vars(m) for m in found.members],
+                          "leases": {c: {"owner": o, "epoch": e} for c, (o, e) in found.leases.items()},
+                          "unowned": found.unowned}, indent=2))
+    else:
+        print(found.as_text())
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -448,4 +487,6 @@ def main(argv: list[str] | None = None) -> int:
         return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
         return _check_config(config)
+    if args.command == "cluster":
+        return _cluster_status(config, args.json)
     return _run(config)
