@@ -17,11 +17,13 @@ from . import detect as _detect
 from . import timelapse as _timelapse
 from .detect import DetectConfig
 from .messages import explain_all
+from .mqtt import MqttConfig
 from .options import (
     SLUG,
     Section,
     Sections,
     boolean,
+    default_of,
     integer,
     matching,
     nest,
@@ -228,7 +230,7 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
     return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
 
 
-def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
+def camera_from_data(cam_id: str, data: Any, base_topic: str = default_of(MqttConfig, "base_topic"),
                      detect: DetectConfig | None = None) -> CameraConfig:
     """Validate one camera given as plain data (the API's body), with the same schema and the
     same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
