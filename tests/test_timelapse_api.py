@@ -157,8 +157,10 @@ async def test_frames_videos_ranges_thumbnails_and_traversal(broker, prefix):
         while not progress or progress[-1]["state"] == "running":
             progress.append((await asyncio.wait_for(events.queue.get(), 30)).data)
         assert progress[-1]["state"] == "done" and progress[-1]["percent"] == 100.0
+        assert progress[-1]["frames"] == progress[-1]["total"] and progress[-1]["eta_s"] == 0.0
         percents = [p["percent"] for p in progress]
         assert percents == sorted(percents)
+        assert all(p < 100 for p in percents[:-1]), f"100 % before done: {progress}"
 
         status, videos = await call(http, "GET", url(bridge, "/api/timelapses/tl/videos"))
         video = videos["videos"][0]
@@ -322,6 +324,9 @@ async def test_mqtt_commands_discovery_and_state(broker, prefix):
                                              if m.payload and json.loads(m.payload)["state"] == "done"],
                                     30, "render done on MQTT")
             assert render[-1]["percent"] == 100.0 and render[-1]["timelapse"] == "garden"
+            progress = [json.loads(m.payload) for m in rec.on(f"{prefix}/timelapse/garden/render") if m.payload]
+            early = [p for p in progress if p["percent"] == 100.0 and p["state"] != "done"]
+            assert not early, f"render progress 100 before done: {early}"
         assert state["id"] == "garden"
 
 
