@@ -15,5 +15,6 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   trap 'kill $broker 2>/dev/null' EXIT
   sleep 0.3
 fi
+echo "[demo] web page: http://127.0.0.1:8765/ (api.port of $CONFIG)"
 echo "[demo] snapshots: mosquitto_sub -p $PORT -t camera_bridge/demo/snapshot -C 1 > demo.jpg"
 .venv/bin/camera-bridge run --config "$CONFIG"
