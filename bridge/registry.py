@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .config import CameraConfig, ConfigError, camera_data, camera_from_data
-from .errors import BridgeError
+from .core.errors import BridgeError, Conflict, Invalid, NotFound
 from .store import Store
 
 if TYPE_CHECKING:
@@ -19,32 +19,19 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class RegistryError(BridgeError):
-    """Base of the registry's errors; ``status`` is the HTTP status the API answers with."""
-
-    status = 400
-    code = "bad_request"
+    """Base of the registry's errors (each is also one of the kinds of ``core.errors``)."""
 
 
-class UnknownCamera(RegistryError):
+class UnknownCamera(RegistryError, NotFound):
     """Raised when no camera has the given id."""
 
-    status, code = 404, "not_found"
 
-
-class CameraConflict(RegistryError):
+class CameraConflict(RegistryError, Conflict):
     """Raised when adding an id that exists, or changing a camera defined in YAML."""
 
-    status, code = 409, "conflict"
 
-
-class InvalidCamera(RegistryError):
+class InvalidCamera(RegistryError, Invalid):
     """Raised when the options do not validate; ``errors`` has one ``key.path: message`` each."""
-
-    status, code = 400, "invalid_config"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def slugify(name: str) -> str:

@@ -13,9 +13,12 @@ Roles (each includes the ones before it)
     ``viewer``: read cameras, snapshots, MJPEG, events; ``operator``: + commands (snapshot now);
     ``admin``: + registry changes (add, change, remove cameras).
 
-Which role a route needs: **one rule**, :func:`route_role`
-    1. :data:`ROUTE_ROLES`, keyed by route name (``cameras.add``, ...), is the table for every
-       route of this package;
+Which role an operation needs: **one table**, :data:`ROUTE_ROLES`, keyed by operation name
+    (``cameras.add``, ...): a REST route's name, which the JSON-RPC method doing the same
+    shares (``rpc.method`` looks its role up here, so REST and RPC cannot disagree). For a route,
+    :func:`route_role` is the rule:
+
+    1. :data:`ROUTE_ROLES` is the table for every route of this package;
     2. a route not in the table may declare its role on its handler with :func:`requires`,
        :func:`public` or :func:`self_authenticating` (for plug-in route modules);
     3. anything else needs ``admin`` (fail closed), as do unmatched paths (404/405).
@@ -60,8 +63,12 @@ ANONYMOUS_NAME = "anonymous"
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
-#: the role each route needs, by route name; the one table for this package's routes
+#: the role each operation needs, by name: the REST route's name, used by the JSON-RPC method of
+#: the same operation too (``rpc.method(..., operation=...)`` when the method's name differs);
+#: the one table for this package's routes and methods
 ROUTE_ROLES: dict[str, str] = {
+    "rpc.discover": PUBLIC,  # JSON-RPC only: what a connection may call
+    "auth": PUBLIC,  # JSON-RPC only: authenticate the connection
     "health.alive": PUBLIC,
     "health.ready": PUBLIC,
     "cameras.list": "viewer",

@@ -15,8 +15,9 @@ import voluptuous as vol
 from aiohttp import web
 
 from .. import instance
+from ..core.errors import Conflict
 from .errors import ApiError
-from .rpc import CONFLICT, Connection, Param, app_error, method
+from .rpc import Connection, Param, method
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -71,7 +72,7 @@ async def put_discovery(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", 'expected {"enabled": true} or {"enabled": false}')
     bridge = _bridge(request)
     if not await switch_discovery(bridge, body["enabled"]):
-        raise ApiError(409, "conflict", CONFIGURED_OFF)
+        raise Conflict(CONFIGURED_OFF)
     return web.json_response(bridge_view(bridge))
 
 
@@ -104,8 +105,8 @@ async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method("bridge.set_discovery", "Switch Home Assistant MQTT discovery off or on (kept across restarts).",
         Param("enabled", _bool, "boolean", "false clears the discovery configs, true publishes them"),
-        role="admin")
+        operation="bridge.discovery")
 async def _rpc_set_discovery(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if not await switch_discovery(conn.bridge, params["enabled"]):
-        raise app_error(CONFLICT, "conflict", CONFIGURED_OFF)
+        raise Conflict(CONFIGURED_OFF)
     return bridge_view(conn.bridge)
