@@ -12,9 +12,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import urllib.request
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ..capture.source import probe_stream
 from ..errors import CaptureError
-from ..registry import InvalidCamera, RegistryError
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -46,11 +45,7 @@ async def probe(request: web.Request) -> web.Response:
         body: Any = await request.json()
     except ValueError as err:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from None
-    try:
-        camera = await registry.check(body)
-    except RegistryError as err:
-        extra = {"errors": err.errors} if isinstance(err, InvalidCamera) else {}
-        raise ApiError(err.status, err.code, str(err), **extra) from None
+    camera = await registry.check(body)  # InvalidCamera: 400 invalid_config (the API's error table)
     started = time.monotonic()
     async with request.app[PROBES]:
         try:
