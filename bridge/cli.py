@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO
 
@@ -118,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--dir", "-d", default="models", metavar="DIR",
                           help="where to save it (default: ./models)")
     download.add_argument("--url", metavar="URL", help="download from here instead (a mirror)")
+    cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
+                       "camera-bridge cluster status --config config.yaml",
+                       "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
+    cluster.add_argument("action", choices=("status",), help="what to show")
+    _config_option(cluster)
+    cluster.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -220,6 +228,45 @@ def _load(path: str) -> Config | None:
         return None
 
 
+#: seconds a stop may take (final MQTT messages, cameras, API) before the bridge exits anyway
+STOP_DEADLINE = 5.0
+
+_LOGGER = logging.getLogger("bridge")
+
+
+def _on_stop_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM: the first stops the bridge in order, bounded by :data:`STOP_DEADLINE`
+    (a daemon thread, so neither a stuck task nor a blocked loop can keep the process); a
+    second one exits at once with status 128 + signal number, as a shell reports it."""
+    if not stop.is_set():
+        _LOGGER.info("%s: stopping (send it again to exit at once)", sig.name)
+        stop.set()
+        deadline = threading.Timer(STOP_DEADLINE, _stop_overdue)
+        deadline.daemon = True
+        deadline.start()
+        return
+    _LOGGER.warning("%s again: exiting at once", sig.name)
+    _exit_now(128 + sig)
+
+
+def _stop_overdue() -> None:
+    _LOGGER.error("bridge did not stop within %s s: exiting without finishing the stop", STOP_DEADLINE)
+    _exit_now(EXIT_FAILURE)
+
+
+def _exit_now(status: int) -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(status)
+
+
+def _on_hangup() -> None:
+    """SIGHUP (a closed terminal, ``systemctl reload``) must not kill the bridge."""
+    _LOGGER.warning("SIGHUP: reloading the configuration is not supported yet; the bridge keeps "
+                    "running with its current configuration (restart it to apply changes)")
+
+
 def _run(config: Config) -> int:
     from .memory import tune_malloc
 
@@ -232,13 +279,14 @@ def _run(config: Config) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, _on_hangup)
         await run(config, stop)
 
     try:
         asyncio.run(main())
     except Exception as err:  # a crashed loop: log it whole, exit 1 so systemd restarts us
-        logging.getLogger("bridge").critical("bridge stopped by an internal error", exc_info=err)
+        _LOGGER.critical("bridge stopped by an internal error", exc_info=err)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -421,6 +469,39 @@ def _model_download(name: str, directory: str, url: str | None) -> int:
     return EXIT_OK
 
 
+def _cluster_status(config: Config, as_json: bool) -> int:
+    """Print the cluster's members, leases and unowned cameras; 1 when there is no cluster or
+    its database cannot be reached (the error in words, password masked)."""
+    if not config.cluster.enabled:
+        print("error: the configuration has no cluster.dsn (docs/cluster.md)", file=sys.stderr)
+        return EXIT_FAILURE
+    import asyncpg
+
+    from .cluster import status
+
+    async def read() -> status.ClusterStatus:
+        conn = await asyncpg.connect(config.cluster.dsn, timeout=10)
+        try:
+            return await status.read(conn, config.cluster.lease_ttl)
+        finally:
+            await conn.close()
+
+    try:
+        found = asyncio.run(read())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        from .redact import redact
+
+        print(f"error: cannot read the cluster database: {redact(str(err))}", file=sys.stderr)
+        return EXIT_FAILURE
+    if as_json:
+        print(json.dumps({"members": [vars(m) for m in found.members],
+                          "leases": {c: {"owner": o, "epoch": e} for c, (o, e) in found.leases.items()},
+                          "unowned": found.unowned}, indent=2))
+    else:
+        print(found.as_text())
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -441,4 +522,6 @@ def main(argv: list[str] | None = None) -> int:
         return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
         return _check_config(config)
+    if args.command == "cluster":
+        return _cluster_status(config, args.json)
     return _run(config)

@@ -1,22 +1,20 @@
-"""The bridge's error family: one root, a subclass per kind of fault."""
+"""The bridge's error family: one root (:class:`bridge.core.errors.BridgeError`, re-exported
+here with its kinds), a subclass per kind of fault."""
 
 from __future__ import annotations
 
+from .core.errors import BridgeError, Conflict, Forbidden, Invalid, NotFound, Unavailable
 
-class BridgeError(Exception):
-    """Root of every error the bridge raises on purpose."""
+__all__ = ["BridgeError", "CaptureError", "Conflict", "ConfigError", "DeviceError", "Forbidden",
+           "Invalid", "NotFound", "StallError", "Unavailable"]
 
 
-class ConfigError(BridgeError):
+class ConfigError(Invalid):
     """Raised when the configuration is invalid.
 
     ``errors`` holds one ``"key.path: message"`` line per problem found, so every problem can be
     reported at once.
     """
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 class CaptureError(BridgeError):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Camera Bridge needs on Debian 12 (idempotent):
-#   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev
+#   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev, chromium,
+#        PostgreSQL 15 (the cluster tests start their own throw-away server with its binaries)
 #   .venv: the bridge with its test extras
 #   --with-ha: also the Home Assistant 2024.3.3 venvs: the end-to-end probe's (../shared/ha_e2e)
 #              and .venv-ha, where the custom component's tests run (HA pins paho-mqtt 1.6.1,
@@ -12,7 +13,8 @@ say() { printf '[setup] %s\n' "$*"; }
 DATA="${CAMERA_BRIDGE_TEST_DATA:-../shared}"
 
 APT_PACKAGES=(mosquitto mosquitto-clients ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools umockdev gir1.2-umockdev-1.0)
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools umockdev gir1.2-umockdev-1.0
+  postgresql-15 chromium)  # chromium: the web page's browser tests (Playwright drives Debian's)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -20,7 +20,9 @@ from aiohttp import web
 from ..config import ApiConfig
 from ..redact import redact
 from ..service import Service
-from .errors import ApiError, json_error
+from ..core.errors import BridgeError
+from .errors import ApiError, answer_for, error_response, json_error
+from .httplog import HttpLog
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -64,6 +66,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return err.response()
+    except BridgeError as err:
+        answer = answer_for(err)
+        if answer is None:  # a fault, not an answer: as any unexpected error
+            _LOGGER.exception("api: %s %s failed", request.method, redact(request.rel_url))
+            return json_error(500, "internal_error", "internal error (see the bridge log)")
+        return error_response(err, answer)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -80,7 +88,8 @@ def _keep(headers: Any) -> dict[str, str]:
 
 #: modules of ``bridge.api`` whose ``setup(app)`` adds routes, in this order
 ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi", "detect", "mediamtx", "usb",
-                 "timelapses", "info", "detection", "camera_switch"]
+                 "timelapses", "info", "detection", "camera_switch",
+                 "session", "probe", "web"]
 #: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
 #: (metrics first: it also counts what the later ones answer, e.g. 401 and 429)
 MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "auth:auth_middleware", "ratelimit:ratelimit_middleware"]
@@ -133,7 +142,8 @@ class ApiServer(Service):
         self.port: int | None = None
 
     async def _start(self) -> None:
-        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        # malformed requests: one line with the client address, no traceback (httplog)
+        runner = web.AppRunner(self._app, access_log=None, handle_signals=False, logger=HttpLog())
         await runner.setup()
         site = web.TCPSite(runner, self._config.host, self._config.port)
         try:
