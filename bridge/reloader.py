@@ -41,23 +41,29 @@ class ReloadResult:
     source: str
     errors: tuple[str, ...] = ()
     diff: ConfigDiff = field(default_factory=ConfigDiff)
+    #: sections whose change takes effect only at the next start (the bridge said so in its log)
+    restart_needed: tuple[str, ...] = ()
     at: float = field(default_factory=time.time)
 
     def as_data(self) -> dict[str, Any]:
         """JSON-able form (for the API and the bridge state)."""
         return {"applied": self.applied, "source": self.source, "errors": list(self.errors),
-                "changes": self.diff.as_data(), "summary": self.diff.summary(), "at": self.at}
+                "changes": self.diff.as_data(), "summary": self.diff.summary(),
+                "restart_needed": list(self.restart_needed), "at": self.at}
 
 
 class Reloader(Service):
     """Reloads the configuration file ``path`` into the running bridge (task ``config.watch``).
+
+    ``apply(config, diff)`` restarts what changed and returns the sections it could not apply
+    while running (they take effect at the next start).
 
     ``text`` is the file's text the bridge started with (recorded as the first history entry
     when the history is empty or its newest entry differs). ``watch``: poll the file.
     """
 
     def __init__(self, path: Path, text: str, config: Config,
-                 apply: Callable[[Config, ConfigDiff], Awaitable[None]],
+                 apply: Callable[[Config, ConfigDiff], Awaitable[list[str]]],
                  on_result: Callable[[ReloadResult], None], history: ConfigHistory, *,
                  watch: bool = True, poll: float = POLL_INTERVAL, debounce: float = DEBOUNCE) -> None:
         super().__init__()
@@ -135,9 +141,9 @@ class Reloader(Service):
                 _LOGGER.info("config reload (%s): nothing changed", source)
             else:
                 _LOGGER.info("config reload (%s): applying %s", source, change.summary())
-                await self._apply(new, change)
+                restart = await self._apply(new, change)
                 self.config = new
-                result = ReloadResult(True, source, diff=change)
+                result = ReloadResult(True, source, diff=change, restart_needed=tuple(restart))
                 try:
                     await asyncio.to_thread(self.history.record, text, change.summary(), source)
                 except OSError as err:

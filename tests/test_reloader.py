@@ -55,6 +55,7 @@ async def test_a_bad_file_changes_nothing_and_a_good_one_is_applied(tmp_path: Pa
 
     async def apply(config, change):
         applied.append(change)
+        return []
 
     reloader = Reloader(path, BASE, parse(BASE, {}), apply, results.append, ConfigHistory(tmp_path / "h"),
                         watch=False)
@@ -82,6 +83,7 @@ async def test_an_edit_of_the_file_is_noticed_and_applied_once(tmp_path: Path):
 
     async def apply(config, change):
         applied.append(change)
+        return []
 
     reloader = Reloader(path, BASE, parse(BASE, {}), apply, lambda r: None, ConfigHistory(tmp_path / "h"),
                         poll=0.05, debounce=0.1)
