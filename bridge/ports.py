@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import instance
 from .cameras import CameraSet
 from .config import CameraConfig, Config
-from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning
+from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning, Unavailable
 from .core.events import DiscoverySwitched, EventBus
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
     from .registry import Registry
+    from .reloader import Reloader
     from .store import Store
     from .timelapse.manager import TimelapseManager
     from .usb.monitor import UsbMonitor
@@ -47,6 +48,7 @@ class Parts:
     restream: Restream | None = None
     usb: UsbMonitor | None = None
     timelapses: TimelapseManager | None = None
+    reloader: Reloader | None = None
     #: the MQTT side, given as functions (the ports do not know the publisher)
     bridge_state: Callable[[], dict[str, Any]] = dict
     mqtt_connected: Callable[[], bool] = lambda: False
@@ -179,6 +181,10 @@ class LiveView:
         return {"base_topic": mqtt.base_topic, "node_id": self._parts.node_id, "discovery": self.discovery(),
                 "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix,
                 "connected": self._parts.mqtt_connected()}
+
+    def config_error(self) -> list[str] | None:
+        reloader = self._parts.reloader
+        return None if reloader is None or reloader.config_error is None else list(reloader.config_error)
 
     def mediamtx_summary(self) -> dict[str, Any] | None:
         media = self._parts.mediamtx
@@ -328,6 +334,12 @@ class LiveControl:
         if media is None:
             raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
         await media.set_recording(cam_id, recording)
+
+    async def reload_config(self, source: str) -> dict[str, Any]:
+        reloader = self._parts.reloader
+        if reloader is None:
+            raise Unavailable("the bridge was started without a configuration file: nothing to reload")
+        return (await reloader.reload(source)).as_data()
 
     async def set_discovery(self, enabled: bool) -> None:
         config = self._parts.config

@@ -92,6 +92,7 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.remove": "admin",
     "bridge.get": "viewer",
     "bridge.discovery": "admin",
+    "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
     "cameras.set_detection": "operator",

@@ -160,6 +160,11 @@ class BridgeView(Protocol):
         """``{base_topic, node_id, discovery, discovery_configured, discovery_prefix, connected}``."""
         ...
 
+    def config_error(self) -> list[str] | None:
+        """The errors of the configuration file on disk when its last reload was rejected (the
+        bridge runs an older one); None when the running configuration is the file's."""
+        ...
+
     def mediamtx_summary(self) -> dict[str, Any] | None:
         """``{available, version}`` of MediaMTX (None: not enabled)."""
         ...

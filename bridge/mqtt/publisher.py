@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
@@ -59,6 +59,8 @@ class MqttPublisher(Service):
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
+        #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
+        self.config_error: Callable[[], list[str] | None] = lambda: None
         #: the cameras' detection stages (the camera set's, shared)
         self.detectors: dict[str, DetectWorker] = {}
         #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
@@ -251,6 +253,7 @@ class MqttPublisher(Service):
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
             "discovery": self.discovery_enabled,
             "mediamtx": None,
+            "config_error": self.config_error(),
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
