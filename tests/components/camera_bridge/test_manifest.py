@@ -1,6 +1,6 @@
 """The files HACS and Home Assistant read: hacs.json, manifest.json (keys both require, valid
 values, the minimum HA version the tests run on), and quality_scale.yaml (every rule of the
-quality scale up to Platinum, done or exempt with a reason)."""
+quality scale up to Platinum, done, or exempt or todo with a reason)."""
 
 from __future__ import annotations
 
@@ -60,13 +60,15 @@ def _core_rules() -> set[str]:
     return found
 
 
-def test_quality_scale_names_every_rule_done_or_exempt() -> None:
+def test_quality_scale_names_every_rule_with_its_status() -> None:
+    """Every rule is there, ``done`` or ``exempt``/``todo`` with the reason (todo: what is open,
+    said rather than claimed done)."""
     rules = yaml.safe_load((COMPONENT / "quality_scale.yaml").read_text())["rules"]
     every = {rule for tier in RULES.values() for rule in tier} | _core_rules()
     assert set(rules) == every, f"missing {every - set(rules)}, unknown {set(rules) - every}"
     for rule, status in rules.items():
         if isinstance(status, dict):
-            assert status.get("status") == "exempt" and str(status.get("comment", "")).strip(), rule
+            assert status.get("status") in ("exempt", "todo") and str(status.get("comment", "")).strip(), rule
         else:
             assert status == "done", f"{rule}: {status}"
 
