@@ -51,7 +51,7 @@ def _code() -> str:
 
 def _keys_used(code: str) -> set[str]:
     """Every string the code gives as a translation key, abort reason or form error."""
-    constants = dict(re.findall(r'^([A-Z_]+): Final = "([a-z_]+)"', (COMPONENT / "const.py").read_text(), re.M))
+    constants = dict(re.findall(r'^([A-Z_]+): Final = "([a-z_]+)"', (COMPONENT / "const.py").read_text(), re.MULTILINE))
     found = set(re.findall(r'(?:translation_key|reason)=\s*"([a-z_]+)"', code))
     found |= set(re.findall(r'_translation_key = "([a-z_]+)"', code))
     found |= set(re.findall(r'_unresolvable\("([a-z_]+)"', code))
