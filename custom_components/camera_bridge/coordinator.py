@@ -27,7 +27,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.device_registry import DeviceEntry
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .api import (
     SUBSCRIBED,
@@ -39,7 +39,7 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
-from .compat import COORDINATOR_TAKES_ENTRY
+from .compat import COORDINATOR_TAKES_ENTRY, update_failed
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
@@ -80,9 +80,10 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             with_detection = [cam.id for cam in cameras if cam.detection_labels]
             views = await asyncio.gather(*(self.client.detection(cam_id) for cam_id in with_detection))
         except CameraBridgeAuthError as err:
-            raise ConfigEntryAuthFailed(str(err)) from err
+            raise ConfigEntryAuthFailed(str(err), translation_domain=DOMAIN, translation_key="auth_failed",
+                                        translation_placeholders={"error": str(err)}) from err
         except CameraBridgeApiError as err:
-            raise UpdateFailed(f"bridge not reachable: {err}") from err
+            raise update_failed(f"bridge not reachable: {err}", DOMAIN, "unreachable", {"error": str(err)}) from err
         now = time.time()
         for cam_id, view in zip(with_detection, views, strict=True):
             if view is not None:  # else: an older bridge, known from events only
