@@ -247,8 +247,9 @@ EVENT_HANDLERS: dict[str, Callable[[CameraBridgeCoordinator, BridgeState, Bridge
     "timelapse.frame": CameraBridgeCoordinator._timelapse_frame,
     **dict.fromkeys(DETECTION_EVENTS, CameraBridgeCoordinator._detection),
 }
-#: events that only change entity states (not fired on the bus as ``camera_bridge_event``)
-NOT_FIRED = frozenset({"camera.status", "camera.removed"})
+#: events that only change entity states or come too often (a snapshot: one per camera every few
+#: seconds), not fired on the bus as ``camera_bridge_event``
+NOT_FIRED = frozenset({"camera.status", "camera.removed", "camera.snapshot"})
 
 #: A bridge's config entry: ``runtime_data`` is its coordinator. (A ``type`` statement needs
 #: Python 3.12, and HA 2024.3, on 3.11, has no generic ConfigEntry: checkers see the parameter.)
