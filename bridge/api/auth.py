@@ -43,6 +43,7 @@ from aiohttp import web
 from ..config import ROLES, ApiConfig
 from ..redact import redact
 from .errors import json_error
+from .keys import CONFIG
 from .session import session_principal
 
 if TYPE_CHECKING:
@@ -263,8 +264,6 @@ def presented_credential(request: web.Request) -> str | None:
 
 
 def _config(app: web.Application) -> ApiConfig:
-    from .server import CONFIG
-
     return app[CONFIG]
 
 

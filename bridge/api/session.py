@@ -150,7 +150,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Log in with ``{"key": "<API key>"}``: sets the session cookie, answers the session."""
     from .auth import verify
-    from .server import CONFIG
+    from .keys import CONFIG
 
     try:
         body = await request.json()

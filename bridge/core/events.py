@@ -87,6 +87,14 @@ class CameraEnabled(BridgeEvent):
 
 
 @dataclass(frozen=True)
+class DiscoverySwitched(BridgeEvent):
+    """Home Assistant MQTT discovery was switched on (``enabled``) or off at run time.
+    In-process only."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class SnapshotTaken(BridgeEvent):
     """A camera has a new snapshot: ``jpeg`` bytes, taken at ``taken_at`` (seconds since the
     epoch), ``width`` x ``height`` pixels. API clients get wire type ``camera.snapshot`` with
