@@ -49,7 +49,7 @@ class CameraSet:
         self.detectors: dict[str, DetectWorker] = {}
         #: ids of the cameras switched off (:meth:`set_enabled`), loaded from the store
         self.disabled: set[str] = set()
-        self.router: Callable[[CameraConfig], str] | None = None
+        self.router: Callable[[CameraConfig], CameraConfig] | None = None
         self.store: Store | None = None
         self._capture_root = capture_root
         self._stacks: dict[str, AsyncExitStack] = {}

@@ -358,7 +358,7 @@ def _mediamtx_config(config: Config, to_stdout: bool) -> int:
         print(text, end="")
         return EXIT_OK
     try:
-        write_atomic(out, text)
+        write_atomic(Path(out), text)
     except OSError as err:
         print(f"cannot write {out}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILURE

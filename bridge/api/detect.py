@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -55,8 +55,9 @@ async def _upload(request: web.Request) -> bytes:
         try:
             reader = await request.multipart()
             async for part in reader:
-                if part.filename is not None or part.name in ("image", "file"):
-                    return bytes(await part.read())  # type: ignore[union-attr]
+                if isinstance(part, BodyPartReader) and (part.filename is not None
+                                                         or part.name in ("image", "file")):
+                    return bytes(await part.read())
         except (ValueError, HttpProcessingError) as err:  # no boundary, a malformed part
             raise ApiError(400, "invalid_upload", f"malformed multipart/form-data: {err}") from None
         raise ApiError(415, "unsupported_media_type", "no file in the multipart/form-data upload")

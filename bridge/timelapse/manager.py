@@ -120,7 +120,7 @@ class TimelapseManager(Service):
         await super().__aenter__()
         for rt in self.timelapses.values():
             if rt.lifecycle is State.RUNNING:
-                self._spawn(rt)
+                self._spawn_capture(rt)
         return self
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
@@ -131,7 +131,7 @@ class TimelapseManager(Service):
         rt.discarded = await asyncio.to_thread(self.tstore.discards, rt.id)
         rt.videos = len(await asyncio.to_thread(self.tstore.videos, rt.id))
 
-    def _spawn(self, rt: Runtime) -> None:
+    def _spawn_capture(self, rt: Runtime) -> None:
         rt.capture_task = self.spawn_task(self.recorder.run(rt), f"timelapse[{rt.id}].capture")
 
     def spawn_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -222,7 +222,7 @@ class TimelapseManager(Service):
         await self._stop_capture(rt)
         await self._set_lifecycle(rt, target)
         if target is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         _LOGGER.info("timelapse %s: %s -> %s", tl_id, action, target)
         return rt
 
@@ -256,7 +256,7 @@ class TimelapseManager(Service):
         self.timelapses[tl_id] = rt
         await self._set_lifecycle(rt, state)
         if state is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         self.on_event("timelapse.added", {"timelapse": tl_id})
         return rt
 
@@ -285,7 +285,7 @@ class TimelapseManager(Service):
         await self._stop_capture(rt)
         await self._set_lifecycle(rt, rt.lifecycle)
         if rt.lifecycle is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         self.on_event("timelapse.updated", {"timelapse": tl_id})
         return rt
 

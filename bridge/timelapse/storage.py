@@ -247,9 +247,9 @@ class TimelapseStore:
         """Insert the row of a committed video (keys: the :class:`VideoRow` fields but id)."""
         cols = [c.strip() for c in _VIDEO_COLS.split(",")][1:]
         values = tuple(video[c] for c in cols)
-        new_id = self.store.transaction(lambda db: int(db.execute(
+        new_id = self.store.transaction(lambda db: int(db.execute(  # type: ignore[arg-type]
             f"INSERT INTO timelapse_videos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            values).lastrowid))
+            values).lastrowid))  # an INSERT always has a lastrowid
         return VideoRow(new_id, *values)
 
     def videos(self, tl_id: str) -> list[VideoRow]:
