@@ -132,6 +132,10 @@ API_OPTIONS = (
            "`auto`: required unless listening on loopback; `off` is refused on other addresses."),
     Option("jwt_secret", _optional(vol.All(vol.Coerce(str), vol.Length(min=32))), None,
            "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.", secret=True),
+    Option("max_websockets", vol.All(vol.Coerce(int), vol.Range(1, 10000)), 64,
+           "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503."),
+    Option("max_streams", vol.All(vol.Coerce(int), vol.Range(1, 10000)), 64,
+           "Most event (SSE) and MJPEG streams open at once; more are refused with 503."),
 )
 
 API_KEY_OPTIONS = (
@@ -145,6 +149,8 @@ API_KEY_OPTIONS = (
 RATE_LIMIT_OPTIONS = (
     Option("rate", _positive(float), 20.0, "Requests per second allowed per client (token bucket refill)."),
     Option("burst", vol.All(vol.Coerce(int), vol.Range(1, 10000)), 40, "Bucket size: requests allowed at once."),
+    Option("auth_failures", vol.All(vol.Coerce(int), vol.Range(1, 100000)), 10,
+           "Failed authentications allowed per client address per minute (then 429)."),
 )
 
 
@@ -269,10 +275,12 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    """``api.rate_limit``: token bucket per client (requests per second, bucket size)."""
+    """``api.rate_limit``: token bucket per client (requests per second, bucket size) and the
+    failed authentications allowed per address per minute."""
 
     rate: float = 20.0
     burst: int = 40
+    auth_failures: int = 10
 
 
 @dataclass(frozen=True)
@@ -286,6 +294,8 @@ class ApiConfig:
     jwt_secret: str | None = None
     keys: tuple[ApiKey, ...] = ()
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    max_websockets: int = 64
+    max_streams: int = 64
 
     @property
     def loopback(self) -> bool:

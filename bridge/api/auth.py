@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -111,12 +112,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role`` and
-    ``method`` (``api_key``, ``jwt`` or ``anonymous``)."""
+    """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role``,
+    ``method`` (``api_key``, ``jwt`` or ``anonymous``) and, for a JWT, ``expires``: the Unix
+    time after which it is no longer accepted (its ``exp`` plus the leeway)."""
 
     name: str
     role: str
     method: str
+    expires: float | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -193,7 +196,7 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
         return "token role must be one of " + ", ".join(ROLES)
     if not isinstance(sub, str) or not sub:
         return "token sub must be a non-empty string"
-    return Principal(sub, role, "jwt")
+    return Principal(sub, role, "jwt", expires=float(claims["exp"]) + JWT_LEEWAY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,15 +349,25 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Authenticate the caller, store it as ``request[PRINCIPAL]`` and check the route's
     role: 401 (``WWW-Authenticate: Bearer``) without a valid credential, 403 when the role is
     too low. Public routes never answer 401/403 (``principal`` is ``None`` when unknown)."""
+    # imported here: budget imports ratelimit, which imports this module
+    from .budget import budget
+
     config = _config(request.app)
     role = route_role(request)
     credential = presented_credential(request)
     principal: Principal | None = None
     if credential is not None:
+        budgets = budget(request.app)
+        wait = budgets.auth_wait(request.remote) if role != PUBLIC else 0.0
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            return json_error(429, "rate_limited", f"too many failed authentications from "
+                              f"{request.remote}; retry in {retry} s", headers={"Retry-After": str(retry)})
         result = verify(config, credential)
         if isinstance(result, Principal):
             principal = result
         elif role != PUBLIC:
+            budgets.auth_failed(request.remote)
             _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
                          request.remote, result)
             return _unauthorized(result, invalid=True)

@@ -196,6 +196,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     snap = worker.latest
     bridge = _bridge(request)
+    from .budget import write
     from .server import tracked_stream
 
     try:
@@ -204,7 +205,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
                 if snap is not None:
                     part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                             f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
-                    await response.write(part)
+                    await write(request, response, part)  # a client that stops reading is dropped
                 snap = None
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(MJPEG_CHECK):

@@ -10,6 +10,7 @@ import json
 from aiohttp import web
 
 from ..events import Event, EventSubscription
+from .budget import write
 from .server import tracked_stream
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
@@ -48,7 +49,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         else:
             seen = bus.last_id
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
-            await _stream(response, sub, seen)
+            await _stream(request, response, sub, seen)
     except ConnectionResetError:  # the client went away: the normal end of a stream
         pass
     finally:
@@ -56,18 +57,19 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _stream(response: web.StreamResponse, sub: EventSubscription, seen: int) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse, sub: EventSubscription,
+                  seen: int) -> None:
     """Write events newer than ``seen`` as they come, with keepalive comments; until cancelled
-    (server shutdown) or the client leaves (ConnectionResetError)."""
+    (server shutdown) or the client leaves or stops reading (ConnectionResetError)."""
     while True:
         try:
             async with asyncio.timeout(KEEPALIVE):
                 event = await sub.queue.get()
         except TimeoutError:
-            await response.write(b": keepalive\n\n")
+            await write(request, response, b": keepalive\n\n")
             continue
         if event.id > seen:
-            await response.write(_format(event))
+            await write(request, response, _format(event))
             seen = event.id
 
 

@@ -47,6 +47,8 @@ code     ``data.error``       meaning
 -32005   ``forbidden``        authenticated, but the method needs a higher role
 -32006   ``no_snapshot``      the camera has no snapshot yet; ``data.state`` is its state
 -32007   ``limit_reached``    too many subscriptions on this connection
+-32010   ``rate_limited``     over the caller's rate limit, or too many failed ``auth`` from this
+                              address; ``data.retry_after`` in seconds
 ======== ==================== ===================================================================
 
 ``rpc.discover`` lists every method with its parameters, role, version and deprecation.
@@ -61,6 +63,7 @@ import importlib
 import inspect
 import itertools
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -76,9 +79,10 @@ from ..events import EventSubscription
 from ..redact import mask_url, redact
 from ..registry import CameraConflict, InvalidCamera, RegistryError, UnknownCamera
 from ..status import iso_utc
-from . import wire
+from . import budget, wire
 from .cameras import camera_view, downscale
 from .errors import ApiError
+from .metrics import count_rpc
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -100,6 +104,7 @@ UNAUTHORIZED = -32004
 FORBIDDEN = -32005
 NO_SNAPSHOT = -32006
 LIMIT_REACHED = -32007
+RATE_LIMITED = -32010
 
 SEND_QUEUE = 64  #: frames waiting for a slow client before its event notifications are dropped
 MAX_MESSAGE = 1024 * 1024  #: largest frame accepted from a client, bytes
@@ -170,17 +175,19 @@ def _scrub(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: ``name``, ``role`` (viewer, operator, admin) and how they authenticated."""
+    """Who is calling: ``name``, ``role`` (viewer, operator, admin), how they authenticated and
+    when that expires (Unix time; None: never, an API key)."""
 
     name: str
     role: str
     method: str
+    expires: float | None = None
 
     @classmethod
     def of(cls, principal: Any) -> Caller:
         """From the auth module's ``Principal`` (anything with name, role, method)."""
         return cls(str(getattr(principal, "name", "?")), str(getattr(principal, "role", "")),
-                   str(getattr(principal, "method", "?")))
+                   str(getattr(principal, "method", "?")), getattr(principal, "expires", None))
 
     def may(self, role: str) -> bool:
         return self.role in ROLES and ROLES.index(self.role) >= ROLES.index(role)
@@ -362,6 +369,9 @@ class Connection:
         self._queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
         self._writer: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()  #: cancelled event tasks, until done
+        self.remote: str | None = None  #: the client's address (rate limits, failed-auth budget)
+        self.transport: Any = None  #: the client's transport, aborted when it does not read
+        self.pending: budget.Slot | None = None  #: the slot of a connection waiting for auth
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"rpc[{self.id}].send")
@@ -414,7 +424,14 @@ class Connection:
             text = await self._queue.get()
             try:
                 if not failed:
-                    await self.ws.send_str(text)
+                    async with asyncio.timeout(budget.SEND_TIMEOUT):
+                        await self.ws.send_str(text)
+            except TimeoutError:
+                _LOGGER.info("rpc[%s]: client did not read for %g s; disconnected", self.id,
+                             budget.SEND_TIMEOUT)
+                self.close_reason = "client too slow"
+                budget.abort(self.transport)
+                failed = True
             except Exception as err:  # noqa: BLE001 - the client is gone; keep draining the queue
                 _LOGGER.debug("rpc[%s]: send failed: %s", self.id, err)
                 failed = True
@@ -463,10 +480,12 @@ class Connection:
             try:
                 if self.caller is None:
                     msg = await self.ws.receive(timeout=max(0.0, deadline - time.monotonic()))
+                elif self.caller.expires is not None:  # a JWT: closed when it expires
+                    msg = await self.ws.receive(timeout=max(0.0, self.caller.expires - time.time()))
                 else:
                     msg = await self.ws.receive()
             except TimeoutError:
-                self.close_reason = "authentication timeout"
+                self.close_reason = "authentication timeout" if self.caller is None else "token expired"
                 break
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 reply = await self.handle(msg.data)
@@ -512,6 +531,12 @@ class Connection:
         rid = request.get("id")
         meth = METHODS.get(request["method"])
         try:
+            caller = self.caller
+            wait = budget.rpc_wait(self.app, caller and caller.name, caller and caller.method, self.remote)
+            if wait > 0:
+                retry = max(1, math.ceil(wait))
+                raise app_error(RATE_LIMITED, "rate_limited", f"too many requests; retry in {retry} s",
+                                retry_after=retry)
             if meth is None:
                 if self.caller is None:  # who may not call anything learns nothing of the table
                     self._check_role(None)
@@ -528,6 +553,8 @@ class Connection:
                                        "message": "internal error (see the bridge log)"})
         if meth is not None and meth.deprecated:
             reply["deprecated"] = meth.deprecation()
+        count_rpc(self.app, meth.name if meth is not None else "unknown",
+                  str(reply["error"]["code"]) if "error" in reply else "ok")
         return None if is_notification else reply
 
     def _check_role(self, meth: Method | None) -> None:
@@ -581,14 +608,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "websocket_required", "/ws expects a WebSocket upgrade (JSON-RPC 2.0)")
     config = request.app[CONFIG]
     caller = await connect_caller(request, config)
+    pending = budget.budget(request.app).slot("pending") if caller is None else None  # or 503
     await ws.prepare(request)
     conn = Connection(request.app[BRIDGE], request.app[REGISTRY], ws, caller, request.app)
+    conn.remote, conn.transport, conn.pending = request.remote, request.transport, pending
     request.app[CONNECTIONS].add(ws)
     conn.start()
     _LOGGER.debug("rpc[%s]: connected (%s)", conn.id, caller.name if caller else "unauthenticated")
     try:
         await conn.serve()
     finally:
+        if conn.pending is not None:
+            conn.pending.release()
         request.app[CONNECTIONS].discard(ws)
         await conn.close()
         _LOGGER.debug("rpc[%s]: closed", conn.id)
@@ -646,18 +677,28 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     auth = _auth_module()
     principal = None
+    budgets = budget.budget(conn.app) if conn.app is not None else None
+    wait = budgets.auth_wait(conn.remote) if budgets is not None else 0.0
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        raise app_error(RATE_LIMITED, "rate_limited", f"too many failed authentications from "
+                        f"{conn.remote}; retry in {retry} s", retry_after=retry)
     if auth is not None:
         try:
             principal = await _resolve(auth.authenticate_token(conn.app, params["token"]))
         except (ApiError, ValueError, LookupError) as err:
             _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:
+        if budgets is not None:
+            budgets.auth_failed(conn.remote)
         conn.auth_failures += 1
         if conn.auth_failures >= MAX_AUTH_FAILURES:
             conn.close_reason = "too many failed auth attempts"
         message = "invalid token" if auth is not None else "authentication is not available"
         raise app_error(UNAUTHORIZED, "unauthorized", message)
     conn.caller = Caller.of(principal)
+    if conn.pending is not None:
+        conn.pending.release()
     return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
 
 
@@ -764,6 +805,7 @@ ERRORS = {
     INVALID_CAMERA: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
     FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
     LIMIT_REACHED: "too many subscriptions",
+    RATE_LIMITED: "rate limited (data.retry_after)",
 }
 
 __all__ = ["METHODS", "Connection", "Method", "Param", "RpcError", "method", "setup", "websocket"]
