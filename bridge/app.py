@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING, Any, Self
 from . import __version__, instance, systemd
 from .camera import Camera
 from .config import CameraConfig, Config
-from .errors import BridgeError
-from .events import EventBus
+from .core.errors import Conflict, NotFound, NotSaved
+from .core.events import (CameraAdded, CameraEnabled, CameraRemoved, CameraStatusChanged, DetectionEvent,
+                          DetectionSwitched, DetectionUpdated, EventBus, MotionChanged, SnapshotTaken,
+                          TimelapseEvent, TimelapseImage)
 from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
-from .mqtt import detection
 from .mqtt.publisher import MqttPublisher
 from .mqtt.enabled import CameraSwitchMqtt
 from .mqtt.timelapses import TimelapseMqtt
+from .mqtt.usb import UsbMqtt
 from .registry import Registry
-from .snapshot import Snapshot, SnapshotWorker
+from .snapshot import ENCODER, Snapshot, SnapshotWorker
 from .store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -39,11 +41,11 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 
-class CameraExistsError(BridgeError):
+class CameraExistsError(Conflict):
     """Raised when adding a camera whose id is already running."""
 
 
-class UnknownCameraError(BridgeError):
+class UnknownCameraError(NotFound):
     """Raised when changing or removing a camera id that is not running."""
 
 
@@ -57,10 +59,11 @@ class Bridge:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
         self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots)
+        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events)
         self.detectors: dict[str, DetectWorker] = self.publisher.detectors
         self._camera_stacks: dict[str, AsyncExitStack] = {}
         self._stack = AsyncExitStack()
@@ -78,6 +81,8 @@ class Bridge:
         self._timelapse_mqtt = TimelapseMqtt(self.publisher, discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
         self.publisher.add_extension(CameraSwitchMqtt(self))
+        if config.usb.discovery != "off":
+            self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
             self._setup_mediamtx()
 
@@ -128,6 +133,7 @@ class Bridge:
     async def __aexit__(self, *exc: object) -> None:
         _LOGGER.info("bridge stopping")
         try:
+            await self.publisher.stop_commands()  # no MQTT command acts on a stopping part
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
             try:
@@ -145,7 +151,7 @@ class Bridge:
             if config.id in self.cameras:
                 raise CameraExistsError(f"camera {config.id} already exists")
             await self._start_camera(config)
-            self.publisher.camera_added(config.id)
+            self.events.publish(CameraAdded(config.id))
         self._cameras_changed()
         _LOGGER.info("camera %s: added", config.id)
 
@@ -157,7 +163,7 @@ class Bridge:
                 raise UnknownCameraError(f"no camera {config.id}")
             await self._stop_camera(config.id)
             await self._start_camera(config)
-            self.publisher.camera_added(config.id)
+            self.events.publish(CameraAdded(config.id))
         self._cameras_changed()
         _LOGGER.info("camera %s: restarted with new options", config.id)
 
@@ -170,8 +176,7 @@ class Bridge:
                 raise UnknownCameraError(f"no camera {cam_id}")
             await self._stop_camera(cam_id)
             self.disabled.discard(cam_id)
-            self.publisher.camera_removed(camera.config)
-        self.events.publish("camera.removed", {"camera": cam_id})
+            self.events.publish(CameraRemoved(cam_id, camera.config))
         self._cameras_changed()
         _LOGGER.info("camera %s: removed", cam_id)
 
@@ -198,7 +203,7 @@ class Bridge:
         (availability ``offline``) and keeps its options and last snapshot. On starts it again.
         Publishes a ``camera.enabled`` event (``{camera, enabled}``) and the retained MQTT
         ``{base}/{camera}/enabled/state``. Returns whether the switch changed. Raises
-        UnknownCameraError, StoreError (nothing changed then).
+        UnknownCameraError, NotSaved (the store failed: nothing changed then).
         """
         async with self._changing:
             camera = self.cameras.get(cam_id)
@@ -207,7 +212,10 @@ class Bridge:
             if (cam_id not in self.disabled) == enabled:
                 return False
             if self.store is not None:
-                await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
+                try:
+                    await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
+                except StoreError as err:
+                    raise NotSaved(f"the switch was not saved: {err}") from err
             if enabled:
                 self.disabled.discard(cam_id)
                 await self._stop_camera(cam_id)
@@ -219,8 +227,8 @@ class Bridge:
                 self.cameras[cam_id], self.snapshots[cam_id] = camera, worker  # last snapshot kept
                 self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs
                 camera.mark_disabled()
-            self.publisher.camera_added(cam_id)
-        self.events.publish("camera.enabled", {"camera": cam_id, "enabled": enabled})
+            self.events.publish(CameraAdded(cam_id))
+        self.events.publish(CameraEnabled(cam_id, enabled))
         self._cameras_changed()
         _LOGGER.info("camera %s: switched %s", cam_id, "on" if enabled else "off")
         return True
@@ -286,8 +294,7 @@ class Bridge:
     def _on_camera_state(self, camera: Camera) -> None:
         if self.cameras.get(camera.id) is not camera:
             return  # a camera being replaced or removed reporting "stopped"
-        self.publisher.on_camera_state(camera)
-        self.events.publish("camera.status", {"camera": camera.id, **camera.status.as_payload()})
+        self.events.publish(CameraStatusChanged(camera.id, camera.status.as_payload()))
 
     async def _start_timelapses(self) -> None:
         from .timelapse.manager import TimelapseManager
@@ -295,27 +302,29 @@ class Bridge:
         assert self.store is not None
         self.timelapses = TimelapseManager(self.config, self.cameras, self.store,
                                            on_event=self._on_timelapse_event,
-                                           on_image=self._timelapse_mqtt.on_image)
+                                           on_image=self._on_timelapse_image)
         await self._stack.enter_async_context(self.timelapses)
         self._timelapse_mqtt.attach(self.timelapses)
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
-        self.events.publish(type_, data)
-        self._timelapse_mqtt.on_event(type_, data)
+        self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))
+
+    def _on_timelapse_image(self, tl_id: str, jpeg: bytes) -> None:
+        self.events.publish(TimelapseImage(tl_id, jpeg))
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
-        self.publisher.on_snapshot(cam_id, snap)
+        self.events.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:
         if update.camera not in self.detectors:
             return  # a camera being removed ending its events
-        detection.publish_update(self.publisher.link, self.publisher.topics, update)
+        self.events.publish(DetectionUpdated(update.camera, update))
         for event in update.events:
-            self.events.publish("detection.event", {"camera": update.camera, "event": event})
+            self.events.publish(DetectionEvent(update.camera, event))
         if update.motion is not None:
-            self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
+            self.events.publish(MotionChanged(update.camera, update.motion))
         if update.enabled is not None:
-            self.events.publish("detection.state", {"camera": update.camera, "enabled": update.enabled})
+            self.events.publish(DetectionSwitched(update.camera, update.enabled))
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .config import CameraConfig, ConfigError, camera_data, camera_from_data
-from .errors import BridgeError
+from .core.errors import BridgeError, Conflict, Invalid, NotFound
 from .store import Store
 
 if TYPE_CHECKING:
@@ -19,32 +19,19 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class RegistryError(BridgeError):
-    """Base of the registry's errors; ``status`` is the HTTP status the API answers with."""
-
-    status = 400
-    code = "bad_request"
+    """Base of the registry's errors (each is also one of the kinds of ``core.errors``)."""
 
 
-class UnknownCamera(RegistryError):
+class UnknownCamera(RegistryError, NotFound):
     """Raised when no camera has the given id."""
 
-    status, code = 404, "not_found"
 
-
-class CameraConflict(RegistryError):
+class CameraConflict(RegistryError, Conflict):
     """Raised when adding an id that exists, or changing a camera defined in YAML."""
 
-    status, code = 409, "conflict"
 
-
-class InvalidCamera(RegistryError):
+class InvalidCamera(RegistryError, Invalid):
     """Raised when the options do not validate; ``errors`` has one ``key.path: message`` each."""
-
-    status, code = 400, "invalid_config"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def slugify(name: str) -> str:
@@ -95,6 +82,17 @@ class Registry:
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data.get("detect")))
             await self._bridge.add_camera(camera)
         return camera
+
+    async def check(self, body: Any) -> CameraConfig:
+        """The camera an API body ``{id?, name?, url | device, ...}`` would add, validated as
+        :meth:`add` does, without adding or storing it. Raises InvalidCamera."""
+        if not isinstance(body, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        data = dict(body)
+        cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        if not isinstance(cam_id, str):
+            raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
+        return await self._validate(cam_id, data)
 
     async def update(self, cam_id: str, patch: Any) -> CameraConfig:
         """Change options of an API camera (``snapshot`` merged key by key); restarts only that

@@ -34,8 +34,9 @@ from bridge.app import Bridge
 
 from .conftest import make_config, running
 
-#: routes documented elsewhere: the WebSocket JSON-RPC endpoint (bridge/api/rpc.py)
-NOT_IN_SPEC = {"/ws"}
+#: routes documented elsewhere: the WebSocket JSON-RPC endpoint (bridge/api/rpc.py), the web page
+#: and its files (bridge/api/web.py, docs/web.md)
+NOT_IN_SPEC = {"/ws", "/", "/static/{name}"}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
           content_type_conformance, response_headers_conformance]
@@ -99,7 +100,7 @@ def live(broker, tmp_path_factory) -> Iterator[Bridge]:
     config = make_config(broker.port, prefix, {
         LIVE: {"url": LAVFI, "snapshot": {"interval": 0.5}},
         DEAD: {"url": "rtsp://127.0.0.1:9/none", "open_timeout": 1},
-    }, api={"rate_limit": {"rate": 10000, "burst": 10000}},
+    }, api={"rate_limit": {"rate": 10000, "burst": 10000, "auth_failures": 100000}},
         data_dir=tmp_path_factory.mktemp("openapi-state"))
     with BridgeThread(config) as bridge:
         deadline = time.monotonic() + 15

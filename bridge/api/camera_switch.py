@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import voluptuous as vol
 from aiohttp import web
 
-from ..app import UnknownCameraError
-from ..store import StoreError
+from ..core.errors import NotFound
 from . import rpc
 from .cameras import camera_view
 from .errors import ApiError
@@ -33,14 +32,6 @@ def switch_view(bridge: Bridge, cam_id: str, source: str) -> dict[str, Any]:
     return camera_view(bridge.cameras[cam_id], source, bridge)
 
 
-async def switch(bridge: Bridge, cam_id: str, enabled: bool) -> None:
-    """Switch ``cam_id`` on or off. Raises ApiError 404 (no such camera), 503 (not saved)."""
-    try:
-        await bridge.set_camera_enabled(cam_id, enabled)
-    except UnknownCameraError as err:
-        raise ApiError(404, "not_found", str(err)) from None
-    except StoreError as err:
-        raise ApiError(503, "store_unavailable", f"the switch was not saved: {err}") from None
 
 
 async def set_enabled(request: web.Request) -> web.Response:
@@ -50,14 +41,14 @@ async def set_enabled(request: web.Request) -> web.Response:
     bridge: Bridge = request.app[BRIDGE]
     cam_id = request.match_info["id"]
     if cam_id not in bridge.cameras:
-        raise ApiError(404, "not_found", f"no camera {cam_id}")
+        raise NotFound(f"no camera {cam_id}")
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ApiError(400, "invalid_json", f"the body is not JSON: {err}") from None
     if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
         raise ApiError(400, "invalid_parameter", 'expected {"enabled": true} or {"enabled": false}')
-    await switch(bridge, cam_id, body["enabled"])
+    await bridge.set_camera_enabled(cam_id, body["enabled"])
     return web.json_response(switch_view(bridge, cam_id, request.app[REGISTRY].source(cam_id)))
 
 
@@ -69,14 +60,9 @@ def _flag(value: Any) -> bool:
 
 @rpc.method("cameras.set_enabled", "Switch a camera on or off (off: no connection, state disabled; "
             "kept across restarts); returns the camera.", rpc.CAMERA_ID,
-            rpc.Param("enabled", _flag, "boolean", "false to switch the camera off"), role="operator")
+            rpc.Param("enabled", _flag, "boolean", "false to switch the camera off"))
 async def _rpc_set_enabled(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     rpc.find_camera(conn, params["id"])
-    try:
-        await switch(conn.bridge, params["id"], params["enabled"])
-    except ApiError as err:
-        if err.status == 404:
-            raise rpc.app_error(rpc.NOT_FOUND, "not_found", str(err)) from None
-        raise rpc.RpcError(rpc.INTERNAL_ERROR, str(err)) from None
+    await conn.bridge.set_camera_enabled(params["id"], params["enabled"])
     source = conn.registry.source(params["id"]) if conn.registry is not None else "yaml"
     return switch_view(conn.bridge, params["id"], source)

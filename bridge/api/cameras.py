@@ -8,13 +8,12 @@ import hashlib
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from aiohttp import web
 
 from ..config import camera_data
 from ..redact import mask_url
-from ..registry import InvalidCamera, RegistryError
+from ..core.errors import NoSnapshot, NotFound
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ def _camera(request: web.Request) -> Camera:
     cam_id = request.match_info["id"]
     camera = _bridge(request).cameras.get(cam_id)
     if camera is None:
-        raise ApiError(404, "not_found", f"no camera {cam_id}")
+        raise NotFound(f"no camera {cam_id}")
     return camera
 
 
@@ -98,17 +97,9 @@ async def _json_body(request: web.Request) -> Any:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from None
 
 
-def _registry_error(err: RegistryError) -> ApiError:
-    extra = {"errors": err.errors} if isinstance(err, InvalidCamera) else {}
-    return ApiError(err.status, err.code, str(err), **extra)
-
-
 async def add_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    try:
-        config = await _registry(request).add(body)
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    config = await _registry(request).add(body)
     camera = _bridge(request).cameras[config.id]
     return web.json_response(camera_view(camera, "api", _bridge(request)), status=201,
                              headers={"Location": f"/api/cameras/{config.id}"})
@@ -116,18 +107,12 @@ async def add_camera(request: web.Request) -> web.Response:
 
 async def update_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    try:
-        config = await _registry(request).update(request.match_info["id"], body)
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    config = await _registry(request).update(request.match_info["id"], body)
     return web.json_response(camera_view(_bridge(request).cameras[config.id], "api", _bridge(request)))
 
 
 async def remove_camera(request: web.Request) -> web.Response:
-    try:
-        await _registry(request).remove(request.match_info["id"])
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    await _registry(request).remove(request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -144,6 +129,8 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
     """``jpeg`` re-encoded ``width`` pixels wide (aspect kept, height at least 2 pixels) at JPEG
     ``quality`` (1-100). Blocking (decode and encode): run it in an executor. Raises
     ValueError when the JPEG cannot be decoded or encoded."""
+    import cv2  # OpenCV only once a downscaled snapshot is asked for
+
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("not a decodable JPEG")
@@ -165,7 +152,7 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
         status = camera.status
         reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
         reason += f": {status.error})" if status.error else ")"
-        raise ApiError(503, "no_snapshot", reason, state=str(status.state))
+        raise NoSnapshot(reason, str(status.state))
     digest = hashlib.blake2b(snap.jpeg, digest_size=8).hexdigest()
     etag = f'"{digest}-{width or snap.width}"'
     headers = {"ETag": etag, "Last-Modified": formatdate(snap.taken_at, usegmt=True),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..core.errors import NotFound
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ def _worker(request: web.Request) -> DetectWorker:
     bridge: Bridge = request.app[BRIDGE]
     cam_id = request.match_info["id"]
     if cam_id not in bridge.cameras:
-        raise ApiError(404, "not_found", f"no camera {cam_id}")
+        raise NotFound(f"no camera {cam_id}")
     worker = bridge.detectors.get(cam_id)
     if worker is None:
-        raise ApiError(404, "not_found", f"camera {cam_id} has no detection")
+        raise NotFound(f"camera {cam_id} has no detection")
     return worker
 
 
@@ -74,5 +75,5 @@ async def best_snapshot(request: web.Request) -> web.Response:
     label = request.match_info["label"]
     jpeg = worker.snapshots.get(label) if LABEL.match(label) else None
     if jpeg is None:
-        raise ApiError(404, "not_found", f"camera {worker.camera_id} has no {label} snapshot yet")
+        raise NotFound(f"camera {worker.camera_id} has no {label} snapshot yet")
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})

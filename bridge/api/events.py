@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-from ..events import Event, EventSubscription
+from ..core.events import Envelope, EventSubscription
 from .budget import write
 from .server import tracked_stream
 
@@ -20,7 +20,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/events", events, name="events")
 
 
-def _format(event: Event) -> bytes:
+def _format(event: Envelope) -> bytes:
     payload = json.dumps({"type": event.type, "time": event.time, **event.data})
     return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
 

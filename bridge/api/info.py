@@ -15,8 +15,9 @@ import voluptuous as vol
 from aiohttp import web
 
 from .. import instance
+from ..core.errors import Conflict
 from .errors import ApiError
-from .rpc import CONFLICT, Connection, Param, app_error, method
+from .rpc import Connection, Param, method
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -36,7 +37,8 @@ def _bridge(request: web.Request) -> Bridge:
 
 def bridge_view(bridge: Bridge) -> dict[str, Any]:
     """``{id, version, started_at, uptime_s, cameras: {id: state}, mqtt: {base_topic, node_id,
-    discovery, discovery_configured, discovery_prefix}}``; ``uptime_s`` in whole seconds."""
+    discovery, discovery_configured, discovery_prefix, connected}, mediamtx: {available, version}
+    or None}``; ``uptime_s`` in whole seconds."""
     state = bridge.publisher.bridge_state()
     mqtt = bridge.config.mqtt
     return {
@@ -47,7 +49,10 @@ def bridge_view(bridge: Bridge) -> dict[str, Any]:
             "discovery": bridge.publisher.discovery_enabled,
             "discovery_configured": mqtt.discovery,
             "discovery_prefix": mqtt.discovery_prefix,
+            "connected": bridge.publisher.link.connected.is_set(),
         },
+        "mediamtx": None if bridge.mediamtx is None else {
+            "available": bridge.mediamtx.available, "version": bridge.mediamtx.info.get("version")},
     }
 
 
@@ -67,7 +72,7 @@ async def put_discovery(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_parameter", 'expected {"enabled": true} or {"enabled": false}')
     bridge = _bridge(request)
     if not await switch_discovery(bridge, body["enabled"]):
-        raise ApiError(409, "conflict", CONFIGURED_OFF)
+        raise Conflict(CONFIGURED_OFF)
     return web.json_response(bridge_view(bridge))
 
 
@@ -100,8 +105,8 @@ async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method("bridge.set_discovery", "Switch Home Assistant MQTT discovery off or on (kept across restarts).",
         Param("enabled", _bool, "boolean", "false clears the discovery configs, true publishes them"),
-        role="admin")
+        operation="bridge.discovery")
 async def _rpc_set_discovery(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if not await switch_discovery(conn.bridge, params["enabled"]):
-        raise app_error(CONFLICT, "conflict", CONFIGURED_OFF)
+        raise Conflict(CONFIGURED_OFF)
     return bridge_view(conn.bridge)

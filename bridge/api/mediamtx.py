@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..core.errors import MediamtxDisabled, MediamtxDown, NotFound
 from ..mediamtx.breaker import BreakerState, CircuitOpen
 from ..mediamtx.client import MediamtxError
 from . import health, rpc
@@ -55,13 +56,13 @@ def _bridge(request: web.Request) -> Bridge:
 
 def _service(bridge: Bridge) -> MediamtxService:
     if bridge.mediamtx is None:
-        raise ApiError(409, "mediamtx_disabled", "MediaMTX is not enabled (mediamtx.enabled)")
+        raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
     return bridge.mediamtx
 
 
 def _camera_id(bridge: Bridge, cam_id: str) -> str:
     if cam_id not in bridge.cameras:
-        raise ApiError(404, "not_found", f"no camera {cam_id}")
+        raise NotFound(f"no camera {cam_id}")
     return cam_id
 
 
@@ -107,7 +108,7 @@ async def _segments(service: MediamtxService, cam_id: str) -> list[dict[str, str
     try:
         starts = await service.recordings(cam_id)
     except (CircuitOpen, MediamtxError) as err:
-        raise ApiError(503, "mediamtx_unavailable", f"MediaMTX cannot list recordings now: {err}") from None
+        raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
     return [{"start": start} for start in starts]
 
 
@@ -121,17 +122,9 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 # -- JSON-RPC ----------------------------------------------------------------------------------
 
-MEDIAMTX_DISABLED = -32008
-MEDIAMTX_UNAVAILABLE = -32009
-rpc.ERRORS[MEDIAMTX_DISABLED] = "MediaMTX is not enabled"
-rpc.ERRORS[MEDIAMTX_UNAVAILABLE] = "MediaMTX does not answer"
-
-
 def _rpc_call(conn: rpc.Connection, cam_id: str) -> MediamtxService:
     rpc.find_camera(conn, cam_id)
-    if conn.bridge.mediamtx is None:
-        raise rpc.app_error(MEDIAMTX_DISABLED, "mediamtx_disabled", "MediaMTX is not enabled")
-    return conn.bridge.mediamtx
+    return _service(conn.bridge)
 
 
 def _flag(value: Any) -> bool:
@@ -146,7 +139,7 @@ async def _rpc_recording(conn: rpc.Connection, params: dict[str, Any]) -> dict[s
 
 
 @rpc.method("cameras.set_recording", "Switch a camera's recording on or off.", rpc.CAMERA_ID,
-            rpc.Param("recording", _flag, "boolean", "true to record"), role="operator")
+            rpc.Param("recording", _flag, "boolean", "true to record"))
 async def _rpc_set_recording(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     service = _rpc_call(conn, params["id"])
     await service.set_recording(params["id"], params["recording"])
@@ -156,14 +149,11 @@ async def _rpc_set_recording(conn: rpc.Connection, params: dict[str, Any]) -> di
 @rpc.method("cameras.recordings", "A camera's recorded segments (start times) from MediaMTX.", rpc.CAMERA_ID)
 async def _rpc_recordings(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     service = _rpc_call(conn, params["id"])
-    try:
-        starts = await service.recordings(params["id"])
-    except (CircuitOpen, MediamtxError) as err:
-        raise rpc.app_error(MEDIAMTX_UNAVAILABLE, "mediamtx_unavailable", f"MediaMTX: {err}") from None
-    return {"camera": params["id"], "segments": [{"start": s} for s in starts]}
+    return {"camera": params["id"], "segments": await _segments(service, params["id"])}
 
 
-@rpc.method("mediamtx.status", "MediaMTX availability, circuit breaker and last reconciliation.")
+@rpc.method("mediamtx.status", "MediaMTX availability, circuit breaker and last reconciliation.",
+            operation="health.mediamtx")
 async def _rpc_status(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     service = conn.bridge.mediamtx
     return {"status": "disabled"} if service is None else service.status()

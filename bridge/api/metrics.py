@@ -46,7 +46,8 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..status import CameraState
-from .errors import ApiError
+from ..core.errors import BridgeError
+from .errors import ApiError, answer_for
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -181,6 +182,10 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     except ApiError as err:
         status = str(err.status)
+        raise
+    except BridgeError as err:
+        answer = answer_for(err)
+        status = str(answer.status) if answer is not None else "500"
         raise
     except web.HTTPException as exc:
         status = str(exc.status)

@@ -59,8 +59,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import importlib
-import inspect
 import itertools
 import logging
 import math
@@ -75,13 +73,16 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
-from ..events import EventSubscription
+from ..core.events import EventSubscription
 from ..redact import mask_url, redact
-from ..registry import CameraConflict, InvalidCamera, RegistryError, UnknownCamera
 from ..status import iso_utc
 from . import budget, wire
 from .cameras import camera_view, downscale
-from .errors import ApiError
+from ..core.errors import BridgeError, NoSnapshot, NotFound, NotRunning
+from . import auth
+from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_REACHED,
+                     METHOD_NOT_FOUND, PARSE_ERROR, RATE_LIMITED, RPC_CODES, UNAUTHORIZED, ApiError,
+                     answer_for)
 from .metrics import count_rpc
 
 if TYPE_CHECKING:
@@ -92,19 +93,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-NOT_FOUND = -32001
-CONFLICT = -32002
-INVALID_CAMERA = -32003
-UNAUTHORIZED = -32004
-FORBIDDEN = -32005
-NO_SNAPSHOT = -32006
-LIMIT_REACHED = -32007
-RATE_LIMITED = -32010
 
 SEND_QUEUE = 64  #: frames waiting for a slow client before its event notifications are dropped
 MAX_MESSAGE = 1024 * 1024  #: largest frame accepted from a client, bytes
@@ -196,28 +184,12 @@ class Caller:
 ANONYMOUS = Caller("anonymous", "admin", "anonymous")  #: everyone, when the API needs no auth
 
 
-def _auth_module() -> Any:
-    """``bridge.api.auth``, or None while the project has none (an auth module that fails to
-    import raises: never fall back to open access because of a broken module)."""
-    try:
-        return importlib.import_module(f"{__package__}.auth")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.auth":
-            raise
-        return None
-
-
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def connect_caller(request: web.Request, config: ApiConfig) -> Caller | None:
     """The caller of an upgrade request, from its headers (None: must send ``auth`` first).
     Invalid credentials raise the auth module's error (a 401 before the upgrade)."""
-    auth = _auth_module()
-    principal = request.get(auth.PRINCIPAL) if auth is not None else None
-    if principal is None and auth is not None:
-        principal = await _resolve(auth.authenticate_request(request))
+    principal = request.get(auth.PRINCIPAL)
+    if principal is None:
+        principal = auth.authenticate_request(request)
     if principal is not None:
         return Caller.of(principal)
     return None if config.auth_required else ANONYMOUS
@@ -307,11 +279,16 @@ def _message(err: vol.Invalid) -> str:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, summary: str, *params: Param, **options: Any) -> Callable[[Handler], Handler]:
-    """Register the decorated handler as ``name`` (options as for :class:`Method`)."""
+def method(name: str, summary: str, *params: Param, operation: str | None = None,
+           **options: Any) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as ``name`` (options as for :class:`Method`). Its role is
+    the one :data:`bridge.api.auth.ROUTE_ROLES` gives ``operation`` (default: ``name``), the
+    REST route doing the same. Raises KeyError when the table has no such operation."""
+    role = auth.ROUTE_ROLES[operation or name]
 
     def register(handler: Handler) -> Handler:
-        METHODS[name] = Method(name, handler, summary, params, **options)
+        METHODS[name] = Method(name, handler, summary, params, role=None if role == auth.PUBLIC else role,
+                               **options)
         return handler
 
     return register
@@ -547,6 +524,15 @@ class Connection:
             reply = _reply(rid, result=result)
         except RpcError as err:
             reply = _reply(rid, error=err.as_error())
+        except BridgeError as err:
+            answer = answer_for(err)
+            if answer is None:
+                _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
+                reply = _reply(rid, error={"code": INTERNAL_ERROR,
+                                           "message": "internal error (see the bridge log)"})
+            else:
+                reply = _reply(rid, error=app_error(answer.rpc_code, answer.error, str(err),
+                                                    **answer.extra(err)).as_error())
         except Exception:
             _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
             reply = _reply(rid, error={"code": INTERNAL_ERROR,
@@ -630,11 +616,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 def find_camera(conn: Connection, cam_id: str) -> Camera:
-    """The running camera ``cam_id`` of ``conn``'s bridge. Raises :class:`RpcError`
-    ``not_found`` (code ``NOT_FOUND``) when there is none."""
+    """The running camera ``cam_id`` of ``conn``'s bridge. Raises NotFound when there is
+    none."""
     camera = conn.bridge.cameras.get(cam_id)
     if camera is None:
-        raise app_error(NOT_FOUND, "not_found", f"no camera {cam_id}")
+        raise NotFound(f"no camera {cam_id}")
     return camera
 
 
@@ -645,22 +631,12 @@ def _view(conn: Connection, camera: Any) -> dict[str, Any]:
 
 def _registry(conn: Connection) -> Registry:
     if conn.registry is None:
-        raise RpcError(INTERNAL_ERROR, "the camera registry is not running")
+        raise NotRunning("the camera registry is not running")
     return conn.registry
 
 
-def _registry_error(err: RegistryError) -> RpcError:
-    if isinstance(err, UnknownCamera):
-        return app_error(NOT_FOUND, "not_found", str(err))
-    if isinstance(err, CameraConflict):
-        return app_error(CONFLICT, "conflict", str(err))
-    if isinstance(err, InvalidCamera):
-        return app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
-    return app_error(INVALID_PARAMS, err.code, str(err))
-
-
 @method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
-        "error codes.", role=None)
+        "error codes.")
 async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0", "bridge": __version__,
@@ -673,9 +649,8 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("auth", "Authenticate this connection with a token (API key or JWT).",
-        Param("token", text_param, "string", "an API key or a JWT bearer token"), role=None)
+        Param("token", text_param, "string", "an API key or a JWT bearer token"))
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    auth = _auth_module()
     principal = None
     budgets = budget.budget(conn.app) if conn.app is not None else None
     wait = budgets.auth_wait(conn.remote) if budgets is not None else 0.0
@@ -683,19 +658,17 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         retry = max(1, math.ceil(wait))
         raise app_error(RATE_LIMITED, "rate_limited", f"too many failed authentications from "
                         f"{conn.remote}; retry in {retry} s", retry_after=retry)
-    if auth is not None:
-        try:
-            principal = await _resolve(auth.authenticate_token(conn.app, params["token"]))
-        except (ApiError, ValueError, LookupError) as err:
-            _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
+    try:
+        principal = auth.authenticate_token(conn.app, params["token"])
+    except (ApiError, ValueError, LookupError) as err:
+        _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:
         if budgets is not None:
             budgets.auth_failed(conn.remote)
         conn.auth_failures += 1
         if conn.auth_failures >= MAX_AUTH_FAILURES:
             conn.close_reason = "too many failed auth attempts"
-        message = "invalid token" if auth is not None else "authentication is not available"
-        raise app_error(UNAUTHORIZED, "unauthorized", message)
+        raise app_error(UNAUTHORIZED, "unauthorized", "invalid token")
     conn.caller = Caller.of(principal)
     if conn.pending is not None:
         conn.pending.release()
@@ -708,7 +681,7 @@ async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
-        version=1, deprecated=True, replacement="cameras.list")
+        version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
     return [_view(conn, c) for c in list(conn.bridge.cameras.values())]
 
@@ -728,7 +701,7 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         status = camera.status
         reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
         reason += f": {status.error})" if status.error else ")"
-        raise app_error(NO_SNAPSHOT, "no_snapshot", reason, state=str(status.state))
+        raise NoSnapshot(reason, str(status.state))
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
@@ -739,8 +712,7 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
 
 
-@method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID,
-        role="operator")
+@method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID)
 async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     camera = find_camera(conn, params["id"])
     conn.bridge.snapshots[camera.id].request()
@@ -749,63 +721,46 @@ async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, A
 
 @method("cameras.add", "Add a camera (persisted; started at once); returns it.",
         Param("id", text_param, "string", "camera id (default: from name)", required=False),
-        Param("name", text_param, "string", "display name", required=False),
-        role="admin", more_params="the camera's options as in the configuration's cameras section "
+        Param("name", text_param, "string", "display name", required=False), more_params="the camera's options as in the configuration's cameras section "
                                   "(url or device, snapshot, transport, ...)")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        config = await _registry(conn).add(params)
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    config = await _registry(conn).add(params)
     return _view(conn, conn.bridge.cameras[config.id])
 
 
 @method("cameras.update", "Change options of a camera added through the API (restarts only it).",
-        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"),
-        role="admin")
+        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"))
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        config = await _registry(conn).update(params["id"], params["changes"])
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    config = await _registry(conn).update(params["id"], params["changes"])
     return _view(conn, conn.bridge.cameras[config.id])
 
 
-@method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID, role="admin")
+@method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID)
 async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        await _registry(conn).remove(params["id"])
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    await _registry(conn).remove(params["id"])
     return {"id": params["id"], "removed": True}
 
 
 @method("events.subscribe", "Receive events as `event` notifications; returns a subscription id.",
         Param("types", _text_list, "array of strings",
-              "event types, e.g. camera.status, camera.removed (default: all)", required=False))
+              "event types, e.g. camera.status, camera.removed (default: all)", required=False),
+        operation="events")
 async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     types = params.get("types")
     return {"subscription": conn.subscribe(types), "types": sorted(set(types)) if types else None}
 
 
 @method("events.unsubscribe", "Stop a subscription.",
-        Param("subscription", text_param, "string", "id returned by events.subscribe"))
+        Param("subscription", text_param, "string", "id returned by events.subscribe"), operation="events")
 async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = params["subscription"]
     if sub_id not in conn.subscriptions:
-        raise app_error(NOT_FOUND, "not_found", f"no subscription {sub_id}")
+        raise NotFound(f"no subscription {sub_id}")
     conn.unsubscribe(sub_id)
     return {"subscription": sub_id, "unsubscribed": True}
 
 
-ERRORS = {
-    PARSE_ERROR: "parse error", INVALID_REQUEST: "invalid request", METHOD_NOT_FOUND: "method not found",
-    INVALID_PARAMS: "invalid params (data.param, data.errors)", INTERNAL_ERROR: "internal error",
-    NOT_FOUND: "not found", CONFLICT: "conflict (exists, or defined in YAML)",
-    INVALID_CAMERA: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
-    FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
-    LIMIT_REACHED: "too many subscriptions",
-    RATE_LIMITED: "rate limited (data.retry_after)",
-}
+#: JSON-RPC code -> meaning, listed by ``rpc.discover`` (the codes live in ``errors.py``)
+ERRORS = RPC_CODES
 
 __all__ = ["METHODS", "Connection", "Method", "Param", "RpcError", "method", "setup", "websocket"]

@@ -20,7 +20,8 @@ from aiohttp import web
 from ..config import ApiConfig
 from ..redact import redact
 from ..service import Service
-from .errors import ApiError, json_error
+from ..core.errors import BridgeError
+from .errors import ApiError, answer_for, error_response, json_error
 from .httplog import HttpLog
 
 if TYPE_CHECKING:
@@ -65,6 +66,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return err.response()
+    except BridgeError as err:
+        answer = answer_for(err)
+        if answer is None:  # a fault, not an answer: as any unexpected error
+            _LOGGER.exception("api: %s %s failed", request.method, redact(request.rel_url))
+            return json_error(500, "internal_error", "internal error (see the bridge log)")
+        return error_response(err, answer)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -81,7 +88,8 @@ def _keep(headers: Any) -> dict[str, str]:
 
 #: modules of ``bridge.api`` whose ``setup(app)`` adds routes, in this order
 ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi", "detect", "mediamtx", "usb",
-                 "timelapses", "info", "detection", "camera_switch"]
+                 "timelapses", "info", "detection", "camera_switch",
+                 "session", "probe", "web"]
 #: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
 #: (metrics first: it also counts what the later ones answer, e.g. 401 and 429)
 MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "auth:auth_middleware", "ratelimit:ratelimit_middleware",

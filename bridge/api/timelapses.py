@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..status import iso_utc
-from ..timelapse.state import ACTIONS, InvalidTimelapse, TimelapseError
+from ..core.errors import NotFound, NotRunning
+from ..timelapse.state import ACTIONS
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -43,19 +44,13 @@ def setup(app: web.Application) -> None:
 
 
 def manager_of(app: web.Application) -> TimelapseManager:
-    """The bridge's timelapse manager. Raises ApiError 503 when it is not running."""
+    """The bridge's timelapse manager. Raises NotRunning when it is not running."""
     from .server import BRIDGE
 
     manager = app[BRIDGE].timelapses
     if manager is None:
-        raise ApiError(503, "not_ready", "timelapses are not running yet")
+        raise NotRunning("timelapses are not running yet")
     return manager
-
-
-def api_error(err: TimelapseError) -> ApiError:
-    """The API answer for a timelapse error."""
-    extra = {"errors": err.errors} if isinstance(err, InvalidTimelapse) else {}
-    return ApiError(err.status, err.code, str(err), **extra)
 
 
 def frame_view(tl_id: str, row: FrameRow) -> dict[str, Any]:
@@ -77,10 +72,7 @@ def video_view(tl_id: str, row: VideoRow) -> dict[str, Any]:
 
 def _runtime(request: web.Request) -> tuple[TimelapseManager, Runtime]:
     manager = manager_of(request.app)
-    try:
-        return manager, manager.get(request.match_info["id"])
-    except TimelapseError as err:
-        raise api_error(err) from None
+    return manager, manager.get(request.match_info["id"])
 
 
 def _number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -116,29 +108,20 @@ async def get_timelapse(request: web.Request) -> web.Response:
 async def add_timelapse(request: web.Request) -> web.Response:
     body = await _json_body(request)
     manager = manager_of(request.app)
-    try:
-        rt = await manager.create(body)
-    except TimelapseError as err:
-        raise api_error(err) from None
+    rt = await manager.create(body)
     return web.json_response(manager.view(rt), status=201, headers={"Location": f"/api/timelapses/{rt.id}"})
 
 
 async def update_timelapse(request: web.Request) -> web.Response:
     body = await _json_body(request)
     manager = manager_of(request.app)
-    try:
-        rt = await manager.update(request.match_info["id"], body)
-    except TimelapseError as err:
-        raise api_error(err) from None
+    rt = await manager.update(request.match_info["id"], body)
     return web.json_response(manager.view(rt))
 
 
 async def remove_timelapse(request: web.Request) -> web.Response:
     manager = manager_of(request.app)
-    try:
-        await manager.remove(request.match_info["id"])
-    except TimelapseError as err:
-        raise api_error(err) from None
+    await manager.remove(request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -147,11 +130,8 @@ async def action(request: web.Request) -> web.Response:
     manager, rt = _runtime(request)
     name = request.match_info["action"]
     if name not in ACTIONS:
-        raise ApiError(404, "not_found", f"no action {name} (expected one of {', '.join(ACTIONS)})")
-    try:
-        await manager.act(rt.id, name)
-    except TimelapseError as err:
-        raise api_error(err) from None
+        raise NotFound(f"no action {name} (expected one of {', '.join(ACTIONS)})")
+    await manager.act(rt.id, name)
     return web.json_response(manager.view(rt), status=202 if name == "render" else 200)
 
 
@@ -174,7 +154,7 @@ async def list_videos(request: web.Request) -> web.Response:
 
 def _file(path: Any, content_type: str) -> web.FileResponse:
     if not path.is_file():
-        raise ApiError(404, "not_found", "the file is gone (deleted by retention)")
+        raise NotFound("the file is gone (deleted by retention)")
     return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "max-age=3600"})
 
 
@@ -183,7 +163,7 @@ async def frame_jpeg(request: web.Request) -> web.StreamResponse:
     frame_id = _row_id(request.match_info["frame"])
     row = await asyncio.to_thread(manager.tstore.frame, rt.id, frame_id) if frame_id is not None else None
     if row is None:
-        raise ApiError(404, "not_found", f"timelapse {rt.id} has no frame {request.match_info['frame']}")
+        raise NotFound(f"timelapse {rt.id} has no frame {request.match_info['frame']}")
     return _file(manager.tstore.path(row.path), "image/jpeg")
 
 
@@ -192,7 +172,7 @@ async def _video(request: web.Request) -> tuple[TimelapseManager, VideoRow]:
     video_id = _row_id(request.match_info["video"])
     row = await asyncio.to_thread(manager.tstore.video, rt.id, video_id) if video_id is not None else None
     if row is None:
-        raise ApiError(404, "not_found", f"timelapse {rt.id} has no video {request.match_info['video']}")
+        raise NotFound(f"timelapse {rt.id} has no video {request.match_info['video']}")
     return manager, row
 
 
@@ -205,7 +185,7 @@ async def video_file(request: web.Request) -> web.StreamResponse:
 async def video_thumbnail(request: web.Request) -> web.StreamResponse:
     manager, row = await _video(request)
     if row.thumbnail is None:
-        raise ApiError(404, "not_found", f"video {row.id} has no thumbnail")
+        raise NotFound(f"video {row.id} has no thumbnail")
     return _file(manager.tstore.path(row.thumbnail), "image/jpeg")
 
 
@@ -214,5 +194,5 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     manager, rt = _runtime(request)
     path = manager.thumbnail_path(rt.id)
     if not path.is_file():
-        raise ApiError(404, "not_found", f"timelapse {rt.id} has no frame yet")
+        raise NotFound(f"timelapse {rt.id} has no frame yet")
     return _file(path, "image/jpeg")

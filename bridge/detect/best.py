@@ -3,8 +3,6 @@ object's box drawn, renewed at an event's start and when its score improves."""
 
 from __future__ import annotations
 
-import cv2
-
 from ..capture import Frame
 from .tracker import Track
 
@@ -29,6 +27,8 @@ class BestSnapshots:
         """Label -> JPEG for the labels whose ``events`` (this frame's) start an event or raise
         its best score; marks the pictured tracks ``snapshot_available``. ``now`` is monotonic
         seconds. Blocking (colour conversion, JPEG encode)."""
+        import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
         chosen: dict[str, Track] = {}
         for kind, track in events:
             if kind == "end":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
 from ..mqtt import discovery
+from ..mqtt.feature import Feature
 from ..mqtt.topics import Topics
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ ON, OFF = "ON", "OFF"
 BYTES_REPUBLISH = 30.0
 
 
-class MediamtxMqtt:
+class MediamtxMqtt(Feature):
     """Publisher extension for one :class:`MediamtxService`."""
 
     def __init__(self, service: MediamtxService, publisher: MqttPublisher,

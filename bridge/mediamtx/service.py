@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import MediamtxConfig
+from ..core.events import MediamtxAvailability, MediamtxReconciled, RecordingChanged
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats
@@ -182,7 +183,7 @@ class MediamtxService(Service):
             await asyncio.to_thread(store.set_recording, cam_id, enabled)
         self.record[cam_id] = enabled
         self._record_dirty.add(cam_id)
-        self._bridge.events.publish("camera.recording", {"camera": cam_id, "recording": enabled})
+        self._bridge.events.publish(RecordingChanged(cam_id, enabled))
         self._notify()
         return await self.reconcile_now() if self.available else False
 
@@ -231,8 +232,7 @@ class MediamtxService(Service):
             level = logging.DEBUG if self._warned else logging.WARNING
             self._warned = True
             _LOGGER.log(level, "mediamtx: unavailable: %s", error)
-        self._bridge.events.publish("mediamtx.availability", {
-            "available": available, "version": self.info.get("version"), "error": error})
+        self._bridge.events.publish(MediamtxAvailability(available, self.info.get("version"), error))
         self._notify()
 
     async def _health_loop(self) -> None:
@@ -262,8 +262,7 @@ class MediamtxService(Service):
                 if store is not None:
                     await asyncio.to_thread(store.set_owned_paths, set(result.owned))
             if result.changed:
-                self._bridge.events.publish("mediamtx.reconciled", {
-                    "added": result.added, "patched": result.patched, "deleted": result.deleted})
+                self._bridge.events.publish(MediamtxReconciled(result.added, result.patched, result.deleted))
                 with contextlib.suppress(CircuitOpen, MediamtxError):
                     self.paths = await self.api.list_paths()
                 self._notify()

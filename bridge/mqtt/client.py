@@ -24,6 +24,10 @@ from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
+#: seconds the connection waits for the broker's goodbye when the bridge stops (a hung broker
+#: never answers; the will covers what it missed)
+DISCONNECT_TIMEOUT = 1.0
+
 #: unsent messages past which a message that is not coalesced (an event) is dropped
 MAX_PENDING = 10_000
 
@@ -102,6 +106,12 @@ class MqttLink(Service):
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.connection": self._run()}
 
+    async def _finish(self) -> None:
+        # leaving the connection sends DISCONNECT and waits for the broker to close it: bounded,
+        # so a dead or hung broker cannot hold up the stop
+        if self._client is not None:
+            self._client.timeout = DISCONNECT_TIMEOUT
+
     def _client_for(self) -> aiomqtt.Client:
         cfg = self._config
         topic, payload = self._will
@@ -147,6 +157,10 @@ class MqttLink(Service):
                 self._client = None
                 self.connected.clear()
                 self._pending.clear()
+            # cancelled while the connection failed (the broker stopping together with the
+            # bridge): the group or the client's exit raised MqttError instead of the
+            # cancellation, which must not be lost, or the bridge never stops
+            _raise_if_cancelled()
             await asyncio.sleep(backoff_delay(attempt))
             attempt += 1
 

@@ -7,13 +7,13 @@ commands are ignored by the publisher before they get here. Topics and payloads:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
 from ..errors import BridgeError
 from . import discovery
+from .feature import Feature
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -33,7 +33,7 @@ def discovery_config(topics: Topics, cam: CameraConfig, device: dict[str, Any]) 
         state_topic=topics.camera(cam.id, "enabled/state"), payload_on=ON, payload_off=OFF)
 
 
-class CameraSwitchMqtt:
+class CameraSwitchMqtt(Feature):
     """Publisher extension for :meth:`Bridge.set_camera_enabled`; commands run as tasks
     ``mqtt.camera_switch[<camera>]`` (a switch stops or starts a camera: not on the message
     loop)."""
@@ -42,7 +42,6 @@ class CameraSwitchMqtt:
         self._bridge = bridge
         self._link = bridge.publisher.link
         self._topics = bridge.publisher.topics
-        self._tasks: set[asyncio.Task[None]] = set()
         self.subscriptions = [self._topics.camera("+", "enabled/set")]
 
     # -- extension interface ---------------------------------------------------------------
@@ -77,10 +76,8 @@ class CameraSwitchMqtt:
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
         else:
-            task = asyncio.get_running_loop().create_task(
-                self._switch(cam_id, value == ON), name=f"mqtt.camera_switch[{cam_id}]")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._bridge.publisher.run_command(self._switch(cam_id, value == ON),
+                                               f"mqtt.camera_switch[{cam_id}]")
         return True
 
     async def _switch(self, cam_id: str, enabled: bool) -> None:

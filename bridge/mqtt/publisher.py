@@ -18,18 +18,22 @@ import aiomqtt
 from .. import __version__
 from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
+from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged, DetectionUpdated,
+                           EventBus, SnapshotTaken)
 from ..detect.worker import DetectWorker
 from ..service import Service
-from ..snapshot import Snapshot, SnapshotWorker
+from ..snapshot import SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
+from .feature import MqttFeature
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
-#: seconds allowed for the final offline messages at shutdown (the will covers the rest)
-SHUTDOWN_PUBLISH_TIMEOUT = 5.0
+#: seconds allowed for the final offline messages at shutdown (the will covers the rest); with
+#: the connection's DISCONNECT_TIMEOUT it keeps a stop well within the bridge's 5 s
+SHUTDOWN_PUBLISH_TIMEOUT = 2.0
 
 
 class MqttPublisher(Service):
@@ -38,21 +42,22 @@ class MqttPublisher(Service):
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
     def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
-                 snapshots: dict[str, SnapshotWorker]) -> None:
+                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None) -> None:
         super().__init__()
         self._cfg = config
         self._cameras = cameras
         self._snapshots = snapshots
         self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
         self.started_at = time.time()
+        self._stopping = False
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
         #: the cameras' detection stages (kept up to date by the Bridge)
         self.detectors: dict[str, DetectWorker] = {}
-        #: parts that publish more (MediaMTX): see :meth:`add_extension`
-        self.extensions: list[Any] = []
+        #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
+        self.extensions: list[MqttFeature] = []
         subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
         self._subscriptions = subscriptions
         if self._cfg.discovery:
@@ -64,6 +69,8 @@ class MqttPublisher(Service):
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
+        if bus is not None:
+            bus.listen(self.on_event)
 
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
@@ -99,21 +106,47 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
-    def add_extension(self, ext: Any) -> None:
-        """Add a part that publishes more, before the publisher is entered. ``ext`` has
-        ``subscriptions`` (topic filters), ``discovery_configs(cameras, with_bridge)``,
-        ``publish_camera(cam_id)``, ``publish_all()``, ``on_message(topic, payload) -> bool``
-        (True: handled) and ``state_fields() -> dict`` (merged into the bridge state)."""
+    def add_extension(self, ext: MqttFeature) -> None:
+        """Add a feature that publishes more (see :class:`~bridge.mqtt.feature.MqttFeature`),
+        before the publisher is entered."""
         self.extensions.append(ext)
         self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
         await self.link.__aenter__()
 
+    def run_command(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run an MQTT command's work (a camera switch, a timelapse action) as task ``name`` in
+        the publisher's group: off the message loop, cancelled and awaited when the publisher
+        stops, ignored once it is stopping. An unexpected error is logged, never fatal."""
+        if self._stopping:
+            coro.close()
+            _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
+            return
+        self._spawn(self._command(coro, name), name)
+
+    @staticmethod
+    async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await coro
+        except Exception:  # a bad command must not stop the bridge
+            _LOGGER.exception("mqtt: command %s failed", name)
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.status": self._periodic()}
 
+    async def stop_commands(self) -> None:
+        """Ignore MQTT commands from now on; cancel the running ones and wait for them (the
+        bridge's first step when it stops, before the parts they act on)."""
+        self._stopping = True
+        running = [t for t in self._tasks if t.get_name() != "mqtt.status" and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+
     async def _finish(self) -> None:
+        await self.stop_commands()
         try:
             async with asyncio.timeout(SHUTDOWN_PUBLISH_TIMEOUT):
                 await self._publish_offline()
@@ -135,16 +168,29 @@ class MqttPublisher(Service):
 
     # -- producers -------------------------------------------------------------------------
 
-    def on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
+    def on_event(self, event: BridgeEvent) -> None:
+        """Publish what an event of the bus changes, then hand it to every feature."""
+        if isinstance(event, CameraStatusChanged):
+            if event.camera in self._cameras:
+                self._publish_camera(event.camera, with_snapshot=False)
+                self._publish_bridge_state()
+        elif isinstance(event, SnapshotTaken):
+            self.on_snapshot(event.camera, event.jpeg)
+        elif isinstance(event, CameraAdded):
+            if event.camera in self._cameras:
+                self.camera_added(event.camera)
+        elif isinstance(event, CameraRemoved):
+            self.camera_removed(event.config)
+        elif isinstance(event, DetectionUpdated):
+            detection.publish_update(self.link, self.topics, event.update)
+        for ext in self.extensions:
+            ext.on_event(event)
+
+    def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
         camera = self._cameras.get(cam_id)
         retain = camera.config.snapshot.retain if camera is not None else False
-        self.link.publish(self.topics.camera(cam_id, "snapshot"), snap.jpeg, retain=retain)
-
-    def on_camera_state(self, camera: Camera) -> None:
-        """Publish a camera's availability and status after a state change."""
-        self._publish_camera(camera.id, with_snapshot=False)
-        self._publish_bridge_state()
+        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
 
     def camera_added(self, cam_id: str) -> None:
         """Announce a camera added (or restarted with new options) at run time."""
@@ -176,7 +222,7 @@ class MqttPublisher(Service):
                           retain=True, qos=1)
         snap = self._snapshots[cam_id].latest if with_snapshot else None
         if snap is not None:
-            self.on_snapshot(cam_id, snap)
+            self.on_snapshot(cam_id, snap.jpeg)
         if with_snapshot:
             detection.publish_state(self.link, self.topics, self.detectors.get(cam_id))
 
@@ -270,5 +316,5 @@ class MqttPublisher(Service):
             for stale in detection.stale_topics(self.topics, cam_id, old):
                 self.link.publish(stale, b"", retain=True, qos=1)
         for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
-            if isinstance(old, dict) and hasattr(ext, "clear_stale"):
+            if isinstance(old, dict):
                 ext.clear_stale(old)

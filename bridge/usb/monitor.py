@@ -7,18 +7,12 @@ events); ``hybrid`` runs both, and a device seen by both is handled once (by its
 ``usb.handle`` applies the changes one at a time:
 
 * a device appears: event ``usb.added`` (event bus: SSE, JSON-RPC; and MQTT
-  ``{base}/bridge/usb``); a camera with its stable id that is ``offline`` resumes with the new
+  ``{base}/bridge/usb``, see bridge/mqtt/usb.py); a camera with its stable id that is ``offline`` resumes with the new
   node; with ``auto_add`` a new camera is started under that id;
 * a device disappears: event ``usb.removed``; its camera moves to ``offline``, options kept.
 
 At start the devices present are handled before the bridge goes on, then a USB camera whose
 device is absent (unplugged while the bridge was stopped) is reported ``offline`` at once.
-
-MQTT ``{base}/bridge/usb`` messages are events, like Zigbee2MQTT's ``bridge/event``: not
-retained, each one sent (never coalesced: a quick removed/added pair arrives as two messages).
-Those of the start (the devices present), announced before the broker connection is up, are kept
-(at most :data:`EARLY_MAX`) and sent once it is; later, while the broker is away, they are lost
-like any event, and the cameras' retained ``status`` tells the current state.
 
 Cameras added here are not stored in the registry: they are found again at every start.
 """
@@ -27,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -35,6 +28,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, UsbConfig, camera_from_data
+from ..core.events import UsbAttached, UsbDetached
 from ..errors import BridgeError
 from ..service import Service
 from ..status import CameraState
@@ -44,9 +38,6 @@ if TYPE_CHECKING:
     from ..app import Bridge
 
 _LOGGER = logging.getLogger(__name__)
-
-#: USB messages kept for MQTT until the first broker connection (devices present at start)
-EARLY_MAX = 100
 
 
 class UsbMonitor(Service):
@@ -66,8 +57,6 @@ class UsbMonitor(Service):
         #: start): an older observation is stale (a scan must not undo a later udev event)
         self._changed_at: dict[str, float] = {}
         self._owner: dict[str, str] = {}  #: sys name -> the camera it feeds
-        #: MQTT (topic, payload) announced before the first broker connection; None once sent
-        self._early: list[tuple[str, str]] | None = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -81,8 +70,7 @@ class UsbMonitor(Service):
         await self._offline_missing()
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop(),
-                                                      "usb.announce": self._send_early()}
+        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop()}
         if self._monitor is not None:
             loops["usb.udev"] = self._udev_loop()
         if self.cfg.discovery in ("poll", "hybrid"):
@@ -189,22 +177,8 @@ class UsbMonitor(Service):
                 _LOGGER.debug("usb: camera %s not reported offline: %s", cam_id, err)
 
     def _announce(self, kind: str, dev: UsbDevice, camera: str | None) -> None:
-        data = {**dev.as_event(), "camera": camera}
-        self._bridge.events.publish(f"usb.{kind}", data)
-        publisher = self._bridge.publisher
-        message = (publisher.topics.bridge_usb, json.dumps({"event": kind, **data}))
-        if self._early is None:
-            publisher.link.publish(*message, qos=1, coalesce=False)
-        elif len(self._early) < EARLY_MAX:
-            self._early.append(message)
-
-    async def _send_early(self) -> None:
-        """Send the USB messages of the start once the broker connection is first up."""
-        link = self._bridge.publisher.link
-        await link.connected.wait()
-        early, self._early = self._early or [], None
-        for topic, payload in early:
-            link.publish(topic, payload, qos=1, coalesce=False)
+        event = UsbAttached if kind == "added" else UsbDetached
+        self._bridge.events.publish(event(dev.as_event(), camera))
 
     def _stale(self, dev: UsbDevice, at: float) -> bool:
         if at < self._changed_at.get(dev.sys_name, float("-inf")):
