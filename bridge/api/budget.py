@@ -162,7 +162,7 @@ def rpc_wait(app: web.Application | None, name: str | None, method: str | None, 
     authenticated (``api_key``/``jwt``), else ``addr:<address>``, as for REST requests."""
     if app is None:
         return 0.0
-    client = f"{method}:{name}" if method in ("api_key", "jwt") else f"addr:{address}"
+    client = f"{method}:{name}" if method not in (None, "anonymous") else f"addr:{address}"
     return limiter(app).take(client)
 
 

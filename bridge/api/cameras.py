@@ -161,8 +161,9 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
         return web.Response(status=304, headers=headers)
     body = snap.jpeg
     if width is not None and width < snap.width:
-        body = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, width, camera.config.snapshot.quality)
+        from .work import IMAGES
+
+        body = await IMAGES.run(downscale, snap.jpeg, width, camera.config.snapshot.quality)
     return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 

@@ -84,6 +84,7 @@ from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
                      METHOD_NOT_FOUND, PARSE_ERROR, RATE_LIMITED, RPC_CODES, UNAUTHORIZED, ApiError,
                      answer_for)
 from .metrics import count_rpc
+from .work import IMAGES
 
 if TYPE_CHECKING:
     from ..app import Bridge
@@ -705,8 +706,7 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
-        jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
+        jpeg = await IMAGES.run(downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
         width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
     return {"camera": camera.id, "content_type": "image/jpeg", "width": width, "height": height,
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
