@@ -76,7 +76,7 @@ from ..config import ROLES
 from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
-from . import budget, wire
+from . import audit, budget, wire
 from .cameras import camera_view, downscale
 from ..core.errors import BridgeError, NoSnapshot, NotFound, NotRunning
 from . import auth
@@ -542,6 +542,7 @@ class Connection:
             reply["deprecated"] = meth.deprecation()
         count_rpc(self.app, meth.name if meth is not None else "unknown",
                   str(reply["error"]["code"]) if "error" in reply else "ok")
+        audit.rpc_call(self, meth, request.get("params"), reply)
         return None if is_notification else reply
 
     def _check_role(self, meth: Method | None) -> None:
