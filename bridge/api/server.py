@@ -92,7 +92,8 @@ ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi", "de
                  "session", "probe", "web"]
 #: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
 #: (metrics first: it also counts what the later ones answer, e.g. 401 and 429)
-MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "audit:audit_middleware", "auth:auth_middleware",
+MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "allowlist:allowlist_middleware",
+                          "audit:audit_middleware", "auth:auth_middleware",
                           "ratelimit:ratelimit_middleware", "budget:budget_middleware"]
 
 

@@ -39,6 +39,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _networks(value: Any) -> list[str]:
+    """A list of CIDR networks (``192.168.1.0/24``, ``10.0.0.7``, ``fd00::/8``), normalised."""
+    if not isinstance(value, list):
+        raise vol.Invalid(f"expected a list of networks such as 192.168.1.0/24, got {value!r}")
+    found = []
+    for item in value:
+        try:
+            found.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise vol.Invalid(f"not a network (CIDR such as 192.168.1.0/24): {item!r}") from None
+    return found
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
@@ -79,6 +92,9 @@ class ApiConfig:
                                  "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503.")
     max_streams: int = option(integer(1, 10000), 64,
                               "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
+    allow_networks: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+        optional(_networks), None,
+        "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
 
     @property
     def loopback(self) -> bool:
