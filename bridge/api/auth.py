@@ -135,6 +135,12 @@ class Principal:
     role: str
     method: str
     expires: float | None = None
+    #: the only camera ids this principal may see (``None``: all); others answer 404
+    cameras: frozenset[str] | None = None
+
+    def sees(self, camera: str) -> bool:
+        """Whether this principal may see and use camera ``camera``."""
+        return self.cameras is None or camera in self.cameras
 
     @property
     def authenticated(self) -> bool:
@@ -173,7 +179,8 @@ def _match_key(config: ApiConfig, key: str) -> Principal | None:
     found = None
     for entry in config.keys:  # every entry compared, no early exit
         if hmac.compare_digest(digest, entry.hash.encode()) and found is None:
-            found = Principal(entry.name, entry.role, "api_key")
+            found = Principal(entry.name, entry.role, "api_key",
+                              cameras=None if entry.cameras is None else frozenset(entry.cameras))
     return found
 
 
@@ -211,7 +218,12 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
         return "token role must be one of " + ", ".join(ROLES)
     if not isinstance(sub, str) or not sub:
         return "token sub must be a non-empty string"
-    return Principal(sub, role, "jwt", expires=float(claims["exp"]) + JWT_LEEWAY)
+    cameras = claims.get("cameras")
+    if cameras is not None and not (isinstance(cameras, list) and cameras
+                                    and all(isinstance(c, str) and c for c in cameras)):
+        return "token cameras must be a non-empty list of camera ids"
+    return Principal(sub, role, "jwt", expires=float(claims["exp"]) + JWT_LEEWAY,
+                     cameras=None if cameras is None else frozenset(cameras))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +417,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                      redact(request.rel_url.path), principal.name, principal.role, role)
         return json_error(403, "forbidden",
                           f"this needs the {role} role; {principal.name} is {principal.role}")
+    if principal.cameras is not None:
+        refusal = _camera_limit(request, principal)
+        if refusal is not None:
+            return refusal
     return await handler(request)
+
+
+#: routes that show every camera at once: not for a principal limited to some cameras
+ALL_CAMERA_ROUTES = frozenset({"metrics", "health.mediamtx", "bridge.get", "bridge.discovery", "usb.devices"})
+
+
+def _camera_limit(request: web.Request, principal: Principal) -> web.Response | None:
+    """404 for a camera route naming a camera ``principal`` may not see (as for a camera that
+    does not exist: ids do not leak); 403 for routes about every camera at once."""
+    resource = request.match_info.route.resource
+    name = resource.name if resource is not None else None
+    cam_id = request.match_info.get("id")
+    if name is not None and name.startswith("cameras.") and cam_id is not None and not principal.sees(cam_id):
+        return json_error(404, "not_found", f"no camera {cam_id}")
+    if name in ALL_CAMERA_ROUTES:
+        return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; "
+                          "this shows every camera")
+    return None
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..config import camera_data
 from ..redact import mask_url
 from ..core.errors import NoSnapshot, NotFound
+from .auth import PRINCIPAL
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -81,7 +82,9 @@ def _camera(request: web.Request) -> Camera:
 
 async def list_cameras(request: web.Request) -> web.Response:
     registry = _registry(request)
-    cams = [camera_view(c, registry.source(c.id), _bridge(request)) for c in _bridge(request).cameras.values()]
+    principal = request.get(PRINCIPAL)
+    cams = [camera_view(c, registry.source(c.id), _bridge(request)) for c in _bridge(request).cameras.values()
+            if principal is None or principal.sees(c.id)]
     return web.json_response({"cameras": cams})
 
 

@@ -44,7 +44,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             if not complete:
                 await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
             for event in missed:
-                await response.write(_format(event))
+                if _visible(request, event):
+                    await response.write(_format(event))
             seen = missed[-1].id if missed else (int(last) if complete else bus.last_id)
         else:
             seen = bus.last_id
@@ -69,8 +70,19 @@ async def _stream(request: web.Request, response: web.StreamResponse, sub: Event
             await write(request, response, b": keepalive\n\n")
             continue
         if event.id > seen:
-            await write(request, response, _format(event))
+            if _visible(request, event):
+                await write(request, response, _format(event))
             seen = event.id
+
+
+def _visible(request: web.Request, event: Envelope) -> bool:
+    """Whether the caller may see ``event``: an event about a camera a key limited to some
+    cameras may not see is left out."""
+    from .auth import PRINCIPAL
+
+    principal = request.get(PRINCIPAL)
+    camera = event.data.get("camera") if isinstance(event.data, dict) else None
+    return principal is None or not isinstance(camera, str) or principal.sees(camera)
 
 
 __all__ = ["events", "setup"]

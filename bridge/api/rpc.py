@@ -105,6 +105,9 @@ AUTH_TIMEOUT = 30.0  #: seconds an unauthenticated connection may stay open
 MAX_AUTH_FAILURES = 3  #: failed ``auth`` calls before the connection is closed
 HEARTBEAT = 30.0  #: seconds between WebSocket pings (dead clients are dropped)
 
+#: methods about every camera at once: not for a caller limited to some cameras
+ALL_CAMERA_METHODS = frozenset({"bridge.get", "bridge.set_discovery", "mediamtx.status", "usb.devices"})
+
 CONNECTIONS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("rpc_connections")
 
 
@@ -171,12 +174,18 @@ class Caller:
     role: str
     method: str
     expires: float | None = None
+    cameras: frozenset[str] | None = None  #: the only cameras it may see (None: all)
 
     @classmethod
     def of(cls, principal: Any) -> Caller:
         """From the auth module's ``Principal`` (anything with name, role, method)."""
         return cls(str(getattr(principal, "name", "?")), str(getattr(principal, "role", "")),
-                   str(getattr(principal, "method", "?")), getattr(principal, "expires", None))
+                   str(getattr(principal, "method", "?")), getattr(principal, "expires", None),
+                   getattr(principal, "cameras", None))
+
+    def sees(self, camera: str) -> bool:
+        """Whether this caller may see and use camera ``camera``."""
+        return self.cameras is None or camera in self.cameras
 
     def may(self, role: str) -> bool:
         return self.role in ROLES and ROLES.index(self.role) >= ROLES.index(role)
@@ -438,6 +447,8 @@ class Connection:
     async def _notify(self, sub_id: str, sub: EventSubscription) -> None:
         missed, gaps = 0, 0  # sub is new: every gap it records is ours to report
         async for event in sub:
+            if not self.sees(event.data.get("camera") if isinstance(event.data, dict) else None):
+                continue
             missed += sub.gaps - gaps  # dropped by the bus queue
             gaps = sub.gaps
             params: dict[str, Any] = {"subscription": sub_id, "id": event.id, "type": event.type,
@@ -521,7 +532,9 @@ class Connection:
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
                                {"method": request["method"]})
             self._check_role(meth)
-            result = await meth.handler(self, meth.bind(request.get("params")))
+            params = meth.bind(request.get("params"))
+            self._check_cameras(meth, params)
+            result = await meth.handler(self, params)
             reply = _reply(rid, result=result)
         except RpcError as err:
             reply = _reply(rid, error=err.as_error())
@@ -544,6 +557,21 @@ class Connection:
                   str(reply["error"]["code"]) if "error" in reply else "ok")
         audit.rpc_call(self, meth, request.get("params"), reply)
         return None if is_notification else reply
+
+    def sees(self, camera: Any) -> bool:
+        """Whether this connection's caller may see camera ``camera`` (any non-camera: yes)."""
+        return self.caller is None or not isinstance(camera, str) or self.caller.sees(camera)
+
+    def _check_cameras(self, meth: Method, params: dict[str, Any]) -> None:
+        """A caller limited to some cameras: another camera is not found (its id does not leak);
+        methods about every camera at once (or timelapses, for now) are forbidden."""
+        if self.caller is None or self.caller.cameras is None:
+            return
+        if meth.name in ALL_CAMERA_METHODS or meth.name.startswith("timelapses."):
+            raise app_error(FORBIDDEN, "forbidden", f"{self.caller.name} is limited to some cameras; "
+                            f"{meth.name} is not available to it")
+        if meth.name.startswith("cameras.") and not self.sees(params.get("id")):
+            raise NotFound(f"no camera {params.get('id')}")
 
     def _check_role(self, meth: Method | None) -> None:
         """Refuse the call of ``meth`` (None: an unknown method) unless the caller may make it."""
@@ -679,13 +707,13 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": [_view(conn, c) for c in list(conn.bridge.cameras.values())]}
+    return {"cameras": [_view(conn, c) for c in list(conn.bridge.cameras.values()) if conn.sees(c.id)]}
 
 
 @method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
         version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_view(conn, c) for c in list(conn.bridge.cameras.values())]
+    return [_view(conn, c) for c in list(conn.bridge.cameras.values()) if conn.sees(c.id)]
 
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)

@@ -72,7 +72,8 @@ class Sessions:
         from .auth import Principal
 
         token = secrets.token_urlsafe(32)
-        session = Session(Principal(principal.name, principal.role, "session"),
+        session = Session(Principal(principal.name, principal.role, "session",
+                                    cameras=getattr(principal, "cameras", None)),
                           secrets.token_urlsafe(24), time.time() + self._ttl)
         self._by_hash[self._hash(token)] = session
         while len(self._by_hash) > self._limit:

@@ -12,6 +12,7 @@ from aiohttp import web
 from ..status import iso_utc
 from ..core.errors import NotFound, NotRunning
 from ..timelapse.state import ACTIONS
+from .auth import PRINCIPAL
 from .errors import ApiError
 
 if TYPE_CHECKING:
@@ -70,9 +71,18 @@ def video_view(tl_id: str, row: VideoRow) -> dict[str, Any]:
             "url": base, "thumbnail_url": f"{base}/thumbnail.jpg" if row.thumbnail else None}
 
 
+def _sees(request: web.Request, rt: Runtime) -> bool:
+    """Whether the caller may see timelapse ``rt`` (a key limited to cameras sees only theirs)."""
+    principal = request.get(PRINCIPAL)
+    return principal is None or principal.sees(rt.spec.camera)
+
+
 def _runtime(request: web.Request) -> tuple[TimelapseManager, Runtime]:
     manager = manager_of(request.app)
-    return manager, manager.get(request.match_info["id"])
+    rt = manager.get(request.match_info["id"])
+    if not _sees(request, rt):  # as if it did not exist: its id does not leak
+        raise NotFound(f"no timelapse {rt.id}")
+    return manager, rt
 
 
 def _number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -97,7 +107,8 @@ async def _json_body(request: web.Request) -> Any:
 
 async def list_timelapses(request: web.Request) -> web.Response:
     manager = manager_of(request.app)
-    return web.json_response({"timelapses": [manager.view(rt) for rt in list(manager.timelapses.values())]})
+    return web.json_response({"timelapses": [manager.view(rt) for rt in list(manager.timelapses.values())
+                                             if _sees(request, rt)]})
 
 
 async def get_timelapse(request: web.Request) -> web.Response:

@@ -61,6 +61,9 @@ class ApiKey:
                                 "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
                        REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
     role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
+    cameras: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+        optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))), None,
+        "The only cameras the key may see and use (others are 404); `null` = all.")
 
 
 @dataclass(frozen=True)
