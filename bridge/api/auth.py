@@ -115,6 +115,7 @@ ROUTE_ROLES: dict[str, str] = {
     "timelapses.add": "admin",
     "timelapses.update": "admin",
     "timelapses.remove": "admin",
+    "links.create": "operator",
 }
 DEFAULT_ROLE = "admin"
 
@@ -378,6 +379,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     too low. Public routes never answer 401/403 (``principal`` is ``None`` when unknown)."""
     # imported here: budget imports ratelimit, which imports this module
     from .budget import budget
+    from .links import verify as verify_link
 
     config = _config(request.app)
     role = route_role(request)
@@ -404,6 +406,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 return json_error(403, "csrf_failed", session)
         else:
             principal = session
+    elif (link := verify_link(request)) is not None:  # a signed link (links.py)
+        if isinstance(link, str):
+            if role != PUBLIC:
+                budget(request.app).auth_failed(request.remote)
+                _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
+                             request.remote, link)
+                return _unauthorized(link, invalid=True)
+        else:
+            principal = link
     elif not config.auth_required:
         principal = ANONYMOUS
     request[PRINCIPAL] = principal

@@ -89,7 +89,7 @@ def _keep(headers: Any) -> dict[str, str]:
 #: modules of ``bridge.api`` whose ``setup(app)`` adds routes, in this order
 ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi", "detect", "mediamtx", "usb",
                  "timelapses", "info", "detection", "camera_switch",
-                 "session", "probe", "web"]
+                 "session", "probe", "web", "links"]
 #: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
 #: (metrics first: it also counts what the later ones answer, e.g. 401 and 429)
 MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "allowlist:allowlist_middleware",
