@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -90,10 +91,11 @@ def test_discover_add_check_config_and_mediamtx_as_the_readme_says(tmp_path, rts
     assert len(discover) == 2 and "--add" in discover[1]
     user, password = discover[0][discover[0].index("--user") + 1], discover[0][discover[0].index("--password") + 1]
     cam_id = discover[1][discover[1].index("--add") + 1]
-    with OnvifDevice(user, password, [Profile("main", "Main", 1280, 720, rtsp.url)], name="Porch%20Cam"):
-        listed = run([*discover[0], "--timeout", "1.5", "--no-usb"], tmp_path)
+    with OnvifDevice(user, password, [Profile("main", "Main", 1280, 720, rtsp.url)], name="Porch%20Cam") as device:
+        only = ["--timeout", "1.5", "--no-usb", "--host", f"127.0.0.1:{device.port}"]  # not another run's stub
+        listed = run([*discover[0], *only], tmp_path)
         assert f"{cam_id}: Porch Cam" in listed.stdout, listed.stderr
-        added = run([*discover[1], "--timeout", "1.5", "--no-usb"], tmp_path)
+        added = run([*discover[1], *only], tmp_path)
         assert added.returncode == 0, added.stderr
     for command in bridge_commands():
         if command[1] in ("check-config", "mediamtx-config", "list-devices"):
@@ -190,6 +192,8 @@ def test_demo_prints_what_to_open_and_cleans_up_after_itself(tmp_path):
         snapshot = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "camera_bridge/demo/snapshot", "-C", "1",
                                    "-W", "20"], capture_output=True, timeout=30).stdout
         assert snapshot.startswith(b"\xff\xd8")
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/", timeout=10) as page:  # the web page
+            assert page.status == 200 and b"<title>Camera Bridge</title>" in page.read()
         assert list(temp.iterdir()), "the demo broker's config is in TMPDIR while it runs"
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
@@ -201,6 +205,7 @@ def test_demo_prints_what_to_open_and_cleans_up_after_itself(tmp_path):
     out = log.read_text()
     assert f"open:  http://127.0.0.1:{api}/api/cameras " in out
     assert f"http://127.0.0.1:{api}/api/cameras/demo/snapshot.jpg" in out
+    assert f"http://127.0.0.1:{api}/ " in out
     assert f"watch: mosquitto_sub -p {port} -v -t 'camera_bridge/#' -T 'camera_bridge/+/snapshot'" in out
     assert f"{copy}/.venv/bin/camera-bridge" in out
     assert "DEMO_LISTEN=0.0.0.0 scripts/demo.sh" in out

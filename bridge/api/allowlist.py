@@ -65,7 +65,7 @@ def allowlist(app: web.Application) -> Allowlist:
     """The allowlist of ``app`` (from its ``api.allow_networks``, on first use)."""
     found = _LISTS.get(app)
     if found is None:
-        from .server import CONFIG
+        from .keys import CONFIG
 
         found = _LISTS[app] = Allowlist(app[CONFIG].allow_networks)
     return found

@@ -42,8 +42,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from ..config import ROLES, ApiConfig
+from ..core.errors import BridgeError
 from ..redact import redact
 from .errors import json_error
+from .keys import CONFIG
 from .session import session_principal
 
 if TYPE_CHECKING:
@@ -92,6 +94,7 @@ ROUTE_ROLES: dict[str, str] = {
     "cameras.remove": "admin",
     "bridge.get": "viewer",
     "bridge.discovery": "admin",
+    "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
     "cameras.set_detection": "operator",
@@ -279,8 +282,6 @@ def presented_credential(request: web.Request) -> str | None:
 
 
 def _config(app: web.Application) -> ApiConfig:
-    from .server import CONFIG
-
     return app[CONFIG]
 
 
@@ -447,6 +448,15 @@ def _camera_limit(request: web.Request, principal: Principal) -> web.Response | 
     cam_id = request.match_info.get("id")
     if name is not None and name.startswith("cameras.") and cam_id is not None and not principal.sees(cam_id):
         return json_error(404, "not_found", f"no camera {cam_id}")
+    if name is not None and name.startswith("timelapses.") and cam_id is not None:
+        from .keys import VIEW
+
+        try:
+            camera = request.app[VIEW].timelapse(cam_id).get("camera")
+        except BridgeError:  # no such timelapse: its handler answers that
+            camera = None
+        if camera is not None and not principal.sees(camera):  # as if it did not exist
+            return json_error(404, "not_found", f"no timelapse {cam_id}")
     if name in ALL_CAMERA_ROUTES:
         return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; "
                           "this shows every camera")

@@ -104,7 +104,7 @@ def budget(app: web.Application) -> Budget:
     """The budgets of ``app`` (made from its ``api`` config on first use)."""
     found = _BUDGETS.get(app)
     if found is None:
-        from .server import CONFIG
+        from .keys import CONFIG
 
         found = _BUDGETS[app] = Budget(app[CONFIG])
     return found

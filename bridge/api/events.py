@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..core.events import Envelope, EventSubscription
 from .budget import write
-from .server import tracked_stream
+from .keys import tracked_stream, view_of
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
 
@@ -28,9 +28,7 @@ def _format(event: Envelope) -> bytes:
 async def events(request: web.Request) -> web.StreamResponse:
     """Stream events; ``?types=camera.status,camera.removed`` filters. A resume whose events are
     no longer buffered starts with an ``event: reset``."""
-    from .server import BRIDGE
-
-    bus = request.app[BRIDGE].events
+    bus = view_of(request).events
     types = [t for t in request.query.get("types", "").split(",") if t] or None
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     sub = bus.subscribe(types)

@@ -48,9 +48,9 @@ def _secret(app: web.Application) -> bytes:
     """The bridge's link secret (made on first use, kept in the state directory)."""
     found = _SECRETS.get(app)
     if found is None:
-        from .server import BRIDGE
+        from .keys import VIEW
 
-        path = Path(app[BRIDGE].config.state_dir) / KEY_FILE
+        path = Path(app[VIEW].config.state_dir) / KEY_FILE
         try:
             found = base64.b64decode(path.read_bytes().strip(), validate=True)
         except (FileNotFoundError, ValueError):
@@ -90,7 +90,7 @@ def verify(request: web.Request) -> Any:
     if "sig" not in query:
         return None
     from .auth import Principal
-    from .server import CONFIG
+    from .keys import CONFIG
 
     exp_text, kid, sig = query.get("exp", ""), query.get("kid", ""), query.get("sig", "")
     if not (exp_text.isascii() and exp_text.isdigit() and len(exp_text) <= 12 and len(sig) <= 64
@@ -115,7 +115,7 @@ async def create(request: web.Request) -> web.Response:
     """``{camera, kind?: snapshot|mjpeg, expires_in?: seconds}`` -> ``{url, path, expires_at,
     kid}`` (201)."""
     from .auth import PRINCIPAL
-    from .server import BRIDGE, CONFIG
+    from .keys import CONFIG, VIEW
 
     try:
         body = await request.json()
@@ -131,7 +131,7 @@ async def create(request: web.Request) -> web.Response:
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
         raise ApiError(400, "invalid_parameter", f"expires_in: expected whole seconds from 1 to {MAX_TTL}")
     principal = request.get(PRINCIPAL)
-    if camera not in request.app[BRIDGE].cameras or (principal is not None and not principal.sees(camera)):
+    if camera not in request.app[VIEW].camera_ids() or (principal is not None and not principal.sees(camera)):
         raise NotFound(f"no camera {camera}")
     entry = _key_of(request.app[CONFIG], principal)
     path = KINDS[kind].format(camera=camera)

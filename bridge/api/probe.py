@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..capture.source import probe_stream
 from ..errors import CaptureError
-from ..registry import InvalidCamera, RegistryError
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from ..registry import Registry
+from .keys import control_of
 
 #: seconds added to a camera's ``open_timeout`` before a probe is given up
 PROBE_GRACE = 2.0
@@ -39,18 +36,11 @@ def setup(app: web.Application) -> None:
 
 async def probe(request: web.Request) -> web.Response:
     """Validate the camera options of the body and open the source once (see module doc)."""
-    from .server import REGISTRY
-
-    registry: Registry = request.app[REGISTRY]
     try:
         body: Any = await request.json()
     except ValueError as err:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from None
-    try:
-        camera = await registry.check(body)
-    except RegistryError as err:
-        extra = {"errors": err.errors} if isinstance(err, InvalidCamera) else {}
-        raise ApiError(err.status, err.code, str(err), **extra) from None
+    camera = await control_of(request).check_camera(body)
     started = time.monotonic()
     async with request.app[PROBES]:
         try:

@@ -153,7 +153,7 @@ async def login(request: web.Request) -> web.Response:
     """Log in with ``{"key": "<API key>"}``: sets the session cookie, answers the session."""
     from .auth import verify
     from .budget import budget
-    from .server import CONFIG
+    from .keys import CONFIG
 
     try:
         body = await request.json()

@@ -87,6 +87,14 @@ class CameraEnabled(BridgeEvent):
 
 
 @dataclass(frozen=True)
+class DiscoverySwitched(BridgeEvent):
+    """Home Assistant MQTT discovery was switched on (``enabled``) or off at run time.
+    In-process only."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class SnapshotTaken(BridgeEvent):
     """A camera has a new snapshot: ``jpeg`` bytes, taken at ``taken_at`` (seconds since the
     epoch), ``width`` x ``height`` pixels. API clients get wire type ``camera.snapshot`` with
@@ -212,6 +220,25 @@ class TimelapseEvent(BridgeEvent):
 
     def data(self) -> dict[str, Any]:
         return dict(self.payload)
+
+
+@dataclass(frozen=True)
+class ConfigReloaded(BridgeEvent):
+    """The configuration file was reloaded (SIGHUP, a file change, the API, the CLI):
+    ``applied`` when it was valid and changed something; ``errors`` (``key.path: message``)
+    when it was rejected and the running configuration stays; ``summary`` and ``changes``
+    (``{added, removed, changed, sections}``) of what was applied; ``source`` what asked."""
+
+    TYPE: ClassVar[str] = "bridge.config"
+    applied: bool
+    source: str
+    errors: tuple[str, ...] = ()
+    summary: str = ""
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        return {"applied": self.applied, "source": self.source, "errors": list(self.errors),
+                "summary": self.summary, "changes": dict(self.changes)}
 
 
 @dataclass(frozen=True)

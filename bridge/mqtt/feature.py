@@ -6,6 +6,7 @@ Assistant's birth. :class:`Feature` gives the do-nothing default of each hook.""
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from ..config import CameraConfig
@@ -49,6 +50,10 @@ class MqttFeature(Protocol):
         what it published for the thing it named."""
         ...
 
+    def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """Named loops run in the publisher's TaskGroup while it runs (e.g. applying commands)."""
+        ...
+
 
 class Feature:
     """Base of the features: every hook of :class:`MqttFeature` doing nothing."""
@@ -75,6 +80,9 @@ class Feature:
 
     def clear_stale(self, payload: dict[str, Any]) -> None:
         return None
+
+    def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {}
 
 
 def text_of(payload: bytes | bytearray | str) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
@@ -18,8 +18,10 @@ import aiomqtt
 from .. import __version__
 from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
+from ..core.control import BridgeControl
+from ..core.errors import NotFound
 from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged, DetectionUpdated,
-                           EventBus, SnapshotTaken)
+                           DiscoverySwitched, EventBus, SnapshotTaken)
 from ..detect.worker import DetectWorker
 from ..service import Service
 from ..snapshot import SnapshotWorker
@@ -42,33 +44,39 @@ class MqttPublisher(Service):
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
     def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
-                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None) -> None:
+                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None,
+                 control: BridgeControl | None = None) -> None:
         super().__init__()
-        self._cfg = config
+        self._config = config
         self._cameras = cameras
         self._snapshots = snapshots
-        self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
+        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
         self._stopping = False
+        #: the availability last published per camera: one message per change, not per retry
+        self._availability: dict[str, str] = {}
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
-        #: the cameras' detection stages (kept up to date by the Bridge)
+        #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
+        self.config_error: Callable[[], list[str] | None] = lambda: None
+        #: the cameras' detection stages (the camera set's, shared)
         self.detectors: dict[str, DetectWorker] = {}
         #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
         self.extensions: list[MqttFeature] = []
         subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
         self._subscriptions = subscriptions
-        if self._cfg.discovery:
+        if self._config.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
-            self._cfg,
+            self._config,
             will=(self.topics.bridge_availability, OFFLINE),
             subscriptions=subscriptions,
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
+        self.control = control  #: where commands go (snapshot now, detection on/off)
         if bus is not None:
             bus.listen(self.on_event)
 
@@ -89,13 +97,13 @@ class MqttPublisher(Service):
     @property
     def discovery_enabled(self) -> bool:
         """Whether Home Assistant MQTT discovery is published (configured and not switched off)."""
-        return self._cfg.discovery and not self.discovery_off
+        return self._config.discovery and not self.discovery_off
 
     def set_discovery(self, enabled: bool) -> None:
         """Switch HA discovery on or off at run time: off clears every retained discovery
         config of the bridge (HA then removes those MQTT entities), on publishes them again.
         Only a configured discovery (``mqtt.discovery: true``) can be switched."""
-        if enabled == self.discovery_enabled or not self._cfg.discovery:
+        if enabled == self.discovery_enabled or not self._config.discovery:
             return
         if enabled:
             self.discovery_off = False
@@ -133,7 +141,10 @@ class MqttPublisher(Service):
             _LOGGER.exception("mqtt: command %s failed", name)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"mqtt.status": self._periodic()}
+        loops = {"mqtt.status": self._periodic()}
+        for ext in self.extensions:
+            loops.update(ext.loops())
+        return loops
 
     async def stop_commands(self) -> None:
         """Ignore MQTT commands from now on; cancel the running ones and wait for them (the
@@ -183,6 +194,8 @@ class MqttPublisher(Service):
             self.camera_removed(event.config)
         elif isinstance(event, DetectionUpdated):
             detection.publish_update(self.link, self.topics, event.update)
+        elif isinstance(event, DiscoverySwitched):
+            self.set_discovery(event.enabled)
         for ext in self.extensions:
             ext.on_event(event)
 
@@ -206,6 +219,7 @@ class MqttPublisher(Service):
         """Clear a removed camera's discovery configs and retained state topics."""
         for topic in self._discovery_configs([config], with_bridge=False):
             self.link.publish(topic, b"", retain=True, qos=1)
+        self._availability.pop(config.id, None)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         detection.clear(self.link, self.topics, config)
@@ -217,7 +231,9 @@ class MqttPublisher(Service):
         camera = self._cameras[cam_id]
         status = camera.status
         online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
-        self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
+        if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
+            self._availability[cam_id] = online
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
         self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
                           retain=True, qos=1)
         snap = self._snapshots[cam_id].latest if with_snapshot else None
@@ -237,6 +253,7 @@ class MqttPublisher(Service):
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
             "discovery": self.discovery_enabled,
             "mediamtx": None,
+            "config_error": self.config_error(),
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
@@ -248,6 +265,7 @@ class MqttPublisher(Service):
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
 
     def _publish_all(self) -> None:
+        self._availability.clear()  # everything again: a broker may have lost its retained state
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
         for cam_id in self._cameras:
@@ -265,7 +283,7 @@ class MqttPublisher(Service):
 
     async def _periodic(self) -> None:
         while True:
-            await asyncio.sleep(self._cfg.status_interval)
+            await asyncio.sleep(self._config.status_interval)
             for cam_id in self._cameras:
                 self._publish_camera(cam_id, with_snapshot=False)
             self._publish_bridge_state()
@@ -286,17 +304,18 @@ class MqttPublisher(Service):
                 _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
                 self._publish_all()
             return
-        if detection.command(self.topics, topic, message.payload, self.detectors):
+        if self.control is None:
+            return
+        if detection.command(self.topics, topic, message.payload, self.control):
             return
         if any(ext.on_message(topic, message.payload) for ext in self.extensions):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
-            worker = self._snapshots.get(cam_id)
-            if worker is None:
+            try:
+                self.control.request_snapshot(cam_id)
+            except NotFound:
                 _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
-            else:
-                worker.request()
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has

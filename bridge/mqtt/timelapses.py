@@ -10,6 +10,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
+from ..core.control import BridgeControl
+from ..core.errors import BridgeError
 from ..core.events import BridgeEvent, TimelapseEvent, TimelapseImage
 from . import discovery
 from .feature import Feature
@@ -31,7 +33,8 @@ class TimelapseMqtt(Feature):
     before: the manager starts after the publisher). Retained commands are ignored by the
     publisher before they get here."""
 
-    def __init__(self, publisher: MqttPublisher, *, discovery: bool) -> None:
+    def __init__(self, publisher: MqttPublisher, control: BridgeControl, *, discovery: bool) -> None:
+        self._control = control
         self._link = publisher.link
         self._topics = publisher.topics
         self._configured = discovery  #: mqtt.discovery
@@ -144,13 +147,7 @@ class TimelapseMqtt(Feature):
         self._publisher.run_command(self._act(tl_id, action), f"mqtt.timelapse[{tl_id}].command")
 
     async def _act(self, tl_id: str, action: str) -> None:
-        from ..timelapse.state import State, TimelapseError
-
-        assert self._manager is not None
         try:
-            if action == "on":
-                lifecycle = self._manager.get(tl_id).lifecycle
-                action = "resume" if lifecycle is State.PAUSED else "start"
-            await self._manager.act(tl_id, action)
-        except TimelapseError as err:
+            await self._control.timelapse_action(tl_id, action)
+        except BridgeError as err:
             _LOGGER.warning("mqtt: timelapse command %s refused: %s", action, err)

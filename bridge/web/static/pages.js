@@ -122,7 +122,7 @@ export function CameraPage({ id }) {
   }, [id, Boolean(c)]);
   if (!c) return html`<p>No camera <code>${id}</code>. <a href="#/cameras">All cameras</a></p>`;
   const det = store.detection.get(id);
-  const events = [...store.events.values()].filter((e) => e.camera === id).sort((a, b) => b.seq - a.seq).slice(0, 12);
+  const events = newestFirst([...store.events.values()].filter((e) => e.camera === id)).slice(0, 6);
   const path = `/api/cameras/${encodeURIComponent(id)}`;
   const operator = can("operator");
   async function setEnabled(on) {
@@ -145,7 +145,7 @@ export function CameraPage({ id }) {
   const urls = c.stream_urls || {};
   return html`<section aria-labelledby="camera-title" data-camera=${id}>
     <h2 id="camera-title">${c.name} <${Badge} state=${c.state} /></h2>
-    <div class="grid">
+    <div class="split">
       <div class="live">
         ${c.enabled && snap
           ? html`<img src=${`${path}/mjpeg`} alt=${`Live picture of ${c.name} (MJPEG)`} />`
@@ -183,6 +183,11 @@ export function CameraPage({ id }) {
 // --------------------------------------------------------------------------------------------
 // Events
 
+/** Detection events by their start, newest first (then the order they arrived in). */
+function newestFirst(items) {
+  return items.sort((a, b) => (b.event.start_time || 0) - (a.event.start_time || 0) || b.seq - a.seq);
+}
+
 function EventList({ items }) {
   if (!items.length) return html`<p>No detection events yet.</p>`;
   return html`<ul class="events" aria-live="polite">
@@ -191,9 +196,9 @@ function EventList({ items }) {
       const img = e.snapshot_available
         ? `/api/cameras/${encodeURIComponent(camera)}/detection/${encodeURIComponent(e.label)}.jpg?event=${encodeURIComponent(e.id)}`
         : null;
-      return html`<li key=${e.id} data-event=${e.id} data-label=${e.label} data-camera=${camera}>
+      return html`<li key=${e.id} data-event=${e.id} data-label=${e.label} data-camera=${camera} data-start=${e.start_time || 0}>
         ${img ? html`<img src=${img} alt=${`${e.label} seen by ${cam ? cam.name : camera}`} loading="lazy" />`
-              : html`<div class="picture" style="width:160px"><span>no snapshot</span></div>`}
+              : html`<div class="picture thumb"><span>no snapshot</span></div>`}
         <div>
           <strong>${e.label}</strong> ${Math.round((e.top_score ?? e.score ?? 0) * 100)} %
           <div><a href=${`#/camera/${encodeURIComponent(camera)}`}>${cam ? cam.name : camera}</a></div>
@@ -210,7 +215,7 @@ export function EventsPage() {
   useStore();
   const [camera, setCamera] = useState("");
   const [label, setLabel] = useState("");
-  const all = [...store.events.values()].sort((a, b) => b.seq - a.seq);
+  const all = newestFirst([...store.events.values()]);
   const labels = [...new Set(all.map((e) => e.event.label))].sort();
   const shown = all.filter((e) => (!camera || e.camera === camera) && (!label || e.event.label === label));
   return html`<section aria-labelledby="events-title">
@@ -250,7 +255,7 @@ function Videos({ id, count }) {
     api("GET", `/api/timelapses/${encodeURIComponent(id)}/videos`).then((v) => setVideos(v.videos)).catch(() => {});
   }, [id, count]);
   if (!videos.length) return null;
-  return html`<div class="videos">${videos.map((v) => html`<figure key=${v.id} style="margin:0">
+  return html`<div class="videos">${videos.map((v) => html`<figure key=${v.id}>
     <video controls preload="metadata" src=${v.url} poster=${v.thumbnail_url} data-video=${v.id}
       aria-label=${`Timelapse video of ${v.frames} frames, ${v.duration} s`}></video>
     <figcaption>${when(v.created_at)}: ${v.frames} frames, ${v.duration} s, ${v.width}×${v.height}</figcaption>
@@ -421,7 +426,7 @@ function CameraForm({ camera, done }) {
       ${probe.running ? "Testing the connection…" : probe.ok
         ? `The bridge sees ${probe.codec} ${probe.width}×${probe.height}${probe.fps ? ` at ${probe.fps} fps` : ""} (${probe.elapsed_s} s).`
         : `The bridge cannot read it: ${probe.error}`}</p>`}
-    <div class="row" style="margin-top:.8rem">
+    <div class="row actions">
       <button type="button" class="secondary" disabled=${busy} onClick=${test}>Test connection</button>
       <button type="submit" disabled=${busy}>${adding ? "Add camera" : "Save"}</button>
       ${!adding && html`<button type="button" class="secondary" onClick=${done}>Cancel</button>`}
