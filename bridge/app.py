@@ -19,7 +19,7 @@ from . import __version__, instance, systemd
 from .cameras import CameraSet
 from .config import CameraConfig, Config, camera_from_data
 from .core.events import EventBus, TimelapseEvent, TimelapseImage
-from .mqtt.enabled import CameraSwitchMqtt
+from .mqtt.camera_switch import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
 from .mqtt.timelapses import TimelapseMqtt
 from .mqtt.usb import UsbMqtt

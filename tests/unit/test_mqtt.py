@@ -9,7 +9,7 @@ import asyncio
 import aiomqtt
 
 from bridge.core.events import EventBus
-from bridge.mqtt.enabled import CameraSwitchMqtt
+from bridge.mqtt.camera_switch import CameraSwitchMqtt
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.mqtt.recording import RecordingMqtt
 
