@@ -57,9 +57,7 @@ class Bridge:
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
-                                       control=self.control)
-        self.publisher.detectors = self.detectors
+        self.publisher = MqttPublisher(config.mqtt, self.view, bus=self.events, control=self.control)
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
         self.parts.node_id = self.publisher.topics.node_id
