@@ -63,7 +63,8 @@ class Bridge:
         self.parts.node_id = self.publisher.topics.node_id
         link = self.publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
+                                             discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
         self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
@@ -175,7 +176,7 @@ class Bridge:
                                    on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
         await self._stack.enter_async_context(manager)
         self.parts.timelapses = manager
-        self._timelapse_mqtt.attach(manager)
+        self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))

@@ -239,6 +239,12 @@ class LiveView:
         manager = self._timelapses()
         return [manager.view(rt) for rt in list(manager.timelapses.values())]
 
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        manager = self._parts.timelapses
+        if manager is None:
+            return None
+        return [(rt.spec.display_name, rt.status()) for rt in list(manager.timelapses.values())]
+
     def timelapse(self, tl_id: str) -> dict[str, Any]:
         manager = self._timelapses()
         return manager.view(manager.get(tl_id))
