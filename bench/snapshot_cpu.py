@@ -266,7 +266,8 @@ def base_phase(args: argparse.Namespace, broker: Mosquitto, work: Path) -> dict:
 
 def worker_phase(args: argparse.Namespace, urls: list[str], *extra: str) -> dict:
     proc = subprocess.Popen([sys.executable, __file__, *extra, "--urls", ",".join(urls)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL)  # FFmpeg/OpenCV warnings
     assert proc.stdin is not None and proc.stdout is not None
 
     def counts() -> list[int]:

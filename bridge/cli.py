@@ -1,4 +1,4 @@
-"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config|probe|discover``,
+"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config|probe|discover|model``,
 one function per subcommand (``_run``, ``_probe``, ...), dispatched by :func:`main`."""
 
 from __future__ import annotations
@@ -107,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--config", "-c", metavar="FILE", help="with --add: the YAML configuration to add it to")
     target.add_argument("--api", metavar="URL", help="with --add: a running bridge's API to register it with")
     discover.add_argument("--api-key", help="with --api: an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
+    model = _command(sub, "model", "download a detection model (checked against its pinned SHA-256)",
+                     "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models")
+    model_sub = model.add_subparsers(title="actions", dest="action", required=True, metavar="ACTION")
+    download = _command(model_sub, "download", "fetch a model from its official release URL",
+                        "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models",
+                        "Checks the file's SHA-256 before saving it (atomically) and prints the\n"
+                        "detect.model line to add to the configuration.")
+    from .model import MODELS
+
+    download.add_argument("name", choices=sorted(MODELS), help="which model")
+    download.add_argument("--dir", "-d", default="models", metavar="DIR",
+                          help="where to save it (default: ./models)")
+    download.add_argument("--url", metavar="URL", help="download from here instead (a mirror)")
     cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
                        "camera-bridge cluster status --config config.yaml",
                        "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
@@ -436,6 +449,26 @@ def _discover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model_download(name: str, directory: str, url: str | None) -> int:
+    """Download a known model, check it, save it, print the config line."""
+    from pathlib import Path
+
+    from .model import MODELS, ModelError, download
+
+    model = MODELS[name]
+    print(f"{model.name}: {model.filename}, {model.size / 1e6:.1f} MB, licence {model.licence}")
+    try:
+        path, downloaded = download(model, Path(directory), url)
+    except ModelError as err:
+        print(f"model download: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    state = "downloaded and checked" if downloaded else "already there, checked"
+    print(f"{path.resolve()}: {state} (sha256 {model.sha256})")
+    print("Add it to the configuration (all cameras; or under cameras.<id>.detect):\n")
+    print(yaml.safe_dump({"detect": {"model": str(path.resolve())}}, sort_keys=False), end="")
+    return EXIT_OK
+
+
 def _cluster_status(config: Config, as_json: bool) -> int:
     """Print the cluster's members, leases and unowned cameras; 1 when there is no cluster or
     its database cannot be reached (the error in words, password masked)."""
@@ -480,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         return _probe(args.url, args.snapshot, args.timeout, args.transport, args.json)
     if args.command == "discover":
         return _discover(args)
+    if args.command == "model":
+        return _model_download(args.name, args.dir, args.url)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG

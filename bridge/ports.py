@@ -22,8 +22,6 @@ from .config import CameraConfig, Config
 from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning
 from .core.events import DiscoverySwitched, EventBus
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
-from .mediamtx.breaker import CircuitOpen
-from .mediamtx.client import MediamtxError
 
 if TYPE_CHECKING:
     from .detect.worker import DetectWorker
@@ -150,6 +148,9 @@ class LiveView:
         return self._mediamtx().recording(cam_id)
 
     async def recordings(self, cam_id: str) -> list[str]:
+        from .mediamtx.breaker import CircuitOpen  # MediaMTX's client (aiohttp) only when enabled
+        from .mediamtx.client import MediamtxError
+
         self._camera(cam_id)
         try:
             return await self._mediamtx().recordings(cam_id)

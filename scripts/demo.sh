@@ -32,6 +32,7 @@ cat <<EOF
 [demo] open:  http://127.0.0.1:$API_PORT/api/cameras                  (cameras and their status)
 [demo]        http://127.0.0.1:$API_PORT/api/cameras/demo/snapshot.jpg  (the latest snapshot)
 [demo]        http://127.0.0.1:$API_PORT/api/cameras/demo/mjpeg         (live MJPEG)
+[demo]        http://127.0.0.1:$API_PORT/                               (the web page: cameras, events, timelapses)
 [demo] watch: mosquitto_sub -p $PORT -v -t 'camera_bridge/#' -T 'camera_bridge/+/snapshot' -T 'camera_bridge/+/+/snapshot'
 [demo] save:  mosquitto_sub -p $PORT -t camera_bridge/demo/snapshot -C 1 > demo.jpg
 EOF

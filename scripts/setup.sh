@@ -52,5 +52,8 @@ if [ "${1:-}" = "--with-ha" ]; then
     .venv-ha/bin/python -m pip install -q --disable-pip-version-check \
       -c "$DATA/ha_e2e/constraints-ha-2024.3.3.txt" "$HA_TEST_PIN" "josepy<2"
   fi
+  # HA's MQTT integration (the component's discovery test) needs file_upload's requirement
+  .venv-ha/bin/python -c "import janus" 2>/dev/null \
+    || .venv-ha/bin/python -m pip install -q --disable-pip-version-check "janus==1.0.0"
 fi
 say "ready"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -40,7 +42,7 @@ def test_defaults_fill_a_minimal_config():
 @pytest.mark.parametrize(("text", "expected"), [
     ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}",
      "cameras.cam.colour: unknown key; allowed: name, url, device, transport, open_timeout, stall_timeout, "
-     "input_format, video_size, framerate, snapshot, timelapse, detect"),
+     "input_format, video_size, framerate, privacy_masks, snapshot, timelapse, detect"),
     ("mqtt: {host: h}\ncameras: {front_door: {url: 'ftp://x'}}",
      "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
      "got 'ftp://x'"),
@@ -292,3 +294,54 @@ def test_check_config_names_the_place_of_a_yaml_syntax_error(tmp_path: Path):
 def test_a_secret_that_is_not_text_is_masked_too():
     errors = errors_of("mqtt: {host: h}\ncameras: {}\napi: {jwt_secret: 8675309}\n")
     assert errors == ["api.jwt_secret: expected a string of at least 32 characters, or null, got '***'"]
+
+
+def _place(pattern: str, key: str, value: object) -> tuple[dict, str]:
+    """A config with ``value`` at ``key`` of the section at ``pattern`` (``<id>`` a camera or
+    timelapse id, ``<label>`` a label, ``name[]`` the first list entry), and its key path."""
+    data: dict = {"mqtt": {"host": "h"}, "cameras": {"cam": {"url": "lavfi:testsrc"}}}
+    node, path = data, []
+    for part in [p for p in pattern.split(".") if p]:
+        if part.startswith("<"):
+            part = "person" if part == "<label>" else "cam"
+        if part.endswith("[]"):
+            node[part[:-2]] = [{}]
+            node, path = node[part[:-2]][0], [*path, part[:-2], "0"]
+            continue
+        node = node.setdefault(part, {"camera": "cam"} if path == ["timelapses"] else {})
+        path.append(part)
+    node[key] = value
+    return data, ".".join([*path, key])
+
+
+def test_every_refused_value_is_shown_and_no_bare_voluptuous_message_remains():
+    """For every option of every section: a value its validator refuses is reported at its key
+    path with what is allowed and the value found (a secret masked)."""
+    from bridge.config import SECTIONS
+
+    bad = "zz-not-valid"
+    checked = 0
+    for pattern, section in SECTIONS.items():
+        for opt in section.options:
+            try:
+                opt.validator(bad)
+                continue  # free text: nothing to refuse
+            except Exception:  # noqa: BLE001 - any refusal
+                pass
+            data, path = _place(pattern, opt.key, bad)
+            lines = [e for e in errors_of(json.dumps(data)) if e.startswith(f"{path}: ")]
+            assert len(lines) == 1, (path, lines)
+            line = lines[0]
+            assert not re.search(r"expected (int|float|bool|boolean)\b|value must be|not a valid value", line), line
+            if opt.secret and opt.key != "url":  # a URL is shown with its password masked
+                assert line.endswith("got '***'"), line
+            else:  # "got 'value'", or the message quotes it
+                assert f"'{bad}'" in line, line
+            checked += 1
+    assert checked > 50, checked
+
+
+def test_the_start_of_a_key_suggests_the_whole_key():
+    errors = errors_of("mqtt: {host: h}\ncameras: {}\ncluster: {renew: 3}\n")  # too short for difflib alone
+    assert errors == ["cluster.renew: unknown key (did you mean renew_interval?); "
+                      "allowed: dsn, name, lease_ttl, renew_interval"]

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -190,6 +191,8 @@ def test_demo_prints_what_to_open_and_cleans_up_after_itself(tmp_path):
         snapshot = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "camera_bridge/demo/snapshot", "-C", "1",
                                    "-W", "20"], capture_output=True, timeout=30).stdout
         assert snapshot.startswith(b"\xff\xd8")
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/", timeout=10) as page:  # the web page
+            assert page.status == 200 and b"<title>Camera Bridge</title>" in page.read()
         assert list(temp.iterdir()), "the demo broker's config is in TMPDIR while it runs"
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
@@ -201,6 +204,7 @@ def test_demo_prints_what_to_open_and_cleans_up_after_itself(tmp_path):
     out = log.read_text()
     assert f"open:  http://127.0.0.1:{api}/api/cameras " in out
     assert f"http://127.0.0.1:{api}/api/cameras/demo/snapshot.jpg" in out
+    assert f"http://127.0.0.1:{api}/ " in out
     assert f"watch: mosquitto_sub -p {port} -v -t 'camera_bridge/#' -T 'camera_bridge/+/snapshot'" in out
     assert f"{copy}/.venv/bin/camera-bridge" in out
     assert "DEMO_LISTEN=0.0.0.0 scripts/demo.sh" in out

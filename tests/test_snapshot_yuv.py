@@ -140,9 +140,10 @@ def test_encoder_pool_size():
     assert ENCODER.threads >= 1
 
 
-def test_a_snapshot_only_bridge_never_imports_opencv_onnxruntime_aiohttp(tmp_path, broker, rtsp):
-    """In a fresh interpreter: a bridge whose camera only makes snapshots, API off, publishes a
-    snapshot without importing cv2, onnxruntime, aiohttp or prometheus_client."""
+@pytest.mark.parametrize("api", [False, True])
+def test_a_snapshot_only_bridge_never_imports_opencv_or_onnxruntime(tmp_path, broker, rtsp, api):
+    """In a fresh interpreter: a bridge whose camera only makes snapshots publishes a snapshot
+    without importing cv2 or onnxruntime; aiohttp and prometheus_client only with the API on."""
     script = textwrap.dedent(f"""
         import asyncio, sys
         from bridge.app import Bridge
@@ -151,7 +152,7 @@ def test_a_snapshot_only_bridge_never_imports_opencv_onnxruntime_aiohttp(tmp_pat
         config = parse('''
         data_dir: {tmp_path}
         mqtt: {{host: 127.0.0.1, port: {broker.port}, base_topic: lazy{tmp_path.name[-6:]}}}
-        api: {{enabled: false}}
+        api: {{enabled: {str(api).lower()}, port: 0}}
         cameras:
           cam: {{url: "{rtsp.url}", snapshot: {{interval: 0}}}}
         ''')
@@ -168,4 +169,5 @@ def test_a_snapshot_only_bridge_never_imports_opencv_onnxruntime_aiohttp(tmp_pat
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    expected = ["aiohttp", "prometheus_client"] if api else []
+    assert out.stdout.strip().splitlines()[-1] == str(expected), out.stdout

@@ -73,10 +73,10 @@ class Site:
             await page.get_by_role("navigation", name="Pages").wait_for()
         return page
 
-    async def shot(self, page: Any, name: str) -> None:
-        """A full-page screenshot ``name.png`` into the test output (and docs/web/)."""
+    async def shot(self, page: Any, name: str, *, full_page: bool = True) -> None:
+        """A screenshot ``name.png`` into the test output (and docs/web/)."""
         path = self.shots / f"{name}.png"
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=full_page)
         if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
             DOCS_SHOTS.mkdir(exist_ok=True)
             shutil.copyfile(path, DOCS_SHOTS / path.name)
@@ -286,13 +286,23 @@ async def test_a_detection_event_appears_on_the_events_page_with_its_snapshot(si
     await event.wait_for(timeout=30_000)
     await until(lambda: event.locator("img").evaluate("i => i.complete && i.naturalWidth > 0"), 15,
                 "the event's snapshot")
+    starts = await page.eval_on_selector_all("li[data-event]", "els => els.map(e => Number(e.dataset.start))")
+    assert starts == sorted(starts, reverse=True), "events are not newest first"
+    ids = set(await page.eval_on_selector_all("li[data-event]", "els => els.map(e => e.dataset.event)"))
+    # live: events the bridge detects while the page is open appear without a reload
+    await until(lambda: _new_event(page, ids), 20, "a new detection event on the open page")
     await page.get_by_label("Label").select_option("person")
     await page.get_by_label("Camera").select_option("front")
     assert await page.locator("li[data-label]").count() == 0  # front has no detection
     await page.get_by_label("Camera").select_option("street")
     assert await page.locator("li[data-label=person]").count() >= 1
-    await site.shot(page, "events")
+    await site.shot(page, "events", full_page=False)
     await close(page)
+
+
+async def _new_event(page: Any, seen: set[str]) -> bool:
+    now = await page.eval_on_selector_all("li[data-event]", "els => els.map(e => e.dataset.event)")
+    return bool(set(now) - seen)
 
 
 async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
@@ -301,7 +311,9 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     switch = page.get_by_role("switch", name="Detection")
     await until(switch.is_checked, 10, "detection shown on")
     await page.locator(".motion").wait_for()
-    await site.shot(page, "camera")
+    live = page.get_by_role("img", name="Live picture of Street (MJPEG)")
+    await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view")
+    await site.shot(page, "camera", full_page=False)
     await switch.click()
     await until(lambda: _not(switch.is_checked), 10, "detection shown off")
     assert site.bridge.detectors["street"].enabled is False

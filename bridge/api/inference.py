@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -68,6 +67,8 @@ async def _upload(request: web.Request) -> bytes:
 
 
 def _run(data: bytes, config: DetectConfig, min_score: float) -> dict[str, Any]:
+    import cv2  # OpenCV only once a picture is posted for detection
+
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("the picture does not decode")

@@ -162,6 +162,15 @@ def shown(value: Any, secret: bool = False) -> str:
     return mask_url(str(value))
 
 
+def _closest(key: str, known: tuple[str, ...]) -> list[str]:
+    """The known key ``key`` is most likely a misspelling of (difflib), else the one it is the
+    start of (``renew`` -> ``renew_interval``); none or one."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close and len(key) >= 3:
+        close = [k for k in known if k.startswith(key)][:1]
+    return close
+
+
 def _fails(opt: Option, value: Any) -> bool:
     """Whether the option's own validator refuses ``value`` (else the error is a check across
     options, about which the value says nothing)."""
@@ -183,7 +192,7 @@ def explain(err: vol.Invalid, data: Any, sections: Sections, prefix: Iterable[An
     if message == "extra keys not allowed":
         text = "unknown key"
         if parent is not None:
-            close = difflib.get_close_matches(str(path[-1]), parent.keys, n=1, cutoff=0.6)
+            close = _closest(str(path[-1]), parent.keys)
             if close:
                 text += f" (did you mean {close[0]}?)"
             text += "; allowed: " + ", ".join(parent.keys)

@@ -112,4 +112,5 @@ def build(valid: dict[str, Any]) -> Config:
                   log_format=valid["log_format"], data_dir=valid["data_dir"],
                   encoder_threads=valid["encoder_threads"], api=_api.build(valid["api"]),
                   detect=_detect.build({}, valid["detect"]), mediamtx=_mediamtx.build(valid["mediamtx"]),
-                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]), timelapse=valid["timelapse"], timelapses=valid["timelapses"])
+                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]),
+                  timelapse=valid["timelapse"], timelapses=valid["timelapses"])

@@ -32,7 +32,6 @@ from .options import (
     option,
     optional,
     options_of,
-    overrides_schema,
     section_schema,
 )
 
@@ -183,16 +182,18 @@ GLOBAL_OPTIONS = options_of(Defaults)
 TIMELAPSE_OPTIONS = options_of(Spec)
 SETTING_KEYS = tuple(o.key for o in SETTINGS_OPTIONS)
 
+#: the settings as a camera or a timelapse overrides them: ``null`` = inherit
+_OVERRIDE_SETTINGS = tuple(dataclasses.replace(o, validator=optional(o.validator)) for o in SETTINGS_OPTIONS)
 #: the ``timelapse:`` section and a camera's ``timelapse:`` overrides
 SECTIONS: Sections = {"": Section(GLOBAL_OPTIONS + SETTINGS_OPTIONS)}
-CAMERA_SECTIONS: Sections = {"": Section(SETTINGS_OPTIONS)}
+CAMERA_SECTIONS: Sections = {"": Section(_OVERRIDE_SETTINGS)}
 #: the ``timelapses:`` mapping
-TIMELAPSES_SECTIONS: Sections = {"<id>": Section(TIMELAPSE_OPTIONS + SETTINGS_OPTIONS)}
+TIMELAPSES_SECTIONS: Sections = {"<id>": Section(TIMELAPSE_OPTIONS + _OVERRIDE_SETTINGS)}
 
 
-_OVERRIDES_SCHEMA = overrides_schema(SETTINGS_OPTIONS)
+_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): o.validator for o in _OVERRIDE_SETTINGS})
 _GLOBAL_SCHEMA = section_schema(GLOBAL_OPTIONS + SETTINGS_OPTIONS)
-_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(overrides_schema(SETTINGS_OPTIONS).schema)
+_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(_OVERRIDES_SCHEMA.schema)
 
 
 def validate_defaults(value: Any) -> Defaults:

@@ -1,6 +1,7 @@
 """The broker connection (aiomqtt): reconnects with backoff, never queues without bound.
 
-Outgoing messages are kept per topic (a newer payload replaces an unsent one), so a slow or
+Outgoing messages are kept per topic (a newer payload replaces an unsent one where it stands in
+the queue, so the order of first publication is kept), so a slow or
 absent broker costs at most one pending message per topic; while disconnected nothing is kept,
 and ``on_connect`` re-publishes the current state once the connection is back.
 """
@@ -82,16 +83,19 @@ class MqttLink(Service):
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
                 coalesce: bool = True) -> None:
-        """Queue a message; replaces an unsent message for the same topic (unless
-        ``coalesce=False``: events, each of which counts). Dropped while disconnected (the
-        state is re-published on reconnect)."""
+        """Queue a message; replaces an unsent message for the same topic in its place in the
+        queue (unless ``coalesce=False``: events, each of which counts). Messages leave in the
+        order they were first queued, so what was published before an event is on the broker
+        before it: a frame's snapshot (or a newer one) before that frame's detection event.
+        Dropped while disconnected (the state is re-published on reconnect)."""
         if not self.connected.is_set():
             return
         if not coalesce and len(self._pending) >= MAX_PENDING:
             _LOGGER.debug("mqtt: %d messages unsent, dropping one on %s", len(self._pending), topic)
             return
         key = topic if coalesce else f"{topic}\0{next(self._seq)}"
-        self._pending.pop(key, None)  # re-queue at the end: publish order follows call order
+        # an unsent message of the topic is replaced where it stands (a dict keeps the first
+        # insertion's position): moving it to the back would let later messages overtake it
         self._pending[key] = Outgoing(topic, payload, retain, qos)
         self._wake.set()
 

@@ -49,6 +49,8 @@ class MqttPublisher(Service):
         self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
         self._stopping = False
+        #: the availability last published per camera: one message per change, not per retry
+        self._availability: dict[str, str] = {}
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
@@ -211,6 +213,7 @@ class MqttPublisher(Service):
         """Clear a removed camera's discovery configs and retained state topics."""
         for topic in self._discovery_configs([config], with_bridge=False):
             self.link.publish(topic, b"", retain=True, qos=1)
+        self._availability.pop(config.id, None)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         self._publish_bridge_state()
@@ -220,7 +223,9 @@ class MqttPublisher(Service):
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
         status = self._view.camera_status(cam_id)
         online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
-        self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
+        if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
+            self._availability[cam_id] = online
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
         self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
                           retain=True, qos=1)
         if with_snapshot:
@@ -251,6 +256,7 @@ class MqttPublisher(Service):
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
 
     def _publish_all(self) -> None:
+        self._availability.clear()  # everything again: a broker may have lost its retained state
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
         for cam_id in self._view.camera_ids():

@@ -122,7 +122,7 @@ export function CameraPage({ id }) {
   }, [id, Boolean(c)]);
   if (!c) return html`<p>No camera <code>${id}</code>. <a href="#/cameras">All cameras</a></p>`;
   const det = store.detection.get(id);
-  const events = [...store.events.values()].filter((e) => e.camera === id).sort((a, b) => b.seq - a.seq).slice(0, 12);
+  const events = newestFirst([...store.events.values()].filter((e) => e.camera === id)).slice(0, 6);
   const path = `/api/cameras/${encodeURIComponent(id)}`;
   const operator = can("operator");
   async function setEnabled(on) {
@@ -145,7 +145,7 @@ export function CameraPage({ id }) {
   const urls = c.stream_urls || {};
   return html`<section aria-labelledby="camera-title" data-camera=${id}>
     <h2 id="camera-title">${c.name} <${Badge} state=${c.state} /></h2>
-    <div class="grid">
+    <div class="split">
       <div class="live">
         ${c.enabled && snap
           ? html`<img src=${`${path}/mjpeg`} alt=${`Live picture of ${c.name} (MJPEG)`} />`
@@ -183,6 +183,11 @@ export function CameraPage({ id }) {
 // --------------------------------------------------------------------------------------------
 // Events
 
+/** Detection events by their start, newest first (then the order they arrived in). */
+function newestFirst(items) {
+  return items.sort((a, b) => (b.event.start_time || 0) - (a.event.start_time || 0) || b.seq - a.seq);
+}
+
 function EventList({ items }) {
   if (!items.length) return html`<p>No detection events yet.</p>`;
   return html`<ul class="events" aria-live="polite">
@@ -191,7 +196,7 @@ function EventList({ items }) {
       const img = e.snapshot_available
         ? `/api/cameras/${encodeURIComponent(camera)}/detection/${encodeURIComponent(e.label)}.jpg?event=${encodeURIComponent(e.id)}`
         : null;
-      return html`<li key=${e.id} data-event=${e.id} data-label=${e.label} data-camera=${camera}>
+      return html`<li key=${e.id} data-event=${e.id} data-label=${e.label} data-camera=${camera} data-start=${e.start_time || 0}>
         ${img ? html`<img src=${img} alt=${`${e.label} seen by ${cam ? cam.name : camera}`} loading="lazy" />`
               : html`<div class="picture" style="width:160px"><span>no snapshot</span></div>`}
         <div>
@@ -210,7 +215,7 @@ export function EventsPage() {
   useStore();
   const [camera, setCamera] = useState("");
   const [label, setLabel] = useState("");
-  const all = [...store.events.values()].sort((a, b) => b.seq - a.seq);
+  const all = newestFirst([...store.events.values()]);
   const labels = [...new Set(all.map((e) => e.event.label))].sort();
   const shown = all.filter((e) => (!camera || e.camera === camera) && (!label || e.event.label === label));
   return html`<section aria-labelledby="events-title">

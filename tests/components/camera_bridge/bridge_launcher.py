@@ -1,5 +1,5 @@
-"""Real bridges for the component's real-bridge tests (test_real_bridge.py, test_mqtt_discovery.py),
-without Home Assistant imports.
+"""Real bridges for the component's real-bridge tests (test_real_bridge.py), without Home Assistant
+imports.
 
 :class:`BridgeProcess` runs Mosquitto, the shared RTSP server looping a clip made by ffmpeg, and
 ``python -m bridge run`` with the bridge's own venv. That needs this machine's packages and
@@ -15,7 +15,7 @@ one. The launcher serves loopback only, runs until killed, and stops its bridges
 
 Launcher routes (JSON bodies): ``POST /bridges {camera, clip, top}`` starts one and answers
 :meth:`BridgeProcess.describe`; ``POST /bridges/{id}/kill_camera``; ``GET /bridges/{id}/log``
-(text); ``GET /bridges/{id}/discovery`` (:meth:`BridgeProcess.discovery`); ``DELETE
+(text); ``GET /bridges/{id}/retained`` (:meth:`BridgeProcess.retained`); ``DELETE
 /bridges/{id}``; ``POST /check {camera, top}`` (:func:`accepts`).
 """
 
@@ -69,7 +69,8 @@ class BridgeProcess:
     """Mosquitto + RTSP server + ``python -m bridge run`` with an admin and a viewer API key;
     blocking :meth:`start` and :meth:`stop` (tests run them in an executor: HA forbids blocking
     its loop). ``camera``: more options of the ``front_door`` camera; ``clip``: of its clip
-    (tests.peers.make_clip); ``top``: more top-level sections of the configuration."""
+    (tests.peers.make_clip); ``top``: more top-level sections of the configuration (its
+    ``cameras`` are added to ``front_door``)."""
 
     def __init__(self, camera: dict | None = None, clip: dict | None = None, top: dict | None = None) -> None:
         self.camera = _resolve(camera or {})
@@ -109,14 +110,14 @@ class BridgeProcess:
             "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "base_topic": BASE_TOPIC,
                      "discovery_prefix": DISCOVERY_PREFIX, "ha_status_topic": f"{DISCOVERY_PREFIX}/status"},
             "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1},
-                                       **self.camera}},
+                                       **self.camera}, **self.top.get("cameras", {})},
             "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
                 {"name": "home-assistant", "role": "admin",
                  "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()},
                 {"name": "dashboard", "role": "viewer",
                  "hash": "sha256:" + hashlib.sha256(self.viewer_key.encode()).hexdigest()}]},
             "data_dir": str(self.work / "data"),
-            **self.top,
+            **{k: v for k, v in self.top.items() if k != "cameras"},
         }
         (self.work / "config.yaml").write_text(yaml.safe_dump(config))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -148,21 +149,20 @@ class BridgeProcess:
         assert self.rtsp is not None
         self.rtsp.kill()
 
-    def discovery(self, settle: float = 2.0) -> dict[str, Any]:
-        """Every retained message under the discovery prefix (topic -> payload: parsed JSON, or
-        the text when it is not JSON; an empty payload is None), read with ``mosquitto_sub``
-        for ``settle`` seconds."""
-        out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-t",
-                              f"{DISCOVERY_PREFIX}/#", "--retained-only", "-W", str(max(1, int(settle))),
-                              "-F", "%t\t%p"], capture_output=True, timeout=settle + 10, check=False)
-        found: dict[str, Any] = {}
+    def retained(self, settle: float = 2.0) -> dict[str, str]:
+        """Every retained text message on the broker (topic -> payload; the bridge's discovery
+        configs and states, not its JPEG snapshots), read with ``mosquitto_sub`` for ``settle``
+        seconds."""
+        out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-t", "#",
+                              "--retained-only", "-W", str(max(1, int(settle))), "-F", "%t\t%x"],
+                             capture_output=True, timeout=settle + 10, check=False)
+        found: dict[str, str] = {}
         for line in out.stdout.decode().splitlines():
             topic, _, payload = line.partition("\t")
-            if topic.endswith("/config"):
-                try:
-                    found[topic] = json.loads(payload) if payload else None
-                except ValueError:
-                    found[topic] = payload
+            try:
+                found[topic] = bytes.fromhex(payload).decode()
+            except ValueError:  # binary (UnicodeDecodeError is one)
+                continue
         return found
 
     def stop(self) -> None:
@@ -233,8 +233,8 @@ class RemoteBridge:
     def kill_camera(self) -> None:
         self._call("POST", f"/bridges/{self.id}/kill_camera", {})
 
-    def discovery(self, settle: float = 2.0) -> dict[str, Any]:
-        return self._call("GET", f"/bridges/{self.id}/discovery")
+    def retained(self, settle: float = 2.0) -> dict[str, str]:
+        return self._call("GET", f"/bridges/{self.id}/retained")
 
     def stop(self) -> None:
         if self.id is not None:
@@ -307,8 +307,8 @@ class _Launcher(BaseHTTPRequestHandler):
         proc = self._bridge()
         if proc is not None and self.path.endswith("/log"):
             self._answer(200, proc.log_tail(20000))
-        elif proc is not None and self.path.endswith("/discovery"):
-            self._answer(200, proc.discovery())
+        elif proc is not None and self.path.endswith("/retained"):
+            self._answer(200, proc.retained())
         else:
             self._answer(404, f"no route GET {self.path}")
 

@@ -12,10 +12,13 @@ the bridges.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.camera_bridge import api
 from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
@@ -24,10 +27,12 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
 from tests.peers import free_port
 
-from .bridge_launcher import BridgeError, BridgeProcess, RemoteBridge, bridge, bridge_accepts
+from .bridge_launcher import BASE_TOPIC, DISCOVERY_PREFIX, BridgeError, BridgeProcess, RemoteBridge, bridge, bridge_accepts
 
 
 @pytest.fixture
@@ -294,3 +299,56 @@ async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: 
     assert cams[0].raw["mediamtx"]["recording"] is True
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+#: a second camera that never connects (no frame: ``last_frame_at`` null) with a timelapse that
+#: never captures (``last_capture_at`` null), and MediaMTX configured: every discovery payload kind
+DISCOVERY_TOP = {"cameras": {"broken": {"name": "Broken", "url": f"rtsp://127.0.0.1:{free_port()}/none"}},
+                 "timelapses": {"porch": {"camera": "broken", "name": "Porch"}}, "mediamtx": MEDIAMTX_DOWN}
+
+
+@pytest.mark.bridge_feature(DETECT, DISCOVERY_TOP, reason="this bridge lacks detection, timelapses or MediaMTX")
+@pytest.mark.bridge_camera(DETECT)
+@pytest.mark.bridge_top(DISCOVERY_TOP)
+async def test_mqtt_discovery_of_a_real_bridge_in_home_assistants_mqtt(
+        hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge, mock_hass_config: None, mqtt_mock_entry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every discovery config the real bridge publishes (captured from its broker), and then its
+    retained states, through the running Home Assistant's own MQTT discovery: each config makes
+    an entity (HA's discovery schemas accept it), nothing is logged as invalid, and the timestamp
+    sensors of what has no value yet (the camera's last frame, the timelapse's last capture)
+    are unknown, not an "Invalid state message"."""
+    await mqtt_mock_entry()
+    retained: dict[str, str] = {}
+    deadline = time.monotonic() + 20
+    while not (any("broken" in t for t in retained if t.endswith("/config"))
+               and json.loads(retained.get(f"{BASE_TOPIC}/front_door/status", "{}")).get("last_frame_at")):
+        assert time.monotonic() < deadline, f"no discovery of both cameras, or no frame: {sorted(retained)}"
+        retained = await hass.async_add_executor_job(real_bridge.retained)
+    prefix = f"{DISCOVERY_PREFIX}/"
+    configs = {t: p for t, p in retained.items() if t.startswith(prefix) and t.endswith("/config") and p}
+    kinds = {t.split("/")[1] for t in configs}
+    assert {"sensor", "binary_sensor", "camera"} <= kinds, kinds
+    caplog.clear()
+    for topic, payload in configs.items():  # HA's MQTT listens on its default prefix
+        async_fire_mqtt_message(hass, "homeassistant/" + topic.removeprefix(prefix), payload)
+    await hass.async_block_till_done()
+    for topic, payload in retained.items():
+        if not topic.startswith(prefix):
+            async_fire_mqtt_message(hass, topic, payload)
+    await hass.async_block_till_done()
+
+    complaints = [f"{r.name}: {r.getMessage()}" for r in caplog.records
+                  if r.levelno >= logging.WARNING and r.name.startswith("homeassistant.components.mqtt")]
+    assert not complaints, "\n".join(complaints)
+    registry = er.async_get(hass)
+    made = {e.unique_id: e.entity_id for e in registry.entities.values() if e.platform == "mqtt"}
+    unique_ids = {json.loads(p).get("unique_id") or json.loads(p).get("uniq_id"): t for t, p in configs.items()}
+    assert set(unique_ids) == set(made), f"configs without an entity: {set(unique_ids) - set(made)}"
+    stamps = [made[uid] for uid, t in unique_ids.items()
+              if t.split("/")[1] == "sensor" and json.loads(configs[t]).get("device_class") == "timestamp"]
+    never = {entity_id: hass.states.get(entity_id).state for entity_id in stamps
+             if "broken" in entity_id or "porch" in entity_id}
+    assert len(never) == 2 and set(never.values()) <= {"unknown", "unavailable"}, never
+    [streaming] = [entity_id for entity_id in stamps if "front_door" in entity_id]
+    assert dt_util.parse_datetime(hass.states.get(streaming).state) is not None, hass.states.get(streaming)
