@@ -564,7 +564,8 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     principal = None
     try:
-        principal = auth.authenticate_token(conn.app, params["token"])
+        if conn.app is not None:  # a connection of the server (not one built by hand)
+            principal = auth.authenticate_token(conn.app, params["token"])
     except (ApiError, ValueError, LookupError) as err:
         _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:
