@@ -1,43 +1,5 @@
 """``GET /ws``: JSON-RPC 2.0 over a WebSocket, mirroring the REST API, with event notifications.
 
-Protocol
---------
-Every text frame is one JSON-RPC 2.0 request or a batch (a JSON array of requests); replies come
-back one frame per request or per batch. A request without ``id`` is a notification: it is
-carried out and never answered, not even with an error. A batch is answered with an array of
-the replies to its requests (notifications left out; no frame at all when every entry was a
-notification); an empty batch is answered with a single ``-32600`` error. Requests of one
-connection are carried out in order. ``params`` may be an object (by name) or an array (by
-position, in the order ``rpc.discover`` lists them).
-
-Authentication happens when connecting (``Authorization: Bearer ...`` or ``X-API-Key`` on the
-upgrade request, checked like any HTTP request) or with a first message
-``{"jsonrpc": "2.0", "method": "auth", "params": {"token": "..."}, "id": 1}``. A connection that
-needs and lacks credentials may only call ``auth`` and ``rpc.discover``, and is closed (1008)
-after :data:`AUTH_TIMEOUT` seconds or :data:`MAX_AUTH_FAILURES` failed ``auth`` calls. Each method
-needs a role: ``viewer`` < ``operator`` < ``admin``.
-
-Events: ``events.subscribe {types?}`` returns a subscription id; matching events of the bus then
-arrive as notifications
-``{"jsonrpc": "2.0", "method": "event", "params": {"subscription", "id", "type", "time", "data"}}``
-(plus ``"missed": n`` when n events of that subscription were dropped before this one). Each
-connection has a bounded send queue (:data:`SEND_QUEUE` frames): a client that does not keep up
-loses events, memory does not grow; replies are never dropped (the connection stops reading
-requests instead).
-
-Versioning is per method: ``cameras.list`` is the current form, ``cameras.list.v1`` the previous
-one, still callable, flagged ``deprecated`` in ``rpc.discover`` and answered with an extra member
-``"deprecated": {"replacement": "cameras.list", "message": "..."}`` next to ``result``/``error``.
-
-Error codes
------------
-Standard: ``-32700`` parse error (id null), ``-32600`` invalid request, ``-32601`` method not
-found, ``-32602`` invalid params (``data.param`` names the offending parameter, ``data.errors``
-lists every problem), ``-32603`` internal error (details only in the bridge log).
-
-Application (``data.error`` repeats the REST API's error code):
-
-======== ==================== ===================================================================
 code     ``data.error``       meaning
 ======== ==================== ===================================================================
 -32001   ``not_found``        no such camera (or subscription)
@@ -52,6 +14,14 @@ code     ``data.error``       meaning
 ======== ==================== ===================================================================
 
 ``rpc.discover`` lists every method with its parameters, role, version and deprecation.
+=======
+The protocol (frames, batches, notifications, authentication, events, versioning, error codes,
+limits) is documented for clients in docs/api.md ("WebSocket JSON-RPC"). Here: the connection
+(bounded send queue, in-order requests, the auth timeout), the method table (:func:`method`
+registers a handler; its role comes from the per-operation table of ``auth.ROUTE_ROLES``) and
+the camera methods. Method handlers read ``conn.view`` and call ``conn.control`` (the bridge's
+two ports) and let ``BridgeError`` kinds propagate: :meth:`Connection.call` answers them from the
+one error table of ``bridge/api/errors.py``.
 """
 
 from __future__ import annotations
@@ -674,7 +644,8 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         raise app_error(RATE_LIMITED, "rate_limited", f"too many failed authentications from "
                         f"{conn.remote}; retry in {retry} s", retry_after=retry)
     try:
-        principal = auth.authenticate_token(conn.app, params["token"])
+        if conn.app is not None:  # a connection of the server (not one built by hand)
+            principal = auth.authenticate_token(conn.app, params["token"])
     except (ApiError, ValueError, LookupError) as err:
         _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:

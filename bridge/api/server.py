@@ -25,7 +25,7 @@ from ..core.view import BridgeView
 from ..redact import redact
 from ..service import Service
 # in this order: ``rpc.discover`` lists the methods in the order their modules were imported
-from . import (cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,  # isort: skip
+from . import (cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,  # isort: skip
                timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe,
                allowlist, audit, budget, links)
 from . import web as web_page
@@ -85,7 +85,7 @@ def _keep(headers: Any) -> dict[str, str]:
 
 
 #: the route modules whose ``setup(app)`` adds routes, in this order
-ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,
+ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,
                                    timelapses, info, detection, camera_switch, session, probe, web_page,
                                    links]
 #: modules that only add JSON-RPC methods (to ``rpc.METHODS``, when imported)

@@ -215,6 +215,12 @@ class BridgeView(Protocol):
         """Every timelapse as the API shows it."""
         ...
 
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """Every timelapse as ``(display name, compact state)``, the state being the MQTT
+        ``{base}/timelapse/{id}/state`` payload (``id``, ``camera``, ``state``, ``render``, ...);
+        None before the timelapses started (never raises)."""
+        ...
+
     def timelapse(self, tl_id: str) -> dict[str, Any]:
         """One timelapse as the API shows it. Raises NotFound."""
         ...

@@ -1,4 +1,4 @@
-"""Crash-safe timelapse storage: files under ``{data_dir}/timelapses/{id}/`` and their rows in
+"""A timelapse archive (its frames and videos), crash-safe: files under ``{data_dir}/timelapses/{id}/`` and their rows in
 the bridge's SQLite store (WAL; tables from ``bridge/store.py`` MIGRATIONS).
 
 Order of writes, so a crash (SIGKILL, power loss) never leaves a row without its complete file:
@@ -7,7 +7,7 @@ Order of writes, so a crash (SIGKILL, power loss) never leaves a row without its
   over its final name and the directory fsynced (:func:`atomic_write`); only then is its row
   inserted. A crash in between leaves at most a complete file without a row;
 * deleting removes the row first, then the file;
-* :meth:`TimelapseStore.reconcile` (at start) removes temp files, files without rows and rows
+* :meth:`TimelapseArchive.reconcile` (at start) removes temp files, files without rows and rows
   whose file is gone.
 
 All methods block (file I/O, fsync, SQLite): call them in a thread.
@@ -106,7 +106,7 @@ _VIDEO_COLS = ("id, timelapse_id, path, thumbnail, created_at, frames, duration,
                "height, fps, first_at, last_at")
 
 
-class TimelapseStore:
+class TimelapseArchive:
     """Timelapse rows in ``store`` and files under ``root`` (``{data_dir}/timelapses``)."""
 
     def __init__(self, store: Store, root: Path) -> None:
