@@ -308,8 +308,8 @@ class Bridge:
         self.publisher.on_snapshot(cam_id, snap)
 
     def _on_detection(self, update: DetectUpdate) -> None:
-        if update.camera not in self.detectors:
-            return  # a camera being removed ending its events
+        # also from a camera being stopped (switched off, removed, replaced): its events end
+        # with "stream_lost" (a removed camera's retained topics are cleared after this)
         detection.publish_update(self.publisher.link, self.publisher.topics, update)
         for event in update.events:
             self.events.publish("detection.event", {"camera": update.camera, "event": event})

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .coordinator import CameraBridgeCoordinator
 
 EVENT_TYPES = ["new", "end"]
-ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time")
+ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time", "end_reason")
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
