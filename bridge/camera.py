@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
+from .capture.mask import PrivacyMask
 from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
@@ -125,6 +126,8 @@ class Camera(Service):
         super().__init__()
         self.config = config
         self.id = config.id
+        #: privacy masks drawn into every frame handed to consumers (None: no masks)
+        self.mask = PrivacyMask(config.privacy_masks) if config.privacy_masks else None
         self._status = CameraStatus(state=CameraState.STOPPED)
         self._subs: tuple[Subscription, ...] = ()
         self._listeners: list[Listener] = []
@@ -386,6 +389,7 @@ class _Sink:
         cam = self._cam
         with cam._lock:
             cam._status.width, cam._status.height = frame.width, frame.height
+        frame.mask = cam.mask
         for sub in cam._subs:
             if sub.wants(frame.keyframe, frame.monotonic):
                 sub.offer(frame)

@@ -28,7 +28,7 @@ from ..service import Service
 from ..status import CameraState
 from .best import BestSnapshots
 from .capture import FrameCapture
-from .config import DetectConfig
+from ..config.detect import DetectConfig
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import BridgeError
@@ -155,6 +154,8 @@ async def render(frames: list[tuple[Path, float]], out: Path, *, fps: int, width
     """
     if not frames:
         raise RenderError("no frames to render")
+    import cv2  # OpenCV only once a timelapse renders (a snapshot-only bridge never loads it)
+
     first = await asyncio.to_thread(cv2.imread, str(frames[0][0]), cv2.IMREAD_COLOR)
     if first is None:
         raise RenderError(f"first frame {frames[0][0].name} does not decode")
@@ -210,6 +211,8 @@ async def _tail(stream: asyncio.StreamReader, lines: list[str]) -> None:
 def thumbnail(source: Path, out: Path, width: int = THUMBNAIL_WIDTH) -> bool:
     """Write a JPEG thumbnail ``width`` pixels wide of the image ``source`` atomically; False
     when the source does not decode. Blocking."""
+    import cv2  # OpenCV only once a timelapse runs
+
     image = cv2.imread(str(source), cv2.IMREAD_COLOR)
     if image is None:
         return False
