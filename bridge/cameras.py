@@ -219,8 +219,8 @@ class CameraSet:
         self.bus.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:
-        if update.camera not in self.detectors:
-            return  # a camera being removed ending its events
+        # also from a camera being stopped (switched off, removed, replaced): its events end
+        # with "stream_lost" (a removed camera's retained topics are cleared after this)
         self.bus.publish(DetectionUpdated(update.camera, update))
         for event in update.events:
             self.bus.publish(DetectionEvent(update.camera, event))

@@ -287,7 +287,11 @@ class MqttPublisher(Service):
     def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
         if message.topic.matches(self.topics.discovery_filter):
-            self._check_discovery(topic, message.payload)
+            # only what the broker kept from before (retained, sent on subscribing): a live
+            # message is the echo of a config just published, which may arrive while its camera
+            # is being switched or restarted (out of the camera map for a moment)
+            if message.retain:
+                self._check_discovery(topic, message.payload)
             return
         if message.retain:
             # a retained command would replay on every restart: never act on one
