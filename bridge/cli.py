@@ -1,14 +1,17 @@
-"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config``."""
+"""Command line: ``camera-bridge run|check-config|list-devices|api-key|mediamtx-config|probe|discover|model``,
+one function per subcommand (``_run``, ``_probe``, ...), dispatched by :func:`main`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO
 
@@ -16,7 +19,7 @@ import yaml
 
 from . import __version__
 from .config import ROLES, Config, load, masked
-from .errors import ConfigError, DeviceError
+from .errors import CaptureError, ConfigError, DeviceError
 from .redact import RedactingFilter
 
 EXIT_OK = 0
@@ -24,22 +27,105 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 
+DESCRIPTION = """\
+Camera Bridge: RTSP/USB cameras to MQTT snapshots, status and Home Assistant discovery,
+with an HTTP/WebSocket API. Run `camera-bridge COMMAND --help` for a command's options."""
+
+EPILOG = """\
+first steps:
+  camera-bridge discover                        find ONVIF and USB cameras
+  camera-bridge probe rtsp://user:pass@192.168.1.20:554/stream1
+  camera-bridge check-config --config config.yaml
+  camera-bridge run --config config.yaml"""
+
+
+def _command(sub: argparse._SubParsersAction, name: str, summary: str, example: str,
+             details: str = "") -> argparse.ArgumentParser:
+    """Add subcommand ``name``: ``summary`` in the command list, ``details`` under it in its own
+    help, ``example`` (one or more command lines) at the end of its help."""
+    return sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}."
+                          + (f"\n\n{details}" if details else ""),
+                          epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _config_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--config", "-c", required=True, metavar="FILE", help="the YAML configuration file")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="camera-bridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="camera-bridge", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"camera-bridge {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run the bridge"),
-                       ("check-config", "validate a config and print it with secrets masked")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
-    mtx = sub.add_parser("mediamtx-config", help="write a mediamtx.yml for the configured cameras")
-    mtx.add_argument("--config", "-c", required=True, help="path to the YAML configuration")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    _config_option(_command(sub, "run", "run the bridge", "camera-bridge run --config config.yaml",
+                            "Stops on SIGTERM or Ctrl-C; exit status 2 when the configuration is invalid."))
+    _config_option(_command(sub, "check-config", "validate a config and print it with secrets masked",
+                            "camera-bridge check-config --config config.yaml",
+                            "Prints every error found (exit status 2), or the effective configuration."))
+    mtx = _command(sub, "mediamtx-config", "write a mediamtx.yml for the configured cameras",
+                   "camera-bridge mediamtx-config --config config.yaml --stdout")
+    _config_option(mtx)
     mtx.add_argument("--stdout", action="store_true", help="print it instead of writing mediamtx.config_out")
-    devices = sub.add_parser("list-devices", help="list USB (V4L2) capture devices")
+    devices = _command(sub, "list-devices", "list USB (V4L2) capture devices", "camera-bridge list-devices --json")
     devices.add_argument("--json", action="store_true", help="print JSON")
-    key = sub.add_parser("api-key", help="make an API key: prints it once, with the hash for api.keys")
+    key = _command(sub, "api-key", "make an API key: prints it once, with the hash for api.keys",
+                   "camera-bridge api-key --name home-assistant --role operator")
     key.add_argument("--name", default="client", help="who the key is for (default: client)")
     key.add_argument("--role", choices=ROLES, default="viewer", help="its role (default: viewer)")
+    probe = _command(sub, "probe", "open a camera URL and show what it sends, or why it fails",
+                     "camera-bridge probe rtsp://admin:secret@192.168.1.20:554/stream1\n"
+                     "camera-bridge probe /dev/video0 --snapshot desk.jpg",
+                     "Prints codec, size, frame rate, GOP (frames per keyframe) and audio, and saves\n"
+                     "one picture; or the error in words (host not found, connection refused,\n"
+                     "timeout, 401 wrong credentials, 404 wrong path, unsupported codec), exit 1.")
+    probe.add_argument("url", metavar="URL", help="rtsp://, http://, a /dev/videoN device, a file, or lavfi:GRAPH")
+    probe.add_argument("--snapshot", "-o", default="probe.jpg", metavar="FILE",
+                       help="where to save the picture (default: probe.jpg; '' for none)")
+    probe.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="seconds to wait for the camera to answer (default: 10)")
+    probe.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport (default: tcp)")
+    probe.add_argument("--json", action="store_true", help="print JSON")
+    discover = _command(sub, "discover", "find ONVIF cameras on the local network and USB cameras",
+                        "camera-bridge discover --user admin --password secret\n"
+                        "camera-bridge discover --user admin --add porch_cam --config config.yaml\n"
+                        "camera-bridge discover --user admin --add porch_cam --api http://127.0.0.1:8765",
+                        "ONVIF cameras answer a WS-Discovery probe; with --user (and --password, or\n"
+                        "CAMERA_BRIDGE_ONVIF_PASSWORD) each one's profiles and RTSP stream URIs (main and\n"
+                        "sub) are listed. --add ID writes the camera listed as ID into --config FILE\n"
+                        "(comments and layout kept) or registers it through the bridge's API (--api URL,\n"
+                        "key from --api-key or CAMERA_BRIDGE_API_KEY).")
+    discover.add_argument("--user", "-u", help="ONVIF (and RTSP) user name of the cameras")
+    discover.add_argument("--password", "-p", help="its password (default: $CAMERA_BRIDGE_ONVIF_PASSWORD)")
+    discover.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
+                          help="seconds to listen for WS-Discovery answers (default: 3)")
+    discover.add_argument("--no-usb", action="store_true", help="skip USB cameras")
+    discover.add_argument("--json", action="store_true", help="print JSON")
+    discover.add_argument("--add", metavar="ID", help="add the camera listed as ID")
+    discover.add_argument("--as", dest="as_id", metavar="CAMERA_ID", help="camera id to add it as (default: ID)")
+    target = discover.add_mutually_exclusive_group()
+    target.add_argument("--config", "-c", metavar="FILE", help="with --add: the YAML configuration to add it to")
+    target.add_argument("--api", metavar="URL", help="with --add: a running bridge's API to register it with")
+    discover.add_argument("--api-key", help="with --api: an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
+    model = _command(sub, "model", "download a detection model (checked against its pinned SHA-256)",
+                     "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models")
+    model_sub = model.add_subparsers(title="actions", dest="action", required=True, metavar="ACTION")
+    download = _command(model_sub, "download", "fetch a model from its official release URL",
+                        "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models",
+                        "Checks the file's SHA-256 before saving it (atomically) and prints the\n"
+                        "detect.model line to add to the configuration.")
+    from .model import MODELS
+
+    download.add_argument("name", choices=sorted(MODELS), help="which model")
+    download.add_argument("--dir", "-d", default="models", metavar="DIR",
+                          help="where to save it (default: ./models)")
+    download.add_argument("--url", metavar="URL", help="download from here instead (a mirror)")
+    cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
+                       "camera-bridge cluster status --config config.yaml",
+                       "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
+    cluster.add_argument("action", choices=("status",), help="what to show")
+    _config_option(cluster)
+    cluster.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -142,6 +228,45 @@ def _load(path: str) -> Config | None:
         return None
 
 
+#: seconds a stop may take (final MQTT messages, cameras, API) before the bridge exits anyway
+STOP_DEADLINE = 5.0
+
+_LOGGER = logging.getLogger("bridge")
+
+
+def _on_stop_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM: the first stops the bridge in order, bounded by :data:`STOP_DEADLINE`
+    (a daemon thread, so neither a stuck task nor a blocked loop can keep the process); a
+    second one exits at once with status 128 + signal number, as a shell reports it."""
+    if not stop.is_set():
+        _LOGGER.info("%s: stopping (send it again to exit at once)", sig.name)
+        stop.set()
+        deadline = threading.Timer(STOP_DEADLINE, _stop_overdue)
+        deadline.daemon = True
+        deadline.start()
+        return
+    _LOGGER.warning("%s again: exiting at once", sig.name)
+    _exit_now(128 + sig)
+
+
+def _stop_overdue() -> None:
+    _LOGGER.error("bridge did not stop within %s s: exiting without finishing the stop", STOP_DEADLINE)
+    _exit_now(EXIT_FAILURE)
+
+
+def _exit_now(status: int) -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(status)
+
+
+def _on_hangup() -> None:
+    """SIGHUP (a closed terminal, ``systemctl reload``) must not kill the bridge."""
+    _LOGGER.warning("SIGHUP: reloading the configuration is not supported yet; the bridge keeps "
+                    "running with its current configuration (restart it to apply changes)")
+
+
 def _run(config: Config) -> int:
     from .memory import tune_malloc
 
@@ -154,13 +279,14 @@ def _run(config: Config) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
+        loop.add_signal_handler(signal.SIGHUP, _on_hangup)
         await run(config, stop)
 
     try:
         asyncio.run(main())
     except Exception as err:  # a crashed loop: log it whole, exit 1 so systemd restarts us
-        logging.getLogger("bridge").critical("bridge stopped by an internal error", exc_info=err)
+        _LOGGER.critical("bridge stopped by an internal error", exc_info=err)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -216,6 +342,166 @@ def _mediamtx_config(config: Config, to_stdout: bool) -> int:
     return EXIT_OK
 
 
+def _check_config(config: Config) -> int:
+    print(yaml.safe_dump(masked(config), sort_keys=False), end="")
+    return EXIT_OK
+
+
+def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: bool) -> int:
+    """Open ``url`` as a camera would; print what it carries and save a picture, or the error."""
+    from .config import CameraConfig, source_kind
+    from .probe import probe_source
+    from .redact import REDACTOR, mask_url
+
+    password = _url_password(url)
+    REDACTOR.add(password)
+    try:
+        kind = source_kind(url)
+    except Exception:
+        print(f"probe: {mask_url(url)!r} is not a camera source: expected rtsp://, http(s)://, "
+              "/dev/videoN, a file or lavfi:GRAPH", file=sys.stderr)
+        return EXIT_FAILURE
+    cam = CameraConfig(id="probe", url=None if kind == "usb" else url, device=url if kind == "usb" else None,
+                       transport=transport, open_timeout=timeout, stall_timeout=timeout)
+    try:
+        result = probe_source(cam)
+    except CaptureError as err:
+        if as_json:
+            print(json.dumps({"ok": False, "source": cam.safe_source, "reason": err.reason, "error": str(err)}))
+        else:
+            print(f"probe failed: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    saved = None
+    if snapshot and result.jpeg is not None:
+        from .files import write_atomic
+
+        from pathlib import Path
+
+        try:
+            write_atomic(Path(snapshot), result.jpeg)
+        except OSError as err:
+            print(f"probe: cannot write {snapshot}: {err.strerror or err}", file=sys.stderr)
+            return EXIT_FAILURE
+        saved = snapshot
+    info = result.info
+    facts = {
+        "ok": True, "source": cam.safe_source, "codec": info.codec if info else None,
+        "width": info.width if info else None, "height": info.height if info else None,
+        "fps": round(result.fps, 2) if result.fps else None, "gop": result.gop,
+        "audio": info.audio if info else None, "snapshot": saved,
+    }
+    if as_json:
+        print(json.dumps(facts))
+        return EXIT_OK
+    print(f"source:   {facts['source']}")
+    print(f"codec:    {facts['codec']}")
+    print(f"size:     {facts['width']}x{facts['height']}")
+    print(f"fps:      {facts['fps'] if facts['fps'] else 'unknown'} (measured over {result.seconds:.1f} s)")
+    print(f"gop:      {f'{result.gop} frames' if result.gop else 'unknown (one keyframe seen)'}")
+    print(f"audio:    {facts['audio'] or 'none'}")
+    print(f"snapshot: {saved or 'none'}")
+    return EXIT_OK
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _discover(args: argparse.Namespace) -> int:
+    """List ONVIF and USB cameras; with ``--add`` write one into the config or the API."""
+    from .discover import DiscoverError, add_to_api, add_to_config, find, render
+
+    password = args.password if args.password is not None else os.environ.get("CAMERA_BRIDGE_ONVIF_PASSWORD")
+    if args.add and not (args.config or args.api):
+        print("discover: --add needs --config FILE or --api URL (where to add the camera)", file=sys.stderr)
+        return EXIT_FAILURE
+    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb))
+    if not args.add:
+        print(json.dumps([c.as_dict() for c in found], indent=2) if args.json else render(found, args.user))
+        return EXIT_OK
+    camera = next((c for c in found if c.id == args.add), None)
+    if camera is None:
+        listed = ", ".join(c.id for c in found) or "none"
+        print(f"discover: no camera {args.add!r} found (found: {listed})", file=sys.stderr)
+        return EXIT_FAILURE
+    cam_id = args.as_id or camera.id
+    try:
+        if args.config:
+            add_to_config(args.config, cam_id, camera)
+            print(f"added camera {cam_id} to {args.config}; check it with: "
+                  f"camera-bridge check-config --config {args.config}")
+        else:
+            key = args.api_key or os.environ.get("CAMERA_BRIDGE_API_KEY")
+            location = asyncio.run(add_to_api(args.api, key, cam_id, camera))
+            print(f"registered camera {cam_id} with {args.api} ({location})")
+    except ConfigError as err:
+        for line in err.errors:
+            print(f"discover: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+    except DiscoverError as err:
+        print(f"discover: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _model_download(name: str, directory: str, url: str | None) -> int:
+    """Download a known model, check it, save it, print the config line."""
+    from pathlib import Path
+
+    from .model import MODELS, ModelError, download
+
+    model = MODELS[name]
+    print(f"{model.name}: {model.filename}, {model.size / 1e6:.1f} MB, licence {model.licence}")
+    try:
+        path, downloaded = download(model, Path(directory), url)
+    except ModelError as err:
+        print(f"model download: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    state = "downloaded and checked" if downloaded else "already there, checked"
+    print(f"{path.resolve()}: {state} (sha256 {model.sha256})")
+    print("Add it to the configuration (all cameras; or under cameras.<id>.detect):\n")
+    print(yaml.safe_dump({"detect": {"model": str(path.resolve())}}, sort_keys=False), end="")
+    return EXIT_OK
+
+
+def _cluster_status(config: Config, as_json: bool) -> int:
+    """Print the cluster's members, leases and unowned cameras; 1 when there is no cluster or
+    its database cannot be reached (the error in words, password masked)."""
+    if not config.cluster.enabled:
+        print("error: the configuration has no cluster.dsn (docs/cluster.md)", file=sys.stderr)
+        return EXIT_FAILURE
+    import asyncpg
+
+    from .cluster import status
+
+    async def read() -> status.ClusterStatus:
+        conn = await asyncpg.connect(config.cluster.dsn, timeout=10)
+        try:
+            return await status.read(conn, config.cluster.lease_ttl)
+        finally:
+            await conn.close()
+
+    try:
+        found = asyncio.run(read())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        from .redact import redact
+
+        print(f"error: cannot read the cluster database: {redact(str(err))}", file=sys.stderr)
+        return EXIT_FAILURE
+    if as_json:
+        print(json.dumps({"members": [vars(m) for m in found.members],
+                          "leases": {c: {"owner": o, "epoch": e} for c, (o, e) in found.leases.items()},
+                          "unowned": found.unowned}, indent=2))
+    else:
+        print(found.as_text())
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -223,12 +509,19 @@ def main(argv: list[str] | None = None) -> int:
         return _list_devices(args.json)
     if args.command == "api-key":
         return _api_key(args.name, args.role)
+    if args.command == "probe":
+        return _probe(args.url, args.snapshot, args.timeout, args.transport, args.json)
+    if args.command == "discover":
+        return _discover(args)
+    if args.command == "model":
+        return _model_download(args.name, args.dir, args.url)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
     if args.command == "mediamtx-config":
         return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
-        print(yaml.safe_dump(masked(config), sort_keys=False), end="")
-        return EXIT_OK
+        return _check_config(config)
+    if args.command == "cluster":
+        return _cluster_status(config, args.json)
     return _run(config)

@@ -10,11 +10,16 @@ from urllib.parse import quote, unquote
 MASK = "***"
 
 # scheme://user:password@  ->  scheme://user:***@   (password is anything up to the last '@'
-# before the host part, so '@' inside a password is masked too)
-_URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s]*)@")
+# before the host part, so '@' inside a password is masked too).
+# Linear in the text: a match may only start where a run of scheme characters starts (the
+# look-behind), the scheme and user parts never backtrack (possessive), and only the password
+# part backtracks, over its own authority segment, once per "://" (segments end at '/').
+_URL_CREDENTIALS = re.compile(
+    r"(?<![a-zA-Z0-9+.-])(?P<head>[0-9+.-]*+[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@]*+:)(?P<pw>[^/\s]*)@")
 
 
 # ?password=x / &token=x / &pwd=x ... query parameters some cameras take credentials in
+# (linear: a match starts only at '?' or '&', and the value's backtracking stays in its parameter)
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&](?:pass|password|passwd|pwd|token|access_token|auth|key|secret)=)(?P<value>[^&\s#]*[^&\s#:])",
     re.IGNORECASE,

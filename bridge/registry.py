@@ -6,45 +6,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .config import CameraConfig, ConfigError, camera_data, camera_from_data
-from .errors import BridgeError
+from .cameras import CameraSet
+from .config import CameraConfig, Config, ConfigError, camera_data, camera_from_data
+from .core.errors import BridgeError, Conflict, Invalid, NotFound
 from .store import Store
-
-if TYPE_CHECKING:
-    from .app import Bridge
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class RegistryError(BridgeError):
-    """Base of the registry's errors; ``status`` is the HTTP status the API answers with."""
-
-    status = 400
-    code = "bad_request"
+    """Base of the registry's errors (each is also one of the kinds of ``core.errors``)."""
 
 
-class UnknownCamera(RegistryError):
+class UnknownCamera(RegistryError, NotFound):
     """Raised when no camera has the given id."""
 
-    status, code = 404, "not_found"
 
-
-class CameraConflict(RegistryError):
+class CameraConflict(RegistryError, Conflict):
     """Raised when adding an id that exists, or changing a camera defined in YAML."""
 
-    status, code = 409, "conflict"
 
-
-class InvalidCamera(RegistryError):
+class InvalidCamera(RegistryError, Invalid):
     """Raised when the options do not validate; ``errors`` has one ``key.path: message`` each."""
-
-    status, code = 400, "invalid_config"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def slugify(name: str) -> str:
@@ -53,12 +38,15 @@ def slugify(name: str) -> str:
 
 
 class Registry:
-    """Adds, changes and removes cameras of a running :class:`Bridge`, persisting API cameras."""
+    """Adds, changes and removes cameras of a :class:`~bridge.cameras.CameraSet`, persisting
+    API cameras in ``store``; ``config`` gives the YAML cameras (read-only here) and the
+    defaults a new camera's options are laid over."""
 
-    def __init__(self, bridge: Bridge, store: Store) -> None:
-        self._bridge = bridge
+    def __init__(self, cameras: CameraSet, store: Store, config: Config) -> None:
+        self._cameras = cameras
         self._store = store
-        self._yaml = set(bridge.config.cameras)
+        self._config = config
+        self._yaml = set(config.cameras)
         self._lock = asyncio.Lock()
 
     def source(self, cam_id: str) -> str:
@@ -77,7 +65,7 @@ class Registry:
             except ConfigError as err:
                 _LOGGER.warning("registry: stored camera %s no longer validates: %s", cam_id, err)
                 continue
-            await self._bridge.add_camera(camera)
+            await self._cameras.add(camera)
 
     async def add(self, body: Any) -> CameraConfig:
         """Add a camera from an API body ``{id?, name?, url | device, snapshot?, ...}``.
@@ -89,12 +77,23 @@ class Registry:
         if not isinstance(cam_id, str):
             raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
         async with self._lock:
-            if cam_id in self._bridge.cameras or cam_id in self._yaml:
+            if cam_id in self._cameras.cameras or cam_id in self._yaml:
                 raise CameraConflict(f"camera {cam_id} already exists")
             camera = await self._validate(cam_id, data)
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data.get("detect")))
-            await self._bridge.add_camera(camera)
+            await self._cameras.add(camera)
         return camera
+
+    async def check(self, body: Any) -> CameraConfig:
+        """The camera an API body ``{id?, name?, url | device, ...}`` would add, validated as
+        :meth:`add` does, without adding or storing it. Raises InvalidCamera."""
+        if not isinstance(body, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        data = dict(body)
+        cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        if not isinstance(cam_id, str):
+            raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
+        return await self._validate(cam_id, data)
 
     async def update(self, cam_id: str, patch: Any) -> CameraConfig:
         """Change options of an API camera (``snapshot`` merged key by key); restarts only that
@@ -119,7 +118,7 @@ class Registry:
                 data["url"] = None
             camera = await self._validate(cam_id, data)
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data["detect"]))
-            await self._bridge.replace_camera(camera)
+            await self._cameras.replace(camera)
         return camera
 
     async def remove(self, cam_id: str) -> None:
@@ -127,12 +126,12 @@ class Registry:
         async with self._lock:
             self._api_camera(cam_id)
             await asyncio.to_thread(self._store.delete_camera, cam_id)
-            await self._bridge.remove_camera(cam_id)
+            await self._cameras.remove(cam_id)
 
     def _api_camera(self, cam_id: str) -> CameraConfig:
         if cam_id in self._yaml:
             raise CameraConflict(f"camera {cam_id} is defined in the YAML configuration and read-only here")
-        camera = self._bridge.cameras.get(cam_id)
+        camera = self._cameras.cameras.get(cam_id)
         if camera is None:
             raise UnknownCamera(f"no camera {cam_id}")
         return camera.config
@@ -154,7 +153,7 @@ class Registry:
     def _from_data(self, cam_id: str, data: Any) -> CameraConfig:
         """A camera from plain options, its ``detect`` laid over the file's ``detect:`` section
         (like a YAML camera's). Raises ConfigError."""
-        config = self._bridge.config
+        config = self._config
         return camera_from_data(cam_id, data, config.mqtt.base_topic, detect=config.detect)
 
 

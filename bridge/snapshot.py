@@ -88,8 +88,8 @@ def encode(frame: Frame, config: SnapshotConfig) -> Snapshot:
     re-encode). Blocking: run in an executor. Raises ``ValueError`` when the frame cannot be
     decoded or encoded.
     """
-    if frame.jpeg is not None and (not config.max_width or frame.width <= config.max_width):
-        return Snapshot(frame.jpeg, frame.width, frame.height, frame.time)
+    if frame.passthrough is not None and (not config.max_width or frame.width <= config.max_width):
+        return Snapshot(frame.passthrough, frame.width, frame.height, frame.time)
     planes = frame.yuv420(config.max_width)
     jpeg = picture.encode_planes(planes, config.quality)
     return Snapshot(jpeg, planes[0].shape[1], planes[0].shape[0], frame.time)

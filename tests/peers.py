@@ -21,7 +21,9 @@ from typing import Any
 
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+#: the test data folder (media, models, the RTSP server, the Home Assistant probe): beside the
+#: checkout, or wherever CAMERA_BRIDGE_TEST_DATA points
+SHARED = Path(os.environ.get("CAMERA_BRIDGE_TEST_DATA") or REPO.parent / "shared")
 PEDESTRIANS = SHARED / "media" / "pedestrians_720p.mp4"
 RTSP_SERVER = SHARED / "rtsp" / "rtsp_loop_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the RTSP server needs Debian's gi bindings
@@ -96,15 +98,16 @@ class RtspServer:
         os.close(fd)
         self.log = Path(name)
         with self.log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, str(RTSP_SERVER), str(self.clip), str(self.port), self.mount],
-                stdout=out, stderr=subprocess.STDOUT, text=True,
-            )
+            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 15
         while "READY" not in self.log.read_text(errors="replace"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"RTSP server did not start: {self.log_tail()!r}")
             time.sleep(0.02)
+
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [SYSTEM_PYTHON, str(RTSP_SERVER), str(self.clip), str(self.port), self.mount]
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines the server printed."""
@@ -135,6 +138,20 @@ class RtspServer:
             self.proc.terminate()
             self.proc.wait(5)
             self.proc = None
+
+
+class AuthRtspServer(RtspServer):
+    """The shared RTSP server with HTTP Basic auth: answers 401 unless the URL carries ``user``
+    and ``password`` (tests/rtsp_auth_server.py)."""
+
+    def __init__(self, clip: Path, user: str, password: str, port: int | None = None,
+                 mount: str = "cam") -> None:
+        super().__init__(clip, port, mount)
+        self.user, self.password = user, password
+
+    def command(self) -> list[str]:
+        return [SYSTEM_PYTHON, str(Path(__file__).with_name("rtsp_auth_server.py")), str(RTSP_SERVER),
+                str(self.clip), str(self.port), self.mount, self.user, self.password]
 
 
 def wait_port(port: int, timeout: float = 10) -> None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge.detect.config import MotionConfig
+from bridge.config.detect import MotionConfig
 from bridge.detect.hog import HogDetector
 from bridge.detect.motion import MotionDetector
 from bridge.detect.onnx import OnnxDetector

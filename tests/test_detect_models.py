@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bridge.detect.capture import FrameCapture
-from bridge.detect.config import CaptureConfig
+from bridge.config.detect import CaptureConfig
 from bridge.detect.detector import ModelError
 from bridge.detect.onnx import OnnxDetector
 

@@ -3,7 +3,7 @@ score gate keeps one-frame false positives out."""
 
 from __future__ import annotations
 
-from bridge.detect.config import DetectConfig, ObjectFilter
+from bridge.config.detect import DetectConfig, ObjectFilter
 from bridge.detect.tracker import Tracker
 
 PERSON = (0.10, 0.20, 0.20, 0.60)

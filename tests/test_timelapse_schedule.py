@@ -12,7 +12,7 @@ from astral import Observer
 from astral.sun import sun
 
 from bridge.timelapse import schedule
-from bridge.timelapse.config import Defaults, Settings, Spec
+from bridge.config.timelapse import Defaults, Settings, Spec
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LOCATION = Defaults(latitude=52.52, longitude=13.405, timezone="Europe/Berlin")

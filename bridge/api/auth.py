@@ -1,7 +1,8 @@
 """Authentication and roles for the API: API keys, JWT bearer tokens, the auth middleware.
 
 Credentials
-    ``Authorization: Bearer <api key or JWT>`` or ``X-API-Key: <api key>``.
+    ``Authorization: Bearer <api key or JWT>`` or ``X-API-Key: <api key>``; without either, a
+    browser's session cookie (:mod:`bridge.api.session`, CSRF token required on changes).
 
     *API keys* are ``cb_`` + 32 random bytes (URL-safe base64), made by ``camera-bridge api-key``;
     the configuration holds only their ``sha256:<hex>`` hash (``api.keys[]``), compared with
@@ -12,9 +13,12 @@ Roles (each includes the ones before it)
     ``viewer``: read cameras, snapshots, MJPEG, events; ``operator``: + commands (snapshot now);
     ``admin``: + registry changes (add, change, remove cameras).
 
-Which role a route needs: **one rule**, :func:`route_role`
-    1. :data:`ROUTE_ROLES`, keyed by route name (``cameras.add``, ...), is the table for every
-       route of this package;
+Which role an operation needs: **one table**, :data:`ROUTE_ROLES`, keyed by operation name
+    (``cameras.add``, ...): a REST route's name, which the JSON-RPC method doing the same
+    shares (``rpc.method`` looks its role up here, so REST and RPC cannot disagree). For a route,
+    :func:`route_role` is the rule:
+
+    1. :data:`ROUTE_ROLES` is the table for every route of this package;
     2. a route not in the table may declare its role on its handler with :func:`requires`,
        :func:`public` or :func:`self_authenticating` (for plug-in route modules);
     3. anything else needs ``admin`` (fail closed), as do unmatched paths (404/405).
@@ -39,6 +43,8 @@ from aiohttp import web
 from ..config import ROLES, ApiConfig
 from ..redact import redact
 from .errors import json_error
+from .keys import CONFIG
+from .session import session_principal
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -58,8 +64,12 @@ ANONYMOUS_NAME = "anonymous"
 
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
-#: the role each route needs, by route name; the one table for this package's routes
+#: the role each operation needs, by name: the REST route's name, used by the JSON-RPC method of
+#: the same operation too (``rpc.method(..., operation=...)`` when the method's name differs);
+#: the one table for this package's routes and methods
 ROUTE_ROLES: dict[str, str] = {
+    "rpc.discover": PUBLIC,  # JSON-RPC only: what a connection may call
+    "auth": PUBLIC,  # JSON-RPC only: authenticate the connection
     "health.alive": PUBLIC,
     "health.ready": PUBLIC,
     "cameras.list": "viewer",
@@ -70,6 +80,12 @@ ROUTE_ROLES: dict[str, str] = {
     "health.cameras": "viewer",
     "metrics": "viewer",
     "openapi": "viewer",
+    "session.get": PUBLIC,
+    "session.login": SELF,
+    "session.logout": SELF,
+    "web.page": PUBLIC,
+    "web.static": PUBLIC,
+    "cameras.probe": "admin",
     "cameras.snapshot_now": "operator",
     "cameras.add": "admin",
     "cameras.update": "admin",
@@ -112,7 +128,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role`` and
-    ``method`` (``api_key``, ``jwt`` or ``anonymous``)."""
+    ``method`` (``api_key``, ``jwt``, ``session`` or ``anonymous``)."""
 
     name: str
     role: str
@@ -248,8 +264,6 @@ def presented_credential(request: web.Request) -> str | None:
 
 
 def _config(app: web.Application) -> ApiConfig:
-    from .server import CONFIG
-
     return app[CONFIG]
 
 
@@ -358,6 +372,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
                          request.remote, result)
             return _unauthorized(result, invalid=True)
+    elif (session := session_principal(request)) is not None:  # a browser's session cookie
+        if isinstance(session, str):
+            if role != PUBLIC:
+                return json_error(403, "csrf_failed", session)
+        else:
+            principal = session
     elif not config.auth_required:
         principal = ANONYMOUS
     request[PRINCIPAL] = principal

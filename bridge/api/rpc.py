@@ -57,10 +57,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import importlib
-import inspect
 import itertools
-import json
 import logging
 import time
 import weakref
@@ -73,36 +70,29 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
-from ..events import EventSubscription
+from ..core.events import EventSubscription
 from ..redact import mask_url, redact
-from ..registry import CameraConflict, InvalidCamera, RegistryError, UnknownCamera
 from ..status import iso_utc
+from . import wire
 from .cameras import camera_view, downscale
-from .errors import ApiError
+from ..core.errors import BridgeError, NotFound
+from . import auth
+from .keys import CONFIG, CONTROL, VIEW
+from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_REACHED,
+                     METHOD_NOT_FOUND, PARSE_ERROR, RPC_CODES, UNAUTHORIZED, ApiError, answer_for)
 
 if TYPE_CHECKING:
-    from ..app import Bridge
-    from ..camera import Camera
     from ..config import ApiConfig
-    from ..registry import Registry
+    from ..core.control import BridgeControl
+    from ..core.view import BridgeView
 
 _LOGGER = logging.getLogger(__name__)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-NOT_FOUND = -32001
-CONFLICT = -32002
-INVALID_CAMERA = -32003
-UNAUTHORIZED = -32004
-FORBIDDEN = -32005
-NO_SNAPSHOT = -32006
-LIMIT_REACHED = -32007
 
 SEND_QUEUE = 64  #: frames waiting for a slow client before its event notifications are dropped
 MAX_MESSAGE = 1024 * 1024  #: largest frame accepted from a client, bytes
+MAX_UNAUTHENTICATED_MESSAGE = 16 * 1024  #: largest frame accepted before authentication, characters
+MAX_ERROR_TEXT = 2000  #: longest string in an error reply (longer ones are clipped), characters
 MAX_BATCH = 100  #: most requests in one batch
 MAX_SUBSCRIPTIONS = 16  #: most event subscriptions per connection
 AUTH_TIMEOUT = 30.0  #: seconds an unauthenticated connection may stay open
@@ -156,9 +146,9 @@ def _invalid_param(param: str, message: str) -> RpcError:
 
 
 def _scrub(value: Any) -> Any:
-    """Mask URL credentials and registered secrets in outgoing error texts."""
+    """Mask URL credentials and registered secrets in outgoing error texts (clipped first)."""
     if isinstance(value, str):
-        return redact(mask_url(value))
+        return redact(mask_url(wire.clip(value, MAX_ERROR_TEXT)))
     if isinstance(value, list):
         return [_scrub(v) for v in value]
     if isinstance(value, dict):
@@ -187,28 +177,12 @@ class Caller:
 ANONYMOUS = Caller("anonymous", "admin", "anonymous")  #: everyone, when the API needs no auth
 
 
-def _auth_module() -> Any:
-    """``bridge.api.auth``, or None while the project has none (an auth module that fails to
-    import raises: never fall back to open access because of a broken module)."""
-    try:
-        return importlib.import_module(f"{__package__}.auth")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.auth":
-            raise
-        return None
-
-
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def connect_caller(request: web.Request, config: ApiConfig) -> Caller | None:
     """The caller of an upgrade request, from its headers (None: must send ``auth`` first).
     Invalid credentials raise the auth module's error (a 401 before the upgrade)."""
-    auth = _auth_module()
-    principal = request.get(auth.PRINCIPAL) if auth is not None else None
-    if principal is None and auth is not None:
-        principal = await _resolve(auth.authenticate_request(request))
+    principal = request.get(auth.PRINCIPAL)
+    if principal is None:
+        principal = auth.authenticate_request(request)
     if principal is not None:
         return Caller.of(principal)
     return None if config.auth_required else ANONYMOUS
@@ -298,11 +272,16 @@ def _message(err: vol.Invalid) -> str:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, summary: str, *params: Param, **options: Any) -> Callable[[Handler], Handler]:
-    """Register the decorated handler as ``name`` (options as for :class:`Method`)."""
+def method(name: str, summary: str, *params: Param, operation: str | None = None,
+           **options: Any) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as ``name`` (options as for :class:`Method`). Its role is
+    the one :data:`bridge.api.auth.ROUTE_ROLES` gives ``operation`` (default: ``name``), the
+    REST route doing the same. Raises KeyError when the table has no such operation."""
+    role = auth.ROUTE_ROLES[operation or name]
 
     def register(handler: Handler) -> Handler:
-        METHODS[name] = Method(name, handler, summary, params, **options)
+        METHODS[name] = Method(name, handler, summary, params, role=None if role == auth.PUBLIC else role,
+                               **options)
         return handler
 
     return register
@@ -312,6 +291,13 @@ def text_param(value: Any) -> str:
     """Validator of a non-empty string parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, str) or not value:
         raise vol.Invalid("expected a non-empty string")
+    return value
+
+
+def flag_param(value: Any) -> bool:
+    """Validator of a boolean parameter. Raises ``vol.Invalid``."""
+    if not isinstance(value, bool):
+        raise vol.Invalid("expected true or false")
     return value
 
 
@@ -345,10 +331,10 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, bridge: Bridge, registry: Registry | None, ws: web.WebSocketResponse,
+    def __init__(self, view: BridgeView, control: BridgeControl, ws: web.WebSocketResponse,
                  caller: Caller | None, app: web.Application | None = None) -> None:
-        self.bridge = bridge
-        self.registry = registry
+        self.view = view
+        self.control = control
         self.app = app
         self.ws = ws
         self.caller = caller
@@ -377,13 +363,26 @@ class Connection:
     # -- sending
 
     async def send(self, reply: Any) -> None:
-        """Queue a reply; waits (and so stops reading requests) while the queue is full."""
-        await self._queue.put(json.dumps(reply))
+        """Queue a reply; waits (and so stops reading requests) while the queue is full. A reply
+        that is not strict JSON (NaN, Infinity) goes out as an internal error instead."""
+        try:
+            text = wire.dumps(reply)
+        except (TypeError, ValueError) as err:
+            _LOGGER.warning("rpc[%s]: reply is not strict JSON (%s); sent an internal error instead",
+                            self.id, err)
+            rid = reply.get("id") if isinstance(reply, dict) else None
+            text = wire.dumps(_reply(rid, error={"code": INTERNAL_ERROR,
+                                                 "message": "internal error (see the bridge log)"}))
+        await self._queue.put(text)
 
     def offer(self, message: Any) -> bool:
-        """Queue a notification unless the queue is full (then False: it is dropped)."""
+        """Queue a notification unless the queue is full or it is not strict JSON (then False:
+        it is dropped)."""
         try:
-            self._queue.put_nowait(json.dumps(message))
+            self._queue.put_nowait(wire.dumps(message))
+        except (TypeError, ValueError) as err:
+            _LOGGER.debug("rpc[%s]: notification dropped, not strict JSON: %s", self.id, err)
+            return False
         except asyncio.QueueFull:
             return False
         return True
@@ -413,14 +412,14 @@ class Connection:
             raise app_error(LIMIT_REACHED, "limit_reached",
                              f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         sub_id = str(next(self._sub_ids))
-        sub = self.bridge.events.subscribe(types)
+        sub = self.view.events.subscribe(types)
         task = asyncio.create_task(self._notify(sub_id, sub), name=f"rpc[{self.id}].events[{sub_id}]")
         self.subscriptions[sub_id] = (sub, task)
         return sub_id
 
     def unsubscribe(self, sub_id: str) -> None:
         sub, task = self.subscriptions.pop(sub_id)
-        self.bridge.events.unsubscribe(sub)
+        self.view.events.unsubscribe(sub)
         task.cancel()
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -465,9 +464,13 @@ class Connection:
 
     async def handle(self, frame: str | bytes) -> Any:
         """The reply to one frame (a request or a batch); None when nothing is to be sent."""
+        if self.caller is None and len(frame) > MAX_UNAUTHENTICATED_MESSAGE:
+            return _reply(None, error=RpcError(
+                INVALID_REQUEST, f"invalid request: frame of {len(frame)} characters before "
+                f"authentication; at most {MAX_UNAUTHENTICATED_MESSAGE}").as_error())
         try:
-            payload = json.loads(frame)
-        except ValueError as err:  # UnicodeDecodeError included
+            payload = wire.loads(frame)
+        except ValueError as err:  # wire.WireError: not strict JSON, too deep, bad numbers
             return _reply(None, error=RpcError(PARSE_ERROR, f"parse error: {err}").as_error())
         if not isinstance(payload, list):
             return await self.call(payload)
@@ -482,14 +485,20 @@ class Connection:
     async def call(self, request: Any) -> dict[str, Any] | None:
         """Carry out one request; its reply, or None for a notification."""
         problem = _invalid(request)
+        if problem is None:
+            problem = wire.oversized(request)
         if problem is not None:
             rid = request.get("id") if isinstance(request, dict) and _valid_id(request.get("id")) else None
+            if isinstance(rid, str) and len(rid) > wire.MAX_ID:
+                rid = None
             return _reply(rid, error=RpcError(INVALID_REQUEST, f"invalid request: {problem}").as_error())
         is_notification = "id" not in request
         rid = request.get("id")
         meth = METHODS.get(request["method"])
         try:
             if meth is None:
+                if self.caller is None:  # who may not call anything learns nothing of the table
+                    self._check_role(None)
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
                                {"method": request["method"]})
             self._check_role(meth)
@@ -497,6 +506,15 @@ class Connection:
             reply = _reply(rid, result=result)
         except RpcError as err:
             reply = _reply(rid, error=err.as_error())
+        except BridgeError as err:
+            answer = answer_for(err)
+            if answer is None:
+                _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
+                reply = _reply(rid, error={"code": INTERNAL_ERROR,
+                                           "message": "internal error (see the bridge log)"})
+            else:
+                reply = _reply(rid, error=app_error(answer.rpc_code, answer.error, str(err),
+                                                    **answer.extra(err)).as_error())
         except Exception:
             _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
             reply = _reply(rid, error={"code": INTERNAL_ERROR,
@@ -505,14 +523,15 @@ class Connection:
             reply["deprecated"] = meth.deprecation()
         return None if is_notification else reply
 
-    def _check_role(self, meth: Method) -> None:
-        if meth.role is None:
+    def _check_role(self, meth: Method | None) -> None:
+        """Refuse the call of ``meth`` (None: an unknown method) unless the caller may make it."""
+        if meth is not None and meth.role is None:
             return
         if self.caller is None:
             raise app_error(UNAUTHORIZED, "unauthorized",
                              "authentication required: call auth {token} first, or connect with an "
                              "Authorization or X-API-Key header")
-        if not self.caller.may(meth.role):
+        if meth is not None and meth.role is not None and not self.caller.may(meth.role):
             raise app_error(FORBIDDEN, "forbidden",
                              f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
                              role=meth.role)
@@ -548,15 +567,13 @@ def _reply(rid: Any, *, result: Any = None, error: dict[str, Any] | None = None)
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Upgrade to a WebSocket and serve JSON-RPC on it until the client leaves."""
-    from .server import BRIDGE, CONFIG, REGISTRY
-
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "websocket_required", "/ws expects a WebSocket upgrade (JSON-RPC 2.0)")
     config = request.app[CONFIG]
     caller = await connect_caller(request, config)
     await ws.prepare(request)
-    conn = Connection(request.app[BRIDGE], request.app[REGISTRY], ws, caller, request.app)
+    conn = Connection(request.app[VIEW], request.app[CONTROL], ws, caller, request.app)
     request.app[CONNECTIONS].add(ws)
     conn.start()
     _LOGGER.debug("rpc[%s]: connected (%s)", conn.id, caller.name if caller else "unauthenticated")
@@ -572,38 +589,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 # -- methods ---------------------------------------------------------------------------------
 
 
-def find_camera(conn: Connection, cam_id: str) -> Camera:
-    """The running camera ``cam_id`` of ``conn``'s bridge. Raises :class:`RpcError`
-    ``not_found`` (code ``NOT_FOUND``) when there is none."""
-    camera = conn.bridge.cameras.get(cam_id)
-    if camera is None:
-        raise app_error(NOT_FOUND, "not_found", f"no camera {cam_id}")
-    return camera
-
-
-def _view(conn: Connection, camera: Any) -> dict[str, Any]:
-    source = conn.registry.source(camera.id) if conn.registry is not None else "yaml"
-    return camera_view(camera, source, conn.bridge)
-
-
-def _registry(conn: Connection) -> Registry:
-    if conn.registry is None:
-        raise RpcError(INTERNAL_ERROR, "the camera registry is not running")
-    return conn.registry
-
-
-def _registry_error(err: RegistryError) -> RpcError:
-    if isinstance(err, UnknownCamera):
-        return app_error(NOT_FOUND, "not_found", str(err))
-    if isinstance(err, CameraConflict):
-        return app_error(CONFLICT, "conflict", str(err))
-    if isinstance(err, InvalidCamera):
-        return app_error(INVALID_CAMERA, "invalid_config", str(err), errors=err.errors)
-    return app_error(INVALID_PARAMS, err.code, str(err))
-
-
 @method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
-        "error codes.", role=None)
+        "error codes.")
 async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0", "bridge": __version__,
@@ -616,128 +603,99 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("auth", "Authenticate this connection with a token (API key or JWT).",
-        Param("token", text_param, "string", "an API key or a JWT bearer token"), role=None)
+        Param("token", text_param, "string", "an API key or a JWT bearer token"))
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    auth = _auth_module()
     principal = None
-    if auth is not None:
-        try:
-            principal = await _resolve(auth.authenticate_token(conn.app, params["token"]))
-        except (ApiError, ValueError, LookupError) as err:
-            _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
+    try:
+        principal = auth.authenticate_token(conn.app, params["token"])
+    except (ApiError, ValueError, LookupError) as err:
+        _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:
         conn.auth_failures += 1
         if conn.auth_failures >= MAX_AUTH_FAILURES:
             conn.close_reason = "too many failed auth attempts"
-        message = "invalid token" if auth is not None else "authentication is not available"
-        raise app_error(UNAUTHORIZED, "unauthorized", message)
+        raise app_error(UNAUTHORIZED, "unauthorized", "invalid token")
     conn.caller = Caller.of(principal)
     return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
 
 
 @method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": [_view(conn, c) for c in list(conn.bridge.cameras.values())]}
+    return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]}
 
 
 @method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
-        version=1, deprecated=True, replacement="cameras.list")
+        version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_view(conn, c) for c in list(conn.bridge.cameras.values())]
+    return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]
 
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)
 async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return _view(conn, find_camera(conn, params["id"]))
+    return camera_view(conn.view, params["id"])
 
 
 @method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
         Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False))
 async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = find_camera(conn, params["id"])
-    worker = conn.bridge.snapshots.get(camera.id)
-    snap = worker.latest if worker is not None else None
-    if snap is None:
-        status = camera.status
-        reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
-        reason += f": {status.error})" if status.error else ")"
-        raise app_error(NO_SNAPSHOT, "no_snapshot", reason, state=str(status.state))
+    cam_id = params["id"]
+    snap = conn.view.snapshot(cam_id)
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
         jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
+            None, downscale, snap.jpeg, wanted, conn.view.camera(cam_id).snapshot.quality)
         width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
-    return {"camera": camera.id, "content_type": "image/jpeg", "width": width, "height": height,
+    return {"camera": cam_id, "content_type": "image/jpeg", "width": width, "height": height,
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
 
 
-@method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID,
-        role="operator")
+@method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID)
 async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = find_camera(conn, params["id"])
-    conn.bridge.snapshots[camera.id].request()
-    return {"camera": camera.id, "requested": True}
+    conn.control.request_snapshot(params["id"])
+    return {"camera": params["id"], "requested": True}
 
 
 @method("cameras.add", "Add a camera (persisted; started at once); returns it.",
         Param("id", text_param, "string", "camera id (default: from name)", required=False),
-        Param("name", text_param, "string", "display name", required=False),
-        role="admin", more_params="the camera's options as in the configuration's cameras section "
+        Param("name", text_param, "string", "display name", required=False), more_params="the camera's options as in the configuration's cameras section "
                                   "(url or device, snapshot, transport, ...)")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        config = await _registry(conn).add(params)
-    except RegistryError as err:
-        raise _registry_error(err) from None
-    return _view(conn, conn.bridge.cameras[config.id])
+    return camera_view(conn.view, await conn.control.add_camera(params))
 
 
 @method("cameras.update", "Change options of a camera added through the API (restarts only it).",
-        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"),
-        role="admin")
+        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"))
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        config = await _registry(conn).update(params["id"], params["changes"])
-    except RegistryError as err:
-        raise _registry_error(err) from None
-    return _view(conn, conn.bridge.cameras[config.id])
+    return camera_view(conn.view, await conn.control.update_camera(params["id"], params["changes"]))
 
 
-@method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID, role="admin")
+@method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID)
 async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        await _registry(conn).remove(params["id"])
-    except RegistryError as err:
-        raise _registry_error(err) from None
+    await conn.control.remove_camera(params["id"])
     return {"id": params["id"], "removed": True}
 
 
 @method("events.subscribe", "Receive events as `event` notifications; returns a subscription id.",
         Param("types", _text_list, "array of strings",
-              "event types, e.g. camera.status, camera.removed (default: all)", required=False))
+              "event types, e.g. camera.status, camera.removed (default: all)", required=False),
+        operation="events")
 async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     types = params.get("types")
     return {"subscription": conn.subscribe(types), "types": sorted(set(types)) if types else None}
 
 
 @method("events.unsubscribe", "Stop a subscription.",
-        Param("subscription", text_param, "string", "id returned by events.subscribe"))
+        Param("subscription", text_param, "string", "id returned by events.subscribe"), operation="events")
 async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = params["subscription"]
     if sub_id not in conn.subscriptions:
-        raise app_error(NOT_FOUND, "not_found", f"no subscription {sub_id}")
+        raise NotFound(f"no subscription {sub_id}")
     conn.unsubscribe(sub_id)
     return {"subscription": sub_id, "unsubscribed": True}
 
 
-ERRORS = {
-    PARSE_ERROR: "parse error", INVALID_REQUEST: "invalid request", METHOD_NOT_FOUND: "method not found",
-    INVALID_PARAMS: "invalid params (data.param, data.errors)", INTERNAL_ERROR: "internal error",
-    NOT_FOUND: "not found", CONFLICT: "conflict (exists, or defined in YAML)",
-    INVALID_CAMERA: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
-    FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
-    LIMIT_REACHED: "too many subscriptions",
-}
+#: JSON-RPC code -> meaning, listed by ``rpc.discover`` (the codes live in ``errors.py``)
+ERRORS = RPC_CODES
 
 __all__ = ["METHODS", "Connection", "Method", "Param", "RpcError", "method", "setup", "websocket"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import picture
+from .mask import PrivacyMask
 
 if TYPE_CHECKING:
     import av
@@ -39,7 +40,9 @@ class Frame:
     keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time`` is the wall-clock arrival time
     (seconds since the epoch) of the packet that gave the frame, taken before any decode, so
     latencies measured from it include the decode; ``monotonic`` the same on the monotonic clock; ``width`` and
-    ``height`` are pixels.
+    ``height`` are pixels. With ``mask`` (the camera's privacy masks), :meth:`bgr` and
+    :meth:`yuv420` give masked pictures and :attr:`passthrough` is None: the camera's own JPEG
+    is never published as it is.
     """
 
     time: float
@@ -51,6 +54,8 @@ class Frame:
     jpeg: bytes | None = None
     packet: av.Packet | None = None
     decode: Callable[[av.Packet], av.VideoFrame | None] | None = None
+    #: the camera's privacy masks, filled black in every picture this frame gives
+    mask: PrivacyMask | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _decoded(self) -> av.VideoFrame | None:
@@ -63,6 +68,12 @@ class Frame:
                 raise ValueError("keyframe does not decode")
         return self.av_frame
 
+    @property
+    def passthrough(self) -> bytes | None:
+        """The camera's own JPEG to publish as it is (MJPEG sources), or None: when the frame
+        is not MJPEG, or privacy masks must be drawn into it."""
+        return self.jpeg if self.mask is None else None
+
     def bgr(self, max_width: int | None = None) -> np.ndarray:
         """The picture as an ``HxWx3 uint8 BGR`` array, downscaled (area filter, aspect kept) to
         at most ``max_width`` pixels wide. Blocking (colour conversion, maybe JPEG decode): call
@@ -74,16 +85,16 @@ class Frame:
         with self._lock:
             av_frame = self._decoded()
             if av_frame is not None:
-                return av_frame.to_ndarray(
-                    width=width, height=height, format="bgr24", interpolation="AREA"
-                )
+                image = av_frame.to_ndarray(width=width, height=height, format="bgr24",
+                                            interpolation="AREA")
+                return image if self.mask is None else self.mask.apply_bgr(image)
             assert self.jpeg is not None
             image = picture.decode_bgr(self.jpeg)
         if (width, height) != image.shape[1::-1]:
             import cv2  # only for a downscaled MJPEG picture
 
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        return image
+        return image if self.mask is None else self.mask.apply_bgr(image)
 
     def yuv420(self, max_width: int | None = None) -> picture.Planes:
         """The picture as full-range 8-bit 4:2:0 planes ``(Y, Cb, Cr)`` (see
@@ -101,7 +112,8 @@ class Frame:
                 av_frame = av.VideoFrame.from_ndarray(picture.decode_bgr(self.jpeg), format="bgr24")
             if (av_frame.width, av_frame.height) != (self.width, self.height):
                 width, height = scaled_size(av_frame.width, av_frame.height, max_width)
-            return picture.planes420(av_frame, width, height)
+            planes = picture.planes420(av_frame, width, height)
+        return planes if self.mask is None else self.mask.apply_planes(planes)
 
 
 def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:

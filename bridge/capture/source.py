@@ -25,7 +25,7 @@ import av.error
 from ..config import CameraConfig
 from ..errors import CaptureError, StallError
 from ..redact import redact
-from . import usb
+from . import failure, usb
 from .frame import Frame
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,12 +46,14 @@ INTRA_ONLY = frozenset({"mjpeg", "rawvideo", "wrapped_avframe", "png", "bmp"})
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """What an opened stream carries: codec name, size in pixels, nominal rate in frames/s."""
+    """What an opened stream carries: codec name, size in pixels, nominal rate in frames/s, and
+    its first audio stream (``"aac 48000 Hz 2 ch"``, None when it has none)."""
 
     codec: str
     width: int
     height: int
     rate: float | None
+    audio: str | None = None
 
 
 class Sink(Protocol):
@@ -85,7 +87,9 @@ def open_container(cam: CameraConfig) -> av.container.InputContainer:
     quarter of a snapshot-only camera's CPU (see docs/performance.md); USB reads use PyAV's
     ``open_timeout``/``stall_timeout``. ``lavfi:GRAPH`` opens an FFmpeg lavfi graph; ``/dev/videoN`` opens V4L2 (MJPEG
     input preferred, see :mod:`bridge.capture.usb`). Raises :class:`CaptureError` (credentials
-    masked), ``permanent`` when the source has no video stream. At most ``OPEN_SLOTS`` sources
+    masked; its message says why in words and ``reason`` names it, see
+    :mod:`bridge.capture.failure`), ``permanent`` when the source has no video stream or its codec
+    has no decoder. At most ``OPEN_SLOTS`` sources
     open at once, each waiting at most ``OPEN_SLOT_WAIT`` seconds for its turn.
     """
     slot = OPEN_SLOTS.acquire(timeout=OPEN_SLOT_WAIT)
@@ -96,9 +100,25 @@ def open_container(cam: CameraConfig) -> av.container.InputContainer:
             OPEN_SLOTS.release()
 
 
+def probe_stream(cam: CameraConfig) -> StreamInfo:
+    """Open ``cam``'s source, read what its video stream carries and close it again (a
+    connection test before a camera is added). Blocking: run it in a thread. Raises
+    :class:`CaptureError` (credentials masked)."""
+    container = open_container(cam)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = float(stream.average_rate) if stream.average_rate else None
+        return StreamInfo(ctx.name, ctx.width, ctx.height, rate)
+    finally:
+        container.close()
+
+
 def _open(cam: CameraConfig) -> av.container.InputContainer:
     kind = cam.kind
-    socket_timeout = str(int(max(cam.open_timeout, cam.stall_timeout) * 1_000_000))  # µs
+    timeout = max(cam.open_timeout, cam.stall_timeout)
+    socket_timeout = str(int(timeout * 1_000_000))  # µs
+    started = time.monotonic()
     try:
         if kind == "usb":
             container = usb.open_device(cam, (cam.open_timeout, cam.stall_timeout))
@@ -113,11 +133,31 @@ def _open(cam: CameraConfig) -> av.container.InputContainer:
         else:
             container = av.open(cam.source)
     except (av.error.FFmpegError, OSError) as err:
-        raise CaptureError(f"cannot open {cam.safe_source}: {redact(_describe(err))}") from None
+        reason, text = failure.explain(err, cam.source, network=kind in ("rtsp", "http"),
+                                       elapsed=time.monotonic() - started, timeout=timeout)
+        raise CaptureError(f"cannot open {cam.safe_source}: {redact(text)}", reason=reason) from None
     if not container.streams.video:
         container.close()
-        raise CaptureError(f"{cam.safe_source} has no video stream", permanent=True)
+        raise CaptureError(f"{cam.safe_source} has no video stream", permanent=True,
+                           reason=failure.Reason.NO_VIDEO)
+    stream = container.streams.video[0]
+    if stream.codec_context is None:  # FFmpeg knows no decoder for it
+        container.close()
+        raise CaptureError(f"{cam.safe_source}: unsupported codec (FFmpeg has no decoder for its "
+                           "video stream; set the camera to H.264, H.265 or MJPEG)", permanent=True,
+                           reason=failure.Reason.UNSUPPORTED_CODEC)
     return container
+
+
+def _audio(container: av.container.InputContainer) -> str | None:
+    """``"codec rate Hz channels ch"`` of the container's first audio stream, or None."""
+    if not container.streams.audio:
+        return None
+    ctx = container.streams.audio[0].codec_context
+    if ctx is None:
+        return "unsupported codec"
+    channels = ctx.layout.nb_channels if ctx.layout is not None else ctx.channels
+    return f"{ctx.name} {ctx.sample_rate} Hz {channels} ch"
 
 
 def _describe(err: BaseException) -> str:
@@ -156,7 +196,8 @@ class StreamReader:
         codec = ctx.name
         intra = codec in INTRA_ONLY
         sink.opened(StreamInfo(codec, ctx.width, ctx.height,
-                               float(stream.average_rate) if stream.average_rate else None))
+                               float(stream.average_rate) if stream.average_rate else None,
+                               _audio(container)))
         paced = cam.kind in ("file", "lavfi")
         clock = _Pacer() if paced else None
         decoder = _Decoder(ctx, sink)

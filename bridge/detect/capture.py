@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..files import write_atomic
-from .config import CaptureConfig
+from ..config.detect import CaptureConfig
 
 _LOGGER = logging.getLogger(__name__)
 

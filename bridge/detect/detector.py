@@ -20,7 +20,7 @@ from ..errors import BridgeError
 
 if TYPE_CHECKING:
     from ..config import CameraConfig, Config
-    from .config import DetectConfig
+    from ..config.detect import DetectConfig
 
 #: COCO's 80 class names in the usual model order (0 = person): the labels when no file is given
 COCO80 = (

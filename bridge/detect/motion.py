@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import MotionConfig, Polygon
+from ..config.detect import MotionConfig, Polygon
 
 Box = tuple[float, float, float, float]
 

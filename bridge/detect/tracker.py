@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DetectConfig
+from ..config.detect import DetectConfig
 from .detector import iou
 
 MATCH_IOU = 0.3

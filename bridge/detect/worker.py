@@ -27,7 +27,7 @@ from ..capture import Frame, Need, Subscription
 from ..service import Service
 from .best import BestSnapshots
 from .capture import FrameCapture
-from .config import DetectConfig
+from ..config.detect import DetectConfig
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats

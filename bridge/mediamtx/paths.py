@@ -21,6 +21,7 @@ from ..redact import mask_url
 DURATION_KEYS = frozenset({"recordSegmentDuration", "recordDeleteAfter", "recordPartDuration",
                            "sourceOnDemandStartTimeout", "sourceOnDemandCloseAfter"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s|d)")
+MAX_DURATION_TEXT = 64  #: longest duration text parsed (``1h0m0s`` is 6)
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 #: H.264 output of the ffmpeg publisher: low latency, 2 s GOP at the camera's rate
 X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p")
@@ -29,7 +30,11 @@ PUBLISH_TARGET = "rtsp://localhost:$RTSP_PORT/$MTX_PATH"
 
 
 def duration_seconds(text: str) -> float | None:
-    """A Go/MediaMTX duration (``1h0m0s``, ``1d``, ``500ms``) in seconds; None if not one."""
+    """A Go/MediaMTX duration (``1h0m0s``, ``1d``, ``500ms``) in seconds; None if not one
+    (also for text longer than :data:`MAX_DURATION_TEXT` characters: the pattern is searched at
+    every position, so its input is bounded first)."""
+    if len(text) > MAX_DURATION_TEXT:
+        return None
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None

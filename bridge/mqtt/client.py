@@ -1,6 +1,7 @@
 """The broker connection (aiomqtt): reconnects with backoff, never queues without bound.
 
-Outgoing messages are kept per topic (a newer payload replaces an unsent one), so a slow or
+Outgoing messages are kept per topic (a newer payload replaces an unsent one where it stands in
+the queue, so the order of first publication is kept), so a slow or
 absent broker costs at most one pending message per topic; while disconnected nothing is kept,
 and ``on_connect`` re-publishes the current state once the connection is back.
 """
@@ -23,6 +24,10 @@ from ..redact import redact
 from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
+
+#: seconds the connection waits for the broker's goodbye when the bridge stops (a hung broker
+#: never answers; the will covers what it missed)
+DISCONNECT_TIMEOUT = 1.0
 
 #: unsent messages past which a message that is not coalesced (an event) is dropped
 MAX_PENDING = 10_000
@@ -78,16 +83,19 @@ class MqttLink(Service):
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
                 coalesce: bool = True) -> None:
-        """Queue a message; replaces an unsent message for the same topic (unless
-        ``coalesce=False``: events, each of which counts). Dropped while disconnected (the
-        state is re-published on reconnect)."""
+        """Queue a message; replaces an unsent message for the same topic in its place in the
+        queue (unless ``coalesce=False``: events, each of which counts). Messages leave in the
+        order they were first queued, so what was published before an event is on the broker
+        before it: a frame's snapshot (or a newer one) before that frame's detection event.
+        Dropped while disconnected (the state is re-published on reconnect)."""
         if not self.connected.is_set():
             return
         if not coalesce and len(self._pending) >= MAX_PENDING:
             _LOGGER.debug("mqtt: %d messages unsent, dropping one on %s", len(self._pending), topic)
             return
         key = topic if coalesce else f"{topic}\0{next(self._seq)}"
-        self._pending.pop(key, None)  # re-queue at the end: publish order follows call order
+        # an unsent message of the topic is replaced where it stands (a dict keeps the first
+        # insertion's position): moving it to the back would let later messages overtake it
         self._pending[key] = Outgoing(topic, payload, retain, qos)
         self._wake.set()
 
@@ -101,6 +109,12 @@ class MqttLink(Service):
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.connection": self._run()}
+
+    async def _finish(self) -> None:
+        # leaving the connection sends DISCONNECT and waits for the broker to close it: bounded,
+        # so a dead or hung broker cannot hold up the stop
+        if self._client is not None:
+            self._client.timeout = DISCONNECT_TIMEOUT
 
     def _client_for(self) -> aiomqtt.Client:
         cfg = self._config
@@ -147,6 +161,10 @@ class MqttLink(Service):
                 self._client = None
                 self.connected.clear()
                 self._pending.clear()
+            # cancelled while the connection failed (the broker stopping together with the
+            # bridge): the group or the client's exit raised MqttError instead of the
+            # cancellation, which must not be lost, or the bridge never stops
+            _raise_if_cancelled()
             await asyncio.sleep(backoff_delay(attempt))
             attempt += 1
 

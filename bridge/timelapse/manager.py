@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import ConfigError
 from ..service import Service
 from . import retention, schedule
-from .config import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
+from ..config.timelapse import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
 from .recorder import Recorder
 from .renderer import Renderer
 from .state import (

@@ -20,7 +20,7 @@ from ..capture import Frame, Need, picture
 from ..snapshot import ENCODER
 from ..store import StoreError
 from . import quality, retention, schedule
-from .config import Settings
+from ..config.timelapse import Settings
 from .render import thumbnail
 from .state import Runtime
 from .storage import StorageError
@@ -42,8 +42,8 @@ THUMBNAIL_EVERY = 60.0  #: seconds between refreshes of a timelapse's thumbnail
 def capture_frame(frame: Frame, jpeg_quality: int, previous: Any,
                   baseline: quality.Baseline | None = None) -> tuple[bytes, int, int, quality.Verdict]:
     """Encode (or pass through an MJPEG frame) and score. Blocking: runs in the encoder thread."""
-    if frame.jpeg is not None:
-        jpeg, image = frame.jpeg, quality.decode(frame.jpeg)
+    if frame.passthrough is not None:
+        jpeg, image = frame.passthrough, quality.decode(frame.passthrough)
     else:  # from the YUV planes; the checks measure the luma plane (what BGR2GRAY would give)
         planes = frame.yuv420()
         jpeg, image = picture.encode_planes(planes, jpeg_quality), planes[0]

@@ -39,6 +39,10 @@ class RenderError(BridgeError):
     nothing to render."""
 
 
+#: the highest percent of a render still running (100 is reported only with ``done``)
+LAST_PERCENT = 99.9
+
+
 @dataclass(frozen=True)
 class Progress:
     """Render progress: ``percent`` 0-100 (never decreasing), ``frames`` encoded of ``total``,
@@ -112,8 +116,9 @@ def command(list_file: Path, out: Path, *, fps: int, size: tuple[int, int], crf:
 
 
 class ProgressParser:
-    """Turns ``-progress`` lines into :class:`Progress` (monotonic percent; 100 only at the
-    end). ``clock`` is injectable for tests."""
+    """Turns ``-progress`` lines into :class:`Progress` (monotonic percent, at most 99.9: ffmpeg
+    ending is not the render ending, the file is still to be committed and recorded, so 100 is
+    only reported with the render's ``done``). ``clock`` is injectable for tests."""
 
     def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
@@ -127,16 +132,16 @@ class ProgressParser:
         key, _, value = line.strip().partition("=")
         if key == "frame" and value.strip().isdigit():
             self._frames = max(self._frames, min(int(value), self.total))
-            percent = min(99.9, 100.0 * self._frames / max(1, self.total))
+            percent = min(LAST_PERCENT, 100.0 * self._frames / max(1, self.total))
         elif key == "progress" and value.strip() == "end":
-            self._frames, percent = self.total, 100.0
+            self._frames, percent = self.total, LAST_PERCENT
         else:
             return None
         self._percent = max(self._percent, percent)
         elapsed = self._clock() - self._start
         eta = None
         if 0 < self._frames:
-            eta = 0.0 if self._percent >= 100 else elapsed * (self.total - self._frames) / self._frames
+            eta = elapsed * (self.total - self._frames) / self._frames
         return Progress(self._percent, self._frames, self.total, eta, elapsed)
 
 

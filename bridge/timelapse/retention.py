@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import Settings
+from ..config.timelapse import Settings
 from .storage import TimelapseStore
 
 MIB = 1024 * 1024

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from astral import Observer
 from astral.sun import sun
 
-from .config import DAYS, SUN_EVENTS, Defaults, Settings, Spec
+from ..config.timelapse import DAYS, SUN_EVENTS, Defaults, Settings, Spec
 
 #: days ahead searched for the next window (a week covers every days-of-week choice)
 SEARCH_DAYS = 8

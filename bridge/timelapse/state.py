@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BridgeError
+from ..core.errors import BridgeError, Conflict, Invalid, NotFound
 from ..status import iso_utc
-from .config import Defaults, Spec, effective, spec_data
+from ..config.timelapse import Defaults, Spec, effective, spec_data
 
 BASELINE_FRAMES = 15  #: recent kept frames whose medians are the quality checks' scene baseline
 
@@ -46,33 +46,20 @@ ACTIONS = (*TRANSITIONS, "render", "cancel")
 
 
 class TimelapseError(BridgeError):
-    """Base of the timelapse errors; ``status``/``code`` are the API's answer."""
-
-    status = 400
-    code = "bad_request"
+    """Base of the timelapse errors (each is also one of the kinds of ``core.errors``)."""
 
 
-class UnknownTimelapse(TimelapseError):
+class UnknownTimelapse(TimelapseError, NotFound):
     """Raised when no timelapse (or frame, or video) has the given id."""
 
-    status, code = 404, "not_found"
 
-
-class TimelapseConflict(TimelapseError):
+class TimelapseConflict(TimelapseError, Conflict):
     """Raised when an id exists, a YAML timelapse is changed, or an action does not apply to
     the current state (pause a stopped timelapse, render while rendering)."""
 
-    status, code = 409, "conflict"
 
-
-class InvalidTimelapse(TimelapseError):
+class InvalidTimelapse(TimelapseError, Invalid):
     """Raised when options do not validate; ``errors`` has one ``key.path: message`` each."""
-
-    status, code = 400, "invalid_config"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 @dataclass(eq=False)

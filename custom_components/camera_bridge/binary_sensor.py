@@ -18,17 +18,18 @@ from .entity import (
     CameraBridgeCameraEntity,
     CameraBridgeEntity,
     CameraBridgeTimelapseEntity,
-    add_camera_entities,
-    add_timelapse_entities,
+    add_entities,
     detect_labels,
 )
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: entities only read the coordinator's data (pushed or polled once for all): no limit
+PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,10 +61,10 @@ PUSH_DESCRIPTION = BinarySensorEntityDescription(
     entity_category=EntityCategory.DIAGNOSTIC)
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add the push channel sensor and each camera's connectivity."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    coordinator = entry.runtime_data
     async_add_entities([PushSensor(coordinator, PUSH_DESCRIPTION)])
     if coordinator.data.mediamtx is not None and coordinator.data.mediamtx.get("status") != "disabled":
         async_add_entities([MediamtxSensor(coordinator, MEDIAMTX)])
@@ -76,8 +77,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
             entities += [OccupancySensor(coordinator, cam_id, label) for label in labels]
         return entities
 
-    add_camera_entities(coordinator, entry, async_add_entities, _camera)
-    add_timelapse_entities(coordinator, entry, async_add_entities,
+    add_entities(entry, async_add_entities, "cameras", _camera)
+    add_entities(entry, async_add_entities, "timelapses",
                            lambda tl_id: [TimelapseProblem(coordinator, tl_id, TIMELAPSE_PROBLEM)])
 
 

@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
-from homeassistant.exceptions import HomeAssistantError
 
-from .api import CameraBridgeApiError, CameraBridgeClient
-from .const import DOMAIN
-from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_camera_entities, add_timelapse_entities
+from .api import CameraBridgeClient
+from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_entities
+from .errors import bridge_errors
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: no limit: entities read the coordinator's data, and the bridge serves concurrent actions
+PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,13 +38,13 @@ CAMERA_BUTTONS: tuple[CameraButtonDescription, ...] = (
 RENDER = ButtonEntityDescription(key="render", translation_key="render")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add each camera's buttons."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
-    add_camera_entities(coordinator, entry, async_add_entities,
+    coordinator = entry.runtime_data
+    add_entities(entry, async_add_entities, "cameras",
                         lambda cam_id: [CameraButton(coordinator, cam_id, d) for d in CAMERA_BUTTONS])
-    add_timelapse_entities(coordinator, entry, async_add_entities,
+    add_entities(entry, async_add_entities, "timelapses",
                            lambda tl_id: [RenderButton(coordinator, tl_id, RENDER)])
 
 
@@ -52,22 +53,15 @@ class CameraButton(CameraBridgeCameraEntity, ButtonEntity):
 
     entity_description: CameraButtonDescription
 
+    @bridge_errors
     async def async_press(self) -> None:
-        try:
-            await self.entity_description.press_fn(self.coordinator.client, self.camera_id)
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
+        await self.entity_description.press_fn(self.coordinator.client, self.camera_id)
 
 
 class RenderButton(CameraBridgeTimelapseEntity, ButtonEntity):
     """Render the timelapse's frames into a video now (the bridge refuses while it renders or
     without frames)."""
 
+    @bridge_errors
     async def async_press(self) -> None:
-        try:
-            timelapse = await self.coordinator.client.timelapse_action(self.timelapse_id, "render")
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
-        self.coordinator.set_timelapse(timelapse)
+        self.coordinator.set_timelapse(await self.coordinator.client.timelapse_action(self.timelapse_id, "render"))

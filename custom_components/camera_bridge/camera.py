@@ -13,20 +13,20 @@ from aiohttp import web
 
 from homeassistant.components.camera import Camera, CameraEntityFeature
 from homeassistant.const import CONF_HOST
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_aiohttp_proxy_stream
 from homeassistant.helpers.entity import EntityDescription
 
 from .api import CameraBridgeApiError, CameraBridgeResponseError
 from .const import CONF_LIVE_VIEW, CONF_STILL_WIDTH, DOMAIN, LIVE_VIEW_RTSP
-from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
+from .entity import CameraBridgeCameraEntity, add_entities, detect_labels
+from .errors import bridge_errors
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,13 +34,15 @@ _LOGGER = logging.getLogger(__name__)
 MJPEG_TIMEOUT = 60
 CAMERA = EntityDescription(key="camera", name=None)  # the camera device's main entity
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
+#: no limit: entities read the coordinator's data, and the bridge serves concurrent actions
+PARALLEL_UPDATES = 0
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add one camera entity per bridge camera."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
-    add_camera_entities(coordinator, entry, async_add_entities,
+    coordinator = entry.runtime_data
+    add_entities(entry, async_add_entities, "cameras",
                         lambda cam_id: [BridgeCamera(coordinator, cam_id, entry)])
 
 
@@ -60,7 +62,7 @@ def reachable_url(url: str, bridge_host: str) -> str:
 class BridgeCamera(CameraBridgeCameraEntity, Camera):
     """One bridge camera (the camera device's main entity)."""
 
-    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str, entry: ConfigEntry) -> None:
+    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str, entry: CameraBridgeConfigEntry) -> None:
         CameraBridgeCameraEntity.__init__(self, coordinator, camera_id, CAMERA)
         Camera.__init__(self)
         self._entry = entry
@@ -93,13 +95,9 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
         """Switch the camera off on the bridge: it stops connecting (kept across restarts)."""
         await self._switch(False)
 
+    @bridge_errors
     async def _switch(self, enabled: bool) -> None:
-        try:
-            camera = await self.coordinator.client.set_camera_enabled(self.camera_id, enabled)
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
-        self.coordinator.set_camera(camera)
+        self.coordinator.set_camera(await self.coordinator.client.set_camera_enabled(self.camera_id, enabled))
 
     @property
     def motion_detection_enabled(self) -> bool:
@@ -121,8 +119,8 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
     async def _switch_detection(self, enabled: bool) -> None:
         cam = self.camera
         if cam is None or not detect_labels(cam):
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_detection",
-                                     translation_placeholders={"entity_id": self.entity_id})
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_detection",
+                                         translation_placeholders={"entity_id": self.entity_id})
         from .switch import switch_detection
 
         await switch_detection(self.coordinator, self.camera_id, enabled)

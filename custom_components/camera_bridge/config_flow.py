@@ -17,7 +17,6 @@ import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -38,6 +37,7 @@ from .api import (
     CameraBridgeClient,
     CameraBridgeConnectionError,
 )
+from .compat import ConfigFlowResult
 from .const import (
     CONF_API_KEY,
     CONF_LIVE_VIEW,
@@ -49,6 +49,7 @@ from .const import (
     LIVE_VIEW_RTSP,
     LIVE_VIEW_SNAPSHOTS,
 )
+from .coordinator import CameraBridgeConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,9 +104,9 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._discovered: dict[str, Any] = {}
-        self._entry: ConfigEntry | None = None
+        self._entry: CameraBridgeConfigEntry | None = None
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Host, port, API key, TLS."""
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -123,7 +124,7 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     def _placeholders(self) -> dict[str, str]:
         return {"bridge_id": self._discovered.get("id", ""), "version": self._discovered.get("version", "")}
 
-    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> FlowResult:
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
         """A bridge announced itself on ``camera_bridge/bridge/state``: the user confirms it
         and gives the API's address (MQTT does not tell it)."""
         try:
@@ -139,12 +140,12 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         self.context["title_placeholders"] = {"name": f"Camera Bridge {bridge_id[:8]}"}
         return await self.async_step_user()
 
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> FlowResult:
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The bridge refused the API key: ask for a new one."""
         self._entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
         return await self.async_step_reauth_confirm()
 
-    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """A new API key for the same bridge."""
         assert self._entry is not None
         errors: dict[str, str] = {}
@@ -159,7 +160,7 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
                                     data_schema=vol.Schema({vol.Required(CONF_API_KEY): _PASSWORD}),
                                     errors=errors, description_placeholders={"host": self._entry.data[CONF_HOST]})
 
-    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Change host, port, key or TLS of a configured bridge (the same bridge: same id)."""
         if self._entry is None:
             self._entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
@@ -185,7 +186,7 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
 class CameraBridgeOptionsFlow(OptionsFlow):
     """Live view source and still width."""
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The only options step."""
         if user_input is not None:
             return self.async_create_entry(title="", data={

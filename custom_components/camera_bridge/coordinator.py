@@ -16,15 +16,17 @@ push channel (WebSocket JSON-RPC event notifications), with polling while that c
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api import (
@@ -37,15 +39,11 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
+from .compat import COORDINATOR_TAKES_ENTRY
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
-
 _LOGGER = logging.getLogger(__name__)
-
-_TAKES_ENTRY = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
 
 
 @dataclass(frozen=True)
@@ -63,12 +61,12 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     """Holds a :class:`BridgeState`; ``push_connected`` tells whether the WebSocket is up."""
 
     def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, entry: ConfigEntry) -> None:
-        # HA 2024.3 takes the entry from a ContextVar; from 2024.11 it is passed (and must be
-        # from 2026.8 on): pass it where the parameter exists
-        explicit = {"config_entry": entry} if _TAKES_ENTRY else {}
+        explicit = {"config_entry": entry} if COORDINATOR_TAKES_ENTRY else {}
         super().__init__(hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL,
                          **explicit)
         self.client = client
+        #: the bridge's device (registered at setup, before the platforms link devices to it)
+        self.bridge_device: DeviceEntry | None = None
         self.push_connected = False
         self._push_warned = False
         #: camera id -> what detection events said (reset when the push channel reconnects)
@@ -91,7 +89,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
                 self.detections[cam_id] = Detection.from_api(view, now)
         return BridgeState(info, {cam.id: cam for cam in cameras}, {tl.id: tl for tl in timelapses}, mediamtx)
 
-    def start_push(self, entry: ConfigEntry) -> None:
+    def start_push(self, entry: CameraBridgeConfigEntry) -> None:
         """Start the push channel as a background task of ``entry`` (cancelled at unload)."""
         entry.async_create_background_task(self.hass, self._push_loop(), f"{DOMAIN}.push {entry.title}")
 
@@ -121,6 +119,8 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             delay = min(delay * 2, PUSH_RETRY_MAX)
 
     async def _on_event(self, event: BridgeEvent) -> None:
+        """Apply one pushed event (a handler of :data:`EVENT_HANDLERS`, by its type), then fire
+        it on HA's bus unless it is a plain camera status change."""
         if event.type == SUBSCRIBED:
             _LOGGER.debug("%s: push channel connected", self.name)
             self.push_connected = True
@@ -129,43 +129,86 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             self.detections = {}  # what happened while disconnected is unknown
             await self.async_refresh()  # events are not resumed: reload what changed meanwhile
             return
-        state = self.data
+        handler = EVENT_HANDLERS.get(event.type)
+        if handler is not None and self.data is not None:
+            await handler(self, self.data, event)
+        if event.type not in NOT_FIRED:
+            self._fire(event)
+
+    async def _camera_status(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``camera.status``: one camera's new status (an unknown camera: reload, it was added)."""
         cam_id = event.data.get("camera")
-        if event.type == "camera.status" and state is not None:
-            camera = state.cameras.get(cam_id)
-            if camera is None:
-                await self.async_refresh()  # a camera added on the bridge
-                return
-            cameras = {**state.cameras, cam_id: camera.with_status(event.data)}
-            info = replace(state.info, raw={**state.info.raw, "cameras": {
-                **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
-            self.async_set_updated_data(replace(state, info=info, cameras=cameras))
-        elif event.type == "camera.enabled" and state is not None and cam_id in state.cameras:
-            self.set_camera(state.cameras[cam_id].with_status({"enabled": bool(event.data.get("enabled"))}))
-            self._fire(event)
-        elif event.type == "camera.removed" and state is not None:
-            cameras = {k: v for k, v in state.cameras.items() if k != cam_id}
-            self.async_set_updated_data(replace(state, cameras=cameras))
-        elif event.type == "camera.recording" and state is not None and cam_id in state.cameras:
-            camera = state.cameras[cam_id]
+        camera = state.cameras.get(cam_id)
+        if camera is None:
+            await self.async_refresh()
+            return
+        cameras = {**state.cameras, cam_id: camera.with_status(event.data)}
+        info = replace(state.info, raw={**state.info.raw, "cameras": {
+            **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
+        self.async_set_updated_data(replace(state, info=info, cameras=cameras))
+
+    async def _camera_enabled(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``camera.enabled``: a camera switched on or off."""
+        camera = state.cameras.get(event.data.get("camera"))
+        if camera is not None:
+            self.set_camera(camera.with_status({"enabled": bool(event.data.get("enabled"))}))
+
+    async def _camera_removed(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``camera.removed``: drop the camera (its device goes, see devices.py)."""
+        cam_id = event.data.get("camera")
+        self.async_set_updated_data(replace(state, cameras={k: v for k, v in state.cameras.items() if k != cam_id}))
+
+    async def _camera_recording(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``camera.recording``: MediaMTX recording of a camera switched."""
+        camera = state.cameras.get(event.data.get("camera"))
+        if camera is not None:
             media = {**(camera.raw.get("mediamtx") or {}), "recording": bool(event.data.get("recording"))}
-            cameras = {**state.cameras, cam_id: camera.with_status({"mediamtx": media})}
-            self.async_set_updated_data(replace(state, cameras=cameras))
-            self._fire(event)
-        elif event.type == "mediamtx.availability" and state is not None and state.mediamtx is not None:
+            self.set_camera(camera.with_status({"mediamtx": media}))
+
+    async def _mediamtx_availability(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``mediamtx.availability``: the restream server came or went."""
+        if state.mediamtx is not None:
             status = "available" if event.data.get("available") else "unavailable"
             self.async_set_updated_data(replace(state, mediamtx={**state.mediamtx, "status": status,
                                                                  "error": event.data.get("error")}))
-            self._fire(event)
-        elif event.type.startswith("timelapse.") and state is not None:
-            await self._on_timelapse(state, event)
-            self._fire(event)
-        elif event.type in DETECTION_EVENTS and isinstance(cam_id, str):
+
+    async def _detection(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``detection.*``: motion, tracked objects, the detection switch of one camera."""
+        cam_id = event.data.get("camera")
+        if isinstance(cam_id, str):
             self.detections.setdefault(cam_id, Detection()).apply(event.type, event.data, time.time())
             self.async_update_listeners()
-            self._fire(event)
+
+    async def _timelapse_added(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.added``: reload (the event carries only the id)."""
+        await self.async_refresh()
+
+    async def _timelapse_removed(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.removed``: drop it."""
+        tl_id = event.data.get("timelapse")
+        self.async_set_updated_data(replace(state, timelapses={
+            k: v for k, v in state.timelapses.items() if k != tl_id}))
+
+    async def _timelapse_status(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.status`` (the compact status, ``id``): update it; unknown: reload."""
+        current = state.timelapses.get(event.data.get("id"))
+        if current is None:
+            await self.async_refresh()
         else:
-            self._fire(event)
+            self.set_timelapse(current.updated(event.data))
+
+    async def _timelapse_render(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.render`` (``timelapse`` + the render's fields): its render progress."""
+        current = state.timelapses.get(event.data.get("timelapse"))
+        if current is not None:
+            self.set_timelapse(current.updated({"render": {k: v for k, v in event.data.items()
+                                                           if k != "timelapse"}}))
+
+    async def _timelapse_frame(self, state: BridgeState, event: BridgeEvent) -> None:
+        """``timelapse.frame``: a kept frame is the latest (its count comes with the status)."""
+        current = state.timelapses.get(event.data.get("timelapse"))
+        if current is not None and event.data.get("kept"):
+            self.set_timelapse(current.updated({"last_frame": event.data.get("frame")}))
 
     def set_camera(self, camera: Camera) -> None:
         """Take a camera as an action's answer (or an event) gave it."""
@@ -178,30 +221,6 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             self.async_set_updated_data(replace(self.data, timelapses={**self.data.timelapses,
                                                                        timelapse.id: timelapse}))
 
-    async def _on_timelapse(self, state: BridgeState, event: BridgeEvent) -> None:
-        """``timelapse.status`` (the compact status, ``id``) and ``timelapse.render``
-        (``timelapse`` + the render's fields) update one timelapse; ``timelapse.added`` or a
-        status of an unknown one reloads; ``timelapse.removed`` drops it."""
-        data = event.data
-        tl_id = data.get("id") if event.type == "timelapse.status" else data.get("timelapse")
-        current = state.timelapses.get(tl_id) if isinstance(tl_id, str) else None
-        if event.type == "timelapse.removed":
-            timelapses = {k: v for k, v in state.timelapses.items() if k != tl_id}
-            self.async_set_updated_data(replace(state, timelapses=timelapses))
-        elif event.type == "timelapse.added" or (event.type == "timelapse.status" and current is None):
-            await self.async_refresh()
-        elif current is not None and event.type == "timelapse.status":
-            timelapses = {**state.timelapses, current.id: current.updated(data)}
-            self.async_set_updated_data(replace(state, timelapses=timelapses))
-        elif current is not None and event.type == "timelapse.render":
-            render = {k: v for k, v in data.items() if k != "timelapse"}
-            timelapses = {**state.timelapses, current.id: current.updated({"render": render})}
-            self.async_set_updated_data(replace(state, timelapses=timelapses))
-        elif current is not None and event.type == "timelapse.frame" and data.get("kept"):
-            frame = {"last_frame": data.get("frame")}  # the count comes with timelapse.status
-            self.async_set_updated_data(replace(state, timelapses={**state.timelapses,
-                                                                   current.id: current.updated(frame)}))
-
     def _fire(self, event: BridgeEvent) -> None:
         """``camera_bridge_event`` on HA's bus: the event's data (a detection's payload lifted
         to the top level) with ``event`` (its type) and ``bridge_id``."""
@@ -211,3 +230,28 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             data = {**data.pop("event"), **data}
         self.hass.bus.async_fire(EVENT_BRIDGE, {**data, "event": event.type,
                                                 "bridge_id": state.info.id if state else None})
+
+
+#: the coordinator's handler of each pushed event type (others are only fired on the bus)
+EVENT_HANDLERS: dict[str, Callable[[CameraBridgeCoordinator, BridgeState, BridgeEvent], Awaitable[None]]] = {
+    "camera.status": CameraBridgeCoordinator._camera_status,
+    "camera.enabled": CameraBridgeCoordinator._camera_enabled,
+    "camera.removed": CameraBridgeCoordinator._camera_removed,
+    "camera.recording": CameraBridgeCoordinator._camera_recording,
+    "mediamtx.availability": CameraBridgeCoordinator._mediamtx_availability,
+    "timelapse.added": CameraBridgeCoordinator._timelapse_added,
+    "timelapse.removed": CameraBridgeCoordinator._timelapse_removed,
+    "timelapse.status": CameraBridgeCoordinator._timelapse_status,
+    "timelapse.render": CameraBridgeCoordinator._timelapse_render,
+    "timelapse.frame": CameraBridgeCoordinator._timelapse_frame,
+    **dict.fromkeys(DETECTION_EVENTS, CameraBridgeCoordinator._detection),
+}
+#: events that only change entity states (not fired on the bus as ``camera_bridge_event``)
+NOT_FIRED = frozenset({"camera.status", "camera.removed"})
+
+#: A bridge's config entry: ``runtime_data`` is its coordinator. (A ``type`` statement needs
+#: Python 3.12, and HA 2024.3, on 3.11, has no generic ConfigEntry: checkers see the parameter.)
+if TYPE_CHECKING:
+    CameraBridgeConfigEntry: TypeAlias = ConfigEntry[CameraBridgeCoordinator]
+else:
+    CameraBridgeConfigEntry = ConfigEntry

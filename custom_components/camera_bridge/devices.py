@@ -3,25 +3,24 @@ no longer has them (after each update), and removable by hand once gone."""
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 
 from .const import DOMAIN
-from .coordinator import CameraBridgeCoordinator
-from .entity import timelapse_device_id
+from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+from .entity import camera_device_id, timelapse_device_id
 
 
 def current_identifiers(coordinator: CameraBridgeCoordinator) -> set[str]:
     """Device identifiers of what the bridge has now: itself, its cameras, its timelapses."""
     state = coordinator.data
     bridge_id = state.info.id
-    return ({bridge_id} | {f"{bridge_id}_{cam_id}" for cam_id in state.cameras}
+    return ({bridge_id} | {camera_device_id(bridge_id, cam_id) for cam_id in state.cameras}
             | {timelapse_device_id(bridge_id, tl_id) for tl_id in state.timelapses})
 
 
 @callback
-def async_watch(hass: HomeAssistant, entry: ConfigEntry, coordinator: CameraBridgeCoordinator) -> None:
+def async_watch(hass: HomeAssistant, entry: CameraBridgeConfigEntry, coordinator: CameraBridgeCoordinator) -> None:
     """After every successful update, remove the entry's devices the bridge no longer has."""
 
     @callback
@@ -33,12 +32,12 @@ def async_watch(hass: HomeAssistant, entry: ConfigEntry, coordinator: CameraBrid
         for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
             ours = {ident for domain, ident in device.identifiers if domain == DOMAIN}
             if ours and not ours & keep:
-                registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+                registry.async_remove_device(device.id)  # a device belongs to this entry only
 
     entry.async_on_unload(coordinator.async_add_listener(_prune))
 
 
-async def async_remove_config_entry_device(hass: HomeAssistant, entry: ConfigEntry,
+async def async_remove_config_entry_device(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                                            device: dr.DeviceEntry) -> bool:
     """Allow deleting a device by hand only when the bridge no longer has it."""
     coordinator: CameraBridgeCoordinator | None = getattr(entry, "runtime_data", None)

@@ -7,12 +7,11 @@ import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_API_KEY
-from .coordinator import CameraBridgeCoordinator
+from .coordinator import CameraBridgeConfigEntry
 
 TO_REDACT = {CONF_API_KEY, CONF_HOST, "title", "url", "stream_urls", "unique_id", "configuration_url"}
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
@@ -25,9 +24,9 @@ def _camera(raw: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
+async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: CameraBridgeConfigEntry) -> dict[str, Any]:
     """Everything needed to understand a bug report, nothing secret."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    coordinator = entry.runtime_data
     state = coordinator.data
     return {
         "entry": async_redact_data({"data": dict(entry.data), "options": dict(entry.options),

@@ -13,22 +13,21 @@ The choice is the user's: other MQTT consumers of the bridge may rely on discove
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN, ISSUE_MQTT_DUPLICATES
-from .coordinator import CameraBridgeCoordinator
+from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
 
 
-def issue_id(entry: ConfigEntry) -> str:
+def issue_id(entry: CameraBridgeConfigEntry) -> str:
     """The repair issue's id for this bridge's entry."""
     return f"{ISSUE_MQTT_DUPLICATES}_{entry.entry_id}"
 
 
 @callback
-def async_watch(hass: HomeAssistant, entry: ConfigEntry, coordinator: CameraBridgeCoordinator) -> None:
+def async_watch(hass: HomeAssistant, entry: CameraBridgeConfigEntry, coordinator: CameraBridgeCoordinator) -> None:
     """Raise or clear the issue now and after every update of the bridge's state."""
 
     @callback
@@ -60,6 +59,6 @@ def mqtt_duplicates(hass: HomeAssistant, node_id: str) -> list[str]:
 
 
 @callback
-def async_clear(hass: HomeAssistant, entry: ConfigEntry) -> None:
+def async_clear(hass: HomeAssistant, entry: CameraBridgeConfigEntry) -> None:
     """Delete the entry's issue (the entry is being removed)."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(entry))

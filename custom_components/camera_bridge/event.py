@@ -11,24 +11,26 @@ from homeassistant.core import Event, callback
 
 from .const import EVENT_BRIDGE
 from .detection import DETECTION_EVENT
-from .entity import CameraBridgeCameraEntity, add_camera_entities, detect_labels
+from .entity import CameraBridgeCameraEntity, add_entities, detect_labels
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: entities only read the coordinator's data (pushed or polled once for all): no limit
+PARALLEL_UPDATES = 0
 
 EVENT_TYPES = ["new", "end"]
 ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add a detection event entity per camera and tracked label."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
-    add_camera_entities(coordinator, entry, async_add_entities, lambda cam_id: [
+    coordinator = entry.runtime_data
+    add_entities(entry, async_add_entities, "cameras", lambda cam_id: [
         DetectionEvent(coordinator, cam_id, label) for label in detect_labels(coordinator.data.cameras[cam_id])])
 
 

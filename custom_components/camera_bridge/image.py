@@ -12,25 +12,27 @@ from homeassistant.core import callback
 from homeassistant.util import dt as dt_util
 
 from .api import CameraBridgeApiError
-from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_camera_entities, add_timelapse_entities
+from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_entities
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: entities only read the coordinator's data (pushed or polled once for all): no limit
+PARALLEL_UPDATES = 0
 
 LATEST_FRAME = ImageEntityDescription(key="latest_frame", translation_key="latest_frame")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add a latest-frame image per timelapse."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
-    add_timelapse_entities(coordinator, entry, async_add_entities,
+    coordinator = entry.runtime_data
+    add_entities(entry, async_add_entities, "timelapses",
                            lambda tl_id: [TimelapseFrame(hass, coordinator, tl_id)])
-    add_camera_entities(coordinator, entry, async_add_entities, lambda cam_id: [
+    add_entities(entry, async_add_entities, "cameras", lambda cam_id: [
         BestSnapshot(hass, coordinator, cam_id, label)
         for label in coordinator.data.cameras[cam_id].detection_labels])
 

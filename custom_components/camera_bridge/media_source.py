@@ -21,12 +21,12 @@ from homeassistant.core import HomeAssistant
 from .api import CameraBridgeApiError
 from .const import DOMAIN
 from .coordinator import CameraBridgeCoordinator
-from .views import async_register_views, video_path
+from .views import video_path
 
 
 async def async_get_media_source(hass: HomeAssistant) -> CameraBridgeMediaSource:
-    """The integration's media source."""
-    async_register_views(hass)
+    """The integration's media source (its video paths are served by views.py's views,
+    registered when the integration loads)."""
     return CameraBridgeMediaSource(hass)
 
 

@@ -22,17 +22,18 @@ from .entity import (
     CameraBridgeCameraEntity,
     CameraBridgeEntity,
     CameraBridgeTimelapseEntity,
-    add_camera_entities,
-    add_timelapse_entities,
+    add_entities,
     detect_labels,
 )
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: entities only read the coordinator's data (pushed or polled once for all): no limit
+PARALLEL_UPDATES = 0
 
 CAMERA_STATES = ["connecting", "streaming", "backoff", "error", "stopped", "offline", "disabled"]
 TIMELAPSE_STATES = ["created", "running", "paused", "stopped", "completed", "degraded", "error"]
@@ -114,10 +115,10 @@ BRIDGE_SENSORS: tuple[BridgeSensorDescription, ...] = (
 )
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add the bridge's sensors and each camera's."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    coordinator = entry.runtime_data
     async_add_entities(BridgeSensor(coordinator, desc) for desc in BRIDGE_SENSORS)
 
     def _camera(cam_id: str) -> list[SensorEntity]:
@@ -130,8 +131,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
             entities.append(CameraSensor(coordinator, cam_id, READERS))
         return entities
 
-    add_camera_entities(coordinator, entry, async_add_entities, _camera)
-    add_timelapse_entities(coordinator, entry, async_add_entities,
+    add_entities(entry, async_add_entities, "cameras", _camera)
+    add_entities(entry, async_add_entities, "timelapses",
                            lambda tl_id: [TimelapseSensor(coordinator, tl_id, d) for d in TIMELAPSE_SENSORS])
 
 

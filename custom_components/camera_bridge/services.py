@@ -29,10 +29,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from .api import CameraBridgeApiError, CameraBridgeResponseError
 from .const import DOMAIN
 from .coordinator import CameraBridgeCoordinator
 from .entity import timelapse_device_id
+from .errors import bridge_errors, translated
 
 SERVICE_SNAPSHOT = "snapshot"
 SERVICE_CREATE_TIMELAPSE = "create_timelapse"
@@ -102,35 +102,20 @@ def _timelapse_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoor
                                  translation_placeholders={"entity_id": entity_id})
 
 
-def _bridge_error(err: CameraBridgeApiError) -> HomeAssistantError:
-    """A refusal of the bridge (invalid options, conflict) as a validation error, anything else
-    as a bridge error."""
-    if isinstance(err, CameraBridgeResponseError) and err.status in (400, 409):
-        return ServiceValidationError(translation_domain=DOMAIN, translation_key="refused",
-                                      translation_placeholders={"error": str(err)})
-    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                              translation_placeholders={"error": str(err)})
-
-
+@bridge_errors
 async def _create_timelapse(hass: HomeAssistant, call: ServiceCall) -> None:
     coordinator, camera_id = _camera_of(hass, call.data[ATTR_ENTITY_ID])
     body = {**call.data[ATTR_OPTIONS], "camera": camera_id, "name": call.data[ATTR_NAME]}
     if ATTR_ID in call.data:
         body["id"] = call.data[ATTR_ID]
-    try:
-        await coordinator.client.create_timelapse(body)
-    except CameraBridgeApiError as err:
-        raise _bridge_error(err) from err
+    await coordinator.client.create_timelapse(body)
     await coordinator.async_refresh()  # its entities appear now, not at the next event
 
 
+@bridge_errors
 async def _render_timelapse(hass: HomeAssistant, call: ServiceCall) -> None:
     coordinator, timelapse_id = _timelapse_of(hass, call.data[ATTR_ENTITY_ID])
-    try:
-        timelapse = await coordinator.client.timelapse_action(timelapse_id, "render")
-    except CameraBridgeApiError as err:
-        raise _bridge_error(err) from err
-    coordinator.set_timelapse(timelapse)
+    coordinator.set_timelapse(await coordinator.client.timelapse_action(timelapse_id, "render"))
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -149,6 +134,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+@bridge_errors
 async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
     filename = Path(call.data[ATTR_FILENAME])
     if filename.suffix.lower() not in (".jpg", ".jpeg"):
@@ -168,11 +154,7 @@ async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
                     await asyncio.sleep(0.2)
         jpeg = await client.snapshot(camera_id)
     except TimeoutError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                 translation_placeholders={"error": f"no fresh snapshot within {FRESH_TIMEOUT:g} s"}) from err
-    except CameraBridgeApiError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                 translation_placeholders={"error": str(err)}) from err
+        raise translated(f"no fresh snapshot within {FRESH_TIMEOUT:g} s") from err
     try:
         await hass.async_add_executor_job(write_atomically, filename, jpeg)
     except OSError as err:

@@ -8,25 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.exceptions import HomeAssistantError
 
-from .api import CameraBridgeApiError
-from .const import DOMAIN
 from .detection import Detection
 from .entity import (
     CameraBridgeCameraEntity,
     CameraBridgeEntity,
     CameraBridgeTimelapseEntity,
-    add_camera_entities,
-    add_timelapse_entities,
+    add_entities,
 )
+from .errors import bridge_errors
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+#: no limit: entities read the coordinator's data, and the bridge serves concurrent actions
+PARALLEL_UPDATES = 0
 
 RECORDING = SwitchEntityDescription(key="recording", translation_key="recording")
 DETECTION = SwitchEntityDescription(key="detection", translation_key="detection")
@@ -38,13 +37,13 @@ MQTT_DISCOVERY = SwitchEntityDescription(key="mqtt_discovery", translation_key="
                                          entity_category=EntityCategory.CONFIG)
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
+async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
                             async_add_entities: AddEntitiesCallback) -> None:
     """Add the MQTT discovery switch when the bridge's configuration allows discovery."""
-    coordinator: CameraBridgeCoordinator = entry.runtime_data
+    coordinator = entry.runtime_data
     if coordinator.data.info.discovery_configured:
         async_add_entities([MqttDiscoverySwitch(coordinator, MQTT_DISCOVERY)])
-    add_timelapse_entities(coordinator, entry, async_add_entities,
+    add_entities(entry, async_add_entities, "timelapses",
                            lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
 
     def _camera(cam_id: str) -> list[SwitchEntity]:
@@ -56,7 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry,
             entities.append(DetectionSwitch(coordinator, cam_id, DETECTION))
         return entities
 
-    add_camera_entities(coordinator, entry, async_add_entities, _camera)
+    add_entities(entry, async_add_entities, "cameras", _camera)
 
 
 class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
@@ -67,12 +66,9 @@ class MqttDiscoverySwitch(CameraBridgeEntity, SwitchEntity):
     def is_on(self) -> bool:
         return self.coordinator.data.info.discovery
 
+    @bridge_errors
     async def _set(self, enabled: bool) -> None:
-        try:
-            info = await self.coordinator.client.set_discovery(enabled)
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
+        info = await self.coordinator.client.set_discovery(enabled)
         self.coordinator.async_set_updated_data(replace(self.coordinator.data, info=info))
 
     async def async_turn_on(self, **kwargs: Any) -> None:
@@ -91,13 +87,9 @@ class TimelapseRunning(CameraBridgeTimelapseEntity, SwitchEntity):
         tl = self.timelapse
         return None if tl is None else tl.state in RUNNING_STATES
 
+    @bridge_errors
     async def _act(self, action: str) -> None:
-        try:
-            timelapse = await self.coordinator.client.timelapse_action(self.timelapse_id, action)
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
-        self.coordinator.set_timelapse(timelapse)
+        self.coordinator.set_timelapse(await self.coordinator.client.timelapse_action(self.timelapse_id, action))
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         tl = self.timelapse
@@ -116,12 +108,9 @@ class RecordingSwitch(CameraBridgeCameraEntity, SwitchEntity):
         media = cam.raw.get("mediamtx") if cam is not None else None
         return media.get("recording") if isinstance(media, dict) else None
 
+    @bridge_errors
     async def _set(self, recording: bool) -> None:
-        try:
-            await self.coordinator.client.set_recording(self.camera_id, recording)
-        except CameraBridgeApiError as err:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                     translation_placeholders={"error": str(err)}) from err
+        await self.coordinator.client.set_recording(self.camera_id, recording)
         cam = self.camera
         if cam is not None:
             media = {**(cam.raw.get("mediamtx") or {}), "recording": recording}
@@ -136,13 +125,10 @@ class RecordingSwitch(CameraBridgeCameraEntity, SwitchEntity):
         await self._set(False)
 
 
+@bridge_errors
 async def switch_detection(coordinator: CameraBridgeCoordinator, camera_id: str, enabled: bool) -> None:
     """``PUT /api/cameras/{id}/detection``, then take the answer (HomeAssistantError on failure)."""
-    try:
-        view = await coordinator.client.set_detection(camera_id, enabled)
-    except CameraBridgeApiError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                                 translation_placeholders={"error": str(err)}) from err
+    view = await coordinator.client.set_detection(camera_id, enabled)
     coordinator.detections[camera_id] = Detection.from_api(view, time.time())
     coordinator.async_update_listeners()
 

@@ -33,7 +33,8 @@ def video_path(entry_id: str, timelapse_id: str, video_id: int | str, thumbnail:
 
 @callback
 def async_register_views(hass: HomeAssistant) -> None:
-    """Register the views once (the media source calls this before handing out paths)."""
+    """Register the views once (when the integration loads: a path the media source handed out
+    before a restart must play without browsing the media source first)."""
     if hass.data.get(_REGISTERED):
         return
     hass.data[_REGISTERED] = True

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
+import traceback
+import warnings
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 from unittest.mock import patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
-from custom_components.camera_bridge import api
+from custom_components.camera_bridge import api, compat
 from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 BRIDGE_ID = "0123456789abcdef0123456789abcdef"
 API_KEY = "cb_test-key-0123456789"
@@ -269,6 +275,61 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
 
 
+class _Warnings(logging.Handler):
+    """Log records of Home Assistant reporting a deprecated call of this integration."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if f"custom integration '{DOMAIN}'" in message or (DOMAIN in message and "deprecat" in message.lower()):
+            self.found.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_calls() -> Generator[None, None, None]:
+    """Every test fails if Home Assistant reported a deprecated call of the integration ("Detected
+    that custom integration 'camera_bridge' ...", a deprecated constant) or a DeprecationWarning
+    was raised with the integration's code on the stack (a deprecated argument it passed to a
+    library included), on whichever HA version runs the tests. (HA reports each deprecated call
+    once per process: the first test that makes it fails.)"""
+    handler = _Warnings()
+    logging.getLogger().addHandler(handler)
+    ours: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DeprecationWarning)
+        shown = warnings.showwarning
+
+        def _show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+            frames = [f for f in traceback.extract_stack() if "custom_components/camera_bridge" in f.filename]
+            if issubclass(category, DeprecationWarning) and (frames or DOMAIN in str(message)):
+                where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{filename}:{lineno}"
+                ours.append(f"{where}: {category.__name__}: {message}")
+            else:  # not the integration's: on to pytest's summary as usual
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = _show
+        try:
+            yield
+        finally:
+            logging.getLogger().removeHandler(handler)
+    assert not handler.found + ours, "deprecated calls of the integration:\n" + "\n".join(handler.found + ours)
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Syrupy's snapshot with Home Assistant's serializer (snapshots/*.ambr), whichever fixture
+    of that name the installed plugins provide."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+def get_device(hass: HomeAssistant, identifier: str, entry_id: str) -> dr.DeviceEntry | None:
+    """The device of the entry with this Camera Bridge identifier (``{bridge_id}[_...]``)."""
+    return compat.get_device(dr.async_get(hass), (DOMAIN, identifier), entry_id)
+
+
 @pytest.fixture
 def fake_bridge() -> Generator[FakeBridge, None, None]:
     """The fake bridge, patched in where the integration and the config flow build clients."""
@@ -305,3 +366,5 @@ def pytest_configure(config: pytest.Config) -> None:
                             "bridge's camera, and of its clip (test_real_bridge.py)")
     config.addinivalue_line("markers", "bridge_top(sections): more top-level sections of the real "
                             "bridge's configuration (test_real_bridge.py)")
+    config.addinivalue_line("markers", "bridge_feature(camera, top, reason): skip unless this "
+                            "checkout's bridge accepts these camera options and sections")

@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from .conftest import BRIDGE_ID, JPEG, FakeBridge, camera_dict
+from .conftest import BRIDGE_ID, JPEG, FakeBridge, camera_dict, get_device
 
 
 async def wait_until(hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
@@ -60,10 +60,10 @@ async def test_refused_key_at_setup_starts_reauth(hass: HomeAssistant, fake_brid
 
 
 async def test_entities_devices_and_states(hass: HomeAssistant, init_integration) -> None:
-    ent_reg, dev_reg = er.async_get(hass), dr.async_get(hass)
-    bridge_dev = dev_reg.async_get_device(identifiers={(DOMAIN, BRIDGE_ID)})
+    ent_reg = er.async_get(hass)
+    bridge_dev = get_device(hass, BRIDGE_ID, init_integration.entry_id)
     assert bridge_dev.sw_version == "0.1.0" and bridge_dev.manufacturer == "Camera Bridge"
-    front = dev_reg.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    front = get_device(hass, f"{BRIDGE_ID}_front_door", init_integration.entry_id)
     assert front.name == "Front door" and front.via_device_id == bridge_dev.id and front.model == "RTSP camera"
 
     camera = hass.states.get("camera.front_door")
@@ -127,10 +127,9 @@ async def test_cameras_added_and_removed_on_the_bridge(hass: HomeAssistant, init
     fake_bridge.push("camera.removed", {"camera": "garage"})
     # its device and entities go away (not left behind unavailable)
     await wait_until(hass, lambda: hass.states.get("camera.garage") is None)
-    dev_reg = dr.async_get(hass)
-    assert dev_reg.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_garage")}) is None
+    assert get_device(hass, f"{BRIDGE_ID}_garage", init_integration.entry_id) is None
     assert er.async_get(hass).async_get("sensor.garage_frame_rate") is None
-    assert dev_reg.async_get_device(identifiers={(DOMAIN, BRIDGE_ID)}) is not None
+    assert get_device(hass, BRIDGE_ID, init_integration.entry_id) is not None
 
     # added again with the same id: back with its entities
     fake_bridge.cams["garage"] = garage
@@ -211,7 +210,7 @@ async def test_only_devices_the_bridge_no_longer_has_can_be_deleted(hass: HomeAs
     from custom_components.camera_bridge import async_remove_config_entry_device
 
     dev_reg = dr.async_get(hass)
-    front = dev_reg.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    front = get_device(hass, f"{BRIDGE_ID}_front_door", init_integration.entry_id)
     assert await async_remove_config_entry_device(hass, init_integration, front) is False
     gone = dev_reg.async_get_or_create(config_entry_id=init_integration.entry_id,
                                        identifiers={(DOMAIN, f"{BRIDGE_ID}_old_camera")})

@@ -22,6 +22,7 @@ async def test_entities(hass: HomeAssistant, init_integration, snapshot: Snapsho
             "unique_id": entry.unique_id, "category": entry.entity_category,
             "translation_key": entry.translation_key, "device_class": entry.device_class or entry.original_device_class,
             "state": state.state if state else None,
-            "attributes": {k: v for k, v in sorted(state.attributes.items()) if k not in VOLATILE} if state else None,
+            # str(): current HA's attribute keys are StrEnum members
+            "attributes": {str(k): v for k, v in sorted(state.attributes.items()) if k not in VOLATILE} if state else None,
         }
     assert found == snapshot

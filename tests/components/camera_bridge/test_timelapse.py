@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 
 from custom_components.camera_bridge.const import DOMAIN
 
-from .conftest import BRIDGE_ID, JPEG, FakeBridge, timelapse_dict
+from .conftest import BRIDGE_ID, JPEG, FakeBridge, get_device, timelapse_dict
 from .test_init import wait_until
 
 
 async def test_timelapse_entities(hass: HomeAssistant, init_integration, fake_bridge: FakeBridge,
                                   hass_client) -> None:
-    dev = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_timelapse_garden")})
-    bridge = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, BRIDGE_ID)})
+    dev = get_device(hass, f"{BRIDGE_ID}_timelapse_garden", init_integration.entry_id)
+    bridge = get_device(hass, BRIDGE_ID, init_integration.entry_id)
     assert dev.name == "Garden" and dev.model == "Timelapse" and dev.via_device_id == bridge.id
     assert hass.states.get("sensor.garden_state").state == "running"
     assert hass.states.get("sensor.garden_frames").state == "120"
@@ -50,7 +49,7 @@ async def test_timelapse_push_updates(hass: HomeAssistant, init_integration, fak
     del fake_bridge.tls["garden"]
     fake_bridge.push("timelapse.removed", {"timelapse": "garden", "camera": "front_door"})
     await wait_until(hass, lambda: hass.states.get("sensor.garden_state") is None)
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_timelapse_garden")}) is None
+    assert get_device(hass, f"{BRIDGE_ID}_timelapse_garden", init_integration.entry_id) is None
 
 
 async def test_running_switch_and_render_button(hass: HomeAssistant, init_integration, fake_bridge: FakeBridge) -> None:

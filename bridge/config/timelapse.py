@@ -1,10 +1,9 @@
 """Timelapse options: the global ``timelapse:`` section, per-camera ``cameras.<id>.timelapse:``
 overrides and the ``timelapses:`` entities, validated into frozen dataclasses.
 
-Render, quality and retention settings (:data:`SETTINGS_OPTIONS`) inherit
-global -> camera -> timelapse: :func:`effective` gives each setting's value and where it came
-from (``timelapse``, ``camera``, ``global`` or ``default``). ``bridge/config.py`` calls the
-validators here lazily (this module builds on its :class:`~bridge.config.Option`).
+Render, quality and retention settings (:class:`Settings`) inherit global -> camera ->
+timelapse: :func:`effective` gives each setting's value and where it came from (``timelapse``,
+``camera``, ``global`` or ``default``).
 """
 
 from __future__ import annotations
@@ -18,11 +17,29 @@ from typing import Any
 
 import voluptuous as vol
 
-from ..config import CAMERA_ID, ConfigError, Option, join_path, error_message_of, optional, section_schema
+from ..errors import ConfigError
+from .messages import explain_all
+from .options import (
+    REQUIRED,
+    SLUG,
+    Section,
+    Sections,
+    boolean,
+    integer,
+    matching,
+    nest,
+    number,
+    option,
+    optional,
+    options_of,
+    section_schema,
+)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 SUN_EVENTS = ("sunrise", "sunset")
+#: the value of a timelapse setting
+SettingValue = int | float | bool | str | None
 
 
 def _hhmm(value: Any) -> str:
@@ -75,89 +92,28 @@ def _timezone(value: Any) -> str:
     return text
 
 
-_int = vol.Coerce(int)
-_float = vol.Coerce(float)
-
-#: settings that inherit global -> camera -> timelapse (defaults are the global ones)
-SETTINGS_OPTIONS = (
-    Option("interval", vol.All(_float, vol.Range(1, 86400)), 60.0, "Seconds between frames."),
-    Option("fps", vol.All(_int, vol.Range(1, 120)), 25, "Frames per second of the rendered video."),
-    Option("width", optional(vol.All(_int, vol.Range(16, 7680))), None,
-           "Video width in pixels (aspect kept, made even); `null` = the frames' width."),
-    Option("crf", vol.All(_int, vol.Range(0, 51)), 23,
-           "H.264 quality (CRF): lower is better and bigger, 23 is ffmpeg's default."),
-    Option("timestamp", vol.Boolean(), True, "Draw each frame's capture time (local) on the video."),
-    Option("jpeg_quality", vol.All(_int, vol.Range(1, 100)), 90, "JPEG quality of stored frames."),
-    Option("min_score", vol.All(_float, vol.Range(0, 1)), 0.5,
-           "Frames whose quality score (0-1) is below this are discarded."),
-    Option("degraded_after", vol.All(_int, vol.Range(1, 10000)), 5,
-           "Consecutive discarded frames that put the timelapse in `degraded`."),
-    Option("keep_days", optional(vol.All(_int, vol.Range(1, 36500))), None,
-           "Delete frames older than this many days; `null` keeps them."),
-    Option("delete_frames_after_render", vol.Boolean(), False,
-           "Delete the frames a successful render used."),
-    Option("keep_videos", optional(vol.All(_int, vol.Range(1, 10000))), None,
-           "Keep only the newest this many videos per timelapse; `null` keeps all."),
-    Option("render_at", optional(_hhmm), None, "Render every day at this local time (HH:MM)."),
-    Option("render_on_complete", vol.Boolean(), True, "Render when the timelapse completes."),
-)
-
-#: global-only options of the ``timelapse:`` section
-GLOBAL_OPTIONS = (
-    Option("latitude", optional(vol.All(_float, vol.Range(-90, 90))), None,
-           "Latitude in degrees (north positive), for sunrise/sunset windows."),
-    Option("longitude", optional(vol.All(_float, vol.Range(-180, 180))), None,
-           "Longitude in degrees (east positive), for sunrise/sunset windows."),
-    Option("timezone", optional(_timezone), None,
-           "IANA time zone of windows and `render_at`; `null` = the system's local time."),
-    Option("min_free_mb", vol.All(_int, vol.Range(0, 10_000_000)), 500,
-           "Capture pauses (state `error`) while the data directory has less free space (MiB)."),
-)
-
-#: options of one ``timelapses.<id>`` entity (besides the inherited settings)
-TIMELAPSE_OPTIONS = (
-    Option("camera", vol.All(vol.Coerce(str), vol.Match(CAMERA_ID, msg="expected a camera id")),
-           vol.UNDEFINED, "Id of the camera to capture."),
-    Option("name", optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))), None,
-           "Display name; default: the id made readable."),
-    Option("window_start", optional(_edge), None,
-           "Capture from this local time (HH:MM), or `sunrise`/`sunset`; `null` = all day."),
-    Option("window_end", optional(_edge), None,
-           "Capture until this local time (HH:MM), or `sunrise`/`sunset` (past midnight if earlier)."),
-    Option("start_offset", vol.All(_float, vol.Range(-43200, 43200)), 0.0,
-           "Seconds added to `window_start` (e.g. -1800: half an hour before sunrise)."),
-    Option("end_offset", vol.All(_float, vol.Range(-43200, 43200)), 0.0, "Seconds added to `window_end`."),
-    Option("days", optional(_days), None,
-           "Days of the week to capture on (mon ... sun), by the window's start; `null` = every day."),
-    Option("end_date", optional(_end_date), None,
-           "Complete after this local date (2026-12-31) or date-time (2026-12-31T18:00)."),
-    Option("end_frames", optional(vol.All(_int, vol.Range(1, 10_000_000))), None,
-           "Complete after this many kept frames."),
-    Option("end_after", optional(vol.All(_float, vol.Range(1, 10 * 365 * 86400))), None,
-           "Complete this many seconds after the first start."),
-    Option("autostart", vol.Boolean(), True, "Start capturing at once (else it waits in `created`)."),
-)
-
-SETTING_KEYS = tuple(o.key for o in SETTINGS_OPTIONS)
-
-
 @dataclass(frozen=True)
 class Settings:
-    """Effective render/quality/retention settings (seconds, pixels, CRF 0-51, score 0-1)."""
+    """Effective render/quality/retention settings (seconds, pixels, CRF 0-51, score 0-1); they
+    inherit global -> camera -> timelapse (the defaults here are the global ones)."""
 
-    interval: float = 60.0
-    fps: int = 25
-    width: int | None = None
-    crf: int = 23
-    timestamp: bool = True
-    jpeg_quality: int = 90
-    min_score: float = 0.5
-    degraded_after: int = 5
-    keep_days: int | None = None
-    delete_frames_after_render: bool = False
-    keep_videos: int | None = None
-    render_at: str | None = None
-    render_on_complete: bool = True
+    interval: float = option(number(1, 86400), 60.0, "Seconds between frames.")
+    fps: int = option(integer(1, 120), 25, "Frames per second of the rendered video.")
+    width: int | None = option(optional(integer(16, 7680)), None,
+                               "Video width in pixels (aspect kept, made even); `null` = the frames' width.")
+    crf: int = option(integer(0, 51), 23, "H.264 quality (CRF): lower is better and bigger, 23 is ffmpeg's default.")
+    timestamp: bool = option(boolean, True, "Draw each frame's capture time (local) on the video.")
+    jpeg_quality: int = option(integer(1, 100), 90, "JPEG quality of stored frames.")
+    min_score: float = option(number(0, 1), 0.5, "Frames whose quality score (0-1) is below this are discarded.")
+    degraded_after: int = option(integer(1, 10000), 5,
+                                 "Consecutive discarded frames that put the timelapse in `degraded`.")
+    keep_days: int | None = option(optional(integer(1, 36500)), None,
+                                   "Delete frames older than this many days; `null` keeps them.")
+    delete_frames_after_render: bool = option(boolean, False, "Delete the frames a successful render used.")
+    keep_videos: int | None = option(optional(integer(1, 10000)), None,
+                                     "Keep only the newest this many videos per timelapse; `null` keeps all.")
+    render_at: str | None = option(optional(_hhmm), None, "Render every day at this local time (HH:MM).")
+    render_on_complete: bool = option(boolean, True, "Render when the timelapse completes.")
 
 
 @dataclass(frozen=True)
@@ -165,10 +121,14 @@ class Defaults:
     """The global ``timelapse:`` section: location/time zone, disk guard, and the setting
     defaults; ``explicit`` names the settings the YAML set (the rest are built-in defaults)."""
 
-    latitude: float | None = None
-    longitude: float | None = None
-    timezone: str | None = None
-    min_free_mb: int = 500
+    latitude: float | None = option(optional(number(-90, 90)), None,
+                                    "Latitude in degrees (north positive), for sunrise/sunset windows.")
+    longitude: float | None = option(optional(number(-180, 180)), None,
+                                     "Longitude in degrees (east positive), for sunrise/sunset windows.")
+    timezone: str | None = option(optional(_timezone), None,
+                                  "IANA time zone of windows and `render_at`; `null` = the system's local time.")
+    min_free_mb: int = option(integer(0, 10_000_000), 500,
+                              "Capture pauses (state `error`) while the data directory has less free space (MiB).")
     settings: Settings = field(default_factory=Settings)
     explicit: frozenset[str] = frozenset()
 
@@ -183,18 +143,27 @@ class Spec:
     """One timelapse as defined (YAML or API); ``overrides`` holds only the settings it sets."""
 
     id: str
-    camera: str
-    name: str | None = None
-    window_start: str | None = None
-    window_end: str | None = None
-    start_offset: float = 0.0
-    end_offset: float = 0.0
-    days: tuple[str, ...] = DAYS
-    end_date: str | None = None
-    end_frames: int | None = None
-    end_after: float | None = None
-    autostart: bool = True
-    overrides: dict[str, Any] = field(default_factory=dict)
+    camera: str = option(matching(SLUG.pattern, "expected a camera id"), REQUIRED, "Id of the camera to capture.")
+    name: str | None = option(optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))), None,
+                              "Display name; default: the id made readable.")
+    window_start: str | None = option(optional(_edge), None,
+                                      "Capture from this local time (HH:MM), or `sunrise`/`sunset`; `null` = all day.")
+    window_end: str | None = option(
+        optional(_edge), None,
+        "Capture until this local time (HH:MM), or `sunrise`/`sunset` (past midnight if earlier).")
+    start_offset: float = option(number(-43200, 43200), 0.0,
+                                 "Seconds added to `window_start` (e.g. -1800: half an hour before sunrise).")
+    end_offset: float = option(number(-43200, 43200), 0.0, "Seconds added to `window_end`.")
+    days: tuple[str, ...] = option(
+        optional(_days), None,
+        "Days of the week to capture on (mon ... sun), by the window's start; `null` = every day.", built=lambda: DAYS)
+    end_date: str | None = option(optional(_end_date), None,
+                                  "Complete after this local date (2026-12-31) or date-time (2026-12-31T18:00).")
+    end_frames: int | None = option(optional(integer(1, 10_000_000)), None, "Complete after this many kept frames.")
+    end_after: float | None = option(optional(number(1, 10 * 365 * 86400)), None,
+                                     "Complete this many seconds after the first start.")
+    autostart: bool = option(boolean, True, "Start capturing at once (else it waits in `created`).")
+    overrides: dict[str, SettingValue] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -205,11 +174,26 @@ class Spec:
         return self.window_start in SUN_EVENTS or self.window_end in SUN_EVENTS
 
 
-_SETTINGS_SCHEMA = section_schema(SETTINGS_OPTIONS)
-_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): optional(o.validator) for o in SETTINGS_OPTIONS})
+#: settings that inherit global -> camera -> timelapse (defaults are the global ones)
+SETTINGS_OPTIONS = options_of(Settings)
+#: global-only options of the ``timelapse:`` section
+GLOBAL_OPTIONS = options_of(Defaults)
+#: options of one ``timelapses.<id>`` entity (besides the inherited settings)
+TIMELAPSE_OPTIONS = options_of(Spec)
+SETTING_KEYS = tuple(o.key for o in SETTINGS_OPTIONS)
+
+#: the settings as a camera or a timelapse overrides them: ``null`` = inherit
+_OVERRIDE_SETTINGS = tuple(dataclasses.replace(o, validator=optional(o.validator)) for o in SETTINGS_OPTIONS)
+#: the ``timelapse:`` section and a camera's ``timelapse:`` overrides
+SECTIONS: Sections = {"": Section(GLOBAL_OPTIONS + SETTINGS_OPTIONS)}
+CAMERA_SECTIONS: Sections = {"": Section(_OVERRIDE_SETTINGS)}
+#: the ``timelapses:`` mapping
+TIMELAPSES_SECTIONS: Sections = {"<id>": Section(TIMELAPSE_OPTIONS + _OVERRIDE_SETTINGS)}
+
+
+_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): o.validator for o in _OVERRIDE_SETTINGS})
 _GLOBAL_SCHEMA = section_schema(GLOBAL_OPTIONS + SETTINGS_OPTIONS)
-_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(
-    {vol.Optional(o.key): optional(o.validator) for o in SETTINGS_OPTIONS})
+_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(_OVERRIDES_SCHEMA.schema)
 
 
 def validate_defaults(value: Any) -> Defaults:
@@ -222,7 +206,7 @@ def validate_defaults(value: Any) -> Defaults:
     return Defaults(settings=settings, explicit=frozenset(k for k in value if k in SETTING_KEYS), **valid)
 
 
-def validate_overrides(value: Any) -> dict[str, Any]:
+def validate_overrides(value: Any) -> dict[str, SettingValue]:
     """Validate ``cameras.<id>.timelapse:``: settings only, ``null`` = inherit (dropped)."""
     value = {} if value is None else value
     if not isinstance(value, dict):
@@ -248,7 +232,7 @@ def validate_timelapses(value: Any) -> dict[str, Spec]:
     errors: list[vol.Invalid] = []
     specs: dict[str, Spec] = {}
     for tl_id, body in value.items():
-        if not isinstance(tl_id, str) or not CAMERA_ID.match(tl_id):
+        if not isinstance(tl_id, str) or not SLUG.match(tl_id):
             errors.append(vol.Invalid("invalid timelapse id, expected a slug [a-z0-9_]+", [tl_id]))
             continue
         try:
@@ -285,15 +269,13 @@ def check_references(valid: dict[str, Any]) -> list[str]:
 def spec_from_data(tl_id: str, data: Any) -> Spec:
     """Validate an API body as a timelapse (paths ``timelapses.<id>.<key>``). Raises
     :class:`ConfigError`."""
-    if not isinstance(tl_id, str) or not CAMERA_ID.match(tl_id):
+    if not isinstance(tl_id, str) or not SLUG.match(tl_id):
         raise ConfigError([f"timelapses.{tl_id}: invalid timelapse id, expected a slug [a-z0-9_]+"])
     try:
         return validate_spec(tl_id, data)
-    except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"timelapses.{tl_id}.{join_path(e.path)}: {error_message_of(e)}".replace(". :", ":")
-                                  for e in err.errors})) from err
     except vol.Invalid as err:
-        raise ConfigError([f"timelapses.{tl_id}: {error_message_of(err)}"]) from err
+        sections = nest("timelapses", TIMELAPSES_SECTIONS)
+        raise ConfigError(explain_all(err, data, sections, ["timelapses", tl_id])) from err
 
 
 def spec_data(spec: Spec) -> dict[str, Any]:
@@ -305,7 +287,7 @@ def spec_data(spec: Spec) -> dict[str, Any]:
     return data
 
 
-def effective(spec: Spec, camera_overrides: dict[str, Any], defaults: Defaults
+def effective(spec: Spec, camera_overrides: dict[str, SettingValue], defaults: Defaults
               ) -> tuple[Settings, dict[str, str]]:
     """The settings a timelapse runs with and where each came from: ``timelapse`` (its own
     value), ``camera`` (``cameras.<id>.timelapse``), ``global`` (set in ``timelapse:``) or
@@ -323,19 +305,18 @@ def effective(spec: Spec, camera_overrides: dict[str, Any], defaults: Defaults
     return Settings(**values), sources
 
 
-def plain_sections(config: Any, data: dict[str, Any]) -> None:
-    """Turn the timelapse parts of ``dataclasses.asdict(config)`` into plain YAML-able data;
-    sections left empty (no timelapse configured) are dropped, as are empty camera overrides."""
+def plain_sections(defaults: Defaults, timelapses: dict[str, Spec], data: dict[str, Any]) -> None:
+    """Turn the timelapse parts of ``dataclasses.asdict(config)`` (``data``) into plain
+    YAML-able data; sections left empty (no timelapse configured) are dropped, as are empty
+    camera overrides."""
     for cam in data["cameras"].values():
         if not cam.get("timelapse"):
             cam.pop("timelapse", None)
-    defaults: Defaults | None = config.timelapse
-    if not config.timelapses and (defaults is None or (not defaults.explicit and defaults == Defaults())):
+    if not timelapses and not defaults.explicit and defaults == Defaults():
         data.pop("timelapse", None)
         data.pop("timelapses", None)
         return
-    defaults = defaults or Defaults()
     data["timelapse"] = {"latitude": defaults.latitude, "longitude": defaults.longitude,
                          "timezone": defaults.timezone, "min_free_mb": defaults.min_free_mb,
                          **dataclasses.asdict(defaults.settings)}
-    data["timelapses"] = {tl_id: spec_data(spec) for tl_id, spec in config.timelapses.items()}
+    data["timelapses"] = {tl_id: spec_data(spec) for tl_id, spec in timelapses.items()}

@@ -1,0 +1,1 @@
+"""Cluster mode: several bridges sharing the cameras through PostgreSQL leases."""

@@ -1,0 +1,61 @@
+"""Configuration: YAML (with ``!env`` tags and ``CAMERA_BRIDGE_*`` overrides) validated with
+voluptuous into frozen dataclasses that the rest of the bridge trusts.
+
+Every option is declared once, as a field of its section's dataclass (see
+:mod:`bridge.config.options`): key, validator, default, description. The schema, the defaults
+and the reference in docs/configuration.md (checked by a test) all come from there.
+
+Modules: ``options`` (how an option is declared, shared validators), one module per section
+(``mqtt``, ``camera``, ``api``, ``detect``, ``mediamtx``, ``usb``, ``cluster``, ``timelapse``),
+``root`` (the top level and the whole file's schema), ``load`` (YAML, ``!env``, environment overrides),
+``secrets`` (registering and masking secrets), ``messages`` (error texts). The names below are
+the package's public interface.
+"""
+
+from ..errors import ConfigError
+from .api import (
+    API_KEY_OPTIONS,
+    API_OPTIONS,
+    API_SCHEMA,
+    RATE_LIMIT_OPTIONS,
+    ROLES,
+    ApiConfig,
+    ApiKey,
+    RateLimitConfig,
+    is_loopback,
+)
+from .camera import (
+    CAMERA_ID,
+    CAMERA_OPTIONS,
+    CAMERA_SCHEMA,
+    RESERVED_IDS,
+    SNAPSHOT_OPTIONS,
+    URL_EXPECTED,
+    CameraConfig,
+    SnapshotConfig,
+    camera_data,
+    camera_from_data,
+    source_kind,
+)
+from .cluster import CLUSTER_OPTIONS, ClusterConfig
+from .detect import DETECT_CAPTURE_OPTIONS, DETECT_MOTION_OPTIONS, DETECT_OBJECT_OPTIONS, DETECT_OPTIONS, DetectConfig
+from .load import ENV_PREFIX, load, parse
+from .mediamtx import MEDIAMTX_OPTIONS, RECORD_OPTIONS, MediamtxConfig, RecordConfig
+from .messages import error_message_of, join_path
+from .mqtt import MQTT_OPTIONS, MqttConfig
+from .options import Option, optional, positive, section_schema
+from .root import SCHEMA, SECTIONS, TOP_OPTIONS, Config
+from .secrets import masked, register_secrets
+from .usb import USB_OPTIONS, UsbConfig
+
+__all__ = [
+    "API_KEY_OPTIONS", "API_OPTIONS", "API_SCHEMA", "CAMERA_ID", "CAMERA_OPTIONS", "CAMERA_SCHEMA", "CLUSTER_OPTIONS",
+    "ClusterConfig",
+    "DETECT_CAPTURE_OPTIONS", "DETECT_MOTION_OPTIONS", "DETECT_OBJECT_OPTIONS", "DETECT_OPTIONS", "ENV_PREFIX",
+    "MEDIAMTX_OPTIONS", "MQTT_OPTIONS", "RATE_LIMIT_OPTIONS", "RECORD_OPTIONS", "RESERVED_IDS", "ROLES", "SCHEMA",
+    "SECTIONS", "SNAPSHOT_OPTIONS", "TOP_OPTIONS", "URL_EXPECTED", "USB_OPTIONS", "ApiConfig", "ApiKey",
+    "CameraConfig", "Config", "ConfigError", "DetectConfig", "MediamtxConfig", "MqttConfig", "Option",
+    "RateLimitConfig", "RecordConfig", "SnapshotConfig", "UsbConfig", "camera_data", "camera_from_data",
+    "error_message_of", "is_loopback", "join_path", "load", "masked", "optional", "parse", "positive",
+    "register_secrets", "section_schema", "source_kind",
+]

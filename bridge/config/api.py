@@ -1,0 +1,123 @@
+"""The ``api:`` section: the HTTP/WebSocket API's listen address, authentication and rate
+limit."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import voluptuous as vol
+
+from .options import (
+    REQUIRED,
+    Section,
+    Sections,
+    boolean,
+    integer,
+    matching,
+    one_of,
+    option,
+    optional,
+    options_of,
+    positive,
+    section_schema,
+    text,
+)
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost`` or an IP in 127.0.0.0/8 or ::1);
+    a host *name* such as ``127.example.com`` is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
+
+    name: str = option(text(), REQUIRED, "Who the key is for.")
+    hash: str = option(matching(r"^sha256:[0-9a-f]{64}$",
+                                "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
+                       REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
+    role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """``api.rate_limit``: token bucket per client (requests per second, bucket size)."""
+
+    rate: float = option(positive(float), 20.0, "Requests per second allowed per client (token bucket refill).")
+    burst: int = option(integer(1, 10000), 40, "Bucket size: requests allowed at once.")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """``api:`` section."""
+
+    enabled: bool = option(boolean, True, "Serve the HTTP/WebSocket API.")
+    host: str = option(text(), "127.0.0.1", "Listen address.")
+    port: int = option(integer(0, 65535), 8765, "Listen TCP port (0 = any free port).")
+    auth: str = option(one_of("auto", "required", "off", false="off"), "auto",
+                       "`auto`: required unless listening on loopback; `off` is refused on other addresses.")
+    jwt_secret: str | None = option(optional(text(32)), None,
+                                    "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.",
+                                    secret=True)
+    keys: tuple[ApiKey, ...] = ()
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the API listens on a loopback address only."""
+        return is_loopback(self.host)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests (other than the health probes) must authenticate."""
+        return self.auth == "required" or (self.auth == "auto" and not self.loopback)
+
+
+API_OPTIONS = options_of(ApiConfig)
+API_KEY_OPTIONS = options_of(ApiKey)
+RATE_LIMIT_OPTIONS = options_of(RateLimitConfig)
+SECTIONS: Sections = {
+    "": Section(API_OPTIONS, ("keys", "rate_limit")),
+    "keys[]": Section(API_KEY_OPTIONS),
+    "rate_limit": Section(RATE_LIMIT_OPTIONS),
+}
+
+
+def _auth(api: dict[str, Any]) -> dict[str, Any]:
+    host = api["host"]
+    loopback = is_loopback(host)
+    if api["auth"] == "off" and not loopback:
+        raise vol.Invalid("auth: off is only allowed on a loopback host", ["auth"])
+    required = api["auth"] == "required" or (api["auth"] == "auto" and not loopback)
+    if api["enabled"] and required and not (api["keys"] or api["jwt_secret"]):
+        why = "auth is required off loopback" if not loopback else "api.auth is required"
+        raise vol.Invalid(f"listening on {host} needs api.keys or api.jwt_secret ({why})", ["keys"])
+    return api
+
+
+API_SCHEMA = vol.All(
+    section_schema(API_OPTIONS, {
+        vol.Optional("keys", default=list): [section_schema(API_KEY_OPTIONS)],
+        vol.Optional("rate_limit", default=dict): section_schema(RATE_LIMIT_OPTIONS),
+    }),
+    _auth,
+)
+
+
+def build(valid: dict[str, Any]) -> ApiConfig:
+    """An :class:`ApiConfig` from the validated section."""
+    api = dict(valid)
+    api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
+    api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
+    return ApiConfig(**api)

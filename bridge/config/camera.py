@@ -1,0 +1,255 @@
+"""The ``cameras:`` section: each camera's source, timeouts, USB capture format, snapshot
+options, and its own ``detect`` and ``timelapse`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from ..errors import ConfigError
+from ..redact import mask_url
+from . import detect as _detect
+from . import timelapse as _timelapse
+from .detect import DetectConfig
+from .messages import explain_all
+from .mqtt import MqttConfig
+from .options import (
+    SLUG,
+    Section,
+    Sections,
+    boolean,
+    default_of,
+    integer,
+    matching,
+    nest,
+    number,
+    option,
+    optional,
+    options_of,
+    positive,
+    section_schema,
+    text,
+)
+from .secrets import register_password_of
+from .timelapse import SettingValue
+
+#: a camera id: a slug
+CAMERA_ID = SLUG
+URL_EXPECTED = "expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"
+_DEVICE = re.compile(r"^/dev/(video\d+|v4l/by-(id|path)/[^/\s]+)$")
+#: camera ids that would collide with the bridge's own topics and HA device
+RESERVED_IDS = frozenset({"bridge", "timelapse"})
+
+
+def source_kind(source: str) -> str:
+    """Classify a camera source string; raise ``vol.Invalid`` when it is none of the kinds."""
+    lower = source.lower()
+    if lower.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if lower.startswith(("http://", "https://")):
+        return "http"
+    if lower.startswith("lavfi:") and len(source) > 6:
+        return "lavfi"
+    if _DEVICE.match(source):
+        return "usb"
+    if "://" not in source and source and not lower.startswith("lavfi:"):
+        return "file"
+    raise vol.Invalid(URL_EXPECTED)
+
+
+def _camera_url(value: Any) -> str:
+    value = vol.Coerce(str)(value).strip()
+    kind = source_kind(value)
+    try:
+        is_file = Path(value).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte: not a file
+        is_file = False
+    if kind == "file" and not is_file:
+        raise vol.Invalid(f"file {value!r} does not exist ({URL_EXPECTED})")
+    return value
+
+
+def _device(value: Any) -> str:
+    value = vol.Coerce(str)(value)
+    if not _DEVICE.match(value):
+        raise vol.Invalid("expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path)")
+    return value
+
+
+#: at most this many polygons per camera, and points per polygon (bounded work per picture)
+MAX_MASKS, MAX_POINTS = 16, 64
+
+
+def _polygons(value: Any) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """``privacy_masks``: a list of polygons, each a list of 3 to 64 ``[x, y]`` points with
+    coordinates from 0 to 1 (fractions of the picture's width and height)."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_MASKS:
+        raise vol.Invalid(f"expected a list of at most {MAX_MASKS} polygons, got {_shown(value)}")
+    out = []
+    for i, polygon in enumerate(value):
+        if not isinstance(polygon, (list, tuple)) or not 3 <= len(polygon) <= MAX_POINTS:
+            raise vol.Invalid(f"expected a polygon of 3 to {MAX_POINTS} [x, y] points, got {_shown(polygon)}",
+                              path=[i])
+        points = []
+        for j, point in enumerate(polygon):
+            ok = (isinstance(point, (list, tuple)) and len(point) == 2
+                  and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point))
+            if not ok:
+                raise vol.Invalid(f"expected a point [x, y] with x and y from 0 to 1, got {_shown(point)}",
+                                  path=[i, j])
+            points.append((float(point[0]), float(point[1])))
+        out.append(tuple(points))
+    return tuple(out)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """``cameras.<id>.snapshot:`` section (seconds, pixels, JPEG quality 1-100)."""
+
+    interval: float = option(number(0), 2.0, "Seconds between published snapshots; 0 = every keyframe.")
+    max_width: int | None = option(optional(integer(16, 7680)), None,
+                                   "Downscale snapshots wider than this many pixels (aspect kept).")
+    quality: int = option(integer(1, 100), 80, "JPEG quality, 1-100.")
+    retain: bool = option(boolean, True, "Publish the snapshot retained.")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera. Exactly one of ``url`` and ``device`` is set. Durations in seconds."""
+
+    id: str
+    name: str | None = option(optional(text()), None,
+                              "Display name; default: the id with underscores as spaces, capitalised.")
+    url: str | None = option(optional(_camera_url), None,
+                             "Stream: rtsp://, rtsps://, http(s)://, a file path, `lavfi:GRAPH` or /dev/videoN.",
+                             secret=True)
+    device: str | None = option(optional(_device), None,
+                                "USB (V4L2) device node, e.g. /dev/video0 or a stable /dev/v4l/by-id/... link.")
+    transport: str = option(vol.In(("tcp", "udp")), "tcp", "RTSP transport.")
+    open_timeout: float = option(positive(float), 10.0, "Seconds allowed to open the stream.")
+    stall_timeout: float = option(positive(float), 10.0, "Seconds without a packet before the camera is reconnected.")
+    input_format: str = option(text(), "auto", "USB input format; `auto` takes MJPEG when the camera offers it.")
+    video_size: str | None = option(optional(matching(r"^\d+x\d+$", "expected WIDTHxHEIGHT, e.g. 1280x720")), None,
+                                    "USB capture size, WxH.")
+    framerate: float | None = option(optional(positive(float)), None, "USB capture rate, frames/s.")
+    privacy_masks: tuple[tuple[tuple[float, float], ...], ...] = option(
+        _polygons, (), "Polygons filled black in every picture and before detection: "
+        "lists of `[x, y]` points, 0-1 of the width and height.")
+    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    #: ``timelapse:`` setting overrides for this camera's timelapses
+    timelapse: dict[str, SettingValue] = field(default_factory=dict)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+
+    @property
+    def display_name(self) -> str:
+        """The configured name, or the id made readable (``front_door`` -> ``Front door``)."""
+        return self.name or self.id.replace("_", " ").capitalize()
+
+    @property
+    def source(self) -> str:
+        """What to open: the URL or the device path."""
+        return self.url or self.device or ""
+
+    @property
+    def kind(self) -> str:
+        """``rtsp``, ``http``, ``lavfi``, ``usb`` or ``file``."""
+        return source_kind(self.source)
+
+    @property
+    def safe_source(self) -> str:
+        """``source`` with URL credentials masked, for logs and status."""
+        return mask_url(self.source)
+
+
+CAMERA_OPTIONS = options_of(CameraConfig)
+SNAPSHOT_OPTIONS = options_of(SnapshotConfig)
+#: one camera (``cameras.<id>``)
+CAMERA_SCHEMA = section_schema(CAMERA_OPTIONS, {
+    vol.Optional("snapshot", default=dict): section_schema(SNAPSHOT_OPTIONS),
+    vol.Optional("timelapse", default=dict): _timelapse.validate_overrides,
+    vol.Optional("detect"): _detect.CAMERA_DETECT_SCHEMA,
+})
+#: the sections of one camera, relative to ``cameras.<id>``
+SECTIONS: Sections = {
+    "": Section(CAMERA_OPTIONS, ("snapshot", "timelapse", "detect")),
+    "snapshot": Section(SNAPSHOT_OPTIONS),
+    **nest("detect", _detect.SECTIONS),
+    **nest("timelapse", _timelapse.CAMERA_SECTIONS),
+}
+
+
+def validate_cameras(value: Any) -> dict[str, Any]:
+    """Validate every camera (id and body), collecting all errors with their paths (voluptuous
+    validator of the ``cameras:`` mapping)."""
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping of camera id to camera")
+    errors: list[vol.Invalid] = []
+    valid: dict[str, Any] = {}
+    for cam_id, cam in value.items():
+        if not isinstance(cam_id, str) or not CAMERA_ID.match(cam_id):
+            errors.append(vol.Invalid("invalid camera id, expected a slug [a-z0-9_]+", [cam_id]))
+            continue
+        if cam_id in RESERVED_IDS:
+            errors.append(vol.Invalid(f"camera id {cam_id!r} is reserved for the bridge", [cam_id]))
+            continue
+        cam = cam if cam is not None else {}
+        if isinstance(cam, dict) and (cam.get("url") is None) == (cam.get("device") is None):
+            errors.append(vol.Invalid("set exactly one of url and device", [cam_id]))
+        try:
+            valid[cam_id] = CAMERA_SCHEMA(cam)
+        except vol.MultipleInvalid as err:
+            errors += [vol.Invalid(e.error_message, [cam_id, *e.path]) for e in err.errors]
+        except vol.Invalid as err:
+            errors.append(vol.Invalid(err.error_message, [cam_id, *err.path]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return valid
+
+
+def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None) -> CameraConfig:
+    """A :class:`CameraConfig` from the validated ``cam``; its ``detect`` options laid over the
+    validated global ``detect`` section (the built-in defaults when None). Raises
+    :class:`ConfigError` (``detector: onnx`` without a model)."""
+    cam = dict(cam)
+    snapshot = SnapshotConfig(**cam.pop("snapshot"))
+    cam["detect"] = _detect.build(cam.pop("detect", None) or {}, detect)
+    if cam["detect"].kind == "onnx" and not cam["detect"].model:
+        raise ConfigError([f"cameras.{cam_id}.detect.model: detector onnx needs a model file"])
+    return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
+
+
+def camera_from_data(cam_id: str, data: Any, base_topic: str = default_of(MqttConfig, "base_topic"),
+                     detect: DetectConfig | None = None) -> CameraConfig:
+    """Validate one camera given as plain data (the API's body), with the same schema and the
+    same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
+    ``detect`` (the global section, ``Config.detect``: as for a YAML camera), else over the
+    built-in defaults. Raises :class:`ConfigError`."""
+    try:
+        valid = validate_cameras({cam_id: data})
+    except vol.MultipleInvalid as err:
+        raise ConfigError(explain_all(err, {cam_id: data}, nest("cameras.<id>", SECTIONS), ["cameras"])) from err
+    if cam_id == base_topic.replace("/", "_"):
+        raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
+    camera = build(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)
+    register_password_of(camera.source)
+    return camera
+
+
+def camera_data(camera: CameraConfig) -> dict[str, Any]:
+    """A camera as plain data (what the registry stores), without its id; secrets included."""
+    data = dataclasses.asdict(camera)
+    del data["id"]
+    data["detect"] = _detect.as_data(camera.detect)
+    return data

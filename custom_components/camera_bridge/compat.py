@@ -1,0 +1,55 @@
+"""What differs between the Home Assistant releases the integration supports (2024.3 to current),
+decided once here from what the running Home Assistant offers, so no caller branches on versions.
+
+- ``DataUpdateCoordinator(config_entry=...)``: a parameter from 2024.11, required from 2026.8
+  (before, the entry comes from a ContextVar): :data:`COORDINATOR_TAKES_ENTRY`.
+- A child device's link to its parent: ``DeviceInfo(via_device=(domain, identifier))`` up to
+  2026.7; ``via_device_id`` (the parent's device registry id) from 2026.8, where ``via_device``
+  is deprecated (it stops working in 2027.8): :func:`via_device`.
+- Finding a device by identifier: ``async_get_device(identifiers=...)`` before, deprecated from
+  2026.8 (identifiers are unique per config entry only) for
+  ``async_get_device_by_identifier(identifier, config_entry_id)``: :func:`get_device`.
+- ``ConfigFlowResult`` (from 2024.4; ``FlowResult`` before): :data:`ConfigFlowResult`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigFlowResult
+else:
+    try:
+        from homeassistant.config_entries import ConfigFlowResult
+    except ImportError:  # HA 2024.3
+        from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
+
+__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "via_device"]
+
+#: whether ``DataUpdateCoordinator.__init__`` takes ``config_entry``
+COORDINATOR_TAKES_ENTRY: bool = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
+#: whether ``DeviceInfo`` links a child device by the parent's registry id (``via_device_id``)
+VIA_DEVICE_ID: bool = "via_device_id" in (DeviceInfo.__required_keys__ | DeviceInfo.__optional_keys__)
+_BY_IDENTIFIER: bool = hasattr(dr.DeviceRegistry, "async_get_device_by_identifier")
+
+
+def via_device(parent: dr.DeviceEntry) -> DeviceInfo:
+    """The ``DeviceInfo`` fields that link a child device to ``parent`` (a registered device):
+    ``via_device_id`` where the running HA has it, else ``via_device`` (its first identifier)."""
+    if VIA_DEVICE_ID:
+        return DeviceInfo(via_device_id=parent.id)
+    return DeviceInfo(via_device=next(iter(sorted(parent.identifiers))))
+
+
+def get_device(registry: dr.DeviceRegistry, identifier: tuple[str, str],
+               config_entry_id: str) -> dr.DeviceEntry | None:
+    """The device of ``config_entry_id`` with ``identifier`` (``(domain, id)``), None if none."""
+    if _BY_IDENTIFIER:
+        return registry.async_get_device_by_identifier(identifier, config_entry_id)
+    device = registry.async_get_device(identifiers={identifier})
+    return device if device is not None and config_entry_id in device.config_entries else None

@@ -1,0 +1,61 @@
+"""A real PostgreSQL server for tests: Debian's PostgreSQL 15 binaries, a throw-away cluster made
+with initdb in a temporary folder, on a free loopback port, run as the ``postgres`` user (the
+server refuses to run as root). Can be stopped and restarted on the same data and port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .peers import free_port, wait_port
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def available() -> bool:
+    """Whether the PostgreSQL 15 server binaries are installed."""
+    return (BIN / "initdb").exists()
+
+
+class Postgres:
+    """A PostgreSQL server on 127.0.0.1:``port`` with trust authentication (user ``postgres``,
+    database ``postgres``)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="camera-bridge-pg-"))
+        self.data = self.dir / "data"
+        self._as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(BIN / "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "--no-sync", "-E", "UTF8")
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: object) -> None:
+        subprocess.run([*self._as_postgres, *map(str, args)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        """Start the server and wait for its port."""
+        self._run(BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "server.log", "-w", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "start")
+        wait_port(self.port)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast`` disconnects clients; ``immediate`` is a crash)."""
+        self._run(BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def close(self) -> None:
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
