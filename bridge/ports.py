@@ -23,7 +23,6 @@ from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, N
 from .core.events import DiscoverySwitched, EventBus
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
 from .mediamtx.breaker import CircuitOpen
-from .mediamtx.client import MediamtxError
 
 if TYPE_CHECKING:
     from .detect.worker import DetectWorker
@@ -151,8 +150,11 @@ class LiveView:
 
     async def recordings(self, cam_id: str) -> list[str]:
         self._camera(cam_id)
+        media = self._mediamtx()
+        from .mediamtx.client import MediamtxError  # aiohttp: loaded only with MediaMTX on
+
         try:
-            return await self._mediamtx().recordings(cam_id)
+            return await media.recordings(cam_id)
         except (CircuitOpen, MediamtxError) as err:
             raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
 
