@@ -154,8 +154,9 @@ class LiveView:
         from .mediamtx.client import MediamtxError
 
         self._camera(cam_id)
+        media = self._mediamtx()
         try:
-            return await self._mediamtx().recordings(cam_id)
+            return await media.recordings(cam_id)
         except (CircuitOpen, MediamtxError) as err:
             raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
 
