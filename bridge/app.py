@@ -20,7 +20,7 @@ from . import __version__, instance, systemd
 from .cameras import CameraSet
 from .config import CameraConfig, Config, camera_from_data
 from .core.events import EventBus, TimelapseEvent, TimelapseImage
-from .mqtt.enabled import CameraSwitchMqtt
+from .mqtt.camera_switch import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
 from .mqtt.timelapses import TimelapseMqtt
 from .mqtt.reload import ReloadMqtt
@@ -68,15 +68,14 @@ class Bridge:
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
-                                       control=self.control)
-        self.publisher.detectors = self.detectors
+        self.publisher = MqttPublisher(config.mqtt, self.view, bus=self.events, control=self.control)
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
         self.parts.node_id = self.publisher.topics.node_id
         link = self.publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
+                                             discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
         self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
@@ -268,7 +267,7 @@ class Bridge:
                                    on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
         await self._stack.enter_async_context(manager)
         self.parts.timelapses = manager
-        self._timelapse_mqtt.attach(manager)
+        self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))

@@ -25,13 +25,14 @@ import numpy as np
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
 from ..service import Service
+from ..status import CameraState
 from .best import BestSnapshots, EventPicture
-from .capture import FrameCapture
+from .training import TrainingCapture
 from ..config.detect import DetectConfig
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats
-from .tracker import Box, Track, Tracker
+from .tracker import DETECTION_OFF, STREAM_LOST, Box, Track, Tracker
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,8 +76,11 @@ class DetectWorker(Service):
     ``on_update`` is called on the event loop with each :class:`DetectUpdate`. :meth:`set_enabled`
     is the run-time switch (``{base}/{camera}/detect/set``), starting at ``enabled`` (the saved
     switch); ``save_switch(on)``, if given, saves each change: it blocks (SQLite), so it runs in
-    the detection thread, and leaving the worker waits for it. Raises :class:`ModelError` on
-    entry when the model cannot be loaded.
+    the detection thread, and leaving the worker waits for it. When the camera stops streaming
+    (a failure, a stall, the camera switched off or stopped), every open event ends with
+    ``end_reason`` ``stream_lost``, counts go to 0 and motion off; switching detection off ends
+    them with ``detection_off``. Raises :class:`ModelError` on entry when the model cannot be
+    loaded.
     """
 
     def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
@@ -91,7 +95,7 @@ class DetectWorker(Service):
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
         self._tracker = Tracker(config)
-        self._capture = FrameCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
+        self._capture = TrainingCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
         self._mask: np.ndarray | None = None
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()
@@ -100,6 +104,9 @@ class DetectWorker(Service):
         self.enabled = enabled
         self._save_switch = save_switch
         self._saving: Future[None] | None = None
+        self._ending: asyncio.Future[Any] | None = None
+        self._closed = False
+        self._streaming = False
         self.motion = False
         self._last_motion = float("-inf")
         self._stats_at = float("-inf")
@@ -131,24 +138,53 @@ class DetectWorker(Service):
             if self._sub is not None:
                 self._camera.unsubscribe(self._sub)
                 self._sub = None
-            # in the detection thread, after any frame still being processed (the tracker's owner)
-            ended = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time()))
-            ended.add_done_callback(self._ended)
-            self.counts = dict.fromkeys(self.config.objects, 0)
-            update.counts = dict(self.counts)
-            if self.motion:
-                self.motion, update.motion = False, False
+            self._end_all(DETECTION_OFF)
+            self._reset(update)
         _LOGGER.info("camera %s: detection %s", self._camera.id, "on" if on else "off")
         self._on_update(update)
         self._wake.set()
 
+    def _reset(self, update: DetectUpdate) -> None:
+        """Counts to 0 and motion off (in ``update``): nothing is seen any more."""
+        self.counts = dict.fromkeys(self.config.objects, 0)
+        update.counts = dict(self.counts)
+        self._last_motion = float("-inf")  # no off delay left to run: it would turn motion on again
+        if self.motion:
+            self.motion, update.motion = False, False
+
+    def _end_all(self, reason: str) -> None:
+        """End every open event with ``reason``: in the detection thread, after any frame still
+        being processed (the tracker's owner); leaving the worker waits for it."""
+        if self._closed:
+            return
+        ending = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time(), reason))
+        ending.add_done_callback(self._ended)  # before any waiter: published when it is done
+        self._ending = ending
+
     def _ended(self, future: asyncio.Future[list[tuple[str, Track]]]) -> None:
-        """Publish the ``end`` events of the objects tracked when detection was turned off."""
+        """Publish the ``end`` events of the objects tracked when detection was turned off or
+        the stream was lost."""
         if future.cancelled() or future.exception() is not None:
             return
         events = [track.payload(kind, track.end_time or time.time()) for kind, track in future.result()]
         if events:
             self._on_update(DetectUpdate(self._camera.id, events=events))
+
+    def _on_camera_state(self, camera: Camera) -> None:
+        """The camera's stream went away (a failure, a stall, the camera switched off or
+        stopped): every open event ends (``stream_lost``), counts go to 0, motion off."""
+        streaming = camera.state is CameraState.STREAMING
+        if streaming or not self._streaming:
+            self._streaming = streaming
+            return
+        self._streaming = False
+        if not self.enabled:
+            return  # switched off: ended already
+        update = DetectUpdate(self._camera.id)
+        self._reset(update)
+        self._end_all(STREAM_LOST)
+        _LOGGER.debug("camera %s: stream lost, detection events ended", self._camera.id)
+        self._on_update(update)
 
     def _subscribe(self) -> None:
         self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
@@ -161,6 +197,7 @@ class DetectWorker(Service):
             raise
         if self.enabled:
             self._subscribe()
+        self._camera.add_listener(self._on_camera_state)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {f"camera[{self._camera.id}].detect": self._run()}
@@ -172,11 +209,15 @@ class DetectWorker(Service):
         if self._saving is not None and not self._saving.done():  # a switch made just before
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(self._saving)
+        if self._ending is not None:  # events ended just before (the camera stopped first)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._ending)
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             await super().__aexit__(*exc)
         finally:
+            self._closed = True
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
@@ -197,8 +238,8 @@ class DetectWorker(Service):
             except TimeoutError:
                 self._tick()
                 continue
-            if sub is not self._sub:
-                continue  # turned off while waiting
+            if sub is not self._sub or not self._streaming:
+                continue  # turned off while waiting, or a frame from before the stream was lost
             try:
                 outcome = await loop.run_in_executor(self._executor, self._process, frame)
             except ValueError as err:  # an MJPEG frame that does not decode
@@ -207,7 +248,7 @@ class DetectWorker(Service):
                 warned = True
                 continue
             warned = False
-            if self._sub is sub:
+            if self._sub is sub and self._streaming:  # not a result from before a loss
                 self._apply(outcome, frame)
             self._tick()
 
