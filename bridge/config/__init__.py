@@ -40,7 +40,7 @@ from .camera import (
     source_kind,
 )
 from .cluster import CLUSTER_OPTIONS, ClusterConfig
-from .detect import DETECT_CAPTURE_OPTIONS, DETECT_MOTION_OPTIONS, DETECT_OBJECT_OPTIONS, DETECT_OPTIONS, DetectConfig
+from .detect import DETECT_CAPTURE_OPTIONS, DETECT_CLIPS_OPTIONS, DETECT_MOTION_OPTIONS, DETECT_OBJECT_OPTIONS, DETECT_OPTIONS, DetectConfig
 from .load import ENV_PREFIX, load, parse
 from .mediamtx import MEDIAMTX_OPTIONS, RECORD_OPTIONS, MediamtxConfig, RecordConfig
 from .messages import error_message_of, join_path
@@ -53,7 +53,7 @@ from .usb import USB_OPTIONS, UsbConfig
 __all__ = [
     "API_KEY_OPTIONS", "API_OPTIONS", "API_SCHEMA", "CAMERA_ID", "CAMERA_OPTIONS", "CAMERA_SCHEMA", "CLUSTER_OPTIONS",
     "ClusterConfig",
-    "DETECT_CAPTURE_OPTIONS", "DETECT_MOTION_OPTIONS", "DETECT_OBJECT_OPTIONS", "DETECT_OPTIONS", "ENV_PREFIX",
+    "DETECT_CAPTURE_OPTIONS", "DETECT_CLIPS_OPTIONS", "DETECT_MOTION_OPTIONS", "DETECT_OBJECT_OPTIONS", "DETECT_OPTIONS", "ENV_PREFIX",
     "MEDIAMTX_OPTIONS", "MQTT_OPTIONS", "RATE_LIMIT_OPTIONS", "RECORD_OPTIONS", "RESERVED_IDS", "ROLES", "SCHEMA",
     "SECTIONS", "SNAPSHOT_OPTIONS", "EVENT_SNAPSHOT_OPTIONS", "EventSnapshotConfig", "TOP_OPTIONS", "URL_EXPECTED", "USB_OPTIONS", "ApiConfig", "ApiKey",
     "CameraConfig", "Config", "ConfigError", "DetectConfig", "MediamtxConfig", "MqttConfig", "Option",
