@@ -119,7 +119,7 @@ class ClipsConfig:
     dir: str | None = option(optional(text()), None, "Directory; default `<data_dir>/clips`.")
     max_age: float = option(number(0.01, 3650), 7.0, "Days a clip is kept.")
     max_size_mb: float = option(positive(float), 2000.0, "Size cap of a camera's clips, MiB: the oldest go first.")
-    min_free_mb: int = option(integer(0, 10_000_000), 500,
+    min_free_mb: int = option(integer(0, 1_000_000), 500,
                               "No clip is written while the clips' disk has less free space, MiB (0 = no guard).")
     allow_unmasked: bool = option(boolean, False,
                                   "Allow clips on a camera with `privacy_masks` (clips are stream copies: not masked).")
