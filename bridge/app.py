@@ -65,15 +65,15 @@ class Bridge:
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
         self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
                                              discovery=config.mqtt.discovery)
-        self.publisher.add_extension(self._timelapse_mqtt)
-        self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
+        self.publisher.add_feature(self._timelapse_mqtt)
+        self.publisher.add_feature(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
         if config.usb.discovery != "off":
-            self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
+            self.publisher.add_feature(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
             from .mqtt.recording import RecordingMqtt
 
-            self.publisher.add_extension(RecordingMqtt(self.view, self.control, self.publisher))
+            self.publisher.add_feature(RecordingMqtt(self.view, self.control, self.publisher))
         self.api: ApiServer | None = None
         self._stack = AsyncExitStack()
 
