@@ -76,17 +76,17 @@ class Bridge:
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
         self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
                                              discovery=config.mqtt.discovery)
-        self.publisher.add_extension(self._timelapse_mqtt)
-        self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
+        self.publisher.add_feature(self._timelapse_mqtt)
+        self.publisher.add_feature(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
         if config.usb.discovery != "off":
-            self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
+            self.publisher.add_feature(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
             from .mqtt.recording import RecordingMqtt
 
-            self.publisher.add_extension(RecordingMqtt(self.view, self.control, self.publisher))
+            self.publisher.add_feature(RecordingMqtt(self.view, self.control, self.publisher))
         self.publisher.config_error = self.view.config_error
-        self.publisher.add_extension(ReloadMqtt(self.publisher.publish_bridge_state))
+        self.publisher.add_feature(ReloadMqtt(self.publisher.publish_bridge_state))
         self.api: ApiServer | None = None
         self.reloader: Reloader | None = None
         self._stack = AsyncExitStack()
