@@ -13,18 +13,24 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, instance, systemd
 from .cameras import CameraSet
 from .config import CameraConfig, Config, camera_from_data
 from .core.events import EventBus, TimelapseEvent, TimelapseImage
-from .mqtt.enabled import CameraSwitchMqtt
+from .mqtt.camera_switch import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
 from .mqtt.timelapses import TimelapseMqtt
+from .mqtt.reload import ReloadMqtt
 from .mqtt.usb import UsbMqtt
 from .ports import LiveControl, LiveView, Parts
+from .config.diff import ConfigDiff
+from .config.history import ConfigHistory
+from .core.events import ConfigReloaded
 from .registry import Registry
+from .reloader import Reloader, ReloadResult
 from .snapshot import ENCODER
 from .store import Store
 
@@ -46,8 +52,13 @@ class Bridge:
     ...); the adapters get only ``view`` and ``control``.
     """
 
-    def __init__(self, config: Config) -> None:
+    #: ``mqtt`` keys a running connection can take by reconnecting (the others change topics)
+    MQTT_CONNECTION = ("host", "port", "username", "password", "client_id", "keepalive")
+
+    def __init__(self, config: Config, *, config_path: Path | None = None, config_text: str | None = None) -> None:
         self.config = config
+        self._config_path = config_path
+        self._config_text = config_text
         ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
         self.camera_set = CameraSet(self.events, config.state_dir / "captures")
@@ -57,15 +68,14 @@ class Bridge:
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
-                                       control=self.control)
-        self.publisher.detectors = self.detectors
+        self.publisher = MqttPublisher(config.mqtt, self.view, bus=self.events, control=self.control)
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
         self.parts.node_id = self.publisher.topics.node_id
         link = self.publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
+                                             discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
         self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
@@ -75,8 +85,13 @@ class Bridge:
             from .mqtt.recording import RecordingMqtt
 
             self.publisher.add_extension(RecordingMqtt(self.view, self.control, self.publisher))
+        self.publisher.config_error = self.view.config_error
+        self.publisher.add_extension(ReloadMqtt(self.publisher.publish_bridge_state))
         self.api: ApiServer | None = None
+        self.reloader: Reloader | None = None
         self._stack = AsyncExitStack()
+        self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
+        self._api_restart: asyncio.Task[None] | None = None
 
     # the running parts (None until started, or when not configured)
 
@@ -142,11 +157,15 @@ class Bridge:
                                        note_formats=media.formats.__setitem__ if media is not None else None)
                 await self._stack.enter_async_context(parts.usb)
             await self._start_timelapses()
-            if config.api.enabled:
-                from .api.server import ApiServer  # aiohttp & co. (~35 MiB) only when serving
-
-                self.api = ApiServer(self.view, self.control, config.api)
-                await self._stack.enter_async_context(self.api)
+            if self._config_path is not None:
+                text = self._config_text
+                if text is None:
+                    text = await asyncio.to_thread(self._config_path.read_text, encoding="utf-8")
+                parts.reloader = self.reloader = Reloader(
+                    self._config_path, text, config, self._apply, self._on_reload,
+                    ConfigHistory(config.state_dir / "config-history"))
+                await self._stack.enter_async_context(self.reloader)
+            await self._start_api(config)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -157,6 +176,9 @@ class Bridge:
         _LOGGER.info("bridge stopping")
         try:
             await self.publisher.stop_commands()  # no MQTT command acts on a stopping part
+            if self._api_restart is not None:
+                await asyncio.gather(self._api_restart, return_exceptions=True)
+            await self._api_stack.aclose()
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
             try:
@@ -164,6 +186,74 @@ class Bridge:
             finally:
                 if self.parts.store is not None:
                     self.parts.store.close()
+
+    async def _start_api(self, config: Config) -> None:
+        if config.api.enabled:
+            from .api.server import ApiServer  # aiohttp & co. (~35 MiB) only when serving
+
+            self.api = ApiServer(self.view, self.control, config.api)
+            await self._api_stack.enter_async_context(self.api)
+
+    async def _restart_api(self, config: Config) -> None:
+        """Rebind the API with new settings (a task of its own: a reload asked through the API
+        answers before its server closes)."""
+        await asyncio.sleep(0)  # let the answer of a reload asked through the API go out
+        await self._api_stack.aclose()
+        self.api = None
+        self._api_stack = AsyncExitStack()
+        try:
+            await self._start_api(config)
+        except OSError as err:  # e.g. the new port is taken: the bridge runs on without its API
+            _LOGGER.error("api: cannot listen on %s:%s after the reload: %s", config.api.host,
+                          config.api.port, err)
+        else:
+            if self.api is not None:
+                _LOGGER.info("api: listening on %s:%s after the reload", config.api.host, self.api.port)
+
+    async def _apply(self, new: Config, change: ConfigDiff) -> list[str]:
+        """Apply a reloaded, valid configuration: restart exactly what changed (each changed
+        camera alone; MQTT connection settings reconnect; API settings rebind). Returns the
+        sections that take effect only at the next start (logged)."""
+        sets, registry = self.camera_set, self.parts.registry
+        for cam_id in change.removed:
+            if cam_id in sets.cameras:
+                await sets.remove(cam_id)
+        for cam_id in change.changed:
+            if cam_id in sets.cameras:
+                await sets.replace(new.cameras[cam_id])
+            else:
+                await sets.add(new.cameras[cam_id])
+        for cam_id in change.added:
+            if cam_id in sets.cameras:  # an API camera of that id: the YAML one wins, as at start
+                _LOGGER.warning("config reload: camera %s of the file replaces the API camera of that id", cam_id)
+                await sets.replace(new.cameras[cam_id])
+            else:
+                await sets.add(new.cameras[cam_id])
+        if registry is not None:
+            registry.reconfigure(new)
+        restart: list[str] = []
+        for section in change.sections:
+            if section == "log_level":
+                logging.getLogger().setLevel(new.log_level.upper())
+            elif section == "mqtt":
+                keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(self.config.mqtt, k)]
+                if any(k in self.MQTT_CONNECTION for k in keys):
+                    self.publisher.link.reconfigure(new.mqtt)
+                restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
+            elif section == "api":
+                self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
+            elif section == "detect":
+                pass  # YAML cameras carry their merged options (changed above); new API cameras take it
+            else:
+                restart.append(section)
+        if restart:
+            _LOGGER.warning("config reload: %s take effect at the next start", ", ".join(restart))
+        self.config = self.parts.config = new
+        return restart
+
+    def _on_reload(self, result: ReloadResult) -> None:
+        self.events.publish(ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(),
+                                           result.diff.as_data()))
 
     def _new_camera(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         """A camera's options from plain ones, laid over the file's defaults. Raises ConfigError."""
@@ -177,7 +267,7 @@ class Bridge:
                                    on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
         await self._stack.enter_async_context(manager)
         self.parts.timelapses = manager
-        self._timelapse_mqtt.attach(manager)
+        self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))
@@ -208,17 +298,31 @@ class Bridge:
         return await self.camera_set.set_enabled(cam_id, enabled)
 
 
-async def run(config: Config, stop: asyncio.Event) -> None:
-    """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING)."""
-    async with Bridge(config):
+async def run(config: Config, stop: asyncio.Event, *, path: Path | None = None, text: str | None = None,
+              hangup: asyncio.Event | None = None) -> None:
+    """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING,
+    RELOADING). ``path``/``text``: the configuration file and the text it was read from, for
+    hot reload; each time ``hangup`` is set (SIGHUP) the file is reloaded."""
+    async with Bridge(config, config_path=path, config_text=text) as bridge:
         systemd.notify("READY=1", f"STATUS=running {len(config.cameras)} camera(s)")
         interval = systemd.watchdog_interval()
-        if interval is None:
-            await stop.wait()
-        else:
-            while not stop.is_set():
+        while not stop.is_set():
+            if interval is not None:
                 systemd.notify("WATCHDOG=1")
-                with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel on 3.11
-                    async with asyncio.timeout(interval):
-                        await stop.wait()
+            waits = [asyncio.ensure_future(stop.wait())]
+            if hangup is not None:
+                waits.append(asyncio.ensure_future(hangup.wait()))
+            try:
+                await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+            if hangup is not None and hangup.is_set() and not stop.is_set():
+                hangup.clear()
+                if bridge.reloader is None:
+                    _LOGGER.warning("SIGHUP: the bridge runs without a configuration file: nothing to reload")
+                    continue
+                systemd.notify("RELOADING=1")
+                await bridge.reloader.reload("SIGHUP")
+                systemd.notify("READY=1")
         systemd.notify("STOPPING=1")

@@ -100,12 +100,11 @@ def run_in_thread(fn: Callable[..., Any], *args: Any, name: str) -> asyncio.Futu
             future.set_result(result)
 
     def target() -> None:
+        error: BaseException | None = None
         try:
             result = fn(*args)
         except BaseException as err:  # handed to the loop, not lost in the thread
             result, error = None, err
-        else:
-            error = None
         with contextlib.suppress(RuntimeError):  # the loop may be gone at interpreter exit
             loop.call_soon_threadsafe(settle, result, error)
 

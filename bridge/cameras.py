@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from .camera import Camera
+from .camera import Camera, Router
 from .config import CameraConfig
 from .core.errors import Conflict, NotFound, NotSaved
 from .core.events import (CameraAdded, CameraEnabled, CameraRemoved, CameraStatusChanged, DetectionEvent,
@@ -49,7 +48,7 @@ class CameraSet:
         self.detectors: dict[str, DetectWorker] = {}
         #: ids of the cameras switched off (:meth:`set_enabled`), loaded from the store
         self.disabled: set[str] = set()
-        self.router: Callable[[CameraConfig], str] | None = None
+        self.router: Router | None = None
         self.store: Store | None = None
         self._capture_root = capture_root
         self._stacks: dict[str, AsyncExitStack] = {}

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 import threading
 from datetime import UTC, datetime
 from typing import IO
@@ -18,7 +19,7 @@ from typing import IO
 import yaml
 
 from . import __version__
-from .config import ROLES, Config, load, masked
+from .config import ROLES, Config, load, masked, parse
 from .errors import CaptureError, ConfigError, DeviceError
 from .redact import RedactingFilter
 
@@ -99,7 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     discover.add_argument("--password", "-p", help="its password (default: $CAMERA_BRIDGE_ONVIF_PASSWORD)")
     discover.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                           help="seconds to listen for WS-Discovery answers (default: 3)")
+    discover.add_argument("--host", action="append", default=[], metavar="HOST[:PORT]",
+                          help="only the ONVIF device there, asked directly if it does not answer "
+                               "WS-Discovery (multicast blocked); repeatable")
     discover.add_argument("--no-usb", action="store_true", help="skip USB cameras")
+    discover.add_argument("--no-onvif", action="store_true", help="skip ONVIF cameras (USB only)")
     discover.add_argument("--json", action="store_true", help="print JSON")
     discover.add_argument("--add", metavar="ID", help="add the camera listed as ID")
     discover.add_argument("--as", dest="as_id", metavar="CAMERA_ID", help="camera id to add it as (default: ID)")
@@ -120,6 +125,23 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--dir", "-d", default="models", metavar="DIR",
                           help="where to save it (default: ./models)")
     download.add_argument("--url", metavar="URL", help="download from here instead (a mirror)")
+    reload = _command(sub, "reload", "make a running bridge reload its configuration file",
+                      "camera-bridge reload --config config.yaml",
+                      "Validates the file first (every error, exit 2), then asks the bridge's API\n"
+                      "(POST /api/bridge/reload, admin key from --api-key or CAMERA_BRIDGE_API_KEY).\n"
+                      "Without the API: systemctl reload camera-bridge (SIGHUP). The bridge also\n"
+                      "reloads by itself when the file changes.")
+    _config_option(reload)
+    reload.add_argument("--api-key", help="an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
+    history = _command(sub, "config", "list the applied configurations, or roll back to one",
+                       "camera-bridge config history --config config.yaml\n"
+                       "camera-bridge config rollback 12 --config config.yaml",
+                       "The bridge keeps the last 20 configurations it applied (data_dir/config-history).\n"
+                       "rollback N writes configuration N back to --config FILE (atomically); a running\n"
+                       "bridge applies it at once (it watches the file).")
+    history.add_argument("action", choices=("history", "rollback"), help="what to do")
+    history.add_argument("number", nargs="?", type=int, help="with rollback: the configuration's number")
+    _config_option(history)
     cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
                        "camera-bridge cluster status --config config.yaml",
                        "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
@@ -261,13 +283,14 @@ def _exit_now(status: int) -> None:
     os._exit(status)
 
 
-def _on_hangup() -> None:
-    """SIGHUP (a closed terminal, ``systemctl reload``) must not kill the bridge."""
-    _LOGGER.warning("SIGHUP: reloading the configuration is not supported yet; the bridge keeps "
-                    "running with its current configuration (restart it to apply changes)")
+def _on_hangup(hangup: asyncio.Event) -> None:
+    """SIGHUP (``systemctl reload``, ``kill -HUP``): reload the configuration file; never kills
+    the bridge."""
+    _LOGGER.info("SIGHUP: reloading the configuration")
+    hangup.set()
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, path: str | None = None) -> int:
     from .memory import tune_malloc
 
     tune_malloc()  # before any capture thread exists
@@ -280,8 +303,9 @@ def _run(config: Config) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
-        loop.add_signal_handler(signal.SIGHUP, _on_hangup)
-        await run(config, stop)
+        hangup = asyncio.Event()
+        loop.add_signal_handler(signal.SIGHUP, _on_hangup, hangup)
+        await run(config, stop, path=Path(path) if path else None, hangup=hangup)
 
     try:
         asyncio.run(main())
@@ -334,7 +358,7 @@ def _mediamtx_config(config: Config, to_stdout: bool) -> int:
         print(text, end="")
         return EXIT_OK
     try:
-        write_atomic(out, text)
+        write_atomic(Path(out), text)
     except OSError as err:
         print(f"cannot write {out}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILURE
@@ -414,13 +438,19 @@ def _url_password(url: str) -> str | None:
 
 def _discover(args: argparse.Namespace) -> int:
     """List ONVIF and USB cameras; with ``--add`` write one into the config or the API."""
-    from .discover import DiscoverError, add_to_api, add_to_config, find, render
+    from .discover import DiscoverError, add_to_api, add_to_config, find, parse_host, render
 
     password = args.password if args.password is not None else os.environ.get("CAMERA_BRIDGE_ONVIF_PASSWORD")
     if args.add and not (args.config or args.api):
         print("discover: --add needs --config FILE or --api URL (where to add the camera)", file=sys.stderr)
         return EXIT_FAILURE
-    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb))
+    try:
+        hosts = [parse_host(text) for text in args.host]
+    except ValueError as err:
+        print(f"discover: --host: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb, hosts=hosts,
+                             with_onvif=not args.no_onvif))
     if not args.add:
         print(json.dumps([c.as_dict() for c in found], indent=2) if args.json else render(found, args.user))
         return EXIT_OK
@@ -502,6 +532,67 @@ def _cluster_status(config: Config, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _reload(config: Config, path: str, api_key: str | None) -> int:
+    """Ask the running bridge's API to reload; prints what was applied or the file's errors."""
+    import urllib.error
+    import urllib.request
+
+    api = config.api
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
+    url = f"http://{host}:{api.port}/api/bridge/reload"
+    key = api_key or os.environ.get("CAMERA_BRIDGE_API_KEY")
+    request = urllib.request.Request(url, method="POST", headers={"X-API-Key": key} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            result = json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        print(f"error: the bridge refused the reload: HTTP {err.code} {err.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (OSError, ValueError) as err:
+        print(f"error: no bridge API at {url} ({err}); without the API use "
+              "`systemctl reload camera-bridge` or `kill -HUP PID`", file=sys.stderr)
+        return EXIT_FAILURE
+    if result.get("errors"):
+        print(f"the bridge rejected {path} and keeps running its current configuration:", file=sys.stderr)
+        for line in result["errors"]:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"reloaded: {result.get('summary', 'no change')}" if result.get("applied") else "reloaded: no change")
+    if result.get("restart_needed"):
+        print(f"takes effect at the next start: {', '.join(result['restart_needed'])}")
+    return EXIT_OK
+
+
+def _config_history(config: Config, path: str, action: str, number: int | None) -> int:
+    """``config history`` (list) and ``config rollback N`` (write entry N to the file)."""
+    from .config.history import ConfigHistory
+    from .files import write_atomic
+
+    history = ConfigHistory(config.state_dir / "config-history")
+    if action == "history":
+        entries = history.entries()
+        if not entries:
+            print("no configuration applied yet")
+        for entry in entries:
+            when = datetime.fromtimestamp(entry.applied_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            print(f"{entry.n:4d}  {when}  {entry.source:<12}  {entry.summary}")
+        return EXIT_OK
+    if number is None:
+        print("error: config rollback needs the configuration's number (see config history)", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        text = history.text(number)
+        parse(text, None, f"configuration {number}")
+    except ConfigError as err:
+        print(f"error: cannot roll back to {number}:", file=sys.stderr)
+        for line in err.errors:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    write_atomic(Path(path), text.encode("utf-8"))
+    print(f"{path}: configuration {number} written back; a running bridge applies it now")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failure, 2 invalid configuration)."""
     args = _parser().parse_args(argv)
@@ -522,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
         return _mediamtx_config(config, args.stdout)
     if args.command == "check-config":
         return _check_config(config)
+    if args.command == "reload":
+        return _reload(config, args.config, args.api_key)
+    if args.command == "config":
+        return _config_history(config, args.config, args.action, args.number)
     if args.command == "cluster":
         return _cluster_status(config, args.json)
-    return _run(config)
+    return _run(config, args.config)

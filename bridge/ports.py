@@ -19,17 +19,16 @@ from typing import TYPE_CHECKING, Any
 from . import instance
 from .cameras import CameraSet
 from .config import CameraConfig, Config
-from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning
+from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning, Unavailable
 from .core.events import DiscoverySwitched, EventBus
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
-from .mediamtx.breaker import CircuitOpen
-from .mediamtx.client import MediamtxError
 
 if TYPE_CHECKING:
     from .detect.worker import DetectWorker
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
     from .registry import Registry
+    from .reloader import Reloader
     from .store import Store
     from .timelapse.manager import TimelapseManager
     from .usb.monitor import UsbMonitor
@@ -49,6 +48,7 @@ class Parts:
     restream: Restream | None = None
     usb: UsbMonitor | None = None
     timelapses: TimelapseManager | None = None
+    reloader: Reloader | None = None
     #: the MQTT side, given as functions (the ports do not know the publisher)
     bridge_state: Callable[[], dict[str, Any]] = dict
     mqtt_connected: Callable[[], bool] = lambda: False
@@ -150,9 +150,13 @@ class LiveView:
         return self._mediamtx().recording(cam_id)
 
     async def recordings(self, cam_id: str) -> list[str]:
+        from .mediamtx.breaker import CircuitOpen  # MediaMTX's client (aiohttp) only when enabled
+        from .mediamtx.client import MediamtxError
+
         self._camera(cam_id)
+        media = self._mediamtx()
         try:
-            return await self._mediamtx().recordings(cam_id)
+            return await media.recordings(cam_id)
         except (CircuitOpen, MediamtxError) as err:
             raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
 
@@ -178,6 +182,10 @@ class LiveView:
         return {"base_topic": mqtt.base_topic, "node_id": self._parts.node_id, "discovery": self.discovery(),
                 "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix,
                 "connected": self._parts.mqtt_connected()}
+
+    def config_error(self) -> list[str] | None:
+        reloader = self._parts.reloader
+        return None if reloader is None or reloader.config_error is None else list(reloader.config_error)
 
     def mediamtx_summary(self) -> dict[str, Any] | None:
         media = self._parts.mediamtx
@@ -239,6 +247,12 @@ class LiveView:
         manager = self._timelapses()
         return [manager.view(rt) for rt in list(manager.timelapses.values())]
 
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        manager = self._parts.timelapses
+        if manager is None:
+            return None
+        return [(rt.spec.display_name, rt.status()) for rt in list(manager.timelapses.values())]
+
     def timelapse(self, tl_id: str) -> dict[str, Any]:
         manager = self._timelapses()
         return manager.view(manager.get(tl_id))
@@ -246,30 +260,30 @@ class LiveView:
     async def timelapse_frames(self, tl_id: str, offset: int, limit: int) -> tuple[int, list[Any]]:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        rows = await asyncio.to_thread(manager.tstore.frames, rt.id, offset, limit)
-        total = (await asyncio.to_thread(manager.tstore.frame_stats, rt.id))[0]
+        rows = await asyncio.to_thread(manager.archive.frames, rt.id, offset, limit)
+        total = (await asyncio.to_thread(manager.archive.frame_stats, rt.id))[0]
         return total, rows
 
     async def timelapse_videos(self, tl_id: str) -> list[Any]:
         manager = self._timelapses()
-        return await asyncio.to_thread(manager.tstore.videos, manager.get(tl_id).id)
+        return await asyncio.to_thread(manager.archive.videos, manager.get(tl_id).id)
 
     async def timelapse_frame(self, tl_id: str, frame_id: int) -> Path:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        row = await asyncio.to_thread(manager.tstore.frame, rt.id, frame_id)
+        row = await asyncio.to_thread(manager.archive.frame, rt.id, frame_id)
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no frame {frame_id}")
-        return manager.tstore.path(row.path)
+        return manager.archive.path(row.path)
 
     async def timelapse_video(self, tl_id: str, video_id: int) -> tuple[Path, Path | None]:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        row = await asyncio.to_thread(manager.tstore.video, rt.id, video_id)
+        row = await asyncio.to_thread(manager.archive.video, rt.id, video_id)
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no video {video_id}")
-        thumb = manager.tstore.path(row.thumbnail) if row.thumbnail else None
-        return manager.tstore.path(row.path), thumb
+        thumb = manager.archive.path(row.thumbnail) if row.thumbnail else None
+        return manager.archive.path(row.path), thumb
 
     def timelapse_thumbnail(self, tl_id: str) -> Path:
         manager = self._timelapses()
@@ -327,6 +341,12 @@ class LiveControl:
         if media is None:
             raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
         await media.set_recording(cam_id, recording)
+
+    async def reload_config(self, source: str) -> dict[str, Any]:
+        reloader = self._parts.reloader
+        if reloader is None:
+            raise Unavailable("the bridge was started without a configuration file: nothing to reload")
+        return (await reloader.reload(source)).as_data()
 
     async def set_discovery(self, enabled: bool) -> None:
         config = self._parts.config

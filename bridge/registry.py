@@ -49,6 +49,12 @@ class Registry:
         self._yaml = set(config.cameras)
         self._lock = asyncio.Lock()
 
+    def reconfigure(self, config: Config) -> None:
+        """Use a reloaded configuration: its cameras are the YAML ones from now on, its
+        ``detect`` section the defaults of cameras added later."""
+        self._config = config
+        self._yaml = set(config.cameras)
+
     def source(self, cam_id: str) -> str:
         """``yaml`` or ``api``."""
         return "yaml" if cam_id in self._yaml else "api"

@@ -47,7 +47,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
-    # timelapses (bridge/timelapse/storage.py); times in seconds since the epoch (UTC)
+    # timelapses (bridge/timelapse/archive.py); times in seconds since the epoch (UTC)
     """
     CREATE TABLE timelapses (
         id TEXT PRIMARY KEY,

@@ -2,7 +2,9 @@
 Assistant MQTT discovery off or on at run time, e.g. when the Home Assistant custom component
 takes the cameras over; see docs/home-assistant.md), and the same as the JSON-RPC methods
 ``bridge.get`` and ``bridge.set_discovery`` (``-32002`` conflict when ``mqtt.discovery`` is
-false in the configuration). Both switch through ``BridgeControl.set_discovery``."""
+false in the configuration). Both switch through ``BridgeControl.set_discovery``.
+``POST /api/bridge/reload`` and ``bridge.reload`` reload the configuration file
+(``BridgeControl.reload_config``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ def setup(app: web.Application) -> None:
     """Add the bridge routes."""
     app.router.add_get("/api/bridge", get_bridge, name="bridge.get")
     app.router.add_put("/api/bridge/discovery", put_discovery, name="bridge.discovery")
+    app.router.add_post("/api/bridge/reload", post_reload, name="bridge.reload")
 
 
 def bridge_view(view: BridgeView) -> dict[str, Any]:
@@ -48,6 +51,13 @@ async def put_discovery(request: web.Request) -> web.Response:
     return web.json_response(bridge_view(view_of(request)))
 
 
+async def post_reload(request: web.Request) -> web.Response:
+    """Reload the configuration file: ``{applied, source, errors, changes, summary,
+    restart_needed, at}``. A rejected file answers 200 too, with its ``errors`` (the running
+    configuration stays); 503 when the bridge was started without a file."""
+    return web.json_response(await control_of(request).reload_config("api"))
+
+
 @method("bridge.get", "This bridge: id, version, uptime, camera states, MQTT discovery settings.")
 async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return bridge_view(conn.view)
@@ -59,3 +69,9 @@ async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 async def _rpc_set_discovery(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.set_discovery(params["enabled"])
     return bridge_view(conn.view)
+
+
+@method("bridge.reload", "Reload the configuration file (only what changed restarts; a bad file changes nothing).",
+        operation="bridge.reload")
+async def _rpc_reload(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return await conn.control.reload_config("api")

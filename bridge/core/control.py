@@ -66,6 +66,13 @@ class BridgeControl(Protocol):
         switching on a discovery the configuration turns off."""
         ...
 
+    async def reload_config(self, source: str) -> dict[str, Any]:
+        """Re-read, validate and apply the configuration file (only what changed restarts);
+        returns ``{applied, source, errors, changes, summary, restart_needed, at}``: a rejected
+        file changes nothing and its ``errors`` say why. Raises Unavailable when the bridge was
+        started without a file."""
+        ...
+
     # -- timelapses (each raises NotRunning before the timelapses started)
 
     async def add_timelapse(self, body: Any) -> str:

@@ -223,6 +223,25 @@ class TimelapseEvent(BridgeEvent):
 
 
 @dataclass(frozen=True)
+class ConfigReloaded(BridgeEvent):
+    """The configuration file was reloaded (SIGHUP, a file change, the API, the CLI):
+    ``applied`` when it was valid and changed something; ``errors`` (``key.path: message``)
+    when it was rejected and the running configuration stays; ``summary`` and ``changes``
+    (``{added, removed, changed, sections}``) of what was applied; ``source`` what asked."""
+
+    TYPE: ClassVar[str] = "bridge.config"
+    applied: bool
+    source: str
+    errors: tuple[str, ...] = ()
+    summary: str = ""
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        return {"applied": self.applied, "source": self.source, "errors": list(self.errors),
+                "summary": self.summary, "changes": dict(self.changes)}
+
+
+@dataclass(frozen=True)
 class TimelapseImage(BridgeEvent):
     """A timelapse's latest frame (``jpeg``), for MQTT ``{base}/timelapse/{id}/image``.
     In-process only."""

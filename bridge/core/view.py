@@ -160,6 +160,11 @@ class BridgeView(Protocol):
         """``{base_topic, node_id, discovery, discovery_configured, discovery_prefix, connected}``."""
         ...
 
+    def config_error(self) -> list[str] | None:
+        """The errors of the configuration file on disk when its last reload was rejected (the
+        bridge runs an older one); None when the running configuration is the file's."""
+        ...
+
     def mediamtx_summary(self) -> dict[str, Any] | None:
         """``{available, version}`` of MediaMTX (None: not enabled)."""
         ...
@@ -208,6 +213,12 @@ class BridgeView(Protocol):
 
     def timelapses(self) -> list[dict[str, Any]]:
         """Every timelapse as the API shows it."""
+        ...
+
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """Every timelapse as ``(display name, compact state)``, the state being the MQTT
+        ``{base}/timelapse/{id}/state`` payload (``id``, ``camera``, ``state``, ``render``, ...);
+        None before the timelapses started (never raises)."""
         ...
 
     def timelapse(self, tl_id: str) -> dict[str, Any]:

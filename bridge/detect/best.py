@@ -45,7 +45,7 @@ class BestSnapshots:
         planes = frame.yuv420(self._max_width)  # drawn and encoded in YUV: no BGR round trip
         out: dict[str, bytes] = {}
         for label, track in chosen.items():
-            drawn = tuple(plane.copy() for plane in planes)
+            drawn = (planes[0].copy(), planes[1].copy(), planes[2].copy())
             h, w = drawn[0].shape
             box = (int(track.box[0] * w), int(track.box[1] * h), int(track.box[2] * w), int(track.box[3] * h))
             text = f"{label} {track.score:.0%}"

@@ -27,7 +27,7 @@ from ..capture import Frame, Need, Subscription
 from ..service import Service
 from ..status import CameraState
 from .best import BestSnapshots
-from .capture import FrameCapture
+from .training import TrainingCapture
 from ..config.detect import DetectConfig
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
@@ -92,7 +92,7 @@ class DetectWorker(Service):
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
         self._tracker = Tracker(config)
-        self._capture = FrameCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
+        self._capture = TrainingCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
         self._mask: np.ndarray | None = None
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()

@@ -244,7 +244,8 @@ class MediamtxService(Service):
         """Run the reconciler once (serialised); True when it completed."""
         async with self._lock:
             try:
-                result = await reconcile(self.api, self.desired(), self.owned)
+                # _Guarded forwards every PathApi call through the breaker
+                result = await reconcile(self.api, self.desired(), self.owned)  # type: ignore[arg-type]
             except (CircuitOpen, MediamtxError) as err:
                 _LOGGER.debug("mediamtx: reconcile cut short: %s", err)
                 return False

@@ -56,6 +56,10 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+class _Reconfigured(aiomqtt.MqttError):
+    """Ends a connection whose settings were replaced (:meth:`MqttLink.reconfigure`)."""
+
+
 class MqttLink(Service):
     """Async context manager holding the bridge's MQTT connection (task ``mqtt.connection``).
 
@@ -76,6 +80,7 @@ class MqttLink(Service):
         self._pending: dict[str, Outgoing] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self._reconnect = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
@@ -107,6 +112,16 @@ class MqttLink(Service):
                 await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=2)
                 self.published += 1
 
+    def reconfigure(self, config: MqttConfig) -> None:
+        """Use new connection settings (broker, credentials, client id, keepalive): the current
+        connection is closed and the next one opened with them at once (hot reload)."""
+        self._config = config
+        self._reconnect.set()
+
+    async def _until_reconfigured(self) -> None:
+        await self._reconnect.wait()
+        raise _Reconfigured("reconnecting with new settings")
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.connection": self._run()}
 
@@ -131,8 +146,10 @@ class MqttLink(Service):
     async def _run(self) -> None:
         attempt = 0
         warned = False
-        cfg = self._config
         while True:
+            cfg = self._config
+            self._reconnect.clear()
+            reconfigured = False
             try:
                 async with self._client_for() as client:
                     self._client = client
@@ -148,10 +165,14 @@ class MqttLink(Service):
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._send(client), name="mqtt.send")
                         tg.create_task(self._receive(client), name="mqtt.receive")
+                        tg.create_task(self._until_reconfigured(), name="mqtt.reconfigure")
                         # stay in the body: on Python 3.11 a child failing while the group
                         # waits in __aexit__ leaves this task marked "cancelling" for good
                         # (fixed in 3.12), which _raise_if_cancelled would then act on
                         await asyncio.get_running_loop().create_future()
+            except* _Reconfigured:
+                _LOGGER.info("mqtt: new connection settings: reconnecting")
+                reconfigured = True
             except* aiomqtt.MqttError as group:
                 err = group.exceptions[0]
                 level = logging.DEBUG if warned else logging.WARNING
@@ -165,7 +186,13 @@ class MqttLink(Service):
             # bridge): the group or the client's exit raised MqttError instead of the
             # cancellation, which must not be lost, or the bridge never stops
             _raise_if_cancelled()
-            await asyncio.sleep(backoff_delay(attempt))
+            if reconfigured:
+                attempt, warned = 0, False
+                continue
+            # new settings (hot reload) end the wait at once
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff_delay(attempt)):
+                    await self._reconnect.wait()
             attempt += 1
 
     async def _send(self, client: aiomqtt.Client) -> None:

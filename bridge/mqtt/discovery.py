@@ -117,7 +117,7 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     status = topics.camera(cam.id, "status")
     cid = cam.id
     from .detection import discovery_configs as detection_configs
-    from .enabled import discovery_config as switch_config
+    from .camera_switch import discovery_config as switch_config
 
     return [*detection_configs(topics, cam, device, both), switch_config(topics, cam, device),
         entity_config(topics, "camera", cid, "camera", cid, device, both,

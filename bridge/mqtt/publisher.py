@@ -10,21 +10,19 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
 
 from .. import __version__
-from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
 from ..core.control import BridgeControl
-from ..core.errors import NotFound
-from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged, DetectionUpdated,
+from ..core.errors import NoSnapshot, NotFound
+from ..core.view import BridgeView
+from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged,
                            DiscoverySwitched, EventBus, SnapshotTaken)
-from ..detect.worker import DetectWorker
 from ..service import Service
-from ..snapshot import SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
@@ -43,13 +41,11 @@ class MqttPublisher(Service):
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
-    def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
-                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None,
+    def __init__(self, config: MqttConfig, view: BridgeView, bus: EventBus | None = None,
                  control: BridgeControl | None = None) -> None:
         super().__init__()
         self._config = config
-        self._cameras = cameras
-        self._snapshots = snapshots
+        self._view = view
         self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
         self._stopping = False
@@ -59,11 +55,12 @@ class MqttPublisher(Service):
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
-        #: the cameras' detection stages (the camera set's, shared)
-        self.detectors: dict[str, DetectWorker] = {}
-        #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
+        #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
+        self.config_error: Callable[[], list[str] | None] = lambda: None
+        #: features that publish more (detection, switch, recording, timelapses, USB):
+        #: :meth:`add_extension`; detection is always there
         self.extensions: list[MqttFeature] = []
-        subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
+        subscriptions = [self.topics.snapshot_command_filter]
         self._subscriptions = subscriptions
         if self._config.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
@@ -74,9 +71,10 @@ class MqttPublisher(Service):
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
-        self.control = control  #: where commands go (snapshot now, detection on/off)
+        self.control = control  #: where commands go (snapshot now; the features' commands)
         if bus is not None:
             bus.listen(self.on_event)
+        self.add_extension(detection.DetectionMqtt(view, control, self.link, self.topics))
 
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
@@ -85,7 +83,7 @@ class MqttPublisher(Service):
             return {}
         configs = discovery.bridge_configs(self.topics) if with_bridge else []
         if cameras is None:
-            cameras = [camera.config for camera in self._cameras.values()]
+            cameras = [self._view.camera(cam_id) for cam_id in self._view.camera_ids()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
         for ext in self.extensions:
@@ -166,12 +164,13 @@ class MqttPublisher(Service):
 
     async def _publish_offline(self) -> None:
         """Final retained state: every camera stopped and offline, the bridge offline."""
-        for cam_id, camera in self._cameras.items():
-            final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
+        cam_ids = self._view.camera_ids()
+        for cam_id in cam_ids:
+            final = {**self._view.camera_status(cam_id).as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
             await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
         final_state = {**self.bridge_state(),
-                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in self._cameras}}
+                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
 
@@ -180,18 +179,16 @@ class MqttPublisher(Service):
     def on_event(self, event: BridgeEvent) -> None:
         """Publish what an event of the bus changes, then hand it to every feature."""
         if isinstance(event, CameraStatusChanged):
-            if event.camera in self._cameras:
+            if event.camera in self._view.camera_ids():
                 self._publish_camera(event.camera, with_snapshot=False)
                 self._publish_bridge_state()
         elif isinstance(event, SnapshotTaken):
             self.on_snapshot(event.camera, event.jpeg)
         elif isinstance(event, CameraAdded):
-            if event.camera in self._cameras:
+            if event.camera in self._view.camera_ids():
                 self.camera_added(event.camera)
         elif isinstance(event, CameraRemoved):
             self.camera_removed(event.config)
-        elif isinstance(event, DetectionUpdated):
-            detection.publish_update(self.link, self.topics, event.update)
         elif isinstance(event, DiscoverySwitched):
             self.set_discovery(event.enabled)
         for ext in self.extensions:
@@ -199,14 +196,15 @@ class MqttPublisher(Service):
 
     def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
-        camera = self._cameras.get(cam_id)
-        retain = camera.config.snapshot.retain if camera is not None else False
+        try:
+            retain = self._view.camera(cam_id).snapshot.retain
+        except NotFound:
+            retain = False
         self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
 
     def camera_added(self, cam_id: str) -> None:
         """Announce a camera added (or restarted with new options) at run time."""
-        camera = self._cameras[cam_id]
-        for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
+        for topic, payload in self._discovery_configs([self._view.camera(cam_id)], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
         for ext in self.extensions:
@@ -220,25 +218,23 @@ class MqttPublisher(Service):
         self._availability.pop(config.id, None)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
-        detection.clear(self.link, self.topics, config)
         self._publish_bridge_state()
 
     # -- publishing ------------------------------------------------------------------------
 
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
-        camera = self._cameras[cam_id]
-        status = camera.status
-        online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
+        status = self._view.camera_status(cam_id)
+        online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
         if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
             self._availability[cam_id] = online
             self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
         self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
                           retain=True, qos=1)
-        snap = self._snapshots[cam_id].latest if with_snapshot else None
-        if snap is not None:
-            self.on_snapshot(cam_id, snap.jpeg)
         if with_snapshot:
-            detection.publish_state(self.link, self.topics, self.detectors.get(cam_id))
+            try:
+                self.on_snapshot(cam_id, self._view.snapshot(cam_id).jpeg)
+            except NoSnapshot:
+                pass
 
     def bridge_state(self) -> dict[str, Any]:
         """The ``{base}/bridge/state`` payload."""
@@ -248,9 +244,10 @@ class MqttPublisher(Service):
             "version": __version__,
             "started_at": iso_utc(self.started_at),
             "uptime_s": int(now - self.started_at),
-            "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
+            "cameras": {cam_id: str(self._view.camera_status(cam_id).state) for cam_id in self._view.camera_ids()},
             "discovery": self.discovery_enabled,
             "mediamtx": None,
+            "config_error": self.config_error(),
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
@@ -265,7 +262,7 @@ class MqttPublisher(Service):
         self._availability.clear()  # everything again: a broker may have lost its retained state
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
-        for cam_id in self._cameras:
+        for cam_id in self._view.camera_ids():
             self._publish_camera(cam_id, with_snapshot=True)
         for ext in self.extensions:
             ext.publish_all()
@@ -281,7 +278,7 @@ class MqttPublisher(Service):
     async def _periodic(self) -> None:
         while True:
             await asyncio.sleep(self._config.status_interval)
-            for cam_id in self._cameras:
+            for cam_id in self._view.camera_ids():
                 self._publish_camera(cam_id, with_snapshot=False)
             self._publish_bridge_state()
 
@@ -307,8 +304,6 @@ class MqttPublisher(Service):
             return
         if self.control is None:
             return
-        if detection.command(self.topics, topic, message.payload, self.control):
-            return
         if any(ext.on_message(topic, message.payload) for ext in self.extensions):
             return
         cam_id = self.topics.command_camera(topic)
@@ -330,11 +325,9 @@ class MqttPublisher(Service):
         _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
         self.link.publish(topic, b"", retain=True, qos=1)
         cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
-        if cam_id and cam_id not in self._cameras:
+        if cam_id and cam_id not in self._view.camera_ids():
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
-            for stale in detection.stale_topics(self.topics, cam_id, old):
-                self.link.publish(stale, b"", retain=True, qos=1)
-        for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
+        for ext in self.extensions:  # a camera's detection topics, a timelapse no longer defined
             if isinstance(old, dict):
                 ext.clear_stale(old)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BridgeError
-from .storage import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, commit_file
+from .archive import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, commit_file
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.device_registry import DeviceEntry
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .api import (
     SUBSCRIBED,
@@ -39,7 +39,7 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
-from .compat import COORDINATOR_TAKES_ENTRY
+from .compat import COORDINATOR_TAKES_ENTRY, update_failed
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
@@ -80,9 +80,10 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             with_detection = [cam.id for cam in cameras if cam.detection_labels]
             views = await asyncio.gather(*(self.client.detection(cam_id) for cam_id in with_detection))
         except CameraBridgeAuthError as err:
-            raise ConfigEntryAuthFailed(str(err)) from err
+            raise ConfigEntryAuthFailed(str(err), translation_domain=DOMAIN, translation_key="auth_failed",
+                                        translation_placeholders={"error": str(err)}) from err
         except CameraBridgeApiError as err:
-            raise UpdateFailed(f"bridge not reachable: {err}") from err
+            raise update_failed(f"bridge not reachable: {err}", DOMAIN, "unreachable", {"error": str(err)}) from err
         now = time.time()
         for cam_id, view in zip(with_detection, views, strict=True):
             if view is not None:  # else: an older bridge, known from events only
@@ -246,8 +247,9 @@ EVENT_HANDLERS: dict[str, Callable[[CameraBridgeCoordinator, BridgeState, Bridge
     "timelapse.frame": CameraBridgeCoordinator._timelapse_frame,
     **dict.fromkeys(DETECTION_EVENTS, CameraBridgeCoordinator._detection),
 }
-#: events that only change entity states (not fired on the bus as ``camera_bridge_event``)
-NOT_FIRED = frozenset({"camera.status", "camera.removed"})
+#: events that only change entity states or come too often (a snapshot: one per camera every few
+#: seconds), not fired on the bus as ``camera_bridge_event``
+NOT_FIRED = frozenset({"camera.status", "camera.removed", "camera.snapshot"})
 
 #: A bridge's config entry: ``runtime_data`` is its coordinator. (A ``type`` statement needs
 #: Python 3.12, and HA 2024.3, on 3.11, has no generic ConfigEntry: checkers see the parameter.)

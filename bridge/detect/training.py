@@ -73,7 +73,7 @@ def dir_size(root: Path) -> DirSize:
         return _DIRS[key]
 
 
-class FrameCapture:
+class TrainingCapture:
     """Saves one camera's frames with detections under ``root`` (``capture.dir``)."""
 
     def __init__(self, camera: str, config: CaptureConfig, root: Path) -> None:
