@@ -89,7 +89,8 @@ def setup(app: web.Application) -> None:
 
 
 async def _close_all(app: web.Application) -> None:
-    for ws in list(app[CONNECTIONS]):
+    connections = app[CONNECTIONS]
+    for ws in list(connections):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
@@ -498,7 +499,8 @@ class Connection:
         meth = METHODS.get(request["method"])
         try:
             caller = self.caller
-            wait = budget.rpc_wait(self.app, caller and caller.name, caller and caller.method, self.remote)
+            wait = budget.rpc_wait(self.app, caller.name if caller else None,
+                                   caller.method if caller else None, self.remote)
             if wait > 0:
                 retry = max(1, math.ceil(wait))
                 raise app_error(RATE_LIMITED, "rate_limited", f"too many requests; retry in {retry} s",

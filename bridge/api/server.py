@@ -98,7 +98,8 @@ MIDDLEWARES: list[Callable[..., Any]] = [metrics.metrics_middleware, allowlist.a
 
 
 async def _close_streams(app: web.Application) -> None:
-    for task in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for task in list(streams):
         task.cancel()
 
 
@@ -138,8 +139,9 @@ class ApiServer(Service):
             raise
         self._runner = runner
         server = site._server  # noqa: SLF001 - aiohttp exposes no public way to read the port
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
+        assert sockets
+        self.port = sockets[0].getsockname()[1]
         _LOGGER.info("api: listening on http://%s:%s", self._config.host, self.port)
 
     async def _finish(self) -> None:
