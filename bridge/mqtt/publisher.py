@@ -130,7 +130,7 @@ class MqttPublisher(Service):
             coro.close()
             _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
             return
-        self._spawn(self._command(coro, name), name)
+        self._start_task(self._command(coro, name), name)
 
     @staticmethod
     async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
