@@ -178,6 +178,7 @@ class CameraSet:
                 detector = DetectWorker(camera, config.detect, self._on_detection,
                                         capture_root=self._capture_root,
                                         snapshot_width=config.snapshot.max_width,
+                                        snapshot_quality=config.event_snapshot.quality,
                                         enabled=switches.get(config.id, True),
                                         save_switch=functools.partial(self._save_detect_switch, config.id))
                 try:
