@@ -97,7 +97,7 @@ def _title(data: Mapping[str, Any]) -> str:
     return f"Camera Bridge {data[CONF_HOST]}"
 
 
-class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
+class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]  # untyped on HA 2024.3
     """Adds a Camera Bridge."""
 
     VERSION = 1
