@@ -10,7 +10,6 @@ two ports in ``ports.py``; see docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,16 +18,15 @@ from typing import TYPE_CHECKING, Any, Self
 from . import __version__, instance, systemd
 from .cameras import CameraSet
 from .config import CameraConfig, Config, camera_from_data
-from .core.events import EventBus, TimelapseEvent, TimelapseImage
-from .mqtt.camera_switch import CameraSwitchMqtt
-from .mqtt.publisher import MqttPublisher
-from .mqtt.timelapses import TimelapseMqtt
-from .mqtt.reload import ReloadMqtt
-from .mqtt.usb import UsbMqtt
-from .ports import LiveControl, LiveView, Parts
 from .config.diff import ConfigDiff
 from .config.history import ConfigHistory
-from .core.events import ConfigReloaded
+from .core.events import ConfigReloaded, EventBus, TimelapseEvent, TimelapseImage
+from .mqtt.camera_switch import CameraSwitchMqtt
+from .mqtt.publisher import MqttPublisher
+from .mqtt.reload import ReloadMqtt
+from .mqtt.timelapses import TimelapseMqtt
+from .mqtt.usb import UsbMqtt
+from .ports import LiveControl, LiveView, Parts
 from .registry import Registry
 from .reloader import Reloader, ReloadResult
 from .snapshot import ENCODER

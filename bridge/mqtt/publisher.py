@@ -22,9 +22,16 @@ from .. import __version__
 from ..config import CameraConfig, MqttConfig
 from ..core.control import BridgeControl
 from ..core.errors import NoSnapshot, NotFound
+from ..core.events import (
+    BridgeEvent,
+    CameraAdded,
+    CameraRemoved,
+    CameraStatusChanged,
+    DiscoverySwitched,
+    EventBus,
+    SnapshotTaken,
+)
 from ..core.view import BridgeView
-from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged,
-                           DiscoverySwitched, EventBus, SnapshotTaken)
 from ..service import Service
 from ..status import CameraState, iso_utc
 from . import detection, discovery
