@@ -17,8 +17,18 @@ from pathlib import Path
 from .camera import Camera, Router
 from .config import CameraConfig
 from .core.errors import Conflict, NotFound, NotSaved
-from .core.events import (CameraAdded, CameraEnabled, CameraRemoved, CameraStatusChanged, DetectionEvent,
-                          DetectionSwitched, DetectionUpdated, EventBus, MotionChanged, SnapshotTaken)
+from .core.events import (
+    CameraAdded,
+    CameraEnabled,
+    CameraRemoved,
+    CameraStatusChanged,
+    DetectionEvent,
+    DetectionSwitched,
+    DetectionUpdated,
+    EventBus,
+    MotionChanged,
+    SnapshotTaken,
+)
 from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .snapshot import Snapshot, SnapshotWorker

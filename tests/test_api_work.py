@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge.api import cameras, detect, work
+from bridge.api import cameras, inference, work
 
 from .conftest import make_config, running
 from .test_api_cameras import base_url, wait_for_snapshot
@@ -89,7 +89,7 @@ async def test_downscaling_is_bounded_and_the_loop_keeps_serving(broker, rtsp, p
 def test_picture_size_of_a_header_full_of_fill_bytes_is_bounded():
     data = b"\xff\xd8" + b"\xff" * (1024 * 1024)
     start = time.perf_counter()
-    assert detect.picture_size(data) is None
+    assert inference.picture_size(data) is None
     assert time.perf_counter() - start < 0.1
     _, jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
-    assert detect.picture_size(jpeg.tobytes()) == (64, 48)
+    assert inference.picture_size(jpeg.tobytes()) == (64, 48)

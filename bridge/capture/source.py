@@ -5,10 +5,10 @@ consumer wants keyframes only, an H.264/H.265 camera costs one keyframe decode p
 keyframe is decoded by a decoder of its own that is dropped right after (a keyframe needs no
 earlier picture), so a snapshot-only camera keeps no decoder frame pool between keyframes (about
 4 MiB per 1080p camera). That decode happens in the consumer's thread when it first asks for the
-picture (``Frame.bgr``), so keyframes waiting for a busy JPEG encoder stay compressed. While a consumer wants every frame, one long-lived decoder starts at the
-next keyframe and is dropped again when no consumer needs it. Intra-only codecs (MJPEG, raw) are
-decoded only for frames a consumer takes, and MJPEG frames are passed on as the camera's own JPEG
-bytes.
+picture (``Frame.bgr``), so keyframes waiting for a busy JPEG encoder stay compressed. While a
+consumer wants every frame, one long-lived decoder starts at the next keyframe and is dropped
+again when no consumer needs it. Intra-only codecs (MJPEG, raw) are decoded only for frames a
+consumer takes, and MJPEG frames are passed on as the camera's own JPEG bytes.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class ApiKey:
                                 "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
                        REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
     role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
-    cameras: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+    cameras: list[str] | None = option(
         optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))), None,
         "The only cameras the key may see and use (others are 404); `null` = all.")
 
@@ -95,7 +95,7 @@ class ApiConfig:
                                  "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503.")
     max_streams: int = option(integer(1, 10000), 64,
                               "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
-    allow_networks: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+    allow_networks: list[str] | None = option(
         optional(_networks), None,
         "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
 

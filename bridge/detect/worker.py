@@ -24,16 +24,16 @@ import numpy as np
 
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
+from ..config.detect import DetectConfig
 from ..service import Service
 from ..status import CameraState
 from .best import BestSnapshots, EventPicture
 from .clips import ClipRecorder
-from .training import TrainingCapture
-from ..config.detect import DetectConfig
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats
 from .tracker import DETECTION_OFF, STREAM_LOST, Box, Track, Tracker
+from .training import TrainingCapture
 
 _LOGGER = logging.getLogger(__name__)
 
