@@ -95,7 +95,7 @@ async def test_event_clip_is_a_stream_copy_from_a_keyframe_and_its_urls_answer(b
 def test_clips_on_a_masked_camera_need_allow_unmasked():
     masked = {"url": "rtsp://cam/x", "privacy_masks": [[[0, 0], [0.5, 0], [0.5, 0.5]]],
               "detect": {"enabled": True, "clips": {"pre": 3}}}
-    with pytest.raises(ConfigError, match="privacy_masks.*allow_unmasked"):
+    with pytest.raises(ConfigError, match=r"privacy_masks.*allow_unmasked"):
         camera_from_data("porch", masked)
     masked["detect"]["clips"]["allow_unmasked"] = True
     cam = camera_from_data("porch", masked)

@@ -114,7 +114,8 @@ class ClipsConfig:
     (e.g. ``{pre: 5, post: 5}``) turns clips on unless it says ``enabled: false``."""
 
     enabled: bool = option(boolean, False, "Save an MP4 clip of every event (stream copy, no re-encode).")
-    pre: float = option(number(0, 60), 5.0, "Seconds before the event's start in its clip (from a keyframe: up to one GOP more).")
+    pre: float = option(number(0, 60), 5.0,
+                        "Seconds before the event's start in its clip (from a keyframe: up to one GOP more).")
     post: float = option(number(0, 60), 5.0, "Seconds after the event's end in its clip.")
     dir: str | None = option(optional(text()), None, "Directory; default `<data_dir>/clips`.")
     max_age: float = option(number(0.01, 3650), 7.0, "Days a clip is kept.")
