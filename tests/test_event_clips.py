@@ -113,3 +113,17 @@ def test_retention_deletes_old_clips_then_the_oldest_over_the_size_cap(tmp_path)
     deleted = clips.apply_retention(tmp_path, ClipsConfig(enabled=True, max_age=7, max_size_mb=1.2), now)
     assert deleted == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2-1.mp4", "3-1.mp4", "3-2.mp4"]
+
+
+async def test_disk_guard_skips_the_clip_and_the_end_event_goes_out_without_a_clip_url(tmp_path):
+    from bridge.camera import Camera
+    from bridge.capture.ring import Recording
+
+    camera = Camera(camera_from_data("porch", {"url": "rtsp://127.0.0.1:9/x"}))
+    emitted: list[list[dict]] = []
+    config = ClipsConfig(enabled=True, min_free_mb=1_000_000)  # a terabyte free: never here
+    recorder = clips.ClipRecorder(camera, config, tmp_path, emitted.append)
+    end = {"type": "end", "id": "1764312687243-7"}
+    await recorder._write(Recording([], None, 1), ["1764312687243-7"], [end])
+    assert emitted == [[end]] and "clip_url" not in end
+    assert recorder.skipped == 1 and not list(tmp_path.rglob("*.mp4"))
