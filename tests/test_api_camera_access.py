@@ -78,10 +78,11 @@ async def test_a_key_limited_to_a_camera_sees_only_it(broker, rtsp, prefix):
             assert (await client.error("cameras.snapshot", ["back"]))["code"] == -32001
             assert (await client.error("bridge.get"))["code"] == -32005
             await client.result("events.subscribe", {"types": ["camera.snapshot"]})
+            await client.result("cameras.snapshot_now", {"id": "front"})
             seen: set[str] = set()
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 20
             while time.monotonic() < deadline and "front" not in seen:
-                with_camera = await client.notification(timeout=8)
+                with_camera = await client.notification(timeout=20)
                 seen.add(with_camera["params"]["data"]["camera"])
             until = time.monotonic() + 3  # back makes snapshots too, every second
             count = 0
