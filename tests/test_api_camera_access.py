@@ -22,7 +22,8 @@ FRONT_KEY = generate_key()
 def config_for(broker, rtsp, prefix):
     return make_config(
         broker.port, prefix,
-        {"front": {"url": rtsp.url, "snapshot": {"interval": 1}}, "back": {"url": rtsp.url, "snapshot": {"interval": 1}}},
+        {"front": {"url": rtsp.url, "snapshot": {"interval": 1}},
+         "back": {"url": rtsp.url, "snapshot": {"interval": 1}}},
         api={"auth": "required", "jwt_secret": SECRET, "rate_limit": {"rate": 1000, "burst": 1000},
              "keys": [*KEY_CONFIG, {"name": "front-only", "hash": hash_key(FRONT_KEY), "role": "operator",
                                     "cameras": ["front"]}]},
