@@ -47,6 +47,7 @@ SECTIONS: dict[str, str] = {
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",
+    "TLS_OPTIONS": "api.tls.",
     "DETECT_OPTIONS": "detect.",
     "DETECT_OBJECT_OPTIONS": "detect.objects.<label>.",
     "DETECT_MOTION_OPTIONS": "detect.motion.",

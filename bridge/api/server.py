@@ -131,7 +131,12 @@ class ApiServer(Service):
         # malformed requests: one line with the client address, no traceback (httplog)
         runner = web.AppRunner(self._app, access_log=None, handle_signals=False, logger=HttpLog())
         await runner.setup()
-        site = web.TCPSite(runner, self._config.host, self._config.port)
+        context = None
+        if self._config.tls is not None:
+            from .tls import server_context
+
+            context = server_context(self._config.tls)
+        site = web.TCPSite(runner, self._config.host, self._config.port, ssl_context=context)
         try:
             await site.start()
         except OSError:
@@ -142,7 +147,8 @@ class ApiServer(Service):
         sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
         assert sockets
         self.port = sockets[0].getsockname()[1]
-        _LOGGER.info("api: listening on http://%s:%s", self._config.host, self.port)
+        _LOGGER.info("api: listening on %s://%s:%s", "https" if context else "http", self._config.host,
+                     self.port)
 
     async def _finish(self) -> None:
         if self._runner is not None:

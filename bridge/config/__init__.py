@@ -19,9 +19,11 @@ from .api import (
     API_SCHEMA,
     RATE_LIMIT_OPTIONS,
     ROLES,
+    TLS_OPTIONS,
     ApiConfig,
     ApiKey,
     RateLimitConfig,
+    TlsConfig,
     is_loopback,
 )
 from .camera import (
@@ -52,7 +54,7 @@ __all__ = [
     "API_KEY_OPTIONS", "API_OPTIONS", "API_SCHEMA", "CAMERA_ID", "CAMERA_OPTIONS", "CAMERA_SCHEMA", "CLUSTER_OPTIONS",
     "ClusterConfig",
     "DETECT_CAPTURE_OPTIONS", "DETECT_MOTION_OPTIONS", "DETECT_OBJECT_OPTIONS", "DETECT_OPTIONS", "ENV_PREFIX",
-    "MEDIAMTX_OPTIONS", "MQTT_OPTIONS", "RATE_LIMIT_OPTIONS", "RECORD_OPTIONS", "RESERVED_IDS", "ROLES", "SCHEMA",
+    "MEDIAMTX_OPTIONS", "MQTT_OPTIONS", "RATE_LIMIT_OPTIONS", "RECORD_OPTIONS", "TLS_OPTIONS", "TlsConfig", "RESERVED_IDS", "ROLES", "SCHEMA",
     "SECTIONS", "SNAPSHOT_OPTIONS", "TOP_OPTIONS", "URL_EXPECTED", "USB_OPTIONS", "ApiConfig", "ApiKey",
     "CameraConfig", "Config", "ConfigError", "DetectConfig", "MediamtxConfig", "MqttConfig", "Option",
     "RateLimitConfig", "RecordConfig", "SnapshotConfig", "UsbConfig", "camera_data", "camera_from_data",
