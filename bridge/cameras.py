@@ -17,8 +17,18 @@ from pathlib import Path
 from .camera import Camera, Router
 from .config import CameraConfig
 from .core.errors import Conflict, NotFound, NotSaved
-from .core.events import (CameraAdded, CameraEnabled, CameraRemoved, CameraStatusChanged, DetectionEvent,
-                          DetectionSwitched, DetectionUpdated, EventBus, MotionChanged, SnapshotTaken)
+from .core.events import (
+    CameraAdded,
+    CameraEnabled,
+    CameraRemoved,
+    CameraStatusChanged,
+    DetectionEvent,
+    DetectionSwitched,
+    DetectionUpdated,
+    EventBus,
+    MotionChanged,
+    SnapshotTaken,
+)
 from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .snapshot import Snapshot, SnapshotWorker
@@ -178,6 +188,7 @@ class CameraSet:
                 detector = DetectWorker(camera, config.detect, self._on_detection,
                                         capture_root=self._capture_root,
                                         snapshot_width=config.snapshot.max_width,
+                                        snapshot_quality=config.event_snapshot.quality,
                                         enabled=switches.get(config.id, True),
                                         save_switch=functools.partial(self._save_detect_switch, config.id))
                 try:

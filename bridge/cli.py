@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO
 
 import yaml
@@ -397,9 +397,9 @@ def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: boo
         return EXIT_FAILURE
     saved = None
     if snapshot and result.jpeg is not None:
-        from .files import write_atomic
-
         from pathlib import Path
+
+        from .files import write_atomic
 
         try:
             write_atomic(Path(snapshot), result.jpeg)

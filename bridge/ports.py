@@ -137,8 +137,9 @@ class LiveView:
                 "counts": dict(worker.counts), "snapshots": sorted(worker.snapshots),
                 "stats": worker.stats.as_payload()}
 
-    def best_snapshot(self, cam_id: str, label: str) -> bytes | None:
-        return self._detector(cam_id).snapshots.get(label)
+    def best_snapshot(self, cam_id: str, label: str, crop: bool = False) -> bytes | None:
+        worker = self._detector(cam_id)
+        return (worker.crops if crop else worker.snapshots).get(label)
 
     def _mediamtx(self) -> MediamtxService:
         if self._parts.mediamtx is None:

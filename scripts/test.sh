@@ -20,6 +20,7 @@ CAMERA_BRIDGE_TEST_DATA="$(cd "$DATA" && pwd)"
 export CAMERA_BRIDGE_TEST_DATA
 bash scripts/setup.sh --with-ha
 status=0
+bash scripts/lint.sh || status=$?
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
 CAMERA_BRIDGE_PYTHON="${CAMERA_BRIDGE_PYTHON:-$PWD/.venv/bin/python}" \
   .venv-ha/bin/python -m pytest -p no:cacheprovider --confcutdir=tests/components tests/components \

@@ -44,6 +44,7 @@ SECTIONS: dict[str, str] = {
     "MQTT_OPTIONS": "mqtt.",
     "CAMERA_OPTIONS": "cameras.<id>.",
     "SNAPSHOT_OPTIONS": "cameras.<id>.snapshot.",
+    "EVENT_SNAPSHOT_OPTIONS": "cameras.<id>.event_snapshot.",
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",

@@ -14,8 +14,19 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.errors import (BridgeError, Conflict, Forbidden, Invalid, MediamtxDisabled, MediamtxDown,
-                           NoSnapshot, NotFound, NotRunning, NotSaved, Unavailable)
+from ..core.errors import (
+    BridgeError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    MediamtxDisabled,
+    MediamtxDown,
+    NoSnapshot,
+    NotFound,
+    NotRunning,
+    NotSaved,
+    Unavailable,
+)
 
 # JSON-RPC 2.0 standard codes
 PARSE_ERROR = -32700

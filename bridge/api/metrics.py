@@ -45,8 +45,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..status import CameraState
 from ..core.errors import BridgeError
+from ..status import CameraState
 from .errors import ApiError, answer_for
 from .keys import VIEW
 

@@ -43,17 +43,27 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
+from ..core.errors import BridgeError, NotFound
 from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
-from . import audit, budget, wire
+from . import audit, auth, budget, wire
 from .cameras import camera_view, downscale
-from ..core.errors import BridgeError, NotFound
-from . import auth
+from .errors import (
+    FORBIDDEN,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_REACHED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RATE_LIMITED,
+    RPC_CODES,
+    UNAUTHORIZED,
+    ApiError,
+    answer_for,
+)
 from .keys import CONFIG, CONTROL, VIEW
-from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_REACHED,
-                     METHOD_NOT_FOUND, PARSE_ERROR, RATE_LIMITED, RPC_CODES, UNAUTHORIZED, ApiError,
-                     answer_for)
 from .metrics import count_rpc
 from .work import IMAGES
 
@@ -397,7 +407,7 @@ class Connection:
                 self.close_reason = "client too slow"
                 budget.abort(self.transport)
                 failed = True
-            except Exception as err:  # noqa: BLE001 - the client is gone; keep draining the queue
+            except Exception as err:
                 _LOGGER.debug("rpc[%s]: send failed: %s", self.id, err)
                 failed = True
             finally:

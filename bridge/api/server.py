@@ -24,6 +24,7 @@ from ..core.errors import BridgeError
 from ..core.view import BridgeView
 from ..redact import redact
 from ..service import Service
+
 # in this order: ``rpc.discover`` lists the methods in the order their modules were imported
 from . import (cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,  # isort: skip
                timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe,
@@ -143,7 +144,7 @@ class ApiServer(Service):
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public way to read the port
+        server = site._server
         sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
         assert sockets
         self.port = sockets[0].getsockname()[1]

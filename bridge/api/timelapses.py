@@ -167,7 +167,7 @@ async def video_file(request: web.Request) -> web.StreamResponse:
 
 
 async def video_thumbnail(request: web.Request) -> web.StreamResponse:
-    path, thumb = await _video(request)
+    _path, thumb = await _video(request)
     if thumb is None:
         raise NotFound(f"video {request.match_info['video']} has no thumbnail")
     return _file(thumb, "image/jpeg")

@@ -76,7 +76,7 @@ class TlsConfig:
     key: str = option(_file, REQUIRED, "PEM private key of the certificate.")
     client_ca: str | None = option(optional(_file), None,
                                    "PEM CA(s) of client certificates: set, a client certificate is required.")
-    client_roles: dict[str, str] = option(_roles, {},  # noqa: RUF009 - copied per instance
+    client_roles: dict[str, str] = option(_roles, {},
                                           "Client certificate subject (CN) -> role, for clients without a key.")
     min_version: str = option(one_of("1.2", "1.3"), "1.2", "Lowest TLS version accepted (1.3 is preferred).")
 
@@ -90,7 +90,7 @@ class ApiKey:
                                 "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
                        REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
     role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
-    cameras: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+    cameras: list[str] | None = option(
         optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))), None,
         "The only cameras the key may see and use (others are 404); `null` = all.")
 
@@ -125,7 +125,7 @@ class ApiConfig:
     max_streams: int = option(integer(1, 10000), 64,
                               "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
     tls: TlsConfig | None = None
-    allow_networks: list[str] | None = option(  # noqa: RUF009 - a list, as check-config prints it
+    allow_networks: list[str] | None = option(
         optional(_networks), None,
         "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
 

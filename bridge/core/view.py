@@ -123,9 +123,9 @@ class BridgeView(Protocol):
         camera has no detection."""
         ...
 
-    def best_snapshot(self, cam_id: str, label: str) -> bytes | None:
-        """The JPEG of the label's best detection (None before one). Raises NotFound when the
-        camera has no detection."""
+    def best_snapshot(self, cam_id: str, label: str, crop: bool = False) -> bytes | None:
+        """The JPEG of the label's best detection, or with ``crop`` its box cropped (None before
+        one). Raises NotFound when the camera has no detection."""
         ...
 
     def recording(self, cam_id: str) -> bool:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..files import write_atomic
 from ..config.detect import CaptureConfig
+from ..files import write_atomic
 
 _LOGGER = logging.getLogger(__name__)
 

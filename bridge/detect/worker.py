@@ -24,15 +24,15 @@ import numpy as np
 
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
+from ..config.detect import DetectConfig
 from ..service import Service
 from ..status import CameraState
-from .best import BestSnapshots
-from .training import TrainingCapture
-from ..config.detect import DetectConfig
+from .best import BestSnapshots, EventPicture
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats
 from .tracker import DETECTION_OFF, STREAM_LOST, Box, Track, Tracker
+from .training import TrainingCapture
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,19 +43,21 @@ REGION_MARGIN = 0.15
 REGION_MIN = 0.3
 TICK = 1.0  #: seconds: motion off-delay checks while no frame comes
 STATS_INTERVAL = 10.0  #: seconds between ``detect/stats`` publications
+EVENT_PICTURES = 50  #: events whose latest snapshot is kept (API ``/api/events/{id}/snapshot.jpg``)
 
 
 @dataclass
 class DetectUpdate:
     """What changed on a camera: event payloads, the motion state, object counts per label,
-    best snapshots (label -> JPEG bytes), the detection switch, stats (``detect/stats``
-    payload); None/empty = unchanged."""
+    best snapshots (label -> JPEG bytes) and their crops (label -> JPEG bytes), the detection
+    switch, stats (``detect/stats`` payload); None/empty = unchanged."""
 
     camera: str
     events: list[dict[str, Any]] = field(default_factory=list)
     motion: bool | None = None
     counts: dict[str, int] | None = None
     snapshots: dict[str, bytes] = field(default_factory=dict)
+    crops: dict[str, bytes] = field(default_factory=dict)
     enabled: bool | None = None
     stats: dict[str, Any] | None = None
 
@@ -64,7 +66,7 @@ class DetectUpdate:
 class _Outcome:
     motion: bool
     events: list[tuple[str, Track]]
-    snapshots: dict[str, bytes]
+    snapshots: dict[str, EventPicture]
     counts: dict[str, int]
 
 
@@ -82,7 +84,8 @@ class DetectWorker(Service):
     """
 
     def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
-                 *, capture_root: Path, snapshot_width: int | None = None, enabled: bool = True,
+                 *, capture_root: Path, snapshot_width: int | None = None, snapshot_quality: int = 85,
+                 enabled: bool = True,
                  save_switch: Callable[[bool], None] | None = None) -> None:
         super().__init__()
         self._camera = camera
@@ -96,7 +99,7 @@ class DetectWorker(Service):
         self._mask: np.ndarray | None = None
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()
-        self._best = BestSnapshots(snapshot_width)
+        self._best = BestSnapshots(snapshot_width, snapshot_quality)
         self.stats = DetectStats()
         self.enabled = enabled
         self._save_switch = save_switch
@@ -108,8 +111,11 @@ class DetectWorker(Service):
         self._last_motion = float("-inf")
         self._stats_at = float("-inf")
         self.counts: dict[str, int] = dict.fromkeys(config.objects, 0)
-        #: the latest best snapshot per label (re-published on reconnect)
+        #: the latest best snapshot per label (re-published on reconnect), and its crop
         self.snapshots: dict[str, bytes] = {}
+        self.crops: dict[str, bytes] = {}
+        #: the latest snapshot of the most recent events, by event id (oldest first, bounded)
+        self.event_pictures: dict[str, EventPicture] = {}
 
     @property
     def camera_id(self) -> str:
@@ -267,12 +273,19 @@ class DetectWorker(Service):
             self._on_update(update)
 
     def _apply(self, outcome: _Outcome, frame: Frame) -> None:
-        update = DetectUpdate(self._camera.id, snapshots=outcome.snapshots)
+        update = DetectUpdate(self._camera.id, snapshots={k: p.jpeg for k, p in outcome.snapshots.items()},
+                              crops={k: p.crop for k, p in outcome.snapshots.items()})
+        for pic in outcome.snapshots.values():
+            self.event_pictures.pop(pic.event_id, None)
+            self.event_pictures[pic.event_id] = pic
+            while len(self.event_pictures) > EVENT_PICTURES:
+                del self.event_pictures[next(iter(self.event_pictures))]
         update.motion = self._motion_state(outcome.motion, frame.monotonic)
         update.events = [track.payload(kind, frame.time) for kind, track in outcome.events]
         if outcome.counts != self.counts:
             self.counts = update.counts = outcome.counts
-        self.snapshots.update(outcome.snapshots)
+        self.snapshots.update(update.snapshots)
+        self.crops.update(update.crops)
         if update.events or update.motion is not None or update.counts is not None or update.snapshots:
             self._on_update(update)
 
@@ -311,7 +324,7 @@ class DetectWorker(Service):
         events = self._tracker.update(detections, frame.time)
         for kind, track in events:
             self.stats.events[(track.label, kind)] += 1
-        snapshots = self._best.make(frame, events, time.monotonic())
+        snapshots = self._best.make(frame, events, time.monotonic(), self._camera.snapshot_picture)
         self._capture.offer(image, [{"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
                                     for label, score, box in detections], frame.time)
         self.stats.frame(time.perf_counter() - started)

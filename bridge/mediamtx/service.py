@@ -24,8 +24,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import MediamtxConfig
-from ..core.events import (BridgeEvent, CameraAdded, CameraEnabled, CameraRemoved, EventBus,
-                           MediamtxAvailability, MediamtxChanged, MediamtxReconciled, RecordingChanged)
+from ..core.events import (
+    BridgeEvent,
+    CameraAdded,
+    CameraEnabled,
+    CameraRemoved,
+    EventBus,
+    MediamtxAvailability,
+    MediamtxChanged,
+    MediamtxReconciled,
+    RecordingChanged,
+)
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats

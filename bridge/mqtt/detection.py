@@ -3,7 +3,8 @@ its diagnostics, with their Home Assistant discovery entities (topics: docs/mqtt
 
 Per camera with ``detect.enabled``: ``{base}/{camera}/motion`` (``ON``/``OFF``, retained),
 ``{base}/{camera}/events`` (JSON, not retained, never coalesced), ``{base}/{camera}/{label}``
-(count, retained), ``{base}/{camera}/{label}/snapshot`` (JPEG, retained),
+(count, retained), ``{base}/{camera}/{label}/snapshot`` (JPEG, retained) and
+``{base}/{camera}/{label}/snapshot/crop`` (JPEG of the box, retained),
 ``{base}/{camera}/detect/set`` (command ``ON``/``OFF``), ``{base}/{camera}/detect/state``
 (retained), ``{base}/{camera}/detect/stats`` (JSON, retained).
 """
@@ -45,6 +46,8 @@ def publish_update(link: MqttLink, topics: Topics, update: DetectUpdate) -> None
         link.publish(topics.camera(cam, label), str(count), retain=True, qos=1)
     for label, jpeg in update.snapshots.items():
         link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+    for label, jpeg in update.crops.items():
+        link.publish(topics.camera(cam, f"{label}/snapshot/crop"), jpeg, retain=True, qos=1)
     for event in update.events:
         link.publish(topics.camera(cam, "events"), json.dumps(event), qos=1, coalesce=False)
     if update.stats is not None:
@@ -66,12 +69,16 @@ def publish_state(link: MqttLink, topics: Topics, view: BridgeView, cam: str) ->
         jpeg = view.best_snapshot(cam, label)
         if jpeg is not None:
             link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+        crop = view.best_snapshot(cam, label, crop=True)
+        if crop is not None:
+            link.publish(topics.camera(cam, f"{label}/snapshot/crop"), crop, retain=True, qos=1)
     link.publish(topics.camera(cam, "detect/stats"), json.dumps(state["stats"]), retain=True)
 
 
 def clear(link: MqttLink, topics: Topics, cam: CameraConfig) -> None:
     """Clear a removed camera's retained detection topics."""
-    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects)]
+    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects),
+              *(f"{label}/snapshot/crop" for label in cam.detect.objects)]
     for leaf in leaves:
         link.publish(topics.camera(cam.id, leaf), b"", retain=True, qos=1)
 
@@ -106,8 +113,8 @@ def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) ->
 def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
                       availability: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
-    and inference time diagnostics, and per tracked label occupancy, count, best snapshot
-    (``image``) and events (``event``, types ``new``/``end``)."""
+    and inference time diagnostics, and per tracked label occupancy, count, best snapshot and
+    its crop (``image``) and events (``event``, types ``new``/``end``)."""
     from .discovery import entity_config
 
     if not cam.detect.enabled:
@@ -142,6 +149,9 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
             entity_config(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
                     name=f"{title} snapshot", image_topic=topics.camera(cid, f"{label}/snapshot"),
                     content_type="image/jpeg"),
+            entity_config(topics, "image", cid, f"{label}_snapshot_crop", f"{cid}_{label}_snapshot_crop", device,
+                    availability, name=f"{title} snapshot (crop)",
+                    image_topic=topics.camera(cid, f"{label}/snapshot/crop"), content_type="image/jpeg"),
             entity_config(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
                     name=f"{title} detected", event_types=["new", "end"], state_topic=topics.camera(cid, "events"),
                     value_template=("{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"

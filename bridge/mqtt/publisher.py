@@ -1,7 +1,10 @@
 """What the bridge says on MQTT: availability, status, snapshots, discovery; and its commands.
 
-Subscribes to what capture produces (camera state changes, new snapshots) and never reaches into
-capture except to pass on a snapshot request. Topics and payloads: docs/mqtt.md.
+Listens to the event bus (camera state changes, new snapshots, ...), reads the bridge through its
+view (re-publishing everything on every (re)connect and on Home Assistant's birth) and hands
+commands to its control; it never reaches into a part. Its features (detection, camera switch,
+recording, timelapses, USB) implement one protocol, bridge/mqtt/feature.py. Topics and payloads:
+docs/mqtt.md.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ from .. import __version__
 from ..config import CameraConfig, MqttConfig
 from ..core.control import BridgeControl
 from ..core.errors import NoSnapshot, NotFound
+from ..core.events import (
+    BridgeEvent,
+    CameraAdded,
+    CameraRemoved,
+    CameraStatusChanged,
+    DiscoverySwitched,
+    EventBus,
+    SnapshotTaken,
+)
 from ..core.view import BridgeView
-from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged,
-                           DiscoverySwitched, EventBus, SnapshotTaken)
 from ..service import Service
 from ..status import CameraState, iso_utc
 from . import detection, discovery
@@ -58,8 +68,8 @@ class MqttPublisher(Service):
         #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
         self.config_error: Callable[[], list[str] | None] = lambda: None
         #: features that publish more (detection, switch, recording, timelapses, USB):
-        #: :meth:`add_extension`; detection is always there
-        self.extensions: list[MqttFeature] = []
+        #: :meth:`add_feature`; detection is always there
+        self.features: list[MqttFeature] = []
         subscriptions = [self.topics.snapshot_command_filter]
         self._subscriptions = subscriptions
         if self._config.discovery:
@@ -74,7 +84,7 @@ class MqttPublisher(Service):
         self.control = control  #: where commands go (snapshot now; the features' commands)
         if bus is not None:
             bus.listen(self.on_event)
-        self.add_extension(detection.DetectionMqtt(view, control, self.link, self.topics))
+        self.add_feature(detection.DetectionMqtt(view, control, self.link, self.topics))
 
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
@@ -86,7 +96,7 @@ class MqttPublisher(Service):
             cameras = [self._view.camera(cam_id) for cam_id in self._view.camera_ids()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
-        for ext in self.extensions:
+        for ext in self.features:
             configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
 
@@ -110,10 +120,10 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
-    def add_extension(self, ext: MqttFeature) -> None:
+    def add_feature(self, ext: MqttFeature) -> None:
         """Add a feature that publishes more (see :class:`~bridge.mqtt.feature.MqttFeature`),
         before the publisher is entered."""
-        self.extensions.append(ext)
+        self.features.append(ext)
         self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
@@ -127,7 +137,7 @@ class MqttPublisher(Service):
             coro.close()
             _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
             return
-        self._spawn(self._command(coro, name), name)
+        self._start_task(self._command(coro, name), name)
 
     @staticmethod
     async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -138,7 +148,7 @@ class MqttPublisher(Service):
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         loops = {"mqtt.status": self._periodic()}
-        for ext in self.extensions:
+        for ext in self.features:
             loops.update(ext.loops())
         return loops
 
@@ -191,7 +201,7 @@ class MqttPublisher(Service):
             self.camera_removed(event.config)
         elif isinstance(event, DiscoverySwitched):
             self.set_discovery(event.enabled)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.on_event(event)
 
     def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
@@ -207,7 +217,7 @@ class MqttPublisher(Service):
         for topic, payload in self._discovery_configs([self._view.camera(cam_id)], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.publish_camera(cam_id)
         self._publish_bridge_state()
 
@@ -248,7 +258,7 @@ class MqttPublisher(Service):
             "discovery": self.discovery_enabled,
             "mediamtx": None,
             "config_error": self.config_error(),
-            **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
+            **{k: v for ext in self.features for k, v in ext.state_fields().items()},
         }
 
     def _publish_bridge_state(self) -> None:
@@ -264,7 +274,7 @@ class MqttPublisher(Service):
         self._publish_discovery()
         for cam_id in self._view.camera_ids():
             self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.publish_all()
         self._publish_bridge_state()
 
@@ -304,7 +314,7 @@ class MqttPublisher(Service):
             return
         if self.control is None:
             return
-        if any(ext.on_message(topic, message.payload) for ext in self.extensions):
+        if any(ext.on_message(topic, message.payload) for ext in self.features):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
@@ -328,6 +338,6 @@ class MqttPublisher(Service):
         if cam_id and cam_id not in self._view.camera_ids():
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
-        for ext in self.extensions:  # a camera's detection topics, a timelapse no longer defined
+        for ext in self.features:  # a camera's detection topics, a timelapse no longer defined
             if isinstance(old, dict):
                 ext.clear_stale(old)

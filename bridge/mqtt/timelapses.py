@@ -1,4 +1,4 @@
-"""Timelapses on MQTT, as a publisher extension (see ``MqttPublisher.add_extension``): state,
+"""Timelapses on MQTT, as a publisher feature (see ``MqttPublisher.add_feature``): state,
 latest frame and render progress topics, Home Assistant discovery (a device per timelapse, linked
 to its camera's device), and the ``{base}/timelapse/{id}/set`` commands. Topics and payloads:
 docs/mqtt.md."""
@@ -49,7 +49,7 @@ class TimelapseMqtt(Feature):
         time (``PUT /api/bridge/discovery``)."""
         return self._configured and self._publisher.discovery_enabled
 
-    # -- extension interface ---------------------------------------------------------------
+    # -- feature interface -----------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
         return {}

@@ -1,5 +1,6 @@
-"""A timelapse archive (its frames and videos), crash-safe: files under ``{data_dir}/timelapses/{id}/`` and their rows in
-the bridge's SQLite store (WAL; tables from ``bridge/store.py`` MIGRATIONS).
+"""A timelapse archive (its frames and videos), crash-safe: files under
+``{data_dir}/timelapses/{id}/`` and their rows in the bridge's SQLite store (WAL; tables from
+``bridge/store.py`` MIGRATIONS).
 
 Order of writes, so a crash (SIGKILL, power loss) never leaves a row without its complete file:
 

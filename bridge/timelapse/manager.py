@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError
+from ..config.timelapse import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
 from ..service import Service
 from . import retention, schedule
-from ..config.timelapse import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
+from .archive import TimelapseArchive
 from .recorder import Recorder
 from .renderer import Renderer
 from .state import (
@@ -32,7 +33,6 @@ from .state import (
     TimelapseConflict,
     UnknownTimelapse,
 )
-from .archive import TimelapseArchive
 
 if TYPE_CHECKING:
     from ..camera import Camera

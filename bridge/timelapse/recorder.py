@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..capture import Frame, Need, picture
+from ..config.timelapse import Settings
 from ..snapshot import ENCODER
 from ..store import StoreError
 from . import quality, retention, schedule
-from ..config.timelapse import Settings
+from .archive import StorageError
 from .render import thumbnail
 from .state import Runtime
-from .archive import StorageError
 
 if TYPE_CHECKING:
     from ..camera import Camera

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import retention
+from .archive import StorageError
 from .render import Progress, RenderError, render, thumbnail
 from .state import Runtime, TimelapseConflict
-from .archive import StorageError
 
 if TYPE_CHECKING:
     from .manager import TimelapseManager

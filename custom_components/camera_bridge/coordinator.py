@@ -138,7 +138,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.status``: one camera's new status (an unknown camera: reload, it was added)."""
-        cam_id = event.data.get("camera")
+        cam_id = str(event.data.get("camera"))
         camera = state.cameras.get(cam_id)
         if camera is None:
             await self.async_refresh()
@@ -150,7 +150,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_enabled(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.enabled``: a camera switched on or off."""
-        camera = state.cameras.get(event.data.get("camera"))
+        camera = state.cameras.get(str(event.data.get("camera")))
         if camera is not None:
             self.set_camera(camera.with_status({"enabled": bool(event.data.get("enabled"))}))
 
@@ -161,7 +161,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_recording(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.recording``: MediaMTX recording of a camera switched."""
-        camera = state.cameras.get(event.data.get("camera"))
+        camera = state.cameras.get(str(event.data.get("camera")))
         if camera is not None:
             media = {**(camera.raw.get("mediamtx") or {}), "recording": bool(event.data.get("recording"))}
             self.set_camera(camera.with_status({"mediamtx": media}))
@@ -192,7 +192,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _timelapse_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.status`` (the compact status, ``id``): update it; unknown: reload."""
-        current = state.timelapses.get(event.data.get("id"))
+        current = state.timelapses.get(str(event.data.get("id")))
         if current is None:
             await self.async_refresh()
         else:
@@ -200,14 +200,14 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _timelapse_render(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.render`` (``timelapse`` + the render's fields): its render progress."""
-        current = state.timelapses.get(event.data.get("timelapse"))
+        current = state.timelapses.get(str(event.data.get("timelapse")))
         if current is not None:
             self.set_timelapse(current.updated({"render": {k: v for k, v in event.data.items()
                                                            if k != "timelapse"}}))
 
     async def _timelapse_frame(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.frame``: a kept frame is the latest (its count comes with the status)."""
-        current = state.timelapses.get(event.data.get("timelapse"))
+        current = state.timelapses.get(str(event.data.get("timelapse")))
         if current is not None and event.data.get("kept"):
             self.set_timelapse(current.updated({"last_frame": event.data.get("frame")}))
 
