@@ -4,6 +4,7 @@ broken settings refused at config time. Certificates are made at test time with
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ssl
 import warnings
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from bridge.api import tls as api_tls
 from bridge.errors import ConfigError
 
 from .conftest import make_config, running
@@ -137,3 +139,30 @@ def test_weak_or_broken_tls_settings_are_refused_with_the_key_path(broker, prefi
     refused({**base, "client_roles": {"ha": "viewer"}}, "api.tls.client_roles")
     refused({**base, "client_ca": pki["ca"], "client_roles": {"ha": "root"}}, "api.tls.client_roles")
     assert make_config(broker.port, prefix, {}, api={"tls": base}).api.tls.min_version == "1.2"
+
+
+async def test_a_changed_certificate_file_is_served_without_a_restart(broker, prefix, pki, tmp_path, monkeypatch):
+    monkeypatch.setattr(api_tls, "RELOAD_CHECK", 0.1)
+    cert, key = tmp_path / "live.crt", tmp_path / "live.key"
+    cert.write_bytes(Path(pki["cert"]).read_bytes())
+    key.write_bytes(Path(pki["key"]).read_bytes())
+    config = make_config(broker.port, prefix, {}, api={"tls": {"cert": str(cert), "key": str(key)}})
+    async with running(config) as bridge:
+        port = bridge.api.port
+
+        def served_serial() -> int:
+            pem = ssl.get_server_certificate(("127.0.0.1", port))
+            return x509.load_pem_x509_certificate(pem.encode()).serial_number
+
+        first = await asyncio.to_thread(served_serial)
+        ca_key = serialization.load_pem_private_key(Path(pki["key"]).read_bytes(), None)  # any key will do
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        new_cert = _cert("bridge", ca_key, "test ca", new_key, server=True)
+        key.write_bytes(new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        cert.write_bytes(new_cert.public_bytes(serialization.Encoding.PEM))
+        deadline = asyncio.get_running_loop().time() + 10
+        while await asyncio.to_thread(served_serial) == first:
+            assert asyncio.get_running_loop().time() < deadline, "the new certificate was not served"
+            await asyncio.sleep(0.2)
+        assert await asyncio.to_thread(served_serial) == new_cert.serial_number

@@ -9,6 +9,9 @@ client may authenticate with its certificate instead of an API key.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,8 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ..config import TlsConfig
+
+_LOGGER = logging.getLogger(__name__)
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -30,6 +35,42 @@ def server_context(tls: TlsConfig) -> ssl.SSLContext:
         context.load_verify_locations(tls.client_ca)
         context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+RELOAD_CHECK = 5.0  #: seconds between checks whether the certificate or key file changed
+
+
+def _stamp(tls: TlsConfig) -> tuple[float, ...]:
+    stamps = []
+    for path in (tls.cert, tls.key, tls.client_ca):
+        try:
+            stamps.append(os.stat(path).st_mtime if path else 0.0)
+        except OSError:
+            stamps.append(-1.0)
+    return tuple(stamps)
+
+
+async def watch(context: ssl.SSLContext, tls: TlsConfig) -> None:
+    """Reload the certificate, key and client CA into ``context`` when their files change
+    (new connections get the new certificate; open ones keep theirs). A pair that does not load
+    (written half, or not matching) is warned about and the old one kept. Runs until cancelled."""
+    seen = _stamp(tls)
+    while True:
+        await asyncio.sleep(RELOAD_CHECK)
+        now = _stamp(tls)
+        if now == seen:
+            continue
+        try:
+            context.load_cert_chain(tls.cert, tls.key)
+            if tls.client_ca is not None:
+                context.load_verify_locations(tls.client_ca)
+        except (ssl.SSLError, OSError) as err:
+            _LOGGER.warning("api: the changed certificate %s does not load (%s); keeping the old one",
+                            tls.cert, err)
+            continue  # retried at the next change
+        finally:
+            seen = now
+        _LOGGER.info("api: certificate %s reloaded", tls.cert)
 
 
 def subject_cn(peercert: dict[str, Any] | None) -> str | None:
@@ -48,11 +89,11 @@ def principal(request: web.Request, tls: TlsConfig | None) -> Any:
         return None
     name = subject_cn(request.transport.get_extra_info("peercert"))
     role = tls.client_roles.get(name) if name is not None else None
-    if role is None:
+    if name is None or role is None:
         return None
     from .auth import Principal
 
     return Principal(name, role, "client_cert")
 
 
-__all__ = ["principal", "server_context", "subject_cn"]
+__all__ = ["principal", "server_context", "subject_cn", "watch"]
