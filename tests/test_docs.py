@@ -53,6 +53,7 @@ SECTIONS: dict[str, str] = {
     "DETECT_OBJECT_OPTIONS": "detect.objects.<label>.",
     "DETECT_MOTION_OPTIONS": "detect.motion.",
     "DETECT_CAPTURE_OPTIONS": "detect.capture.",
+    "DETECT_CLIPS_OPTIONS": "detect.clips.",
     "MEDIAMTX_OPTIONS": "mediamtx.",
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",

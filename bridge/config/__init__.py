@@ -42,7 +42,14 @@ from .camera import (
     source_kind,
 )
 from .cluster import CLUSTER_OPTIONS, ClusterConfig
-from .detect import DETECT_CAPTURE_OPTIONS, DETECT_MOTION_OPTIONS, DETECT_OBJECT_OPTIONS, DETECT_OPTIONS, DetectConfig
+from .detect import (
+    DETECT_CAPTURE_OPTIONS,
+    DETECT_CLIPS_OPTIONS,
+    DETECT_MOTION_OPTIONS,
+    DETECT_OBJECT_OPTIONS,
+    DETECT_OPTIONS,
+    DetectConfig,
+)
 from .load import ENV_PREFIX, load, parse
 from .mediamtx import MEDIAMTX_OPTIONS, RECORD_OPTIONS, MediamtxConfig, RecordConfig
 from .messages import error_message_of, join_path
@@ -61,6 +68,7 @@ __all__ = [
     "CAMERA_SCHEMA",
     "CLUSTER_OPTIONS",
     "DETECT_CAPTURE_OPTIONS",
+    "DETECT_CLIPS_OPTIONS",
     "DETECT_MOTION_OPTIONS",
     "DETECT_OBJECT_OPTIONS",
     "DETECT_OPTIONS",
