@@ -1,33 +1,38 @@
-"""The bridge: cameras, snapshot workers and the MQTT publisher, nested as context managers.
+"""The composition root: builds the bridge's parts and adapters and nests them as context
+managers. Only ``cli.py`` imports it.
 
-Cameras can be added, replaced and removed while the bridge runs (the API's camera registry
-does); each camera with its snapshot worker has its own exit stack, so changing one camera never
-touches another.
+``config -> store -> event bus, camera set, registry -> ports (view, control) -> parts
+(MediaMTX, USB, timelapses) -> adapters (MQTT publisher and its features, API server)``, entered
+on one exit stack and left in reverse order. The camera lifecycle lives in ``cameras.py``; the
+two ports in ``ports.py``; see docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, instance, systemd
-from .camera import Camera
-from .config import CameraConfig, Config
-from .core.errors import Conflict, NotFound, NotSaved
-from .events import EventBus
-from .detect.detector import ModelError
-from .detect.worker import DetectUpdate, DetectWorker
-from .mqtt import detection
-from .mqtt.publisher import MqttPublisher
+from .cameras import CameraSet
+from .config import CameraConfig, Config, camera_from_data
+from .core.events import EventBus, TimelapseEvent, TimelapseImage
 from .mqtt.enabled import CameraSwitchMqtt
+from .mqtt.publisher import MqttPublisher
 from .mqtt.timelapses import TimelapseMqtt
+from .mqtt.reload import ReloadMqtt
+from .mqtt.usb import UsbMqtt
+from .ports import LiveControl, LiveView, Parts
+from .config.diff import ConfigDiff
+from .config.history import ConfigHistory
+from .core.events import ConfigReloaded
 from .registry import Registry
-from .snapshot import Snapshot, SnapshotWorker
-from .store import Store, StoreError
+from .reloader import Reloader, ReloadResult
+from .snapshot import ENCODER
+from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
@@ -38,87 +43,130 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-
-class CameraExistsError(Conflict):
-    """Raised when adding a camera whose id is already running."""
-
-
-class UnknownCameraError(NotFound):
-    """Raised when changing or removing a camera id that is not running."""
-
-
 class Bridge:
-    """Runs cameras and publishes them on MQTT and on the event bus.
+    """Runs the cameras and publishes them on MQTT, the API and the event bus.
 
     ``async with Bridge(config) as bridge:`` starts the configured cameras; leaving the block
-    publishes ``offline`` and stops every camera. Data flows one way: camera -> snapshot worker ->
-    publishers (MQTT, event bus).
+    publishes ``offline`` and stops every camera. The attributes give tests and the CLI the
+    running parts (``cameras``, ``registry``, ``timelapses``, ``mediamtx``, ``usb``, ``api``,
+    ...); the adapters get only ``view`` and ``control``.
     """
 
-    def __init__(self, config: Config) -> None:
+    #: ``mqtt`` keys a running connection can take by reconnecting (the others change topics)
+    MQTT_CONNECTION = ("host", "port", "username", "password", "client_id", "keepalive")
+
+    def __init__(self, config: Config, *, config_path: Path | None = None, config_text: str | None = None) -> None:
         self.config = config
+        self._config_path = config_path
+        self._config_text = config_text
+        ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
-        self.cameras: dict[str, Camera] = {}
-        self.snapshots: dict[str, SnapshotWorker] = {}
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots)
-        self.detectors: dict[str, DetectWorker] = self.publisher.detectors
-        self._camera_stacks: dict[str, AsyncExitStack] = {}
-        self._stack = AsyncExitStack()
-        self._changing = asyncio.Lock()
-        #: ids of the cameras switched off (:meth:`set_camera_enabled`), loaded from the store
-        self.disabled: set[str] = set()
-        self.store: Store | None = None
-        self.registry: Registry | None = None
-        self.api: ApiServer | None = None
-        self.instance: instance.Instance | None = None
-        self.mediamtx: MediamtxService | None = None
-        self.restream: Restream | None = None
-        self.usb: UsbMonitor | None = None
-        self.timelapses: TimelapseManager | None = None
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, discovery=config.mqtt.discovery)
+        self.camera_set = CameraSet(self.events, config.state_dir / "captures")
+        self.cameras = self.camera_set.cameras
+        self.snapshots = self.camera_set.snapshots
+        self.detectors = self.camera_set.detectors
+        self.parts = Parts(config, self.events, self.camera_set)
+        self.view = LiveView(self.parts)
+        self.control = LiveControl(self.parts)
+        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
+                                       control=self.control)
+        self.publisher.detectors = self.detectors
+        self.parts.bridge_state = self.publisher.bridge_state
+        self.parts.mqtt_connected = self.publisher.link.connected.is_set
+        self.parts.node_id = self.publisher.topics.node_id
+        link = self.publisher.link
+        self.parts.mqtt_counters = lambda: (link.connects, link.published)
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
         self.publisher.add_extension(self._timelapse_mqtt)
-        self.publisher.add_extension(CameraSwitchMqtt(self))
+        self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
+                                                      self.publisher.topics, self.publisher.run_command))
+        if config.usb.discovery != "off":
+            self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
-            self._setup_mediamtx()
+            from .mqtt.recording import RecordingMqtt
 
-    def _setup_mediamtx(self) -> None:
-        from .mediamtx.mqtt import MediamtxMqtt
-        from .mediamtx.restream import Restream
-        from .mediamtx.service import MediamtxService
+            self.publisher.add_extension(RecordingMqtt(self.view, self.control, self.publisher))
+        self.publisher.config_error = self.view.config_error
+        self.publisher.add_extension(ReloadMqtt(self.publisher.publish_bridge_state))
+        self.api: ApiServer | None = None
+        self.reloader: Reloader | None = None
+        self._stack = AsyncExitStack()
+        self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
+        self._api_restart: asyncio.Task[None] | None = None
 
-        self.mediamtx = MediamtxService(self.config.mediamtx, self)
-        self.restream = Restream(self.mediamtx, self)
-        self.publisher.add_extension(MediamtxMqtt(self.mediamtx, self.publisher, self.restream))
+    # the running parts (None until started, or when not configured)
+
+    @property
+    def store(self) -> Store | None:
+        return self.parts.store
+
+    @property
+    def registry(self) -> Registry | None:
+        return self.parts.registry
+
+    @property
+    def instance(self) -> instance.Instance | None:
+        return self.parts.instance
+
+    @property
+    def mediamtx(self) -> MediamtxService | None:
+        return self.parts.mediamtx
+
+    @property
+    def restream(self) -> Restream | None:
+        return self.parts.restream
+
+    @property
+    def usb(self) -> UsbMonitor | None:
+        return self.parts.usb
+
+    @property
+    def timelapses(self) -> TimelapseManager | None:
+        return self.parts.timelapses
+
+    @property
+    def disabled(self) -> set[str]:
+        """Ids of the cameras switched off."""
+        return self.camera_set.disabled
 
     async def __aenter__(self) -> Self:
+        config, parts = self.config, self.parts
         try:
-            path = self.config.state_dir / "bridge.db"  # first: cameras start with their saved switches
-            self.store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
-            switches = await asyncio.to_thread(self.store.camera_switches)
-            self.disabled = {cam_id for cam_id, on in switches.items() if not on}
-            for cam in self.config.cameras.values():
-                await self._start_camera(cam)
-            self.instance = await asyncio.to_thread(instance.load, self.config.state_dir)
-            self.publisher.instance_id = self.instance.id
-            self.publisher.discovery_off = self.instance.ha_discovery is False
+            path = config.state_dir / "bridge.db"  # first: cameras start with their saved switches
+            parts.store = store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
+            if config.mediamtx.enabled:
+                from .mediamtx.restream import Restream
+                from .mediamtx.service import MediamtxService
+
+                parts.mediamtx = MediamtxService(config.mediamtx, self.camera_set, store, self.events)
+                parts.restream = Restream(parts.mediamtx, self.camera_set)
+                self.camera_set.router = parts.restream.route
+            await self.camera_set.open(store, list(config.cameras.values()))
+            parts.instance = await asyncio.to_thread(instance.load, config.state_dir)
+            self.publisher.instance_id = parts.instance.id
+            self.publisher.discovery_off = parts.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
-            self.registry = Registry(self, self.store)
-            await self.registry.restore()
-            if self.mediamtx is not None:
-                await self._stack.enter_async_context(self.mediamtx)
-            if self.config.usb.discovery != "off":
+            parts.registry = Registry(self.camera_set, store, config)
+            await parts.registry.restore()
+            if parts.mediamtx is not None:
+                await self._stack.enter_async_context(parts.mediamtx)
+            if config.usb.discovery != "off":
                 from .usb.monitor import UsbMonitor
 
-                self.usb = UsbMonitor(self.config.usb, self)
-                await self._stack.enter_async_context(self.usb)
+                media = parts.mediamtx
+                parts.usb = UsbMonitor(config.usb, self.camera_set, self.events, self._new_camera,
+                                       note_formats=media.formats.__setitem__ if media is not None else None)
+                await self._stack.enter_async_context(parts.usb)
             await self._start_timelapses()
-            if self.config.api.enabled:
-                from .api.server import (
-                    ApiServer,  # aiohttp & co. (~35 MiB) only when serving
-                )
-
-                self.api = ApiServer(self, self.registry, self.config.api)
-                await self._stack.enter_async_context(self.api)
+            if self._config_path is not None:
+                text = self._config_text
+                if text is None:
+                    text = await asyncio.to_thread(self._config_path.read_text, encoding="utf-8")
+                parts.reloader = self.reloader = Reloader(
+                    self._config_path, text, config, self._apply, self._on_reload,
+                    ConfigHistory(config.state_dir / "config-history"))
+                await self._stack.enter_async_context(self.reloader)
+            await self._start_api(config)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -128,210 +176,154 @@ class Bridge:
     async def __aexit__(self, *exc: object) -> None:
         _LOGGER.info("bridge stopping")
         try:
+            await self.publisher.stop_commands()  # no MQTT command acts on a stopping part
+            if self._api_restart is not None:
+                await asyncio.gather(self._api_restart, return_exceptions=True)
+            await self._api_stack.aclose()
             await self._stack.aclose()  # the publisher first: final offline messages
         finally:
             try:
-                for cam_id in list(self._camera_stacks):
-                    await self._stop_camera(cam_id)
+                await self.camera_set.aclose()
             finally:
-                if self.store is not None:
-                    self.store.close()
+                if self.parts.store is not None:
+                    self.parts.store.close()
 
-    # -- runtime changes -------------------------------------------------------------------
+    async def _start_api(self, config: Config) -> None:
+        if config.api.enabled:
+            from .api.server import ApiServer  # aiohttp & co. (~35 MiB) only when serving
 
-    async def add_camera(self, config: CameraConfig) -> None:
-        """Start a new camera and announce it (discovery, state). Raises CameraExistsError."""
-        async with self._changing:
-            if config.id in self.cameras:
-                raise CameraExistsError(f"camera {config.id} already exists")
-            await self._start_camera(config)
-            self.publisher.camera_added(config.id)
-        self._cameras_changed()
-        _LOGGER.info("camera %s: added", config.id)
+            self.api = ApiServer(self.view, self.control, config.api)
+            await self._api_stack.enter_async_context(self.api)
 
-    async def replace_camera(self, config: CameraConfig) -> None:
-        """Restart one camera with new options; the others are untouched.
-        Raises UnknownCameraError."""
-        async with self._changing:
-            if config.id not in self.cameras:
-                raise UnknownCameraError(f"no camera {config.id}")
-            await self._stop_camera(config.id)
-            await self._start_camera(config)
-            self.publisher.camera_added(config.id)
-        self._cameras_changed()
-        _LOGGER.info("camera %s: restarted with new options", config.id)
+    async def _restart_api(self, config: Config) -> None:
+        """Rebind the API with new settings (a task of its own: a reload asked through the API
+        answers before its server closes)."""
+        await asyncio.sleep(0)  # let the answer of a reload asked through the API go out
+        await self._api_stack.aclose()
+        self.api = None
+        self._api_stack = AsyncExitStack()
+        try:
+            await self._start_api(config)
+        except OSError as err:  # e.g. the new port is taken: the bridge runs on without its API
+            _LOGGER.error("api: cannot listen on %s:%s after the reload: %s", config.api.host,
+                          config.api.port, err)
+        else:
+            if self.api is not None:
+                _LOGGER.info("api: listening on %s:%s after the reload", config.api.host, self.api.port)
 
-    async def remove_camera(self, cam_id: str) -> None:
-        """Stop a camera and clear its retained MQTT topics and discovery.
-        Raises UnknownCameraError."""
-        async with self._changing:
-            camera = self.cameras.get(cam_id)
-            if camera is None:
-                raise UnknownCameraError(f"no camera {cam_id}")
-            await self._stop_camera(cam_id)
-            self.disabled.discard(cam_id)
-            self.publisher.camera_removed(camera.config)
-        self.events.publish("camera.removed", {"camera": cam_id})
-        self._cameras_changed()
-        _LOGGER.info("camera %s: removed", cam_id)
-
-    async def set_camera_offline(self, cam_id: str, reason: str) -> None:
-        """Stop a camera but keep it (options, last snapshot) and report it ``offline`` (an
-        unplugged USB camera); :meth:`replace_camera` resumes it. Raises UnknownCameraError."""
-        async with self._changing:
-            camera = self.cameras.get(cam_id)
-            if camera is None:
-                raise UnknownCameraError(f"no camera {cam_id}")
-            if cam_id in self.disabled:
-                return  # switched off: it stays "disabled"
-            worker = self.snapshots[cam_id]
-            await self._stop_camera(cam_id)
-            self.cameras[cam_id], self.snapshots[cam_id] = camera, worker
-            self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs: resumed by replace
-            camera.mark_offline(reason)
-        _LOGGER.info("camera %s: offline (%s)", cam_id, reason)
-
-    async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
-        """Switch a camera on or off at run time, saved in the store (kept across restarts).
-
-        Off stops its connection, decoding, snapshots and detection; it reports ``disabled``
-        (availability ``offline``) and keeps its options and last snapshot. On starts it again.
-        Publishes a ``camera.enabled`` event (``{camera, enabled}``) and the retained MQTT
-        ``{base}/{camera}/enabled/state``. Returns whether the switch changed. Raises
-        UnknownCameraError, NotSaved (the store failed: nothing changed then).
-        """
-        async with self._changing:
-            camera = self.cameras.get(cam_id)
-            if camera is None:
-                raise UnknownCameraError(f"no camera {cam_id}")
-            if (cam_id not in self.disabled) == enabled:
-                return False
-            if self.store is not None:
-                try:
-                    await asyncio.to_thread(self.store.set_camera_enabled, cam_id, enabled)
-                except StoreError as err:
-                    raise NotSaved(f"the switch was not saved: {err}") from err
-            if enabled:
-                self.disabled.discard(cam_id)
-                await self._stop_camera(cam_id)
-                await self._start_camera(camera.config)
+    async def _apply(self, new: Config, change: ConfigDiff) -> list[str]:
+        """Apply a reloaded, valid configuration: restart exactly what changed (each changed
+        camera alone; MQTT connection settings reconnect; API settings rebind). Returns the
+        sections that take effect only at the next start (logged)."""
+        sets, registry = self.camera_set, self.parts.registry
+        for cam_id in change.removed:
+            if cam_id in sets.cameras:
+                await sets.remove(cam_id)
+        for cam_id in change.changed:
+            if cam_id in sets.cameras:
+                await sets.replace(new.cameras[cam_id])
             else:
-                self.disabled.add(cam_id)
-                worker = self.snapshots[cam_id]
-                await self._stop_camera(cam_id)
-                self.cameras[cam_id], self.snapshots[cam_id] = camera, worker  # last snapshot kept
-                self._camera_stacks[cam_id] = AsyncExitStack()  # nothing runs
-                camera.mark_disabled()
-            self.publisher.camera_added(cam_id)
-        self.events.publish("camera.enabled", {"camera": cam_id, "enabled": enabled})
-        self._cameras_changed()
-        _LOGGER.info("camera %s: switched %s", cam_id, "on" if enabled else "off")
-        return True
+                await sets.add(new.cameras[cam_id])
+        for cam_id in change.added:
+            if cam_id in sets.cameras:  # an API camera of that id: the YAML one wins, as at start
+                _LOGGER.warning("config reload: camera %s of the file replaces the API camera of that id", cam_id)
+                await sets.replace(new.cameras[cam_id])
+            else:
+                await sets.add(new.cameras[cam_id])
+        if registry is not None:
+            registry.reconfigure(new)
+        restart: list[str] = []
+        for section in change.sections:
+            if section == "log_level":
+                logging.getLogger().setLevel(new.log_level.upper())
+            elif section == "mqtt":
+                keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(self.config.mqtt, k)]
+                if any(k in self.MQTT_CONNECTION for k in keys):
+                    self.publisher.link.reconfigure(new.mqtt)
+                restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
+            elif section == "api":
+                self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
+            elif section == "detect":
+                pass  # YAML cameras carry their merged options (changed above); new API cameras take it
+            else:
+                restart.append(section)
+        if restart:
+            _LOGGER.warning("config reload: %s take effect at the next start", ", ".join(restart))
+        self.config = self.parts.config = new
+        return restart
 
-    def _cameras_changed(self) -> None:
-        if self.mediamtx is not None:
-            self.mediamtx.cameras_changed()
+    def _on_reload(self, result: ReloadResult) -> None:
+        self.events.publish(ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(),
+                                           result.diff.as_data()))
 
-    # -- internals -------------------------------------------------------------------------
-
-    async def _start_camera(self, config: CameraConfig) -> None:
-        camera = Camera(config)
-        if self.restream is not None:
-            camera.router = self.restream.route
-        worker = SnapshotWorker(camera, config.snapshot, self._on_snapshot)
-        camera.add_listener(self._on_camera_state)
-        stack = AsyncExitStack()
-        if config.id in self.disabled:  # switched off: kept, nothing runs
-            self.cameras[config.id], self.snapshots[config.id] = camera, worker
-            self._camera_stacks[config.id] = stack
-            camera.mark_disabled()
-            return
-        try:
-            # the consumer subscribes before the camera connects: the first keyframe is used
-            await stack.enter_async_context(worker)
-            if config.detect.enabled:
-                switches = await asyncio.to_thread(self.store.detection) if self.store is not None else {}
-                detector = DetectWorker(camera, config.detect, self._on_detection,
-                                        capture_root=self.config.state_dir / "captures",
-                                        snapshot_width=config.snapshot.max_width,
-                                        enabled=switches.get(config.id, True),
-                                        save_switch=functools.partial(self._save_detect_switch, config.id))
-                try:
-                    await stack.enter_async_context(detector)
-                except ModelError as err:  # a stored API camera whose model file went away
-                    _LOGGER.error("camera %s: detection off: %s", config.id, err)
-                else:
-                    self.detectors[config.id] = detector
-            await stack.enter_async_context(camera)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self.cameras[config.id] = camera
-        self.snapshots[config.id] = worker
-        self._camera_stacks[config.id] = stack
-
-    async def _stop_camera(self, cam_id: str) -> None:
-        # out of the maps first: a stopping camera's last state must not be published again
-        self.cameras.pop(cam_id, None)
-        self.snapshots.pop(cam_id, None)
-        self.detectors.pop(cam_id, None)
-        await self._camera_stacks.pop(cam_id).aclose()
-
-    def _save_detect_switch(self, cam_id: str, enabled: bool) -> None:
-        """Save a camera's detection switch (blocking: called in its detection thread)."""
-        if self.store is None:
-            return
-        try:
-            self.store.set_detection(cam_id, enabled)
-        except StoreError as err:
-            _LOGGER.warning("camera %s: the detection switch will not survive a restart: %s", cam_id, err)
-
-    def _on_camera_state(self, camera: Camera) -> None:
-        if self.cameras.get(camera.id) is not camera:
-            return  # a camera being replaced or removed reporting "stopped"
-        self.publisher.on_camera_state(camera)
-        self.events.publish("camera.status", {"camera": camera.id, **camera.status.as_payload()})
+    def _new_camera(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
+        """A camera's options from plain ones, laid over the file's defaults. Raises ConfigError."""
+        return camera_from_data(cam_id, data, self.config.mqtt.base_topic, detect=self.config.detect)
 
     async def _start_timelapses(self) -> None:
         from .timelapse.manager import TimelapseManager
 
-        assert self.store is not None
-        self.timelapses = TimelapseManager(self.config, self.cameras, self.store,
-                                           on_event=self._on_timelapse_event,
-                                           on_image=self._timelapse_mqtt.on_image)
-        await self._stack.enter_async_context(self.timelapses)
-        self._timelapse_mqtt.attach(self.timelapses)
+        assert self.parts.store is not None
+        manager = TimelapseManager(self.config, self.cameras, self.parts.store,
+                                   on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
+        await self._stack.enter_async_context(manager)
+        self.parts.timelapses = manager
+        self._timelapse_mqtt.attach(manager)
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
-        self.events.publish(type_, data)
-        self._timelapse_mqtt.on_event(type_, data)
+        self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))
 
-    def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
-        self.publisher.on_snapshot(cam_id, snap)
+    def _on_timelapse_image(self, tl_id: str, jpeg: bytes) -> None:
+        self.events.publish(TimelapseImage(tl_id, jpeg))
 
-    def _on_detection(self, update: DetectUpdate) -> None:
-        if update.camera not in self.detectors:
-            return  # a camera being removed ending its events
-        detection.publish_update(self.publisher.link, self.publisher.topics, update)
-        for event in update.events:
-            self.events.publish("detection.event", {"camera": update.camera, "event": event})
-        if update.motion is not None:
-            self.events.publish("detection.motion", {"camera": update.camera, "motion": update.motion})
-        if update.enabled is not None:
-            self.events.publish("detection.state", {"camera": update.camera, "enabled": update.enabled})
+    # -- camera changes (the camera set's; kept here for the tests and the CLI) ------------
+
+    async def add_camera(self, config: CameraConfig) -> None:
+        """:meth:`CameraSet.add <bridge.cameras.CameraSet.add>`."""
+        await self.camera_set.add(config)
+
+    async def replace_camera(self, config: CameraConfig) -> None:
+        """:meth:`CameraSet.replace <bridge.cameras.CameraSet.replace>`."""
+        await self.camera_set.replace(config)
+
+    async def remove_camera(self, cam_id: str) -> None:
+        """:meth:`CameraSet.remove <bridge.cameras.CameraSet.remove>`."""
+        await self.camera_set.remove(cam_id)
+
+    async def set_camera_offline(self, cam_id: str, reason: str) -> None:
+        """:meth:`CameraSet.set_offline <bridge.cameras.CameraSet.set_offline>`."""
+        await self.camera_set.set_offline(cam_id, reason)
+
+    async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
+        """:meth:`CameraSet.set_enabled <bridge.cameras.CameraSet.set_enabled>`."""
+        return await self.camera_set.set_enabled(cam_id, enabled)
 
 
-async def run(config: Config, stop: asyncio.Event) -> None:
-    """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING)."""
-    async with Bridge(config):
+async def run(config: Config, stop: asyncio.Event, *, path: Path | None = None, text: str | None = None,
+              hangup: asyncio.Event | None = None) -> None:
+    """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING,
+    RELOADING). ``path``/``text``: the configuration file and the text it was read from, for
+    hot reload; each time ``hangup`` is set (SIGHUP) the file is reloaded."""
+    async with Bridge(config, config_path=path, config_text=text) as bridge:
         systemd.notify("READY=1", f"STATUS=running {len(config.cameras)} camera(s)")
         interval = systemd.watchdog_interval()
-        if interval is None:
-            await stop.wait()
-        else:
-            while not stop.is_set():
+        while not stop.is_set():
+            if interval is not None:
                 systemd.notify("WATCHDOG=1")
-                with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel on 3.11
-                    async with asyncio.timeout(interval):
-                        await stop.wait()
+            waits = [asyncio.ensure_future(stop.wait())]
+            if hangup is not None:
+                waits.append(asyncio.ensure_future(hangup.wait()))
+            try:
+                await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+            if hangup is not None and hangup.is_set() and not stop.is_set():
+                hangup.clear()
+                if bridge.reloader is None:
+                    _LOGGER.warning("SIGHUP: the bridge runs without a configuration file: nothing to reload")
+                    continue
+                systemd.notify("RELOADING=1")
+                await bridge.reloader.reload("SIGHUP")
+                systemd.notify("READY=1")
         systemd.notify("STOPPING=1")

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
+from .capture.mask import PrivacyMask
 from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
@@ -27,6 +28,8 @@ BACKOFF_MIN = 1.0  #: seconds, first retry delay
 BACKOFF_MAX = 30.0  #: seconds, cap of the exponential backoff
 BACKOFF_JITTER = 0.2  #: +-20 % random spread, so cameras behind one failed switch spread out
 FPS_WINDOW = 2.0  #: seconds over which the packet rate is measured
+#: seconds of the first measurement after streaming starts (its status is published again then)
+FIRST_FPS_WINDOW = 1.0
 READER_EXIT_WAIT = 2.0  #: seconds a stopping connection waits for its reader thread
 PROBE_INTERVAL = 1.0  #: seconds between reachability probes while backing off
 PROBE_TIMEOUT = 1.0  #: seconds a reachability probe may take
@@ -123,6 +126,8 @@ class Camera(Service):
         super().__init__()
         self.config = config
         self.id = config.id
+        #: privacy masks drawn into every frame handed to consumers (None: no masks)
+        self.mask = PrivacyMask(config.privacy_masks) if config.privacy_masks else None
         self._status = CameraStatus(state=CameraState.STOPPED)
         self._subs: tuple[Subscription, ...] = ()
         self._listeners: list[Listener] = []
@@ -152,7 +157,9 @@ class Camera(Service):
         self._subs = tuple(s for s in self._subs if s is not sub)
 
     def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(camera)`` on the event loop after each state change."""
+        """Call ``listener(camera)`` on the event loop after each state change, and once more
+        when the frame rate of a connection that started streaming is first measured (about
+        ``FIRST_FPS_WINDOW`` seconds later), so the status published then carries its fps."""
         self._listeners.append(listener)
 
     @property
@@ -277,6 +284,17 @@ class Camera(Service):
 
     # -- state -----------------------------------------------------------------------------
 
+    def _on_fps_known(self) -> None:
+        if self._status.state is CameraState.STREAMING and self._status.fps is not None:
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:  # one faulty listener must not stop the camera
+                _LOGGER.exception("camera %s: state listener failed", self.id)
+
     def _set_state(self, state: CameraState, error: BaseException | None = None) -> None:
         with self._lock:
             old = self._status.state
@@ -290,11 +308,7 @@ class Camera(Service):
         if old is state and error is None:
             return
         self._log_transition(old, state)
-        for listener in list(self._listeners):
-            try:
-                listener(self)
-            except Exception:  # one faulty listener must not stop the camera
-                _LOGGER.exception("camera %s: state listener failed", self.id)
+        self._notify()
 
     def _log_transition(self, old: CameraState, state: CameraState) -> None:
         """One line per state change; a failing camera warns once, then logs at debug until it
@@ -342,12 +356,19 @@ class _Sink:
             status.keyframes += keyframe
             status.last_frame_at = time.time()
             cam._last_packet = now
-            if self._first:
+            first_fps = False
+            if self._first:  # packets counted after the first: intervals over the window
                 cam._win_start, cam._win_count = now, 0
-            cam._win_count += 1
-            if now - cam._win_start >= FPS_WINDOW:
+            else:
+                cam._win_count += 1
+            window = FPS_WINDOW if status.fps is not None else FIRST_FPS_WINDOW
+            if now - cam._win_start >= window:
+                first_fps = status.fps is None
                 status.fps = cam._win_count / (now - cam._win_start)
                 cam._win_start, cam._win_count = now, 0
+        if first_fps:
+            assert cam._loop is not None
+            cam._loop.call_soon_threadsafe(cam._on_fps_known)
         if self._first:
             self._first = False
             assert cam._loop is not None
@@ -368,6 +389,7 @@ class _Sink:
         cam = self._cam
         with cam._lock:
             cam._status.width, cam._status.height = frame.width, frame.height
+        frame.mask = cam.mask
         for sub in cam._subs:
             if sub.wants(frame.keyframe, frame.monotonic):
                 sub.offer(frame)

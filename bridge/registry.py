@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .config import CameraConfig, ConfigError, camera_data, camera_from_data
+from .cameras import CameraSet
+from .config import CameraConfig, Config, ConfigError, camera_data, camera_from_data
 from .core.errors import BridgeError, Conflict, Invalid, NotFound
 from .store import Store
-
-if TYPE_CHECKING:
-    from .app import Bridge
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,13 +38,22 @@ def slugify(name: str) -> str:
 
 
 class Registry:
-    """Adds, changes and removes cameras of a running :class:`Bridge`, persisting API cameras."""
+    """Adds, changes and removes cameras of a :class:`~bridge.cameras.CameraSet`, persisting
+    API cameras in ``store``; ``config`` gives the YAML cameras (read-only here) and the
+    defaults a new camera's options are laid over."""
 
-    def __init__(self, bridge: Bridge, store: Store) -> None:
-        self._bridge = bridge
+    def __init__(self, cameras: CameraSet, store: Store, config: Config) -> None:
+        self._cameras = cameras
         self._store = store
-        self._yaml = set(bridge.config.cameras)
+        self._config = config
+        self._yaml = set(config.cameras)
         self._lock = asyncio.Lock()
+
+    def reconfigure(self, config: Config) -> None:
+        """Use a reloaded configuration: its cameras are the YAML ones from now on, its
+        ``detect`` section the defaults of cameras added later."""
+        self._config = config
+        self._yaml = set(config.cameras)
 
     def source(self, cam_id: str) -> str:
         """``yaml`` or ``api``."""
@@ -64,7 +71,7 @@ class Registry:
             except ConfigError as err:
                 _LOGGER.warning("registry: stored camera %s no longer validates: %s", cam_id, err)
                 continue
-            await self._bridge.add_camera(camera)
+            await self._cameras.add(camera)
 
     async def add(self, body: Any) -> CameraConfig:
         """Add a camera from an API body ``{id?, name?, url | device, snapshot?, ...}``.
@@ -76,12 +83,23 @@ class Registry:
         if not isinstance(cam_id, str):
             raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
         async with self._lock:
-            if cam_id in self._bridge.cameras or cam_id in self._yaml:
+            if cam_id in self._cameras.cameras or cam_id in self._yaml:
                 raise CameraConflict(f"camera {cam_id} already exists")
             camera = await self._validate(cam_id, data)
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data.get("detect")))
-            await self._bridge.add_camera(camera)
+            await self._cameras.add(camera)
         return camera
+
+    async def check(self, body: Any) -> CameraConfig:
+        """The camera an API body ``{id?, name?, url | device, ...}`` would add, validated as
+        :meth:`add` does, without adding or storing it. Raises InvalidCamera."""
+        if not isinstance(body, dict):
+            raise InvalidCamera(["(body): expected a JSON object"])
+        data = dict(body)
+        cam_id = data.pop("id", None) or slugify(str(data.get("name") or "camera"))
+        if not isinstance(cam_id, str):
+            raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
+        return await self._validate(cam_id, data)
 
     async def update(self, cam_id: str, patch: Any) -> CameraConfig:
         """Change options of an API camera (``snapshot`` merged key by key); restarts only that
@@ -106,7 +124,7 @@ class Registry:
                 data["url"] = None
             camera = await self._validate(cam_id, data)
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data["detect"]))
-            await self._bridge.replace_camera(camera)
+            await self._cameras.replace(camera)
         return camera
 
     async def remove(self, cam_id: str) -> None:
@@ -114,12 +132,12 @@ class Registry:
         async with self._lock:
             self._api_camera(cam_id)
             await asyncio.to_thread(self._store.delete_camera, cam_id)
-            await self._bridge.remove_camera(cam_id)
+            await self._cameras.remove(cam_id)
 
     def _api_camera(self, cam_id: str) -> CameraConfig:
         if cam_id in self._yaml:
             raise CameraConflict(f"camera {cam_id} is defined in the YAML configuration and read-only here")
-        camera = self._bridge.cameras.get(cam_id)
+        camera = self._cameras.cameras.get(cam_id)
         if camera is None:
             raise UnknownCamera(f"no camera {cam_id}")
         return camera.config
@@ -141,7 +159,7 @@ class Registry:
     def _from_data(self, cam_id: str, data: Any) -> CameraConfig:
         """A camera from plain options, its ``detect`` laid over the file's ``detect:`` section
         (like a YAML camera's). Raises ConfigError."""
-        config = self._bridge.config
+        config = self._config
         return camera_from_data(cam_id, data, config.mqtt.base_topic, detect=config.detect)
 
 

@@ -43,6 +43,16 @@ class Service:
                        for name, coro in self._loops().items()]
         return self
 
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run ``coro`` as task ``name`` in the service's group, cancelled and awaited when the
+        service stops. None (and ``coro`` closed unrun) when the service is not running."""
+        if self._group is None:
+            coro.close()
+            return None
+        task = self._group.create_task(coro, name=name, context=contextvars.Context())
+        self._tasks = [t for t in self._tasks if not t.done()] + [task]
+        return task
+
     async def __aexit__(self, *exc: object) -> None:
         try:
             await self._finish()

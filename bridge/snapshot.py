@@ -1,28 +1,69 @@
-"""Snapshots: JPEG encoding (OpenCV, off the event loop) and the per-camera snapshot worker."""
+"""Snapshots: JPEG encoding (from the decoder's YUV planes, in encoder threads off the event loop)
+and the per-camera snapshot worker."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
-
 from .camera import Camera
-from .capture import Frame, Need
+from .capture import Frame, Need, picture
 from .config import SnapshotConfig
 from .service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
-#: one thread encodes for every camera: its conversion buffers are reused instead of one copy
-#: per pool thread (measured: 8 x 1080p cameras 246 -> 181 MiB), and camera readers and API
-#: work never wait behind JPEG encodes in the default executor
-ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jpeg-encode")
+
+class EncoderPool(Executor):
+    """The encoder threads shared by every camera: keyframe decode, scaling, JPEG encode.
+
+    A fixed, small pool (default :func:`default_threads`) rather than the default executor: its
+    threads' conversion buffers are reused (every thread that ever encoded keeps its own copy of
+    the 1080p working buffers in its malloc arena: one thread per camera would cost ~8 MiB each),
+    and camera readers and API work never wait behind JPEG encodes. Each camera's snapshot worker
+    has at most one encode in flight, so a camera's snapshots are published in order whatever the
+    number of threads. :meth:`configure` changes the size (``encoder_threads``); work already
+    submitted finishes on the old threads.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jpeg-encode")
+
+    def configure(self, threads: int | None) -> None:
+        """Use ``threads`` encoder threads from now on (None: :func:`default_threads`)."""
+        threads = threads or default_threads()
+        if threads != self.threads:
+            old, self.threads = self._pool, threads
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jpeg-encode")
+            old.shutdown(wait=False)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on an encoder thread."""
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the threads (as ``ThreadPoolExecutor.shutdown``)."""
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def default_threads() -> int:
+    """Encoder threads by default: one per core the process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+#: the process's encoder threads (snapshots, timelapse frames); sized by ``encoder_threads``
+ENCODER = EncoderPool(default_threads())
 
 #: a keyframe this close to the interval counts as due (GOP timing jitters by a few ms)
 INTERVAL_TOLERANCE = 0.9
@@ -42,17 +83,16 @@ class Snapshot:
 def encode(frame: Frame, config: SnapshotConfig) -> Snapshot:
     """Encode ``frame`` as a JPEG of quality ``config.quality``, downscaled to ``max_width``.
 
-    An MJPEG frame that needs no downscale is returned as the camera's own bytes (no decode, no
+    Encoded from the frame's YUV planes (no BGR; see :mod:`bridge.capture.picture`). An MJPEG
+    frame that needs no downscale is returned as the camera's own bytes (no decode, no
     re-encode). Blocking: run in an executor. Raises ``ValueError`` when the frame cannot be
     decoded or encoded.
     """
-    if frame.jpeg is not None and (not config.max_width or frame.width <= config.max_width):
-        return Snapshot(frame.jpeg, frame.width, frame.height, frame.time)
-    image = frame.bgr(config.max_width)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, config.quality])
-    if not ok:
-        raise ValueError("JPEG encode failed")
-    return Snapshot(buf.tobytes(), image.shape[1], image.shape[0], frame.time)
+    if frame.passthrough is not None and (not config.max_width or frame.width <= config.max_width):
+        return Snapshot(frame.passthrough, frame.width, frame.height, frame.time)
+    planes = frame.yuv420(config.max_width)
+    jpeg = picture.encode_planes(planes, config.quality)
+    return Snapshot(jpeg, planes[0].shape[1], planes[0].shape[0], frame.time)
 
 
 class SnapshotWorker(Service):

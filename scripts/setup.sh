@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Camera Bridge needs on Debian 12 (idempotent):
-#   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev, PostgreSQL 15
-#        (the cluster tests start their own throw-away server with its binaries)
+#   apt: mosquitto, ffmpeg, the RTSP test server's GStreamer packages, umockdev, chromium,
+#        PostgreSQL 15 (the cluster tests start their own throw-away server with its binaries)
 #   .venv: the bridge with its test extras
 #   --with-ha: also the Home Assistant 2024.3.3 venvs: the end-to-end probe's (../shared/ha_e2e)
 #              and .venv-ha, where the custom component's tests run (HA pins paho-mqtt 1.6.1,
@@ -9,10 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*"; }
+#: the test data folder (media, models, RTSP server, Home Assistant probe)
+DATA="${CAMERA_BRIDGE_TEST_DATA:-../shared}"
 
 APT_PACKAGES=(mosquitto mosquitto-clients ffmpeg python3-venv python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools umockdev gir1.2-umockdev-1.0
-  postgresql-15)
+  postgresql-15 chromium)  # chromium: the web page's browser tests (Playwright drives Debian's)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -38,7 +40,7 @@ fi
 
 if [ "${1:-}" = "--with-ha" ]; then
   say "Home Assistant venv for the end-to-end tests"
-  bash ../shared/ha_e2e/setup.sh
+  bash "$DATA/ha_e2e/setup.sh"
   HA_TEST_PIN="pytest-homeassistant-custom-component==0.13.109"  # = homeassistant 2024.3.3
   if [ ! -x .venv-ha/bin/python ]; then
     say "creating .venv-ha with $($PYTHON --version)"
@@ -48,7 +50,10 @@ if [ "${1:-}" = "--with-ha" ]; then
   if ! .venv-ha/bin/python -c "import pytest_homeassistant_custom_component, hass_nabucasa" 2>/dev/null; then
     say "installing $HA_TEST_PIN into .venv-ha (HA's own pins; a few minutes the first time)"
     .venv-ha/bin/python -m pip install -q --disable-pip-version-check \
-      -c ../shared/ha_e2e/constraints-ha-2024.3.3.txt "$HA_TEST_PIN" "josepy<2"
+      -c "$DATA/ha_e2e/constraints-ha-2024.3.3.txt" "$HA_TEST_PIN" "josepy<2"
   fi
+  # HA's MQTT integration (the component's discovery test) needs file_upload's requirement
+  .venv-ha/bin/python -c "import janus" 2>/dev/null \
+    || .venv-ha/bin/python -m pip install -q --disable-pip-version-check "janus==1.0.0"
 fi
 say "ready"

@@ -18,13 +18,20 @@ from bridge.app import Bridge
 from bridge.config import Config, parse
 from bridge.redact import REDACTOR
 
-from .peers import Mosquitto, MqttRecorder, RtspServer, make_clip
+from .peers import PEDESTRIANS, REPO, Mosquitto, MqttRecorder, RtspServer, make_clip
 
 #: the Home Assistant component's tests run in their own venv (scripts/test.sh), not here
 collect_ignore = ["components"]
 
 CAMERA_USER = "viewer"
 CAMERA_PASSWORD = "Sup3r-S3cret-pw"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, in one line, when the test data folder is absent."""
+    if not PEDESTRIANS.exists():
+        pytest.exit(f"test data missing: {PEDESTRIANS} not found; put the test data folder at "
+                    f"{REPO.parent / 'shared'} beside the checkout or set CAMERA_BRIDGE_TEST_DATA=DIR", returncode=2)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,9 @@ async def test_bridge_id_is_persistent_and_shown_on_api_and_mqtt(broker, prefix,
         info = await (await http.get("/api/bridge")).json()
         assert len(info["id"]) == 32 and info["cameras"] == {"demo": info["cameras"]["demo"]}
         assert info["mqtt"] == {"base_topic": prefix, "node_id": prefix, "discovery": True,
-                                "discovery_configured": True, "discovery_prefix": f"{prefix}_ha"}
+                                "discovery_configured": True, "discovery_prefix": f"{prefix}_ha",
+                                "connected": bridge.publisher.link.connected.is_set()}
+        assert info["mediamtx"] is None  # not enabled
         state = await rec.next_on(f"{prefix}/bridge/state", 0.0)
     assert json.loads(state.payload)["id"] == info["id"]
     async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:

@@ -42,7 +42,8 @@ async def test_registry_add_patch_delete_and_persistence(broker, rtsp, prefix, t
         resp = await http.post("/api/cameras", json={"id": "bad", "url": "ftp://x"})
         body = await resp.json()
         assert resp.status == 400 and body["errors"] == [
-            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"]
+            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
+            "got 'ftp://x'"]
         resp = await http.post("/api/cameras", data=b"{not json")
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_json"
 

@@ -18,7 +18,7 @@ import pytest
 
 from bridge.api import rpc
 from bridge.api.auth import generate_key, hash_key
-from bridge.events import EventBus
+from bridge.core.events import CameraStatusChanged, EventBus
 
 from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, running
 from .test_api_cameras import base_url, wait_for_snapshot
@@ -198,7 +198,8 @@ async def test_cameras_round_trip(broker, rtsp, prefix):
         assert error["code"] == -32002 and error["data"]["error"] == "conflict"
         error = await client.error("cameras.add", {"id": "bad", "url": "ftp://x"})
         assert error["code"] == -32003 and error["data"]["errors"] == [
-            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"]
+            "cameras.bad.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
+            "got 'ftp://x'"]
         error = await client.error("cameras.add", {"id": "bad2", "url": secret_url, "snapshot": {"quality": 500}})
         assert error["code"] == -32003 and error["data"]["errors"]
         error = await client.error("cameras.add", [secret_url])
@@ -375,12 +376,12 @@ async def test_slow_client_loses_events_not_memory():
         await conn.send(reply)
         for burst in range(4):
             for n in range(300):
-                bridge.events.publish("camera.status", {"camera": "cam", "n": burst * 300 + n})
+                bridge.events.publish(CameraStatusChanged("cam", {"n": burst * 300 + n}))
             await asyncio.sleep(0.01)  # the subscription moves what it can
             assert conn._queue.qsize() <= rpc.SEND_QUEUE
         ws.release.set()
         await conn.drain()
-        bridge.events.publish("camera.status", {"camera": "cam", "n": "last"})
+        bridge.events.publish(CameraStatusChanged("cam", {"n": "last"}))
         await asyncio.sleep(0.01)
         await conn.drain()
     finally:

@@ -36,7 +36,8 @@ def strict(text: str):
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a": -Infinity}', "1e999", "[-1e999]",
                                   '{"id": 1e-999}', "[" * 65 + "]" * 65, "[" * 2000 + "]" * 2000,
-                                  "[" * MIB, '{"a":' * 100 + "1" + "}" * 100, "[1,]", b"\xff"])
+                                  "[" * MIB, '{"a":' * 100 + "1" + "}" * 100, "[1,]", b"\xff",
+                                  "[" + "[]," * 10_000 + "[]]", '["' + '\\"[' * 100])
 def test_loads_refuses_what_is_not_strict_bounded_json(text):
     with pytest.raises(wire.WireError):
         wire.loads(text)
@@ -170,7 +171,8 @@ async def test_hostile_json_gets_a_parse_error_and_the_connection_stays(broker, 
             '{"jsonrpc": "2.0", "method": "cameras.list", "id": -1e999}': "out of range",
             '{"jsonrpc": "2.0", "method": "cameras.list", "id": NaN}': "NaN",
             '{"jsonrpc": "2.0", "method": "cameras.get", "params": {"id": Infinity}, "id": 2}': "Infinity",
-            "[" * (MIB // 2 - 10) + "]" * (MIB // 2 - 10): "nested",
+            "[" * (MIB // 2 - 10) + "]" * (MIB // 2 - 10): "arrays/objects; at most 10000",
+            "[" + "[]," * 20_000 + "[]]": "arrays/objects; at most 10000",
         }
         for frame, words in frames.items():
             start = time.perf_counter()

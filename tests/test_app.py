@@ -9,6 +9,7 @@ import time
 import pytest
 
 from bridge import app
+from bridge.cameras import CameraExists, UnknownCamera
 
 from .conftest import make_config
 
@@ -44,7 +45,7 @@ async def test_cameras_added_replaced_and_removed_at_run_time(broker, rtsp, pref
         await rec.next_on(f"{prefix}/extra/snapshot", 0)
         added = json.loads((await rec.next_on(disc, 0)).payload)
         assert added["device"]["name"] == "Extra"
-        with pytest.raises(app.CameraExistsError):
+        with pytest.raises(CameraExists):
             await bridge.add_camera(extra)
 
         changed = time.monotonic()
@@ -54,7 +55,7 @@ async def test_cameras_added_replaced_and_removed_at_run_time(broker, rtsp, pref
         await rec.next_on(f"{prefix}/extra/snapshot", changed)
 
         await bridge.remove_camera("extra")
-        with pytest.raises(app.UnknownCameraError):
+        with pytest.raises(UnknownCamera):
             await bridge.remove_camera("extra")
         for _ in range(20):
             found = await retained(broker.port, [f"{prefix}/#", f"{prefix}_ha/#"], settle=0.3)

@@ -52,6 +52,20 @@ async def test_snapshot_interval_is_respected(broker, rtsp, prefix):
     assert min(np.diff(times)) > 2.5
 
 
+async def test_only_keyframes_that_become_snapshots_are_decoded(broker, rtsp, prefix):
+    """interval 3 s on a 1 s GOP: about one keyframe in three is decoded, not every one."""
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 3}}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge:
+        await rec.next_on(f"{prefix}/cam/snapshot", 0)
+        start = time.monotonic()
+        await rec.wait(lambda: time.monotonic() - start > 7, 10, "7 s")
+        status = bridge.cameras["cam"].status
+        snapshots = bridge.snapshots["cam"].count
+    assert status.keyframes >= 7, status
+    assert snapshots <= status.decoded <= snapshots + 1, (status, snapshots)
+    assert status.decoded <= status.keyframes / 2, status
+
+
 async def test_snapshot_set_publishes_within_one_gop_and_retained_set_is_ignored(broker, rtsp, prefix):
     import aiomqtt
 

@@ -245,3 +245,28 @@ def test_leases_carry_an_increasing_epoch(pg, members):
     assert asyncio.run(history()) == [("bridge-a", 1, "taken"), ("bridge-b", 2, "taken")]
     wait_for(lambda: members[1].pubs(), 5, "a publish")
     assert {epoch for _, _, epoch in members[1].pubs()} == {2}
+
+
+def test_cluster_status_shows_members_and_their_cameras(pg, members, tmp_path):
+    members.extend(Member(pg.dsn, f"bridge-{x}") for x in "ab")
+    wait_for(lambda: all_owned_once(members) and all(len(m.running()) == 6 for m in members), 30,
+             "a 6/6 split")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"mqtt: {{host: 127.0.0.1}}\ncameras: {{}}\ncluster: {{dsn: '{pg.dsn}'}}\n")
+    out = subprocess.run([sys.executable, "-m", "bridge", "cluster", "status", "--config", str(config),
+                          "--json"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    shown = json.loads(out.stdout)
+    held = {m["name"]: sorted(m["cameras"]) for m in shown["members"]}
+    assert held == {m.name: sorted(m.running()) for m in members}
+    assert all(m["live"] for m in shown["members"])
+    assert {c: v["owner"] for c, v in shown["leases"].items()} == {
+        c: m.name for m in members for c in m.running()}
+    down = subprocess.run([sys.executable, "-m", "bridge", "cluster", "status", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={**os.environ, "CAMERA_BRIDGE_CLUSTER__DSN":
+                               "postgresql://u:pw123@127.0.0.1:1/x"})
+    assert down.returncode == 1 and "cannot read the cluster database" in down.stderr
+    assert "pw123" not in down.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -38,22 +40,27 @@ def test_defaults_fill_a_minimal_config():
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}", "cameras.cam.colour: unknown key"),
+    ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}",
+     "cameras.cam.colour: unknown key; allowed: name, url, device, transport, open_timeout, stall_timeout, "
+     "input_format, video_size, framerate, privacy_masks, snapshot, timelapse, detect"),
     ("mqtt: {host: h}\ncameras: {front_door: {url: 'ftp://x'}}",
-     "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN"),
-    ("mqtt: {port: 1883}\ncameras: {}", "mqtt.host: required key missing"),
+     "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
+     "got 'ftp://x'"),
+    ("mqtt: {port: 1883}\ncameras: {}",
+     "mqtt.host: required key missing (a non-empty string: Broker host name or address.)"),
     ("mqtt: {host: h}\ncameras:\n  cam: {url: 'lavfi:a'}\n  cam: {url: 'lavfi:b'}",
      "cameras.cam: duplicate camera id (line 4)"),
     ("mqtt: {host: h}\ncameras: {Front-Door: {url: 'lavfi:a'}}",
      "cameras.Front-Door: invalid camera id, expected a slug [a-z0-9_]+"),
-    ("mqtt: {host: h, port: many}\ncameras: {}", "mqtt.port: expected int"),
+    ("mqtt: {host: h, port: many}\ncameras: {}", "mqtt.port: expected an integer from 1 to 65535, got 'many'"),
     ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', snapshot: {quality: 101}}}",
-     "cameras.cam.snapshot.quality: value must be at most 100"),
+     "cameras.cam.snapshot.quality: expected an integer from 1 to 100, got 101"),
     ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', transport: quic}}",
-     "cameras.cam.transport: value must be one of ['tcp', 'udp']"),
+     "cameras.cam.transport: expected one of tcp, udp, got 'quic'"),
     ("mqtt: {host: h}\ncameras: {cam: {name: x}}", "cameras.cam: set exactly one of url and device"),
-    ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}", "cameras.cam.device: expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path)"),
-    ("mqtt: {host: h}\ncameras: [a, b]", "cameras: expected a mapping of camera id to camera"),
+    ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}",
+     "cameras.cam.device: expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path), got '/dev/sda'"),
+    ("mqtt: {host: h}\ncameras: [a, b]", "cameras: expected a mapping of camera id to camera, got a list"),
     ("mqtt: {host: h, password: !env NOPE_PW}\ncameras: {}",
      "mqtt.password: environment variable NOPE_PW is not set"),
 ])
@@ -185,3 +192,156 @@ def test_api_auth_rules():
     assert any("needs api.keys" in e for e in errors_of(base + "{host: 127.example.com}"))
     assert parse(base + "{auth: off}", {}).api.auth == "off"  # a bare YAML off reads as false
     assert parse(base + "{host: 127.0.0.2}", {}).api.auth_required is False
+
+
+# ---------------------------------------------------------------------------------------------
+# errors that say how to fix them: the key path, the value found (secrets masked), what is
+# allowed, "did you mean" for a misspelt key, and where a YAML syntax error is
+
+
+def test_unknown_key_suggests_the_closest_known_key_and_lists_the_allowed_ones():
+    errors = errors_of(GOOD + "    snapshot: {intervall: 5}\n")
+    assert errors == ["cameras.front_door.snapshot.intervall: unknown key (did you mean interval?); "
+                      "allowed: interval, max_width, quality, retain"]
+    top = errors_of(GOOD.replace("mqtt:", "mqt:"))
+    assert any(e.startswith("mqt: unknown key (did you mean mqtt?); allowed: log_level,") for e in top)
+    # nothing close: no suggestion, still the keys allowed there
+    assert errors_of(GOOD + "    zzz: 1\n")[0].startswith("cameras.front_door.zzz: unknown key; allowed: name, url,")
+
+
+def test_a_bad_value_is_shown_with_what_is_allowed():
+    errors = errors_of(GOOD + "    snapshot: {max_width: 1280px, quality: 0}\n    transport: quic\n")
+    assert errors == [
+        "cameras.front_door.snapshot.max_width: expected an integer from 16 to 7680, or null, got '1280px'",
+        "cameras.front_door.snapshot.quality: expected an integer from 1 to 100, got 0",
+        "cameras.front_door.transport: expected one of tcp, udp, got 'quic'",
+    ]
+
+
+def test_a_value_from_the_environment_is_shown_as_found():
+    assert errors_of(GOOD, {"CAMERA_BRIDGE_MQTT__PORT": "eighty"}) == [
+        "mqtt.port: expected an integer from 1 to 65535, got 'eighty'"]
+
+
+def test_secrets_in_errors_are_masked():
+    errors = errors_of("mqtt: {host: h}\ncameras: {cam: {url: 'ftp://admin:Cam-Pw-77@192.0.2.1/s'}}\n"
+                       "api: {jwt_secret: Short-Jwt-Pw}\nmqtt_pasword: Mqtt-Pw-99\n")
+    text = "\n".join(errors)
+    assert "Cam-Pw-77" not in text and "Short-Jwt-Pw" not in text and "Mqtt-Pw-99" not in text
+    assert "cameras.cam.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, " \
+           "got 'ftp://admin:***@192.0.2.1/s'" in errors
+    assert "api.jwt_secret: expected a string of at least 32 characters, or null, got '***'" in errors
+
+
+def test_a_rule_across_options_does_not_blame_a_valid_value():
+    assert errors_of("mqtt: {host: h}\ncameras: {}\napi: {host: 0.0.0.0, auth: 'off'}") == [
+        "api.auth: auth: off is only allowed on a loopback host"]
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path: Path):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("mqtt:\n  host: h\n  port: [1\ncameras: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load(cfg, {})
+    assert err.value.errors == [f"{cfg}:4:8: invalid YAML: expected ',' or ']', but got ':' "
+                                "(while parsing a flow sequence at line 3, column 9)"]
+    assert "<unicode string>" not in str(err.value)
+
+
+def test_api_camera_bodies_get_the_same_messages():
+    from bridge.config import camera_from_data
+
+    with pytest.raises(ConfigError) as err:
+        camera_from_data("shed", {"url": "rtsp://u:Api-Pw-5@192.0.2.9/s", "open_timeout": "soon",
+                                  "snapshot": {"qualty": 50}})
+    assert err.value.errors == [
+        "cameras.shed.open_timeout: expected a number greater than 0, got 'soon'",
+        "cameras.shed.snapshot.qualty: unknown key (did you mean quality?); "
+        "allowed: interval, max_width, quality, retain",
+    ]
+
+
+def test_check_config_prints_how_to_fix_each_error(tmp_path: Path):
+    """What a user sees running ``camera-bridge check-config`` on a config with typos."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("mqtt:\n  host: 127.0.0.1\n  pasword: !env PW\n  port: 1883x\n"
+                   "cameras:\n  front_door:\n    url: rtsp://viewer:Cli-Cam-Pw@192.0.2.20/s\n"
+                   "    snapshot:\n      intervall: 5\n      max_width: 1280px\n")
+    result = run_cli("check-config", "--config", str(cfg), env={"PW": "Cli-Mqtt-Pw", "PATH": "/usr/bin"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"configuration {cfg} is invalid:",
+        "  cameras.front_door.snapshot.intervall: unknown key (did you mean interval?); "
+        "allowed: interval, max_width, quality, retain",
+        "  cameras.front_door.snapshot.max_width: expected an integer from 16 to 7680, or null, got '1280px'",
+        "  mqtt.pasword: unknown key (did you mean password?); allowed: host, port, username, password, client_id, "
+        "keepalive, base_topic, discovery, discovery_prefix, ha_status_topic, status_interval",
+        "  mqtt.port: expected an integer from 1 to 65535, got '1883x'",
+    ]
+    assert "Cli-Mqtt-Pw" not in result.stderr + result.stdout and "Cli-Cam-Pw" not in result.stderr
+
+
+def test_check_config_names_the_place_of_a_yaml_syntax_error(tmp_path: Path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("mqtt:\n  host: 127.0.0.1\n cameras: {}\n")
+    result = run_cli("check-config", "--config", str(cfg))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1] == (
+        f"  {cfg}:3:2: invalid YAML: expected <block end>, but found '<block mapping start>' "
+        "(while parsing a block mapping at line 1, column 1)")
+
+
+def test_a_secret_that_is_not_text_is_masked_too():
+    errors = errors_of("mqtt: {host: h}\ncameras: {}\napi: {jwt_secret: 8675309}\n")
+    assert errors == ["api.jwt_secret: expected a string of at least 32 characters, or null, got '***'"]
+
+
+def _place(pattern: str, key: str, value: object) -> tuple[dict, str]:
+    """A config with ``value`` at ``key`` of the section at ``pattern`` (``<id>`` a camera or
+    timelapse id, ``<label>`` a label, ``name[]`` the first list entry), and its key path."""
+    data: dict = {"mqtt": {"host": "h"}, "cameras": {"cam": {"url": "lavfi:testsrc"}}}
+    node, path = data, []
+    for part in [p for p in pattern.split(".") if p]:
+        if part.startswith("<"):
+            part = "person" if part == "<label>" else "cam"
+        if part.endswith("[]"):
+            node[part[:-2]] = [{}]
+            node, path = node[part[:-2]][0], [*path, part[:-2], "0"]
+            continue
+        node = node.setdefault(part, {"camera": "cam"} if path == ["timelapses"] else {})
+        path.append(part)
+    node[key] = value
+    return data, ".".join([*path, key])
+
+
+def test_every_refused_value_is_shown_and_no_bare_voluptuous_message_remains():
+    """For every option of every section: a value its validator refuses is reported at its key
+    path with what is allowed and the value found (a secret masked)."""
+    from bridge.config import SECTIONS
+
+    bad = "zz-not-valid"
+    checked = 0
+    for pattern, section in SECTIONS.items():
+        for opt in section.options:
+            try:
+                opt.validator(bad)
+                continue  # free text: nothing to refuse
+            except Exception:  # noqa: BLE001 - any refusal
+                pass
+            data, path = _place(pattern, opt.key, bad)
+            lines = [e for e in errors_of(json.dumps(data)) if e.startswith(f"{path}: ")]
+            assert len(lines) == 1, (path, lines)
+            line = lines[0]
+            assert not re.search(r"expected (int|float|bool|boolean)\b|value must be|not a valid value", line), line
+            if opt.secret and opt.key != "url":  # a URL is shown with its password masked
+                assert line.endswith("got '***'"), line
+            else:  # "got 'value'", or the message quotes it
+                assert f"'{bad}'" in line, line
+            checked += 1
+    assert checked > 50, checked
+
+
+def test_the_start_of_a_key_suggests_the_whole_key():
+    errors = errors_of("mqtt: {host: h}\ncameras: {}\ncluster: {renew: 3}\n")  # too short for difflib alone
+    assert errors == ["cluster.renew: unknown key (did you mean renew_interval?); "
+                      "allowed: dsn, name, lease_ttl, renew_interval"]

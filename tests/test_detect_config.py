@@ -66,11 +66,11 @@ def test_camera_section_overrides_global_defaults():
 
 
 @pytest.mark.parametrize(("detect", "message"), [
-    ("{fps: 0}", "cameras.front.detect.fps: value must be at least 0.1"),
+    ("{fps: 0}", "cameras.front.detect.fps: expected a number from 0.1 to 30, got 0"),
     ("{objects: [status]}", "cameras.front.detect.objects: label 'status' would clash"),
     ("{zones: {door: [[0, 0], [2, 0], [1, 1]]}}", "cameras.front.detect.zones: expected [x, y] with 0 <= x, y <= 1"),
     ("{detector: onnx}", "cameras.front.detect.model: detector onnx needs a model file"),
-    ("{motion: {threshold: 0}}", "cameras.front.detect.motion.threshold: value must be at least 1"),
+    ("{motion: {threshold: 0}}", "cameras.front.detect.motion.threshold: expected an integer from 1 to 255, got 0"),
 ])
 def test_bad_values_are_named_by_key_path(detect, message):
     with pytest.raises(ConfigError) as err:

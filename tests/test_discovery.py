@@ -79,6 +79,9 @@ async def test_removed_camera_is_cleared_at_start(broker, rtsp, prefix):
     async with recording(broker.port, prefix) as rec, running(config):
         await rec.wait(lambda: [m for m in rec.on(f"{prefix}/gone/status") if not m.payload], 10,
                        "the removed camera's status cleared")
+        gone_configs = [t for t in before if "/gone" in t]  # cleared one by one, as they come in
+        await rec.wait(lambda: all(any(not m.payload for m in rec.on(t)) for t in gone_configs), 10,
+                       "the removed camera's discovery configs cleared")
         found = await retained(broker.port, [f"{prefix}_ha/#", f"{prefix}/#"])
     assert not [t for t in found if "gone" in t], "stale retained topics of the removed camera"
     assert [t for t in found if "/keep" in t]

@@ -22,12 +22,12 @@ import yaml
 from bridge import cli, config
 from bridge.camera import Camera
 from bridge.config import CameraConfig, Option, parse
+from bridge.config import timelapse as timelapse_config
 from bridge.config.detect import DetectConfig, ObjectFilter
+from bridge.config.timelapse import Spec
 from bridge.mqtt import discovery, topics
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.status import CameraState, CameraStatus
-from bridge.config import timelapse as timelapse_config
-from bridge.config.timelapse import Spec
 from bridge.timelapse.state import Runtime, State
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,10 +256,42 @@ def test_section_prefixes_are_real_key_paths():
         node["no_such_option"] = 1
         with pytest.raises(config.ConfigError) as err:
             parse(json.dumps(data), {})
-        assert f"{path}no_such_option: unknown key" in err.value.errors, (table, err.value.errors)
-        misplaced = [e for e in err.value.errors if e.endswith("unknown key")
-                     and e != f"{path}no_such_option: unknown key"]
-        assert not misplaced, f"{table} is not at {prefix!r}: {misplaced}"
+        unknown = [e for e in err.value.errors if ": unknown key" in e]
+        assert [e.split(":")[0] for e in unknown] == [f"{path}no_such_option"], (table, err.value.errors)
+        allowed = unknown[0].split("; allowed: ")[1].split(", ")
+        assert {o.key for o in table_options} <= set(allowed), f"{table}: {unknown[0]}"
+
+
+#: how configuration.md counts its sections
+COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+          "ten": 10, "eleven": 11, "twelve": 12}
+
+
+def test_the_section_list_is_the_schemas():
+    """"N sections: the top-level options, `mqtt:`, ..." under File shape names every section of
+    the schema, in its order, and counts them right (the top-level options are one)."""
+    text = section(CONFIG_DOC.read_text(encoding="utf-8"), "## File shape")
+    found = re.search(r"^(\w+) sections: (.*?)\. Unknown keys", text, flags=re.MULTILINE | re.DOTALL)
+    assert found, "the 'N sections: ...' sentence is gone from File shape"
+    listed = re.findall(r"`(\w+):`", found.group(2))
+    top_options = {o.key for o in config.TOP_OPTIONS}
+    in_schema = [str(key) for key in config.SCHEMA.schema if str(key) not in top_options]
+    assert sorted(in_schema) == sorted(config.SECTIONS[""].subsections)
+    assert listed == list(config.SECTIONS[""].subsections)
+    assert COUNTS[found.group(1).lower()] == 1 + len(listed)
+
+
+def test_every_section_has_its_heading():
+    """Each section of the schema (bridge.config.SECTIONS) has its own heading with its key path
+    in Options, and each such heading is a section; a camera's ``detect`` and ``timelapse`` take
+    the keys of the top-level sections of these names and are documented there."""
+    text = CONFIG_DOC.read_text(encoding="utf-8")
+    headings = {h for h in re.findall(r"^#{3,4} `([^`]+)`$", text, flags=re.MULTILINE)
+                if not h.startswith("camera-bridge")}
+    paths = {p for p in config.SECTIONS if p
+             and not p.startswith(("cameras.<id>.detect", "cameras.<id>.timelapse"))}
+    assert headings == paths
+    assert "### Top level" in text
 
 
 def test_example_file_is_valid():

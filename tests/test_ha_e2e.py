@@ -34,9 +34,9 @@ import yaml
 from bridge import __version__
 
 from .conftest import CAMERA_PASSWORD, CAMERA_USER, recording
-from .peers import REPO, retained
+from .peers import REPO, SHARED, retained
 
-HA_E2E = REPO.parent / "shared" / "ha_e2e"
+HA_E2E = SHARED / "ha_e2e"
 PROBE = HA_E2E / "ha_probe.py"
 SETUP = HA_E2E / "setup.sh"
 HA_VENV = Path(os.environ.get("HA_E2E_VENV", "/tmp/ha-e2e-venv"))

@@ -4,6 +4,7 @@ leading underscore), so a helper shared between modules is documented where it l
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 from .peers import REPO
@@ -61,4 +62,106 @@ def test_the_scan_sees_a_private_helper_used_across_modules():
 
 def test_no_module_uses_private_helpers_of_another():
     found = [line for path in sorted(PACKAGE.rglob("*.py")) for line in private_uses(path)]
+    assert found == [], "\n".join(found)
+
+
+# -- layers ------------------------------------------------------------------------------------
+
+#: the parts: they produce frames, state and events, and never know who listens
+PARTS = ("capture", "camera", "cameras", "snapshot", "detect", "timelapse", "mediamtx", "usb", "store",
+         "registry")
+#: the adapters: they parse, call the control port or read the view port, render
+ADAPTERS = ("mqtt", "api")
+
+
+def imported_modules(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """``(line, dotted module)`` of every ``bridge`` module the file at ``path`` imports (also
+    under ``TYPE_CHECKING`` and inside functions), ``from .x import y`` resolved to ``bridge.x.y``
+    when ``y`` is a module."""
+    rel = path.relative_to(REPO)
+    parts = list(rel.with_suffix("").parts)
+    package = parts if parts[-1] == "__init__" else parts[:-1]
+    if package[-1:] == ["__init__"]:
+        package = package[:-1]
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+            else:
+                base = (node.module or "").split(".")
+            if base[:1] != ["bridge"]:
+                continue
+            for alias in node.names:
+                target = [*base, alias.name]
+                found.append((node.lineno, ".".join(target if _is_module(target) else base)))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "bridge"]
+    return found
+
+
+def layer_of(module: str) -> str:
+    """``bridge.api.rpc`` -> ``api``; ``bridge.app`` -> ``app``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def layer_violations(path: Path, source: str | None = None) -> list[str]:
+    """``file:line: what`` for each import of the file at ``path`` that crosses the layers:
+    ``core`` imports only ``config`` (and the standard library); parts never import the
+    adapters nor ``app``; ``mqtt`` and ``api`` never import each other; only ``cli`` imports
+    ``app``."""
+    rel = path.relative_to(REPO)
+    here = layer_of(".".join(rel.with_suffix("").parts))
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    found = []
+    for line, module in imported_modules(path, source):
+        there = layer_of(module)
+        if there == here:
+            continue
+        why = None
+        if here == "core" and there not in ("config",):
+            why = "core imports only config"
+        elif here in PARTS and there in (*ADAPTERS, "app"):
+            why = "a part never imports an adapter or app"
+        elif here in ADAPTERS and there in ADAPTERS:
+            why = "mqtt and api never import each other"
+        elif there == "app" and here != "cli":
+            why = "only cli imports app"
+        if why:
+            found.append(f"{rel}:{line}: imports {module} ({why})")
+    if here == "core":  # and no third-party package either
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module
+                     else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top != "bridge" and top not in sys.stdlib_module_names:
+                    found.append(f"{rel}:{node.lineno}: imports {name} (core imports only config)")
+    return found
+
+
+def test_the_layer_scan_sees_each_kind_of_crossing():
+    cases = {
+        PACKAGE / "core" / "probe.py": "from ..api import rpc\nimport aiohttp\nfrom ..config import Config\n",
+        PACKAGE / "registry.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .app import Bridge\n",
+        PACKAGE / "usb" / "probe.py": "from ..mqtt.client import MqttLink\n",
+        PACKAGE / "api" / "probe.py": "def f():\n    from ..mqtt import topics\n",
+        PACKAGE / "mqtt" / "probe.py": "from ..api.errors import ApiError\n",
+    }
+    found = [line for path, source in cases.items() for line in layer_violations(path, source)]
+    assert found == [
+        "bridge/core/probe.py:1: imports bridge.api.rpc (core imports only config)",
+        "bridge/core/probe.py:2: imports aiohttp (core imports only config)",
+        "bridge/registry.py:3: imports bridge.app (a part never imports an adapter or app)",
+        "bridge/usb/probe.py:1: imports bridge.mqtt.client (a part never imports an adapter or app)",
+        "bridge/api/probe.py:2: imports bridge.mqtt.topics (mqtt and api never import each other)",
+        "bridge/mqtt/probe.py:1: imports bridge.api.errors (mqtt and api never import each other)",
+    ]
+
+
+def test_the_layers_hold():
+    found = [line for path in sorted(PACKAGE.rglob("*.py")) for line in layer_violations(path)]
     assert found == [], "\n".join(found)

@@ -349,10 +349,10 @@ def test_bad_mediamtx_options_name_their_key_path():
     with pytest.raises(ConfigError) as err:
         config(CAMS, api_url="ftp://x", record={"path": "./rec/%Y", "format": "mkv", "segment_duration": "1 hour"})
     assert set(err.value.errors) == {
-        "mediamtx.api_url: expected http(s)://host:port",
-        "mediamtx.record.path: must contain %path",
-        "mediamtx.record.format: value must be one of ['fmp4', 'mpegts']",
-        "mediamtx.record.segment_duration: expected a duration such as 30m, 1h"}
+        "mediamtx.api_url: expected http(s)://host:port, got 'ftp://x'",
+        "mediamtx.record.path: must contain %path, got './rec/%Y'",
+        "mediamtx.record.format: expected one of fmp4, mpegts, got 'mkv'",
+        "mediamtx.record.segment_duration: expected a duration such as 30m, 1h, got '1 hour'"}
 
 
 def test_usb_camera_without_mjpeg_is_published_from_its_default_format():

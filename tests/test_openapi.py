@@ -34,8 +34,9 @@ from bridge.app import Bridge
 
 from .conftest import make_config, running
 
-#: routes documented elsewhere: the WebSocket JSON-RPC endpoint (bridge/api/rpc.py)
-NOT_IN_SPEC = {"/ws"}
+#: routes documented elsewhere: the WebSocket JSON-RPC endpoint (bridge/api/rpc.py), the web page
+#: and its files (bridge/api/web.py, docs/web.md)
+NOT_IN_SPEC = {"/ws", "/", "/static/{name}"}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
           content_type_conformance, response_headers_conformance]

@@ -74,7 +74,7 @@ async def test_crud_settings_sources_and_lifecycle(broker, prefix):
         status, err = await call(http, "POST", url(bridge, "/api/timelapses"),
                                  json={"id": "x", "camera": "nope", "fps": 0})
         assert status == 400 and err["error"] == "invalid_config"
-        assert "timelapses.x.fps: value must be at least 1" in err["errors"]
+        assert "timelapses.x.fps: expected an integer from 1 to 120, or null, got 0" in err["errors"]
         status, err = await call(http, "POST", url(bridge, "/api/timelapses"), json={"id": "x", "camera": "nope"})
         assert status == 400 and err["errors"] == ["timelapses.x.camera: no camera 'nope'"]
         status, err = await call(http, "POST", url(bridge, "/api/timelapses"),
@@ -157,8 +157,10 @@ async def test_frames_videos_ranges_thumbnails_and_traversal(broker, prefix):
         while not progress or progress[-1]["state"] == "running":
             progress.append((await asyncio.wait_for(events.queue.get(), 30)).data)
         assert progress[-1]["state"] == "done" and progress[-1]["percent"] == 100.0
+        assert progress[-1]["frames"] == progress[-1]["total"] and progress[-1]["eta_s"] == 0.0
         percents = [p["percent"] for p in progress]
         assert percents == sorted(percents)
+        assert all(p < 100 for p in percents[:-1]), f"100 % before done: {progress}"
 
         status, videos = await call(http, "GET", url(bridge, "/api/timelapses/tl/videos"))
         video = videos["videos"][0]
@@ -243,7 +245,8 @@ async def test_json_rpc_methods(broker, prefix):
             assert missing["error"]["code"] == -32001
             invalid = await rpc("timelapses.add", id="x", camera="cam", interval=0)
             assert invalid["error"]["code"] == -32003
-            assert "timelapses.x.interval: value must be at least 1" in invalid["error"]["data"]["errors"]
+            assert ("timelapses.x.interval: expected a number from 1 to 86400, or null, got 0"
+                    in invalid["error"]["data"]["errors"])
             frames = await rpc("timelapses.frames", id="tl", limit=1)
             assert frames["result"]["limit"] == 1 and len(frames["result"]["frames"]) <= 1
 
@@ -321,6 +324,9 @@ async def test_mqtt_commands_discovery_and_state(broker, prefix):
                                              if m.payload and json.loads(m.payload)["state"] == "done"],
                                     30, "render done on MQTT")
             assert render[-1]["percent"] == 100.0 and render[-1]["timelapse"] == "garden"
+            progress = [json.loads(m.payload) for m in rec.on(f"{prefix}/timelapse/garden/render") if m.payload]
+            early = [p for p in progress if p["percent"] == 100.0 and p["state"] != "done"]
+            assert not early, f"render progress 100 before done: {early}"
         assert state["id"] == "garden"
 
 

@@ -41,17 +41,17 @@ def test_errors_name_the_key_path():
                                        "days": ["mon", "funday"], "end_date": "soon", "oops": 1},
                                  "Bad-Id": {"camera": "garden"}}), {})
     errors = err.value.errors
-    assert "timelapse.latitude: value must be at most 90" in errors
+    assert "timelapse.latitude: expected a number from -90 to 90, or null, got 91" in errors
     assert any(e.startswith("timelapse.timezone: unknown time zone 'Mars/Olympus'") for e in errors)
-    assert "timelapses.t.interval: value must be at least 1" in errors
-    assert "timelapses.t.window_start: expected HH:MM (local time), sunrise or sunset" in errors
+    assert "timelapses.t.interval: expected a number from 1 to 86400, or null, got 0" in errors
+    assert "timelapses.t.window_start: expected HH:MM (local time), sunrise or sunset, got '25:00'" in errors
     assert any(e.startswith("timelapses.t.days: unknown day(s) fun") for e in errors)
     assert any(e.startswith("timelapses.t.end_date: expected an ISO date") for e in errors)
-    assert "timelapses.t.oops: unknown key" in errors
+    assert any(e.startswith("timelapses.t.oops: unknown key; allowed: camera, name,") for e in errors)
     assert "timelapses.Bad-Id: invalid timelapse id, expected a slug [a-z0-9_]+" in errors
     with pytest.raises(ConfigError) as err:
         parse(config(cameras={"c": {"url": "lavfi:testsrc", "timelapse": {"crf": 99}}}), {})
-    assert err.value.errors == ["cameras.c.timelapse.crf: value must be at most 51"]
+    assert err.value.errors == ["cameras.c.timelapse.crf: expected an integer from 0 to 51, or null, got 99"]
 
 
 def test_references_are_checked():
@@ -70,7 +70,7 @@ def test_camera_id_timelapse_is_reserved():
 def test_api_body_validation_uses_the_same_paths():
     with pytest.raises(ConfigError) as err:
         spec_from_data("p", {"camera": "garden", "fps": "many"})
-    assert err.value.errors == ["timelapses.p.fps: expected int"]
+    assert err.value.errors == ["timelapses.p.fps: expected an integer from 1 to 120, or null, got 'many'"]
     spec = spec_from_data("p", {"camera": "garden", "days": "sat,sun", "width": None})
     assert spec.days == ("sat", "sun") and spec.overrides == {}
 

@@ -20,7 +20,7 @@ from bridge.status import CameraState
 from bridge.usb.devices import UsbDevice, probe, scan_sysfs
 
 from .conftest import make_config, recording, running
-from .peers import REPO
+from .peers import REPO, SHARED
 
 
 def plug(root: Path, n: int, serial: str | None = "SN1") -> None:
@@ -300,7 +300,7 @@ async def test_devices_present_at_start_are_found_through_udev(broker, prefix):
     starts, added under the id from its vendor, product and serial."""
     async with recording(broker.port, prefix) as rec:
         child = subprocess.Popen(
-            ["umockdev-run", "-d", str(REPO.parent / "shared" / "usb" / "webcam_c270.umockdev"), "--",
+            ["umockdev-run", "-d", str(SHARED / "usb" / "webcam_c270.umockdev"), "--",
              sys.executable, "-m", "tests.usb_child", str(broker.port), prefix, "udev"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)})

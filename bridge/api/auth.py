@@ -1,7 +1,8 @@
 """Authentication and roles for the API: API keys, JWT bearer tokens, the auth middleware.
 
 Credentials
-    ``Authorization: Bearer <api key or JWT>`` or ``X-API-Key: <api key>``.
+    ``Authorization: Bearer <api key or JWT>`` or ``X-API-Key: <api key>``; without either, a
+    browser's session cookie (:mod:`bridge.api.session`, CSRF token required on changes).
 
     *API keys* are ``cb_`` + 32 random bytes (URL-safe base64), made by ``camera-bridge api-key``;
     the configuration holds only their ``sha256:<hex>`` hash (``api.keys[]``), compared with
@@ -42,6 +43,8 @@ from aiohttp import web
 from ..config import ROLES, ApiConfig
 from ..redact import redact
 from .errors import json_error
+from .keys import CONFIG
+from .session import session_principal
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -77,12 +80,19 @@ ROUTE_ROLES: dict[str, str] = {
     "health.cameras": "viewer",
     "metrics": "viewer",
     "openapi": "viewer",
+    "session.get": PUBLIC,
+    "session.login": SELF,
+    "session.logout": SELF,
+    "web.page": PUBLIC,
+    "web.static": PUBLIC,
+    "cameras.probe": "admin",
     "cameras.snapshot_now": "operator",
     "cameras.add": "admin",
     "cameras.update": "admin",
     "cameras.remove": "admin",
     "bridge.get": "viewer",
     "bridge.discovery": "admin",
+    "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
     "cameras.set_detection": "operator",
@@ -119,7 +129,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role`` and
-    ``method`` (``api_key``, ``jwt`` or ``anonymous``)."""
+    ``method`` (``api_key``, ``jwt``, ``session`` or ``anonymous``)."""
 
     name: str
     role: str
@@ -255,8 +265,6 @@ def presented_credential(request: web.Request) -> str | None:
 
 
 def _config(app: web.Application) -> ApiConfig:
-    from .server import CONFIG
-
     return app[CONFIG]
 
 
@@ -365,6 +373,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
                          request.remote, result)
             return _unauthorized(result, invalid=True)
+    elif (session := session_principal(request)) is not None:  # a browser's session cookie
+        if isinstance(session, str):
+            if role != PUBLIC:
+                return json_error(403, "csrf_failed", session)
+        else:
+            principal = session
     elif not config.auth_required:
         principal = ANONYMOUS
     request[PRINCIPAL] = principal

@@ -1,4 +1,5 @@
-"""REST routes for cameras: registry (list, get, add, change, remove), snapshot, MJPEG."""
+"""REST routes for cameras: registry (list, get, add, change, remove), snapshot, MJPEG; and
+:func:`camera_view`, a camera as the API shows it (REST and JSON-RPC alike)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,16 @@ import asyncio
 import contextlib
 import hashlib
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import cv2
 import numpy as np
 from aiohttp import web
 
 from ..config import camera_data
+from ..core.view import BridgeView
 from ..redact import mask_url
-from ..core.errors import NoSnapshot, NotFound
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from ..app import Bridge
-    from ..camera import Camera
-    from ..registry import Registry
+from .keys import control_of, tracked_stream, view_of
 
 MJPEG_BOUNDARY = "frame"
 MJPEG_CHECK = 5.0  #: seconds between checks that an MJPEG stream's camera still exists
@@ -38,57 +34,35 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/cameras/{id}/mjpeg", mjpeg, name="cameras.mjpeg")
 
 
-def _bridge(request: web.Request) -> Bridge:
-    from .server import BRIDGE
-
-    return request.app[BRIDGE]
-
-
-def _registry(request: web.Request) -> Registry:
-    from .server import REGISTRY
-
-    return request.app[REGISTRY]
-
-
-def camera_view(camera: Camera, source: str, bridge: Bridge | None = None) -> dict[str, Any]:
-    """A camera as the API shows it: options (credentials masked) merged with runtime status;
-    with MediaMTX (``bridge.mediamtx``) its stream URLs and ``mediamtx`` path metrics."""
-    media = bridge.mediamtx if bridge is not None else None
-    data = camera_data(camera.config)
+def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
+    """A camera as the API shows it: options (credentials masked) merged with runtime status,
+    its switch, and with MediaMTX its stream URLs and ``mediamtx`` path metrics. Raises
+    NotFound."""
+    config = view.camera(cam_id)
+    data = camera_data(config)
     if data.get("url"):
         data["url"] = mask_url(data["url"])
+    urls, media = view.streams(cam_id)
     return {
-        "id": camera.id,
-        "name": camera.config.display_name,
-        "source": source,
-        "kind": camera.config.kind,
+        "id": cam_id,
+        "name": config.display_name,
+        "source": view.camera_source(cam_id),
+        "kind": config.kind,
         **{k: v for k, v in data.items() if k != "name"},
-        **camera.status.as_payload(),
-        "enabled": bridge is None or camera.id not in bridge.disabled,
-        "stream_urls": media.stream_urls(camera.id) if media is not None else {},
-        "mediamtx": None if media is None else {
-            **media.camera_info(camera.id),
-            "read_via": bridge.restream.via(camera.id) if bridge.restream is not None else "direct"},
+        **view.camera_status(cam_id).as_payload(),
+        "enabled": view.enabled(cam_id),
+        "stream_urls": urls,
+        "mediamtx": media,
     }
 
 
-def _camera(request: web.Request) -> Camera:
-    cam_id = request.match_info["id"]
-    camera = _bridge(request).cameras.get(cam_id)
-    if camera is None:
-        raise NotFound(f"no camera {cam_id}")
-    return camera
-
-
 async def list_cameras(request: web.Request) -> web.Response:
-    registry = _registry(request)
-    cams = [camera_view(c, registry.source(c.id), _bridge(request)) for c in _bridge(request).cameras.values()]
-    return web.json_response({"cameras": cams})
+    view = view_of(request)
+    return web.json_response({"cameras": [camera_view(view, cam_id) for cam_id in view.camera_ids()]})
 
 
 async def get_camera(request: web.Request) -> web.Response:
-    camera = _camera(request)
-    return web.json_response(camera_view(camera, _registry(request).source(camera.id), _bridge(request)))
+    return web.json_response(camera_view(view_of(request), request.match_info["id"]))
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -100,20 +74,19 @@ async def _json_body(request: web.Request) -> Any:
 
 async def add_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    config = await _registry(request).add(body)
-    camera = _bridge(request).cameras[config.id]
-    return web.json_response(camera_view(camera, "api", _bridge(request)), status=201,
-                             headers={"Location": f"/api/cameras/{config.id}"})
+    cam_id = await control_of(request).add_camera(body)
+    return web.json_response(camera_view(view_of(request), cam_id), status=201,
+                             headers={"Location": f"/api/cameras/{cam_id}"})
 
 
 async def update_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    config = await _registry(request).update(request.match_info["id"], body)
-    return web.json_response(camera_view(_bridge(request).cameras[config.id], "api", _bridge(request)))
+    cam_id = await control_of(request).update_camera(request.match_info["id"], body)
+    return web.json_response(camera_view(view_of(request), cam_id))
 
 
 async def remove_camera(request: web.Request) -> web.Response:
-    await _registry(request).remove(request.match_info["id"])
+    await control_of(request).remove_camera(request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -130,6 +103,8 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
     """``jpeg`` re-encoded ``width`` pixels wide (aspect kept, height at least 2 pixels) at JPEG
     ``quality`` (1-100). Blocking (decode and encode): run it in an executor. Raises
     ValueError when the JPEG cannot be decoded or encoded."""
+    import cv2  # OpenCV only once a downscaled snapshot is asked for
+
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("not a decodable JPEG")
@@ -143,15 +118,10 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
 
 async def snapshot_jpeg(request: web.Request) -> web.Response:
     """The latest snapshot; ``?width=`` downscales; ETag/Last-Modified; 503 when none yet."""
-    camera = _camera(request)
+    view = view_of(request)
+    cam_id = request.match_info["id"]
     width = _width(request)
-    worker = _bridge(request).snapshots.get(camera.id)
-    snap = worker.latest if worker is not None else None
-    if snap is None:
-        status = camera.status
-        reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
-        reason += f": {status.error})" if status.error else ")"
-        raise NoSnapshot(reason, str(status.state))
+    snap = view.snapshot(cam_id)
     digest = hashlib.blake2b(snap.jpeg, digest_size=8).hexdigest()
     etag = f'"{digest}-{width or snap.width}"'
     headers = {"ETag": etag, "Last-Modified": formatdate(snap.taken_at, usegmt=True),
@@ -161,32 +131,30 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
     body = snap.jpeg
     if width is not None and width < snap.width:
         body = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, width, camera.config.snapshot.quality)
+            None, downscale, snap.jpeg, width, view.camera(cam_id).snapshot.quality)
     return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 
 async def snapshot_now(request: web.Request) -> web.Response:
     """Ask for a fresh snapshot from the next keyframe (like MQTT ``snapshot/set``)."""
-    camera = _camera(request)
-    _bridge(request).snapshots[camera.id].request()
-    return web.json_response({"camera": camera.id, "requested": True}, status=202)
+    cam_id = request.match_info["id"]
+    control_of(request).request_snapshot(cam_id)
+    return web.json_response({"camera": cam_id, "requested": True}, status=202)
 
 
 async def mjpeg(request: web.Request) -> web.StreamResponse:
     """``multipart/x-mixed-replace`` stream of fresh snapshots (browsers, HA's MJPEG camera)."""
-    camera = _camera(request)
-    worker = _bridge(request).snapshots[camera.id]
+    view = view_of(request)
+    cam_id = request.match_info["id"]
+    feed = view.snapshot_feed(cam_id)
     response = web.StreamResponse(headers={
         "Content-Type": f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
         "Cache-Control": "no-cache"})
     await response.prepare(request)
-    snap = worker.latest
-    bridge = _bridge(request)
-    from .server import tracked_stream
-
+    snap = feed.latest
     try:
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
-            while bridge.snapshots.get(camera.id) is worker:  # ends when the camera is replaced
+            while view.feed_current(cam_id, feed):  # ends when the camera is replaced
                 if snap is not None:
                     part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                             f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
@@ -194,7 +162,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
                 snap = None
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(MJPEG_CHECK):
-                        snap = await worker.next_snapshot()
+                        snap = await feed.next_snapshot()
     except ConnectionResetError:  # the client went away: the normal end of a stream
         pass
     return response

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -25,9 +24,12 @@ from prometheus_client.registry import Collector
 from ..detect.detector import load
 from ..detect.stats import BUCKETS
 from .errors import ApiError
+from .keys import VIEW, view_of
+from .metrics import METRICS
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..config import DetectConfig
+    from ..core.view import BridgeView
 
 #: one inference thread for the API: requests queue instead of competing with the cameras' own
 EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-api")
@@ -41,12 +43,9 @@ IMAGE_TYPES = ("image/jpeg", "image/png")
 
 def setup(app: web.Application) -> None:
     """Add ``POST /api/detect`` and the detection metrics."""
-    from .metrics import METRICS
-    from .server import BRIDGE
-
     app.router.add_post("/api/detect", detect, name="detect")
     if METRICS in app:
-        app[METRICS].registry.register(DetectCollector(app[BRIDGE]))
+        app[METRICS].registry.register(DetectCollector(app[VIEW]))
 
 
 async def _upload(request: web.Request) -> bytes:
@@ -67,11 +66,12 @@ async def _upload(request: web.Request) -> bytes:
     return await request.read()
 
 
-def _run(data: bytes, bridge: Bridge, min_score: float) -> dict[str, Any]:
+def _run(data: bytes, config: DetectConfig, min_score: float) -> dict[str, Any]:
+    import cv2  # OpenCV only once a picture is posted for detection
+
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("the picture does not decode")
-    config = bridge.config.detect
     detector = load(config, shared=True)
     started = time.perf_counter()
     found = detector.detect(image, min_score)
@@ -103,12 +103,10 @@ async def detect(request: web.Request) -> web.Response:
     """Detections in the uploaded picture: ``{detector, width, height, inference_ms,
     detections: [{label, score, box}]}`` (box relative, 0..1). ``?min_score=`` (0-1) overrides
     ``detect.min_score``."""
-    from .server import BRIDGE
-
-    bridge = request.app[BRIDGE]
+    config = view_of(request).config.detect
     raw = request.query.get("min_score")
     try:
-        min_score = bridge.config.detect.min_score if raw is None else float(raw)
+        min_score = config.min_score if raw is None else float(raw)
     except ValueError:
         min_score = -1.0
     if not 0 <= min_score <= 1:
@@ -123,7 +121,7 @@ async def detect(request: web.Request) -> web.Response:
         raise ApiError(413, "picture_too_large",
                        f"{size[0]}x{size[1]} pixels: at most {MAX_PIXELS // 1_000_000} megapixels")
     try:
-        result = await asyncio.get_running_loop().run_in_executor(EXECUTOR, _run, data, bridge, min_score)
+        result = await asyncio.get_running_loop().run_in_executor(EXECUTOR, _run, data, config, min_score)
     except ValueError as err:
         raise ApiError(415, "unsupported_media_type", f"the upload is not a usable picture: {err}") from None
     return web.json_response(result)
@@ -138,11 +136,11 @@ class DetectCollector(Collector):
     * ``camera_bridge_detect_events_total{camera,label,type}``
     """
 
-    def __init__(self, bridge: Bridge) -> None:
-        self._bridge = bridge
+    def __init__(self, view: BridgeView) -> None:
+        self._view = view
 
     def collect(self) -> Iterator[Metric]:
-        workers = list(self._bridge.detectors.items())
+        all_stats = list(self._view.detection_stats().items())
         prefix = "camera_bridge_detect_"
         hist = HistogramMetricFamily(prefix + "inference_seconds", "Detector run time.", labels=["camera"])
         runs = CounterMetricFamily(prefix + "runs", "Detector runs.", labels=["camera"])
@@ -151,8 +149,7 @@ class DetectCollector(Collector):
                                       "Detection frames without motion or tracked objects: no detector run.",
                                       labels=["camera"])
         events = CounterMetricFamily(prefix + "events", "Detection events.", labels=["camera", "label", "type"])
-        for cam_id, worker in workers:
-            stats = worker.stats
+        for cam_id, stats in all_stats:
             counts = list(stats.buckets)
             cumulative, total = [], 0
             for bound, count in zip([*(str(b) for b in BUCKETS), "+Inf"], counts):

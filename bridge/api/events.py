@@ -9,8 +9,8 @@ import json
 
 from aiohttp import web
 
-from ..events import Event, EventSubscription
-from .server import tracked_stream
+from ..core.events import Envelope, EventSubscription
+from .keys import tracked_stream, view_of
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
 
@@ -19,7 +19,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/events", events, name="events")
 
 
-def _format(event: Event) -> bytes:
+def _format(event: Envelope) -> bytes:
     payload = json.dumps({"type": event.type, "time": event.time, **event.data})
     return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
 
@@ -27,9 +27,7 @@ def _format(event: Event) -> bytes:
 async def events(request: web.Request) -> web.StreamResponse:
     """Stream events; ``?types=camera.status,camera.removed`` filters. A resume whose events are
     no longer buffered starts with an ``event: reset``."""
-    from .server import BRIDGE
-
-    bus = request.app[BRIDGE].events
+    bus = view_of(request).events
     types = [t for t in request.query.get("types", "").split(",") if t] or None
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     sub = bus.subscribe(types)

@@ -22,9 +22,10 @@ from aiohttp import web
 
 from ..redact import mask_url, redact
 from ..status import CameraState
+from .keys import view_of
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..core.view import BridgeView
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,24 +34,23 @@ CHECK_TIMEOUT = 2.0
 NO_STORE = {"Cache-Control": "no-store"}
 
 #: a readiness check: ``(ok, message)``; the message must not name cameras, hosts or paths
-Check = Callable[["Bridge"], Awaitable[tuple[bool, str]]]
+Check = Callable[["BridgeView"], Awaitable[tuple[bool, str]]]
 
 
-async def _config(bridge: Bridge) -> tuple[bool, str]:
-    return (True, "loaded") if bridge.config is not None else (False, "not loaded")
+async def _config(view: BridgeView) -> tuple[bool, str]:
+    return (True, "loaded") if view.config is not None else (False, "not loaded")
 
 
-async def _mqtt(bridge: Bridge) -> tuple[bool, str]:
-    if bridge.publisher.link.connected.is_set():
+async def _mqtt(view: BridgeView) -> tuple[bool, str]:
+    if view.mqtt_connected():
         return True, "connected to the broker"
     return False, "not connected to the broker"
 
 
-async def _registry(bridge: Bridge) -> tuple[bool, str]:
-    store = bridge.store
-    if bridge.registry is None or store is None:
+async def _registry(view: BridgeView) -> tuple[bool, str]:
+    if not view.registry_open():
         return False, "camera registry not open"
-    if not await asyncio.to_thread(store.healthy):
+    if not await view.store_healthy():
         return False, "state database does not answer"
     return True, "open"
 
@@ -71,21 +71,15 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/health/cameras", cameras, name="health.cameras")
 
 
-def _bridge(request: web.Request) -> Bridge:
-    from .server import BRIDGE
-
-    return request.app[BRIDGE]
-
-
 async def alive(request: web.Request) -> web.Response:
     """The process answers."""
     return web.json_response({"status": "ok"}, headers=NO_STORE)
 
 
-async def _run_check(name: str, check: Check, bridge: Bridge) -> dict[str, Any]:
+async def _run_check(name: str, check: Check, view: BridgeView) -> dict[str, Any]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            ok, message = await check(bridge)
+            ok, message = await check(view)
     except TimeoutError:
         ok, message = False, f"no answer within {CHECK_TIMEOUT:g} s"
     except Exception:  # a broken check is a failed check, not a 500
@@ -97,9 +91,9 @@ async def _run_check(name: str, check: Check, bridge: Bridge) -> dict[str, Any]:
 async def ready(request: web.Request) -> web.Response:
     """200 ``{status: ok, checks}`` when every check passes, else 503 ``{status: unavailable,
     checks}``; each check ``{ok, message}``."""
-    bridge = _bridge(request)
+    view = view_of(request)
     names = list(READY_CHECKS)
-    results = await asyncio.gather(*(_run_check(n, READY_CHECKS[n], bridge) for n in names))
+    results = await asyncio.gather(*(_run_check(n, READY_CHECKS[n], view) for n in names))
     checks = dict(zip(names, results, strict=True))
     ok = all(result["ok"] for result in results)
     return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks},
@@ -113,8 +107,9 @@ async def cameras(request: web.Request) -> web.Response:
     now = time.time()
     summary: dict[str, dict[str, Any]] = {}
     counts = {str(state): 0 for state in CameraState}
-    for cam_id, camera in list(_bridge(request).cameras.items()):
-        status = camera.status
+    view = view_of(request)
+    for cam_id in view.camera_ids():
+        status = view.camera_status(cam_id)
         counts[str(status.state)] += 1
         age = None if status.last_frame_at is None else round(max(0.0, now - status.last_frame_at), 3)
         summary[cam_id] = {"state": str(status.state), "last_frame_age_s": age,

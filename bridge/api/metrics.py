@@ -47,9 +47,10 @@ from .. import __version__
 from ..status import CameraState
 from ..core.errors import BridgeError
 from .errors import ApiError, answer_for
+from .keys import VIEW
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..core.view import BridgeView
     from .server import Handler
 
 PREFIX = "camera_bridge_"
@@ -60,18 +61,19 @@ CLIENT_GONE = "499"
 
 
 class BridgeCollector(Collector):
-    """Reads one bridge's cameras, snapshot workers, MQTT link and API request counts."""
+    """Reads one bridge's cameras, snapshots, MQTT link (through its view) and API request
+    counts."""
 
-    def __init__(self, bridge: Bridge) -> None:
-        self._bridge = bridge
+    def __init__(self, view: BridgeView) -> None:
+        self._view = view
         #: (route, method, status) -> requests answered
         self.requests: Counter[tuple[str, str, str]] = Counter()
 
     def collect(self) -> Iterator[Metric]:
-        bridge = self._bridge
+        view = self._view
         now = time.time()
-        cameras = [(cam_id, camera.status) for cam_id, camera in list(bridge.cameras.items())]
-        workers = dict(bridge.snapshots)
+        cameras = [(cam_id, view.camera_status(cam_id)) for cam_id in view.camera_ids()]
+        workers = view.snapshot_counters()
 
         def per_camera(name: str, doc: str, values: list[tuple[str, float]]) -> Metric:
             family = CounterMetricFamily(PREFIX + name, doc, labels=["camera"])
@@ -90,9 +92,9 @@ class BridgeCollector(Collector):
         yield per_camera("reconnects", "Connection attempts that failed or ended (each is retried).",
                          [(c, s.reconnects) for c, s in cameras])
         yield per_camera("snapshots", "JPEG snapshots made and published.",
-                         [(c, w.count) for c, w in workers.items()])
+                         [(c, count) for c, (count, _size) in workers.items()])
         yield per_camera("snapshot_bytes", "Bytes of the JPEG snapshots made and published.",
-                         [(c, w.total_bytes) for c, w in workers.items()])
+                         [(c, size) for c, (_count, size) in workers.items()])
 
         state = GaugeMetricFamily(PREFIX + "camera_state",
                                   "Camera state: 1 for the current one, 0 for the others.",
@@ -107,13 +109,13 @@ class BridgeCollector(Collector):
         yield state
         yield age
 
-        link = bridge.publisher.link
+        connects, published = view.mqtt_counters()
         yield GaugeMetricFamily(PREFIX + "mqtt_connected", "1 while connected to the MQTT broker.",
-                                value=1.0 if link.connected.is_set() else 0.0)
+                                value=1.0 if view.mqtt_connected() else 0.0)
         yield CounterMetricFamily(PREFIX + "mqtt_connects", "Successful connections to the broker.",
-                                  value=link.connects)
+                                  value=connects)
         yield CounterMetricFamily(PREFIX + "mqtt_messages_published",
-                                  "MQTT messages handed to the broker.", value=link.published)
+                                  "MQTT messages handed to the broker.", value=published)
 
         requests = CounterMetricFamily(PREFIX + "api_requests", "API requests answered.",
                                        labels=["route", "method", "status"])
@@ -126,15 +128,14 @@ class BridgeCollector(Collector):
 
 
 class BridgeMetrics:
-    """One API application's registry and its bridge collector."""
+    """One API application's registry, its bridge collector and the parts' collectors."""
 
-    def __init__(self, bridge: Bridge) -> None:
+    def __init__(self, view: BridgeView) -> None:
         self.registry = CollectorRegistry()
-        self.collector = BridgeCollector(bridge)
+        self.collector = BridgeCollector(view)
         self.registry.register(self.collector)
-        from ..timelapse.metrics import TimelapseCollector
-
-        self.registry.register(TimelapseCollector(lambda: bridge.timelapses))
+        for collector in view.part_collectors():
+            self.registry.register(collector)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -145,9 +146,7 @@ METRICS: web.AppKey[BridgeMetrics] = web.AppKey("metrics", BridgeMetrics)
 
 def setup(app: web.Application) -> None:
     """Add ``GET /metrics`` and the application's metrics registry."""
-    from .server import BRIDGE
-
-    app[METRICS] = BridgeMetrics(app[BRIDGE])
+    app[METRICS] = BridgeMetrics(app[VIEW])
     app.router.add_get("/metrics", metrics, name="metrics")
 
 

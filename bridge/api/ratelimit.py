@@ -24,6 +24,7 @@ from aiohttp import web
 from ..config import RateLimitConfig
 from .auth import PRINCIPAL, PUBLIC, route_role
 from .errors import json_error
+from .keys import CONFIG
 
 MAX_CLIENTS = 10_000
 
@@ -78,8 +79,6 @@ def limiter(app: web.Application) -> RateLimiter:
     """The rate limiter of ``app`` (made from its ``api.rate_limit`` on first use)."""
     found = _LIMITERS.get(app)
     if found is None:
-        from .server import CONFIG
-
         config: RateLimitConfig = app[CONFIG].rate_limit
         found = _LIMITERS[app] = RateLimiter(config.rate, config.burst)
     return found

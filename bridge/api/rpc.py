@@ -70,21 +70,21 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
-from ..events import EventSubscription
+from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
 from . import wire
 from .cameras import camera_view, downscale
-from ..core.errors import BridgeError, NoSnapshot, NotFound, NotRunning
+from ..core.errors import BridgeError, NotFound
 from . import auth
+from .keys import CONFIG, CONTROL, VIEW
 from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_REACHED,
                      METHOD_NOT_FOUND, PARSE_ERROR, RPC_CODES, UNAUTHORIZED, ApiError, answer_for)
 
 if TYPE_CHECKING:
-    from ..app import Bridge
-    from ..camera import Camera
     from ..config import ApiConfig
-    from ..registry import Registry
+    from ..core.control import BridgeControl
+    from ..core.view import BridgeView
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -294,6 +294,13 @@ def text_param(value: Any) -> str:
     return value
 
 
+def flag_param(value: Any) -> bool:
+    """Validator of a boolean parameter. Raises ``vol.Invalid``."""
+    if not isinstance(value, bool):
+        raise vol.Invalid("expected true or false")
+    return value
+
+
 def object_param(value: Any) -> dict[str, Any]:
     """Validator of a JSON object parameter. Raises ``vol.Invalid``."""
     if not isinstance(value, dict):
@@ -324,10 +331,10 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, bridge: Bridge, registry: Registry | None, ws: web.WebSocketResponse,
+    def __init__(self, view: BridgeView, control: BridgeControl, ws: web.WebSocketResponse,
                  caller: Caller | None, app: web.Application | None = None) -> None:
-        self.bridge = bridge
-        self.registry = registry
+        self.view = view
+        self.control = control
         self.app = app
         self.ws = ws
         self.caller = caller
@@ -405,14 +412,14 @@ class Connection:
             raise app_error(LIMIT_REACHED, "limit_reached",
                              f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         sub_id = str(next(self._sub_ids))
-        sub = self.bridge.events.subscribe(types)
+        sub = self.view.events.subscribe(types)
         task = asyncio.create_task(self._notify(sub_id, sub), name=f"rpc[{self.id}].events[{sub_id}]")
         self.subscriptions[sub_id] = (sub, task)
         return sub_id
 
     def unsubscribe(self, sub_id: str) -> None:
         sub, task = self.subscriptions.pop(sub_id)
-        self.bridge.events.unsubscribe(sub)
+        self.view.events.unsubscribe(sub)
         task.cancel()
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -560,15 +567,13 @@ def _reply(rid: Any, *, result: Any = None, error: dict[str, Any] | None = None)
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Upgrade to a WebSocket and serve JSON-RPC on it until the client leaves."""
-    from .server import BRIDGE, CONFIG, REGISTRY
-
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "websocket_required", "/ws expects a WebSocket upgrade (JSON-RPC 2.0)")
     config = request.app[CONFIG]
     caller = await connect_caller(request, config)
     await ws.prepare(request)
-    conn = Connection(request.app[BRIDGE], request.app[REGISTRY], ws, caller, request.app)
+    conn = Connection(request.app[VIEW], request.app[CONTROL], ws, caller, request.app)
     request.app[CONNECTIONS].add(ws)
     conn.start()
     _LOGGER.debug("rpc[%s]: connected (%s)", conn.id, caller.name if caller else "unauthenticated")
@@ -582,26 +587,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 # -- methods ---------------------------------------------------------------------------------
-
-
-def find_camera(conn: Connection, cam_id: str) -> Camera:
-    """The running camera ``cam_id`` of ``conn``'s bridge. Raises NotFound when there is
-    none."""
-    camera = conn.bridge.cameras.get(cam_id)
-    if camera is None:
-        raise NotFound(f"no camera {cam_id}")
-    return camera
-
-
-def _view(conn: Connection, camera: Any) -> dict[str, Any]:
-    source = conn.registry.source(camera.id) if conn.registry is not None else "yaml"
-    return camera_view(camera, source, conn.bridge)
-
-
-def _registry(conn: Connection) -> Registry:
-    if conn.registry is None:
-        raise NotRunning("the camera registry is not running")
-    return conn.registry
 
 
 @method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
@@ -636,46 +621,39 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": [_view(conn, c) for c in list(conn.bridge.cameras.values())]}
+    return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]}
 
 
 @method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
         version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_view(conn, c) for c in list(conn.bridge.cameras.values())]
+    return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]
 
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)
 async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return _view(conn, find_camera(conn, params["id"]))
+    return camera_view(conn.view, params["id"])
 
 
 @method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
         Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False))
 async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = find_camera(conn, params["id"])
-    worker = conn.bridge.snapshots.get(camera.id)
-    snap = worker.latest if worker is not None else None
-    if snap is None:
-        status = camera.status
-        reason = f"camera {camera.id} has no snapshot yet (state {status.state}"
-        reason += f": {status.error})" if status.error else ")"
-        raise NoSnapshot(reason, str(status.state))
+    cam_id = params["id"]
+    snap = conn.view.snapshot(cam_id)
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
         jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, wanted, camera.config.snapshot.quality)
+            None, downscale, snap.jpeg, wanted, conn.view.camera(cam_id).snapshot.quality)
         width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
-    return {"camera": camera.id, "content_type": "image/jpeg", "width": width, "height": height,
+    return {"camera": cam_id, "content_type": "image/jpeg", "width": width, "height": height,
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
 
 
 @method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID)
 async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    camera = find_camera(conn, params["id"])
-    conn.bridge.snapshots[camera.id].request()
-    return {"camera": camera.id, "requested": True}
+    conn.control.request_snapshot(params["id"])
+    return {"camera": params["id"], "requested": True}
 
 
 @method("cameras.add", "Add a camera (persisted; started at once); returns it.",
@@ -683,20 +661,18 @@ async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, A
         Param("name", text_param, "string", "display name", required=False), more_params="the camera's options as in the configuration's cameras section "
                                   "(url or device, snapshot, transport, ...)")
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    config = await _registry(conn).add(params)
-    return _view(conn, conn.bridge.cameras[config.id])
+    return camera_view(conn.view, await conn.control.add_camera(params))
 
 
 @method("cameras.update", "Change options of a camera added through the API (restarts only it).",
         CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"))
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    config = await _registry(conn).update(params["id"], params["changes"])
-    return _view(conn, conn.bridge.cameras[config.id])
+    return camera_view(conn.view, await conn.control.update_camera(params["id"], params["changes"]))
 
 
 @method("cameras.remove", "Stop and forget a camera added through the API.", CAMERA_ID)
 async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    await _registry(conn).remove(params["id"])
+    await conn.control.remove_camera(params["id"])
     return {"id": params["id"], "removed": True}
 
 

@@ -1,41 +1,38 @@
 """The API server: an aiohttp application run as a bridge service.
 
-Route modules (``cameras``, ``events``, ...) each expose ``setup(app)`` that adds their routes;
-middlewares give every request an id (``X-Request-ID``) and turn every error into JSON.
+Route modules (``cameras``, ``events``, ...) each expose ``setup(app)`` that adds their routes
+(:data:`ROUTE_MODULES`, imported here like any module); they reach the bridge only through its
+two ports, ``app[VIEW]`` and ``app[CONTROL]`` (bridge/api/keys.py). Middlewares give every
+request an id (``X-Request-ID``) and turn every error into JSON (domain errors through the one
+table of bridge/api/errors.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from aiohttp import web
 
 from ..config import ApiConfig
+from ..core.control import BridgeControl
+from ..core.errors import BridgeError
+from ..core.view import BridgeView
 from ..redact import redact
 from ..service import Service
-from ..core.errors import BridgeError
+# in this order: ``rpc.discover`` lists the methods in the order their modules were imported
+from . import (cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,  # isort: skip
+               timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe)
+from . import web as web_page
 from .errors import ApiError, answer_for, error_response, json_error
 from .httplog import HttpLog
-
-if TYPE_CHECKING:
-    from ..app import Bridge
-    from ..registry import Registry
+from .keys import CONFIG, CONTROL, STREAMS, VIEW
 
 _LOGGER = logging.getLogger(__name__)
-
-BRIDGE: web.AppKey[Bridge] = web.AppKey("bridge")
-REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
-CONFIG: web.AppKey[ApiConfig] = web.AppKey("api_config")
-
-#: tasks of open streaming responses (SSE, MJPEG), cancelled at shutdown so they never hold it up
-STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("streams")
 
 #: the current request's id, for log lines the request causes
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -86,12 +83,15 @@ def _keep(headers: Any) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
 
 
-#: modules of ``bridge.api`` whose ``setup(app)`` adds routes, in this order
-ROUTE_MODULES = ["cameras", "events", "health", "metrics", "rpc", "openapi", "detect", "mediamtx", "usb",
-                 "timelapses", "info", "detection", "camera_switch"]
-#: ``module:attribute`` middlewares run after the request-id and error middlewares, in order
-#: (metrics first: it also counts what the later ones answer, e.g. 401 and 429)
-MIDDLEWARES: list[str] = ["metrics:metrics_middleware", "auth:auth_middleware", "ratelimit:ratelimit_middleware"]
+#: the route modules whose ``setup(app)`` adds routes, in this order
+ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,
+                                   timelapses, info, detection, camera_switch, session, probe, web_page]
+#: modules that only add JSON-RPC methods (to ``rpc.METHODS``, when imported)
+RPC_MODULES: list[ModuleType] = [timelapse_rpc]
+#: middlewares run after the request-id and error middlewares, in order (metrics first: it
+#: also counts what the later ones answer, e.g. 401 and 429)
+MIDDLEWARES: list[Callable[..., Any]] = [metrics.metrics_middleware, auth.auth_middleware,
+                                         ratelimit.ratelimit_middleware]
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -99,43 +99,26 @@ async def _close_streams(app: web.Application) -> None:
         task.cancel()
 
 
-@contextlib.contextmanager
-def tracked_stream(request: web.Request) -> Iterator[None]:
-    """Register the current handler as a long-lived stream, cancelled when the server stops."""
-    task = asyncio.current_task()
-    assert task is not None
-    streams = request.app[STREAMS]
-    streams.add(task)
-    try:
-        yield
-    finally:
-        streams.discard(task)
-
-
-def build_app(bridge: Bridge, registry: Registry, config: ApiConfig) -> web.Application:
-    """The aiohttp application with every route module set up."""
-    extra = []
-    for spec in MIDDLEWARES:
-        module, _, attr = spec.partition(":")
-        extra.append(getattr(importlib.import_module(f"bridge.api.{module}"), attr))
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, *extra],
+def build_app(view: BridgeView, control: BridgeControl, config: ApiConfig) -> web.Application:
+    """The aiohttp application with every route module set up, over the bridge's two ports."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, *MIDDLEWARES],
                           client_max_size=1024 * 1024)
-    app[BRIDGE] = bridge
-    app[REGISTRY] = registry
+    app[VIEW] = view
+    app[CONTROL] = control
     app[CONFIG] = config
     app[STREAMS] = set()
     app.on_shutdown.append(_close_streams)
-    for name in ROUTE_MODULES:
-        importlib.import_module(f"bridge.api.{name}").setup(app)
+    for module in ROUTE_MODULES:
+        module.setup(app)
     return app
 
 
 class ApiServer(Service):
     """Serves the API on ``config.host``/``config.port``; :attr:`port` is the bound port."""
 
-    def __init__(self, bridge: Bridge, registry: Registry, config: ApiConfig) -> None:
+    def __init__(self, view: BridgeView, control: BridgeControl, config: ApiConfig) -> None:
         super().__init__()
-        self._app = build_app(bridge, registry, config)
+        self._app = build_app(view, control, config)
         self._config = config
         self._runner: web.AppRunner | None = None
         self.port: int | None = None

@@ -4,29 +4,23 @@ the file system, so traversal attempts are simply unknown ids (404)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from ..core.errors import NotFound
 from ..status import iso_utc
-from ..core.errors import NotFound, NotRunning
 from ..timelapse.state import ACTIONS
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from ..timelapse.manager import TimelapseManager
-    from ..timelapse.state import Runtime
-    from ..timelapse.storage import FrameRow, VideoRow
+from .keys import control_of, view_of
 
 MAX_LIMIT = 1000  #: most frames in one page
 DEFAULT_LIMIT = 100
 
 
 def setup(app: web.Application) -> None:
-    """Add the timelapse routes (and the JSON-RPC methods, bridge/api/timelapse_rpc.py)."""
-    from . import timelapse_rpc  # noqa: F401 - registers the methods
-
+    """Add the timelapse routes (the JSON-RPC methods are in bridge/api/timelapse_rpc.py)."""
     r = app.router
     r.add_get("/api/timelapses", list_timelapses, name="timelapses.list")
     r.add_post("/api/timelapses", add_timelapse, name="timelapses.add")
@@ -43,17 +37,7 @@ def setup(app: web.Application) -> None:
               name="timelapses.video_thumbnail")
 
 
-def manager_of(app: web.Application) -> TimelapseManager:
-    """The bridge's timelapse manager. Raises NotRunning when it is not running."""
-    from .server import BRIDGE
-
-    manager = app[BRIDGE].timelapses
-    if manager is None:
-        raise NotRunning("timelapses are not running yet")
-    return manager
-
-
-def frame_view(tl_id: str, row: FrameRow) -> dict[str, Any]:
+def frame_view(tl_id: str, row: Any) -> dict[str, Any]:
     """A stored frame as the API shows it (times ISO 8601 UTC, size bytes, pixels)."""
     return {"id": row.id, "captured_at": iso_utc(row.captured_at), "size": row.size,
             "width": row.width, "height": row.height, "score": row.score,
@@ -61,18 +45,13 @@ def frame_view(tl_id: str, row: FrameRow) -> dict[str, Any]:
             "url": f"/api/timelapses/{tl_id}/frames/{row.id}"}
 
 
-def video_view(tl_id: str, row: VideoRow) -> dict[str, Any]:
+def video_view(tl_id: str, row: Any) -> dict[str, Any]:
     """A rendered video as the API shows it (duration seconds, size bytes)."""
     base = f"/api/timelapses/{tl_id}/videos/{row.id}"
     return {"id": row.id, "created_at": iso_utc(row.created_at), "frames": row.frames,
             "duration": row.duration, "size": row.size, "width": row.width, "height": row.height,
             "fps": row.fps, "first_at": iso_utc(row.first_at), "last_at": iso_utc(row.last_at),
             "url": base, "thumbnail_url": f"{base}/thumbnail.jpg" if row.thumbnail else None}
-
-
-def _runtime(request: web.Request) -> tuple[TimelapseManager, Runtime]:
-    manager = manager_of(request.app)
-    return manager, manager.get(request.match_info["id"])
 
 
 def _number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -96,103 +75,106 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def list_timelapses(request: web.Request) -> web.Response:
-    manager = manager_of(request.app)
-    return web.json_response({"timelapses": [manager.view(rt) for rt in list(manager.timelapses.values())]})
+    return web.json_response({"timelapses": view_of(request).timelapses()})
 
 
 async def get_timelapse(request: web.Request) -> web.Response:
-    manager, rt = _runtime(request)
-    return web.json_response(manager.view(rt))
+    return web.json_response(view_of(request).timelapse(request.match_info["id"]))
 
 
 async def add_timelapse(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    manager = manager_of(request.app)
-    rt = await manager.create(body)
-    return web.json_response(manager.view(rt), status=201, headers={"Location": f"/api/timelapses/{rt.id}"})
+    tl_id = await control_of(request).add_timelapse(body)
+    return web.json_response(view_of(request).timelapse(tl_id), status=201,
+                             headers={"Location": f"/api/timelapses/{tl_id}"})
 
 
 async def update_timelapse(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    manager = manager_of(request.app)
-    rt = await manager.update(request.match_info["id"], body)
-    return web.json_response(manager.view(rt))
+    tl_id = request.match_info["id"]
+    await control_of(request).update_timelapse(tl_id, body)
+    return web.json_response(view_of(request).timelapse(tl_id))
 
 
 async def remove_timelapse(request: web.Request) -> web.Response:
-    manager = manager_of(request.app)
-    await manager.remove(request.match_info["id"])
+    await control_of(request).remove_timelapse(request.match_info["id"])
     return web.Response(status=204)
 
 
 async def action(request: web.Request) -> web.Response:
     """``start``, ``pause``, ``resume``, ``stop``, ``render`` or ``cancel`` (a render)."""
-    manager, rt = _runtime(request)
+    view = view_of(request)
+    tl_id = request.match_info["id"]
+    view.timelapse(tl_id)  # an unknown timelapse is 404 before an unknown action
     name = request.match_info["action"]
     if name not in ACTIONS:
         raise NotFound(f"no action {name} (expected one of {', '.join(ACTIONS)})")
-    await manager.act(rt.id, name)
-    return web.json_response(manager.view(rt), status=202 if name == "render" else 200)
+    await control_of(request).timelapse_action(tl_id, name)
+    return web.json_response(view.timelapse(tl_id), status=202 if name == "render" else 200)
 
 
 async def list_frames(request: web.Request) -> web.Response:
     """Kept frames, oldest first: ``?offset=`` (default 0) and ``?limit=`` (default 100)."""
-    manager, rt = _runtime(request)
+    view = view_of(request)
+    tl_id = view.timelapse(request.match_info["id"])["id"]
     offset = _number(request.query.get("offset"), "offset", 0, 0, 10**9)
     limit = _number(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    rows = await asyncio.to_thread(manager.tstore.frames, rt.id, offset, limit)
-    total, _size, _last = await asyncio.to_thread(manager.tstore.frame_stats, rt.id)
-    return web.json_response({"timelapse": rt.id, "total": total, "offset": offset, "limit": limit,
-                              "frames": [frame_view(rt.id, row) for row in rows]})
+    total, rows = await view.timelapse_frames(tl_id, offset, limit)
+    return web.json_response({"timelapse": tl_id, "total": total, "offset": offset, "limit": limit,
+                              "frames": [frame_view(tl_id, row) for row in rows]})
 
 
 async def list_videos(request: web.Request) -> web.Response:
-    manager, rt = _runtime(request)
-    rows = await asyncio.to_thread(manager.tstore.videos, rt.id)
-    return web.json_response({"timelapse": rt.id, "videos": [video_view(rt.id, row) for row in rows]})
+    view = view_of(request)
+    tl_id = view.timelapse(request.match_info["id"])["id"]
+    rows = await view.timelapse_videos(tl_id)
+    return web.json_response({"timelapse": tl_id, "videos": [video_view(tl_id, row) for row in rows]})
 
 
-def _file(path: Any, content_type: str) -> web.FileResponse:
+def _file(path: Path, content_type: str) -> web.FileResponse:
     if not path.is_file():
         raise NotFound("the file is gone (deleted by retention)")
     return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "max-age=3600"})
 
 
 async def frame_jpeg(request: web.Request) -> web.StreamResponse:
-    manager, rt = _runtime(request)
-    frame_id = _row_id(request.match_info["frame"])
-    row = await asyncio.to_thread(manager.tstore.frame, rt.id, frame_id) if frame_id is not None else None
-    if row is None:
-        raise NotFound(f"timelapse {rt.id} has no frame {request.match_info['frame']}")
-    return _file(manager.tstore.path(row.path), "image/jpeg")
+    view = view_of(request)
+    tl_id = view.timelapse(request.match_info["id"])["id"]
+    raw = request.match_info["frame"]
+    frame_id = _row_id(raw)
+    if frame_id is None:
+        raise NotFound(f"timelapse {tl_id} has no frame {raw}")
+    return _file(await view.timelapse_frame(tl_id, frame_id), "image/jpeg")
 
 
-async def _video(request: web.Request) -> tuple[TimelapseManager, VideoRow]:
-    manager, rt = _runtime(request)
-    video_id = _row_id(request.match_info["video"])
-    row = await asyncio.to_thread(manager.tstore.video, rt.id, video_id) if video_id is not None else None
-    if row is None:
-        raise NotFound(f"timelapse {rt.id} has no video {request.match_info['video']}")
-    return manager, row
+async def _video(request: web.Request) -> tuple[Path, Path | None]:
+    view = view_of(request)
+    tl_id = view.timelapse(request.match_info["id"])["id"]
+    raw = request.match_info["video"]
+    video_id = _row_id(raw)
+    if video_id is None:
+        raise NotFound(f"timelapse {tl_id} has no video {raw}")
+    return await view.timelapse_video(tl_id, video_id)
 
 
 async def video_file(request: web.Request) -> web.StreamResponse:
     """The MP4; ``Range`` requests get 206 partial content (players seek with them)."""
-    manager, row = await _video(request)
-    return _file(manager.tstore.path(row.path), "video/mp4")
+    path, _thumb = await _video(request)
+    return _file(path, "video/mp4")
 
 
 async def video_thumbnail(request: web.Request) -> web.StreamResponse:
-    manager, row = await _video(request)
-    if row.thumbnail is None:
-        raise NotFound(f"video {row.id} has no thumbnail")
-    return _file(manager.tstore.path(row.thumbnail), "image/jpeg")
+    path, thumb = await _video(request)
+    if thumb is None:
+        raise NotFound(f"video {request.match_info['video']} has no thumbnail")
+    return _file(thumb, "image/jpeg")
 
 
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     """A small JPEG of the timelapse's latest frame (refreshed at most every minute)."""
-    manager, rt = _runtime(request)
-    path = manager.thumbnail_path(rt.id)
+    view = view_of(request)
+    tl_id = request.match_info["id"]
+    path = view.timelapse_thumbnail(tl_id)
     if not path.is_file():
-        raise NotFound(f"timelapse {rt.id} has no frame yet")
+        raise NotFound(f"timelapse {tl_id} has no frame yet")
     return _file(path, "image/jpeg")

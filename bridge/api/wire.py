@@ -6,8 +6,10 @@ a strict peer would not, and what could make the bridge work hard:
 * ``NaN``, ``Infinity`` and ``-Infinity`` literals (not JSON);
 * numbers that do not survive a round trip through a 64-bit float: ``1e999`` (overflows to
   infinity), ``1e-999`` (underflows to 0); integers of more than 4300 digits (Python's limit);
-* nesting deeper than :data:`MAX_DEPTH` arrays/objects (also caught when it would exhaust the
-  interpreter's recursion limit, so ``"[" * 100000`` is a clear error, not a RecursionError).
+* nesting deeper than :data:`MAX_DEPTH` arrays/objects, found on the text before parsing (so
+  ``"[" * 100000`` is a clear error, not a RecursionError), and more than
+  :data:`MAX_CONTAINERS` arrays/objects in one frame (a million tiny arrays would keep the
+  garbage collector busy for half a second).
 
 What the bridge sends is serialised by :func:`dumps` (``allow_nan=False``: a reply is JSON or an
 error, never ``Infinity``). Untrusted text that is echoed back or logged goes through
@@ -25,6 +27,7 @@ from typing import Any
 from ..errors import BridgeError
 
 MAX_DEPTH = 64  #: deepest nesting of arrays/objects accepted
+MAX_CONTAINERS = 10_000  #: most arrays/objects in one frame (each costs the garbage collector)
 MAX_ECHO = 120  #: characters of untrusted text kept when it is echoed or logged
 MAX_METHOD = 128  #: longest JSON-RPC method name, characters
 MAX_ID = 128  #: longest JSON-RPC string id, characters
@@ -61,9 +64,10 @@ def _float(text: str) -> float:
     return value
 
 
-# Checks on the text of a frame that already parsed (so its strings pair up and these patterns
-# stay linear): string literals, and number literals that may over- or underflow a float.
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+# Checks on the text of a frame before it is parsed, all linear on any input: string literals
+# (an unterminated one runs to the end, so no attempt fails and backtracks), number literals that
+# may over- or underflow a float, and the brackets that are left.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?')
 _EXTREME_NUMBER = re.compile(rb"[eE][+-]?0*+[1-9][0-9]{2,}+|[0-9]{300,}+")
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 _DELTA = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
@@ -76,30 +80,39 @@ def nesting(structure: bytes) -> int:
     return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0)
 
 
-def loads(frame: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse one untrusted JSON text strictly (see the module doc).
+def loads(frame: str | bytes, *, max_depth: int = MAX_DEPTH, max_containers: int = MAX_CONTAINERS) -> Any:
+    """Parse one untrusted JSON text strictly (see the module doc); bytes are UTF-8.
 
     Raises :class:`WireError` (a ``ValueError``) naming the problem: not JSON (with the position),
-    a non-finite or out-of-range number, or nesting deeper than ``max_depth``.
+    a non-finite or out-of-range number, nesting deeper than ``max_depth``, or more than
+    ``max_containers`` arrays/objects (checked on the text, before anything is built).
     """
     try:
         text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
-        value = json.loads(text, parse_constant=_constant)
+    except UnicodeDecodeError as err:
+        raise WireError(f"not UTF-8: {err.reason} at byte {err.start}") from None
+    raw = text.encode("utf-8", "surrogatepass")
+    if raw.count(b"[") + raw.count(b"{") > max_depth:  # else neither bound can be exceeded
+        structure = _STRING.sub(b'""', raw) if b'"' in raw else raw
+        containers = structure.count(b"[") + structure.count(b"{")
+        if containers > max_containers:
+            raise WireError(f"{containers} arrays/objects; at most {max_containers}")
+        if containers > max_depth:
+            found = nesting(structure)
+            if found > max_depth:
+                raise WireError(f"nested deeper than {max_depth} levels ({found})")
+    # rare (a match inside a string only costs a slower parse): check every float then
+    extreme = _EXTREME_NUMBER.search(raw) is not None
+    try:
+        if extreme:
+            return json.loads(text, parse_constant=_constant, parse_float=_float)
+        return json.loads(text, parse_constant=_constant)
     except WireError:
         raise
-    except RecursionError:
+    except RecursionError:  # cannot happen within max_depth; kept as a last guard
         raise WireError(f"nested deeper than {max_depth} levels") from None
-    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, more than 4300 digits
+    except ValueError as err:  # JSONDecodeError, more than 4300 digits
         raise WireError(clip(err, 200)) from None
-    raw = text.encode("utf-8", "surrogatepass")
-    structure = _STRING.sub(b'""', raw) if b'"' in raw else raw
-    if _EXTREME_NUMBER.search(structure):  # rare: parse again, checking every float
-        json.loads(text, parse_constant=_constant, parse_float=_float)
-    if structure.count(b"[") + structure.count(b"{") > max_depth:
-        found = nesting(structure)
-        if found > max_depth:
-            raise WireError(f"nested {found} levels deep; at most {max_depth}")
-    return value
 
 
 def dumps(value: Any) -> str:
@@ -125,5 +138,5 @@ def oversized(request: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["MAX_DEPTH", "MAX_ECHO", "MAX_ID", "MAX_METHOD", "MAX_PARAMS", "WireError", "clip", "dumps", "loads",
+__all__ = ["MAX_CONTAINERS", "MAX_DEPTH", "MAX_ECHO", "MAX_ID", "MAX_METHOD", "MAX_PARAMS", "WireError", "clip", "dumps", "loads",
            "nesting", "oversized"]

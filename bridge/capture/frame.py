@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from . import picture
+from .mask import PrivacyMask
 
 if TYPE_CHECKING:
     import av
@@ -38,7 +40,9 @@ class Frame:
     keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time`` is the wall-clock arrival time
     (seconds since the epoch) of the packet that gave the frame, taken before any decode, so
     latencies measured from it include the decode; ``monotonic`` the same on the monotonic clock; ``width`` and
-    ``height`` are pixels.
+    ``height`` are pixels. With ``mask`` (the camera's privacy masks), :meth:`bgr` and
+    :meth:`yuv420` give masked pictures and :attr:`passthrough` is None: the camera's own JPEG
+    is never published as it is.
     """
 
     time: float
@@ -50,32 +54,66 @@ class Frame:
     jpeg: bytes | None = None
     packet: av.Packet | None = None
     decode: Callable[[av.Packet], av.VideoFrame | None] | None = None
+    #: the camera's privacy masks, filled black in every picture this frame gives
+    mask: PrivacyMask | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _decoded(self) -> av.VideoFrame | None:
+        """The PyAV picture, decoding the keyframe packet first if needed (under ``_lock``);
+        None for an MJPEG frame. Raises ``ValueError`` when the keyframe does not decode."""
+        if self.packet is not None:
+            assert self.decode is not None
+            self.av_frame, self.packet = self.decode(self.packet), None
+            if self.av_frame is None:
+                raise ValueError("keyframe does not decode")
+        return self.av_frame
+
+    @property
+    def passthrough(self) -> bytes | None:
+        """The camera's own JPEG to publish as it is (MJPEG sources), or None: when the frame
+        is not MJPEG, or privacy masks must be drawn into it."""
+        return self.jpeg if self.mask is None else None
 
     def bgr(self, max_width: int | None = None) -> np.ndarray:
         """The picture as an ``HxWx3 uint8 BGR`` array, downscaled (area filter, aspect kept) to
         at most ``max_width`` pixels wide. Blocking (colour conversion, maybe JPEG decode): call
-        it off the event loop. Raises ``ValueError`` when an MJPEG frame or a keyframe packet does
-        not decode.
+        it off the event loop. For detection, motion and drawing; JPEGs are made from
+        :meth:`yuv420` without BGR. Raises ``ValueError`` when an MJPEG frame or a keyframe
+        packet does not decode.
         """
         width, height = scaled_size(self.width, self.height, max_width)
         with self._lock:
-            if self.packet is not None:
-                assert self.decode is not None
-                self.av_frame, self.packet = self.decode(self.packet), None
-                if self.av_frame is None:
-                    raise ValueError("keyframe does not decode")
-            if self.av_frame is not None:
-                return self.av_frame.to_ndarray(
-                    width=width, height=height, format="bgr24", interpolation="AREA"
-                )
+            av_frame = self._decoded()
+            if av_frame is not None:
+                image = av_frame.to_ndarray(width=width, height=height, format="bgr24",
+                                            interpolation="AREA")
+                return image if self.mask is None else self.mask.apply_bgr(image)
             assert self.jpeg is not None
-            image = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError("MJPEG frame does not decode as JPEG")
+            image = picture.decode_bgr(self.jpeg)
         if (width, height) != image.shape[1::-1]:
+            import cv2  # only for a downscaled MJPEG picture
+
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        return image
+        return image if self.mask is None else self.mask.apply_bgr(image)
+
+    def yuv420(self, max_width: int | None = None) -> picture.Planes:
+        """The picture as full-range 8-bit 4:2:0 planes ``(Y, Cb, Cr)`` (see
+        :func:`bridge.capture.picture.planes420`), downscaled in YUV by swscale (area filter,
+        aspect kept) to at most ``max_width`` pixels wide: what a JPEG encoder takes as it is.
+        Blocking; call it off the event loop. Raises ``ValueError`` when the frame does not
+        decode."""
+        width, height = scaled_size(self.width, self.height, max_width)
+        with self._lock:
+            av_frame = self._decoded()
+            if av_frame is None:  # an MJPEG frame: decode its JPEG (rare: only when scaled)
+                import av
+
+                assert self.jpeg is not None
+                av_frame = av.VideoFrame.from_ndarray(picture.decode_bgr(self.jpeg), format="bgr24")
+            if (av_frame.width, av_frame.height) != (self.width, self.height):
+                width, height = scaled_size(av_frame.width, av_frame.height, max_width)
+            planes = picture.planes420(av_frame, width, height)
+        return planes if self.mask is None else self.mask.apply_planes(planes)
 
 
 def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:

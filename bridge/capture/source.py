@@ -100,6 +100,20 @@ def open_container(cam: CameraConfig) -> av.container.InputContainer:
             OPEN_SLOTS.release()
 
 
+def probe_stream(cam: CameraConfig) -> StreamInfo:
+    """Open ``cam``'s source, read what its video stream carries and close it again (a
+    connection test before a camera is added). Blocking: run it in a thread. Raises
+    :class:`CaptureError` (credentials masked)."""
+    container = open_container(cam)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = float(stream.average_rate) if stream.average_rate else None
+        return StreamInfo(ctx.name, ctx.width, ctx.height, rate)
+    finally:
+        container.close()
+
+
 def _open(cam: CameraConfig) -> av.container.InputContainer:
     kind = cam.kind
     timeout = max(cam.open_timeout, cam.stall_timeout)

@@ -6,8 +6,8 @@ Every option is declared once, as a field of its section's dataclass (see
 and the reference in docs/configuration.md (checked by a test) all come from there.
 
 Modules: ``options`` (how an option is declared, shared validators), one module per section
-(``mqtt``, ``camera``, ``api``, ``detect``, ``mediamtx``, ``usb``, ``cluster``, ``timelapse``), ``root`` (the
-top level and the whole file's schema), ``load`` (YAML, ``!env``, environment overrides),
+(``mqtt``, ``camera``, ``api``, ``detect``, ``mediamtx``, ``usb``, ``cluster``, ``timelapse``),
+``root`` (the top level and the whole file's schema), ``load`` (YAML, ``!env``, environment overrides),
 ``secrets`` (registering and masking secrets), ``messages`` (error texts). The names below are
 the package's public interface.
 """
@@ -49,7 +49,8 @@ from .secrets import masked, register_secrets
 from .usb import USB_OPTIONS, UsbConfig
 
 __all__ = [
-    "API_KEY_OPTIONS", "API_OPTIONS", "API_SCHEMA", "CAMERA_ID", "CAMERA_OPTIONS", "CAMERA_SCHEMA", "CLUSTER_OPTIONS", "ClusterConfig",
+    "API_KEY_OPTIONS", "API_OPTIONS", "API_SCHEMA", "CAMERA_ID", "CAMERA_OPTIONS", "CAMERA_SCHEMA", "CLUSTER_OPTIONS",
+    "ClusterConfig",
     "DETECT_CAPTURE_OPTIONS", "DETECT_MOTION_OPTIONS", "DETECT_OBJECT_OPTIONS", "DETECT_OPTIONS", "ENV_PREFIX",
     "MEDIAMTX_OPTIONS", "MQTT_OPTIONS", "RATE_LIMIT_OPTIONS", "RECORD_OPTIONS", "RESERVED_IDS", "ROLES", "SCHEMA",
     "SECTIONS", "SNAPSHOT_OPTIONS", "TOP_OPTIONS", "URL_EXPECTED", "USB_OPTIONS", "ApiConfig", "ApiKey",

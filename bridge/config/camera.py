@@ -16,12 +16,14 @@ from ..redact import mask_url
 from . import detect as _detect
 from . import timelapse as _timelapse
 from .detect import DetectConfig
-from .messages import error_message_of, join_path
+from .messages import explain_all
+from .mqtt import MqttConfig
 from .options import (
     SLUG,
     Section,
     Sections,
     boolean,
+    default_of,
     integer,
     matching,
     nest,
@@ -79,6 +81,39 @@ def _device(value: Any) -> str:
     return value
 
 
+#: at most this many polygons per camera, and points per polygon (bounded work per picture)
+MAX_MASKS, MAX_POINTS = 16, 64
+
+
+def _polygons(value: Any) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """``privacy_masks``: a list of polygons, each a list of 3 to 64 ``[x, y]`` points with
+    coordinates from 0 to 1 (fractions of the picture's width and height)."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_MASKS:
+        raise vol.Invalid(f"expected a list of at most {MAX_MASKS} polygons, got {_shown(value)}")
+    out = []
+    for i, polygon in enumerate(value):
+        if not isinstance(polygon, (list, tuple)) or not 3 <= len(polygon) <= MAX_POINTS:
+            raise vol.Invalid(f"expected a polygon of 3 to {MAX_POINTS} [x, y] points, got {_shown(polygon)}",
+                              path=[i])
+        points = []
+        for j, point in enumerate(polygon):
+            ok = (isinstance(point, (list, tuple)) and len(point) == 2
+                  and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point))
+            if not ok:
+                raise vol.Invalid(f"expected a point [x, y] with x and y from 0 to 1, got {_shown(point)}",
+                                  path=[i, j])
+            points.append((float(point[0]), float(point[1])))
+        out.append(tuple(points))
+    return tuple(out)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass(frozen=True)
 class SnapshotConfig:
     """``cameras.<id>.snapshot:`` section (seconds, pixels, JPEG quality 1-100)."""
@@ -109,6 +144,9 @@ class CameraConfig:
     video_size: str | None = option(optional(matching(r"^\d+x\d+$", "expected WIDTHxHEIGHT, e.g. 1280x720")), None,
                                     "USB capture size, WxH.")
     framerate: float | None = option(optional(positive(float)), None, "USB capture rate, frames/s.")
+    privacy_masks: tuple[tuple[tuple[float, float], ...], ...] = option(
+        _polygons, (), "Polygons filled black in every picture and before detection: "
+        "lists of `[x, y]` points, 0-1 of the width and height.")
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     #: ``timelapse:`` setting overrides for this camera's timelapses
     timelapse: dict[str, SettingValue] = field(default_factory=dict)
@@ -192,7 +230,7 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
     return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
 
 
-def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
+def camera_from_data(cam_id: str, data: Any, base_topic: str = default_of(MqttConfig, "base_topic"),
                      detect: DetectConfig | None = None) -> CameraConfig:
     """Validate one camera given as plain data (the API's body), with the same schema and the
     same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
@@ -201,7 +239,7 @@ def camera_from_data(cam_id: str, data: Any, base_topic: str = "camera_bridge",
     try:
         valid = validate_cameras({cam_id: data})
     except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"cameras.{join_path(e.path)}: {error_message_of(e)}" for e in err.errors})) from err
+        raise ConfigError(explain_all(err, {cam_id: data}, nest("cameras.<id>", SECTIONS), ["cameras"])) from err
     if cam_id == base_topic.replace("/", "_"):
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
     camera = build(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)

@@ -13,7 +13,7 @@ import yaml
 
 from ..errors import ConfigError
 from . import root
-from .messages import error_message_of, join_path
+from .messages import explain_all, join_path, shown, yaml_error
 from .root import Config
 from .secrets import register_secrets
 
@@ -91,35 +91,37 @@ def _missing_env(value: Any, path: list[Any], errors: list[str]) -> None:
             _missing_env(item, path + [i], errors)
 
 
-def parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
+def parse(text: str, environ: Mapping[str, str] | None = None, source: str | None = None) -> Config:
     """Parse and validate YAML ``text`` into a :class:`Config`.
 
     ``environ`` (default ``os.environ``) supplies ``!env`` values and ``CAMERA_BRIDGE_*``
-    overrides. Raises :class:`ConfigError` listing every problem as ``key.path: message``.
+    overrides; ``source`` names the file in YAML syntax errors (``FILE:LINE:COLUMN: ...``).
+    Raises :class:`ConfigError` listing every problem as ``key.path: message``.
     """
     environ = os.environ if environ is None else environ
     errors: list[str] = []
     loader = _Loader(text)
     loader.environ = environ
+    if source:
+        loader.name = source
     try:
         node = loader.get_single_node()
         if node is not None:
             _check_duplicates(node, [], errors)
         data = loader.construct_document(node) if node is not None else {}
     except yaml.YAMLError as err:
-        raise ConfigError([f"(yaml): {err}"]) from err
+        raise ConfigError([yaml_error(err, source)]) from err
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise ConfigError(["(top level): expected a mapping with mqtt and cameras"])
+        raise ConfigError([f"(top level): expected a mapping with mqtt and cameras, got {shown(data)}"])
     _apply_env_overrides(data, environ)
     _missing_env(data, [], errors)
     reported = {line.split(": ", 1)[0] for line in errors}
     try:
         valid = root.SCHEMA(data)
     except vol.MultipleInvalid as err:
-        found = {f"{join_path(e.path)}: {error_message_of(e)}" for e in err.errors}
-        errors += sorted(line for line in found if line.split(": ", 1)[0] not in reported)
+        errors += [line for line in explain_all(err, data, root.SECTIONS) if line.split(": ", 1)[0] not in reported]
     if not errors:
         errors += root.check(valid)
     if errors:
@@ -138,4 +140,4 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([f"(file): cannot read {path}: {err.strerror}"]) from err
-    return parse(text, environ)
+    return parse(text, environ, source=str(path))

@@ -79,6 +79,15 @@ def options_of(section: type) -> tuple[Option, ...]:
                  for f in dataclasses.fields(section) if "option" in f.metadata)
 
 
+def default_of(section: type, key: str) -> Any:
+    """The default of the option ``key`` of the dataclass ``section``. Raises ``KeyError`` when
+    it has no such option."""
+    found = [o for o in options_of(section) if o.key == key]
+    if not found:
+        raise KeyError(f"{section.__name__} has no option {key!r}")
+    return found[0].default
+
+
 def section_schema(options: tuple[Option, ...], extra: Mapping[Any, Any] | None = None) -> vol.Schema:
     """The voluptuous schema of one config section from its options (defaults filled in), with
     ``extra`` keys (sub-sections) added."""
@@ -88,11 +97,6 @@ def section_schema(options: tuple[Option, ...], extra: Mapping[Any, Any] | None 
         schema[marker] = opt.validator
     schema.update(extra or {})
     return vol.Schema(schema)
-
-
-def overrides_schema(options: tuple[Option, ...]) -> vol.Schema:
-    """A schema of ``options`` without defaults, each also accepting ``null`` (= inherit)."""
-    return vol.Schema({vol.Optional(o.key): optional(o.validator) for o in options})
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .cluster import ClusterConfig
 from .detect import DetectConfig
 from .mediamtx import MediamtxConfig
 from .mqtt import MqttConfig
-from .options import Section, Sections, nest, option, optional, options_of, section_schema, text
+from .options import Section, Sections, integer, nest, option, optional, options_of, section_schema, text
 from .timelapse import Defaults, Spec
 from .usb import UsbConfig
 
@@ -40,6 +40,9 @@ class Config:
                              "Log line format: `text`, or `json` (one JSON object per line, with the request id).")
     data_dir: str | None = option(optional(text()), None,
                                   "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`.")
+    encoder_threads: int | None = option(optional(integer(1, 64)), None,
+                                         "Threads decoding keyframes and encoding JPEGs for all cameras; "
+                                         "default one per core, at most 4.")
     api: ApiConfig = field(default_factory=ApiConfig)
     #: ``timelapse:`` (the global defaults) and ``timelapses:`` (id -> its definition)
     timelapse: Defaults = field(default_factory=Defaults)
@@ -106,6 +109,8 @@ def build(valid: dict[str, Any]) -> Config:
     :class:`~bridge.errors.ConfigError` (a camera's ``detector: onnx`` without a model)."""
     cameras = {cam_id: _camera.build(cam_id, cam, valid["detect"]) for cam_id, cam in valid["cameras"].items()}
     return Config(mqtt=MqttConfig(**valid["mqtt"]), cameras=cameras, log_level=valid["log_level"],
-                  log_format=valid["log_format"], data_dir=valid["data_dir"], api=_api.build(valid["api"]),
+                  log_format=valid["log_format"], data_dir=valid["data_dir"],
+                  encoder_threads=valid["encoder_threads"], api=_api.build(valid["api"]),
                   detect=_detect.build({}, valid["detect"]), mediamtx=_mediamtx.build(valid["mediamtx"]),
-                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]), timelapse=valid["timelapse"], timelapses=valid["timelapses"])
+                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]),
+                  timelapse=valid["timelapse"], timelapses=valid["timelapses"])

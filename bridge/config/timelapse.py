@@ -18,7 +18,7 @@ from typing import Any
 import voluptuous as vol
 
 from ..errors import ConfigError
-from .messages import error_message_of, join_path
+from .messages import explain_all
 from .options import (
     REQUIRED,
     SLUG,
@@ -27,11 +27,11 @@ from .options import (
     boolean,
     integer,
     matching,
+    nest,
     number,
     option,
     optional,
     options_of,
-    overrides_schema,
     section_schema,
 )
 
@@ -182,16 +182,18 @@ GLOBAL_OPTIONS = options_of(Defaults)
 TIMELAPSE_OPTIONS = options_of(Spec)
 SETTING_KEYS = tuple(o.key for o in SETTINGS_OPTIONS)
 
+#: the settings as a camera or a timelapse overrides them: ``null`` = inherit
+_OVERRIDE_SETTINGS = tuple(dataclasses.replace(o, validator=optional(o.validator)) for o in SETTINGS_OPTIONS)
 #: the ``timelapse:`` section and a camera's ``timelapse:`` overrides
 SECTIONS: Sections = {"": Section(GLOBAL_OPTIONS + SETTINGS_OPTIONS)}
-CAMERA_SECTIONS: Sections = {"": Section(SETTINGS_OPTIONS)}
+CAMERA_SECTIONS: Sections = {"": Section(_OVERRIDE_SETTINGS)}
 #: the ``timelapses:`` mapping
-TIMELAPSES_SECTIONS: Sections = {"<id>": Section(TIMELAPSE_OPTIONS + SETTINGS_OPTIONS)}
+TIMELAPSES_SECTIONS: Sections = {"<id>": Section(TIMELAPSE_OPTIONS + _OVERRIDE_SETTINGS)}
 
 
-_OVERRIDES_SCHEMA = overrides_schema(SETTINGS_OPTIONS)
+_OVERRIDES_SCHEMA = vol.Schema({vol.Optional(o.key): o.validator for o in _OVERRIDE_SETTINGS})
 _GLOBAL_SCHEMA = section_schema(GLOBAL_OPTIONS + SETTINGS_OPTIONS)
-_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(overrides_schema(SETTINGS_OPTIONS).schema)
+_SPEC_SCHEMA = section_schema(TIMELAPSE_OPTIONS).extend(_OVERRIDES_SCHEMA.schema)
 
 
 def validate_defaults(value: Any) -> Defaults:
@@ -271,11 +273,9 @@ def spec_from_data(tl_id: str, data: Any) -> Spec:
         raise ConfigError([f"timelapses.{tl_id}: invalid timelapse id, expected a slug [a-z0-9_]+"])
     try:
         return validate_spec(tl_id, data)
-    except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({f"timelapses.{tl_id}.{join_path(e.path)}: {error_message_of(e)}".replace(". :", ":")
-                                  for e in err.errors})) from err
     except vol.Invalid as err:
-        raise ConfigError([f"timelapses.{tl_id}: {error_message_of(err)}"]) from err
+        sections = nest("timelapses", TIMELAPSES_SECTIONS)
+        raise ConfigError(explain_all(err, data, sections, ["timelapses", tl_id])) from err
 
 
 def spec_data(spec: Spec) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..files import write_atomic
@@ -90,6 +89,8 @@ class FrameCapture:
         """Save ``image`` (``HxWx3 uint8 BGR``) with ``detections`` (JSON-able, relative boxes)
         when one scores at least ``min_score`` and the last save is ``MIN_INTERVAL`` s old;
         returns the JPEG's path, or None. Disk errors are logged (once), never raised."""
+        import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
         if not self._config.enabled or frame_time - self._last < MIN_INTERVAL:
             return None
         if not any(d["score"] >= self._config.min_score for d in detections):

@@ -10,7 +10,6 @@ per-pixel models: about 1 ms per frame at 320x180.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..config.detect import MotionConfig, Polygon
@@ -26,6 +25,8 @@ BLUR = (5, 5)
 def polygon_mask(polygons: tuple[Polygon, ...], width: int, height: int) -> np.ndarray | None:
     """``HxW uint8`` mask, 0 inside any of ``polygons`` (relative coordinates), 255 elsewhere;
     None when there are no polygons."""
+    import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
     if not polygons:
         return None
     mask = np.full((height, width), 255, np.uint8)
@@ -49,6 +50,8 @@ class MotionDetector:
         """Motion regions of ``image`` (``HxWx3 uint8 BGR``, any size) as relative boxes
         ``(x1, y1, x2, y2)`` in 0..1; empty for the first frame (it becomes the background) and
         after a global change (the background is reset)."""
+        import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
         cfg = self._config
         height = max(8, round(image.shape[0] * cfg.width / image.shape[1]))
         small = cv2.resize(image, (cfg.width, height), interpolation=cv2.INTER_AREA)

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..config.detect import DetectConfig
@@ -66,6 +65,8 @@ class Track:
 def zones_of(box: Box, zones: dict[str, tuple[tuple[float, float], ...]]) -> tuple[str, ...]:
     """Names of the ``zones`` (relative polygons) containing the box's bottom centre (where an
     object stands)."""
+    import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
     point = ((box[0] + box[2]) / 2, box[3])
     return tuple(name for name, poly in zones.items()
                  if cv2.pointPolygonTest(np.array(poly, np.float32), point, False) >= 0)

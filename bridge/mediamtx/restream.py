@@ -30,7 +30,7 @@ from ..config import CameraConfig
 from ..status import CameraState
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..cameras import CameraSet
     from .service import MediamtxService
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ class Restream:
     """Routes a bridge's cameras through MediaMTX when it is healthy (RTSP ones with
     ``read_via_mediamtx``, USB ones always)."""
 
-    def __init__(self, service: MediamtxService, bridge: Bridge) -> None:
+    def __init__(self, service: MediamtxService, cameras: CameraSet) -> None:
         self._service = service
-        self._bridge = bridge
+        self._cameras = cameras
         self._via: dict[str, str] = {}
         self._switched_at: dict[str, float] = {}
         self._streak = 0
@@ -61,7 +61,7 @@ class Restream:
 
     def routed(self, config: CameraConfig) -> bool:
         """Whether camera ``config`` is read through MediaMTX when it is up."""
-        return config.kind == "usb" or (config.kind == "rtsp" and self._service.cfg.read_via_mediamtx)
+        return config.kind == "usb" or (config.kind == "rtsp" and self._service.config.read_via_mediamtx)
 
     def _ready(self, config: CameraConfig) -> bool:
         service = self._service
@@ -78,7 +78,7 @@ class Restream:
             self._via[config.id] = DIRECT
             return config
         self._via[config.id] = MEDIAMTX
-        return dataclasses.replace(config, url=f"{self._service.cfg.rtsp_url}/{config.id}", device=None,
+        return dataclasses.replace(config, url=f"{self._service.config.rtsp_url}/{config.id}", device=None,
                                    transport="tcp")
 
     def _on_change(self) -> None:
@@ -87,9 +87,9 @@ class Restream:
             return  # not a health check (a recording switch)
         self._last_check = service.checks
         self._streak = self._streak + 1 if service.available else 0
-        dwell = DWELL_CHECKS * service.cfg.health_interval
+        dwell = DWELL_CHECKS * service.config.health_interval
         now = time.monotonic()
-        for cam_id, camera in list(self._bridge.cameras.items()):
+        for cam_id, camera in list(self._cameras.cameras.items()):
             if camera.state in (CameraState.OFFLINE, CameraState.DISABLED):
                 continue
             if not self.routed(camera.config) or cam_id not in self._via:

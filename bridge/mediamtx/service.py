@@ -8,7 +8,6 @@ Loops (a TaskGroup, see :class:`bridge.service.Service`):
   reconciliation at once.
 * ``mediamtx.reconcile``: runs the reconciler when triggered (camera added/changed/removed,
   recording switched, MediaMTX back or restarted) and every ``reconcile_interval`` seconds.
-* ``mediamtx.commands``: recording switches received on MQTT, one at a time.
 
 While the circuit is open no request is sent at all; snapshots and MQTT do not depend on any of
 this (cameras are read directly unless ``read_via_mediamtx`` routes them, see
@@ -25,6 +24,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import MediamtxConfig
+from ..core.events import (BridgeEvent, CameraAdded, CameraEnabled, CameraRemoved, EventBus,
+                           MediamtxAvailability, MediamtxChanged, MediamtxReconciled, RecordingChanged)
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats
@@ -33,7 +34,8 @@ from .paths import path_conf, stream_urls
 from .reconciler import ReconcileResult, reconcile
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..cameras import CameraSet
+    from ..store import Store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,17 +59,22 @@ class _Guarded:
 
 
 class MediamtxService(Service):
-    """Keeps one MediaMTX in step with a :class:`~bridge.app.Bridge`'s cameras.
+    """Keeps one MediaMTX in step with the cameras of a :class:`~bridge.cameras.CameraSet`
+    (owned paths and recording switches saved in ``store``; events on ``bus``).
 
     ``available`` is True while MediaMTX answers; ``paths`` holds the latest path statistics;
     listeners added with :meth:`add_listener` run on the event loop after every health check
     that changed something (availability, statistics) and after recording switches.
     """
 
-    def __init__(self, config: MediamtxConfig, bridge: Bridge) -> None:
+    def __init__(self, config: MediamtxConfig, cameras: CameraSet, store: Store | None,
+                 bus: EventBus) -> None:
         super().__init__()
-        self.cfg = config
-        self._bridge = bridge
+        self.config = config
+        self._cameras = cameras
+        self._store = store
+        self._bus = bus
+        bus.listen(self._on_event)
         self.client = MediamtxClient(config.api_url, username=config.username, password=config.password,
                                      timeout=config.request_timeout)
         self.breaker = CircuitBreaker((MediamtxUnavailable,))
@@ -86,23 +93,20 @@ class MediamtxService(Service):
         self._trigger = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
-        self.commands: asyncio.Queue[tuple[str, bool]] = asyncio.Queue(100)
-        self._record_dirty: set[str] = set()
         self._warned = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _start(self) -> None:
         await self.client.__aenter__()
-        store = self._bridge.store
+        store = self._store
         if store is not None:
             self.owned = await asyncio.to_thread(store.owned_paths)
             self.record = await asyncio.to_thread(store.recording)
-        self.owned |= await asyncio.to_thread(generated_paths, self.cfg.config_out)
+        self.owned |= await asyncio.to_thread(generated_paths, self.config.config_out)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"mediamtx.health": self._health_loop(), "mediamtx.reconcile": self._reconcile_loop(),
-                "mediamtx.commands": self._command_loop()}
+        return {"mediamtx.health": self._health_loop(), "mediamtx.reconcile": self._reconcile_loop()}
 
     async def __aexit__(self, *exc: object) -> None:
         try:
@@ -117,6 +121,7 @@ class MediamtxService(Service):
         self._listeners.append(listener)
 
     def _notify(self) -> None:
+        self._bus.publish(MediamtxChanged())
         for listener in list(self._listeners):
             try:
                 listener()
@@ -125,22 +130,15 @@ class MediamtxService(Service):
 
     def known_cameras(self) -> list[str]:
         """Ids of the bridge's cameras (each has a path)."""
-        return list(self._bridge.cameras)
-
-    def record_changed(self, cam_id: str) -> bool:
-        """Whether ``cam_id``'s recording switch changed since the last call (for publishers)."""
-        if cam_id in self._record_dirty:
-            self._record_dirty.discard(cam_id)
-            return True
-        return False
+        return list(self._cameras.cameras)
 
     def recording(self, cam_id: str) -> bool:
         """Whether camera ``cam_id`` records (its switch, else ``record.enabled``)."""
-        return self.record.get(cam_id, self.cfg.record.enabled)
+        return self.record.get(cam_id, self.config.record.enabled)
 
     def stream_urls(self, cam_id: str) -> dict[str, str]:
         """RTSP/HLS/WebRTC URLs of a camera's path."""
-        return stream_urls(self.cfg, cam_id)
+        return stream_urls(self.config, cam_id)
 
     def camera_info(self, cam_id: str) -> dict[str, Any]:
         """Path metrics and recording of one camera (the API's ``mediamtx`` field)."""
@@ -164,9 +162,9 @@ class MediamtxService(Service):
 
     def desired(self) -> dict[str, dict[str, Any]]:
         """Path name -> configuration for every camera of the bridge."""
-        return {cam_id: path_conf(cam.config, self.cfg, self.recording(cam_id), self.formats.get(cam_id))
-                for cam_id, cam in list(self._bridge.cameras.items())
-                if cam_id not in self._bridge.disabled}  # a camera switched off is not pulled
+        return {cam_id: path_conf(cam.config, self.config, self.recording(cam_id), self.formats.get(cam_id))
+                for cam_id, cam in list(self._cameras.cameras.items())
+                if cam_id not in self._cameras.disabled}  # a camera switched off is not pulled
 
     # -- commands --------------------------------------------------------------------------
 
@@ -174,15 +172,18 @@ class MediamtxService(Service):
         """Reconcile soon (a camera was added, changed, removed or went offline)."""
         self._trigger.set()
 
+    def _on_event(self, event: BridgeEvent) -> None:
+        if isinstance(event, (CameraAdded, CameraRemoved, CameraEnabled)):
+            self.cameras_changed()
+
     async def set_recording(self, cam_id: str, enabled: bool) -> bool:
         """Switch a camera's recording and apply it now if MediaMTX is up; returns whether it
         was applied (else it is applied when MediaMTX returns). Raises StoreError."""
-        store = self._bridge.store
+        store = self._store
         if store is not None:
             await asyncio.to_thread(store.set_recording, cam_id, enabled)
         self.record[cam_id] = enabled
-        self._record_dirty.add(cam_id)
-        self._bridge.events.publish("camera.recording", {"camera": cam_id, "recording": enabled})
+        self._bus.publish(RecordingChanged(cam_id, enabled))
         self._notify()
         return await self.reconcile_now() if self.available else False
 
@@ -231,14 +232,13 @@ class MediamtxService(Service):
             level = logging.DEBUG if self._warned else logging.WARNING
             self._warned = True
             _LOGGER.log(level, "mediamtx: unavailable: %s", error)
-        self._bridge.events.publish("mediamtx.availability", {
-            "available": available, "version": self.info.get("version"), "error": error})
+        self._bus.publish(MediamtxAvailability(available, self.info.get("version"), error))
         self._notify()
 
     async def _health_loop(self) -> None:
         while True:
             await self.check()
-            await asyncio.sleep(self.cfg.health_interval)
+            await asyncio.sleep(self.config.health_interval)
 
     async def reconcile_now(self) -> bool:
         """Run the reconciler once (serialised); True when it completed."""
@@ -258,12 +258,11 @@ class MediamtxService(Service):
                 _LOGGER.log(logging.DEBUG if known else logging.WARNING, "mediamtx: path %s refused: %s", name, why)
             if result.owned != self.owned:
                 self.owned = result.owned
-                store = self._bridge.store
+                store = self._store
                 if store is not None:
                     await asyncio.to_thread(store.set_owned_paths, set(result.owned))
             if result.changed:
-                self._bridge.events.publish("mediamtx.reconciled", {
-                    "added": result.added, "patched": result.patched, "deleted": result.deleted})
+                self._bus.publish(MediamtxReconciled(result.added, result.patched, result.deleted))
                 with contextlib.suppress(CircuitOpen, MediamtxError):
                     self.paths = await self.api.list_paths()
                 self._notify()
@@ -272,19 +271,8 @@ class MediamtxService(Service):
     async def _reconcile_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cfg.reconcile_interval):
+                async with asyncio.timeout(self.config.reconcile_interval):
                     await self._trigger.wait()
             self._trigger.clear()
             if self.available:
                 await self.reconcile_now()
-
-    async def _command_loop(self) -> None:
-        while True:
-            cam_id, enabled = await self.commands.get()
-            if cam_id not in self._bridge.cameras:
-                _LOGGER.debug("mediamtx: recording switch for unknown camera %s", cam_id)
-                continue
-            try:
-                await self.set_recording(cam_id, enabled)
-            except Exception:  # a failed switch must not stop the loop
-                _LOGGER.exception("mediamtx: recording switch of %s failed", cam_id)

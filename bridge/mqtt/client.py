@@ -1,6 +1,7 @@
 """The broker connection (aiomqtt): reconnects with backoff, never queues without bound.
 
-Outgoing messages are kept per topic (a newer payload replaces an unsent one), so a slow or
+Outgoing messages are kept per topic (a newer payload replaces an unsent one where it stands in
+the queue, so the order of first publication is kept), so a slow or
 absent broker costs at most one pending message per topic; while disconnected nothing is kept,
 and ``on_connect`` re-publishes the current state once the connection is back.
 """
@@ -23,6 +24,10 @@ from ..redact import redact
 from ..service import Service
 
 _LOGGER = logging.getLogger(__name__)
+
+#: seconds the connection waits for the broker's goodbye when the bridge stops (a hung broker
+#: never answers; the will covers what it missed)
+DISCONNECT_TIMEOUT = 1.0
 
 #: unsent messages past which a message that is not coalesced (an event) is dropped
 MAX_PENDING = 10_000
@@ -51,6 +56,10 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+class _Reconfigured(aiomqtt.MqttError):
+    """Ends a connection whose settings were replaced (:meth:`MqttLink.reconfigure`)."""
+
+
 class MqttLink(Service):
     """Async context manager holding the bridge's MQTT connection (task ``mqtt.connection``).
 
@@ -71,6 +80,7 @@ class MqttLink(Service):
         self._pending: dict[str, Outgoing] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self._reconnect = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connects = 0
@@ -78,16 +88,19 @@ class MqttLink(Service):
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
                 coalesce: bool = True) -> None:
-        """Queue a message; replaces an unsent message for the same topic (unless
-        ``coalesce=False``: events, each of which counts). Dropped while disconnected (the
-        state is re-published on reconnect)."""
+        """Queue a message; replaces an unsent message for the same topic in its place in the
+        queue (unless ``coalesce=False``: events, each of which counts). Messages leave in the
+        order they were first queued, so what was published before an event is on the broker
+        before it: a frame's snapshot (or a newer one) before that frame's detection event.
+        Dropped while disconnected (the state is re-published on reconnect)."""
         if not self.connected.is_set():
             return
         if not coalesce and len(self._pending) >= MAX_PENDING:
             _LOGGER.debug("mqtt: %d messages unsent, dropping one on %s", len(self._pending), topic)
             return
         key = topic if coalesce else f"{topic}\0{next(self._seq)}"
-        self._pending.pop(key, None)  # re-queue at the end: publish order follows call order
+        # an unsent message of the topic is replaced where it stands (a dict keeps the first
+        # insertion's position): moving it to the back would let later messages overtake it
         self._pending[key] = Outgoing(topic, payload, retain, qos)
         self._wake.set()
 
@@ -99,8 +112,24 @@ class MqttLink(Service):
                 await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=2)
                 self.published += 1
 
+    def reconfigure(self, config: MqttConfig) -> None:
+        """Use new connection settings (broker, credentials, client id, keepalive): the current
+        connection is closed and the next one opened with them at once (hot reload)."""
+        self._config = config
+        self._reconnect.set()
+
+    async def _until_reconfigured(self) -> None:
+        await self._reconnect.wait()
+        raise _Reconfigured("reconnecting with new settings")
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"mqtt.connection": self._run()}
+
+    async def _finish(self) -> None:
+        # leaving the connection sends DISCONNECT and waits for the broker to close it: bounded,
+        # so a dead or hung broker cannot hold up the stop
+        if self._client is not None:
+            self._client.timeout = DISCONNECT_TIMEOUT
 
     def _client_for(self) -> aiomqtt.Client:
         cfg = self._config
@@ -117,8 +146,10 @@ class MqttLink(Service):
     async def _run(self) -> None:
         attempt = 0
         warned = False
-        cfg = self._config
         while True:
+            cfg = self._config
+            self._reconnect.clear()
+            reconfigured = False
             try:
                 async with self._client_for() as client:
                     self._client = client
@@ -134,10 +165,14 @@ class MqttLink(Service):
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._send(client), name="mqtt.send")
                         tg.create_task(self._receive(client), name="mqtt.receive")
+                        tg.create_task(self._until_reconfigured(), name="mqtt.reconfigure")
                         # stay in the body: on Python 3.11 a child failing while the group
                         # waits in __aexit__ leaves this task marked "cancelling" for good
                         # (fixed in 3.12), which _raise_if_cancelled would then act on
                         await asyncio.get_running_loop().create_future()
+            except* _Reconfigured:
+                _LOGGER.info("mqtt: new connection settings: reconnecting")
+                reconfigured = True
             except* aiomqtt.MqttError as group:
                 err = group.exceptions[0]
                 level = logging.DEBUG if warned else logging.WARNING
@@ -147,7 +182,17 @@ class MqttLink(Service):
                 self._client = None
                 self.connected.clear()
                 self._pending.clear()
-            await asyncio.sleep(backoff_delay(attempt))
+            # cancelled while the connection failed (the broker stopping together with the
+            # bridge): the group or the client's exit raised MqttError instead of the
+            # cancellation, which must not be lost, or the bridge never stops
+            _raise_if_cancelled()
+            if reconfigured:
+                attempt, warned = 0, False
+                continue
+            # new settings (hot reload) end the wait at once
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff_delay(attempt)):
+                    await self._reconnect.wait()
             attempt += 1
 
     async def _send(self, client: aiomqtt.Client) -> None:

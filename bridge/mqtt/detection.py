@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
+from ..core.control import BridgeControl
+from ..core.errors import NotFound
 from .topics import Topics
 
 if TYPE_CHECKING:
@@ -77,20 +78,21 @@ def stale_topics(topics: Topics, cam_id: str, payload: dict[str, Any]) -> list[s
             and t != topics.camera(cam_id, "events") and t[len(prefix):] not in ("availability", "status", "snapshot")]
 
 
-def command(topics: Topics, topic: str, payload: Any, workers: Mapping[str, DetectWorker]) -> bool:
-    """Handle ``{base}/{camera}/detect/set`` (``ON``/``OFF``); False for other topics."""
+def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) -> bool:
+    """Handle ``{base}/{camera}/detect/set`` (``ON``/``OFF``) with ``control.set_detection``;
+    False for other topics."""
     prefix, suffix = f"{topics.base}/", "/detect/set"
     if not topic.startswith(prefix) or not topic.endswith(suffix):
         return False
     cam_id = topic[len(prefix):-len(suffix)]
     text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
-    worker = workers.get(cam_id)
-    if worker is None:
-        _LOGGER.debug("mqtt: detection command for camera %s without detection", cam_id)
-    elif text.strip().upper() in (ON, OFF):
-        worker.set_enabled(text.strip().upper() == ON)
-    else:
+    if text.strip().upper() not in (ON, OFF):
         _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
+        return True
+    try:
+        control.set_detection(cam_id, text.strip().upper() == ON)
+    except NotFound as err:
+        _LOGGER.debug("mqtt: detection command ignored: %s", err)
     return True
 
 

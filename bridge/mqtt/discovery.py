@@ -27,6 +27,17 @@ _MODELS = {"rtsp": "RTSP camera", "http": "HTTP camera", "usb": "USB camera",
 Config = tuple[str, dict[str, Any]]  # (discovery topic, payload)
 
 
+def timestamp_template(field: str) -> str:
+    """The value template of a timestamp sensor reading ``field`` (ISO 8601 or null) of its
+    state payload. While the field is null the template fails on purpose (an unknown filter in
+    the untaken branch compiles; taken, it raises a Jinja runtime error): HA's MQTT sensor then
+    keeps its current state (unknown until a first value) without a log line, on every HA
+    version. The string ``None`` instead is "unknown" only on newer HA; HA 2024.3 logs it as
+    "Invalid state message" for a timestamp."""
+    return (f"{{% if value_json.{field} %}}{{{{ value_json.{field} }}}}"
+            "{% else %}{{ value_json | null_keeps_the_state }}{% endif %}")
+
+
 def bridge_device(topics: Topics) -> dict[str, Any]:
     """The bridge's own HA device."""
     return {
@@ -122,7 +133,7 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
         entity_config(topics, "sensor", cid, "last_frame", f"{cid}_last_frame", device, bridge_only,
                 name="Last frame", entity_category="diagnostic", device_class="timestamp",
                 state_topic=status,
-                value_template="{{ value_json.last_frame_at if value_json.last_frame_at else 'None' }}"),
+                value_template=timestamp_template("last_frame_at")),
         entity_config(topics, "button", cid, "snapshot", f"{cid}_snapshot", device, both,
                 name="Take snapshot", icon="mdi:camera",
                 command_topic=topics.camera(cid, "snapshot/set"), payload_press="PRESS"),
@@ -191,7 +202,7 @@ def timelapse_configs(topics: Topics, tl_id: str, name: str, camera_id: str) -> 
                 state_class="measurement", state_topic=state, value_template="{{ value_json.frames }}"),
         entity_config(topics, "sensor", owner, "last_capture", f"{oid}_last_capture", device, avail,
                 name="Last capture", device_class="timestamp", state_topic=state,
-                value_template="{{ value_json.last_capture_at if value_json.last_capture_at else 'None' }}"),
+                value_template=timestamp_template("last_capture_at")),
         entity_config(topics, "sensor", owner, "render_progress", f"{oid}_render_progress", device, avail,
                 name="Render progress", icon="mdi:movie-open-cog", unit_of_measurement="%",
                 state_class="measurement", state_topic=topics.timelapse(tl_id, "render"),

@@ -7,16 +7,19 @@ commands are ignored by the publisher before they get here. Topics and payloads:
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
 from ..errors import BridgeError
 from . import discovery
+from .feature import Feature
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..core.control import BridgeControl
+    from ..core.view import BridgeView
+    from .client import MqttLink
     from .topics import Topics
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,16 +36,18 @@ def discovery_config(topics: Topics, cam: CameraConfig, device: dict[str, Any]) 
         state_topic=topics.camera(cam.id, "enabled/state"), payload_on=ON, payload_off=OFF)
 
 
-class CameraSwitchMqtt:
-    """Publisher extension for :meth:`Bridge.set_camera_enabled`; commands run as tasks
+class CameraSwitchMqtt(Feature):
+    """Publisher feature for ``BridgeControl.set_enabled``; commands run as tasks
     ``mqtt.camera_switch[<camera>]`` (a switch stops or starts a camera: not on the message
     loop)."""
 
-    def __init__(self, bridge: Bridge) -> None:
-        self._bridge = bridge
-        self._link = bridge.publisher.link
-        self._topics = bridge.publisher.topics
-        self._tasks: set[asyncio.Task[None]] = set()
+    def __init__(self, view: BridgeView, control: BridgeControl, link: MqttLink, topics: Topics,
+                 run_command: Callable[[Coroutine[Any, Any, None], str], None]) -> None:
+        self._view = view
+        self._control = control
+        self._link = link
+        self._topics = topics
+        self._run_command = run_command  #: the publisher's: a task in its group
         self.subscriptions = [self._topics.camera("+", "enabled/set")]
 
     # -- extension interface ---------------------------------------------------------------
@@ -58,10 +63,10 @@ class CameraSwitchMqtt:
     def publish_camera(self, cam_id: str) -> None:
         """Publish a camera's retained switch state."""
         self._link.publish(self._topics.camera(cam_id, "enabled/state"),
-                           OFF if cam_id in self._bridge.disabled else ON, retain=True, qos=1)
+                           ON if self._view.enabled(cam_id) else OFF, retain=True, qos=1)
 
     def publish_all(self) -> None:
-        for cam_id in list(self._bridge.cameras):
+        for cam_id in self._view.camera_ids():
             self.publish_camera(cam_id)
 
     def on_message(self, topic: str, payload: Any) -> bool:
@@ -72,19 +77,16 @@ class CameraSwitchMqtt:
         cam_id = topic[len(prefix):-len(suffix)]
         text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
         value = text.strip().upper()
-        if cam_id not in self._bridge.cameras:
+        if cam_id not in self._view.camera_ids():
             _LOGGER.debug("mqtt: on/off command for unknown camera %s", cam_id)
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
         else:
-            task = asyncio.get_running_loop().create_task(
-                self._switch(cam_id, value == ON), name=f"mqtt.camera_switch[{cam_id}]")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._run_command(self._switch(cam_id, value == ON), f"mqtt.camera_switch[{cam_id}]")
         return True
 
     async def _switch(self, cam_id: str, enabled: bool) -> None:
         try:
-            await self._bridge.set_camera_enabled(cam_id, enabled)
+            await self._control.set_enabled(cam_id, enabled)
         except BridgeError as err:  # removed meanwhile, or the store failed
             _LOGGER.warning("mqtt: camera %s not switched %s: %s", cam_id, "on" if enabled else "off", err)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
@@ -18,18 +18,24 @@ import aiomqtt
 from .. import __version__
 from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
+from ..core.control import BridgeControl
+from ..core.errors import NotFound
+from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged, DetectionUpdated,
+                           DiscoverySwitched, EventBus, SnapshotTaken)
 from ..detect.worker import DetectWorker
 from ..service import Service
-from ..snapshot import Snapshot, SnapshotWorker
+from ..snapshot import SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
+from .feature import MqttFeature
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
-#: seconds allowed for the final offline messages at shutdown (the will covers the rest)
-SHUTDOWN_PUBLISH_TIMEOUT = 5.0
+#: seconds allowed for the final offline messages at shutdown (the will covers the rest); with
+#: the connection's DISCONNECT_TIMEOUT it keeps a stop well within the bridge's 5 s
+SHUTDOWN_PUBLISH_TIMEOUT = 2.0
 
 
 class MqttPublisher(Service):
@@ -38,32 +44,41 @@ class MqttPublisher(Service):
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
     def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
-                 snapshots: dict[str, SnapshotWorker]) -> None:
+                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None,
+                 control: BridgeControl | None = None) -> None:
         super().__init__()
-        self._cfg = config
+        self._config = config
         self._cameras = cameras
         self._snapshots = snapshots
-        self.topics = Topics(self._cfg.base_topic, self._cfg.discovery_prefix, self._cfg.ha_status_topic)
+        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
+        self._stopping = False
+        #: the availability last published per camera: one message per change, not per retry
+        self._availability: dict[str, str] = {}
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
-        #: the cameras' detection stages (kept up to date by the Bridge)
+        #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
+        self.config_error: Callable[[], list[str] | None] = lambda: None
+        #: the cameras' detection stages (the camera set's, shared)
         self.detectors: dict[str, DetectWorker] = {}
-        #: parts that publish more (MediaMTX): see :meth:`add_extension`
-        self.extensions: list[Any] = []
+        #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
+        self.extensions: list[MqttFeature] = []
         subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
         self._subscriptions = subscriptions
-        if self._cfg.discovery:
+        if self._config.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
         self.link = MqttLink(
-            self._cfg,
+            self._config,
             will=(self.topics.bridge_availability, OFFLINE),
             subscriptions=subscriptions,
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
+        self.control = control  #: where commands go (snapshot now, detection on/off)
+        if bus is not None:
+            bus.listen(self.on_event)
 
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
@@ -82,13 +97,13 @@ class MqttPublisher(Service):
     @property
     def discovery_enabled(self) -> bool:
         """Whether Home Assistant MQTT discovery is published (configured and not switched off)."""
-        return self._cfg.discovery and not self.discovery_off
+        return self._config.discovery and not self.discovery_off
 
     def set_discovery(self, enabled: bool) -> None:
         """Switch HA discovery on or off at run time: off clears every retained discovery
         config of the bridge (HA then removes those MQTT entities), on publishes them again.
         Only a configured discovery (``mqtt.discovery: true``) can be switched."""
-        if enabled == self.discovery_enabled or not self._cfg.discovery:
+        if enabled == self.discovery_enabled or not self._config.discovery:
             return
         if enabled:
             self.discovery_off = False
@@ -99,21 +114,50 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
-    def add_extension(self, ext: Any) -> None:
-        """Add a part that publishes more, before the publisher is entered. ``ext`` has
-        ``subscriptions`` (topic filters), ``discovery_configs(cameras, with_bridge)``,
-        ``publish_camera(cam_id)``, ``publish_all()``, ``on_message(topic, payload) -> bool``
-        (True: handled) and ``state_fields() -> dict`` (merged into the bridge state)."""
+    def add_extension(self, ext: MqttFeature) -> None:
+        """Add a feature that publishes more (see :class:`~bridge.mqtt.feature.MqttFeature`),
+        before the publisher is entered."""
         self.extensions.append(ext)
         self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
         await self.link.__aenter__()
 
+    def run_command(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run an MQTT command's work (a camera switch, a timelapse action) as task ``name`` in
+        the publisher's group: off the message loop, cancelled and awaited when the publisher
+        stops, ignored once it is stopping. An unexpected error is logged, never fatal."""
+        if self._stopping:
+            coro.close()
+            _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
+            return
+        self._spawn(self._command(coro, name), name)
+
+    @staticmethod
+    async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await coro
+        except Exception:  # a bad command must not stop the bridge
+            _LOGGER.exception("mqtt: command %s failed", name)
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"mqtt.status": self._periodic()}
+        loops = {"mqtt.status": self._periodic()}
+        for ext in self.extensions:
+            loops.update(ext.loops())
+        return loops
+
+    async def stop_commands(self) -> None:
+        """Ignore MQTT commands from now on; cancel the running ones and wait for them (the
+        bridge's first step when it stops, before the parts they act on)."""
+        self._stopping = True
+        running = [t for t in self._tasks if t.get_name() != "mqtt.status" and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
 
     async def _finish(self) -> None:
+        await self.stop_commands()
         try:
             async with asyncio.timeout(SHUTDOWN_PUBLISH_TIMEOUT):
                 await self._publish_offline()
@@ -135,16 +179,31 @@ class MqttPublisher(Service):
 
     # -- producers -------------------------------------------------------------------------
 
-    def on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
+    def on_event(self, event: BridgeEvent) -> None:
+        """Publish what an event of the bus changes, then hand it to every feature."""
+        if isinstance(event, CameraStatusChanged):
+            if event.camera in self._cameras:
+                self._publish_camera(event.camera, with_snapshot=False)
+                self._publish_bridge_state()
+        elif isinstance(event, SnapshotTaken):
+            self.on_snapshot(event.camera, event.jpeg)
+        elif isinstance(event, CameraAdded):
+            if event.camera in self._cameras:
+                self.camera_added(event.camera)
+        elif isinstance(event, CameraRemoved):
+            self.camera_removed(event.config)
+        elif isinstance(event, DetectionUpdated):
+            detection.publish_update(self.link, self.topics, event.update)
+        elif isinstance(event, DiscoverySwitched):
+            self.set_discovery(event.enabled)
+        for ext in self.extensions:
+            ext.on_event(event)
+
+    def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
         camera = self._cameras.get(cam_id)
         retain = camera.config.snapshot.retain if camera is not None else False
-        self.link.publish(self.topics.camera(cam_id, "snapshot"), snap.jpeg, retain=retain)
-
-    def on_camera_state(self, camera: Camera) -> None:
-        """Publish a camera's availability and status after a state change."""
-        self._publish_camera(camera.id, with_snapshot=False)
-        self._publish_bridge_state()
+        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
 
     def camera_added(self, cam_id: str) -> None:
         """Announce a camera added (or restarted with new options) at run time."""
@@ -160,6 +219,7 @@ class MqttPublisher(Service):
         """Clear a removed camera's discovery configs and retained state topics."""
         for topic in self._discovery_configs([config], with_bridge=False):
             self.link.publish(topic, b"", retain=True, qos=1)
+        self._availability.pop(config.id, None)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         detection.clear(self.link, self.topics, config)
@@ -171,12 +231,14 @@ class MqttPublisher(Service):
         camera = self._cameras[cam_id]
         status = camera.status
         online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
-        self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
+        if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
+            self._availability[cam_id] = online
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
         self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
                           retain=True, qos=1)
         snap = self._snapshots[cam_id].latest if with_snapshot else None
         if snap is not None:
-            self.on_snapshot(cam_id, snap)
+            self.on_snapshot(cam_id, snap.jpeg)
         if with_snapshot:
             detection.publish_state(self.link, self.topics, self.detectors.get(cam_id))
 
@@ -191,6 +253,7 @@ class MqttPublisher(Service):
             "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
             "discovery": self.discovery_enabled,
             "mediamtx": None,
+            "config_error": self.config_error(),
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
@@ -202,6 +265,7 @@ class MqttPublisher(Service):
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
 
     def _publish_all(self) -> None:
+        self._availability.clear()  # everything again: a broker may have lost its retained state
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
         for cam_id in self._cameras:
@@ -219,7 +283,7 @@ class MqttPublisher(Service):
 
     async def _periodic(self) -> None:
         while True:
-            await asyncio.sleep(self._cfg.status_interval)
+            await asyncio.sleep(self._config.status_interval)
             for cam_id in self._cameras:
                 self._publish_camera(cam_id, with_snapshot=False)
             self._publish_bridge_state()
@@ -240,17 +304,18 @@ class MqttPublisher(Service):
                 _LOGGER.info("mqtt: Home Assistant is online, re-publishing discovery and state")
                 self._publish_all()
             return
-        if detection.command(self.topics, topic, message.payload, self.detectors):
+        if self.control is None:
+            return
+        if detection.command(self.topics, topic, message.payload, self.control):
             return
         if any(ext.on_message(topic, message.payload) for ext in self.extensions):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
-            worker = self._snapshots.get(cam_id)
-            if worker is None:
+            try:
+                self.control.request_snapshot(cam_id)
+            except NotFound:
                 _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
-            else:
-                worker.request()
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
@@ -270,5 +335,5 @@ class MqttPublisher(Service):
             for stale in detection.stale_topics(self.topics, cam_id, old):
                 self.link.publish(stale, b"", retain=True, qos=1)
         for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
-            if isinstance(old, dict) and hasattr(ext, "clear_stale"):
+            if isinstance(old, dict):
                 ext.clear_stale(old)

@@ -5,13 +5,16 @@ docs/mqtt.md."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
+from ..core.control import BridgeControl
+from ..core.errors import BridgeError
+from ..core.events import BridgeEvent, TimelapseEvent, TimelapseImage
 from . import discovery
+from .feature import Feature
 from .topics import TIMELAPSE_RETAINED
 
 if TYPE_CHECKING:
@@ -25,18 +28,18 @@ COMMANDS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "sto
             "render": "render", "cancel": "cancel", "on": "on", "off": "pause"}
 
 
-class TimelapseMqtt:
+class TimelapseMqtt(Feature):
     """Publisher extension for the timelapses of the manager given to :meth:`attach` (nothing
     before: the manager starts after the publisher). Retained commands are ignored by the
     publisher before they get here."""
 
-    def __init__(self, publisher: MqttPublisher, *, discovery: bool) -> None:
+    def __init__(self, publisher: MqttPublisher, control: BridgeControl, *, discovery: bool) -> None:
+        self._control = control
         self._link = publisher.link
         self._topics = publisher.topics
         self._configured = discovery  #: mqtt.discovery
         self._publisher = publisher
         self._manager: TimelapseManager | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.subscriptions = [self._topics.timelapse_command_filter]
 
     @property
@@ -85,8 +88,14 @@ class TimelapseMqtt:
         self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status),
                            retain=True, qos=1)
 
-    def on_event(self, type_: str, data: dict[str, Any]) -> None:
-        """Publish what a manager event changes."""
+    def on_event(self, event: BridgeEvent) -> None:
+        """Publish what a timelapse event changes (state, render progress, discovery, image)."""
+        if isinstance(event, TimelapseEvent):
+            self._on_timelapse(event.wire_type, dict(event.payload))
+        elif isinstance(event, TimelapseImage):
+            self.on_image(event.timelapse, event.jpeg)
+
+    def _on_timelapse(self, type_: str, data: dict[str, Any]) -> None:
         if type_ == "timelapse.status":
             self._publish_state(data)
         elif type_ == "timelapse.render":
@@ -135,19 +144,10 @@ class TimelapseMqtt:
             _LOGGER.warning("mqtt: ignoring timelapse command %r on %s (expected one of %s)",
                             text[:40], topic, ", ".join(sorted({c for c in COMMANDS if c.isalpha()})))
             return
-        task = asyncio.get_running_loop().create_task(self._act(tl_id, action),
-                                                      name=f"timelapse[{tl_id}].command")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._publisher.run_command(self._act(tl_id, action), f"mqtt.timelapse[{tl_id}].command")
 
     async def _act(self, tl_id: str, action: str) -> None:
-        from ..timelapse.state import State, TimelapseError
-
-        assert self._manager is not None
         try:
-            if action == "on":
-                lifecycle = self._manager.get(tl_id).lifecycle
-                action = "resume" if lifecycle is State.PAUSED else "start"
-            await self._manager.act(tl_id, action)
-        except TimelapseError as err:
+            await self._control.timelapse_action(tl_id, action)
+        except BridgeError as err:
             _LOGGER.warning("mqtt: timelapse command %s refused: %s", action, err)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 MEASURE_WIDTH = 640  #: pixels; blur and exposure are measured at this width (stable across sizes)
@@ -98,6 +97,8 @@ def _ramp(value: float, bad: float, good: float) -> float:
 
 def decode(jpeg: bytes) -> np.ndarray | None:
     """Decode JPEG bytes to ``HxWx3 uint8 BGR``; None when they do not decode."""
+    import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
     if not jpeg.startswith(JPEG_SOI):
         return None
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -113,9 +114,12 @@ def _relative(absolute: float, relative: float) -> float:
 def check(jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | None = None,
           baseline: Baseline | None = None) -> Verdict:
     """Score a frame. ``jpeg`` is what will be stored; ``image`` its decoded ``HxWx3 uint8 BGR``
-    (decoded from ``jpeg`` when None); ``previous`` the ``gray`` of the previous kept frame's
+    or its full-range luma (``HxW uint8``, e.g. the Y plane it was encoded from; decoded from
+    ``jpeg`` when None); ``previous`` the ``gray`` of the previous kept frame's
     verdict; ``baseline`` the recent kept frames' :class:`Baseline` (None: none yet). Blocking
     (decode, filters): run it off the event loop."""
+    import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
+
     if not jpeg.rstrip(b"\x00").endswith(JPEG_EOI) and jpeg.startswith(JPEG_SOI):
         return Verdict(0.0, "truncated", ("truncated",), {"truncated": 0.0})
     if image is None:
@@ -128,7 +132,7 @@ def check(jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | N
                            interpolation=cv2.INTER_AREA)
     else:
         small = image
-    luma = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    luma = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     mean, std = (float(v[0][0]) for v in cv2.meanStdDev(luma))
     sharpness = float(cv2.Laplacian(luma, cv2.CV_64F).var()) / max(std * std, 1.0)
     if baseline is None:

@@ -16,9 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import cv2
-
-from ..capture import Frame, Need
+from ..capture import Frame, Need, picture
 from ..snapshot import ENCODER
 from ..store import StoreError
 from . import quality, retention, schedule
@@ -44,12 +42,11 @@ THUMBNAIL_EVERY = 60.0  #: seconds between refreshes of a timelapse's thumbnail
 def capture_frame(frame: Frame, jpeg_quality: int, previous: Any,
                   baseline: quality.Baseline | None = None) -> tuple[bytes, int, int, quality.Verdict]:
     """Encode (or pass through an MJPEG frame) and score. Blocking: runs in the encoder thread."""
-    if frame.jpeg is not None:
-        jpeg, image = frame.jpeg, quality.decode(frame.jpeg)
-    else:
-        image = frame.bgr()
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-        jpeg = buf.tobytes() if ok else b""
+    if frame.passthrough is not None:
+        jpeg, image = frame.passthrough, quality.decode(frame.passthrough)
+    else:  # from the YUV planes; the checks measure the luma plane (what BGR2GRAY would give)
+        planes = frame.yuv420()
+        jpeg, image = picture.encode_planes(planes, jpeg_quality), planes[0]
     return jpeg, frame.width, frame.height, quality.check(jpeg, image, previous, baseline)
 
 

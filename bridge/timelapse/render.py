@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import BridgeError
@@ -38,6 +37,10 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M"
 class RenderError(BridgeError):
     """Raised when ffmpeg fails (``message`` holds the end of its error output) or there is
     nothing to render."""
+
+
+#: the highest percent of a render still running (100 is reported only with ``done``)
+LAST_PERCENT = 99.9
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,9 @@ def command(list_file: Path, out: Path, *, fps: int, size: tuple[int, int], crf:
 
 
 class ProgressParser:
-    """Turns ``-progress`` lines into :class:`Progress` (monotonic percent; 100 only at the
-    end). ``clock`` is injectable for tests."""
+    """Turns ``-progress`` lines into :class:`Progress` (monotonic percent, at most 99.9: ffmpeg
+    ending is not the render ending, the file is still to be committed and recorded, so 100 is
+    only reported with the render's ``done``). ``clock`` is injectable for tests."""
 
     def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
@@ -128,16 +132,16 @@ class ProgressParser:
         key, _, value = line.strip().partition("=")
         if key == "frame" and value.strip().isdigit():
             self._frames = max(self._frames, min(int(value), self.total))
-            percent = min(99.9, 100.0 * self._frames / max(1, self.total))
+            percent = min(LAST_PERCENT, 100.0 * self._frames / max(1, self.total))
         elif key == "progress" and value.strip() == "end":
-            self._frames, percent = self.total, 100.0
+            self._frames, percent = self.total, LAST_PERCENT
         else:
             return None
         self._percent = max(self._percent, percent)
         elapsed = self._clock() - self._start
         eta = None
         if 0 < self._frames:
-            eta = 0.0 if self._percent >= 100 else elapsed * (self.total - self._frames) / self._frames
+            eta = elapsed * (self.total - self._frames) / self._frames
         return Progress(self._percent, self._frames, self.total, eta, elapsed)
 
 
@@ -150,6 +154,8 @@ async def render(frames: list[tuple[Path, float]], out: Path, *, fps: int, width
     """
     if not frames:
         raise RenderError("no frames to render")
+    import cv2  # OpenCV only once a timelapse renders (a snapshot-only bridge never loads it)
+
     first = await asyncio.to_thread(cv2.imread, str(frames[0][0]), cv2.IMREAD_COLOR)
     if first is None:
         raise RenderError(f"first frame {frames[0][0].name} does not decode")
@@ -205,6 +211,8 @@ async def _tail(stream: asyncio.StreamReader, lines: list[str]) -> None:
 def thumbnail(source: Path, out: Path, width: int = THUMBNAIL_WIDTH) -> bool:
     """Write a JPEG thumbnail ``width`` pixels wide of the image ``source`` atomically; False
     when the source does not decode. Blocking."""
+    import cv2  # OpenCV only once a timelapse runs
+
     image = cv2.imread(str(source), cv2.IMREAD_COLOR)
     if image is None:
         return False

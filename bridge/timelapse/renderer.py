@@ -51,7 +51,7 @@ class Renderer:
 
     def _progress(self, rt: Runtime, update: Progress) -> None:
         assert rt.render is not None
-        if update.percent - rt.render["percent"] < PROGRESS_STEP and update.percent < 100:
+        if update.percent - rt.render["percent"] < PROGRESS_STEP and update.frames < update.total:
             return
         rt.render.update(update.as_payload())
         self.m.on_event("timelapse.render", {"timelapse": rt.id, **rt.render})
@@ -102,6 +102,8 @@ class Renderer:
     def _render_done(self, rt: Runtime, result: str, error: str | None) -> None:
         assert rt.render is not None
         rt.render["state"] = result
+        if result == "done":  # 100 % only now, with the video committed and recorded
+            rt.render.update(percent=100.0, frames=rt.render["total"], eta_s=0.0)
         if error:
             rt.render["error"] = error
         rt.renders[result] = rt.renders.get(result, 0) + 1

@@ -7,18 +7,12 @@ events); ``hybrid`` runs both, and a device seen by both is handled once (by its
 ``usb.handle`` applies the changes one at a time:
 
 * a device appears: event ``usb.added`` (event bus: SSE, JSON-RPC; and MQTT
-  ``{base}/bridge/usb``); a camera with its stable id that is ``offline`` resumes with the new
+  ``{base}/bridge/usb``, see bridge/mqtt/usb.py); a camera with its stable id that is ``offline`` resumes with the new
   node; with ``auto_add`` a new camera is started under that id;
 * a device disappears: event ``usb.removed``; its camera moves to ``offline``, options kept.
 
 At start the devices present are handled before the bridge goes on, then a USB camera whose
 device is absent (unplugged while the bridge was stopped) is reported ``offline`` at once.
-
-MQTT ``{base}/bridge/usb`` messages are events, like Zigbee2MQTT's ``bridge/event``: not
-retained, each one sent (never coalesced: a quick removed/added pair arrives as two messages).
-Those of the start (the devices present), announced before the broker connection is up, are kept
-(at most :data:`EARLY_MAX`) and sent once it is; later, while the broker is away, they are lost
-like any event, and the cameras' retained ``status`` tells the current state.
 
 Cameras added here are not stored in the registry: they are found again at every start.
 """
@@ -27,37 +21,44 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ..config import ConfigError, UsbConfig, camera_from_data
+from ..config import CameraConfig, ConfigError, UsbConfig
+from ..core.events import UsbAttached, UsbDetached
 from ..errors import BridgeError
 from ..service import Service
 from ..status import CameraState
 from .devices import UsbDevice, from_udev, probe, scan_sysfs
 
 if TYPE_CHECKING:
-    from ..app import Bridge
+    from ..cameras import CameraSet
+    from ..core.events import EventBus
+
+#: makes a camera's options from an id and plain options (``{"name", "device"}``); raises ConfigError
+NewCamera = Callable[[str, dict[str, Any]], CameraConfig]
 
 _LOGGER = logging.getLogger(__name__)
 
-#: USB messages kept for MQTT until the first broker connection (devices present at start)
-EARLY_MAX = 100
-
 
 class UsbMonitor(Service):
-    """Watches USB capture devices for a :class:`~bridge.app.Bridge`. ``present`` maps sys name
+    """Watches USB capture devices for a :class:`~bridge.cameras.CameraSet` (events on ``bus``;
+    ``new_camera`` makes an auto-added camera's options; ``note_formats(camera id, formats)``
+    hands the probed capture formats on, to MediaMTX). ``present`` maps sys name
     (``videoN``) to the device; ``latencies`` keeps, for the last adds, seconds from the udev
     event's arrival to the change being applied."""
 
-    def __init__(self, config: UsbConfig, bridge: Bridge) -> None:
+    def __init__(self, config: UsbConfig, cameras: CameraSet, bus: EventBus, new_camera: NewCamera,
+                 note_formats: Callable[[str, list[str]], None] | None = None) -> None:
         super().__init__()
-        self.cfg = config
-        self._bridge = bridge
+        self.config = config
+        self._cameras = cameras
+        self._bus = bus
+        self._new_camera = new_camera
+        self._note_formats = note_formats
         self.present: dict[str, UsbDevice] = {}
         self._queue: asyncio.Queue[tuple[str, UsbDevice, float]] = asyncio.Queue()
         self._monitor: Any = None
@@ -66,13 +67,11 @@ class UsbMonitor(Service):
         #: start): an older observation is stale (a scan must not undo a later udev event)
         self._changed_at: dict[str, float] = {}
         self._owner: dict[str, str] = {}  #: sys name -> the camera it feeds
-        #: MQTT (topic, payload) announced before the first broker connection; None once sent
-        self._early: list[tuple[str, str]] | None = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        if self.cfg.discovery in ("udev", "hybrid"):
+        if self.config.discovery in ("udev", "hybrid"):
             self._monitor = await asyncio.to_thread(self._open_monitor)
         initial = await asyncio.to_thread(self._enumerate)
         at = time.monotonic()
@@ -81,11 +80,10 @@ class UsbMonitor(Service):
         await self._offline_missing()
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop(),
-                                                      "usb.announce": self._send_early()}
+        loops: dict[str, Coroutine[Any, Any, None]] = {"usb.handle": self._handle_loop()}
         if self._monitor is not None:
             loops["usb.udev"] = self._udev_loop()
-        if self.cfg.discovery in ("poll", "hybrid"):
+        if self.config.discovery in ("poll", "hybrid"):
             loops["usb.poll"] = self._poll_loop()
         return loops
 
@@ -97,14 +95,14 @@ class UsbMonitor(Service):
             monitor.filter_by("video4linux")
             monitor.start()
         except Exception as err:  # no netlink, no libudev: polling must do
-            level = logging.WARNING if self.cfg.discovery == "udev" else logging.INFO
+            level = logging.WARNING if self.config.discovery == "udev" else logging.INFO
             _LOGGER.log(level, "usb: no udev events (%s); %s", err,
-                        "nothing will be noticed" if self.cfg.discovery == "udev" else "polling sysfs")
+                        "nothing will be noticed" if self.config.discovery == "udev" else "polling sysfs")
             return None
         return monitor
 
     def _enumerate(self) -> dict[str, UsbDevice]:
-        if self.cfg.discovery in ("udev", "hybrid"):
+        if self.config.discovery in ("udev", "hybrid"):
             try:
                 import pyudev
 
@@ -113,11 +111,11 @@ class UsbMonitor(Service):
                     found = from_udev(dev)
                     if found is not None:
                         devices[found.sys_name] = found
-                if devices or self.cfg.discovery == "udev":
+                if devices or self.config.discovery == "udev":
                     return devices
             except Exception as err:
                 _LOGGER.debug("usb: udev enumeration failed: %s", err)
-        return scan_sysfs(self.cfg.sysfs_root)
+        return scan_sysfs(self.config.sysfs_root)
 
     # -- sources ---------------------------------------------------------------------------
 
@@ -148,9 +146,9 @@ class UsbMonitor(Service):
 
     async def _poll_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.cfg.poll_interval)
+            await asyncio.sleep(self.config.poll_interval)
             at = time.monotonic()  # the scan's start: changes handled after it win
-            seen = await asyncio.to_thread(scan_sysfs, self.cfg.sysfs_root)
+            seen = await asyncio.to_thread(scan_sysfs, self.config.sysfs_root)
             for name, dev in seen.items():
                 if name not in self.present:
                     self._offer("add", dev, at)
@@ -178,33 +176,19 @@ class UsbMonitor(Service):
         there (unplugged while the bridge was stopped; an API camera is started from the store)
         goes ``offline`` rather than retrying, and resumes when the device is plugged in."""
         owned = set(self._owner.values())
-        for cam_id, camera in list(self._bridge.cameras.items()):
+        for cam_id, camera in list(self._cameras.cameras.items()):
             device = camera.config.device
             if (camera.config.kind != "usb" or not device or cam_id in owned
                     or camera.state is CameraState.OFFLINE or os.path.exists(device)):
                 continue
             try:
-                await self._bridge.set_camera_offline(cam_id, f"{device} not present")
+                await self._cameras.set_offline(cam_id, f"{device} not present")
             except BridgeError as err:  # removed meanwhile
                 _LOGGER.debug("usb: camera %s not reported offline: %s", cam_id, err)
 
     def _announce(self, kind: str, dev: UsbDevice, camera: str | None) -> None:
-        data = {**dev.as_event(), "camera": camera}
-        self._bridge.events.publish(f"usb.{kind}", data)
-        publisher = self._bridge.publisher
-        message = (publisher.topics.bridge_usb, json.dumps({"event": kind, **data}))
-        if self._early is None:
-            publisher.link.publish(*message, qos=1, coalesce=False)
-        elif len(self._early) < EARLY_MAX:
-            self._early.append(message)
-
-    async def _send_early(self) -> None:
-        """Send the USB messages of the start once the broker connection is first up."""
-        link = self._bridge.publisher.link
-        await link.connected.wait()
-        early, self._early = self._early or [], None
-        for topic, payload in early:
-            link.publish(topic, payload, qos=1, coalesce=False)
+        event = UsbAttached if kind == "added" else UsbDetached
+        self._bus.publish(event(dev.as_event(), camera))
 
     def _stale(self, dev: UsbDevice, at: float) -> bool:
         if at < self._changed_at.get(dev.sys_name, float("-inf")):
@@ -222,26 +206,24 @@ class UsbMonitor(Service):
                 return
             dev = dataclasses.replace(dev, formats=formats, sizes=sizes)
         self.present[dev.sys_name] = dev
-        bridge = self._bridge
         cam_id = self._camera_for(dev)
-        if bridge.mediamtx is not None and dev.formats:
-            bridge.mediamtx.formats[cam_id or dev.stable_id] = list(dev.formats)
+        if self._note_formats is not None and dev.formats:
+            self._note_formats(cam_id or dev.stable_id, list(dev.formats))
         if cam_id is not None:
-            camera = bridge.cameras[cam_id]
+            camera = self._cameras.cameras[cam_id]
             # a camera under the device's stable id follows its node; one configured with a
             # node or a /dev/v4l/by-id link keeps its own device setting
             device = dev.node if cam_id == dev.stable_id else camera.config.device
             if camera.state is CameraState.OFFLINE or camera.config.device != device:
-                await bridge.replace_camera(dataclasses.replace(camera.config, device=device))
+                await self._cameras.replace(dataclasses.replace(camera.config, device=device))
                 _LOGGER.info("usb: %s is at %s: camera %s resumed", dev.name, dev.node, cam_id)
-        elif self.cfg.auto_add:
+        elif self.config.auto_add:
             try:
-                config = camera_from_data(dev.stable_id, {"name": dev.name, "device": dev.node},
-                                          bridge.config.mqtt.base_topic, detect=bridge.config.detect)
+                config = self._new_camera(dev.stable_id, {"name": dev.name, "device": dev.node})
             except ConfigError as err:
                 _LOGGER.warning("usb: cannot add %s: %s", dev.node, err)
             else:
-                await bridge.add_camera(config)
+                await self._cameras.add(config)
                 cam_id = dev.stable_id
                 _LOGGER.info("usb: %s at %s added as camera %s", dev.name, dev.node, cam_id)
         else:
@@ -257,9 +239,9 @@ class UsbMonitor(Service):
         del self.present[dev.sys_name]
         # its camera: the one it fed, else one added since it appeared (an API camera)
         cam_id = self._owner.pop(dev.sys_name, None) or self._camera_for(dev)
-        camera = self._bridge.cameras.get(cam_id) if cam_id else None
+        camera = self._cameras.cameras.get(cam_id) if cam_id else None
         if camera is not None and camera.state is not CameraState.OFFLINE:
-            await self._bridge.set_camera_offline(camera.id, f"{dev.node} unplugged")
+            await self._cameras.set_offline(camera.id, f"{dev.node} unplugged")
         _LOGGER.info("usb: %s (%s) removed", dev.node, dev.stable_id)
         self._announce("removed", dev, camera.id if camera is not None else None)
 
@@ -270,7 +252,7 @@ class UsbMonitor(Service):
     def _camera_for(self, dev: UsbDevice) -> str | None:
         """The camera of a device: the one under its stable id, else one whose ``device`` is
         its node (directly or through a ``/dev/v4l/by-id`` link)."""
-        cameras = self._bridge.cameras
+        cameras = self._cameras.cameras
         if dev.stable_id in cameras:
             return dev.stable_id
         for cam_id, camera in cameras.items():

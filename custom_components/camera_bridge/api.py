@@ -64,7 +64,7 @@ class CameraBridgeClient:
         self._base = f"{'https' if ssl else 'http'}://{_host(host)}:{port}"
         self._ws_url = f"{'wss' if ssl else 'ws'}://{_host(host)}:{port}/ws"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._ssl: bool | None = None if verify_ssl else False
+        self._ssl = verify_ssl  # aiohttp: True verifies, False does not (None is deprecated)
 
     @property
     def base_url(self) -> str:

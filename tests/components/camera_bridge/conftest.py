@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import traceback
 import warnings
 from collections.abc import AsyncIterator, Generator
 from typing import Any
@@ -290,24 +291,30 @@ class _Warnings(logging.Handler):
 @pytest.fixture(autouse=True)
 def no_deprecated_calls() -> Generator[None, None, None]:
     """Every test fails if Home Assistant reported a deprecated call of the integration ("Detected
-    that custom integration 'camera_bridge' ...", a deprecated constant) or the integration's
-    code raised a DeprecationWarning, on whichever HA version runs the tests. (HA reports each
-    deprecated call once per process: the first test that makes it fails.)"""
+    that custom integration 'camera_bridge' ...", a deprecated constant) or a DeprecationWarning
+    was raised with the integration's code on the stack (a deprecated argument it passed to a
+    library included), on whichever HA version runs the tests. (HA reports each deprecated call
+    once per process: the first test that makes it fails.)"""
     handler = _Warnings()
     logging.getLogger().addHandler(handler)
-    with warnings.catch_warnings(record=True) as caught:
+    ours: list[str] = []
+    with warnings.catch_warnings():
         warnings.simplefilter("always", DeprecationWarning)
+        shown = warnings.showwarning
+
+        def _show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+            frames = [f for f in traceback.extract_stack() if "custom_components/camera_bridge" in f.filename]
+            if issubclass(category, DeprecationWarning) and (frames or DOMAIN in str(message)):
+                where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{filename}:{lineno}"
+                ours.append(f"{where}: {category.__name__}: {message}")
+            else:  # not the integration's: on to pytest's summary as usual
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = _show
         try:
             yield
         finally:
             logging.getLogger().removeHandler(handler)
-    ours = []
-    for w in caught:
-        if issubclass(w.category, DeprecationWarning) and (
-                "custom_components/camera_bridge" in w.filename or DOMAIN in str(w.message)):
-            ours.append(f"{w.filename}:{w.lineno}: {w.message}")
-        else:  # not the integration's: on to pytest's summary as usual
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     assert not handler.found + ours, "deprecated calls of the integration:\n" + "\n".join(handler.found + ours)
 
 
@@ -359,3 +366,5 @@ def pytest_configure(config: pytest.Config) -> None:
                             "bridge's camera, and of its clip (test_real_bridge.py)")
     config.addinivalue_line("markers", "bridge_top(sections): more top-level sections of the real "
                             "bridge's configuration (test_real_bridge.py)")
+    config.addinivalue_line("markers", "bridge_feature(camera, top, reason): skip unless this "
+                            "checkout's bridge accepts these camera options and sections")

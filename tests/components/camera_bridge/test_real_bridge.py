@@ -1,27 +1,24 @@
 """The integration against a real bridge process: the bridge's own venv runs
 ``python -m bridge run`` on a real RTSP server (the shared gst-rtsp-server looping a clip made
-by ffmpeg) and a real Mosquitto broker, from tests/peers.py; Home Assistant adds it through the
+by ffmpeg) and a real Mosquitto broker (bridge_launcher.py); Home Assistant adds it through the
 config flow, shows its camera image, and follows it through the push channel.
 
 The bridge's python is ``$CAMERA_BRIDGE_PYTHON``, else ``.venv/bin/python`` of this checkout
-(made by scripts/setup.sh); the subprocess runs this checkout's ``bridge`` package.
+(made by scripts/setup.sh); the subprocess runs this checkout's ``bridge`` package. With
+``--bridge-launcher=URL`` (the current-HA root, which has neither) a launcher outside starts
+the bridges.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import secrets
-import subprocess
-import tempfile
+import json
+import logging
 import time
-import urllib.request
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import yaml
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.camera_bridge import api
 from custom_components.camera_bridge.const import CONF_API_KEY, CONF_SSL, CONF_VERIFY_SSL, DOMAIN
@@ -30,100 +27,37 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from tests.peers import REPO, SHARED, Mosquitto, RtspServer, free_port, make_clip
+from homeassistant.util import dt as dt_util
+from tests.peers import free_port
 
-BRIDGE_PYTHON = Path(os.environ.get("CAMERA_BRIDGE_PYTHON", REPO / ".venv" / "bin" / "python"))
-START_TIMEOUT = 30.0  #: seconds for the bridge's API to answer (a loaded CI machine is slow)
-
-
-class BridgeProcess:
-    """Mosquitto + RTSP server + ``python -m bridge run`` with an admin API key; blocking
-    :meth:`start` and :meth:`stop` (run them in an executor: HA forbids blocking its loop)."""
-
-    def __init__(self, camera: dict | None = None, clip: dict | None = None) -> None:
-        #: extra options of the ``front_door`` camera, and of its clip (tests.peers.make_clip)
-        self.camera = camera or {}
-        self.clip = {"width": 320, "height": 240, "fps": 10, "gop": 10, "seconds": 3, **(clip or {})}
-        self.work = Path(tempfile.mkdtemp(prefix="ha-real-bridge-"))
-        self.top: dict = {}  #: more top-level sections of the configuration
-        self.api_key = "cb_" + secrets.token_urlsafe(32)
-        self.viewer_key = "cb_" + secrets.token_urlsafe(32)
-        self.port = free_port()
-        self.log = self.work / "bridge.log"
-        self.broker = Mosquitto(self.work)
-        self.rtsp: RtspServer | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        clip = make_clip(self.work / "clip.mp4", **self.clip)
-        self.broker.start()
-        self.rtsp = RtspServer(clip)
-        self.rtsp.start()
-        config = {
-            "mqtt": {"host": "127.0.0.1", "port": self.broker.port, "base_topic": "ha_real",
-                     "discovery_prefix": "ha_real_discovery", "ha_status_topic": "ha_real_discovery/status"},
-            "cameras": {"front_door": {"name": "Front door", "url": self.rtsp.url, "snapshot": {"interval": 1},
-                                       **self.camera}},
-            "api": {"host": "127.0.0.1", "port": self.port, "auth": "required", "keys": [
-                {"name": "home-assistant", "role": "admin",
-                 "hash": "sha256:" + hashlib.sha256(self.api_key.encode()).hexdigest()},
-                {"name": "dashboard", "role": "viewer",
-                 "hash": "sha256:" + hashlib.sha256(self.viewer_key.encode()).hexdigest()}]},
-            "data_dir": str(self.work / "data"),
-            **self.top,
-        }
-        (self.work / "config.yaml").write_text(yaml.safe_dump(config))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(BRIDGE_PYTHON), "-m", "bridge", "run", "--config", str(self.work / "config.yaml")],
-                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.work)
-        _wait_alive(self.port, self.proc, self.log)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.rtsp is not None:
-            self.rtsp.stop()
-        self.broker.stop()
+from .bridge_launcher import BASE_TOPIC, DISCOVERY_PREFIX, BridgeError, BridgeProcess, RemoteBridge, bridge, bridge_accepts
 
 
 @pytest.fixture
 async def real_bridge(hass: HomeAssistant, socket_enabled: None, request: pytest.FixtureRequest,
-                      ) -> AsyncIterator[BridgeProcess]:
-    """A running real bridge (stopped after the test); ``@pytest.mark.bridge_camera(options,
-    clip)`` adds options to its camera."""
-    if not BRIDGE_PYTHON.exists():
-        pytest.fail(f"the bridge's python {BRIDGE_PYTHON} is missing: run scripts/setup.sh "
-                    "or set CAMERA_BRIDGE_PYTHON", pytrace=False)
-    marker = request.node.get_closest_marker("bridge_camera")
-    bridge = BridgeProcess(*(marker.args if marker else ()))
+                      ) -> AsyncIterator[BridgeProcess | RemoteBridge]:
+    """A running real bridge (stopped after the test). ``@pytest.mark.bridge_camera(options,
+    clip)`` adds options to its camera, ``@pytest.mark.bridge_top(sections)`` top-level sections;
+    ``@pytest.mark.bridge_feature(camera, top, reason=...)`` skips the test when this checkout's
+    bridge refuses that configuration (a feature it does not have yet)."""
+    launcher = request.config.getoption("bridge_launcher")
+    feature = request.node.get_closest_marker("bridge_feature")
+    if feature is not None and not await hass.async_add_executor_job(bridge_accepts, launcher, *feature.args):
+        pytest.skip(feature.kwargs.get("reason", "this bridge lacks the feature"))
+    camera = request.node.get_closest_marker("bridge_camera")
     top = request.node.get_closest_marker("bridge_top")
-    bridge.top = top.args[0] if top else {}
+    real = bridge(launcher, *(camera.args if camera else ()), top=top.args[0] if top else None)
     try:
-        await hass.async_add_executor_job(bridge.start)
-        yield bridge
+        await hass.async_add_executor_job(real.start)
+    except BridgeError as err:
+        await hass.async_add_executor_job(real.stop)
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield real
     finally:
-        await hass.async_add_executor_job(bridge.stop)
-
-
-def _wait_alive(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the bridge exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/alive", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"the bridge's API did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+        await hass.async_add_executor_job(real.stop)
 
 
 async def _wait(hass: HomeAssistant, predicate, timeout: float, what: str) -> None:
@@ -135,12 +69,12 @@ async def _wait(hass: HomeAssistant, predicate, timeout: float, what: str) -> No
 
 
 async def test_config_flow_camera_image_and_push_from_a_real_bridge(
-        hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
+        hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge, hass_client, tmp_path) -> None:
     data = {CONF_HOST: "127.0.0.1", CONF_PORT: real_bridge.port, CONF_API_KEY: "cb_not-the-key",
             CONF_SSL: False, CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
-    assert result.get("errors") == {"base": "invalid_auth"}, real_bridge.log.read_text()[-2000:]
+    assert result.get("errors") == {"base": "invalid_auth"}, real_bridge.log_tail(2000)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {**data, CONF_API_KEY: real_bridge.api_key})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -165,8 +99,8 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     resp.close()
 
     # a fresh snapshot saved through the service, checked by the bridge's own answer
-    hass.config.allowlist_external_dirs = {str(real_bridge.work)}
-    target = real_bridge.work / "saved" / "front.jpg"
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    target = tmp_path / "saved" / "front.jpg"
     await hass.services.async_call(DOMAIN, "snapshot", {"entity_id": "camera.front_door",
                                                         "filename": str(target), "fresh": True}, blocking=True)
     saved = await hass.async_add_executor_job(target.read_bytes)
@@ -180,7 +114,7 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     assert info.discovery is False and hass.states.get(switch).state == STATE_OFF
 
     # the camera goes away: the bridge pushes its new state, HA follows without polling
-    await hass.async_add_executor_job(real_bridge.rtsp.kill)
+    await hass.async_add_executor_job(real_bridge.kill_camera)
     await _wait(hass, lambda: hass.states.get("binary_sensor.front_door_connectivity").state == STATE_OFF,
                 30, "the camera's connectivity to turn off")
     assert hass.states.get("sensor.front_door_camera_state").state in ("connecting", "backoff", "error")
@@ -190,7 +124,7 @@ async def test_config_flow_camera_image_and_push_from_a_real_bridge(
     await hass.async_block_till_done()
 
 
-async def test_camera_turned_off_and_on_through_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess,
+async def test_camera_turned_off_and_on_through_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge,
                                                               hass_client) -> None:
     """``camera.turn_off`` stops the real bridge's camera (no more packets, state ``disabled``
     pushed back), ``camera.turn_on`` makes it stream again."""
@@ -236,7 +170,7 @@ async def _image(hass: HomeAssistant):
             await asyncio.sleep(0.3)
 
 
-async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge) -> None:
     """The API client's error family as the real bridge answers: unknown camera, role too low,
     features the bridge does not have, nothing listening."""
     session = async_get_clientsession(hass)
@@ -254,26 +188,12 @@ async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bri
         await api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).bridge()
 
 
-DETECT = {"detect": {"enabled": True, "fps": 5, "model": str(SHARED / "models" / "yolox_nano.onnx")}}
+DETECT = {"detect": {"enabled": True, "fps": 5, "model": "shared:models/yolox_nano.onnx"}}
 
 
-def _bridge_accepts(camera: dict, **top: object) -> bool:
-    """Whether this checkout's bridge accepts a configuration with these camera options and
-    top-level sections (features of later issues: detection, timelapses)."""
-    work = Path(tempfile.mkdtemp(prefix="ha-feature-check-"))
-    config = work / "config.yaml"
-    config.write_text(yaml.safe_dump({"mqtt": {"host": "127.0.0.1"}, "cameras": {
-        "c": {"url": "lavfi:testsrc2", **camera}}, "data_dir": str(work), **top}))
-    if not BRIDGE_PYTHON.exists():
-        return True  # the fixture reports the missing python
-    result = subprocess.run([str(BRIDGE_PYTHON), "-m", "bridge", "check-config", "--config", str(config)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, timeout=60, check=False)
-    return result.returncode == 0
-
-
-@pytest.mark.skipif(not _bridge_accepts(DETECT), reason="this bridge has no detection yet (issue 4)")
+@pytest.mark.bridge_feature(DETECT, reason="this bridge has no detection yet (issue 4)")
 @pytest.mark.bridge_camera(DETECT, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
-async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess,
+async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge,
                                                    hass_client) -> None:
     """The shared pedestrians footage through the real bridge's detector: the person detection
     event entity fires ``new``, occupancy and count follow, all pushed; the best snapshot image
@@ -307,8 +227,8 @@ async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bri
     await hass.async_block_till_done()
 
 
-async def _add_bridge(hass: HomeAssistant, bridge: BridgeProcess):
-    data = {CONF_HOST: "127.0.0.1", CONF_PORT: bridge.port, CONF_API_KEY: bridge.api_key,
+async def _add_bridge(hass: HomeAssistant, real: BridgeProcess | RemoteBridge):
+    data = {CONF_HOST: "127.0.0.1", CONF_PORT: real.port, CONF_API_KEY: real.api_key,
             CONF_SSL: False, CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
@@ -317,9 +237,9 @@ async def _add_bridge(hass: HomeAssistant, bridge: BridgeProcess):
     return result["result"]
 
 
-@pytest.mark.skipif(not _bridge_accepts({}, timelapses={"t": {"camera": "c"}}),
-                    reason="this bridge has no timelapses yet (issue 6)")
-async def test_timelapse_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess, hass_client) -> None:
+@pytest.mark.bridge_feature({}, {"timelapses": {"t": {"camera": "c"}}},
+                            reason="this bridge has no timelapses yet (issue 6)")
+async def test_timelapse_from_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge, hass_client) -> None:
     """Create a timelapse through the service, watch its frames arrive (pushed), render it with
     the button, then find the video in the media browser and play it through the proxy."""
     from homeassistant.components import media_source
@@ -359,9 +279,9 @@ MEDIAMTX_DOWN = {"enabled": True, "api_url": f"http://127.0.0.1:{free_port()}", 
                  "request_timeout": 1, "rtsp_url": "rtsp://127.0.0.1:8554"}
 
 
-@pytest.mark.skipif(not _bridge_accepts({}, mediamtx=MEDIAMTX_DOWN), reason="this bridge has no MediaMTX yet (issue 5)")
+@pytest.mark.bridge_feature({}, {"mediamtx": MEDIAMTX_DOWN}, reason="this bridge has no MediaMTX yet (issue 5)")
 @pytest.mark.bridge_top({"mediamtx": MEDIAMTX_DOWN})
-async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess) -> None:
+async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge) -> None:
     """A bridge with MediaMTX configured but not answering: the availability sensor is off, the
     camera offers the restream URL (made reachable: the bridge's host), recording can be switched
     (the bridge keeps the choice until MediaMTX is back)."""
@@ -379,3 +299,56 @@ async def test_mediamtx_down_on_a_real_bridge(hass: HomeAssistant, real_bridge: 
     assert cams[0].raw["mediamtx"]["recording"] is True
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+#: a second camera that never connects (no frame: ``last_frame_at`` null) with a timelapse that
+#: never captures (``last_capture_at`` null), and MediaMTX configured: every discovery payload kind
+DISCOVERY_TOP = {"cameras": {"broken": {"name": "Broken", "url": f"rtsp://127.0.0.1:{free_port()}/none"}},
+                 "timelapses": {"porch": {"camera": "broken", "name": "Porch"}}, "mediamtx": MEDIAMTX_DOWN}
+
+
+@pytest.mark.bridge_feature(DETECT, DISCOVERY_TOP, reason="this bridge lacks detection, timelapses or MediaMTX")
+@pytest.mark.bridge_camera(DETECT)
+@pytest.mark.bridge_top(DISCOVERY_TOP)
+async def test_mqtt_discovery_of_a_real_bridge_in_home_assistants_mqtt(
+        hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge, mock_hass_config: None, mqtt_mock_entry,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every discovery config the real bridge publishes (captured from its broker), and then its
+    retained states, through the running Home Assistant's own MQTT discovery: each config makes
+    an entity (HA's discovery schemas accept it), nothing is logged as invalid, and the timestamp
+    sensors of what has no value yet (the camera's last frame, the timelapse's last capture)
+    are unknown, not an "Invalid state message"."""
+    await mqtt_mock_entry()
+    retained: dict[str, str] = {}
+    deadline = time.monotonic() + 20
+    while not (any("broken" in t for t in retained if t.endswith("/config"))
+               and json.loads(retained.get(f"{BASE_TOPIC}/front_door/status", "{}")).get("last_frame_at")):
+        assert time.monotonic() < deadline, f"no discovery of both cameras, or no frame: {sorted(retained)}"
+        retained = await hass.async_add_executor_job(real_bridge.retained)
+    prefix = f"{DISCOVERY_PREFIX}/"
+    configs = {t: p for t, p in retained.items() if t.startswith(prefix) and t.endswith("/config") and p}
+    kinds = {t.split("/")[1] for t in configs}
+    assert {"sensor", "binary_sensor", "camera"} <= kinds, kinds
+    caplog.clear()
+    for topic, payload in configs.items():  # HA's MQTT listens on its default prefix
+        async_fire_mqtt_message(hass, "homeassistant/" + topic.removeprefix(prefix), payload)
+    await hass.async_block_till_done()
+    for topic, payload in retained.items():
+        if not topic.startswith(prefix):
+            async_fire_mqtt_message(hass, topic, payload)
+    await hass.async_block_till_done()
+
+    complaints = [f"{r.name}: {r.getMessage()}" for r in caplog.records
+                  if r.levelno >= logging.WARNING and r.name.startswith("homeassistant.components.mqtt")]
+    assert not complaints, "\n".join(complaints)
+    registry = er.async_get(hass)
+    made = {e.unique_id: e.entity_id for e in registry.entities.values() if e.platform == "mqtt"}
+    unique_ids = {json.loads(p).get("unique_id") or json.loads(p).get("uniq_id"): t for t, p in configs.items()}
+    assert set(unique_ids) == set(made), f"configs without an entity: {set(unique_ids) - set(made)}"
+    stamps = [made[uid] for uid, t in unique_ids.items()
+              if t.split("/")[1] == "sensor" and json.loads(configs[t]).get("device_class") == "timestamp"]
+    never = {entity_id: hass.states.get(entity_id).state for entity_id in stamps
+             if "broken" in entity_id or "porch" in entity_id}
+    assert len(never) == 2 and set(never.values()) <= {"unknown", "unavailable"}, never
+    [streaming] = [entity_id for entity_id in stamps if "front_door" in entity_id]
+    assert dt_util.parse_datetime(hass.states.get(streaming).state) is not None, hass.states.get(streaming)

@@ -1,24 +1,30 @@
 """MediaMTX on MQTT: the recording switch (``{base}/{camera}/record/set`` -> ``record/state``),
 per-camera stream URLs and path metrics (``{base}/{camera}/stream``), MediaMTX availability in
 the bridge state, and their Home Assistant discovery (a ``switch`` per camera, a bridge
-``binary_sensor``). Plugged into :class:`~bridge.mqtt.publisher.MqttPublisher` as an extension.
+``binary_sensor``). A publisher feature: reads the bridge through its view, switches recording
+through its control, follows ``MediamtxChanged`` / ``RecordingChanged`` events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
-from ..mqtt import discovery
-from ..mqtt.topics import Topics
+from ..core.control import BridgeControl
+from ..core.errors import BridgeError
+from ..core.events import BridgeEvent, MediamtxChanged, RecordingChanged
+from ..core.view import BridgeView
+from . import discovery
+from .feature import Feature, text_of
+from .topics import Topics
 
 if TYPE_CHECKING:
-    from ..mqtt.publisher import MqttPublisher
-    from .restream import Restream
-    from .service import MediamtxService
+    from .publisher import MqttPublisher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,25 +33,40 @@ ON, OFF = "ON", "OFF"
 BYTES_REPUBLISH = 30.0
 
 
-class MediamtxMqtt:
-    """Publisher extension for one :class:`MediamtxService`."""
+class RecordingMqtt(Feature):
+    """Publisher feature for MediaMTX (only with ``mediamtx.enabled``). Commands are applied by
+    the task ``mqtt.recording`` (one at a time, from a bounded queue: a flood of commands is
+    dropped, never queued without bound)."""
 
-    def __init__(self, service: MediamtxService, publisher: MqttPublisher,
-                 restream: Restream | None = None) -> None:
-        self._service = service
+    def __init__(self, view: BridgeView, control: BridgeControl, publisher: MqttPublisher) -> None:
+        self._view = view
+        self._control = control
         self._publisher = publisher
-        self._restream = restream
         self.topics: Topics = publisher.topics
         self.subscriptions = [self.topics.record_command_filter]
         self._sent: dict[str, tuple[dict[str, Any], float]] = {}
         self._available: bool | None = None
-        service.add_listener(self._on_change)
+        self.commands: asyncio.Queue[tuple[str, bool]] = asyncio.Queue(100)
+
+    def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"mqtt.recording": self.run()}
+
+    async def run(self) -> None:
+        """Apply queued ``record/set`` commands until cancelled (a publisher loop)."""
+        while True:
+            cam_id, recording = await self.commands.get()
+            try:
+                await self._control.set_recording(cam_id, recording)
+            except BridgeError as err:  # an unknown camera: say why, once per command
+                _LOGGER.debug("mqtt: recording switch of %s refused: %s", cam_id, err)
+            except Exception:  # a failed switch must not stop the loop
+                _LOGGER.exception("mqtt: recording switch of %s failed", cam_id)
 
     # -- extension interface -----------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
         """``{"mediamtx": "available" | "unavailable"}`` for ``{base}/bridge/state``."""
-        return {"mediamtx": "available" if self._service.available else "unavailable"}
+        return {"mediamtx": "available" if self._view.mediamtx_available() else "unavailable"}
 
     def discovery_configs(self, cameras: list[CameraConfig], with_bridge: bool) -> list[discovery.Config]:
         """The bridge's MediaMTX ``binary_sensor`` (with ``with_bridge``) and a Record ``switch``
@@ -70,14 +91,14 @@ class MediamtxMqtt:
         """Publish a camera's ``record/state`` and ``stream`` (retained)."""
         link = self._publisher.link
         link.publish(self.topics.camera(cam_id, "record/state"),
-                     ON if self._service.recording(cam_id) else OFF, retain=True, qos=1)
+                     ON if self._view.recording(cam_id) else OFF, retain=True, qos=1)
         self._sent.pop(cam_id, None)
         self._publish_stream(cam_id)
 
     def publish_all(self) -> None:
         """Publish every camera's topics (on connect and on Home Assistant's birth)."""
         self._sent.clear()
-        for cam_id in list(self._service.known_cameras()):
+        for cam_id in self._view.camera_ids():
             self.publish_camera(cam_id)
 
     def on_message(self, topic: str, payload: Any) -> bool:
@@ -86,12 +107,12 @@ class MediamtxMqtt:
         if not (topic.startswith(prefix) and topic.endswith(suffix)):
             return False
         cam_id = topic[len(prefix):-len(suffix)]
-        text = (payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)).strip().upper()
+        text = text_of(payload).upper()
         if text not in (ON, OFF) or not cam_id or "/" in cam_id:
             _LOGGER.warning("mqtt: ignoring %r on %s (expected ON or OFF)", text[:20], topic)
             return True
         try:
-            self._service.commands.put_nowait((cam_id, text == ON))
+            self.commands.put_nowait((cam_id, text == ON))
         except Exception:  # a full queue: someone is flooding the topic
             _LOGGER.warning("mqtt: too many recording switches queued, dropping one for %s", cam_id)
         return True
@@ -99,11 +120,11 @@ class MediamtxMqtt:
     # -- changes -----------------------------------------------------------------------------
 
     def _stream_payload(self, cam_id: str) -> dict[str, Any]:
-        info = self._service.camera_info(cam_id)
-        via = self._restream.via(cam_id) if self._restream is not None else "direct"
+        urls, info = self._view.streams(cam_id)
+        assert info is not None  # this feature runs with MediaMTX only
         return {"online": info["online"], "readers": info["readers"], "inbound_bytes": info["inbound_bytes"],
-                "outbound_bytes": info["outbound_bytes"], "recording": info["recording"], "read_via": via,
-                "urls": self._service.stream_urls(cam_id)}
+                "outbound_bytes": info["outbound_bytes"], "recording": info["recording"],
+                "read_via": info["read_via"], "urls": urls}
 
     def _publish_stream(self, cam_id: str) -> None:
         payload = self._stream_payload(cam_id)
@@ -117,12 +138,16 @@ class MediamtxMqtt:
         self._sent[cam_id] = (payload, now)
         self._publisher.link.publish(self.topics.camera(cam_id, "stream"), json.dumps(payload), retain=True, qos=1)
 
-    def _on_change(self) -> None:
-        if self._available is not self._service.available:
-            self._available = self._service.available
-            self._publisher.publish_bridge_state()
-        for cam_id in list(self._service.known_cameras()):
-            self._publish_stream(cam_id)
-            if self._service.record_changed(cam_id):
-                self._publisher.link.publish(self.topics.camera(cam_id, "record/state"),
-                                             ON if self._service.recording(cam_id) else OFF, retain=True, qos=1)
+    def on_event(self, event: BridgeEvent) -> None:
+        """Follow MediaMTX: availability into the bridge state, stream topics, switch states."""
+        if isinstance(event, RecordingChanged):
+            if event.camera in self._view.camera_ids():
+                self._publisher.link.publish(self.topics.camera(event.camera, "record/state"),
+                                             ON if event.recording else OFF, retain=True, qos=1)
+        elif isinstance(event, MediamtxChanged):
+            available = self._view.mediamtx_available()
+            if self._available is not available:
+                self._available = available
+                self._publisher.publish_bridge_state()
+            for cam_id in self._view.camera_ids():
+                self._publish_stream(cam_id)

@@ -1,0 +1,376 @@
+"""The two ports over the running parts: :class:`LiveView` implements
+:class:`~bridge.core.view.BridgeView` (read-only), :class:`LiveControl` implements
+:class:`~bridge.core.control.BridgeControl` (every command once). ``app.py`` builds them and
+hands them to the adapters (REST, JSON-RPC, MQTT), which never see the parts themselves.
+
+Both read the parts from one :class:`Parts` record that ``app.py`` fills in as it starts them
+(a part that is not running, or not configured, is None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import instance
+from .cameras import CameraSet
+from .config import CameraConfig, Config
+from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning, Unavailable
+from .core.events import DiscoverySwitched, EventBus
+from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
+from .mediamtx.breaker import CircuitOpen
+from .mediamtx.client import MediamtxError
+
+if TYPE_CHECKING:
+    from .detect.worker import DetectWorker
+    from .mediamtx.restream import Restream
+    from .mediamtx.service import MediamtxService
+    from .registry import Registry
+    from .reloader import Reloader
+    from .store import Store
+    from .timelapse.manager import TimelapseManager
+    from .usb.monitor import UsbMonitor
+
+
+@dataclass
+class Parts:
+    """The running parts the ports read (None: not running, or not configured)."""
+
+    config: Config
+    bus: EventBus
+    cameras: CameraSet
+    store: Store | None = None
+    registry: Registry | None = None
+    instance: instance.Instance | None = None
+    mediamtx: MediamtxService | None = None
+    restream: Restream | None = None
+    usb: UsbMonitor | None = None
+    timelapses: TimelapseManager | None = None
+    reloader: Reloader | None = None
+    #: the MQTT side, given as functions (the ports do not know the publisher)
+    bridge_state: Callable[[], dict[str, Any]] = dict
+    mqtt_connected: Callable[[], bool] = lambda: False
+    node_id: str = ""  #: the MQTT discovery node id
+    mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
+
+
+class LiveView:
+    """:class:`~bridge.core.view.BridgeView` over :class:`Parts`."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    @property
+    def config(self) -> Config:
+        return self._parts.config
+
+    @property
+    def events(self) -> EventBus:
+        return self._parts.bus
+
+    # -- cameras
+
+    def _camera(self, cam_id: str) -> Any:
+        camera = self._parts.cameras.cameras.get(cam_id)
+        if camera is None:
+            raise NotFound(f"no camera {cam_id}")
+        return camera
+
+    def camera_ids(self) -> list[str]:
+        return list(self._parts.cameras.cameras)
+
+    def camera(self, cam_id: str) -> CameraConfig:
+        return self._camera(cam_id).config
+
+    def camera_status(self, cam_id: str) -> CameraStatus:
+        return self._camera(cam_id).status
+
+    def camera_source(self, cam_id: str) -> str:
+        self._camera(cam_id)
+        registry = self._parts.registry
+        return registry.source(cam_id) if registry is not None else "yaml"
+
+    def enabled(self, cam_id: str) -> bool:
+        self._camera(cam_id)
+        return cam_id not in self._parts.cameras.disabled
+
+    def streams(self, cam_id: str) -> tuple[dict[str, str], dict[str, Any] | None]:
+        self._camera(cam_id)
+        media, restream = self._parts.mediamtx, self._parts.restream
+        if media is None:
+            return {}, None
+        via = restream.via(cam_id) if restream is not None else "direct"
+        return media.stream_urls(cam_id), {**media.camera_info(cam_id), "read_via": via}
+
+    def snapshot(self, cam_id: str) -> SnapshotImage:
+        camera = self._camera(cam_id)
+        worker = self._parts.cameras.snapshots.get(cam_id)
+        snap = worker.latest if worker is not None else None
+        if snap is None:
+            status = camera.status
+            reason = f"camera {cam_id} has no snapshot yet (state {status.state}"
+            reason += f": {status.error})" if status.error else ")"
+            raise NoSnapshot(reason, str(status.state))
+        return snap
+
+    def snapshot_feed(self, cam_id: str) -> SnapshotFeed:
+        self._camera(cam_id)
+        return self._parts.cameras.snapshots[cam_id]
+
+    def feed_current(self, cam_id: str, feed: SnapshotFeed) -> bool:
+        return self._parts.cameras.snapshots.get(cam_id) is feed
+
+    # -- detection and recording
+
+    def _detector(self, cam_id: str) -> DetectWorker:
+        self._camera(cam_id)
+        worker = self._parts.cameras.detectors.get(cam_id)
+        if worker is None:
+            raise NotFound(f"camera {cam_id} has no detection")
+        return worker
+
+    def detection(self, cam_id: str) -> dict[str, Any]:
+        worker = self._detector(cam_id)
+        return {"camera": worker.camera_id, "enabled": worker.enabled, "motion": worker.motion,
+                "counts": dict(worker.counts), "snapshots": sorted(worker.snapshots),
+                "stats": worker.stats.as_payload()}
+
+    def best_snapshot(self, cam_id: str, label: str) -> bytes | None:
+        return self._detector(cam_id).snapshots.get(label)
+
+    def _mediamtx(self) -> MediamtxService:
+        if self._parts.mediamtx is None:
+            raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
+        return self._parts.mediamtx
+
+    def recording(self, cam_id: str) -> bool:
+        self._camera(cam_id)
+        return self._mediamtx().recording(cam_id)
+
+    async def recordings(self, cam_id: str) -> list[str]:
+        self._camera(cam_id)
+        try:
+            return await self._mediamtx().recordings(cam_id)
+        except (CircuitOpen, MediamtxError) as err:
+            raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
+
+    def mediamtx_available(self) -> bool | None:
+        media = self._parts.mediamtx
+        return None if media is None else media.available
+
+    def mediamtx_status(self) -> dict[str, Any]:
+        media = self._parts.mediamtx
+        return {"status": "disabled"} if media is None else media.status()
+
+    # -- the bridge
+
+    def bridge_state(self) -> dict[str, Any]:
+        return self._parts.bridge_state()
+
+    def discovery(self) -> bool:
+        current = self._parts.instance
+        return self._parts.config.mqtt.discovery and not (current is not None and current.ha_discovery is False)
+
+    def mqtt_settings(self) -> dict[str, Any]:
+        mqtt = self._parts.config.mqtt
+        return {"base_topic": mqtt.base_topic, "node_id": self._parts.node_id, "discovery": self.discovery(),
+                "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix,
+                "connected": self._parts.mqtt_connected()}
+
+    def config_error(self) -> list[str] | None:
+        reloader = self._parts.reloader
+        return None if reloader is None or reloader.config_error is None else list(reloader.config_error)
+
+    def mediamtx_summary(self) -> dict[str, Any] | None:
+        media = self._parts.mediamtx
+        return None if media is None else {"available": media.available, "version": media.info.get("version")}
+
+    def mqtt_connected(self) -> bool:
+        return self._parts.mqtt_connected()
+
+    def registry_open(self) -> bool:
+        return self._parts.registry is not None and self._parts.store is not None
+
+    async def store_healthy(self) -> bool:
+        store = self._parts.store
+        return store is not None and await asyncio.to_thread(store.healthy)
+
+    def usb_devices(self) -> dict[str, Any]:
+        monitor = self._parts.usb
+        if monitor is None:
+            return {"discovery": "off", "devices": []}
+        devices = [{**dev.as_event(), "camera": monitor.camera_of(dev)}
+                   for dev in sorted(monitor.present.values(), key=lambda d: d.node)]
+        return {"discovery": monitor.config.discovery, "devices": devices}
+
+    # -- metrics
+
+    def snapshot_counters(self) -> dict[str, tuple[int, int]]:
+        return {cam_id: (w.count, w.total_bytes) for cam_id, w in list(self._parts.cameras.snapshots.items())}
+
+    def mqtt_counters(self) -> tuple[int, int]:
+        return self._parts.mqtt_counters()
+
+    def detection_stats(self) -> dict[str, Any]:
+        return {cam_id: w.stats for cam_id, w in list(self._parts.cameras.detectors.items())}
+
+    def mediamtx_metrics(self) -> dict[str, Any] | None:
+        from .mediamtx.breaker import BreakerState
+
+        media = self._parts.mediamtx
+        if media is None:
+            return None
+        return {"up": media.available, "circuit_open": media.breaker.state is not BreakerState.CLOSED,
+                "api_requests": media.client.requests, "reconciles": media.reconciles,
+                "cameras": {cam_id: media.camera_info(cam_id) for cam_id in media.known_cameras()}}
+
+    def part_collectors(self) -> list[Any]:
+        from .timelapse.metrics import TimelapseCollector
+
+        return [TimelapseCollector(lambda: self._parts.timelapses)]
+
+    # -- timelapses
+
+    def _timelapses(self) -> TimelapseManager:
+        manager = self._parts.timelapses
+        if manager is None:
+            raise NotRunning("timelapses are not running yet")
+        return manager
+
+    def timelapses(self) -> list[dict[str, Any]]:
+        manager = self._timelapses()
+        return [manager.view(rt) for rt in list(manager.timelapses.values())]
+
+    def timelapse(self, tl_id: str) -> dict[str, Any]:
+        manager = self._timelapses()
+        return manager.view(manager.get(tl_id))
+
+    async def timelapse_frames(self, tl_id: str, offset: int, limit: int) -> tuple[int, list[Any]]:
+        manager = self._timelapses()
+        rt = manager.get(tl_id)
+        rows = await asyncio.to_thread(manager.tstore.frames, rt.id, offset, limit)
+        total = (await asyncio.to_thread(manager.tstore.frame_stats, rt.id))[0]
+        return total, rows
+
+    async def timelapse_videos(self, tl_id: str) -> list[Any]:
+        manager = self._timelapses()
+        return await asyncio.to_thread(manager.tstore.videos, manager.get(tl_id).id)
+
+    async def timelapse_frame(self, tl_id: str, frame_id: int) -> Path:
+        manager = self._timelapses()
+        rt = manager.get(tl_id)
+        row = await asyncio.to_thread(manager.tstore.frame, rt.id, frame_id)
+        if row is None:
+            raise NotFound(f"timelapse {rt.id} has no frame {frame_id}")
+        return manager.tstore.path(row.path)
+
+    async def timelapse_video(self, tl_id: str, video_id: int) -> tuple[Path, Path | None]:
+        manager = self._timelapses()
+        rt = manager.get(tl_id)
+        row = await asyncio.to_thread(manager.tstore.video, rt.id, video_id)
+        if row is None:
+            raise NotFound(f"timelapse {rt.id} has no video {video_id}")
+        thumb = manager.tstore.path(row.thumbnail) if row.thumbnail else None
+        return manager.tstore.path(row.path), thumb
+
+    def timelapse_thumbnail(self, tl_id: str) -> Path:
+        manager = self._timelapses()
+        return manager.thumbnail_path(manager.get(tl_id).id)
+
+
+class LiveControl:
+    """:class:`~bridge.core.control.BridgeControl` over :class:`Parts`."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    def _registry(self) -> Registry:
+        if self._parts.registry is None:
+            raise NotRunning("the camera registry is not running")
+        return self._parts.registry
+
+    def _known(self, cam_id: str) -> None:
+        if cam_id not in self._parts.cameras.cameras:
+            raise NotFound(f"no camera {cam_id}")
+
+    # -- cameras
+
+    async def add_camera(self, body: Any) -> str:
+        return (await self._registry().add(body)).id
+
+    async def check_camera(self, body: Any) -> CameraConfig:
+        return await self._registry().check(body)
+
+    async def update_camera(self, cam_id: str, changes: Any) -> str:
+        return (await self._registry().update(cam_id, changes)).id
+
+    async def remove_camera(self, cam_id: str) -> None:
+        await self._registry().remove(cam_id)
+
+    async def set_enabled(self, cam_id: str, enabled: bool) -> bool:
+        return await self._parts.cameras.set_enabled(cam_id, enabled)
+
+    def request_snapshot(self, cam_id: str) -> None:
+        self._known(cam_id)
+        self._parts.cameras.snapshots[cam_id].request()
+
+    # -- detection, recording, discovery
+
+    def set_detection(self, cam_id: str, enabled: bool) -> None:
+        self._known(cam_id)
+        worker = self._parts.cameras.detectors.get(cam_id)
+        if worker is None:
+            raise NotFound(f"camera {cam_id} has no detection")
+        worker.set_enabled(enabled)
+
+    async def set_recording(self, cam_id: str, recording: bool) -> None:
+        self._known(cam_id)
+        media = self._parts.mediamtx
+        if media is None:
+            raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
+        await media.set_recording(cam_id, recording)
+
+    async def reload_config(self, source: str) -> dict[str, Any]:
+        reloader = self._parts.reloader
+        if reloader is None:
+            raise Unavailable("the bridge was started without a configuration file: nothing to reload")
+        return (await reloader.reload(source)).as_data()
+
+    async def set_discovery(self, enabled: bool) -> None:
+        config = self._parts.config
+        if enabled and not config.mqtt.discovery:
+            raise Conflict("discovery is off in the configuration (mqtt.discovery: false)")
+        current = self._parts.instance or instance.Instance("0" * 32)
+        updated = dataclasses.replace(current, ha_discovery=None if enabled else False)
+        await asyncio.to_thread(instance.save, config.state_dir, updated)
+        self._parts.instance = updated
+        self._parts.bus.publish(DiscoverySwitched(enabled))
+
+    # -- timelapses
+
+    def _timelapses(self) -> TimelapseManager:
+        manager = self._parts.timelapses
+        if manager is None:
+            raise NotRunning("timelapses are not running yet")
+        return manager
+
+    async def add_timelapse(self, body: Any) -> str:
+        return (await self._timelapses().create(body)).id
+
+    async def update_timelapse(self, tl_id: str, changes: Any) -> None:
+        await self._timelapses().update(tl_id, changes)
+
+    async def remove_timelapse(self, tl_id: str) -> None:
+        await self._timelapses().remove(tl_id)
+
+    async def timelapse_action(self, tl_id: str, action: str) -> None:
+        manager = self._timelapses()
+        if action == "on":
+            from .timelapse.state import State
+
+            action = "resume" if manager.get(tl_id).lifecycle is State.PAUSED else "start"
+        await manager.act(tl_id, action)

@@ -1,0 +1,394 @@
+"""The web page (``GET /``) in a real browser: Debian's Chromium driven by Playwright, against a
+real bridge with real RTSP cameras, Mosquitto, ONNX detection and ffmpeg timelapse renders.
+
+One browser and one bridge serve the whole module (each test opens its own browser context, so
+its cookies are its own). Screenshots of each page go to the test's output directory, and into
+``docs/web/`` when ``UPDATE_DOCS_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bridge.api import auth
+
+from .conftest import make_config, running
+from .peers import REPO, SHARED, RtspServer
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MODEL = SHARED / "models" / "yolox_nano.onnx"
+DOCS_SHOTS = REPO / "docs" / "web"
+#: what a browser logs for an HTTP error answer to a request of the page (a 400 or 403 a test
+#: provokes on purpose); any other console error fails the test
+HTTP_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})")
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (scripts/setup.sh)")
+
+
+@dataclass
+class Site:
+    """The bridge and browser of the module, and what every page of it did."""
+
+    bridge: Any
+    browser: Any
+    url: str
+    admin_key: str
+    viewer_key: str
+    flaky: RtspServer
+    rtsp_url: str
+    shots: Path
+    requests: list[str] = field(default_factory=list)
+    responses: list[tuple[str, int]] = field(default_factory=list)
+
+    async def page(self, key: str | None = None, *, width: int = 1280) -> Any:
+        """A new browser context and page on the bridge's page, logged in with ``key``; its
+        console errors and page errors are collected on ``page.errors``."""
+        context = await self.browser.new_context(viewport={"width": width, "height": 900})
+        page = await context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("response", lambda r: self.responses.append((r.url, r.status)))
+        await page.goto(self.url)
+        if key is not None:
+            await page.get_by_label("API key").fill(key)
+            await page.get_by_role("button", name="Log in").click()
+            await page.get_by_role("navigation", name="Pages").wait_for()
+        return page
+
+    async def shot(self, page: Any, name: str, *, full_page: bool = True) -> None:
+        """A screenshot ``name.png`` into the test output (and docs/web/)."""
+        path = self.shots / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=full_page)
+        if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+            DOCS_SHOTS.mkdir(exist_ok=True)
+            shutil.copyfile(path, DOCS_SHOTS / path.name)
+
+
+def console_errors(page: Any, *allowed_statuses: int) -> list[str]:
+    """The page's console errors, less HTTP error answers with one of ``allowed_statuses``."""
+    errors = []
+    for text in page.errors:
+        match = HTTP_ERROR.match(text)
+        if match and int(match.group(1)) in allowed_statuses:
+            continue
+        errors.append(text)
+    return errors
+
+
+async def close(page: Any, *allowed_statuses: int) -> None:
+    """Close the page's context, failing the test on an unexpected console error."""
+    errors = console_errors(page, *allowed_statuses)
+    await page.context.close()
+    assert not errors, f"console errors: {errors}"
+
+
+async def until(predicate: Any, timeout: float, what: str) -> Any:
+    """Poll the coroutine function ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def flaky(clip: Path) -> Any:
+    """The RTSP server of the camera ``yard``, killed and restarted by a test."""
+    server = RtspServer(clip)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def site(broker, rtsp, flaky, tmp_path_factory) -> AsyncIterator[Site]:
+    admin_key, viewer_key = auth.generate_key(), auth.generate_key()
+    cameras = {
+        "front": {"name": "Front door", "url": rtsp.url, "snapshot": {"interval": 1}},
+        "street": {"name": "Street", "url": rtsp.url, "snapshot": {"interval": 1},
+                   "detect": {"enabled": True, "model": str(MODEL)}},
+        "yard": {"name": "Yard", "url": flaky.url, "snapshot": {"interval": 1}, "open_timeout": 2,
+                 "stall_timeout": 2},
+    }
+    config = make_config(
+        broker.port, f"web{os.getpid()}", cameras,
+        api={"auth": "required", "rate_limit": {"rate": 1000, "burst": 1000}, "keys": [
+            {"name": "admin", "hash": auth.hash_key(admin_key), "role": "admin"},
+            {"name": "wall-tablet", "hash": auth.hash_key(viewer_key), "role": "viewer"}]},
+        data_dir=tmp_path_factory.mktemp("web-state"),
+        sections={"timelapse": {"min_free_mb": 1, "fps": 10, "width": 320},
+                  "timelapses": {"driveway": {"name": "Driveway", "camera": "front", "interval": 1}}})
+    shots = tmp_path_factory.mktemp("web-screenshots")
+    print(f"web page screenshots: {shots}")
+    async with running(config) as bridge, playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            assert bridge.api is not None and bridge.api.port
+            deadline = time.monotonic() + 20
+            while any(bridge.snapshots[c].latest is None for c in cameras):
+                assert time.monotonic() < deadline, "the cameras made no snapshot"
+                await asyncio.sleep(0.1)
+            yield Site(bridge, browser, f"http://127.0.0.1:{bridge.api.port}/", admin_key, viewer_key,
+                       flaky, rtsp.url, shots)
+        finally:
+            await browser.close()
+
+
+async def img_src(page: Any, selector: str) -> str | None:
+    """The ``src`` of the image at ``selector`` once the browser has loaded it, else None."""
+    return await page.eval_on_selector(
+        selector, "img => img.complete && img.naturalWidth > 0 ? img.getAttribute('src') : null")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_login_then_the_grid_shows_every_camera_and_its_pictures_change(site, caplog):
+    caplog.set_level(logging.DEBUG)
+    page = await site.page()
+    await page.get_by_label("API key").wait_for()
+    await site.shot(page, "login")
+    await page.get_by_label("API key").fill(site.admin_key)
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("heading", name="Cameras (3)").wait_for()
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "cb_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 3600
+
+    for cam in ("front", "street", "yard"):
+        card = page.locator(f"article[data-camera={cam}]")
+        await card.locator(".badge[data-state=streaming]").wait_for()
+        assert await card.locator("dd").nth(1).inner_text() == "1280×720"
+    # each picture changes within 2 GOPs (1 s each): snapshot events, not polling
+    first = {cam: await until(lambda cam=cam: img_src(page, f"article[data-camera={cam}] img"), 5, f"{cam}'s picture")
+             for cam in ("front", "street", "yard")}
+    started = time.monotonic()
+    for cam, src in first.items():
+        await until(lambda cam=cam, src=src: _changed(page, cam, src), 2.5, f"a new picture of {cam}")
+    assert time.monotonic() - started < 2.5
+    snapshot_gets = [u for u in site.requests if "/snapshot.jpg" in u]
+    assert all("width=640" in u for u in snapshot_gets)
+    await site.shot(page, "cameras")
+
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    await page.locator("article[data-camera=yard]").scroll_into_view_if_needed()
+    widths = await page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    assert widths[0] <= widths[1], f"the page is wider than a phone: {widths}"
+    await site.shot(page, "cameras-phone")
+    await close(page)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "admin (admin) logged in" in logged
+    assert site.admin_key not in logged and cookie["value"] not in logged
+
+
+async def _changed(page: Any, cam: str, before: str) -> bool:
+    now = await img_src(page, f"article[data-camera={cam}] img")
+    return now is not None and now != before
+
+
+async def test_a_killed_camera_server_shows_backoff_with_its_error_and_comes_back(site):
+    page = await site.page(site.admin_key)
+    card = page.locator("article[data-camera=yard]")
+    await card.locator(".badge[data-state=streaming]").wait_for()
+    site.flaky.kill()
+    try:
+        await card.locator(".badge[data-state=backoff]").wait_for(timeout=20_000)
+        status = site.bridge.cameras["yard"].status  # the page shows the bridge's error in words
+        await until(lambda: _shows_error(card, status), 10, "the camera's error on its card")
+        await site.shot(page, "camera-backoff")
+    finally:
+        site.flaky.start()
+    await card.locator(".badge[data-state=streaming]").wait_for(timeout=30_000)
+    assert await card.locator(".camera-error").count() == 0
+    await close(page)
+
+
+async def test_adding_a_camera_shows_errors_at_their_field_and_a_good_one_appears(site):
+    page = await site.page(site.admin_key)
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await page.get_by_role("link", name="Set-up").click()
+    form = page.locator("form[aria-labelledby=add-title]")
+    await form.get_by_label("Camera id").fill("porch")
+    await form.get_by_label("Name", exact=True).fill("Porch")
+    await form.get_by_label("URL").fill("ftp://192.0.2.1/cam")
+    await form.get_by_role("button", name="Add camera").click()
+    url_error = form.locator("[data-field=url] .field-error")
+    await url_error.wait_for()
+    assert "expected rtsp://" in await url_error.inner_text()
+    assert await form.get_by_label("URL").get_attribute("aria-invalid") == "true"
+    assert "porch" not in site.bridge.cameras
+    await site.shot(page, "setup-errors")
+
+    await form.get_by_label("URL").fill(f"rtsp://127.0.0.1:{_closed_port()}/cam")
+    await form.get_by_label("Snapshot every").fill("-1")
+    await form.get_by_role("button", name="Add camera").click()
+    interval_error = form.locator("[data-field='snapshot.interval'] .field-error")
+    await interval_error.wait_for()
+    assert "snapshot.interval" not in await interval_error.inner_text()  # the message, at its field
+    assert await url_error.count() == 0 and "porch" not in site.bridge.cameras
+    await form.get_by_label("Snapshot every").fill("1")
+    await form.get_by_role("button", name="Test connection").click()
+    await form.locator("[data-probe=failed]").wait_for()
+    assert "cannot open" in await form.locator("[data-probe]").inner_text()
+    await form.get_by_label("URL").fill(site.rtsp_url)
+    await form.get_by_role("button", name="Test connection").click()
+    await form.locator("[data-probe=ok]").wait_for(timeout=10_000)
+    assert "h264 1280×720" in await form.locator("[data-probe]").inner_text()
+    assert "porch" not in site.bridge.cameras
+    await site.shot(page, "setup")
+    await form.get_by_role("button", name="Add camera").click()
+    await page.locator("tr[data-camera=porch]").wait_for()
+
+    await page.get_by_role("link", name="Cameras").click()
+    await page.locator("article[data-camera=porch] .badge[data-state=streaming]").wait_for(timeout=15_000)
+    await page.get_by_role("link", name="Set-up").click()
+    await page.get_by_role("button", name="Remove Porch").click()
+    await page.locator("tr[data-camera=porch]").wait_for(state="detached")
+    assert "porch" not in site.bridge.cameras
+    await close(page, 400)
+
+
+async def _shows_error(card: Any, status: Any) -> bool:
+    shown = await card.locator(".camera-error").inner_text()
+    return bool(shown) and shown == status.error
+
+
+def _closed_port() -> int:
+    from .peers import free_port
+
+    return free_port()
+
+
+async def test_a_detection_event_appears_on_the_events_page_with_its_snapshot(site):
+    page = await site.page(site.admin_key)
+    await page.get_by_role("link", name="Events").click()
+    event = page.locator("li[data-label=person][data-camera=street]").first
+    await event.wait_for(timeout=30_000)
+    await until(lambda: event.locator("img").evaluate("i => i.complete && i.naturalWidth > 0"), 15,
+                "the event's snapshot")
+    starts = await page.eval_on_selector_all("li[data-event]", "els => els.map(e => Number(e.dataset.start))")
+    assert starts == sorted(starts, reverse=True), "events are not newest first"
+    ids = set(await page.eval_on_selector_all("li[data-event]", "els => els.map(e => e.dataset.event)"))
+    # live: events the bridge detects while the page is open appear without a reload
+    await until(lambda: _new_event(page, ids), 20, "a new detection event on the open page")
+    await page.get_by_label("Label").select_option("person")
+    await page.get_by_label("Camera").select_option("front")
+    assert await page.locator("li[data-label]").count() == 0  # front has no detection
+    await page.get_by_label("Camera").select_option("street")
+    assert await page.locator("li[data-label=person]").count() >= 1
+    await site.shot(page, "events", full_page=False)
+    await close(page)
+
+
+async def _new_event(page: Any, seen: set[str]) -> bool:
+    now = await page.eval_on_selector_all("li[data-event]", "els => els.map(e => e.dataset.event)")
+    return bool(set(now) - seen)
+
+
+async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
+    page = await site.page(site.admin_key)
+    await page.goto(site.url + "#/camera/street")
+    switch = page.get_by_role("switch", name="Detection")
+    await until(switch.is_checked, 10, "detection shown on")
+    await page.locator(".motion").wait_for()
+    live = page.get_by_role("img", name="Live picture of Street (MJPEG)")
+    await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view")
+    await site.shot(page, "camera", full_page=False)
+    await switch.click()
+    await until(lambda: _not(switch.is_checked), 10, "detection shown off")
+    assert site.bridge.detectors["street"].enabled is False
+    assert await page.locator("label[for=switch-detection] [data-confirmed]").inner_text() == "off"
+    await switch.click()
+    await until(switch.is_checked, 10, "detection shown on again")
+    assert site.bridge.detectors["street"].enabled is True
+    await close(page)
+
+
+async def _not(check: Any) -> bool:
+    return not await check()
+
+
+async def test_a_timelapse_render_reaches_100_percent_and_its_video_plays(site):
+    page = await site.page(site.admin_key)
+    await page.get_by_role("link", name="Timelapses").click()
+    card = page.locator("article[data-timelapse=driveway]")
+    await card.wait_for()
+    manager = site.bridge.timelapses
+    await until(lambda: _async(manager.timelapses["driveway"].frames >= 3), 20, "3 timelapse frames")
+    await card.get_by_role("button", name="render").click()
+    progress = card.locator("progress")
+    await until(lambda: progress.evaluate("p => p.value >= 100"), 60, "the render's progress at 100 %")
+    assert "100 %" in await card.locator("label").inner_text()
+    video = card.locator("video").first
+    await video.wait_for(timeout=10_000)
+    await video.evaluate("v => { v.muted = true; return v.play().catch(() => null); }")
+    await until(lambda: video.evaluate("v => v.readyState >= 2"), 15, "the video at HAVE_CURRENT_DATA")
+    src = await video.get_attribute("src")
+    assert any(url.endswith(src) and status == 206 for url, status in site.responses), \
+        "the video was not read with Range requests"
+    await site.shot(page, "timelapses")
+    await close(page)
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def test_a_viewer_sees_no_set_up_nor_switches_and_its_posts_get_403(site):
+    page = await site.page(site.viewer_key)
+    await page.get_by_role("heading", name="Cameras (3)").wait_for()
+    assert await page.get_by_role("link", name="Set-up").count() == 0
+    await page.goto(site.url + "#/camera/front")
+    await page.get_by_role("heading", name="Front door").wait_for()
+    assert await page.get_by_role("switch").count() == 0
+    await page.goto(site.url + "#/setup")
+    await page.get_by_text("Set-up needs the admin role.").wait_for()
+
+    session = await (await page.context.request.get(site.url + "api/session")).json()
+    assert session["role"] == "viewer" and session["method"] == "session"
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    request = page.context.request  # the page's cookies, from outside the page
+    add = await request.post(site.url + "api/cameras", data={"id": "x", "url": site.rtsp_url}, headers=csrf)
+    assert add.status == 403 and (await add.json())["error"] == "forbidden"
+    snap = await request.post(site.url + "api/cameras/front/snapshot", headers=csrf)
+    assert snap.status == 403
+    no_csrf = await request.put(site.url + "api/cameras/front/enabled", data={"enabled": False})
+    assert no_csrf.status == 403 and (await no_csrf.json())["error"] == "csrf_failed"
+    assert (await request.get(site.url + "api/cameras")).status == 200
+
+    await page.goto(site.url + "#/bridge")
+    await page.locator("[data-fact=mqtt]").wait_for()
+    assert (await page.locator("[data-fact=mqtt]").inner_text()).startswith("connected")
+    await site.shot(page, "bridge")
+    await page.get_by_role("button", name="Log out").click()
+    await page.get_by_label("API key").wait_for()
+    after = await request.get(site.url + "api/cameras")
+    assert after.status == 401
+    await close(page)
+
+
+async def test_no_request_carried_a_key_in_its_url(site):
+    assert len(site.requests) > 20
+    for url in site.requests:
+        assert site.admin_key not in url and site.viewer_key not in url, url
+        assert "key=" not in url and "token=" not in url, url
