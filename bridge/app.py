@@ -36,6 +36,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
+    from .cluster.node import ClusterNode
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
     from .timelapse.manager import TimelapseManager
@@ -68,8 +69,19 @@ class Bridge:
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
+        self.node: ClusterNode | None = None  # cluster mode (docs/cluster.md)
+        if config.cluster.enabled:
+            from .cluster.node import ClusterNode
+
+            self.node = ClusterNode(config, self.camera_set, self._new_camera)
+            self.parts.cluster = self.node.member
         self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
-                                       control=self.control)
+                                       control=self.control,
+                                       member=self.node.name if self.node is not None else None)
+        if self.node is not None:
+            member = self.node.member
+            self.publisher.may_publish = member.valid
+            self.publisher.status_fields = lambda cam_id: {"owner": member.name, "epoch": member.epoch(cam_id)}
         self.publisher.detectors = self.detectors
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
@@ -141,13 +153,18 @@ class Bridge:
                 parts.mediamtx = MediamtxService(config.mediamtx, self.camera_set, store, self.events)
                 parts.restream = Restream(parts.mediamtx, self.camera_set)
                 self.camera_set.router = parts.restream.route
-            await self.camera_set.open(store, list(config.cameras.values()))
+            if self.node is None:
+                await self.camera_set.open(store, list(config.cameras.values()))
+            else:  # cameras start where their lease is held; switches live in the cluster
+                await self.camera_set.open(self.node.switches, [])  # type: ignore[arg-type]
             parts.instance = await asyncio.to_thread(instance.load, config.state_dir)
             self.publisher.instance_id = parts.instance.id
             self.publisher.discovery_off = parts.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
-            parts.registry = Registry(self.camera_set, store, config)
+            parts.registry = Registry(self.camera_set, store, config, self.node)
             await parts.registry.restore()
+            if self.node is not None:
+                await self._stack.enter_async_context(self.node)  # left before the publisher
             if parts.mediamtx is not None:
                 await self._stack.enter_async_context(parts.mediamtx)
             if config.usb.discovery != "off":
@@ -216,15 +233,17 @@ class Bridge:
         camera alone; MQTT connection settings reconnect; API settings rebind). Returns the
         sections that take effect only at the next start (logged)."""
         sets, registry = self.camera_set, self.parts.registry
-        for cam_id in change.removed:
+        if self.node is not None:  # the YAML cameras go to the shared registry, owners restart them
+            await self.node.join_yaml(new, change.removed)
+        for cam_id in (change.removed if self.node is None else ()):
             if cam_id in sets.cameras:
                 await sets.remove(cam_id)
-        for cam_id in change.changed:
+        for cam_id in (change.changed if self.node is None else ()):
             if cam_id in sets.cameras:
                 await sets.replace(new.cameras[cam_id])
             else:
                 await sets.add(new.cameras[cam_id])
-        for cam_id in change.added:
+        for cam_id in (change.added if self.node is None else ()):
             if cam_id in sets.cameras:  # an API camera of that id: the YAML one wins, as at start
                 _LOGGER.warning("config reload: camera %s of the file replaces the API camera of that id", cam_id)
                 await sets.replace(new.cameras[cam_id])

@@ -56,6 +56,8 @@ class Parts:
     mqtt_connected: Callable[[], bool] = lambda: False
     node_id: str = ""  #: the MQTT discovery node id
     mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    #: cluster mode: this bridge's ClusterMember (None: a bridge alone)
+    cluster: Any = None
 
 
 class LiveView:

@@ -45,12 +45,18 @@ class MqttPublisher(Service):
 
     def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
                  snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None,
-                 control: BridgeControl | None = None) -> None:
+                 control: BridgeControl | None = None, member: str | None = None) -> None:
         super().__init__()
         self._config = config
         self._cameras = cameras
         self._snapshots = snapshots
-        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
+        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic,
+                             member)
+        #: cluster mode: whether this bridge may publish for a camera now (its lease valid);
+        #: checked when a camera message is queued and again when it is sent
+        self.may_publish: Callable[[str], bool] | None = None
+        #: cluster mode: fields added to a camera's status (``owner``, ``epoch``)
+        self.status_fields: Callable[[str], dict[str, Any]] = lambda _cam_id: {}
         self.started_at = time.time()
         self._stopping = False
         #: the availability last published per camera: one message per change, not per retry
@@ -193,20 +199,33 @@ class MqttPublisher(Service):
         elif isinstance(event, CameraRemoved):
             self.camera_removed(event.config)
         elif isinstance(event, DetectionUpdated):
-            detection.publish_update(self.link, self.topics, event.update)
+            if self._may(event.camera):
+                detection.publish_update(self.link, self.topics, event.update)
         elif isinstance(event, DiscoverySwitched):
             self.set_discovery(event.enabled)
         for ext in self.extensions:
             ext.on_event(event)
 
+    def _guard(self, cam_id: str) -> Callable[[], bool] | None:
+        """The send-time check of a camera's message (cluster mode), else None."""
+        may = self.may_publish
+        return None if may is None else (lambda: may(cam_id))
+
+    def _may(self, cam_id: str) -> bool:
+        return self.may_publish is None or self.may_publish(cam_id)
+
     def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
+        if not self._may(cam_id):
+            return
         camera = self._cameras.get(cam_id)
         retain = camera.config.snapshot.retain if camera is not None else False
-        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
+        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain, guard=self._guard(cam_id))
 
     def camera_added(self, cam_id: str) -> None:
-        """Announce a camera added (or restarted with new options) at run time."""
+        """Announce a camera added (or restarted with new options, or taken over from another
+        bridge of the cluster: its discovery then names this bridge's availability)."""
+        self._availability.pop(cam_id, None)  # a camera taken over again: its availability anew
         camera = self._cameras[cam_id]
         for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
@@ -228,14 +247,19 @@ class MqttPublisher(Service):
     # -- publishing ------------------------------------------------------------------------
 
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
+        if not self._may(cam_id):
+            return
         camera = self._cameras[cam_id]
         status = camera.status
+        guard = self._guard(cam_id)
         online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
         if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
             self._availability[cam_id] = online
-            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
-        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
-                          retain=True, qos=1)
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1,
+                              guard=guard)
+        payload = {**status.as_payload(), **self.status_fields(cam_id)}
+        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(payload), retain=True, qos=1,
+                          guard=guard)
         snap = self._snapshots[cam_id].latest if with_snapshot else None
         if snap is not None:
             self.on_snapshot(cam_id, snap.jpeg)
@@ -254,6 +278,7 @@ class MqttPublisher(Service):
             "discovery": self.discovery_enabled,
             "mediamtx": None,
             "config_error": self.config_error(),
+            **({} if self.topics.member is None else {"member": self.topics.member}),
             **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
         }
 
@@ -319,8 +344,10 @@ class MqttPublisher(Service):
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
-        (a camera removed from the configuration), and that camera's retained state topics."""
-        if not payload or topic in self._discovery_configs():
+        (a camera removed from the configuration), and that camera's retained state topics.
+        Not in cluster mode: the other bridges' configs share the node id (a removed camera's
+        owner clears its topics)."""
+        if not payload or topic in self._discovery_configs() or self.topics.member is not None:
             return
         try:
             old = json.loads(payload)

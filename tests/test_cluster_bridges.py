@@ -1,0 +1,249 @@
+"""Cluster mode end to end: three real bridge processes (``python -m bridge run``) sharing twelve
+cameras of a real RTSP server through a real PostgreSQL, publishing to a real Mosquitto.
+
+Who published what is read from the broker's own log (``Received PUBLISH from <client id>``,
+each bridge's client id is its member name), so "no two bridges publish snapshots of one camera
+in the same second" is checked on what the broker received, not on what a bridge says."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from . import postgres
+from .conftest import recording
+from .peers import REPO, Mosquitto, RtspServer, env_without, make_clip
+
+pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed")
+
+TTL, RENEW = 5.0, 1.0
+NAMES = ("bridge-a", "bridge-b", "bridge-c")
+CAMERAS = [f"cam{i:02d}" for i in range(12)]
+_PUBLISH = re.compile(r"^(\d+): Received PUBLISH from (\S+) \(d\d, q\d, r\d, m\d+, '([^']*)'")
+
+
+class LoggingBroker(Mosquitto):
+    """Mosquitto logging every PUBLISH it receives, with the publisher's client id and the time
+    (whole seconds since the epoch)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.log = workdir / f"mosquitto-{self.port}.log"
+        self.conf.write_text(self.conf.read_text() + f"log_dest file {self.log}\nlog_type all\n"
+                             "log_timestamp true\nlog_timestamp_format %s\n")
+
+    def publishes(self) -> list[tuple[int, str, str]]:
+        """``(second, client id, topic)`` of every PUBLISH received so far."""
+        found = []
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        for line in text.splitlines():
+            match = _PUBLISH.match(line)
+            if match:
+                found.append((int(match[1]), match[2], match[3]))
+        return found
+
+
+class BridgeProcess:
+    """One clustered bridge: member ``name``, YAML cameras ``cameras`` (they join the shared
+    registry, then run wherever their lease is held)."""
+
+    def __init__(self, root: Path, name: str, port: int, prefix: str, dsn: str, url: str,
+                 cameras: list[str]) -> None:
+        self.name = name
+        self.dir = root / name
+        self.dir.mkdir()
+        self.config = self.dir / "config.yaml"
+        self.config.write_text(yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix, "client_id": name,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
+                     "status_interval": 2},
+            "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
+            "cameras": {cam: {"url": url, "snapshot": {"interval": 1}} for cam in cameras},
+            "api": {"enabled": False}, "data_dir": str(self.dir / "data"),
+        }))
+        self.log = self.dir / "bridge.log"
+        environ = env_without("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                              *(k for k in os.environ if k.startswith("CAMERA_BRIDGE_")))
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--config", str(self.config)],
+                                         cwd=REPO, env=environ, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def tail(self, lines: int = 25) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name}:\n" + "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBroker, RtspServer, postgres.Postgres]]:
+    work = tmp_path_factory.mktemp("cluster")
+    broker = LoggingBroker(work)
+    broker.start()
+    small = make_clip(work / "small.mp4", width=320, height=240, fps=10, gop=10, seconds=6)
+    rtsp = RtspServer(small)
+    rtsp.start()
+    pg = postgres.Postgres()
+    pg.start()
+    yield broker, rtsp, pg
+    pg.close()
+    rtsp.stop()
+    broker.stop()
+
+
+@pytest.fixture
+def cluster(peers, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
+    broker, rtsp, pg = peers
+    bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, pg.dsn, rtsp.url, CAMERAS[i * 4:i * 4 + 4])
+               for i, name in enumerate(NAMES)]
+    yield bridges
+    for bridge in bridges:
+        bridge.stop()
+
+
+class Statuses:
+    """The cameras' status messages (owner, epoch, state, frames) as a subscriber sees them."""
+
+    def __init__(self, rec, prefix: str) -> None:
+        self.rec, self.prefix = rec, prefix
+
+    def all(self, since: float = 0.0) -> list[tuple[float, str, dict]]:
+        out = []
+        for m in list(self.rec.messages):
+            parts = m.topic.split("/")
+            if m.at >= since and len(parts) == 3 + self.prefix.count("/") and parts[-1] == "status" and m.payload:
+                out.append((m.at, parts[-2], json.loads(m.payload)))
+        return out
+
+    def latest(self, since: float = 0.0) -> dict[str, dict]:
+        return {cam: payload for _, cam, payload in self.all(since)}
+
+    def streaming_owners(self, since: float = 0.0) -> dict[str, str]:
+        """``{camera: owner}`` of the cameras whose latest status since ``since`` is streaming."""
+        return {cam: p.get("owner") for cam, p in self.latest(since).items() if p.get("state") == "streaming"}
+
+
+def split_ok(owners: dict[str, str], names: tuple[str, ...]) -> bool:
+    """Every camera owned by one of ``names``, each holding its share +-1."""
+    counts = collections.Counter(owners.values())
+    share = len(CAMERAS) // len(names)
+    return sorted(owners) == CAMERAS and all(share - 1 <= counts[n] <= share + 1 for n in names)
+
+
+def snapshot_publishers(broker: LoggingBroker, prefix: str) -> dict[tuple[str, int], set[str]]:
+    """``{(camera, second): {client ids}}`` of the snapshots the broker received."""
+    found: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+    for second, client, topic in broker.publishes():
+        if topic.startswith(f"{prefix}/") and topic.endswith("/snapshot"):
+            found[(topic[len(prefix) + 1:-len("/snapshot")], second)].add(client)
+    return found
+
+
+async def test_split_database_restart_and_failover_after_sigkill(peers, cluster, prefix):
+    broker, _, pg = peers
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        try:
+            await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
+        except AssertionError:
+            raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+        before = status.latest()
+
+        # PostgreSQL restarted: no camera restarts (same owner, same epoch, its frame counter goes on)
+        pg.stop("fast")
+        pg.start()
+        restarted_at = time.monotonic()
+        await rec.wait(lambda: set(status.latest(restarted_at + 2 * RENEW + 2)) == set(CAMERAS), 30,
+                       "a status of every camera after the database is back")
+        after = status.latest(restarted_at + 2 * RENEW + 2)
+        for cam in CAMERAS:
+            assert (after[cam]["owner"], after[cam]["epoch"]) == (before[cam]["owner"], before[cam]["epoch"]), cam
+            assert after[cam]["state"] == "streaming" and after[cam]["frames"] > before[cam]["frames"], cam
+
+        # one bridge killed: its cameras stream on the others within TTL + 10 s
+        victim = cluster[0]
+        lost = {cam for cam, p in after.items() if p["owner"] == victim.name}
+        victim.signal(signal.SIGKILL)
+        victim.proc.wait(5)
+        killed_at = time.monotonic()
+        await rec.wait(lambda: lost <= {c for c, o in status.streaming_owners(killed_at).items()
+                                        if o in NAMES[1:]}, TTL + 10, "the killed bridge's cameras streaming elsewhere")
+        took = time.monotonic() - killed_at
+        assert took <= TTL + 10
+        assert split_ok({**status.streaming_owners(), **status.streaming_owners(killed_at)}, NAMES[1:])
+
+    both = {key: clients for key, clients in snapshot_publishers(broker, prefix).items() if len(clients) > 1}
+    assert both == {}, f"snapshots of one camera from two bridges in the same second: {sorted(both.items())[:5]}"
+    assert any(client == NAMES[1] for _, client, _ in broker.publishes())  # the broker log is read
+
+
+async def retakes(dsn: str, member: str, cameras: set[str]) -> dict[str, float]:
+    """``{camera: wall-clock seconds}`` of the latest lease ``member`` took of each camera (from
+    the lease log)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT camera, max(EXTRACT(EPOCH FROM at)) AS at FROM camera_bridge_lease_log"
+                                " WHERE owner = $1 AND event = 'taken' AND camera = ANY($2) GROUP BY camera",
+                                member, sorted(cameras))
+    finally:
+        await conn.close()
+    return {r["camera"]: float(r["at"]) for r in rows}
+
+
+async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, cluster, prefix):
+    broker, _, pg = peers
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        try:
+            await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
+        except AssertionError:
+            raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+        paused = cluster[2]
+        epochs = {cam: p["epoch"] for cam, p in status.latest().items() if p.get("owner") == paused.name}
+        lost = set(epochs)
+        assert lost
+        paused.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        await rec.wait(lambda: lost <= {c for c, o in status.streaming_owners(stopped_at).items()
+                                        if o in NAMES[:2]}, TTL + 10, "the paused bridge's cameras taken over")
+        resumed_wall, resumed = time.time(), time.monotonic()
+        paused.signal(signal.SIGCONT)
+        await asyncio.sleep(3 * RENEW + 1)
+        stale = [(cam, p) for at, cam, p in status.all(resumed)
+                 if p.get("owner") == paused.name and cam in lost and p.get("epoch", 0) <= epochs[cam]]
+        assert stale == [], f"{paused.name} published statuses under leases it lost: {stale[:3]}"
+    # from the broker: nothing from it for a lost camera after it resumed, except under a lease it
+    # took again later (then in a later second than the retake's)
+    again = await retakes(pg.dsn, paused.name, lost)
+    late = [(second, topic) for second, client, topic in broker.publishes()
+            if client == paused.name and second >= int(resumed_wall)
+            for cam in lost if topic.startswith(f"{prefix}/{cam}/")
+            and (cam not in again or again[cam] < resumed_wall or second < int(again[cam]))]
+    assert late == [], f"{paused.name} published for cameras it lost after it resumed: {late[:5]}"
+    assert paused.proc.poll() is None  # it runs on, a member again
