@@ -247,3 +247,32 @@ async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, 
             and (cam not in again or again[cam] < resumed_wall or second < int(again[cam]))]
     assert late == [], f"{paused.name} published for cameras it lost after it resumed: {late[:5]}"
     assert paused.proc.poll() is None  # it runs on, a member again
+
+
+async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, prefix):
+    import aiohttp
+
+    from .conftest import make_config, running
+    from .test_api_cameras import base_url
+    from .test_api_health import wait_ready
+
+    broker, rtsp, pg = peers
+    config = make_config(broker.port, prefix, {"solo": {"url": rtsp.url}}, sections={
+        "cluster": {"dsn": pg.dsn, "name": "bridge-h", "lease_ttl": TTL, "renew_interval": RENEW}})
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+        body = await wait_ready(http, 200, 20)
+        assert body["checks"]["cluster"] == {"ok": True, "message": "cluster database reachable"}
+        deadline = time.monotonic() + 20
+        while "camera_bridge_cluster_leases 1.0" not in (text := await (await http.get("/metrics")).text()):
+            assert time.monotonic() < deadline, text[-2000:]
+            await asyncio.sleep(0.3)
+        pg.stop("fast")
+        try:
+            body = await wait_ready(http, 503, 3 * RENEW + 5)
+            assert body["checks"]["cluster"] == {"ok": False, "message": "cluster database not reachable"}
+            text = await (await http.get("/metrics")).text()
+            assert "camera_bridge_cluster_connected 0.0" in text
+            assert re.search(r"^camera_bridge_cluster_renew_failures_total [1-9]", text, re.M), text[-2000:]
+        finally:
+            pg.start()
+        await wait_ready(http, 200, 3 * RENEW + 10)
