@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, instance, systemd
 from .cameras import CameraSet
-from .config import CameraConfig, Config, camera_from_data
+from .config import CameraConfig, Config, MqttConfig, camera_from_data
 from .core.events import EventBus, TimelapseEvent, TimelapseImage
 from .mqtt.enabled import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
@@ -75,7 +76,7 @@ class Bridge:
 
             self.node = ClusterNode(config, self.camera_set, self._new_camera)
             self.parts.cluster = self.node.member
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
+        self.publisher = MqttPublisher(_mqtt_of(config), self.cameras, self.snapshots, bus=self.events,
                                        control=self.control,
                                        member=self.node.name if self.node is not None else None)
         if self.node is not None:
@@ -258,7 +259,7 @@ class Bridge:
             elif section == "mqtt":
                 keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(self.config.mqtt, k)]
                 if any(k in self.MQTT_CONNECTION for k in keys):
-                    self.publisher.link.reconfigure(new.mqtt)
+                    self.publisher.link.reconfigure(_mqtt_of(new))
                 restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
             elif section == "api":
                 self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
@@ -316,6 +317,16 @@ class Bridge:
     async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
         """:meth:`CameraSet.set_enabled <bridge.cameras.CameraSet.set_enabled>`."""
         return await self.camera_set.set_enabled(cam_id, enabled)
+
+
+def _mqtt_of(config: Config) -> MqttConfig:
+    """The MQTT settings; a clustered bridge's default client id names its member (bridges of
+    one cluster share the base topic, and one client id would make the broker drop the other)."""
+    mqtt = config.mqtt
+    if config.cluster.enabled and mqtt.client_id is None:
+        base = mqtt.base_topic.replace("/", "-")
+        mqtt = dataclasses.replace(mqtt, client_id=f"camera-bridge-{base}-{config.cluster.member}")
+    return mqtt
 
 
 async def run(config: Config, stop: asyncio.Event, *, path: Path | None = None, text: str | None = None,

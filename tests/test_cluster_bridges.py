@@ -1,9 +1,9 @@
 """Cluster mode end to end: three real bridge processes (``python -m bridge run``) sharing twelve
 cameras of a real RTSP server through a real PostgreSQL, publishing to a real Mosquitto.
 
-Who published what is read from the broker's own log (``Received PUBLISH from <client id>``,
-each bridge's client id is its member name), so "no two bridges publish snapshots of one camera
-in the same second" is checked on what the broker received, not on what a bridge says."""
+Who published what is read from the broker's own log (``Received PUBLISH from <client id>``;
+a clustered bridge's default client id ends with its member name), so "no two bridges publish
+snapshots of one camera in the same second" is checked on what the broker received, not on what a bridge says."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class BridgeProcess:
         self.dir.mkdir()
         self.config = self.dir / "config.yaml"
         self.config.write_text(yaml.safe_dump({
-            "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix, "client_id": name,
+            "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
                      "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
                      "status_interval": 2},
             "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
@@ -115,10 +115,30 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBro
     broker.stop()
 
 
+def fresh_database(pg: postgres.Postgres, name: str) -> str:
+    """A new empty database ``name`` on ``pg`` (each test its own cluster); its URL."""
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture
-def cluster(peers, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
-    broker, rtsp, pg = peers
-    bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, pg.dsn, rtsp.url, CAMERAS[i * 4:i * 4 + 4])
+def dsn(peers, prefix: str) -> str:
+    return fresh_database(peers[2], prefix)
+
+
+@pytest.fixture
+def cluster(peers, dsn: str, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
+    broker, rtsp, _pg = peers
+    bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, dsn, rtsp.url, CAMERAS[i * 4:i * 4 + 4])
                for i, name in enumerate(NAMES)]
     yield bridges
     for bridge in bridges:
@@ -154,24 +174,39 @@ def split_ok(owners: dict[str, str], names: tuple[str, ...]) -> bool:
     return sorted(owners) == CAMERAS and all(share - 1 <= counts[n] <= share + 1 for n in names)
 
 
+def member_of(client: str, prefix: str) -> str:
+    """The member name in a clustered bridge's default client id ``camera-bridge-{base}-{member}``."""
+    return client.removeprefix(f"camera-bridge-{prefix}-")
+
+
 def snapshot_publishers(broker: LoggingBroker, prefix: str) -> dict[tuple[str, int], set[str]]:
     """``{(camera, second): {client ids}}`` of the snapshots the broker received."""
     found: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
     for second, client, topic in broker.publishes():
         if topic.startswith(f"{prefix}/") and topic.endswith("/snapshot"):
-            found[(topic[len(prefix) + 1:-len("/snapshot")], second)].add(client)
+            found[(topic[len(prefix) + 1:-len("/snapshot")], second)].add(member_of(client, prefix))
     return found
+
+
+async def settled(rec, status: Statuses, cluster: list[BridgeProcess]) -> dict[str, dict]:
+    """Wait for the split to hold its share +-1 and then stay put (no camera changing owner
+    for 3 s: every member settled); the latest status of each camera."""
+    try:
+        await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
+        while True:
+            owners = status.streaming_owners()
+            await asyncio.sleep(3)
+            if status.streaming_owners() == owners and split_ok(owners, NAMES):
+                return status.latest()
+    except AssertionError:
+        raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
 
 
 async def test_split_database_restart_and_failover_after_sigkill(peers, cluster, prefix):
     broker, _, pg = peers
     async with recording(broker.port, prefix) as rec:
         status = Statuses(rec, prefix)
-        try:
-            await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
-        except AssertionError:
-            raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
-        before = status.latest()
+        before = await asyncio.wait_for(settled(rec, status, cluster), 120)
 
         # PostgreSQL restarted: no camera restarts (same owner, same epoch, its frame counter goes on)
         pg.stop("fast")
@@ -198,7 +233,7 @@ async def test_split_database_restart_and_failover_after_sigkill(peers, cluster,
 
     both = {key: clients for key, clients in snapshot_publishers(broker, prefix).items() if len(clients) > 1}
     assert both == {}, f"snapshots of one camera from two bridges in the same second: {sorted(both.items())[:5]}"
-    assert any(client == NAMES[1] for _, client, _ in broker.publishes())  # the broker log is read
+    assert any(member_of(client, prefix) == NAMES[1] for _, client, _ in broker.publishes())  # the log is read
 
 
 async def retakes(dsn: str, member: str, cameras: set[str]) -> dict[str, float]:
@@ -216,14 +251,11 @@ async def retakes(dsn: str, member: str, cameras: set[str]) -> dict[str, float]:
     return {r["camera"]: float(r["at"]) for r in rows}
 
 
-async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, cluster, prefix):
-    broker, _, pg = peers
+async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, cluster, dsn, prefix):
+    broker, _, _ = peers
     async with recording(broker.port, prefix) as rec:
         status = Statuses(rec, prefix)
-        try:
-            await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
-        except AssertionError:
-            raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+        await asyncio.wait_for(settled(rec, status, cluster), 120)
         paused = cluster[2]
         epochs = {cam: p["epoch"] for cam, p in status.latest().items() if p.get("owner") == paused.name}
         lost = set(epochs)
@@ -240,16 +272,16 @@ async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, 
         assert stale == [], f"{paused.name} published statuses under leases it lost: {stale[:3]}"
     # from the broker: nothing from it for a lost camera after it resumed, except under a lease it
     # took again later (then in a later second than the retake's)
-    again = await retakes(pg.dsn, paused.name, lost)
+    again = await retakes(dsn, paused.name, lost)
     late = [(second, topic) for second, client, topic in broker.publishes()
-            if client == paused.name and second >= int(resumed_wall)
+            if member_of(client, prefix) == paused.name and second >= int(resumed_wall)
             for cam in lost if topic.startswith(f"{prefix}/{cam}/")
             and (cam not in again or again[cam] < resumed_wall or second < int(again[cam]))]
     assert late == [], f"{paused.name} published for cameras it lost after it resumed: {late[:5]}"
     assert paused.proc.poll() is None  # it runs on, a member again
 
 
-async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, prefix):
+async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, dsn, prefix):
     import aiohttp
 
     from .conftest import make_config, running
@@ -258,7 +290,7 @@ async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, prefi
 
     broker, rtsp, pg = peers
     config = make_config(broker.port, prefix, {"solo": {"url": rtsp.url}}, sections={
-        "cluster": {"dsn": pg.dsn, "name": "bridge-h", "lease_ttl": TTL, "renew_interval": RENEW}})
+        "cluster": {"dsn": dsn, "name": "bridge-h", "lease_ttl": TTL, "renew_interval": RENEW}})
     async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
         body = await wait_ready(http, 200, 20)
         assert body["checks"]["cluster"] == {"ok": True, "message": "cluster database reachable"}
@@ -272,7 +304,7 @@ async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, prefi
             assert body["checks"]["cluster"] == {"ok": False, "message": "cluster database not reachable"}
             text = await (await http.get("/metrics")).text()
             assert "camera_bridge_cluster_connected 0.0" in text
-            assert re.search(r"^camera_bridge_cluster_renew_failures_total [1-9]", text, re.M), text[-2000:]
+            assert re.search(r"^camera_bridge_cluster_renew_failures_total [1-9]", text, re.MULTILINE), text[-2000:]
         finally:
             pg.start()
         await wait_ready(http, 200, 3 * RENEW + 10)

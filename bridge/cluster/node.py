@@ -161,7 +161,8 @@ class ClusterNode:
         await self.shared.set_switch(cam_id, switch, on, fence=self.member.held.get(cam_id))
         row = self._rows.get(cam_id)
         if row is not None:  # what NOTIFY would bring back: nothing to apply again
-            self._rows[cam_id] = dataclasses.replace(row, **{switch: on})
+            self._rows[cam_id] = (dataclasses.replace(row, enabled=on) if switch == "enabled"
+                                  else dataclasses.replace(row, detection=on))
 
     def run_blocking(self, coro: Any) -> Any:
         """Run ``coro`` on the node's event loop from a worker thread and wait for it."""
@@ -194,5 +195,5 @@ class SharedSwitches:
     def _write(self, cam_id: str, switch: str, on: bool) -> None:
         try:
             self._node.run_blocking(self._node.set_switch(cam_id, switch, on))
-        except Exception as err:  # noqa: BLE001 - asyncpg's errors, FencedOut, a timeout
+        except Exception as err:  # asyncpg's errors, FencedOut, a timeout
             raise StoreError(f"cluster database: {err}") from err
