@@ -100,19 +100,27 @@ class BridgeProcess:
 
 
 @pytest.fixture(scope="module")
-def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBroker, RtspServer, postgres.Postgres]]:
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBroker, Path, postgres.Postgres]]:
+    """The module's broker, RTSP clip and PostgreSQL server."""
     work = tmp_path_factory.mktemp("cluster")
     broker = LoggingBroker(work)
     broker.start()
     small = make_clip(work / "small.mp4", width=320, height=240, fps=10, gop=10, seconds=6)
-    rtsp = RtspServer(small)
-    rtsp.start()
     pg = postgres.Postgres()
     pg.start()
-    yield broker, rtsp, pg
+    yield broker, small, pg
     pg.close()
-    rtsp.stop()
     broker.stop()
+
+
+@pytest.fixture
+def cluster_rtsp(peers) -> Iterator[RtspServer]:
+    """An RTSP server of the test's own (a bridge killed with its connections open must not
+    leave the next test a server in trouble)."""
+    server = RtspServer(peers[1])
+    server.start()
+    yield server
+    server.stop()
 
 
 def fresh_database(pg: postgres.Postgres, name: str) -> str:
@@ -136,8 +144,8 @@ def dsn(peers, prefix: str) -> str:
 
 
 @pytest.fixture
-def cluster(peers, dsn: str, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
-    broker, rtsp, _pg = peers
+def cluster(peers, cluster_rtsp: RtspServer, dsn: str, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
+    broker, rtsp = peers[0], cluster_rtsp
     bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, dsn, rtsp.url, CAMERAS[i * 4:i * 4 + 4])
                for i, name in enumerate(NAMES)]
     yield bridges
@@ -281,15 +289,15 @@ async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, 
     assert paused.proc.poll() is None  # it runs on, a member again
 
 
-async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, dsn, prefix):
+async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, cluster_rtsp, dsn, prefix):
     import aiohttp
 
     from .conftest import make_config, running
     from .test_api_cameras import base_url
     from .test_api_health import wait_ready
 
-    broker, rtsp, pg = peers
-    config = make_config(broker.port, prefix, {"solo": {"url": rtsp.url}}, sections={
+    broker, _, pg = peers
+    config = make_config(broker.port, prefix, {"solo": {"url": cluster_rtsp.url}}, sections={
         "cluster": {"dsn": dsn, "name": "bridge-h", "lease_ttl": TTL, "renew_interval": RENEW}})
     async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
         body = await wait_ready(http, 200, 20)
