@@ -316,3 +316,47 @@ async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, clust
         finally:
             pg.start()
         await wait_ready(http, 200, 3 * RENEW + 10)
+
+
+async def test_api_cameras_and_switches_live_in_the_shared_registry(peers, cluster_rtsp, dsn, prefix):
+    import aiohttp
+    import asyncpg
+
+    from .conftest import make_config, running
+    from .test_api_cameras import base_url
+
+    broker = peers[0]
+    config = make_config(broker.port, prefix, {"yard": {"url": cluster_rtsp.url}}, sections={
+        "cluster": {"dsn": dsn, "name": "bridge-r", "lease_ttl": TTL, "renew_interval": RENEW}})
+    db = await asyncpg.connect(dsn)
+    try:
+        async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+            rows = {r["id"]: r for r in await db.fetch("SELECT * FROM camera_bridge_cameras")}
+            assert rows["yard"]["origin"] == "yaml:bridge-r"
+            resp = await http.post("/api/cameras", json={"id": "porch", "url": cluster_rtsp.url})
+            assert resp.status == 201, await resp.text()
+            row = await db.fetchrow("SELECT * FROM camera_bridge_cameras WHERE id = 'porch'")
+            assert row["origin"] == "api" and json.loads(row["config"])["url"] == cluster_rtsp.url
+            assert await asyncio.to_thread(bridge.store.cameras) == {}  # not in the SQLite store
+            assert "porch" in bridge.cameras  # the only member: it holds the new camera's lease
+
+            resp = await http.put("/api/cameras/porch/enabled", json={"enabled": False})
+            assert resp.status == 200, await resp.text()
+            assert await db.fetchval("SELECT enabled FROM camera_bridge_cameras WHERE id = 'porch'") is False
+            # a switch written by another bridge (or by hand) reaches the owner through NOTIFY
+            await db.execute("UPDATE camera_bridge_cameras SET enabled = TRUE WHERE id = 'porch';"
+                             "SELECT pg_notify('camera_bridge_cluster', 'camera:porch')")
+            deadline = time.monotonic() + 10
+            while "porch" in bridge.disabled or bridge.cameras["porch"].status.state != "streaming":
+                assert time.monotonic() < deadline, bridge.cameras["porch"].status
+                await asyncio.sleep(0.2)
+
+            resp = await http.delete("/api/cameras/porch")
+            assert resp.status in (200, 204), await resp.text()
+            assert await db.fetchval("SELECT count(*) FROM camera_bridge_cameras WHERE id = 'porch'") == 0
+            deadline = time.monotonic() + 10
+            while "porch" in bridge.cameras:
+                assert time.monotonic() < deadline, "the removed camera still runs"
+                await asyncio.sleep(0.2)
+    finally:
+        await db.close()
