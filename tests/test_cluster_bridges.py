@@ -210,7 +210,20 @@ async def settled(rec, status: Statuses, cluster: list[BridgeProcess]) -> dict[s
         raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
 
 
-async def test_split_database_restart_and_failover_after_sigkill(peers, cluster, prefix):
+async def lease_events(dsn: str, member: str, event: str) -> set[str]:
+    """The cameras for which the lease log has ``event`` (``taken``, ``released``) by ``member``."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT DISTINCT camera FROM camera_bridge_lease_log WHERE owner = $1 AND event = $2",
+                                member, event)
+    finally:
+        await conn.close()
+    return {r["camera"] for r in rows}
+
+
+async def test_split_database_restart_failover_after_sigkill_and_clean_stop(peers, cluster, dsn, prefix):
     broker, _, pg = peers
     async with recording(broker.port, prefix) as rec:
         status = Statuses(rec, prefix)
@@ -238,6 +251,19 @@ async def test_split_database_restart_and_failover_after_sigkill(peers, cluster,
         took = time.monotonic() - killed_at
         assert took <= TTL + 10
         assert split_ok({**status.streaming_owners(), **status.streaming_owners(killed_at)}, NAMES[1:])
+
+        # one bridge stopped cleanly (SIGTERM): it releases its leases, the last one takes them
+        # over without waiting for the TTL
+        leaving, staying = cluster[1], cluster[2]
+        handed = {c for c, o in status.streaming_owners(killed_at).items() if o == leaving.name}
+        assert handed
+        leaving.signal(signal.SIGTERM)
+        termed_at = time.monotonic()
+        await rec.wait(lambda: handed <= {c for c, o in status.streaming_owners(termed_at).items()
+                                          if o == staying.name}, TTL + 10, "the stopped bridge's cameras handed over")
+        assert leaving.proc.wait(10) == 0
+        released = await lease_events(dsn, leaving.name, "released")
+        assert handed <= released, f"not released by {leaving.name}: {handed - released}"
 
     both = {key: clients for key, clients in snapshot_publishers(broker, prefix).items() if len(clients) > 1}
     assert both == {}, f"snapshots of one camera from two bridges in the same second: {sorted(both.items())[:5]}"
