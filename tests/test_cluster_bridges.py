@@ -386,3 +386,46 @@ async def test_api_cameras_and_switches_live_in_the_shared_registry(peers, clust
                 await asyncio.sleep(0.2)
     finally:
         await db.close()
+
+
+async def test_a_reload_changes_the_shared_rows_and_the_owner_restarts_only_that_camera(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    import asyncpg
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    broker = peers[0]
+    data = {
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix, "discovery_prefix": f"{prefix}_ha"},
+        "cameras": {"yard": {"url": cluster_rtsp.url}, "gate": {"url": cluster_rtsp.url},
+                    "post": {"url": cluster_rtsp.url}},
+        "api": {"enabled": False}, "data_dir": str(tmp_path / "data"),
+        "cluster": {"dsn": dsn, "name": "bridge-y", "lease_ttl": TTL, "renew_interval": RENEW},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(text := yaml.safe_dump(data))
+    db = await asyncpg.connect(dsn)
+    try:
+        async with Bridge(parse(text), config_path=path, config_text=text) as bridge:
+            deadline = time.monotonic() + 10
+            while {"yard", "gate", "post"} - set(bridge.cameras):
+                assert time.monotonic() < deadline, set(bridge.cameras)
+                await asyncio.sleep(0.2)
+            yard, post = bridge.cameras["yard"], bridge.cameras["post"]
+            data["cameras"]["yard"]["snapshot"] = {"interval": 7}
+            del data["cameras"]["gate"]
+            data["cameras"]["shed"] = {"url": cluster_rtsp.url}
+            assert bridge.reloader is not None
+            result = await bridge.reloader.reload("test", yaml.safe_dump(data))
+            assert result.applied, result.errors
+            rows = {r["id"]: json.loads(r["config"]) for r in await db.fetch("SELECT * FROM camera_bridge_cameras")}
+            assert set(rows) == {"yard", "post", "shed"} and rows["yard"]["snapshot"]["interval"] == 7
+            deadline = time.monotonic() + 10
+            while bridge.cameras.get("yard") is yard or "gate" in bridge.cameras or "shed" not in bridge.cameras:
+                assert time.monotonic() < deadline, set(bridge.cameras)
+                await asyncio.sleep(0.2)
+            assert bridge.cameras["yard"].config.snapshot.interval == 7
+            assert bridge.cameras["post"] is post  # unchanged: not restarted
+    finally:
+        await db.close()
