@@ -115,6 +115,16 @@ class CameraSet:
             self.bus.publish(CameraRemoved(cam_id, camera.config))
         _LOGGER.info("camera %s: removed", cam_id)
 
+    async def release(self, cam_id: str) -> None:
+        """Stop a camera that moves to another bridge (cluster mode, its lease lost or handed
+        over): nothing is announced, so its retained topics and discovery stay for its next
+        owner. No-op for an id that is not here."""
+        async with self._changing:
+            if cam_id in self._stacks:
+                await self._stop(cam_id)
+            self.disabled.discard(cam_id)
+        _LOGGER.info("camera %s: stopped here (moved to another bridge)", cam_id)
+
     async def set_offline(self, cam_id: str, reason: str) -> None:
         """Stop a camera but keep it (options, last snapshot) and report it ``offline`` (an
         unplugged USB camera); :meth:`replace` resumes it. Raises UnknownCamera."""

@@ -54,6 +54,8 @@ class Parts:
     mqtt_connected: Callable[[], bool] = lambda: False
     node_id: str = ""  #: the MQTT discovery node id
     mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    #: cluster mode: this bridge's ClusterMember (None: a bridge alone)
+    cluster: Any = None
 
 
 class LiveView:
@@ -227,6 +229,13 @@ class LiveView:
 
     def mqtt_connected(self) -> bool:
         return self._parts.mqtt_connected()
+
+    def cluster_state(self) -> dict[str, Any] | None:
+        member = self._parts.cluster
+        if member is None:
+            return None
+        return {"member": member.name, "connected": member.connected, "leases": len(member.held),
+                "renew_failures": member.renew_failures, "failovers": member.failovers}
 
     def registry_open(self) -> bool:
         return self._parts.registry is not None and self._parts.store is not None

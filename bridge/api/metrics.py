@@ -131,6 +131,18 @@ class BridgeCollector(Collector):
         yield CounterMetricFamily(PREFIX + "mqtt_messages_published",
                                   "MQTT messages handed to the broker.", value=published)
 
+        cluster = view.cluster_state()
+        if cluster is not None:
+            yield GaugeMetricFamily(PREFIX + "cluster_leases", "Camera leases this bridge holds.",
+                                    value=cluster["leases"])
+            yield GaugeMetricFamily(PREFIX + "cluster_connected", "1 while the cluster database answers.",
+                                    value=1.0 if cluster["connected"] else 0.0)
+            yield CounterMetricFamily(PREFIX + "cluster_renew_failures",
+                                      "Heartbeats/lease renewals that failed.", value=cluster["renew_failures"])
+            yield CounterMetricFamily(PREFIX + "cluster_failovers",
+                                      "Cameras taken over after their owner's lease expired.",
+                                      value=cluster["failovers"])
+
         requests = CounterMetricFamily(PREFIX + "api_requests", "API requests answered.",
                                        labels=["route", "method", "status"])
         for (route, method, status_code), count in sorted(self.requests.items()):

@@ -19,9 +19,11 @@ from .api import (
     API_SCHEMA,
     RATE_LIMIT_OPTIONS,
     ROLES,
+    TLS_OPTIONS,
     ApiConfig,
     ApiKey,
     RateLimitConfig,
+    TlsConfig,
     is_loopback,
 )
 from .camera import (
@@ -81,6 +83,7 @@ __all__ = [
     "SCHEMA",
     "SECTIONS",
     "SNAPSHOT_OPTIONS",
+    "TLS_OPTIONS",
     "TOP_OPTIONS",
     "URL_EXPECTED",
     "USB_OPTIONS",
@@ -98,6 +101,7 @@ __all__ = [
     "RateLimitConfig",
     "RecordConfig",
     "SnapshotConfig",
+    "TlsConfig",
     "UsbConfig",
     "camera_data",
     "camera_from_data",

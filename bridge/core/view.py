@@ -192,6 +192,12 @@ class BridgeView(Protocol):
         """Whether the camera registry (and its state database) is open."""
         ...
 
+    def cluster_state(self) -> dict[str, Any] | None:
+        """Cluster mode: ``{member, connected, leases, renew_failures, failovers}`` (leases held
+        now; renewals failed and cameras taken over from a vanished owner, since start); None for
+        a bridge alone."""
+        ...
+
     async def store_healthy(self) -> bool:
         """Whether the state database answers (False before it is open)."""
         ...
