@@ -61,7 +61,8 @@ class Bridge:
         self._config_text = config_text
         ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
-        self.camera_set = CameraSet(self.events, config.state_dir / "captures")
+        self.camera_set = CameraSet(self.events, config.state_dir / "captures", config.state_dir / "clips",
+                                    event_urls=config.api.enabled)
         self.cameras = self.camera_set.cameras
         self.snapshots = self.camera_set.snapshots
         self.detectors = self.camera_set.detectors

@@ -143,6 +143,39 @@ class LiveView:
         worker = self._detector(cam_id)
         return (worker.crops if crop else worker.snapshots).get(label)
 
+    def event(self, event_id: str) -> dict[str, Any]:
+        from .detect.clips import find_clip
+
+        for cam_id, worker in self._parts.cameras.detectors.items():
+            payload = worker.recent_events.get(event_id)
+            if payload is not None:
+                return {"id": event_id, "camera": cam_id, "event": payload,
+                        "snapshot_url": (f"/api/events/{event_id}/snapshot.jpg"
+                                         if event_id in worker.event_pictures else None),
+                        "clip_url": payload.get("clip_url")}
+        root = self._parts.cameras.clip_root
+        path = find_clip(root, event_id) if root is not None else None
+        if path is None:
+            raise NotFound(f"no event {event_id}")
+        return {"id": event_id, "camera": path.parent.name, "event": None, "snapshot_url": None,
+                "clip_url": f"/api/events/{event_id}/clip.mp4"}
+
+    def event_snapshot(self, event_id: str) -> bytes:
+        for worker in self._parts.cameras.detectors.values():
+            picture = worker.event_pictures.get(event_id)
+            if picture is not None:
+                return picture.jpeg
+        raise NotFound(f"no snapshot of event {event_id}")
+
+    def event_clip(self, event_id: str) -> Path:
+        from .detect.clips import find_clip
+
+        root = self._parts.cameras.clip_root
+        path = find_clip(root, event_id) if root is not None else None
+        if path is None:
+            raise NotFound(f"no clip of event {event_id}")
+        return path
+
     def _mediamtx(self) -> MediamtxService:
         if self._parts.mediamtx is None:
             raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
@@ -223,6 +256,14 @@ class LiveView:
 
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         return {cam_id: (w.count, w.total_bytes) for cam_id, w in list(self._parts.cameras.snapshots.items())}
+
+    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+        out = {}
+        for cam_id, camera in list(self._parts.cameras.cameras.items()):
+            packets = camera.packets
+            out[cam_id] = (camera.keyframes.bytes,
+                           packets.bytes + packets.recording_bytes if packets is not None else 0)
+        return out
 
     def mqtt_counters(self) -> tuple[int, int]:
         return self._parts.mqtt_counters()

@@ -128,6 +128,21 @@ class BridgeView(Protocol):
         one). Raises NotFound when the camera has no detection."""
         ...
 
+    def event(self, event_id: str) -> dict[str, Any]:
+        """A recent detection event: ``{id, camera, event, snapshot_url, clip_url}`` (``event``:
+        its latest payload, None when only its clip is left; URLs None when there is none).
+        Raises NotFound."""
+        ...
+
+    def event_snapshot(self, event_id: str) -> bytes:
+        """The JPEG of the event's snapshot (full size, box drawn). Raises NotFound."""
+        ...
+
+    def event_clip(self, event_id: str) -> Path:
+        """The MP4 file of the event's clip (blocking check of the clips directory). Raises
+        NotFound."""
+        ...
+
     def recording(self, cam_id: str) -> bool:
         """Whether the camera records. Raises MediamtxDisabled without MediaMTX."""
         ...
@@ -195,6 +210,11 @@ class BridgeView(Protocol):
 
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         """Per camera ``(snapshots made, their bytes)``."""
+        ...
+
+    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording)``:
+        compressed packets held in memory."""
         ...
 
     def mqtt_counters(self) -> tuple[int, int]:
