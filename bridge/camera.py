@@ -185,6 +185,12 @@ class Camera(Service):
         if self._switch is not None:
             self._switch.set()
 
+    def snapshot_taken(self, taken_at: float) -> None:
+        """Note the capture time (seconds since the epoch) of the frame of the camera's newest
+        snapshot: the status field ``taken_at``."""
+        with self._lock:
+            self._status.taken_at = taken_at
+
     def mark_offline(self, reason: str) -> None:
         """Report the camera ``offline`` (a stopped USB camera whose device was unplugged)."""
         self._set_state(CameraState.OFFLINE, CaptureError(reason))

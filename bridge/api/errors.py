@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from ..core.errors import (BridgeError, Conflict, Forbidden, Invalid, MediamtxDisabled, MediamtxDown,
-                           NoSnapshot, NotFound, NotRunning, NotSaved, Unavailable)
+                           NoSnapshot, NotFound, NotRunning, NotSaved, StaleSnapshot,
+                           Unavailable)
 
 # JSON-RPC 2.0 standard codes
 PARSE_ERROR = -32700
@@ -69,6 +70,7 @@ ERROR_TABLE: dict[type[BridgeError], Answer] = {
     Unavailable: Answer(503, INTERNAL_ERROR, "unavailable"),
     Forbidden: Answer(403, FORBIDDEN, "forbidden"),
     NoSnapshot: Answer(503, NO_SNAPSHOT, "no_snapshot", ("state",)),
+    StaleSnapshot: Answer(503, NO_SNAPSHOT, "stale_snapshot", ("age", "taken_at", "state")),
     NotSaved: Answer(503, INTERNAL_ERROR, "store_unavailable"),
     NotRunning: Answer(503, INTERNAL_ERROR, "not_ready"),
     MediamtxDisabled: Answer(409, MEDIAMTX_DISABLED, "mediamtx_disabled"),
