@@ -51,6 +51,8 @@ class CameraStatus:
     decoded: int = 0
     decode_seconds: float = 0.0
     taken_at: float | None = None
+    #: each of the camera's streams (``Camera.stream_payload``); None: not filled in
+    streams: list[dict[str, Any]] | None = None
 
     def as_payload(self) -> dict[str, Any]:
         """The MQTT/API form: ``last_frame_at`` and ``taken_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""
@@ -67,6 +69,7 @@ class CameraStatus:
             "keyframes": self.keyframes,
             "decoded": self.decoded,
             "taken_at": iso_utc(self.taken_at),
+            "streams": self.streams or [],
         }
 
 

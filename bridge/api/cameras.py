@@ -46,6 +46,8 @@ def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     data = camera_data(config)
     if data.get("url"):
         data["url"] = mask_url(data["url"])
+    for stream in data.get("streams") or ():
+        stream["url"] = mask_url(stream["url"])
     urls, media = view.streams(cam_id)
     return {
         "id": cam_id,

@@ -145,7 +145,7 @@ class DetectWorker(Service):
             self._on_update(DetectUpdate(self._camera.id, events=events))
 
     def _subscribe(self) -> None:
-        self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
+        self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps), "detect")
 
     async def _start(self) -> None:
         try:
