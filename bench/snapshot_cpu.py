@@ -336,6 +336,9 @@ def compare(args: argparse.Namespace, work: Path, broker: Mosquitto) -> dict:
         for name, phase in plan:
             print(f"  {name} ...", flush=True)
             results[name] = phase()
+            results[name]["servers_alive"] = sum(server.alive() for server in servers)
+            if results[name]["servers_alive"] < len(servers):
+                print(f"  WARNING: an RTSP server died during {name}: its figures are not valid")
     finally:
         for server in servers:
             server.stop()
@@ -426,11 +429,14 @@ def scale(args: argparse.Namespace, work: Path, broker: Mosquitto) -> dict:
                   "share_min": min(shares), "share_median": statistics.median(shares),
                   "gap_max_s": max(gaps), "gap_median_s": statistics.median(gaps),
                   "load_avg": os.getloadavg()[0]}
+        result["servers_alive"] = sum(server.alive() for server in servers)
     finally:
         stop(proc)
         counter.close()
         for server in servers:
             server.stop()
+    if result["servers_alive"] < len(servers):
+        print(f"  WARNING: {len(servers) - result['servers_alive']} RTSP server(s) died during the run")
     gap_limit = 2 * GOP / FPS + 1
     rss_limit = SCALE_BASE_RSS + PER_CAMERA_RSS * n
     checks = {

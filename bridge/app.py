@@ -10,7 +10,6 @@ two ports in ``ports.py``; see docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,16 +18,15 @@ from typing import TYPE_CHECKING, Any, Self
 from . import __version__, instance, systemd
 from .cameras import CameraSet
 from .config import CameraConfig, Config, camera_from_data
-from .core.events import EventBus, TimelapseEvent, TimelapseImage
-from .mqtt.enabled import CameraSwitchMqtt
-from .mqtt.publisher import MqttPublisher
-from .mqtt.timelapses import TimelapseMqtt
-from .mqtt.reload import ReloadMqtt
-from .mqtt.usb import UsbMqtt
-from .ports import LiveControl, LiveView, Parts
 from .config.diff import ConfigDiff
 from .config.history import ConfigHistory
-from .core.events import ConfigReloaded
+from .core.events import ConfigReloaded, EventBus, TimelapseEvent, TimelapseImage
+from .mqtt.camera_switch import CameraSwitchMqtt
+from .mqtt.publisher import MqttPublisher
+from .mqtt.reload import ReloadMqtt
+from .mqtt.timelapses import TimelapseMqtt
+from .mqtt.usb import UsbMqtt
+from .ports import LiveControl, LiveView, Parts
 from .registry import Registry
 from .reloader import Reloader, ReloadResult
 from .snapshot import ENCODER
@@ -68,26 +66,25 @@ class Bridge:
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
-        self.publisher = MqttPublisher(config.mqtt, self.cameras, self.snapshots, bus=self.events,
-                                       control=self.control)
-        self.publisher.detectors = self.detectors
+        self.publisher = MqttPublisher(config.mqtt, self.view, bus=self.events, control=self.control)
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
         self.parts.node_id = self.publisher.topics.node_id
         link = self.publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.control, discovery=config.mqtt.discovery)
-        self.publisher.add_extension(self._timelapse_mqtt)
-        self.publisher.add_extension(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
+                                             discovery=config.mqtt.discovery)
+        self.publisher.add_feature(self._timelapse_mqtt)
+        self.publisher.add_feature(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
                                                       self.publisher.topics, self.publisher.run_command))
         if config.usb.discovery != "off":
-            self.publisher.add_extension(UsbMqtt(self.publisher.link, self.publisher.topics))
+            self.publisher.add_feature(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
             from .mqtt.recording import RecordingMqtt
 
-            self.publisher.add_extension(RecordingMqtt(self.view, self.control, self.publisher))
+            self.publisher.add_feature(RecordingMqtt(self.view, self.control, self.publisher))
         self.publisher.config_error = self.view.config_error
-        self.publisher.add_extension(ReloadMqtt(self.publisher.publish_bridge_state))
+        self.publisher.add_feature(ReloadMqtt(self.publisher.publish_bridge_state))
         self.api: ApiServer | None = None
         self.reloader: Reloader | None = None
         self._stack = AsyncExitStack()
@@ -268,7 +265,7 @@ class Bridge:
                                    on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
         await self._stack.enter_async_context(manager)
         self.parts.timelapses = manager
-        self._timelapse_mqtt.attach(manager)
+        self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
 from .capture.mask import PrivacyMask
+from .capture.ring import Codec, Compressed, KeyframeRing
 from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
@@ -102,12 +103,11 @@ def run_in_thread(fn: Callable[..., Any], *args: Any, name: str) -> asyncio.Futu
             future.set_result(result)
 
     def target() -> None:
+        error: BaseException | None = None
         try:
             result = fn(*args)
         except BaseException as err:  # handed to the loop, not lost in the thread
             result, error = None, err
-        else:
-            error = None
         with contextlib.suppress(RuntimeError):  # the loop may be gone at interpreter exit
             loop.call_soon_threadsafe(settle, result, error)
 
@@ -163,6 +163,10 @@ class Camera(Service):
         #: the config the current connection opened (``stream_config`` unless a router changed it)
         self.reading: CameraConfig = self.stream_config
         self._switch: asyncio.Event | None = None
+        #: the stream's recent keyframes, compressed (event snapshots)
+        self.keyframes = KeyframeRing(config.event_snapshot.keyframes)
+        #: called from the capture thread with every packet (clip rings)
+        self._packet_consumers: tuple[Callable[[Compressed], None], ...] = ()
 
     # -- consumers -------------------------------------------------------------------------
 
@@ -196,6 +200,35 @@ class Camera(Service):
     @router.setter
     def router(self, router: Router | None) -> None:
         self._router = router
+
+    def add_packet_consumer(self, consumer: Callable[[Compressed], None]) -> None:
+        """Call ``consumer(item)`` from the capture thread with every video packet (it must be
+        quick: it runs on the reader's thread). For rings of compressed packets (clips)."""
+        self._packet_consumers = (*self._packet_consumers, consumer)
+
+    def remove_packet_consumer(self, consumer: Callable[[Compressed], None]) -> None:
+        """Stop calling ``consumer``."""
+        self._packet_consumers = tuple(c for c in self._packet_consumers if c is not consumer)
+
+    @property
+    def snapshot_ring(self) -> KeyframeRing:
+        """The keyframe ring of the stream with the ``snapshot`` role (the camera's one stream
+        unless it has several)."""
+        return self.stream_for("snapshot").keyframes
+
+    def snapshot_picture(self, detect_frame: Frame) -> Frame:
+        """The snapshot stream's picture nearest in time to ``detect_frame`` (a detection frame
+        of this camera): a keyframe from :attr:`snapshot_ring` decoded on demand at that stream's
+        full size, or ``detect_frame`` itself when it is nearer (on a camera whose snapshot and
+        detect streams are one, the detection frame is that stream's own full-size picture)."""
+        ring = self.snapshot_ring
+        if ring is self.stream_for("detect").keyframes:
+            return detect_frame  # the detect stream is the snapshot stream: exact and full size
+        picture = ring.nearest(detect_frame.time)
+        if picture is None:
+            return detect_frame
+        picture.mask = self.mask
+        return picture
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(camera)`` on the event loop after each state change, and once more
@@ -425,6 +458,14 @@ class _Sink:
 
     def opened(self, info: StreamInfo) -> None:
         self._cam._on_opened(info)
+        self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
+
+    def compressed(self, item: Compressed) -> None:
+        cam = self._cam
+        if item.keyframe:
+            cam.keyframes.add(item)
+        for consumer in cam._packet_consumers:
+            consumer(item)
 
     def packet(self, keyframe: bool) -> None:
         cam = self._cam

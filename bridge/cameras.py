@@ -11,15 +11,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from .camera import Camera
+from .camera import Camera, Router
 from .config import CameraConfig
 from .core.errors import Conflict, NotFound, NotSaved
-from .core.events import (CameraAdded, CameraEnabled, CameraRemoved, CameraStatusChanged, DetectionEvent,
-                          DetectionSwitched, DetectionUpdated, EventBus, MotionChanged, SnapshotTaken)
+from .core.events import (
+    CameraAdded,
+    CameraEnabled,
+    CameraRemoved,
+    CameraStatusChanged,
+    DetectionEvent,
+    DetectionSwitched,
+    DetectionUpdated,
+    EventBus,
+    MotionChanged,
+    SnapshotTaken,
+)
 from .detect.detector import ModelError
 from .detect.worker import DetectUpdate, DetectWorker
 from .snapshot import Snapshot, SnapshotWorker
@@ -49,7 +58,7 @@ class CameraSet:
         self.detectors: dict[str, DetectWorker] = {}
         #: ids of the cameras switched off (:meth:`set_enabled`), loaded from the store
         self.disabled: set[str] = set()
-        self.router: Callable[[CameraConfig], str] | None = None
+        self.router: Router | None = None
         self.store: Store | None = None
         self._capture_root = capture_root
         self._stacks: dict[str, AsyncExitStack] = {}
@@ -179,6 +188,7 @@ class CameraSet:
                 detector = DetectWorker(camera, config.detect, self._on_detection,
                                         capture_root=self._capture_root,
                                         snapshot_width=config.snapshot.max_width,
+                                        snapshot_quality=config.event_snapshot.quality,
                                         enabled=switches.get(config.id, True),
                                         save_switch=functools.partial(self._save_detect_switch, config.id))
                 try:
@@ -223,8 +233,8 @@ class CameraSet:
         self.bus.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:
-        if update.camera not in self.detectors:
-            return  # a camera being removed ending its events
+        # also from a camera being stopped (switched off, removed, replaced): its events end
+        # with "stream_lost" (a removed camera's retained topics are cleared after this)
         self.bus.publish(DetectionUpdated(update.camera, update))
         for event in update.events:
             self.bus.publish(DetectionEvent(update.camera, event))

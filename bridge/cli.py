@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO
 
 import yaml
@@ -100,7 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     discover.add_argument("--password", "-p", help="its password (default: $CAMERA_BRIDGE_ONVIF_PASSWORD)")
     discover.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                           help="seconds to listen for WS-Discovery answers (default: 3)")
+    discover.add_argument("--host", action="append", default=[], metavar="HOST[:PORT]",
+                          help="only the ONVIF device there, asked directly if it does not answer "
+                               "WS-Discovery (multicast blocked); repeatable")
     discover.add_argument("--no-usb", action="store_true", help="skip USB cameras")
+    discover.add_argument("--no-onvif", action="store_true", help="skip ONVIF cameras (USB only)")
     discover.add_argument("--json", action="store_true", help="print JSON")
     discover.add_argument("--add", metavar="ID", help="add the camera listed as ID")
     discover.add_argument("--as", dest="as_id", metavar="CAMERA_ID", help="camera id to add it as (default: ID)")
@@ -354,7 +358,7 @@ def _mediamtx_config(config: Config, to_stdout: bool) -> int:
         print(text, end="")
         return EXIT_OK
     try:
-        write_atomic(out, text)
+        write_atomic(Path(out), text)
     except OSError as err:
         print(f"cannot write {out}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILURE
@@ -393,9 +397,9 @@ def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: boo
         return EXIT_FAILURE
     saved = None
     if snapshot and result.jpeg is not None:
-        from .files import write_atomic
-
         from pathlib import Path
+
+        from .files import write_atomic
 
         try:
             write_atomic(Path(snapshot), result.jpeg)
@@ -434,13 +438,19 @@ def _url_password(url: str) -> str | None:
 
 def _discover(args: argparse.Namespace) -> int:
     """List ONVIF and USB cameras; with ``--add`` write one into the config or the API."""
-    from .discover import DiscoverError, add_to_api, add_to_config, find, render
+    from .discover import DiscoverError, add_to_api, add_to_config, find, parse_host, render
 
     password = args.password if args.password is not None else os.environ.get("CAMERA_BRIDGE_ONVIF_PASSWORD")
     if args.add and not (args.config or args.api):
         print("discover: --add needs --config FILE or --api URL (where to add the camera)", file=sys.stderr)
         return EXIT_FAILURE
-    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb))
+    try:
+        hosts = [parse_host(text) for text in args.host]
+    except ValueError as err:
+        print(f"discover: --host: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb, hosts=hosts,
+                             with_onvif=not args.no_onvif))
     if not args.add:
         print(json.dumps([c.as_dict() for c in found], indent=2) if args.json else render(found, args.user))
         return EXIT_OK

@@ -83,8 +83,32 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
-async def _onvif(user: str | None, password: str | None, timeout: float, taken: set[str]) -> list[FoundCamera]:
-    devices = await asyncio.to_thread(onvif.search, timeout)
+def parse_host(text: str) -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` (port 80 when not given) -> ``(host, port)``. Raises
+    ``ValueError`` naming the text."""
+    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not sep:
+        host, port = text, "80"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST or HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _only(devices: list[onvif.Device], hosts: list[tuple[str, int]]) -> list[onvif.Device]:
+    """The devices at ``hosts`` (all when empty); a host that did not answer WS-Discovery is
+    asked directly at its usual device service URL."""
+    if not hosts:
+        return devices
+    kept = [d for d in devices if (d.host, d.port) in hosts]
+    answered = {(d.host, d.port) for d in kept}
+    kept += [onvif.Device("", (f"http://{host}:{port}/onvif/device_service",))
+             for host, port in hosts if (host, port) not in answered]
+    return kept
+
+
+async def _onvif(user: str | None, password: str | None, timeout: float, taken: set[str],
+                 hosts: list[tuple[str, int]]) -> list[FoundCamera]:
+    devices = _only(await asyncio.to_thread(onvif.search, timeout), hosts)
     found = []
     for device in devices:
         host, port = device.host or "", device.port
@@ -120,11 +144,15 @@ def _usb(taken: set[str]) -> list[FoundCamera]:
 
 
 async def find(user: str | None, password: str | None, timeout: float = onvif.SEARCH_TIMEOUT,
-               usb: bool = True) -> list[FoundCamera]:
+               usb: bool = True, hosts: list[tuple[str, int]] | None = None,
+               with_onvif: bool = True) -> list[FoundCamera]:
     """ONVIF cameras answering WS-Discovery within ``timeout`` seconds (with ``user``: each
-    one's streams, asked concurrently), then USB capture devices (unless ``usb`` is false)."""
+    one's streams, asked concurrently; none when ``with_onvif`` is false), then USB capture devices
+    (unless ``usb`` is false).
+    ``hosts`` (``(host, port)`` pairs): only the ONVIF devices there, asked directly when they
+    do not answer WS-Discovery (multicast blocked between networks)."""
     taken: set[str] = set()
-    found = await _onvif(user, password, timeout, taken)
+    found = await _onvif(user, password, timeout, taken, hosts or []) if with_onvif else []
     if usb:
         found += await asyncio.to_thread(_usb, taken)
     return found

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from .core.errors import BridgeError, Conflict, Forbidden, Invalid, NotFound, Unavailable
 
-__all__ = ["BridgeError", "CaptureError", "Conflict", "ConfigError", "DeviceError", "Forbidden",
-           "Invalid", "NotFound", "StallError", "Unavailable"]
+__all__ = [
+    "BridgeError",
+    "CaptureError",
+    "ConfigError",
+    "Conflict",
+    "DeviceError",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "StallError",
+    "Unavailable",
+]
 
 
 class ConfigError(Invalid):

@@ -80,7 +80,7 @@ def download(model: KnownModel, directory: Path, url: str | None = None) -> tupl
     chunks: list[bytes] = []
     received = 0
     try:
-        with urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT) as answer:  # noqa: S310 (http(s) of our own table or the user's --url)
+        with urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT) as answer:
             while chunk := answer.read(CHUNK):
                 received += len(chunk)
                 if received > model.max_size:

@@ -22,8 +22,6 @@ from .config import CameraConfig, Config
 from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning, Unavailable
 from .core.events import DiscoverySwitched, EventBus
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
-from .mediamtx.breaker import CircuitOpen
-from .mediamtx.client import MediamtxError
 
 if TYPE_CHECKING:
     from .detect.worker import DetectWorker
@@ -139,8 +137,9 @@ class LiveView:
                 "counts": dict(worker.counts), "snapshots": sorted(worker.snapshots),
                 "stats": worker.stats.as_payload()}
 
-    def best_snapshot(self, cam_id: str, label: str) -> bytes | None:
-        return self._detector(cam_id).snapshots.get(label)
+    def best_snapshot(self, cam_id: str, label: str, crop: bool = False) -> bytes | None:
+        worker = self._detector(cam_id)
+        return (worker.crops if crop else worker.snapshots).get(label)
 
     def _mediamtx(self) -> MediamtxService:
         if self._parts.mediamtx is None:
@@ -152,9 +151,13 @@ class LiveView:
         return self._mediamtx().recording(cam_id)
 
     async def recordings(self, cam_id: str) -> list[str]:
+        from .mediamtx.breaker import CircuitOpen  # MediaMTX's client (aiohttp) only when enabled
+        from .mediamtx.client import MediamtxError
+
         self._camera(cam_id)
+        media = self._mediamtx()
         try:
-            return await self._mediamtx().recordings(cam_id)
+            return await media.recordings(cam_id)
         except (CircuitOpen, MediamtxError) as err:
             raise MediamtxDown(f"MediaMTX cannot list recordings now: {err}") from None
 
@@ -245,6 +248,12 @@ class LiveView:
         manager = self._timelapses()
         return [manager.view(rt) for rt in list(manager.timelapses.values())]
 
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        manager = self._parts.timelapses
+        if manager is None:
+            return None
+        return [(rt.spec.display_name, rt.status()) for rt in list(manager.timelapses.values())]
+
     def timelapse(self, tl_id: str) -> dict[str, Any]:
         manager = self._timelapses()
         return manager.view(manager.get(tl_id))
@@ -252,30 +261,30 @@ class LiveView:
     async def timelapse_frames(self, tl_id: str, offset: int, limit: int) -> tuple[int, list[Any]]:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        rows = await asyncio.to_thread(manager.tstore.frames, rt.id, offset, limit)
-        total = (await asyncio.to_thread(manager.tstore.frame_stats, rt.id))[0]
+        rows = await asyncio.to_thread(manager.archive.frames, rt.id, offset, limit)
+        total = (await asyncio.to_thread(manager.archive.frame_stats, rt.id))[0]
         return total, rows
 
     async def timelapse_videos(self, tl_id: str) -> list[Any]:
         manager = self._timelapses()
-        return await asyncio.to_thread(manager.tstore.videos, manager.get(tl_id).id)
+        return await asyncio.to_thread(manager.archive.videos, manager.get(tl_id).id)
 
     async def timelapse_frame(self, tl_id: str, frame_id: int) -> Path:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        row = await asyncio.to_thread(manager.tstore.frame, rt.id, frame_id)
+        row = await asyncio.to_thread(manager.archive.frame, rt.id, frame_id)
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no frame {frame_id}")
-        return manager.tstore.path(row.path)
+        return manager.archive.path(row.path)
 
     async def timelapse_video(self, tl_id: str, video_id: int) -> tuple[Path, Path | None]:
         manager = self._timelapses()
         rt = manager.get(tl_id)
-        row = await asyncio.to_thread(manager.tstore.video, rt.id, video_id)
+        row = await asyncio.to_thread(manager.archive.video, rt.id, video_id)
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no video {video_id}")
-        thumb = manager.tstore.path(row.thumbnail) if row.thumbnail else None
-        return manager.tstore.path(row.path), thumb
+        thumb = manager.archive.path(row.thumbnail) if row.thumbnail else None
+        return manager.archive.path(row.path), thumb
 
     def timelapse_thumbnail(self, tl_id: str) -> Path:
         manager = self._timelapses()

@@ -49,6 +49,9 @@ class _ProbeSink:
     def opened(self, info: StreamInfo) -> None:
         self.result.info = info
 
+    def compressed(self, item: object) -> None:
+        """Packets are not kept: a probe has no rings."""
+
     def packet(self, keyframe: bool) -> None:
         now = time.monotonic()
         if self._first is None:

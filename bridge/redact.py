@@ -85,7 +85,7 @@ class RedactingFilter(logging.Filter):
     Installed on the bridge's log handlers, so third-party libraries' lines are masked too.
     """
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = REDACTOR.redact(message)
         if record.exc_info and record.exc_info[1] is not None:

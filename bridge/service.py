@@ -43,7 +43,7 @@ class Service:
                        for name, coro in self._loops().items()]
         return self
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+    def _start_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
         """Run ``coro`` as task ``name`` in the service's group, cancelled and awaited when the
         service stops. None (and ``coro`` closed unrun) when the service is not running."""
         if self._group is None:

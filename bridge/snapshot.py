@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .camera import Camera
-from .capture import Frame, Need, picture
+from .capture import Frame, Need, Subscription, picture
 from .config import SnapshotConfig
 from .service import Service
 
@@ -112,7 +112,7 @@ class SnapshotWorker(Service):
         self._on_snapshot = on_snapshot
         self._requested = False
         self._last = float("-inf")
-        self._sub = None
+        self._sub: Subscription | None = None
         self.latest: Snapshot | None = None
         self._fresh = asyncio.Event()
         #: snapshots made (and handed to the publishers) and their JPEG bytes, for metrics

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from .errors import BridgeError
 
-
 T = TypeVar("T")
 
 
@@ -47,7 +46,7 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
-    # timelapses (bridge/timelapse/storage.py); times in seconds since the epoch (UTC)
+    # timelapses (bridge/timelapse/archive.py); times in seconds since the epoch (UTC)
     """
     CREATE TABLE timelapses (
         id TEXT PRIMARY KEY,
@@ -196,8 +195,8 @@ class Store:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("DELETE FROM mediamtx_paths WHERE name NOT IN (%s)"
-                                     % ",".join("?" * len(names)), tuple(names))
+                    marks = ",".join("?" * len(names))
+                    self._db.execute(f"DELETE FROM mediamtx_paths WHERE name NOT IN ({marks})", tuple(names))
                     self._db.executemany("INSERT OR IGNORE INTO mediamtx_paths (name, created_at) VALUES (?, ?)",
                                          [(n, now) for n in names])
                     self._db.execute("COMMIT")

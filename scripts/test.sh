@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # beside the checkout, or CAMERA_BRIDGE_TEST_DATA=DIR; checked first, before any install
 DATA="${CAMERA_BRIDGE_TEST_DATA:-../shared}"
 for need in media/pedestrians_720p.mp4 rtsp/rtsp_loop_server.py models/yolox_nano.onnx usb/webcam_c270.umockdev \
-            mediamtx/mediamtx.yml ha_e2e/setup.sh; do
+            mediamtx/mediamtx.yml ha_e2e/setup.sh ha_current/run.sh; do
   if [ ! -e "$DATA/$need" ]; then
     echo "scripts/test.sh: test data missing: $DATA/$need not found; put the test data folder at ../shared beside the checkout or set CAMERA_BRIDGE_TEST_DATA=DIR" >&2
     exit 2
@@ -20,14 +20,15 @@ CAMERA_BRIDGE_TEST_DATA="$(cd "$DATA" && pwd)"
 export CAMERA_BRIDGE_TEST_DATA
 bash scripts/setup.sh --with-ha
 status=0
+bash scripts/lint.sh || status=$?
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
 CAMERA_BRIDGE_PYTHON="${CAMERA_BRIDGE_PYTHON:-$PWD/.venv/bin/python}" \
   .venv-ha/bin/python -m pytest -p no:cacheprovider --confcutdir=tests/components tests/components \
   || status=$?
-# and on the current Home Assistant (../shared/ha_current: a Debian testing root, Python 3.14);
+# and on the current Home Assistant (ha_current of the test data: a Debian testing root, Python 3.14);
 # its real-bridge tests get their bridges from a launcher out here (the root has no bridge venv)
 exec {launcher_out}< <(exec .venv/bin/python -m tests.components.camera_bridge.bridge_launcher)
 launcher=$!; read -r -u "$launcher_out" launcher_url
-HA_CURRENT_REAL_BRIDGE=1 bash ../shared/ha_current/run.sh "$PWD" --bridge-launcher="$launcher_url" || status=$?
+HA_CURRENT_REAL_BRIDGE=1 bash "$CAMERA_BRIDGE_TEST_DATA/ha_current/run.sh" "$PWD" --bridge-launcher="$launcher_url" || status=$?
 kill "$launcher" 2>/dev/null || true
 exit $status

@@ -70,8 +70,11 @@ class OnvifDevice:
     Use as a context manager. ``requests`` lists the operations asked for."""
 
     def __init__(self, user: str, password: str, profiles: list[Profile], name: str = "Porch%20Cam",
-                 hardware: str = "SC-100") -> None:
+                 hardware: str = "SC-100", announce: bool = True) -> None:
+        """``announce``: answer WS-Discovery probes (false: a device behind a router that drops
+        multicast, reachable only by its address)."""
         self.user, self.password, self.profiles = user, password, profiles
+        self.announce = announce
         self.name, self.hardware = name, hardware
         self.epr = str(uuid.uuid4())
         self.requests: list[str] = []
@@ -86,6 +89,11 @@ class OnvifDevice:
         return f"http://127.0.0.1:{self.port}/onvif/device_service"
 
     def __enter__(self) -> OnvifDevice:
+        if not self.announce:
+            thread = threading.Thread(target=self._http.serve_forever, name="onvif-http", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            return self
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         udp.bind(("", WSD_PORT))

@@ -94,7 +94,7 @@ async def secured(broker, rtsp):
     prefix = f"t{uuid.uuid4().hex[:8]}"
     config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 3600}}},
                          api={"auth": "required", "jwt_secret": JWT_SECRET, "keys": KEY_CONFIG,
-                              "rate_limit": {"rate": 1000, "burst": 1000}})
+                              "rate_limit": {"rate": 1000, "burst": 1000, "auth_failures": 10000}})
     async with running(config) as bridge:
         await wait_for_snapshot(bridge, "cam")
         yield bridge

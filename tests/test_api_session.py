@@ -174,3 +174,24 @@ async def test_the_page_and_its_files_are_served_with_cache_headers(broker, pref
             resp = await http.get(URL(f"{base_url(bridge)}/static/{name}", encoded=True))
             # unknown in the table (404), or not even a /static/ path once decoded (401: no route)
             assert resp.status in (401, 404) and "import" not in await resp.text(), name
+
+
+def test_every_file_of_the_page_ships_in_the_package():
+    """pyproject.toml's package data names every file under bridge/web/static (a wheel without
+    them would serve a page that cannot load its scripts)."""
+    import fnmatch
+    import posixpath
+    import tomllib
+
+    from .peers import REPO
+
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bridge"]
+    static = REPO / "bridge" / "web" / "static"
+    files = [p.relative_to(REPO / "bridge").as_posix() for p in static.rglob("*") if p.is_file()]
+    assert "web/static/vendor/preact-10.29.8.module.js" in files
+
+    def shipped(name: str) -> bool:
+        return any(posixpath.dirname(name) == posixpath.dirname(g)
+                   and fnmatch.fnmatchcase(posixpath.basename(name), posixpath.basename(g)) for g in globs)
+
+    assert [f for f in files if not shipped(f)] == []

@@ -216,6 +216,9 @@ class _ArrivalSink:
     def packet(self, keyframe: bool) -> None:
         self.packet_times.append(time.time())
 
+    def compressed(self, item) -> None:
+        pass
+
     def decoded(self, frames: int = 1, seconds: float = 0.0) -> None:
         pass
 

@@ -42,7 +42,7 @@ def test_defaults_fill_a_minimal_config():
 @pytest.mark.parametrize(("text", "expected"), [
     ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}",
      "cameras.cam.colour: unknown key; allowed: name, url, device, streams, transport, open_timeout, stall_timeout, "
-     "input_format, video_size, framerate, privacy_masks, snapshot, timelapse, detect"),
+     "input_format, video_size, framerate, privacy_masks, snapshot, event_snapshot, timelapse, detect"),
     ("mqtt: {host: h}\ncameras: {front_door: {url: 'ftp://x'}}",
      "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
      "got 'ftp://x'"),

@@ -160,3 +160,68 @@ async def test_mask_drops_objects_and_zones_are_reported(broker, rtsp, prefix):
         assert y2 < 0.5 + 0.01, f"an object standing in the mask became an event: {event}"
         assert ("left" in event["zones"]) == ((x1 + x2) / 2 <= 0.5), event
     assert any("left" in e["zones"] for e in events) and any(not e["zones"] for e in events)
+
+
+def _events(rec, topic):
+    return [json.loads(m.payload) for m in rec.on(topic)]
+
+
+async def _people_tracked(rec, base):
+    """Wait until people are tracked (a ``new`` event, a count above 0)."""
+    await rec.wait(lambda: [e for e in _events(rec, f"{base}/events") if e["type"] == "new"], 30, "a person new event")
+    await rec.wait(lambda: [m for m in rec.on(f"{base}/person") if int(m.payload or 0) > 0], 10, "count > 0")
+
+
+async def _all_ended(rec, base, ids, since):
+    ended = await rec.wait(lambda: (lambda got: got if {e["id"] for e in got} >= ids else None)(
+        [e for e in _events(rec, f"{base}/events") if e["type"] == "end"]), 10, "every event ended")
+    await rec.wait(lambda: rec.on(f"{base}/person", since) and rec.on(f"{base}/person")[-1].payload == b"0",
+                   10, "count back to 0")
+    await rec.wait(lambda: rec.on(f"{base}/motion") and rec.on(f"{base}/motion")[-1].payload == b"OFF",
+                   10, "motion OFF")
+    return {e["id"]: e for e in ended if e["id"] in ids}
+
+
+async def test_events_end_when_the_stream_is_lost(broker, own_rtsp, prefix):
+    """The camera's RTSP server dies while people are tracked: every open event ends with
+    ``end_reason: stream_lost``, the count goes to 0 (occupancy off) and motion to OFF, without
+    waiting for frames that will not come."""
+    config = make_config(broker.port, prefix, {"street": {"url": own_rtsp.url, "detect": detect_section()}})
+    base = f"{prefix}/street"
+    async with recording(broker.port, prefix) as rec, running(config):
+        await _people_tracked(rec, base)
+        own_rtsp.kill()
+        ids = {e["id"] for e in _events(rec, f"{base}/events") if e["type"] == "new"}
+        lost = time.monotonic()
+        ended = await _all_ended(rec, base, ids, lost)
+    assert {e["end_reason"] for e in ended.values()} == {"stream_lost"}, ended
+    assert all(e["end_time"] is not None for e in ended.values())
+
+
+async def test_events_end_when_the_camera_or_its_detection_is_switched_off(broker, rtsp, prefix):
+    """Switching the camera off ends the open events as ``stream_lost``; switching detection
+    off ends them as ``detection_off``; both reset the count and motion."""
+    config = make_config(broker.port, prefix, {"street": {"url": rtsp.url, "detect": detect_section()}})
+    base = f"{prefix}/street"
+    async with recording(broker.port, prefix) as rec, running(config), \
+            aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await _people_tracked(rec, base)
+        await client.publish(f"{base}/enabled/set", "OFF", qos=1)
+        ids = {e["id"] for e in _events(rec, f"{base}/events") if e["type"] == "new"}
+        switched = time.monotonic()
+        by_camera = await _all_ended(rec, base, ids, switched)
+
+        seen = {e["id"] for e in _events(rec, f"{base}/events")}
+        await client.publish(f"{base}/enabled/set", "ON", qos=1)
+        await rec.wait(lambda: [e for e in _events(rec, f"{base}/events") if e["type"] == "new"
+                                and e["id"] not in seen], 30, "people tracked again")
+        await rec.wait(lambda: rec.on(f"{base}/person") and int(rec.on(f"{base}/person")[-1].payload) > 0,
+                       10, "count > 0 again")
+        again = {e["id"] for e in _events(rec, f"{base}/events") if e["type"] == "new"} - seen
+        await client.publish(f"{base}/detect/set", "OFF", qos=1)
+        by_detection = await _all_ended(rec, base, again, time.monotonic())
+    # switched off and on again: its entities (discovery) and retained state stay
+    cleared = [m.topic for m in rec.messages if not m.payload]
+    assert not cleared, f"retained topics cleared by switching the camera: {cleared}"
+    assert {e["end_reason"] for e in by_camera.values()} == {"stream_lost"}, by_camera
+    assert {e["end_reason"] for e in by_detection.values()} == {"detection_off"}, by_detection

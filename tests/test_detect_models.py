@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from bridge.detect.capture import FrameCapture
+from bridge.detect.training import TrainingCapture
 from bridge.config.detect import CaptureConfig
 from bridge.detect.detector import ModelError
 from bridge.detect.onnx import OnnxDetector
@@ -75,7 +75,7 @@ def test_yolox_output_of_the_wrong_length_is_refused(tmp_path):
 
 def test_captures_are_dated_with_sidecars_and_capped(tmp_path):
     picture = np.random.default_rng(1).integers(0, 255, (360, 640, 3), np.uint8)  # ~200 kB as JPEG
-    capture = FrameCapture("porch", CaptureConfig(enabled=True, min_score=0.5, max_size_mb=1), tmp_path)
+    capture = TrainingCapture("porch", CaptureConfig(enabled=True, min_score=0.5, max_size_mb=1), tmp_path)
     person = [{"label": "person", "score": 0.8, "box": [0.1, 0.1, 0.3, 0.9]}]
     assert capture.offer(picture, [{**person[0], "score": 0.4}], 1000.0) is None  # below min_score
     saved = [capture.offer(picture, person, 1000.0 + i * 0.5) for i in range(20)]
@@ -96,7 +96,7 @@ def test_the_capture_cap_holds_for_cameras_sharing_the_directory(tmp_path):
     directory under 1 MiB together, not 1 MiB each."""
     picture = np.random.default_rng(2).integers(0, 255, (360, 640, 3), np.uint8)  # ~200 kB as JPEG
     config = CaptureConfig(enabled=True, min_score=0.5, max_size_mb=1)
-    cams = [FrameCapture(name, config, tmp_path) for name in ("porch", "yard")]
+    cams = [TrainingCapture(name, config, tmp_path) for name in ("porch", "yard")]
     person = [{"label": "person", "score": 0.8, "box": [0.1, 0.1, 0.3, 0.9]}]
     for i in range(10):
         for cam in cams:

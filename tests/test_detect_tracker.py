@@ -42,6 +42,7 @@ def test_new_after_score_frames_then_end_after_max_disappeared():
     gone = [[k for k, _ in tracker.update([], 110 + i, now=10 + i)] for i in range(3)]
     assert gone == [[], [], ["end"]], "ends once missing for more than max_disappeared frames"
     assert track.end_time == 112 and tracker.counts()["person"] == 0
+    assert track.end_reason == "left" and track.payload("end", 112)["end_reason"] == "left"
     # back within max_disappeared: the same object, no new event
     tracker = Tracker(config())
     for i in range(3):

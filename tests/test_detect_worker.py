@@ -134,14 +134,14 @@ def test_best_snapshot_is_renewed_when_the_score_improves():
     track = Track("1-1", "person", (0.2, 0.1, 0.8, 0.95), 0.6, T0, top_score=0.6)
     first = snaps.make(frame, [("new", track)], now=10.0)
     assert list(first) == ["person"] and track.snapshot_available
-    assert cv2.imdecode(np.frombuffer(first["person"], np.uint8), cv2.IMREAD_COLOR).shape == image.shape
+    assert cv2.imdecode(np.frombuffer(first["person"].jpeg, np.uint8), cv2.IMREAD_COLOR).shape == image.shape
 
     track.top_score = track.score = 0.6 + best.SCORE_GAIN / 2  # hardly better: no new picture
     assert snaps.make(frame, [("update", track)], now=12.0) == {}
     track.top_score = track.score = 0.8  # better, but within MIN_INTERVAL of the last picture
     assert snaps.make(frame, [("update", track)], now=10.5) == {}
     again = snaps.make(frame, [("update", track)], now=11.5)
-    assert list(again) == ["person"] and again["person"] != first["person"], "a fresh picture (80 %)"
+    assert list(again) == ["person"] and again["person"].jpeg != first["person"].jpeg, "a fresh picture (80 %)"
     assert snaps.make(frame, [("update", track)], now=13.0) == {}, "the same score: not again"
 
     other = Track("1-2", "person", (0.1, 0.1, 0.3, 0.5), 0.5, T0, top_score=0.5)

@@ -2,7 +2,9 @@
 USB cameras, and `--add` into the config file (comments kept) or through a running bridge's API.
 
 The ONVIF camera is the one fake (tests/onvif_stub.py: a WS-Discovery responder and a device/media
-service); its stream URIs point at real RTSP test servers, which the tests then open."""
+service); its stream URIs point at real RTSP test servers, which the tests then open. WS-Discovery
+is multicast on the whole machine, so another test run's stub may answer too: tests name their own
+device with --host (which keeps WS-Discovery's answer from it) or pick it out by its address."""
 
 from __future__ import annotations
 
@@ -57,8 +59,12 @@ def camera(rtsp, sub_rtsp) -> Iterator[OnvifDevice]:
         yield device
 
 
+def own(device: OnvifDevice) -> tuple[str, str]:
+    return "--host", f"127.0.0.1:{device.port}"
+
+
 def test_lists_the_onvif_camera_with_main_and_sub_stream(camera, rtsp, sub_rtsp):
-    result = discover("--user", USER, "--password", PASSWORD)
+    result = discover("--user", USER, "--password", PASSWORD, *own(camera))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"porch_cam: Porch Cam (Stubcam SC-100) at 127.0.0.1:{camera.port}" in out
@@ -73,26 +79,28 @@ def test_lists_the_onvif_camera_with_main_and_sub_stream(camera, rtsp, sub_rtsp)
 def test_json_stream_urls_open_as_the_sizes_listed(camera):
     result = discover("--user", USER, "--json", env={"CAMERA_BRIDGE_ONVIF_PASSWORD": PASSWORD, "PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
-    [cam] = [c for c in json.loads(result.stdout) if c["id"] == "porch_cam"]
+    [cam] = [c for c in json.loads(result.stdout) if c["address"] == f"127.0.0.1:{camera.port}"]
+    assert cam["name"] == "Porch Cam" and cam["error"] is None  # found by WS-Discovery alone
     assert [(s["role"], s["width"], s["height"]) for s in cam["streams"]] == [("main", 1280, 720), ("sub", 640, 360)]
     for stream in cam["streams"]:
         url = stream["url"].replace("***", PASSWORD)
         probed = subprocess.run([sys.executable, "-m", "bridge", "probe", url, "--json", "--snapshot", ""],
                                 capture_output=True, text=True, cwd=REPO, timeout=60)
         facts = json.loads(probed.stdout)
+        assert facts["ok"], facts
         assert (facts["width"], facts["height"]) == (stream["width"], stream["height"]), probed.stderr
 
 
 def test_without_credentials_the_camera_is_listed_and_says_how_to_get_streams(camera):
-    result = discover()
+    result = discover(*own(camera))
     assert result.returncode == 0, result.stderr
-    assert "porch_cam: Porch Cam (SC-100)" in result.stdout
+    assert f"porch_cam: Porch Cam (SC-100) at 127.0.0.1:{camera.port}" in result.stdout
     assert "give --user and --password to list its streams" in result.stdout
     assert "GetProfiles" not in camera.requests
 
 
 def test_wrong_password_says_401(camera):
-    result = discover("--user", USER, "--password", "Wr0ng-Pass-9")
+    result = discover("--user", USER, "--password", "Wr0ng-Pass-9", *own(camera))
     assert result.returncode == 0, result.stderr
     assert f"401 wrong credentials: 127.0.0.1:{camera.port} refused the user name and password" in result.stdout
     assert "Wr0ng-Pass-9" not in result.stdout
@@ -102,7 +110,7 @@ def test_add_writes_the_camera_into_the_config_keeping_comments(camera, rtsp, su
     cfg = tmp_path / "config.yaml"
     cfg.write_text(CONFIG, encoding="utf-8")
     cfg.chmod(0o600)
-    result = discover("--user", USER, "--password", PASSWORD, "--add", "porch_cam", "--config", str(cfg))
+    result = discover("--user", USER, "--password", PASSWORD, *own(camera), "--add", "porch_cam", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
     assert f"added camera porch_cam to {cfg}" in result.stdout
     text = cfg.read_text(encoding="utf-8")
@@ -118,7 +126,7 @@ def test_add_writes_the_camera_into_the_config_keeping_comments(camera, rtsp, su
     assert check.returncode == 0, check.stderr
     assert "porch_cam" in check.stdout
 
-    again = discover("--user", USER, "--password", PASSWORD, "--add", "porch_cam", "--config", str(cfg))
+    again = discover("--user", USER, "--password", PASSWORD, *own(camera), "--add", "porch_cam", "--config", str(cfg))
     assert again.returncode == 1
     assert "cameras.porch_cam: a camera with this id exists already" in again.stderr
     assert cfg.read_text(encoding="utf-8") == text
@@ -127,9 +135,9 @@ def test_add_writes_the_camera_into_the_config_keeping_comments(camera, rtsp, su
 def test_add_of_an_unknown_id_names_the_ones_found(camera, tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(CONFIG, encoding="utf-8")
-    result = discover("--add", "front", "--config", str(cfg))
+    result = discover(*own(camera), "--add", "front", "--config", str(cfg))
     assert result.returncode == 1
-    assert "no camera 'front' found (found: porch_cam" in result.stderr
+    assert "no camera 'front' found (found: porch_cam)" in result.stderr
     assert cfg.read_text(encoding="utf-8") == CONFIG
 
 
@@ -139,7 +147,7 @@ async def test_add_through_the_api_starts_the_camera(camera, broker, prefix, rts
         base = f"http://127.0.0.1:{bridge.api.port}"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bridge", "discover", "--timeout", "1.5", "--no-usb", "--user", USER,
-            "--password", PASSWORD, "--add", "porch_cam", "--as", "porch", "--api", base,
+            "--password", PASSWORD, *own(camera), "--add", "porch_cam", "--as", "porch", "--api", base,
             cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, err.decode()
@@ -157,13 +165,29 @@ async def test_add_through_the_api_starts_the_camera(camera, broker, prefix, rts
         assert body["name"] == "Porch Cam"
 
 
+def test_a_device_that_does_not_answer_ws_discovery_is_asked_by_its_address(rtsp):
+    with OnvifDevice(USER, PASSWORD, [Profile("main", "Main", 1280, 720, rtsp.url)], announce=False) as device:
+        result = discover("--user", USER, "--password", PASSWORD, "--json", *own(device))
+    assert result.returncode == 0, result.stderr
+    [cam] = json.loads(result.stdout)
+    assert cam["address"] == f"127.0.0.1:{device.port}" and cam["model"] == "Stubcam SC-100"
+    assert [s["url"] for s in cam["streams"]] == [f"rtsp://{USER}:***@127.0.0.1:{rtsp.port}/cam"]
+
+
+def test_a_bad_host_option_is_named():
+    result = discover("--host", "cam:http")
+    assert result.returncode == 1
+    assert "--host: expected HOST or HOST:PORT, got 'cam:http'" in result.stderr
+
+
 def test_usb_cameras_are_listed_and_added_by_device(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(CONFIG, encoding="utf-8")
     run = ["umockdev-run", "-d", str(SHARED / "usb" / "webcam_c270.umockdev"), "--",
-           sys.executable, "-m", "bridge", "discover", "--timeout", "0.5"]
+           sys.executable, "-m", "bridge", "discover", "--no-onvif"]
     listed = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert "webcam_c270: Webcam C270 at /dev/video0" in listed.stdout, listed.stderr
+    assert listed.stdout.splitlines()[:3] == ["ONVIF cameras: none found", "USB cameras: 1",
+                                              "  webcam_c270: Webcam C270 at /dev/video0"], listed.stderr
     added = subprocess.run([*run, "--add", "webcam_c270", "--as", "desk", "--config", str(cfg)],
                            capture_output=True, text=True, cwd=REPO, timeout=60)
     assert added.returncode == 0, added.stderr

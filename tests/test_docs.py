@@ -21,6 +21,9 @@ import yaml
 
 from bridge import cli, config
 from bridge.camera import Camera
+from bridge.cameras import CameraSet
+from bridge.core.events import EventBus
+from bridge.ports import LiveView, Parts
 from bridge.config import CameraConfig, Option, parse
 from bridge.config import timelapse as timelapse_config
 from bridge.config.detect import DetectConfig, ObjectFilter
@@ -41,6 +44,7 @@ SECTIONS: dict[str, str] = {
     "MQTT_OPTIONS": "mqtt.",
     "CAMERA_OPTIONS": "cameras.<id>.",
     "SNAPSHOT_OPTIONS": "cameras.<id>.snapshot.",
+    "EVENT_SNAPSHOT_OPTIONS": "cameras.<id>.event_snapshot.",
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",
@@ -452,8 +456,10 @@ def status_keys() -> list[str]:
 
 def bridge_state_keys() -> list[str]:
     cfg = parse("mqtt: {host: 127.0.0.1}\ncameras: {front_door: {url: 'lavfi:testsrc'}}\n", {})
-    cameras = {cam_id: Camera(cam) for cam_id, cam in cfg.cameras.items()}
-    return list(MqttPublisher(cfg.mqtt, cameras, {}).bridge_state())
+    camera_set = CameraSet(EventBus(), cfg.state_dir / "captures")
+    camera_set.cameras.update({cam_id: Camera(cam) for cam_id, cam in cfg.cameras.items()})
+    view = LiveView(Parts(cfg, camera_set.bus, camera_set))
+    return list(MqttPublisher(cfg.mqtt, view).bridge_state())
 
 
 def fields_of(heading: str) -> set[str]:

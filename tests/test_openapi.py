@@ -100,7 +100,7 @@ def live(broker, tmp_path_factory) -> Iterator[Bridge]:
     config = make_config(broker.port, prefix, {
         LIVE: {"url": LAVFI, "snapshot": {"interval": 0.5}},
         DEAD: {"url": "rtsp://127.0.0.1:9/none", "open_timeout": 1},
-    }, api={"rate_limit": {"rate": 10000, "burst": 10000}},
+    }, api={"rate_limit": {"rate": 10000, "burst": 10000, "auth_failures": 100000}},
         data_dir=tmp_path_factory.mktemp("openapi-state"))
     with BridgeThread(config) as bridge:
         deadline = time.monotonic() + 15

@@ -91,10 +91,11 @@ def test_discover_add_check_config_and_mediamtx_as_the_readme_says(tmp_path, rts
     assert len(discover) == 2 and "--add" in discover[1]
     user, password = discover[0][discover[0].index("--user") + 1], discover[0][discover[0].index("--password") + 1]
     cam_id = discover[1][discover[1].index("--add") + 1]
-    with OnvifDevice(user, password, [Profile("main", "Main", 1280, 720, rtsp.url)], name="Porch%20Cam"):
-        listed = run([*discover[0], "--timeout", "1.5", "--no-usb"], tmp_path)
+    with OnvifDevice(user, password, [Profile("main", "Main", 1280, 720, rtsp.url)], name="Porch%20Cam") as device:
+        only = ["--timeout", "1.5", "--no-usb", "--host", f"127.0.0.1:{device.port}"]  # not another run's stub
+        listed = run([*discover[0], *only], tmp_path)
         assert f"{cam_id}: Porch Cam" in listed.stdout, listed.stderr
-        added = run([*discover[1], "--timeout", "1.5", "--no-usb"], tmp_path)
+        added = run([*discover[1], *only], tmp_path)
         assert added.returncode == 0, added.stderr
     for command in bridge_commands():
         if command[1] in ("check-config", "mediamtx-config", "list-devices"):

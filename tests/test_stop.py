@@ -80,11 +80,13 @@ async def test_bridge_stops_in_time_when_the_broker_stops_at_the_same_moment(wor
         broker = Mosquitto(workdir)
         broker.start()
         (tmp_path / f"round{round_}").mkdir()
-        bridge = BridgeProcess(tmp_path / f"round{round_}", broker.port, f"{prefix}r{round_}")
+        base = f"{prefix}r{round_}"
+        bridge = BridgeProcess(tmp_path / f"round{round_}", broker.port, base)
         try:
-            async with recording(broker.port, f"{prefix}r{round_}") as rec:
+            async with recording(broker.port, base) as rec:
                 await bridge.start(rec)
-                await rec.wait(lambda: rec.on(f"{prefix}r{round_}/test/snapshot"), 30, "a snapshot")
+                snapshot = f"{base}/test/snapshot"
+                await rec.wait(lambda topic=snapshot: rec.on(topic), 30, "a snapshot")
                 assert broker.proc is not None
                 broker.proc.send_signal(sig)
                 bridge.signal(sig)

@@ -74,7 +74,8 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
                        rec.on(f"{base}/availability")[-1].payload == b"online", 30, "streaming again")
 
     assert decode(snap.payload).shape == (1080, 1920, 3)  # snapshots: the main stream
-    assert decode(best[0].payload).shape == (360, 640, 3)  # detection: the sub stream's frames
+    # the event's picture: the main stream's keyframe nearest the sub stream's detection frame
+    assert decode(best[0].payload).shape == (1080, 1920, 3)
     streams = status[-1]["streams"]
     assert [(s["width"], s["height"], s["codec"], s["state"]) for s in streams] == [
         (1920, 1080, "h264", "streaming"), (640, 360, "h264", "streaming")]
@@ -82,7 +83,7 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
     assert streams[1]["roles"] == ["detect"] and streams[1]["url"] == sub_rtsp.url
     assert 20 <= streams[0]["fps"] <= 30 and 20 <= streams[1]["fps"] <= 30
     assert (status[-1]["width"], status[-1]["height"]) == (1920, 1080)
-    # the main stream decodes keyframes only (snapshots); the sub stream every frame it needs
+    # detection decodes the sub stream's frames; the main stream decodes keyframes only
     assert main_decoded.decoded <= main_decoded.keyframes + 1
     assert sub.decoded > 3 * sub.keyframes
     state = lost[0]

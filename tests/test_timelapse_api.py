@@ -338,7 +338,7 @@ async def test_reconcile_removes_leftovers_of_a_crash(broker, prefix, tmp_path):
     async with running(config) as bridge:
         rt = bridge.timelapses.get("tl")
         await wait_until(lambda: rt.frames >= 2, what="2 frames")
-        rows = await asyncio.to_thread(bridge.timelapses.tstore.frames, "tl")
+        rows = await asyncio.to_thread(bridge.timelapses.archive.frames, "tl")
     root = tmp_path / "timelapses" / "tl"
     day = root / rows[0].path.split("/")[1]
     temp = day / ".235959.jpg.123.tmp"
@@ -348,7 +348,7 @@ async def test_reconcile_removes_leftovers_of_a_crash(broker, prefix, tmp_path):
     (root.parent / rows[1].path).unlink()
     async with running(config) as bridge:
         assert not temp.exists() and not orphan.exists()
-        paths = {r.path for r in await asyncio.to_thread(bridge.timelapses.tstore.frames, "tl")}
+        paths = {r.path for r in await asyncio.to_thread(bridge.timelapses.archive.frames, "tl")}
         assert rows[1].path not in paths and rows[0].path in paths
         assert all((root.parent / p).is_file() for p in paths)
 
@@ -439,12 +439,12 @@ async def test_cancel_through_the_api_leaves_no_video_and_the_next_render_works(
         manager = bridge.timelapses
         rt = manager.get("tl")
         await wait_until(lambda: rt.frames >= 1, what="a frame")
-        first = (await asyncio.to_thread(manager.tstore.frames, "tl"))[0]
-        jpeg = manager.tstore.path(first.path).read_bytes()
+        first = (await asyncio.to_thread(manager.archive.frames, "tl"))[0]
+        jpeg = manager.archive.path(first.path).read_bytes()
 
         def add_many() -> None:  # a long timelapse, so that the render is still running
             for i in range(1, 400):
-                manager.tstore.add_frame("tl", jpeg, first.captured_at - i, 320, 240, 1.0, ())
+                manager.archive.add_frame("tl", jpeg, first.captured_at - i, 320, 240, 1.0, ())
         await asyncio.to_thread(add_many)
         await manager.load_counts(rt)
         status, _ = await call(http, "POST", url(bridge, "/api/timelapses/tl/actions/render"))
@@ -472,18 +472,18 @@ async def test_keep_days_deletes_old_frames(broker, prefix, tmp_path):
     from bridge.store import Store
     from bridge.timelapse import retention
     from bridge.config.timelapse import Settings
-    from bridge.timelapse.storage import TimelapseStore
+    from bridge.timelapse.archive import TimelapseArchive
 
     store = Store(tmp_path / "bridge.db")
-    tstore = TimelapseStore(store, tmp_path / "timelapses")
-    tstore.save("tl", origin="api", state="running", config={"camera": "cam"})
+    archive = TimelapseArchive(store, tmp_path / "timelapses")
+    archive.save("tl", origin="api", state="running", config={"camera": "cam"})
     ok, buf = cv2.imencode(".jpg", np.full((8, 8, 3), 100, np.uint8))
     now = time.time()
     for age_days in (10, 3, 0):
-        tstore.add_frame("tl", buf.tobytes(), now - age_days * 86400, 8, 8, 1.0, ())
-    assert retention.apply(tstore, "tl", Settings(keep_days=5), now) == {"frames": 1, "videos": 0}
-    left = tstore.frames("tl")
-    assert len(left) == 2 and all(tstore.path(f.path).is_file() for f in left)
+        archive.add_frame("tl", buf.tobytes(), now - age_days * 86400, 8, 8, 1.0, ())
+    assert retention.apply(archive, "tl", Settings(keep_days=5), now) == {"frames": 1, "videos": 0}
+    left = archive.frames("tl")
+    assert len(left) == 2 and all(archive.path(f.path).is_file() for f in left)
     assert len(list((tmp_path / "timelapses" / "tl").glob("*/*.jpg"))) == 2
     store.close()
 

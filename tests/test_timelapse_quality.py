@@ -159,7 +159,7 @@ async def test_degraded_enters_on_bad_frames_and_clears_on_good_ones(broker, pre
         assert "uniform" in degraded[0]["reason"] and degraded[0]["frames"] == 0
         rt = bridge.timelapses.get("tl")
         assert rt.frames == 0 and rt.discarded["uniform"] >= 2
-        stored = await asyncio.to_thread(bridge.timelapses.tstore.discards, "tl")
+        stored = await asyncio.to_thread(bridge.timelapses.archive.discards, "tl")
         assert stored["uniform"] >= 2
         url = f"http://127.0.0.1:{bridge.api.port}/metrics"
         async with aiohttp.ClientSession() as http, http.get(url) as resp:

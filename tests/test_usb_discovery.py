@@ -215,8 +215,9 @@ async def test_udev_hotplug_adds_offlines_and_resumes(broker, prefix):
                 removed = time.monotonic()
                 testbed.send("remove 1")
                 await rec.wait(lambda: "offline" in states("usb_046d_0825_sn1"), what="offline")
-                gone = await rec.next_on(f"{prefix}/bridge/usb", removed)
-                assert json.loads(gone.payload)["event"] == "removed"
+                gone = await rec.wait(lambda: [json.loads(m.payload) for m in rec.on(f"{prefix}/bridge/usb", removed)
+                                               if json.loads(m.payload)["event"] == "removed"], what="removed")
+                assert gone[0]["id"] == "usb_046d_0825_sn1"
                 assert "offline" not in states("usb_046d_0825_sn2")
 
                 replug = time.monotonic()

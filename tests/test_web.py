@@ -262,7 +262,13 @@ async def test_adding_a_camera_shows_errors_at_their_field_and_a_good_one_appear
     await page.get_by_role("link", name="Cameras").click()
     await page.locator("article[data-camera=porch] .badge[data-state=streaming]").wait_for(timeout=15_000)
     await page.get_by_role("link", name="Set-up").click()
-    await page.get_by_role("button", name="Remove Porch").click()
+    await page.get_by_role("button", name="Edit Porch").click()
+    edit = page.locator("form[aria-labelledby=edit-porch-title]")
+    await edit.get_by_label("Name", exact=True).fill("Back porch")
+    await edit.get_by_role("button", name="Save").click()
+    await page.locator("tr[data-camera=porch]", has_text="Back porch").wait_for()
+    assert site.bridge.cameras["porch"].config.display_name == "Back porch"
+    await page.get_by_role("button", name="Remove Back porch").click()
     await page.locator("tr[data-camera=porch]").wait_for(state="detached")
     assert "porch" not in site.bridge.cameras
     await close(page, 400)

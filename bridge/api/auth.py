@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from ..config import ROLES, ApiConfig
+from ..core.errors import BridgeError
 from ..redact import redact
 from .errors import json_error
 from .keys import CONFIG
@@ -116,6 +118,7 @@ ROUTE_ROLES: dict[str, str] = {
     "timelapses.add": "admin",
     "timelapses.update": "admin",
     "timelapses.remove": "admin",
+    "links.create": "operator",
 }
 DEFAULT_ROLE = "admin"
 
@@ -128,12 +131,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role`` and
-    ``method`` (``api_key``, ``jwt``, ``session`` or ``anonymous``)."""
+    """Who is calling: ``name`` (key name, JWT ``sub`` or ``anonymous``), ``role``,
+    ``method`` (``api_key``, ``jwt``, ``session`` or ``anonymous``) and, for a JWT, ``expires``:
+    the Unix time after which it is no longer accepted (its ``exp`` plus the leeway)."""
 
     name: str
     role: str
     method: str
+    expires: float | None = None
+    #: the only camera ids this principal may see (``None``: all); others answer 404
+    cameras: frozenset[str] | None = None
+
+    def sees(self, camera: str) -> bool:
+        """Whether this principal may see and use camera ``camera``."""
+        return self.cameras is None or camera in self.cameras
 
     @property
     def authenticated(self) -> bool:
@@ -172,7 +183,8 @@ def _match_key(config: ApiConfig, key: str) -> Principal | None:
     found = None
     for entry in config.keys:  # every entry compared, no early exit
         if hmac.compare_digest(digest, entry.hash.encode()) and found is None:
-            found = Principal(entry.name, entry.role, "api_key")
+            found = Principal(entry.name, entry.role, "api_key",
+                              cameras=None if entry.cameras is None else frozenset(entry.cameras))
     return found
 
 
@@ -210,7 +222,12 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
         return "token role must be one of " + ", ".join(ROLES)
     if not isinstance(sub, str) or not sub:
         return "token sub must be a non-empty string"
-    return Principal(sub, role, "jwt")
+    cameras = claims.get("cameras")
+    if cameras is not None and not (isinstance(cameras, list) and cameras
+                                    and all(isinstance(c, str) and c for c in cameras)):
+        return "token cameras must be a non-empty list of camera ids"
+    return Principal(sub, role, "jwt", expires=float(claims["exp"]) + JWT_LEEWAY,
+                     cameras=None if cameras is None else frozenset(cameras))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,15 +378,26 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Authenticate the caller, store it as ``request[PRINCIPAL]`` and check the route's
     role: 401 (``WWW-Authenticate: Bearer``) without a valid credential, 403 when the role is
     too low. Public routes never answer 401/403 (``principal`` is ``None`` when unknown)."""
+    # imported here: budget imports ratelimit, which imports this module
+    from .budget import budget
+    from .links import verify as verify_link
+
     config = _config(request.app)
     role = route_role(request)
     credential = presented_credential(request)
     principal: Principal | None = None
     if credential is not None:
+        budgets = budget(request.app)
+        wait = budgets.auth_wait(request.remote) if role != PUBLIC else 0.0
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            return json_error(429, "rate_limited", f"too many failed authentications from "
+                              f"{request.remote}; retry in {retry} s", headers={"Retry-After": str(retry)})
         result = verify(config, credential)
         if isinstance(result, Principal):
             principal = result
         elif role != PUBLIC:
+            budgets.auth_failed(request.remote)
             _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
                          request.remote, result)
             return _unauthorized(result, invalid=True)
@@ -379,6 +407,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 return json_error(403, "csrf_failed", session)
         else:
             principal = session
+    elif (link := verify_link(request)) is not None:  # a signed link (links.py)
+        if isinstance(link, str):
+            if role != PUBLIC:
+                budget(request.app).auth_failed(request.remote)
+                _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
+                             request.remote, link)
+                return _unauthorized(link, invalid=True)
+        else:
+            principal = link
     elif not config.auth_required:
         principal = ANONYMOUS
     request[PRINCIPAL] = principal
@@ -392,7 +429,38 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                      redact(request.rel_url.path), principal.name, principal.role, role)
         return json_error(403, "forbidden",
                           f"this needs the {role} role; {principal.name} is {principal.role}")
+    if principal.cameras is not None:
+        refusal = _camera_limit(request, principal)
+        if refusal is not None:
+            return refusal
     return await handler(request)
+
+
+#: routes that show every camera at once: not for a principal limited to some cameras
+ALL_CAMERA_ROUTES = frozenset({"metrics", "health.mediamtx", "bridge.get", "bridge.discovery", "usb.devices"})
+
+
+def _camera_limit(request: web.Request, principal: Principal) -> web.Response | None:
+    """404 for a camera route naming a camera ``principal`` may not see (as for a camera that
+    does not exist: ids do not leak); 403 for routes about every camera at once."""
+    resource = request.match_info.route.resource
+    name = resource.name if resource is not None else None
+    cam_id = request.match_info.get("id")
+    if name is not None and name.startswith("cameras.") and cam_id is not None and not principal.sees(cam_id):
+        return json_error(404, "not_found", f"no camera {cam_id}")
+    if name is not None and name.startswith("timelapses.") and cam_id is not None:
+        from .keys import VIEW
+
+        try:
+            camera = request.app[VIEW].timelapse(cam_id).get("camera")
+        except BridgeError:  # no such timelapse: its handler answers that
+            camera = None
+        if camera is not None and not principal.sees(camera):  # as if it did not exist
+            return json_error(404, "not_found", f"no timelapse {cam_id}")
+    if name in ALL_CAMERA_ROUTES:
+        return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; "
+                          "this shows every camera")
+    return None
 
 
 __all__ = [

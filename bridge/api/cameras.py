@@ -19,6 +19,7 @@ from ..core.errors import StaleSnapshot
 from ..core.view import BridgeView, SnapshotImage
 from ..redact import mask_url
 from ..status import iso_utc
+from .auth import PRINCIPAL
 from .errors import ApiError
 from .keys import control_of, tracked_stream, view_of
 
@@ -64,7 +65,9 @@ def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
 
 async def list_cameras(request: web.Request) -> web.Response:
     view = view_of(request)
-    return web.json_response({"cameras": [camera_view(view, cam_id) for cam_id in view.camera_ids()]})
+    principal = request.get(PRINCIPAL)
+    return web.json_response({"cameras": [camera_view(view, cam_id) for cam_id in view.camera_ids()
+                                          if principal is None or principal.sees(cam_id)]})
 
 
 async def get_camera(request: web.Request) -> web.Response:
@@ -168,8 +171,9 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
         return web.Response(status=304, headers=headers)
     body = snap.jpeg
     if width is not None and width < snap.width:
-        body = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, width, view.camera(cam_id).snapshot.quality)
+        from .work import IMAGES
+
+        body = await IMAGES.run(downscale, snap.jpeg, width, view.camera(cam_id).snapshot.quality)
     return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 
@@ -190,6 +194,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-cache"})
     await response.prepare(request)
     snap = feed.latest
+    from .budget import write
     try:
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
             while view.feed_current(cam_id, feed):  # ends when the camera is replaced
@@ -197,7 +202,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
                     times = "".join(f"{k}: {v}\r\n" for k, v in frame_headers(snap).items())
                     part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                             f"Content-Length: {len(snap.jpeg)}\r\n{times}\r\n").encode() + snap.jpeg + b"\r\n"
-                    await response.write(part)
+                    await write(request, response, part)  # a client that stops reading is dropped
                 snap = None
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(MJPEG_CHECK):

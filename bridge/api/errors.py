@@ -14,9 +14,20 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.errors import (BridgeError, Conflict, Forbidden, Invalid, MediamtxDisabled, MediamtxDown,
-                           NoSnapshot, NotFound, NotRunning, NotSaved, StaleSnapshot,
-                           Unavailable)
+from ..core.errors import (
+    BridgeError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    MediamtxDisabled,
+    MediamtxDown,
+    NoSnapshot,
+    NotFound,
+    NotRunning,
+    NotSaved,
+    StaleSnapshot,
+    Unavailable,
+)
 
 # JSON-RPC 2.0 standard codes
 PARSE_ERROR = -32700
@@ -34,6 +45,7 @@ NO_SNAPSHOT = -32006
 LIMIT_REACHED = -32007
 MEDIAMTX_DISABLED = -32008
 MEDIAMTX_UNAVAILABLE = -32009
+RATE_LIMITED = -32010
 
 #: JSON-RPC code -> what it means (listed by ``rpc.discover``)
 RPC_CODES: dict[int, str] = {
@@ -43,7 +55,7 @@ RPC_CODES: dict[int, str] = {
     INVALID_OPTIONS: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
     FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
     LIMIT_REACHED: "too many subscriptions", MEDIAMTX_DISABLED: "MediaMTX is not enabled",
-    MEDIAMTX_UNAVAILABLE: "MediaMTX does not answer",
+    MEDIAMTX_UNAVAILABLE: "MediaMTX does not answer", RATE_LIMITED: "rate limited (data.retry_after)",
 }
 
 

@@ -10,6 +10,7 @@ import json
 from aiohttp import web
 
 from ..core.events import Envelope, EventSubscription
+from .budget import write
 from .keys import tracked_stream, view_of
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
@@ -41,12 +42,13 @@ async def events(request: web.Request) -> web.StreamResponse:
             if not complete:
                 await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
             for event in missed:
-                await response.write(_format(event))
+                if _visible(request, event):
+                    await response.write(_format(event))
             seen = missed[-1].id if missed else (int(last) if complete else bus.last_id)
         else:
             seen = bus.last_id
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
-            await _stream(response, sub, seen)
+            await _stream(request, response, sub, seen)
     except ConnectionResetError:  # the client went away: the normal end of a stream
         pass
     finally:
@@ -54,19 +56,31 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _stream(response: web.StreamResponse, sub: EventSubscription, seen: int) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse, sub: EventSubscription,
+                  seen: int) -> None:
     """Write events newer than ``seen`` as they come, with keepalive comments; until cancelled
-    (server shutdown) or the client leaves (ConnectionResetError)."""
+    (server shutdown) or the client leaves or stops reading (ConnectionResetError)."""
     while True:
         try:
             async with asyncio.timeout(KEEPALIVE):
                 event = await sub.queue.get()
         except TimeoutError:
-            await response.write(b": keepalive\n\n")
+            await write(request, response, b": keepalive\n\n")
             continue
         if event.id > seen:
-            await response.write(_format(event))
+            if _visible(request, event):
+                await write(request, response, _format(event))
             seen = event.id
+
+
+def _visible(request: web.Request, event: Envelope) -> bool:
+    """Whether the caller may see ``event``: an event about a camera a key limited to some
+    cameras may not see is left out."""
+    from .auth import PRINCIPAL
+
+    principal = request.get(PRINCIPAL)
+    camera = event.data.get("camera") if isinstance(event.data, dict) else None
+    return principal is None or not isinstance(camera, str) or principal.sees(camera)
 
 
 __all__ = ["events", "setup"]

@@ -107,8 +107,13 @@ async def cameras(request: web.Request) -> web.Response:
     now = time.time()
     summary: dict[str, dict[str, Any]] = {}
     counts = {str(state): 0 for state in CameraState}
+    from .auth import PRINCIPAL
+
+    principal = request.get(PRINCIPAL)
     view = view_of(request)
     for cam_id in view.camera_ids():
+        if principal is not None and not principal.sees(cam_id):
+            continue  # a key limited to some cameras sees only those
         status = view.camera_status(cam_id)
         counts[str(status.state)] += 1
         age = None if status.last_frame_at is None else round(max(0.0, now - status.last_frame_at), 3)

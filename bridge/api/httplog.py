@@ -35,7 +35,7 @@ def _reason(err: HttpProcessingError) -> str:
     return f"{type(err).__name__}: {first}"
 
 
-class HttpLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class HttpLog(logging.LoggerAdapter[logging.Logger]):
     """A logger for aiohttp's ``RequestHandler(logger=...)``: malformed requests as one line,
     warned once per client per :data:`WARN_EVERY` seconds; all else to ``logger``
     (``aiohttp.server`` by default)."""

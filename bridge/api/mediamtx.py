@@ -137,7 +137,7 @@ class MediamtxCollector(Collector):
                                   value=media["api_requests"])
         yield CounterMetricFamily(PREFIX + "mediamtx_reconciles", "Completed reconciliations.",
                                   value=media["reconciles"])
-        families = {
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "online": GaugeMetricFamily(PREFIX + "mediamtx_path_online", "1 while the camera's path has a source.", labels=["camera"]),
             "readers": GaugeMetricFamily(PREFIX + "mediamtx_path_readers", "Readers of the camera's path.", labels=["camera"]),
             "inbound_bytes": CounterMetricFamily(PREFIX + "mediamtx_path_inbound_bytes", "Bytes MediaMTX received for the path.", labels=["camera"]),

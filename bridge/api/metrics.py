@@ -15,7 +15,8 @@ camera is restarted with new options):
 * ``camera_state{camera,state}`` (1 for the current state, 0 for the others),
   ``last_frame_age_seconds{camera}`` (cameras that received a frame)
 * ``mqtt_connected``, ``mqtt_connects_total``, ``mqtt_messages_published_total``
-* ``api_requests_total{route,method,status}`` (route name, ``unmatched`` for unknown paths)
+* ``api_requests_total{route,method,status}`` (route name, ``unmatched`` for unknown paths;
+  JSON-RPC calls as ``route="rpc:<method>", method="RPC", status="ok"`` or the error code)
 * ``build_info{version}``
 """
 
@@ -44,8 +45,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..status import CameraState
 from ..core.errors import BridgeError
+from ..status import CameraState
 from .errors import ApiError, answer_for
 from .keys import VIEW
 
@@ -196,4 +197,13 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics.collector.requests[(_route(request), method, status)] += 1
 
 
-__all__ = ["METRICS", "BridgeCollector", "BridgeMetrics", "metrics_middleware", "setup"]
+def count_rpc(app: web.Application | None, method: str, status: str) -> None:
+    """Count one JSON-RPC call as ``api_requests_total{route="rpc:<method>", method="RPC",
+    status}``: ``method`` a known method's name (else ``unknown``: label values stay few),
+    ``status`` ``ok`` or the JSON-RPC error code."""
+    metrics = app.get(METRICS) if app is not None else None
+    if metrics is not None:
+        metrics.collector.requests[(f"rpc:{method}", "RPC", status)] += 1
+
+
+__all__ = ["METRICS", "BridgeCollector", "BridgeMetrics", "count_rpc", "metrics_middleware", "setup"]

@@ -62,6 +62,15 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` could take a token (0.0: now); takes none."""
+        found = self._buckets.get(client)
+        if found is None:
+            return 0.0
+        tokens, stamp = found
+        tokens = min(float(self.burst), tokens + (self._clock() - stamp) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _evict(self, now: float) -> None:
         """Drop buckets untouched for ``burst / rate`` seconds: they are full again."""
         idle = self.burst / self.rate

@@ -1,43 +1,5 @@
 """``GET /ws``: JSON-RPC 2.0 over a WebSocket, mirroring the REST API, with event notifications.
 
-Protocol
---------
-Every text frame is one JSON-RPC 2.0 request or a batch (a JSON array of requests); replies come
-back one frame per request or per batch. A request without ``id`` is a notification: it is
-carried out and never answered, not even with an error. A batch is answered with an array of
-the replies to its requests (notifications left out; no frame at all when every entry was a
-notification); an empty batch is answered with a single ``-32600`` error. Requests of one
-connection are carried out in order. ``params`` may be an object (by name) or an array (by
-position, in the order ``rpc.discover`` lists them).
-
-Authentication happens when connecting (``Authorization: Bearer ...`` or ``X-API-Key`` on the
-upgrade request, checked like any HTTP request) or with a first message
-``{"jsonrpc": "2.0", "method": "auth", "params": {"token": "..."}, "id": 1}``. A connection that
-needs and lacks credentials may only call ``auth`` and ``rpc.discover``, and is closed (1008)
-after :data:`AUTH_TIMEOUT` seconds or :data:`MAX_AUTH_FAILURES` failed ``auth`` calls. Each method
-needs a role: ``viewer`` < ``operator`` < ``admin``.
-
-Events: ``events.subscribe {types?}`` returns a subscription id; matching events of the bus then
-arrive as notifications
-``{"jsonrpc": "2.0", "method": "event", "params": {"subscription", "id", "type", "time", "data"}}``
-(plus ``"missed": n`` when n events of that subscription were dropped before this one). Each
-connection has a bounded send queue (:data:`SEND_QUEUE` frames): a client that does not keep up
-loses events, memory does not grow; replies are never dropped (the connection stops reading
-requests instead).
-
-Versioning is per method: ``cameras.list`` is the current form, ``cameras.list.v1`` the previous
-one, still callable, flagged ``deprecated`` in ``rpc.discover`` and answered with an extra member
-``"deprecated": {"replacement": "cameras.list", "message": "..."}`` next to ``result``/``error``.
-
-Error codes
------------
-Standard: ``-32700`` parse error (id null), ``-32600`` invalid request, ``-32601`` method not
-found, ``-32602`` invalid params (``data.param`` names the offending parameter, ``data.errors``
-lists every problem), ``-32603`` internal error (details only in the bridge log).
-
-Application (``data.error`` repeats the REST API's error code):
-
-======== ==================== ===================================================================
 code     ``data.error``       meaning
 ======== ==================== ===================================================================
 -32001   ``not_found``        no such camera (or subscription)
@@ -47,9 +9,19 @@ code     ``data.error``       meaning
 -32005   ``forbidden``        authenticated, but the method needs a higher role
 -32006   ``no_snapshot``      the camera has no snapshot yet; ``data.state`` is its state
 -32007   ``limit_reached``    too many subscriptions on this connection
+-32010   ``rate_limited``     over the caller's rate limit, or too many failed ``auth`` from this
+                              address; ``data.retry_after`` in seconds
 ======== ==================== ===================================================================
 
 ``rpc.discover`` lists every method with its parameters, role, version and deprecation.
+=======
+The protocol (frames, batches, notifications, authentication, events, versioning, error codes,
+limits) is documented for clients in docs/api.md ("WebSocket JSON-RPC"). Here: the connection
+(bounded send queue, in-order requests, the auth timeout), the method table (:func:`method`
+registers a handler; its role comes from the per-operation table of ``auth.ROUTE_ROLES``) and
+the camera methods. Method handlers read ``conn.view`` and call ``conn.control`` (the bridge's
+two ports) and let ``BridgeError`` kinds propagate: :meth:`Connection.call` answers them from the
+one error table of ``bridge/api/errors.py``.
 """
 
 from __future__ import annotations
@@ -59,6 +31,7 @@ import base64
 import contextlib
 import itertools
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -70,16 +43,29 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import __version__
 from ..config import ROLES
+from ..core.errors import BridgeError, NotFound
 from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
-from . import wire
+from . import audit, auth, budget, wire
 from .cameras import camera_view, downscale
-from ..core.errors import BridgeError, NotFound
-from . import auth
+from .errors import (
+    FORBIDDEN,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_REACHED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RATE_LIMITED,
+    RPC_CODES,
+    UNAUTHORIZED,
+    ApiError,
+    answer_for,
+)
 from .keys import CONFIG, CONTROL, VIEW
-from .errors import (FORBIDDEN, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, LIMIT_REACHED,
-                     METHOD_NOT_FOUND, PARSE_ERROR, RPC_CODES, UNAUTHORIZED, ApiError, answer_for)
+from .metrics import count_rpc
+from .work import IMAGES
 
 if TYPE_CHECKING:
     from ..config import ApiConfig
@@ -99,6 +85,9 @@ AUTH_TIMEOUT = 30.0  #: seconds an unauthenticated connection may stay open
 MAX_AUTH_FAILURES = 3  #: failed ``auth`` calls before the connection is closed
 HEARTBEAT = 30.0  #: seconds between WebSocket pings (dead clients are dropped)
 
+#: methods about every camera at once: not for a caller limited to some cameras
+ALL_CAMERA_METHODS = frozenset({"bridge.get", "bridge.set_discovery", "mediamtx.status", "usb.devices"})
+
 CONNECTIONS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("rpc_connections")
 
 
@@ -110,7 +99,8 @@ def setup(app: web.Application) -> None:
 
 
 async def _close_all(app: web.Application) -> None:
-    for ws in list(app[CONNECTIONS]):
+    connections = app[CONNECTIONS]
+    for ws in list(connections):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
@@ -158,17 +148,25 @@ def _scrub(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: ``name``, ``role`` (viewer, operator, admin) and how they authenticated."""
+    """Who is calling: ``name``, ``role`` (viewer, operator, admin), how they authenticated and
+    when that expires (Unix time; None: never, an API key)."""
 
     name: str
     role: str
     method: str
+    expires: float | None = None
+    cameras: frozenset[str] | None = None  #: the only cameras it may see (None: all)
 
     @classmethod
     def of(cls, principal: Any) -> Caller:
         """From the auth module's ``Principal`` (anything with name, role, method)."""
         return cls(str(getattr(principal, "name", "?")), str(getattr(principal, "role", "")),
-                   str(getattr(principal, "method", "?")))
+                   str(getattr(principal, "method", "?")), getattr(principal, "expires", None),
+                   getattr(principal, "cameras", None))
+
+    def sees(self, camera: str) -> bool:
+        """Whether this caller may see and use camera ``camera``."""
+        return self.cameras is None or camera in self.cameras
 
     def may(self, role: str) -> bool:
         return self.role in ROLES and ROLES.index(self.role) >= ROLES.index(role)
@@ -346,6 +344,9 @@ class Connection:
         self._queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
         self._writer: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()  #: cancelled event tasks, until done
+        self.remote: str | None = None  #: the client's address (rate limits, failed-auth budget)
+        self.transport: Any = None  #: the client's transport, aborted when it does not read
+        self.pending: budget.Slot | None = None  #: the slot of a connection waiting for auth
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"rpc[{self.id}].send")
@@ -398,8 +399,15 @@ class Connection:
             text = await self._queue.get()
             try:
                 if not failed:
-                    await self.ws.send_str(text)
-            except Exception as err:  # noqa: BLE001 - the client is gone; keep draining the queue
+                    async with asyncio.timeout(budget.SEND_TIMEOUT):
+                        await self.ws.send_str(text)
+            except TimeoutError:
+                _LOGGER.info("rpc[%s]: client did not read for %g s; disconnected", self.id,
+                             budget.SEND_TIMEOUT)
+                self.close_reason = "client too slow"
+                budget.abort(self.transport)
+                failed = True
+            except Exception as err:
                 _LOGGER.debug("rpc[%s]: send failed: %s", self.id, err)
                 failed = True
             finally:
@@ -427,6 +435,8 @@ class Connection:
     async def _notify(self, sub_id: str, sub: EventSubscription) -> None:
         missed, gaps = 0, 0  # sub is new: every gap it records is ours to report
         async for event in sub:
+            if not self.sees(event.data.get("camera") if isinstance(event.data, dict) else None):
+                continue
             missed += sub.gaps - gaps  # dropped by the bus queue
             gaps = sub.gaps
             params: dict[str, Any] = {"subscription": sub_id, "id": event.id, "type": event.type,
@@ -447,10 +457,12 @@ class Connection:
             try:
                 if self.caller is None:
                     msg = await self.ws.receive(timeout=max(0.0, deadline - time.monotonic()))
+                elif self.caller.expires is not None:  # a JWT: closed when it expires
+                    msg = await self.ws.receive(timeout=max(0.0, self.caller.expires - time.time()))
                 else:
                     msg = await self.ws.receive()
             except TimeoutError:
-                self.close_reason = "authentication timeout"
+                self.close_reason = "authentication timeout" if self.caller is None else "token expired"
                 break
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 reply = await self.handle(msg.data)
@@ -496,13 +508,22 @@ class Connection:
         rid = request.get("id")
         meth = METHODS.get(request["method"])
         try:
+            caller = self.caller
+            wait = budget.rpc_wait(self.app, caller.name if caller else None,
+                                   caller.method if caller else None, self.remote)
+            if wait > 0:
+                retry = max(1, math.ceil(wait))
+                raise app_error(RATE_LIMITED, "rate_limited", f"too many requests; retry in {retry} s",
+                                retry_after=retry)
             if meth is None:
                 if self.caller is None:  # who may not call anything learns nothing of the table
                     self._check_role(None)
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
                                {"method": request["method"]})
             self._check_role(meth)
-            result = await meth.handler(self, meth.bind(request.get("params")))
+            params = meth.bind(request.get("params"))
+            self._check_cameras(meth, params)
+            result = await meth.handler(self, params)
             reply = _reply(rid, result=result)
         except RpcError as err:
             reply = _reply(rid, error=err.as_error())
@@ -521,7 +542,25 @@ class Connection:
                                        "message": "internal error (see the bridge log)"})
         if meth is not None and meth.deprecated:
             reply["deprecated"] = meth.deprecation()
+        count_rpc(self.app, meth.name if meth is not None else "unknown",
+                  str(reply["error"]["code"]) if "error" in reply else "ok")
+        audit.rpc_call(self, meth, request.get("params"), reply)
         return None if is_notification else reply
+
+    def sees(self, camera: Any) -> bool:
+        """Whether this connection's caller may see camera ``camera`` (any non-camera: yes)."""
+        return self.caller is None or not isinstance(camera, str) or self.caller.sees(camera)
+
+    def _check_cameras(self, meth: Method, params: dict[str, Any]) -> None:
+        """A caller limited to some cameras: another camera is not found (its id does not leak);
+        methods about every camera at once (or timelapses, for now) are forbidden."""
+        if self.caller is None or self.caller.cameras is None:
+            return
+        if meth.name in ALL_CAMERA_METHODS or meth.name.startswith("timelapses."):
+            raise app_error(FORBIDDEN, "forbidden", f"{self.caller.name} is limited to some cameras; "
+                            f"{meth.name} is not available to it")
+        if meth.name.startswith("cameras.") and not self.sees(params.get("id")):
+            raise NotFound(f"no camera {params.get('id')}")
 
     def _check_role(self, meth: Method | None) -> None:
         """Refuse the call of ``meth`` (None: an unknown method) unless the caller may make it."""
@@ -572,14 +611,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "websocket_required", "/ws expects a WebSocket upgrade (JSON-RPC 2.0)")
     config = request.app[CONFIG]
     caller = await connect_caller(request, config)
+    pending = budget.budget(request.app).slot("pending") if caller is None else None  # or 503
     await ws.prepare(request)
     conn = Connection(request.app[VIEW], request.app[CONTROL], ws, caller, request.app)
+    conn.remote, conn.transport, conn.pending = request.remote, request.transport, pending
     request.app[CONNECTIONS].add(ws)
     conn.start()
     _LOGGER.debug("rpc[%s]: connected (%s)", conn.id, caller.name if caller else "unauthenticated")
     try:
         await conn.serve()
     finally:
+        if conn.pending is not None:
+            conn.pending.release()
         request.app[CONNECTIONS].discard(ws)
         await conn.close()
         _LOGGER.debug("rpc[%s]: closed", conn.id)
@@ -606,28 +649,39 @@ async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         Param("token", text_param, "string", "an API key or a JWT bearer token"))
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     principal = None
+    budgets = budget.budget(conn.app) if conn.app is not None else None
+    wait = budgets.auth_wait(conn.remote) if budgets is not None else 0.0
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        raise app_error(RATE_LIMITED, "rate_limited", f"too many failed authentications from "
+                        f"{conn.remote}; retry in {retry} s", retry_after=retry)
     try:
-        principal = auth.authenticate_token(conn.app, params["token"])
+        if conn.app is not None:  # a connection of the server (not one built by hand)
+            principal = auth.authenticate_token(conn.app, params["token"])
     except (ApiError, ValueError, LookupError) as err:
         _LOGGER.debug("rpc[%s]: auth failed: %s", conn.id, err)
     if principal is None:
+        if budgets is not None:
+            budgets.auth_failed(conn.remote)
         conn.auth_failures += 1
         if conn.auth_failures >= MAX_AUTH_FAILURES:
             conn.close_reason = "too many failed auth attempts"
         raise app_error(UNAUTHORIZED, "unauthorized", "invalid token")
     conn.caller = Caller.of(principal)
+    if conn.pending is not None:
+        conn.pending.release()
     return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
 
 
 @method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]}
+    return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]}
 
 
 @method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
         version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids()]
+    return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]
 
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)
@@ -643,8 +697,7 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:
-        jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, downscale, snap.jpeg, wanted, conn.view.camera(cam_id).snapshot.quality)
+        jpeg = await IMAGES.run(downscale, snap.jpeg, wanted, conn.view.camera(cam_id).snapshot.quality)
         width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
     return {"camera": cam_id, "content_type": "image/jpeg", "width": width, "height": height,
             "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}

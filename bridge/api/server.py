@@ -24,9 +24,11 @@ from ..core.errors import BridgeError
 from ..core.view import BridgeView
 from ..redact import redact
 from ..service import Service
+
 # in this order: ``rpc.discover`` lists the methods in the order their modules were imported
-from . import (cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,  # isort: skip
-               timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe)
+from . import (cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,  # isort: skip
+               timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe,
+               allowlist, audit, budget, links)
 from . import web as web_page
 from .errors import ApiError, answer_for, error_response, json_error
 from .httplog import HttpLog
@@ -84,18 +86,21 @@ def _keep(headers: Any) -> dict[str, str]:
 
 
 #: the route modules whose ``setup(app)`` adds routes, in this order
-ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, detect, mediamtx, usb,
-                                   timelapses, info, detection, camera_switch, session, probe, web_page]
+ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,
+                                   timelapses, info, detection, camera_switch, session, probe, web_page,
+                                   links]
 #: modules that only add JSON-RPC methods (to ``rpc.METHODS``, when imported)
 RPC_MODULES: list[ModuleType] = [timelapse_rpc]
 #: middlewares run after the request-id and error middlewares, in order (metrics first: it
 #: also counts what the later ones answer, e.g. 401 and 429)
-MIDDLEWARES: list[Callable[..., Any]] = [metrics.metrics_middleware, auth.auth_middleware,
-                                         ratelimit.ratelimit_middleware]
+MIDDLEWARES: list[Callable[..., Any]] = [metrics.metrics_middleware, allowlist.allowlist_middleware,
+                                         audit.audit_middleware, auth.auth_middleware,
+                                         ratelimit.ratelimit_middleware, budget.budget_middleware]
 
 
 async def _close_streams(app: web.Application) -> None:
-    for task in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for task in list(streams):
         task.cancel()
 
 
@@ -134,9 +139,10 @@ class ApiServer(Service):
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public way to read the port
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        server = site._server
+        sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
+        assert sockets
+        self.port = sockets[0].getsockname()[1]
         _LOGGER.info("api: listening on http://%s:%s", self._config.host, self.port)
 
     async def _finish(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import ApiError
+from .errors import ApiError, json_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class Sessions:
         from .auth import Principal
 
         token = secrets.token_urlsafe(32)
-        session = Session(Principal(principal.name, principal.role, "session"),
+        session = Session(Principal(principal.name, principal.role, "session",
+                                    cameras=getattr(principal, "cameras", None)),
                           secrets.token_urlsafe(24), time.time() + self._ttl)
         self._by_hash[self._hash(token)] = session
         while len(self._by_hash) > self._limit:
@@ -150,6 +152,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Log in with ``{"key": "<API key>"}``: sets the session cookie, answers the session."""
     from .auth import verify
+    from .budget import budget
     from .keys import CONFIG
 
     try:
@@ -160,8 +163,15 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise ApiError(400, "invalid_parameter",
                        f"key: expected the API key as a string of 1 to {MAX_KEY_LENGTH} characters")
+    budgets = budget(request.app)  # failed logins count against the address, like bad keys
+    wait = budgets.auth_wait(request.remote)
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        return json_error(429, "rate_limited", f"too many failed authentications from {request.remote}; "
+                          f"retry in {retry} s", headers={"Retry-After": str(retry)})
     result = verify(request.app[CONFIG], key.strip())
     if isinstance(result, str) or result.method != "api_key":
+        budgets.auth_failed(request.remote)
         reason = result if isinstance(result, str) else "log in with an API key (not a JWT)"
         _LOGGER.info("api: login from %s refused: %s", request.remote, reason)
         raise ApiError(401, "unauthorized", reason)

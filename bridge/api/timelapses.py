@@ -12,6 +12,7 @@ from aiohttp import web
 from ..core.errors import NotFound
 from ..status import iso_utc
 from ..timelapse.state import ACTIONS
+from .auth import PRINCIPAL
 from .errors import ApiError
 from .keys import control_of, view_of
 
@@ -75,7 +76,9 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def list_timelapses(request: web.Request) -> web.Response:
-    return web.json_response({"timelapses": view_of(request).timelapses()})
+    principal = request.get(PRINCIPAL)  # a key limited to some cameras sees their timelapses only
+    return web.json_response({"timelapses": [t for t in view_of(request).timelapses()
+                                             if principal is None or principal.sees(t["camera"])]})
 
 
 async def get_timelapse(request: web.Request) -> web.Response:
@@ -164,7 +167,7 @@ async def video_file(request: web.Request) -> web.StreamResponse:
 
 
 async def video_thumbnail(request: web.Request) -> web.StreamResponse:
-    path, thumb = await _video(request)
+    _path, thumb = await _video(request)
     if thumb is None:
         raise NotFound(f"video {request.match_info['video']} has no thumbnail")
     return _file(thumb, "image/jpeg")

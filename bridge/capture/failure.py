@@ -79,7 +79,8 @@ def explain(err: BaseException, url: str, *, network: bool, elapsed: float,
         return Reason.UNAUTHORIZED, "403 forbidden: this user may not open that stream"
     if isinstance(err, av.error.HTTPUnauthorizedError):
         if _has_credentials(url):
-            return Reason.UNAUTHORIZED, "401 wrong credentials: the camera refused the user name and password in the URL"
+            return (Reason.UNAUTHORIZED,
+                    "401 wrong credentials: the camera refused the user name and password in the URL")
         return Reason.UNAUTHORIZED, "401 credentials needed: add user:password@ to the URL"
     if isinstance(err, av.error.HTTPNotFoundError):
         path = urlsplit(url).path or "/"

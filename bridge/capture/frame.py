@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,12 +37,12 @@ class Frame:
     Exactly one of ``av_frame`` (decoded PyAV frame), ``jpeg`` (the camera's own JPEG, from an
     MJPEG source, never decoded unless asked) and ``packet`` (a compressed keyframe with the
     ``decode`` function that turns it into a picture, called by the first consumer that asks: a
-    keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time`` is the wall-clock arrival time
-    (seconds since the epoch) of the packet that gave the frame, taken before any decode, so
-    latencies measured from it include the decode; ``monotonic`` the same on the monotonic clock; ``width`` and
-    ``height`` are pixels. With ``mask`` (the camera's privacy masks), :meth:`bgr` and
-    :meth:`yuv420` give masked pictures and :attr:`passthrough` is None: the camera's own JPEG
-    is never published as it is.
+    keyframe waiting for a busy consumer holds ~100 KiB, not a decoded picture) is set. ``time``
+    is the wall-clock arrival time (seconds since the epoch) of the packet that gave the frame,
+    taken before any decode, so latencies measured from it include the decode; ``monotonic`` the
+    same on the monotonic clock; ``width`` and ``height`` are pixels. With ``mask`` (the camera's
+    privacy masks), :meth:`bgr` and :meth:`yuv420` give masked pictures and :attr:`passthrough`
+    is None: the camera's own JPEG is never published as it is.
     """
 
     time: float
@@ -147,9 +147,7 @@ class Subscription:
             return False
         if self._force:
             return True
-        if self.need.max_fps and now - self._last_offer < 1.0 / self.need.max_fps * 0.9:
-            return False
-        return True
+        return not (self.need.max_fps and now - self._last_offer < 1.0 / self.need.max_fps * 0.9)
 
     def offer(self, frame: Frame) -> None:
         """Hand ``frame`` over (capture thread); replaces any frame not yet taken."""

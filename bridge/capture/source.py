@@ -5,10 +5,10 @@ consumer wants keyframes only, an H.264/H.265 camera costs one keyframe decode p
 keyframe is decoded by a decoder of its own that is dropped right after (a keyframe needs no
 earlier picture), so a snapshot-only camera keeps no decoder frame pool between keyframes (about
 4 MiB per 1080p camera). That decode happens in the consumer's thread when it first asks for the
-picture (``Frame.bgr``), so keyframes waiting for a busy JPEG encoder stay compressed. While a consumer wants every frame, one long-lived decoder starts at the
-next keyframe and is dropped again when no consumer needs it. Intra-only codecs (MJPEG, raw) are
-decoded only for frames a consumer takes, and MJPEG frames are passed on as the camera's own JPEG
-bytes.
+picture (``Frame.bgr``), so keyframes waiting for a busy JPEG encoder stay compressed. While a
+consumer wants every frame, one long-lived decoder starts at the next keyframe and is dropped
+again when no consumer needs it. Intra-only codecs (MJPEG, raw) are decoded only for frames a
+consumer takes, and MJPEG frames are passed on as the camera's own JPEG bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..errors import CaptureError, StallError
 from ..redact import redact
 from . import failure, usb
 from .frame import Frame
+from .ring import Compressed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class StreamInfo:
     height: int
     rate: float | None
     audio: str | None = None
+    #: the codec's parameter sets (None when they come in-band)
+    extradata: bytes | None = None
 
 
 class Sink(Protocol):
@@ -77,6 +80,9 @@ class Sink(Protocol):
 
     def frame(self, frame: Frame) -> None:
         """A frame some consumer wants."""
+
+    def compressed(self, item: Compressed) -> None:
+        """A video packet as it arrived, for the stream's rings (keyframes, clips)."""
 
 
 def open_container(cam: CameraConfig) -> av.container.InputContainer:
@@ -197,7 +203,7 @@ class StreamReader:
         intra = codec in INTRA_ONLY
         sink.opened(StreamInfo(codec, ctx.width, ctx.height,
                                float(stream.average_rate) if stream.average_rate else None,
-                               _audio(container)))
+                               _audio(container), ctx.extradata))
         paced = cam.kind in ("file", "lavfi")
         clock = _Pacer() if paced else None
         decoder = _Decoder(ctx, sink)
@@ -215,6 +221,7 @@ class StreamReader:
                     # the packet's arrival: the time of the frames it gives, before any decode
                     arrived, now = time.time(), time.monotonic()
                     sink.packet(keyframe)
+                    sink.compressed(Compressed(arrived, now, keyframe, packet))
                     if intra:
                         if sink.wanted(True, now):
                             self._deliver_intra(packet, ctx, sink, arrived, now)

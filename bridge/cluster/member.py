@@ -88,7 +88,7 @@ class ClusterMember(Service):
             try:
                 await self._pool.execute("DELETE FROM camera_bridge_members WHERE name = $1", self.name)
                 await self._pool.execute("SELECT pg_notify($1, 'left:' || $2)", leases.CHANNEL, self.name)
-            except Exception as err:  # noqa: BLE001 - the database may be gone at stop
+            except Exception as err:
                 _LOGGER.debug("cluster: could not leave cleanly: %s", err)
 
     async def __aexit__(self, *exc: object) -> None:
@@ -133,7 +133,7 @@ class ClusterMember(Service):
                 if not self.connected:
                     _LOGGER.warning("cluster: database reachable again")
                 self.connected, self._warned = True, False
-            except (OSError, asyncio.TimeoutError, Exception) as err:  # noqa: BLE001 - asyncpg errors
+            except (TimeoutError, OSError, Exception) as err:
                 if isinstance(err, asyncio.CancelledError):
                     raise
                 self.renew_failures += 1
@@ -175,7 +175,7 @@ class ClusterMember(Service):
                 await conn.add_listener(leases.CHANNEL, lambda *_: self._wake.set())
                 while not conn.is_closed():
                     await asyncio.sleep(self.renew_every)
-            except (OSError, Exception) as err:  # noqa: BLE001 - reconnect after any driver error
+            except (OSError, Exception) as err:
                 if isinstance(err, asyncio.CancelledError):
                     raise
                 _LOGGER.debug("cluster: listen connection: %s", err)
@@ -188,12 +188,12 @@ class ClusterMember(Service):
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.renew_every)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
                 await self.balance()
-            except (OSError, Exception) as err:  # noqa: BLE001 - retried on the next wake
+            except (OSError, Exception) as err:
                 if isinstance(err, asyncio.CancelledError):
                     raise
                 _LOGGER.debug("cluster: balance: %s", err)
@@ -252,7 +252,7 @@ class ClusterMember(Service):
             if release:
                 try:
                     await leases.release(self._pool, held)
-                except (OSError, Exception) as err:  # noqa: BLE001 - it expires on its own
+                except (OSError, Exception) as err:
                     if isinstance(err, asyncio.CancelledError):
                         raise
                     _LOGGER.debug("cluster: release of %s failed: %s", camera, err)

@@ -39,6 +39,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _networks(value: Any) -> list[str]:
+    """A list of CIDR networks (``192.168.1.0/24``, ``10.0.0.7``, ``fd00::/8``), normalised."""
+    if not isinstance(value, list):
+        raise vol.Invalid(f"expected a list of networks such as 192.168.1.0/24, got {value!r}")
+    found = []
+    for item in value:
+        try:
+            found.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise vol.Invalid(f"not a network (CIDR such as 192.168.1.0/24): {item!r}") from None
+    return found
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
@@ -48,14 +61,20 @@ class ApiKey:
                                 "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
                        REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
     role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
+    cameras: list[str] | None = option(
+        optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))), None,
+        "The only cameras the key may see and use (others are 404); `null` = all.")
 
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    """``api.rate_limit``: token bucket per client (requests per second, bucket size)."""
+    """``api.rate_limit``: token bucket per client (requests per second, bucket size) and the
+    failed authentications allowed per address per minute."""
 
     rate: float = option(positive(float), 20.0, "Requests per second allowed per client (token bucket refill).")
     burst: int = option(integer(1, 10000), 40, "Bucket size: requests allowed at once.")
+    auth_failures: int = option(integer(1, 100000), 10,
+                                "Failed authentications allowed per client address per minute (then 429).")
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,13 @@ class ApiConfig:
                                     secret=True)
     keys: tuple[ApiKey, ...] = ()
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    max_websockets: int = option(integer(1, 10000), 64,
+                                 "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503.")
+    max_streams: int = option(integer(1, 10000), 64,
+                              "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
+    allow_networks: list[str] | None = option(
+        optional(_networks), None,
+        "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
 
     @property
     def loopback(self) -> bool:

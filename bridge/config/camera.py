@@ -182,6 +182,17 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True)
+class EventSnapshotConfig:
+    """``cameras.<id>.event_snapshot:`` section: the ring of recent keyframes event snapshots
+    are decoded from (count of keyframes; JPEG quality 1-100)."""
+
+    keyframes: int = option(integer(1, 120), 10,
+                            "Recent keyframes of the snapshot stream kept compressed for event snapshots "
+                            "(10: about 10 s at a 1 s GOP).")
+    quality: int = option(integer(1, 100), 85, "JPEG quality of event snapshots, 1-100.")
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     """One camera. Exactly one of ``url``, ``device`` and ``streams`` is set (``url`` and
     ``device`` are one stream with every role). Durations in seconds."""
@@ -209,6 +220,7 @@ class CameraConfig:
         _polygons, (), "Polygons filled black in every picture and before detection: "
         "lists of `[x, y]` points, 0-1 of the width and height.")
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    event_snapshot: EventSnapshotConfig = field(default_factory=EventSnapshotConfig)
     #: ``timelapse:`` setting overrides for this camera's timelapses
     timelapse: dict[str, SettingValue] = field(default_factory=dict)
     detect: DetectConfig = field(default_factory=DetectConfig)
@@ -259,16 +271,19 @@ class CameraConfig:
 
 CAMERA_OPTIONS = options_of(CameraConfig)
 SNAPSHOT_OPTIONS = options_of(SnapshotConfig)
+EVENT_SNAPSHOT_OPTIONS = options_of(EventSnapshotConfig)
 #: one camera (``cameras.<id>``)
 CAMERA_SCHEMA = section_schema(CAMERA_OPTIONS, {
     vol.Optional("snapshot", default=dict): section_schema(SNAPSHOT_OPTIONS),
+    vol.Optional("event_snapshot", default=dict): section_schema(EVENT_SNAPSHOT_OPTIONS),
     vol.Optional("timelapse", default=dict): _timelapse.validate_overrides,
     vol.Optional("detect"): _detect.CAMERA_DETECT_SCHEMA,
 })
 #: the sections of one camera, relative to ``cameras.<id>``
 SECTIONS: Sections = {
-    "": Section(CAMERA_OPTIONS, ("snapshot", "timelapse", "detect")),
+    "": Section(CAMERA_OPTIONS, ("snapshot", "event_snapshot", "timelapse", "detect")),
     "snapshot": Section(SNAPSHOT_OPTIONS),
+    "event_snapshot": Section(EVENT_SNAPSHOT_OPTIONS),
     **nest("detect", _detect.SECTIONS),
     **nest("timelapse", _timelapse.CAMERA_SECTIONS),
 }
@@ -309,6 +324,7 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
     cam = dict(cam)
     snapshot = SnapshotConfig(**cam.pop("snapshot"))
     cam["streams"] = tuple(cam.get("streams") or ())
+    cam["event_snapshot"] = EventSnapshotConfig(**cam.pop("event_snapshot", {}))
     cam["detect"] = _detect.build(cam.pop("detect", None) or {}, detect)
     if cam["detect"].kind == "onnx" and not cam["detect"].model:
         raise ConfigError([f"cameras.{cam_id}.detect.model: detector onnx needs a model file"])

@@ -34,7 +34,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _env_tag(loader: _Loader, node: yaml.Node) -> Any:
-    spec = loader.construct_scalar(node)  # type: ignore[arg-type]
+    spec = loader.construct_scalar(node)
     name, sep, default = spec.partition(":")
     if name in loader.environ:
         return loader.environ[name]  # a string; the schema coerces numbers and booleans

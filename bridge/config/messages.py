@@ -132,9 +132,7 @@ def section_at(sections: Sections, path: list[Any]) -> Section | None:
 def _lookup(data: Any, path: list[Any]) -> tuple[bool, Any]:
     """(found, value) of ``path`` in the raw ``data``."""
     for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
             data = data[part]
         else:
             return False, None

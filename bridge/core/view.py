@@ -123,9 +123,9 @@ class BridgeView(Protocol):
         camera has no detection."""
         ...
 
-    def best_snapshot(self, cam_id: str, label: str) -> bytes | None:
-        """The JPEG of the label's best detection (None before one). Raises NotFound when the
-        camera has no detection."""
+    def best_snapshot(self, cam_id: str, label: str, crop: bool = False) -> bytes | None:
+        """The JPEG of the label's best detection, or with ``crop`` its box cropped (None before
+        one). Raises NotFound when the camera has no detection."""
         ...
 
     def recording(self, cam_id: str) -> bool:
@@ -213,6 +213,12 @@ class BridgeView(Protocol):
 
     def timelapses(self) -> list[dict[str, Any]]:
         """Every timelapse as the API shows it."""
+        ...
+
+    def timelapse_states(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """Every timelapse as ``(display name, compact state)``, the state being the MQTT
+        ``{base}/timelapse/{id}/state`` payload (``id``, ``camera``, ``state``, ``render``, ...);
+        None before the timelapses started (never raises)."""
         ...
 
     def timelapse(self, tl_id: str) -> dict[str, Any]:

@@ -22,8 +22,8 @@ NMS_IOU = 0.45
 class HogDetector:
     """``person`` detector on OpenCV's built-in HOG + linear SVM; not thread-safe."""
 
-    name = "opencv_hog"
-    labels = ("person",)
+    name: str = "opencv_hog"
+    labels: tuple[str, ...] = ("person",)
 
     def __init__(self) -> None:
         self._hog = cv2.HOGDescriptor()

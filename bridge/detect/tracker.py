@@ -29,6 +29,10 @@ MOVED_IOU = 0.9  #: a box overlapping its last published box less than this has 
 
 _IDS = itertools.count(1)
 
+#: an event's ``end_reason``: the object was no longer seen, the camera's stream went away (or
+#: the camera was switched off), detection was switched off
+LEFT, STREAM_LOST, DETECTION_OFF = "left", "stream_lost", "detection_off"
+
 Box = tuple[float, float, float, float]
 
 
@@ -47,6 +51,9 @@ class Track:
     confirmed: bool = False
     zones: tuple[str, ...] = ()
     end_time: float | None = None
+    #: why it ended (``end`` events): ``left`` (no longer seen), ``stream_lost`` (the camera's
+    #: stream went away or the camera was switched off), ``detection_off``
+    end_reason: str | None = None
     snapshot_available: bool = False
     #: what the last published event said (for update events)
     _sent_at: float = 0.0
@@ -59,7 +66,7 @@ class Track:
         return {"type": kind, "id": self.id, "label": self.label, "score": round(self.score, 4),
                 "top_score": round(self.top_score, 4), "box": [round(v, 4) for v in self.box],
                 "zones": list(self.zones), "start_time": self.start_time, "end_time": self.end_time,
-                "snapshot_available": self.snapshot_available, "frame_time": frame_time}
+                "end_reason": self.end_reason, "snapshot_available": self.snapshot_available, "frame_time": frame_time}
 
 
 def zones_of(box: Box, zones: dict[str, tuple[tuple[float, float], ...]]) -> tuple[str, ...]:
@@ -124,16 +131,17 @@ class Tracker:
         for track in [t for t in self.tracks if t.missed > cfg.max_disappeared]:
             self.tracks.remove(track)
             if track.confirmed:
-                track.end_time = frame_time
+                track.end_time, track.end_reason = frame_time, LEFT
                 events.append(("end", track))
         return events
 
-    def end_all(self, frame_time: float) -> list[tuple[str, Track]]:
-        """End every object (detection turned off): the ``end`` events of confirmed ones."""
+    def end_all(self, frame_time: float, reason: str) -> list[tuple[str, Track]]:
+        """End every object (detection turned off, stream lost: ``reason``): the ``end``
+        events of confirmed ones."""
         events = []
         for track in self.tracks:
             if track.confirmed:
-                track.end_time = frame_time
+                track.end_time, track.end_reason = frame_time, reason
                 events.append(("end", track))
         self.tracks.clear()
         return events

@@ -24,14 +24,15 @@ import numpy as np
 
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
-from ..service import Service
-from .best import BestSnapshots
-from .capture import FrameCapture
 from ..config.detect import DetectConfig
+from ..service import Service
+from ..status import CameraState
+from .best import BestSnapshots, EventPicture
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats
-from .tracker import Box, Track, Tracker
+from .tracker import DETECTION_OFF, STREAM_LOST, Box, Track, Tracker
+from .training import TrainingCapture
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,19 +43,21 @@ REGION_MARGIN = 0.15
 REGION_MIN = 0.3
 TICK = 1.0  #: seconds: motion off-delay checks while no frame comes
 STATS_INTERVAL = 10.0  #: seconds between ``detect/stats`` publications
+EVENT_PICTURES = 50  #: events whose latest snapshot is kept (API ``/api/events/{id}/snapshot.jpg``)
 
 
 @dataclass
 class DetectUpdate:
     """What changed on a camera: event payloads, the motion state, object counts per label,
-    best snapshots (label -> JPEG bytes), the detection switch, stats (``detect/stats``
-    payload); None/empty = unchanged."""
+    best snapshots (label -> JPEG bytes) and their crops (label -> JPEG bytes), the detection
+    switch, stats (``detect/stats`` payload); None/empty = unchanged."""
 
     camera: str
     events: list[dict[str, Any]] = field(default_factory=list)
     motion: bool | None = None
     counts: dict[str, int] | None = None
     snapshots: dict[str, bytes] = field(default_factory=dict)
+    crops: dict[str, bytes] = field(default_factory=dict)
     enabled: bool | None = None
     stats: dict[str, Any] | None = None
 
@@ -63,7 +66,7 @@ class DetectUpdate:
 class _Outcome:
     motion: bool
     events: list[tuple[str, Track]]
-    snapshots: dict[str, bytes]
+    snapshots: dict[str, EventPicture]
     counts: dict[str, int]
 
 
@@ -73,12 +76,16 @@ class DetectWorker(Service):
     ``on_update`` is called on the event loop with each :class:`DetectUpdate`. :meth:`set_enabled`
     is the run-time switch (``{base}/{camera}/detect/set``), starting at ``enabled`` (the saved
     switch); ``save_switch(on)``, if given, saves each change: it blocks (SQLite), so it runs in
-    the detection thread, and leaving the worker waits for it. Raises :class:`ModelError` on
-    entry when the model cannot be loaded.
+    the detection thread, and leaving the worker waits for it. When the camera stops streaming
+    (a failure, a stall, the camera switched off or stopped), every open event ends with
+    ``end_reason`` ``stream_lost``, counts go to 0 and motion off; switching detection off ends
+    them with ``detection_off``. Raises :class:`ModelError` on entry when the model cannot be
+    loaded.
     """
 
     def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
-                 *, capture_root: Path, snapshot_width: int | None = None, enabled: bool = True,
+                 *, capture_root: Path, snapshot_width: int | None = None, snapshot_quality: int = 85,
+                 enabled: bool = True,
                  save_switch: Callable[[bool], None] | None = None) -> None:
         super().__init__()
         self._camera = camera
@@ -88,21 +95,27 @@ class DetectWorker(Service):
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
         self._tracker = Tracker(config)
-        self._capture = FrameCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
+        self._capture = TrainingCapture(camera.id, config.capture, Path(config.capture.dir or capture_root))
         self._mask: np.ndarray | None = None
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()
-        self._best = BestSnapshots(snapshot_width)
+        self._best = BestSnapshots(snapshot_width, snapshot_quality)
         self.stats = DetectStats()
         self.enabled = enabled
         self._save_switch = save_switch
         self._saving: Future[None] | None = None
+        self._ending: asyncio.Future[Any] | None = None
+        self._closed = False
+        self._streaming = False
         self.motion = False
         self._last_motion = float("-inf")
         self._stats_at = float("-inf")
         self.counts: dict[str, int] = dict.fromkeys(config.objects, 0)
-        #: the latest best snapshot per label (re-published on reconnect)
+        #: the latest best snapshot per label (re-published on reconnect), and its crop
         self.snapshots: dict[str, bytes] = {}
+        self.crops: dict[str, bytes] = {}
+        #: the latest snapshot of the most recent events, by event id (oldest first, bounded)
+        self.event_pictures: dict[str, EventPicture] = {}
 
     @property
     def camera_id(self) -> str:
@@ -125,24 +138,53 @@ class DetectWorker(Service):
             if self._sub is not None:
                 self._camera.unsubscribe(self._sub)
                 self._sub = None
-            # in the detection thread, after any frame still being processed (the tracker's owner)
-            ended = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time()))
-            ended.add_done_callback(self._ended)
-            self.counts = dict.fromkeys(self.config.objects, 0)
-            update.counts = dict(self.counts)
-            if self.motion:
-                self.motion, update.motion = False, False
+            self._end_all(DETECTION_OFF)
+            self._reset(update)
         _LOGGER.info("camera %s: detection %s", self._camera.id, "on" if on else "off")
         self._on_update(update)
         self._wake.set()
 
+    def _reset(self, update: DetectUpdate) -> None:
+        """Counts to 0 and motion off (in ``update``): nothing is seen any more."""
+        self.counts = dict.fromkeys(self.config.objects, 0)
+        update.counts = dict(self.counts)
+        self._last_motion = float("-inf")  # no off delay left to run: it would turn motion on again
+        if self.motion:
+            self.motion, update.motion = False, False
+
+    def _end_all(self, reason: str) -> None:
+        """End every open event with ``reason``: in the detection thread, after any frame still
+        being processed (the tracker's owner); leaving the worker waits for it."""
+        if self._closed:
+            return
+        ending = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time(), reason))
+        ending.add_done_callback(self._ended)  # before any waiter: published when it is done
+        self._ending = ending
+
     def _ended(self, future: asyncio.Future[list[tuple[str, Track]]]) -> None:
-        """Publish the ``end`` events of the objects tracked when detection was turned off."""
+        """Publish the ``end`` events of the objects tracked when detection was turned off or
+        the stream was lost."""
         if future.cancelled() or future.exception() is not None:
             return
         events = [track.payload(kind, track.end_time or time.time()) for kind, track in future.result()]
         if events:
             self._on_update(DetectUpdate(self._camera.id, events=events))
+
+    def _on_camera_state(self, camera: Camera) -> None:
+        """The camera's stream went away (a failure, a stall, the camera switched off or
+        stopped): every open event ends (``stream_lost``), counts go to 0, motion off."""
+        streaming = camera.state is CameraState.STREAMING
+        if streaming or not self._streaming:
+            self._streaming = streaming
+            return
+        self._streaming = False
+        if not self.enabled:
+            return  # switched off: ended already
+        update = DetectUpdate(self._camera.id)
+        self._reset(update)
+        self._end_all(STREAM_LOST)
+        _LOGGER.debug("camera %s: stream lost, detection events ended", self._camera.id)
+        self._on_update(update)
 
     def _subscribe(self) -> None:
         self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps), "detect")
@@ -155,6 +197,7 @@ class DetectWorker(Service):
             raise
         if self.enabled:
             self._subscribe()
+        self._camera.add_listener(self._on_camera_state)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {f"camera[{self._camera.id}].detect": self._run()}
@@ -166,11 +209,15 @@ class DetectWorker(Service):
         if self._saving is not None and not self._saving.done():  # a switch made just before
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(self._saving)
+        if self._ending is not None:  # events ended just before (the camera stopped first)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._ending)
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             await super().__aexit__(*exc)
         finally:
+            self._closed = True
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
@@ -191,8 +238,8 @@ class DetectWorker(Service):
             except TimeoutError:
                 self._tick()
                 continue
-            if sub is not self._sub:
-                continue  # turned off while waiting
+            if sub is not self._sub or not self._streaming:
+                continue  # turned off while waiting, or a frame from before the stream was lost
             try:
                 outcome = await loop.run_in_executor(self._executor, self._process, frame)
             except ValueError as err:  # an MJPEG frame that does not decode
@@ -201,7 +248,7 @@ class DetectWorker(Service):
                 warned = True
                 continue
             warned = False
-            if self._sub is sub:
+            if self._sub is sub and self._streaming:  # not a result from before a loss
                 self._apply(outcome, frame)
             self._tick()
 
@@ -226,12 +273,19 @@ class DetectWorker(Service):
             self._on_update(update)
 
     def _apply(self, outcome: _Outcome, frame: Frame) -> None:
-        update = DetectUpdate(self._camera.id, snapshots=outcome.snapshots)
+        update = DetectUpdate(self._camera.id, snapshots={k: p.jpeg for k, p in outcome.snapshots.items()},
+                              crops={k: p.crop for k, p in outcome.snapshots.items()})
+        for pic in outcome.snapshots.values():
+            self.event_pictures.pop(pic.event_id, None)
+            self.event_pictures[pic.event_id] = pic
+            while len(self.event_pictures) > EVENT_PICTURES:
+                del self.event_pictures[next(iter(self.event_pictures))]
         update.motion = self._motion_state(outcome.motion, frame.monotonic)
         update.events = [track.payload(kind, frame.time) for kind, track in outcome.events]
         if outcome.counts != self.counts:
             self.counts = update.counts = outcome.counts
-        self.snapshots.update(outcome.snapshots)
+        self.snapshots.update(update.snapshots)
+        self.crops.update(update.crops)
         if update.events or update.motion is not None or update.counts is not None or update.snapshots:
             self._on_update(update)
 
@@ -270,7 +324,7 @@ class DetectWorker(Service):
         events = self._tracker.update(detections, frame.time)
         for kind, track in events:
             self.stats.events[(track.label, kind)] += 1
-        snapshots = self._best.make(frame, events, time.monotonic())
+        snapshots = self._best.make(frame, events, time.monotonic(), self._camera.snapshot_picture)
         self._capture.offer(image, [{"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
                                     for label, score, box in detections], frame.time)
         self.stats.frame(time.perf_counter() - started)

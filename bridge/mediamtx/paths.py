@@ -81,7 +81,7 @@ def publisher_command(cam: CameraConfig, formats: Iterable[str] | None = None) -
         args += ["-re", "-stream_loop", "-1", "-i", cam.source]
     else:
         args += ["-i", cam.source]
-    args += [*X264, "-g", str(int(round(2 * fps))), "-an", "-f", "rtsp", "-rtsp_transport", "tcp"]
+    args += [*X264, "-g", str(round(2 * fps)), "-an", "-f", "rtsp", "-rtsp_transport", "tcp"]
     return shlex.join(args) + " " + PUBLISH_TARGET
 
 

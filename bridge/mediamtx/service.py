@@ -24,8 +24,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import MediamtxConfig
-from ..core.events import (BridgeEvent, CameraAdded, CameraEnabled, CameraRemoved, EventBus,
-                           MediamtxAvailability, MediamtxChanged, MediamtxReconciled, RecordingChanged)
+from ..core.events import (
+    BridgeEvent,
+    CameraAdded,
+    CameraEnabled,
+    CameraRemoved,
+    EventBus,
+    MediamtxAvailability,
+    MediamtxChanged,
+    MediamtxReconciled,
+    RecordingChanged,
+)
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats
@@ -244,7 +253,8 @@ class MediamtxService(Service):
         """Run the reconciler once (serialised); True when it completed."""
         async with self._lock:
             try:
-                result = await reconcile(self.api, self.desired(), self.owned)
+                # _Guarded forwards every PathApi call through the breaker
+                result = await reconcile(self.api, self.desired(), self.owned)  # type: ignore[arg-type]
             except (CircuitOpen, MediamtxError) as err:
                 _LOGGER.debug("mediamtx: reconcile cut short: %s", err)
                 return False

@@ -3,7 +3,8 @@ its diagnostics, with their Home Assistant discovery entities (topics: docs/mqtt
 
 Per camera with ``detect.enabled``: ``{base}/{camera}/motion`` (``ON``/``OFF``, retained),
 ``{base}/{camera}/events`` (JSON, not retained, never coalesced), ``{base}/{camera}/{label}``
-(count, retained), ``{base}/{camera}/{label}/snapshot`` (JPEG, retained),
+(count, retained), ``{base}/{camera}/{label}/snapshot`` (JPEG, retained) and
+``{base}/{camera}/{label}/snapshot/crop`` (JPEG of the box, retained),
 ``{base}/{camera}/detect/set`` (command ``ON``/``OFF``), ``{base}/{camera}/detect/state``
 (retained), ``{base}/{camera}/detect/stats`` (JSON, retained).
 """
@@ -17,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 from ..config import CameraConfig
 from ..core.control import BridgeControl
 from ..core.errors import NotFound
+from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated
+from .feature import Feature
 from .topics import Topics
 
 if TYPE_CHECKING:
-    from ..detect.worker import DetectUpdate, DetectWorker
+    from ..core.view import BridgeView
+    from ..detect.worker import DetectUpdate
     from .client import MqttLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,29 +46,39 @@ def publish_update(link: MqttLink, topics: Topics, update: DetectUpdate) -> None
         link.publish(topics.camera(cam, label), str(count), retain=True, qos=1)
     for label, jpeg in update.snapshots.items():
         link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+    for label, jpeg in update.crops.items():
+        link.publish(topics.camera(cam, f"{label}/snapshot/crop"), jpeg, retain=True, qos=1)
     for event in update.events:
         link.publish(topics.camera(cam, "events"), json.dumps(event), qos=1, coalesce=False)
     if update.stats is not None:
         link.publish(topics.camera(cam, "detect/stats"), json.dumps(update.stats), retain=True)
 
 
-def publish_state(link: MqttLink, topics: Topics, worker: DetectWorker | None) -> None:
-    """Re-publish a camera's retained detection state (on connect, on Home Assistant's birth)."""
-    if worker is None:
+def publish_state(link: MqttLink, topics: Topics, view: BridgeView, cam: str) -> None:
+    """Re-publish a camera's retained detection state from the view (on connect, on Home
+    Assistant's birth, when the camera is announced); nothing for a camera without detection."""
+    try:
+        state = view.detection(cam)
+    except NotFound:
         return
-    cam = worker.camera_id
-    link.publish(topics.camera(cam, "detect/state"), ON if worker.enabled else OFF, retain=True, qos=1)
-    link.publish(topics.camera(cam, "motion"), ON if worker.motion else OFF, retain=True, qos=1)
-    for label, count in worker.counts.items():
+    link.publish(topics.camera(cam, "detect/state"), ON if state["enabled"] else OFF, retain=True, qos=1)
+    link.publish(topics.camera(cam, "motion"), ON if state["motion"] else OFF, retain=True, qos=1)
+    for label, count in state["counts"].items():
         link.publish(topics.camera(cam, label), str(count), retain=True, qos=1)
-    for label, jpeg in worker.snapshots.items():
-        link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
-    link.publish(topics.camera(cam, "detect/stats"), json.dumps(worker.stats.as_payload()), retain=True)
+    for label in state["snapshots"]:
+        jpeg = view.best_snapshot(cam, label)
+        if jpeg is not None:
+            link.publish(topics.camera(cam, f"{label}/snapshot"), jpeg, retain=True, qos=1)
+        crop = view.best_snapshot(cam, label, crop=True)
+        if crop is not None:
+            link.publish(topics.camera(cam, f"{label}/snapshot/crop"), crop, retain=True, qos=1)
+    link.publish(topics.camera(cam, "detect/stats"), json.dumps(state["stats"]), retain=True)
 
 
 def clear(link: MqttLink, topics: Topics, cam: CameraConfig) -> None:
     """Clear a removed camera's retained detection topics."""
-    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects)]
+    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects),
+              *(f"{label}/snapshot/crop" for label in cam.detect.objects)]
     for leaf in leaves:
         link.publish(topics.camera(cam.id, leaf), b"", retain=True, qos=1)
 
@@ -99,8 +113,8 @@ def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) ->
 def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
                       availability: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
-    and inference time diagnostics, and per tracked label occupancy, count, best snapshot
-    (``image``) and events (``event``, types ``new``/``end``)."""
+    and inference time diagnostics, and per tracked label occupancy, count, best snapshot and
+    its crop (``image``) and events (``event``, types ``new``/``end``)."""
     from .discovery import entity_config
 
     if not cam.detect.enabled:
@@ -135,6 +149,9 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
             entity_config(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
                     name=f"{title} snapshot", image_topic=topics.camera(cid, f"{label}/snapshot"),
                     content_type="image/jpeg"),
+            entity_config(topics, "image", cid, f"{label}_snapshot_crop", f"{cid}_{label}_snapshot_crop", device,
+                    availability, name=f"{title} snapshot (crop)",
+                    image_topic=topics.camera(cid, f"{label}/snapshot/crop"), content_type="image/jpeg"),
             entity_config(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
                     name=f"{title} detected", event_types=["new", "end"], state_topic=topics.camera(cid, "events"),
                     value_template=("{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"
@@ -142,3 +159,45 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
                                     "\"score\": {{ value_json.top_score }}}{% endif %}")),
         ]
     return configs
+
+
+class DetectionMqtt(Feature):
+    """The publisher's detection feature: publishes each ``DetectionUpdated`` event, re-publishes
+    a camera's retained detection state from the view, clears a removed camera's topics (also
+    those named by a stale discovery config), and turns ``detect/set`` into
+    ``BridgeControl.set_detection``. Its discovery entities are among the camera's
+    (``discovery.camera_configs``)."""
+
+    def __init__(self, view: BridgeView, control: BridgeControl | None, link: MqttLink, topics: Topics) -> None:
+        self._view = view
+        self._control = control
+        self._link = link
+        self._topics = topics
+        self.subscriptions = [topics.detect_command_filter]
+
+    def publish_camera(self, cam_id: str) -> None:
+        publish_state(self._link, self._topics, self._view, cam_id)
+
+    def publish_all(self) -> None:
+        for cam_id in self._view.camera_ids():
+            self.publish_camera(cam_id)
+
+    def on_event(self, event: BridgeEvent) -> None:
+        if isinstance(event, DetectionUpdated):
+            publish_update(self._link, self._topics, event.update)
+        elif isinstance(event, CameraRemoved):
+            clear(self._link, self._topics, event.config)
+
+    def on_message(self, topic: str, payload: bytes | str) -> bool:
+        if self._control is None:
+            return False
+        return command(self._topics, topic, payload, self._control)
+
+    def clear_stale(self, payload: dict[str, Any]) -> None:
+        from .discovery import camera_of  # discovery imports this module
+
+        cam_id = camera_of(self._topics, payload)
+        if cam_id and cam_id not in self._view.camera_ids():
+            for stale in stale_topics(self._topics, cam_id, payload):
+                self._link.publish(stale, b"", retain=True, qos=1)
+

@@ -116,8 +116,8 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     bridge_only = [topics.bridge_availability]
     status = topics.camera(cam.id, "status")
     cid = cam.id
+    from .camera_switch import discovery_config as switch_config
     from .detection import discovery_configs as detection_configs
-    from .enabled import discovery_config as switch_config
 
     return [*detection_configs(topics, cam, device, both), switch_config(topics, cam, device),
         entity_config(topics, "camera", cid, "camera", cid, device, both,

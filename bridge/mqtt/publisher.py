@@ -1,7 +1,10 @@
 """What the bridge says on MQTT: availability, status, snapshots, discovery; and its commands.
 
-Subscribes to what capture produces (camera state changes, new snapshots) and never reaches into
-capture except to pass on a snapshot request. Topics and payloads: docs/mqtt.md.
+Listens to the event bus (camera state changes, new snapshots, ...), reads the bridge through its
+view (re-publishing everything on every (re)connect and on Home Assistant's birth) and hands
+commands to its control; it never reaches into a part. Its features (detection, camera switch,
+recording, timelapses, USB) implement one protocol, bridge/mqtt/feature.py. Topics and payloads:
+docs/mqtt.md.
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ from typing import Any
 import aiomqtt
 
 from .. import __version__
-from ..camera import Camera
 from ..config import CameraConfig, MqttConfig
 from ..core.control import BridgeControl
-from ..core.errors import NotFound
-from ..core.events import (BridgeEvent, CameraAdded, CameraRemoved, CameraStatusChanged, DetectionUpdated,
-                           DiscoverySwitched, EventBus, SnapshotTaken)
-from ..detect.worker import DetectWorker
+from ..core.errors import NoSnapshot, NotFound
+from ..core.events import (
+    BridgeEvent,
+    CameraAdded,
+    CameraRemoved,
+    CameraStatusChanged,
+    DiscoverySwitched,
+    EventBus,
+    SnapshotTaken,
+)
+from ..core.view import BridgeView
 from ..service import Service
-from ..snapshot import SnapshotWorker
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
@@ -43,13 +51,11 @@ class MqttPublisher(Service):
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
-    def __init__(self, config: MqttConfig, cameras: dict[str, Camera],
-                 snapshots: dict[str, SnapshotWorker], bus: EventBus | None = None,
+    def __init__(self, config: MqttConfig, view: BridgeView, bus: EventBus | None = None,
                  control: BridgeControl | None = None) -> None:
         super().__init__()
         self._config = config
-        self._cameras = cameras
-        self._snapshots = snapshots
+        self._view = view
         self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
         self.started_at = time.time()
         self._stopping = False
@@ -61,11 +67,10 @@ class MqttPublisher(Service):
         self.discovery_off = False
         #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
         self.config_error: Callable[[], list[str] | None] = lambda: None
-        #: the cameras' detection stages (the camera set's, shared)
-        self.detectors: dict[str, DetectWorker] = {}
-        #: features that publish more (switch, recording, timelapses, USB): :meth:`add_extension`
-        self.extensions: list[MqttFeature] = []
-        subscriptions = [self.topics.snapshot_command_filter, self.topics.detect_command_filter]
+        #: features that publish more (detection, switch, recording, timelapses, USB):
+        #: :meth:`add_feature`; detection is always there
+        self.features: list[MqttFeature] = []
+        subscriptions = [self.topics.snapshot_command_filter]
         self._subscriptions = subscriptions
         if self._config.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
@@ -76,9 +81,10 @@ class MqttPublisher(Service):
             on_message=self._on_message,
             on_connect=self._on_connect,
         )
-        self.control = control  #: where commands go (snapshot now, detection on/off)
+        self.control = control  #: where commands go (snapshot now; the features' commands)
         if bus is not None:
             bus.listen(self.on_event)
+        self.add_feature(detection.DetectionMqtt(view, control, self.link, self.topics))
 
     def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
                            with_bridge: bool = True) -> dict[str, dict[str, Any]]:
@@ -87,10 +93,10 @@ class MqttPublisher(Service):
             return {}
         configs = discovery.bridge_configs(self.topics) if with_bridge else []
         if cameras is None:
-            cameras = [camera.config for camera in self._cameras.values()]
+            cameras = [self._view.camera(cam_id) for cam_id in self._view.camera_ids()]
         for cam in cameras:
             configs += discovery.camera_configs(self.topics, cam)
-        for ext in self.extensions:
+        for ext in self.features:
             configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
 
@@ -114,10 +120,10 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
-    def add_extension(self, ext: MqttFeature) -> None:
+    def add_feature(self, ext: MqttFeature) -> None:
         """Add a feature that publishes more (see :class:`~bridge.mqtt.feature.MqttFeature`),
         before the publisher is entered."""
-        self.extensions.append(ext)
+        self.features.append(ext)
         self._subscriptions += ext.subscriptions
 
     async def _start(self) -> None:
@@ -131,7 +137,7 @@ class MqttPublisher(Service):
             coro.close()
             _LOGGER.debug("mqtt: bridge stopping, command %s ignored", name)
             return
-        self._spawn(self._command(coro, name), name)
+        self._start_task(self._command(coro, name), name)
 
     @staticmethod
     async def _command(coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -142,7 +148,7 @@ class MqttPublisher(Service):
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         loops = {"mqtt.status": self._periodic()}
-        for ext in self.extensions:
+        for ext in self.features:
             loops.update(ext.loops())
         return loops
 
@@ -168,12 +174,13 @@ class MqttPublisher(Service):
 
     async def _publish_offline(self) -> None:
         """Final retained state: every camera stopped and offline, the bridge offline."""
-        for cam_id, camera in self._cameras.items():
-            final = {**camera.status.as_payload(), "state": str(CameraState.STOPPED), "fps": None}
+        cam_ids = self._view.camera_ids()
+        for cam_id in cam_ids:
+            final = {**self._view.camera_status(cam_id).as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
             await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
         final_state = {**self.bridge_state(),
-                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in self._cameras}}
+                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
 
@@ -182,36 +189,35 @@ class MqttPublisher(Service):
     def on_event(self, event: BridgeEvent) -> None:
         """Publish what an event of the bus changes, then hand it to every feature."""
         if isinstance(event, CameraStatusChanged):
-            if event.camera in self._cameras:
+            if event.camera in self._view.camera_ids():
                 self._publish_camera(event.camera, with_snapshot=False)
                 self._publish_bridge_state()
         elif isinstance(event, SnapshotTaken):
             self.on_snapshot(event.camera, event.jpeg)
         elif isinstance(event, CameraAdded):
-            if event.camera in self._cameras:
+            if event.camera in self._view.camera_ids():
                 self.camera_added(event.camera)
         elif isinstance(event, CameraRemoved):
             self.camera_removed(event.config)
-        elif isinstance(event, DetectionUpdated):
-            detection.publish_update(self.link, self.topics, event.update)
         elif isinstance(event, DiscoverySwitched):
             self.set_discovery(event.enabled)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.on_event(event)
 
     def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
-        camera = self._cameras.get(cam_id)
-        retain = camera.config.snapshot.retain if camera is not None else False
+        try:
+            retain = self._view.camera(cam_id).snapshot.retain
+        except NotFound:
+            retain = False
         self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
 
     def camera_added(self, cam_id: str) -> None:
         """Announce a camera added (or restarted with new options) at run time."""
-        camera = self._cameras[cam_id]
-        for topic, payload in self._discovery_configs([camera.config], with_bridge=False).items():
+        for topic, payload in self._discovery_configs([self._view.camera(cam_id)], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.publish_camera(cam_id)
         self._publish_bridge_state()
 
@@ -222,25 +228,23 @@ class MqttPublisher(Service):
         self._availability.pop(config.id, None)
         for leaf in CAMERA_RETAINED:
             self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
-        detection.clear(self.link, self.topics, config)
         self._publish_bridge_state()
 
     # -- publishing ------------------------------------------------------------------------
 
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
-        camera = self._cameras[cam_id]
-        status = camera.status
-        online = ONLINE if status.state is CameraState.STREAMING else OFFLINE
+        status = self._view.camera_status(cam_id)
+        online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
         if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
             self._availability[cam_id] = online
             self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
         self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
                           retain=True, qos=1)
-        snap = self._snapshots[cam_id].latest if with_snapshot else None
-        if snap is not None:
-            self.on_snapshot(cam_id, snap.jpeg)
         if with_snapshot:
-            detection.publish_state(self.link, self.topics, self.detectors.get(cam_id))
+            try:
+                self.on_snapshot(cam_id, self._view.snapshot(cam_id).jpeg)
+            except NoSnapshot:
+                pass
 
     def bridge_state(self) -> dict[str, Any]:
         """The ``{base}/bridge/state`` payload."""
@@ -250,11 +254,11 @@ class MqttPublisher(Service):
             "version": __version__,
             "started_at": iso_utc(self.started_at),
             "uptime_s": int(now - self.started_at),
-            "cameras": {cam_id: str(cam.state) for cam_id, cam in self._cameras.items()},
+            "cameras": {cam_id: str(self._view.camera_status(cam_id).state) for cam_id in self._view.camera_ids()},
             "discovery": self.discovery_enabled,
             "mediamtx": None,
             "config_error": self.config_error(),
-            **{k: v for ext in self.extensions for k, v in ext.state_fields().items()},
+            **{k: v for ext in self.features for k, v in ext.state_fields().items()},
         }
 
     def _publish_bridge_state(self) -> None:
@@ -268,9 +272,9 @@ class MqttPublisher(Service):
         self._availability.clear()  # everything again: a broker may have lost its retained state
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
-        for cam_id in self._cameras:
+        for cam_id in self._view.camera_ids():
             self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.extensions:
+        for ext in self.features:
             ext.publish_all()
         self._publish_bridge_state()
 
@@ -284,7 +288,7 @@ class MqttPublisher(Service):
     async def _periodic(self) -> None:
         while True:
             await asyncio.sleep(self._config.status_interval)
-            for cam_id in self._cameras:
+            for cam_id in self._view.camera_ids():
                 self._publish_camera(cam_id, with_snapshot=False)
             self._publish_bridge_state()
 
@@ -293,7 +297,11 @@ class MqttPublisher(Service):
     def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
         if message.topic.matches(self.topics.discovery_filter):
-            self._check_discovery(topic, message.payload)
+            # only what the broker kept from before (retained, sent on subscribing): a live
+            # message is the echo of a config just published, which may arrive while its camera
+            # is being switched or restarted (out of the camera map for a moment)
+            if message.retain:
+                self._check_discovery(topic, message.payload)
             return
         if message.retain:
             # a retained command would replay on every restart: never act on one
@@ -306,9 +314,7 @@ class MqttPublisher(Service):
             return
         if self.control is None:
             return
-        if detection.command(self.topics, topic, message.payload, self.control):
-            return
-        if any(ext.on_message(topic, message.payload) for ext in self.extensions):
+        if any(ext.on_message(topic, message.payload) for ext in self.features):
             return
         cam_id = self.topics.command_camera(topic)
         if cam_id is not None:
@@ -329,11 +335,9 @@ class MqttPublisher(Service):
         _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
         self.link.publish(topic, b"", retain=True, qos=1)
         cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
-        if cam_id and cam_id not in self._cameras:
+        if cam_id and cam_id not in self._view.camera_ids():
             for leaf in CAMERA_RETAINED:
                 self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
-            for stale in detection.stale_topics(self.topics, cam_id, old):
-                self.link.publish(stale, b"", retain=True, qos=1)
-        for ext in self.extensions:  # e.g. a timelapse no longer defined: its state topics
+        for ext in self.features:  # a camera's detection topics, a timelapse no longer defined
             if isinstance(old, dict):
                 ext.clear_stale(old)

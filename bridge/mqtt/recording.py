@@ -62,7 +62,7 @@ class RecordingMqtt(Feature):
             except Exception:  # a failed switch must not stop the loop
                 _LOGGER.exception("mqtt: recording switch of %s failed", cam_id)
 
-    # -- extension interface -----------------------------------------------------------------
+    # -- feature interface -------------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
         """``{"mediamtx": "available" | "unavailable"}`` for ``{base}/bridge/state``."""

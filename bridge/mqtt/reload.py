@@ -5,6 +5,7 @@ one; ``null`` when the running configuration is the file's), re-published at eac
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from ..core.events import BridgeEvent, ConfigReloaded
 from .feature import Feature
 

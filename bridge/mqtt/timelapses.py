@@ -1,4 +1,4 @@
-"""Timelapses on MQTT, as a publisher extension (see ``MqttPublisher.add_extension``): state,
+"""Timelapses on MQTT, as a publisher feature (see ``MqttPublisher.add_feature``): state,
 latest frame and render progress topics, Home Assistant discovery (a device per timelapse, linked
 to its camera's device), and the ``{base}/timelapse/{id}/set`` commands. Topics and payloads:
 docs/mqtt.md."""
@@ -18,7 +18,7 @@ from .feature import Feature
 from .topics import TIMELAPSE_RETAINED
 
 if TYPE_CHECKING:
-    from ..timelapse.manager import TimelapseManager
+    from ..core.view import BridgeView
     from .publisher import MqttPublisher
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,17 +29,18 @@ COMMANDS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "sto
 
 
 class TimelapseMqtt(Feature):
-    """Publisher extension for the timelapses of the manager given to :meth:`attach` (nothing
-    before: the manager starts after the publisher). Retained commands are ignored by the
-    publisher before they get here."""
+    """Publisher feature for the timelapses, read through the view (nothing before they start:
+    they start after the publisher; :meth:`publish_all` once they run) and commanded through the
+    control. Retained commands are ignored by the publisher before they get here."""
 
-    def __init__(self, publisher: MqttPublisher, control: BridgeControl, *, discovery: bool) -> None:
+    def __init__(self, publisher: MqttPublisher, view: BridgeView, control: BridgeControl, *,
+                 discovery: bool) -> None:
+        self._view = view
         self._control = control
         self._link = publisher.link
         self._topics = publisher.topics
         self._configured = discovery  #: mqtt.discovery
         self._publisher = publisher
-        self._manager: TimelapseManager | None = None
         self.subscriptions = [self._topics.timelapse_command_filter]
 
     @property
@@ -48,12 +49,7 @@ class TimelapseMqtt(Feature):
         time (``PUT /api/bridge/discovery``)."""
         return self._configured and self._publisher.discovery_enabled
 
-    def attach(self, manager: TimelapseManager) -> None:
-        """Start publishing ``manager``'s timelapses (discovery and state at once)."""
-        self._manager = manager
-        self.publish_all()
-
-    # -- extension interface ---------------------------------------------------------------
+    # -- feature interface -----------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
         return {}
@@ -65,24 +61,26 @@ class TimelapseMqtt(Feature):
                           with_bridge: bool = True) -> list[discovery.Config]:
         """Discovery configs of every timelapse, in the full set only (``with_bridge``); none when
         discovery is off."""
-        if not self._discovery or not with_bridge or self._manager is None:
+        states = self._view.timelapse_states()
+        if not self._discovery or not with_bridge or states is None:
             return []
         configs: list[discovery.Config] = []
-        for rt in list(self._manager.timelapses.values()):
-            configs += discovery.timelapse_configs(self._topics, rt.id, rt.spec.display_name, rt.spec.camera)
+        for name, state in states:
+            configs += discovery.timelapse_configs(self._topics, state["id"], name, state["camera"])
         return configs
 
     def publish_all(self) -> None:
-        """Discovery and state of every timelapse (on connect, HA birth, attach)."""
-        if self._manager is None:
+        """Discovery and state of every timelapse (on connect, HA birth, once they started)."""
+        states = self._view.timelapse_states()
+        if states is None:
             return
         for topic, payload in self.discovery_configs():
             self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
-        for rt in list(self._manager.timelapses.values()):
-            self._publish_state(rt.status())
-            if rt.render is not None:
-                self._link.publish(self._topics.timelapse(rt.id, "render"),
-                                   json.dumps({"timelapse": rt.id, **rt.render}), retain=True, qos=1)
+        for _name, state in states:
+            self._publish_state(state)
+            if state["render"] is not None:
+                self._link.publish(self._topics.timelapse(state["id"], "render"),
+                                   json.dumps({"timelapse": state["id"], **state["render"]}), retain=True, qos=1)
 
     def _publish_state(self, status: dict[str, Any]) -> None:
         self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status),
@@ -101,11 +99,12 @@ class TimelapseMqtt(Feature):
         elif type_ == "timelapse.render":
             self._link.publish(self._topics.timelapse(data["timelapse"], "render"), json.dumps(data),
                                retain=True, qos=1)
-        elif type_ in ("timelapse.added", "timelapse.updated") and self._manager is not None:
-            rt = self._manager.timelapses.get(data["timelapse"])
-            if rt is not None and self._discovery:
-                for topic, payload in discovery.timelapse_configs(self._topics, rt.id, rt.spec.display_name,
-                                                                  rt.spec.camera):
+        elif type_ in ("timelapse.added", "timelapse.updated"):
+            found = [(name, state) for name, state in self._view.timelapse_states() or ()
+                     if state["id"] == data["timelapse"]]
+            if found and self._discovery:
+                name, state = found[0]
+                for topic, payload in discovery.timelapse_configs(self._topics, state["id"], name, state["camera"]):
                     self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
         elif type_ == "timelapse.removed":
             self._clear(data["timelapse"], data["camera"])
@@ -123,7 +122,8 @@ class TimelapseMqtt(Feature):
     def clear_stale(self, payload: dict[str, Any]) -> None:
         """A stale discovery config of a timelapse no longer defined: clear its state topics."""
         tl_id = discovery.timelapse_of(self._topics, payload)
-        if tl_id and self._manager is not None and tl_id not in self._manager.timelapses:
+        states = self._view.timelapse_states()
+        if tl_id and states is not None and tl_id not in {state["id"] for _name, state in states}:
             for leaf in TIMELAPSE_RETAINED:
                 self._link.publish(self._topics.timelapse(tl_id, leaf), b"", retain=True, qos=1)
 
@@ -133,7 +133,7 @@ class TimelapseMqtt(Feature):
         tl_id = self._topics.command_timelapse(topic)
         if tl_id is None:
             return False
-        if self._manager is not None:
+        if self._view.timelapse_states() is not None:
             self._command(tl_id, topic, payload)
         return True
 

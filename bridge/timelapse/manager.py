@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError
+from ..config.timelapse import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
 from ..service import Service
 from . import retention, schedule
-from ..config.timelapse import Defaults, Settings, Spec, effective, reference_errors, spec_data, spec_from_data
+from .archive import TimelapseArchive
 from .recorder import Recorder
 from .renderer import Renderer
 from .state import (
@@ -32,7 +33,6 @@ from .state import (
     TimelapseConflict,
     UnknownTimelapse,
 )
-from .storage import TimelapseStore
 
 if TYPE_CHECKING:
     from ..camera import Camera
@@ -62,7 +62,7 @@ class TimelapseManager(Service):
         self.defaults: Defaults = config.timelapse or Defaults()
         self.cameras = cameras
         self.root = config.state_dir / "timelapses"
-        self.tstore = TimelapseStore(store, self.root)
+        self.archive = TimelapseArchive(store, self.root)
         self.timelapses: dict[str, Runtime] = {}
         self.on_event = on_event or (lambda _type, _data: None)
         self.on_image = on_image or (lambda _id, _jpeg: None)
@@ -76,8 +76,8 @@ class TimelapseManager(Service):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        await asyncio.to_thread(self.tstore.reconcile)
-        rows = await asyncio.to_thread(self.tstore.timelapses)
+        await asyncio.to_thread(self.archive.reconcile)
+        rows = await asyncio.to_thread(self.archive.timelapses)
         for tl_id, spec in self.config.timelapses.items():
             row = rows.get(tl_id)
             if row is not None and row["origin"] != "yaml":
@@ -88,7 +88,7 @@ class TimelapseManager(Service):
                 row = {"state": state, "started_at": None, "last_capture_at": None}
                 if state is State.RUNNING:
                     row["started_at"] = time.time()
-                await asyncio.to_thread(self.tstore.save, tl_id, origin="yaml", state=str(state),
+                await asyncio.to_thread(self.archive.save, tl_id, origin="yaml", state=str(state),
                                         started_at=row["started_at"])
             self.timelapses[tl_id] = Runtime(spec, "yaml", State(row["state"]), row["started_at"],
                                              row["last_capture_at"])
@@ -112,26 +112,26 @@ class TimelapseManager(Service):
         newer than the newest video's last frame are stored."""
         if not rt.frames or not self.settings(rt).render_on_complete:
             return False
-        _, _, newest = await asyncio.to_thread(self.tstore.frame_stats, rt.id)
-        videos = await asyncio.to_thread(self.tstore.videos, rt.id)
+        _, _, newest = await asyncio.to_thread(self.archive.frame_stats, rt.id)
+        videos = await asyncio.to_thread(self.archive.videos, rt.id)
         return newest is not None and (not videos or newest > videos[0].last_at)
 
     async def __aenter__(self) -> TimelapseManager:
         await super().__aenter__()
         for rt in self.timelapses.values():
             if rt.lifecycle is State.RUNNING:
-                self._spawn(rt)
+                self._spawn_capture(rt)
         return self
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"timelapse.housekeeping": self._housekeeping()}
 
     async def load_counts(self, rt: Runtime) -> None:
-        rt.frames, rt.bytes, _ = await asyncio.to_thread(self.tstore.frame_stats, rt.id)
-        rt.discarded = await asyncio.to_thread(self.tstore.discards, rt.id)
-        rt.videos = len(await asyncio.to_thread(self.tstore.videos, rt.id))
+        rt.frames, rt.bytes, _ = await asyncio.to_thread(self.archive.frame_stats, rt.id)
+        rt.discarded = await asyncio.to_thread(self.archive.discards, rt.id)
+        rt.videos = len(await asyncio.to_thread(self.archive.videos, rt.id))
 
-    def _spawn(self, rt: Runtime) -> None:
+    def _spawn_capture(self, rt: Runtime) -> None:
         rt.capture_task = self.spawn_task(self.recorder.run(rt), f"timelapse[{rt.id}].capture")
 
     def spawn_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -184,7 +184,7 @@ class TimelapseManager(Service):
         if state is not State.RUNNING:
             rt.next_capture_at = None
         await asyncio.to_thread(
-            self.tstore.save, rt.id, origin=rt.origin, state=str(state),
+            self.archive.save, rt.id, origin=rt.origin, state=str(state),
             config=spec_data(rt.spec) if rt.origin == "api" else None, started_at=rt.started_at,
             last_capture_at=rt.last_capture_at)
         self.changed(rt)
@@ -222,7 +222,7 @@ class TimelapseManager(Service):
         await self._stop_capture(rt)
         await self._set_lifecycle(rt, target)
         if target is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         _LOGGER.info("timelapse %s: %s -> %s", tl_id, action, target)
         return rt
 
@@ -256,7 +256,7 @@ class TimelapseManager(Service):
         self.timelapses[tl_id] = rt
         await self._set_lifecycle(rt, state)
         if state is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         self.on_event("timelapse.added", {"timelapse": tl_id})
         return rt
 
@@ -285,7 +285,7 @@ class TimelapseManager(Service):
         await self._stop_capture(rt)
         await self._set_lifecycle(rt, rt.lifecycle)
         if rt.lifecycle is State.RUNNING:
-            self._spawn(rt)
+            self._spawn_capture(rt)
         self.on_event("timelapse.updated", {"timelapse": tl_id})
         return rt
 
@@ -298,7 +298,7 @@ class TimelapseManager(Service):
         if rt.rendering:
             await self.act(tl_id, "cancel")
         del self.timelapses[tl_id]
-        await asyncio.to_thread(self.tstore.forget, tl_id)
+        await asyncio.to_thread(self.archive.forget, tl_id)
         self.on_event("timelapse.removed", {"timelapse": tl_id, "camera": rt.spec.camera})
 
     def start_render(self, tl_id: str, trigger: str) -> None:
@@ -340,7 +340,7 @@ class TimelapseManager(Service):
             for rt in list(self.timelapses.values()):
                 settings = self.settings(rt)
                 if settings.keep_days is not None or settings.keep_videos is not None:
-                    deleted = await asyncio.to_thread(retention.apply, self.tstore, rt.id, settings, now)
+                    deleted = await asyncio.to_thread(retention.apply, self.archive, rt.id, settings, now)
                     if any(deleted.values()):
                         await self.load_counts(rt)
                         self.changed(rt)

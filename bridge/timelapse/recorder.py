@@ -3,7 +3,7 @@
 Frames come from the camera pipeline: a keyframes-only subscription on the running
 :class:`~bridge.camera.Camera` (no connection of its own); a camera replaced or removed at run
 time is followed. Each due frame is encoded (an MJPEG camera's own JPEG is kept as it is),
-scored by :mod:`.quality`, then stored by :mod:`.storage` or discarded; the disk guard holds
+scored by :mod:`.quality`, then kept by :mod:`.archive` or discarded; the disk guard holds
 capture while space is low. State changes go through the manager (events, MQTT).
 """
 
@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..capture import Frame, Need, picture
+from ..config.timelapse import Settings
 from ..snapshot import ENCODER
 from ..store import StoreError
 from . import quality, retention, schedule
-from ..config.timelapse import Settings
+from .archive import StorageError
 from .render import thumbnail
 from .state import Runtime
-from .storage import StorageError
 
 if TYPE_CHECKING:
     from ..camera import Camera
@@ -118,10 +118,10 @@ class Recorder:
     async def _seed(self, rt: Runtime) -> None:
         """After a restart, compare the next frames with the newest kept one (sudden change,
         scene baseline) rather than with nothing."""
-        row = await asyncio.to_thread(self.m.tstore.latest_frame, rt.id)
+        row = await asyncio.to_thread(self.m.archive.latest_frame, rt.id)
         if row is None:
             return
-        verdict = await asyncio.to_thread(_measure_stored, self.m.tstore.path(row.path))
+        verdict = await asyncio.to_thread(_measure_stored, self.m.archive.path(row.path))
         if verdict is not None:
             rt.previous = verdict.gray
             rt.measures.append(verdict.measures)
@@ -158,7 +158,7 @@ class Recorder:
         if not verdict.kept(settings.min_score):
             return await self._discard(rt, verdict, settings, captured_at)
         try:
-            row = await asyncio.to_thread(self.m.tstore.add_frame, rt.id, jpeg, captured_at, width,
+            row = await asyncio.to_thread(self.m.archive.add_frame, rt.id, jpeg, captured_at, width,
                                           height, verdict.score, verdict.flags)
         except (StorageError, StoreError) as err:  # disk full, read-only, database locked
             self.m.set_error(rt, f"cannot store frames: {err}")
@@ -174,7 +174,7 @@ class Recorder:
         self.m.set_error(rt, None)
         if captured_at - rt.thumbnail_at >= THUMBNAIL_EVERY:
             rt.thumbnail_at = captured_at
-            await asyncio.to_thread(thumbnail, self.m.tstore.path(row.path), self.m.thumbnail_path(rt.id))
+            await asyncio.to_thread(thumbnail, self.m.archive.path(row.path), self.m.thumbnail_path(rt.id))
         self.m.on_image(rt.id, jpeg)
         self.m.on_event("timelapse.frame", {"timelapse": rt.id, "frame": row.id, "kept": True,
                                           "captured_at": _iso(captured_at), "score": verdict.score,
@@ -188,7 +188,7 @@ class Recorder:
         rt.discarded[reason] = rt.discarded.get(reason, 0) + 1
         rt.consecutive_bad += 1
         try:
-            await asyncio.to_thread(self.m.tstore.add_discard, rt.id, reason)
+            await asyncio.to_thread(self.m.archive.add_discard, rt.id, reason)
         except StoreError as err:  # the count in memory and in metrics still grows
             self.m.warn(rt, "storage", "cannot count a discarded frame: %s", err)
         if rt.consecutive_bad >= settings.degraded_after and not rt.degraded:

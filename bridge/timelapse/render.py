@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BridgeError
-from .storage import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, commit_file
+from .archive import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, commit_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ProgressParser:
         self._percent = max(self._percent, percent)
         elapsed = self._clock() - self._start
         eta = None
-        if 0 < self._frames:
+        if self._frames > 0:
             eta = elapsed * (self.total - self._frames) / self._frames
         return Progress(self._percent, self._frames, self.total, eta, elapsed)
 

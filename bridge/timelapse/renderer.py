@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import retention
+from .archive import StorageError
 from .render import Progress, RenderError, render, thumbnail
 from .state import Runtime, TimelapseConflict
-from .storage import StorageError
 
 if TYPE_CHECKING:
     from .manager import TimelapseManager
@@ -58,7 +58,7 @@ class Renderer:
 
     async def _render(self, rt: Runtime, trigger: str) -> None:
         settings = self.m.settings(rt)
-        frames = await asyncio.to_thread(self.m.tstore.frames, rt.id)
+        frames = await asyncio.to_thread(self.m.archive.frames, rt.id)
         started = time.time()
         name = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
         out = self.m.root / rt.id / "videos" / f"{name}.mp4"
@@ -66,13 +66,13 @@ class Renderer:
         assert rt.render is not None
         self.m.on_event("timelapse.render", {"timelapse": rt.id, **rt.render})
         try:
-            result = await render([(self.m.tstore.path(f.path), f.captured_at) for f in frames], out,
+            result = await render([(self.m.archive.path(f.path), f.captured_at) for f in frames], out,
                                   fps=settings.fps, width=settings.width, crf=settings.crf,
                                   timestamp=settings.timestamp, tz=self.m.defaults.tzinfo,
                                   on_progress=lambda p: self._progress(rt, p))
             thumb = out.with_suffix(".jpg")
-            has_thumb = await asyncio.to_thread(thumbnail, self.m.tstore.path(frames[-1].path), thumb)
-            video = await asyncio.to_thread(self.m.tstore.add_video, {
+            has_thumb = await asyncio.to_thread(thumbnail, self.m.archive.path(frames[-1].path), thumb)
+            video = await asyncio.to_thread(self.m.archive.add_video, {
                 "timelapse_id": rt.id, "path": out.relative_to(self.m.root).as_posix(),
                 "thumbnail": thumb.relative_to(self.m.root).as_posix() if has_thumb else None,
                 "created_at": started, "frames": result.frames, "duration": result.duration,
@@ -88,8 +88,8 @@ class Renderer:
             _LOGGER.warning("timelapse %s: render failed: %s", rt.id, err)
             self._render_done(rt, "failed", str(err))
             return
-        deleted = await asyncio.to_thread(retention.after_render, self.m.tstore, rt.id, settings, video.last_at)
-        await asyncio.to_thread(retention.apply, self.m.tstore, rt.id, settings, time.time())
+        deleted = await asyncio.to_thread(retention.after_render, self.m.archive, rt.id, settings, video.last_at)
+        await asyncio.to_thread(retention.apply, self.m.archive, rt.id, settings, time.time())
         await self.m.load_counts(rt)
         if deleted:
             _LOGGER.info("timelapse %s: %d rendered frames deleted", rt.id, deleted)

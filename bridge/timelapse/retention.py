@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config.timelapse import Settings
-from .storage import TimelapseStore
+from .archive import TimelapseArchive
 
 MIB = 1024 * 1024
 DAY = 86400.0  #: seconds
@@ -40,22 +40,22 @@ def low_space(path: Path, min_free_mb: int, free: FreeSpace = free_bytes) -> str
             f"timelapse.min_free_mb is {min_free_mb}")
 
 
-def apply(tstore: TimelapseStore, tl_id: str, settings: Settings, now: float) -> dict[str, int]:
+def apply(archive: TimelapseArchive, tl_id: str, settings: Settings, now: float) -> dict[str, int]:
     """Delete frames older than ``keep_days`` and videos beyond ``keep_videos`` (oldest first).
     Returns what was deleted (``frames``, ``videos``)."""
     deleted = {"frames": 0, "videos": 0}
     if settings.keep_days is not None:
-        deleted["frames"] = tstore.delete_frames(tl_id, now - settings.keep_days * DAY)
+        deleted["frames"] = archive.delete_frames(tl_id, now - settings.keep_days * DAY)
     if settings.keep_videos is not None:
-        for video in tstore.videos(tl_id)[settings.keep_videos:]:
-            tstore.delete_video(video)
+        for video in archive.videos(tl_id)[settings.keep_videos:]:
+            archive.delete_video(video)
             deleted["videos"] += 1
     return deleted
 
 
-def after_render(tstore: TimelapseStore, tl_id: str, settings: Settings, last_at: float) -> int:
+def after_render(archive: TimelapseArchive, tl_id: str, settings: Settings, last_at: float) -> int:
     """With ``delete_frames_after_render``, delete the frames up to the rendered video's last
     one (captured at ``last_at``); returns how many."""
     if not settings.delete_frames_after_render:
         return 0
-    return tstore.delete_frames(tl_id, last_at)
+    return archive.delete_frames(tl_id, last_at)

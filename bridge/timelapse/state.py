@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ..config.timelapse import Defaults, Spec, effective, spec_data
 from ..core.errors import BridgeError, Conflict, Invalid, NotFound
 from ..status import iso_utc
-from ..config.timelapse import Defaults, Spec, effective, spec_data
 
 BASELINE_FRAMES = 15  #: recent kept frames whose medians are the quality checks' scene baseline
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-    from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+    from .coordinator import CameraBridgeConfigEntry
 
 #: no limit: entities read the coordinator's data, and the bridge serves concurrent actions
 PARALLEL_UPDATES = 0

@@ -10,6 +10,8 @@ decided once here from what the running Home Assistant offers, so no caller bran
   2026.8 (identifiers are unique per config entry only) for
   ``async_get_device_by_identifier(identifier, config_entry_id)``: :func:`get_device`.
 - ``ConfigFlowResult`` (from 2024.4; ``FlowResult`` before): :data:`ConfigFlowResult`.
+- ``UpdateFailed`` takes a translation (a ``HomeAssistantError`` from 2024.9; a plain exception
+  before): :func:`update_failed`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigFlowResult
@@ -29,13 +32,23 @@ else:
     except ImportError:  # HA 2024.3
         from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
-__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "via_device"]
+__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "update_failed",
+           "via_device"]
 
 #: whether ``DataUpdateCoordinator.__init__`` takes ``config_entry``
 COORDINATOR_TAKES_ENTRY: bool = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
 #: whether ``DeviceInfo`` links a child device by the parent's registry id (``via_device_id``)
 VIA_DEVICE_ID: bool = "via_device_id" in (DeviceInfo.__required_keys__ | DeviceInfo.__optional_keys__)
 _BY_IDENTIFIER: bool = hasattr(dr.DeviceRegistry, "async_get_device_by_identifier")
+_UPDATE_FAILED_TRANSLATED: bool = issubclass(UpdateFailed, HomeAssistantError)
+
+
+def update_failed(message: str, domain: str, key: str, placeholders: dict[str, str]) -> UpdateFailed:
+    """``UpdateFailed(message)``, translated (``domain``'s exception ``key``) where it can be."""
+    if _UPDATE_FAILED_TRANSLATED:
+        return UpdateFailed(message, translation_domain=domain, translation_key=key,
+                            translation_placeholders=placeholders)
+    return UpdateFailed(message)
 
 
 def via_device(parent: dr.DeviceEntry) -> DeviceInfo:

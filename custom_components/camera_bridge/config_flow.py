@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
-
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
@@ -88,7 +87,7 @@ async def _errors_of(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[Brid
     except CameraBridgeApiError:
         _LOGGER.exception("unexpected answer from the bridge")
         return None, {"base": "unknown"}
-    except Exception:  # noqa: BLE001 - a config flow must always answer the user
+    except Exception:
         _LOGGER.exception("unexpected error validating the bridge")
         return None, {"base": "unknown"}
 
@@ -97,7 +96,7 @@ def _title(data: Mapping[str, Any]) -> str:
     return f"Camera Bridge {data[CONF_HOST]}"
 
 
-class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
+class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]  # untyped on HA 2024.3
     """Adds a Camera Bridge."""
 
     VERSION = 1

@@ -27,7 +27,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.device_registry import DeviceEntry
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .api import (
     SUBSCRIBED,
@@ -39,7 +39,7 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
-from .compat import COORDINATOR_TAKES_ENTRY
+from .compat import COORDINATOR_TAKES_ENTRY, update_failed
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
@@ -80,9 +80,10 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             with_detection = [cam.id for cam in cameras if cam.detection_labels]
             views = await asyncio.gather(*(self.client.detection(cam_id) for cam_id in with_detection))
         except CameraBridgeAuthError as err:
-            raise ConfigEntryAuthFailed(str(err)) from err
+            raise ConfigEntryAuthFailed(str(err), translation_domain=DOMAIN, translation_key="auth_failed",
+                                        translation_placeholders={"error": str(err)}) from err
         except CameraBridgeApiError as err:
-            raise UpdateFailed(f"bridge not reachable: {err}") from err
+            raise update_failed(f"bridge not reachable: {err}", DOMAIN, "unreachable", {"error": str(err)}) from err
         now = time.time()
         for cam_id, view in zip(with_detection, views, strict=True):
             if view is not None:  # else: an older bridge, known from events only
@@ -137,7 +138,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.status``: one camera's new status (an unknown camera: reload, it was added)."""
-        cam_id = event.data.get("camera")
+        cam_id = str(event.data.get("camera"))
         camera = state.cameras.get(cam_id)
         if camera is None:
             await self.async_refresh()
@@ -149,7 +150,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_enabled(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.enabled``: a camera switched on or off."""
-        camera = state.cameras.get(event.data.get("camera"))
+        camera = state.cameras.get(str(event.data.get("camera")))
         if camera is not None:
             self.set_camera(camera.with_status({"enabled": bool(event.data.get("enabled"))}))
 
@@ -160,7 +161,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _camera_recording(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.recording``: MediaMTX recording of a camera switched."""
-        camera = state.cameras.get(event.data.get("camera"))
+        camera = state.cameras.get(str(event.data.get("camera")))
         if camera is not None:
             media = {**(camera.raw.get("mediamtx") or {}), "recording": bool(event.data.get("recording"))}
             self.set_camera(camera.with_status({"mediamtx": media}))
@@ -191,7 +192,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _timelapse_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.status`` (the compact status, ``id``): update it; unknown: reload."""
-        current = state.timelapses.get(event.data.get("id"))
+        current = state.timelapses.get(str(event.data.get("id")))
         if current is None:
             await self.async_refresh()
         else:
@@ -199,14 +200,14 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     async def _timelapse_render(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.render`` (``timelapse`` + the render's fields): its render progress."""
-        current = state.timelapses.get(event.data.get("timelapse"))
+        current = state.timelapses.get(str(event.data.get("timelapse")))
         if current is not None:
             self.set_timelapse(current.updated({"render": {k: v for k, v in event.data.items()
                                                            if k != "timelapse"}}))
 
     async def _timelapse_frame(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.frame``: a kept frame is the latest (its count comes with the status)."""
-        current = state.timelapses.get(event.data.get("timelapse"))
+        current = state.timelapses.get(str(event.data.get("timelapse")))
         if current is not None and event.data.get("kept"):
             self.set_timelapse(current.updated({"last_frame": event.data.get("frame")}))
 
@@ -246,8 +247,9 @@ EVENT_HANDLERS: dict[str, Callable[[CameraBridgeCoordinator, BridgeState, Bridge
     "timelapse.frame": CameraBridgeCoordinator._timelapse_frame,
     **dict.fromkeys(DETECTION_EVENTS, CameraBridgeCoordinator._detection),
 }
-#: events that only change entity states (not fired on the bus as ``camera_bridge_event``)
-NOT_FIRED = frozenset({"camera.status", "camera.removed"})
+#: events that only change entity states or come too often (a snapshot: one per camera every few
+#: seconds), not fired on the bus as ``camera_bridge_event``
+NOT_FIRED = frozenset({"camera.status", "camera.removed", "camera.snapshot"})
 
 #: A bridge's config entry: ``runtime_data`` is its coordinator. (A ``type`` statement needs
 #: Python 3.12, and HA 2024.3, on 3.11, has no generic ConfigEntry: checkers see the parameter.)

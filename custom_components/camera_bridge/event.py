@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PARALLEL_UPDATES = 0
 
 EVENT_TYPES = ["new", "end"]
-ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time")
+ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time", "end_reason")
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,

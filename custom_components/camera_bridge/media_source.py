@@ -47,14 +47,14 @@ class CameraBridgeMediaSource(MediaSource):
     def _parse(self, identifier: str | None) -> tuple[str | None, str | None, str | None]:
         parts = (identifier or "").split("/") if identifier else []
         if len(parts) > 3:
-            raise Unresolvable(f"unknown media {identifier}")
+            raise _unresolvable("unknown_media", identifier=str(identifier))
         return (*parts, *([None] * (3 - len(parts))))  # type: ignore[return-value]
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """A video's proxy URL (the media source signs it)."""
         entry_id, tl_id, video_id = self._parse(item.identifier)
         if entry_id not in self._coordinators() or not tl_id or not video_id:
-            raise Unresolvable(f"no timelapse video {item.identifier}")
+            raise _unresolvable("unknown_media", identifier=str(item.identifier))
         return PlayMedia(video_path(entry_id, tl_id, video_id), "video/mp4")
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
@@ -65,7 +65,7 @@ class CameraBridgeMediaSource(MediaSource):
             return self._folder(None, self.name, [
                 self._folder(eid, title, None) for eid, (title, _c) in coordinators.items()], MediaClass.DIRECTORY)
         if entry_id not in coordinators:
-            raise Unresolvable(f"no loaded bridge {entry_id}")
+            raise _unresolvable("bridge_not_loaded", entry_id=entry_id)
         title, coordinator = coordinators[entry_id]
         if tl_id is None:
             return self._folder(entry_id, title, [
@@ -74,7 +74,7 @@ class CameraBridgeMediaSource(MediaSource):
         try:
             videos = await coordinator.client.timelapse_videos(tl_id)
         except CameraBridgeApiError as err:
-            raise Unresolvable(f"timelapse {tl_id}: {err}") from err
+            raise _unresolvable("no_videos", timelapse=tl_id, error=str(err)) from err
         timelapse = coordinator.data.timelapses.get(tl_id)
         children = [
             BrowseMediaSource(
@@ -91,6 +91,12 @@ class CameraBridgeMediaSource(MediaSource):
             domain=DOMAIN, identifier=identifier, media_class=MediaClass.DIRECTORY,
             media_content_type=MediaType.VIDEO, title=title, can_play=False, can_expand=True,
             children=children, children_media_class=children_class)
+
+
+def _unresolvable(key: str, **placeholders: str) -> Unresolvable:
+    """A translated Unresolvable (``exceptions.{key}`` of strings.json)."""
+    return Unresolvable(f"{key}: {placeholders}", translation_domain=DOMAIN, translation_key=key,
+                        translation_placeholders=placeholders)
 
 
 def _video_title(video: dict) -> str:

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import voluptuous as vol
-
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult

@@ -93,7 +93,7 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
                             options=CAMERA_STATES, entity_category=EntityCategory.DIAGNOSTIC,
                             value_fn=lambda cam: cam.state),
     CameraSensorDescription(key="reconnects", translation_key="reconnects",
-                            state_class=SensorStateClass.TOTAL_INCREASING,
+                            state_class=SensorStateClass.TOTAL_INCREASING, entity_registry_enabled_default=False,
                             entity_category=EntityCategory.DIAGNOSTIC, value_fn=lambda cam: cam.reconnects),
 )
 

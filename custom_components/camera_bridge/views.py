@@ -11,7 +11,6 @@ import re
 
 import aiohttp
 from aiohttp import web
-
 from homeassistant.components.http import HomeAssistantView
 from homeassistant.core import HomeAssistant, callback
 

@@ -9,7 +9,7 @@ import asyncio
 import aiomqtt
 
 from bridge.core.events import EventBus
-from bridge.mqtt.enabled import CameraSwitchMqtt
+from bridge.mqtt.camera_switch import CameraSwitchMqtt
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.mqtt.recording import RecordingMqtt
 
@@ -20,7 +20,7 @@ def publisher() -> tuple[MqttPublisher, FakeView, FakeControl]:
     config = make_config({"porch": {"url": "rtsp://192.0.2.10/stream"}})
     view = FakeView(config)
     control = FakeControl(view)
-    pub = MqttPublisher(config.mqtt, {}, {}, bus=EventBus(), control=control)  # type: ignore[arg-type]
+    pub = MqttPublisher(config.mqtt, view, bus=EventBus(), control=control)  # type: ignore[arg-type]
     return pub, view, control
 
 

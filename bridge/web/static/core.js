@@ -188,7 +188,20 @@ export function openStream() {
     });
   }
   source.onopen = () => { store.streamOpen = true; changed(); };
-  source.onerror = () => { store.streamOpen = false; changed(); };
+  source.onerror = () => {
+    store.streamOpen = false;
+    changed();
+    if (source && source.readyState === EventSource.CLOSED) {
+      // refused (401: the session ended, e.g. the bridge restarted): ask who we are, then retry
+      source = null;
+      setTimeout(() => {
+        api("GET", "/api/session").then((who) => {
+          if (who.role) openStream();
+          else { session.role = null; changed(); }
+        }).catch(() => setTimeout(openStream, 5000));
+      }, 2000);
+    }
+  };
 }
 
 export function closeStream() {

@@ -198,7 +198,7 @@ function EventList({ items }) {
         : null;
       return html`<li key=${e.id} data-event=${e.id} data-label=${e.label} data-camera=${camera} data-start=${e.start_time || 0}>
         ${img ? html`<img src=${img} alt=${`${e.label} seen by ${cam ? cam.name : camera}`} loading="lazy" />`
-              : html`<div class="picture" style="width:160px"><span>no snapshot</span></div>`}
+              : html`<div class="picture thumb"><span>no snapshot</span></div>`}
         <div>
           <strong>${e.label}</strong> ${Math.round((e.top_score ?? e.score ?? 0) * 100)} %
           <div><a href=${`#/camera/${encodeURIComponent(camera)}`}>${cam ? cam.name : camera}</a></div>
@@ -255,7 +255,7 @@ function Videos({ id, count }) {
     api("GET", `/api/timelapses/${encodeURIComponent(id)}/videos`).then((v) => setVideos(v.videos)).catch(() => {});
   }, [id, count]);
   if (!videos.length) return null;
-  return html`<div class="videos">${videos.map((v) => html`<figure key=${v.id} style="margin:0">
+  return html`<div class="videos">${videos.map((v) => html`<figure key=${v.id}>
     <video controls preload="metadata" src=${v.url} poster=${v.thumbnail_url} data-video=${v.id}
       aria-label=${`Timelapse video of ${v.frames} frames, ${v.duration} s`}></video>
     <figcaption>${when(v.created_at)}: ${v.frames} frames, ${v.duration} s, ${v.width}×${v.height}</figcaption>
@@ -426,7 +426,7 @@ function CameraForm({ camera, done }) {
       ${probe.running ? "Testing the connection…" : probe.ok
         ? `The bridge sees ${probe.codec} ${probe.width}×${probe.height}${probe.fps ? ` at ${probe.fps} fps` : ""} (${probe.elapsed_s} s).`
         : `The bridge cannot read it: ${probe.error}`}</p>`}
-    <div class="row" style="margin-top:.8rem">
+    <div class="row actions">
       <button type="button" class="secondary" disabled=${busy} onClick=${test}>Test connection</button>
       <button type="submit" disabled=${busy}>${adding ? "Add camera" : "Save"}</button>
       ${!adding && html`<button type="button" class="secondary" onClick=${done}>Cancel</button>`}

@@ -35,7 +35,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -259,10 +259,10 @@ def bridge_accepts(launcher: str | None, camera: dict | None = None, top: dict |
 
 
 class _Launcher(BaseHTTPRequestHandler):
-    bridges: dict[str, BridgeProcess] = {}
+    bridges: ClassVar[dict[str, BridgeProcess]] = {}
     lock = threading.Lock()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: the tests' output is what matters
 
     def _answer(self, status: int, body: Any) -> None:
@@ -281,13 +281,13 @@ class _Launcher(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         return self.bridges.get(parts[1]) if len(parts) >= 2 and parts[0] == "bridges" else None
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self._body()
         if self.path == "/bridges":
             proc = BridgeProcess(body.get("camera"), body.get("clip"), body.get("top"))
             try:
                 proc.start()
-            except Exception as err:  # noqa: BLE001 - the test shows why
+            except Exception as err:  # noqa: BLE001 - any start failure goes back to the test
                 proc.stop()
                 self._answer(500, str(err))
                 return
@@ -303,7 +303,7 @@ class _Launcher(BaseHTTPRequestHandler):
         else:
             self._answer(404, f"no route POST {self.path}")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         proc = self._bridge()
         if proc is not None and self.path.endswith("/log"):
             self._answer(200, proc.log_tail(20000))
@@ -312,7 +312,7 @@ class _Launcher(BaseHTTPRequestHandler):
         else:
             self._answer(404, f"no route GET {self.path}")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         parts = self.path.strip("/").split("/")
         with self.lock:
             proc = self.bridges.pop(parts[1], None) if len(parts) == 2 else None

@@ -302,7 +302,7 @@ def no_deprecated_calls() -> Generator[None, None, None]:
         warnings.simplefilter("always", DeprecationWarning)
         shown = warnings.showwarning
 
-        def _show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        def _show(message, category, filename, lineno, file=None, line=None) -> None:
             frames = [f for f in traceback.extract_stack() if "custom_components/camera_bridge" in f.filename]
             if issubclass(category, DeprecationWarning) and (frames or DOMAIN in str(message)):
                 where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{filename}:{lineno}"

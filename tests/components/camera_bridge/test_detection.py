@@ -38,12 +38,14 @@ async def test_detection_entities_follow_the_events(hass: HomeAssistant, init_in
 
     fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "update", "score": 0.8}})
     fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "end",
-                                                                           "end_time": 1795248630.0}})
+                                                                           "end_time": 1795248630.0,
+                                                                           "end_reason": "stream_lost"}})
     fake_bridge.push("detection.motion", {"camera": "front_door", "motion": False})
     await wait_until(hass, lambda: hass.states.get("sensor.front_door_person_count").state == "0")
     assert hass.states.get("binary_sensor.front_door_person_occupancy").state == STATE_OFF
     assert hass.states.get("binary_sensor.front_door_motion").state == STATE_OFF
-    assert hass.states.get("event.front_door_person_detection").attributes["event_type"] == "end"
+    ended = hass.states.get("event.front_door_person_detection").attributes
+    assert ended["event_type"] == "end" and ended["end_reason"] == "stream_lost"
 
 
 

@@ -157,6 +157,9 @@ async def test_other_bridge_events_are_fired_on_the_bus(hass: HomeAssistant, ini
                                                         fake_bridge: FakeBridge) -> None:
     seen = []
     hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
+    # a new snapshot (every few seconds per camera) is not an event for HA's bus
+    fake_bridge.push("camera.snapshot", {"camera": "front_door", "taken_at": 1.0, "width": 64, "height": 48,
+                                         "bytes": 900})
     fake_bridge.push("detection.event", {"camera": "front_door", "event": {"type": "new", "label": "person",
                                                                            "score": 0.91}})
     fake_bridge.push("timelapse.frame", {"timelapse": "garden", "frame": 12, "kept": True})

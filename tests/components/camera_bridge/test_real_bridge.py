@@ -186,6 +186,15 @@ async def test_client_errors_against_a_real_bridge(hass: HomeAssistant, real_bri
     assert await viewer.timelapses() == [] and await admin.timelapses() == []  # no timelapses here
     with pytest.raises(api.CameraBridgeConnectionError):
         await api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).bridge()
+    # the push channel: a refused key, nothing listening
+    with pytest.raises(api.CameraBridgeAuthError):
+        await anext(api.CameraBridgeClient(session, "127.0.0.1", real_bridge.port, "cb_not-the-key").events())
+    with pytest.raises(api.CameraBridgeConnectionError):
+        await anext(api.CameraBridgeClient(session, "127.0.0.1", free_port(), real_bridge.api_key).events())
+    # features this bridge's configuration leaves out answer "none", not an error
+    assert await admin.detection("front_door") is None
+    with pytest.raises(api.CameraBridgeNotFoundError):
+        await admin.snapshot_version("no_such_camera")
 
 
 DETECT = {"detect": {"enabled": True, "fps": 5, "model": "shared:models/yolox_nano.onnx"}}

@@ -19,7 +19,7 @@ async def test_entities(hass: HomeAssistant, init_integration, snapshot: Snapsho
     for entry in sorted(entries, key=lambda e: e.entity_id):
         state = hass.states.get(entry.entity_id)
         found[entry.entity_id] = {
-            "unique_id": entry.unique_id, "category": entry.entity_category,
+            "unique_id": entry.unique_id, "category": entry.entity_category, "disabled": entry.disabled,
             "translation_key": entry.translation_key, "device_class": entry.device_class or entry.original_device_class,
             "state": state.state if state else None,
             # str(): current HA's attribute keys are StrEnum members

@@ -6,7 +6,6 @@ from __future__ import annotations
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 
-from custom_components.camera_bridge.const import DOMAIN
 
 from .conftest import BRIDGE_ID, JPEG, FakeBridge, get_device, timelapse_dict
 from .test_init import wait_until
@@ -26,7 +25,7 @@ async def test_timelapse_entities(hass: HomeAssistant, init_integration, fake_br
     image = hass.states.get("image.garden_latest_frame")
     assert image.state == "2026-11-21T08:05:00+00:00"
     client = await hass_client()
-    resp = await client.get(f"/api/image_proxy/image.garden_latest_frame")
+    resp = await client.get("/api/image_proxy/image.garden_latest_frame")
     assert resp.status == 200 and await resp.read() == JPEG + b"-tl"
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..files import write_atomic
 from ..config.detect import CaptureConfig
+from ..files import write_atomic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def dir_size(root: Path) -> DirSize:
         return _DIRS[key]
 
 
-class FrameCapture:
+class TrainingCapture:
     """Saves one camera's frames with detections under ``root`` (``capture.dir``)."""
 
     def __init__(self, camera: str, config: CaptureConfig, root: Path) -> None:

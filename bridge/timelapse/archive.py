@@ -1,5 +1,6 @@
-"""Crash-safe timelapse storage: files under ``{data_dir}/timelapses/{id}/`` and their rows in
-the bridge's SQLite store (WAL; tables from ``bridge/store.py`` MIGRATIONS).
+"""A timelapse archive (its frames and videos), crash-safe: files under
+``{data_dir}/timelapses/{id}/`` and their rows in the bridge's SQLite store (WAL; tables from
+``bridge/store.py`` MIGRATIONS).
 
 Order of writes, so a crash (SIGKILL, power loss) never leaves a row without its complete file:
 
@@ -7,7 +8,7 @@ Order of writes, so a crash (SIGKILL, power loss) never leaves a row without its
   over its final name and the directory fsynced (:func:`atomic_write`); only then is its row
   inserted. A crash in between leaves at most a complete file without a row;
 * deleting removes the row first, then the file;
-* :meth:`TimelapseStore.reconcile` (at start) removes temp files, files without rows and rows
+* :meth:`TimelapseArchive.reconcile` (at start) removes temp files, files without rows and rows
   whose file is gone.
 
 All methods block (file I/O, fsync, SQLite): call them in a thread.
@@ -106,7 +107,7 @@ _VIDEO_COLS = ("id, timelapse_id, path, thumbnail, created_at, frames, duration,
                "height, fps, first_at, last_at")
 
 
-class TimelapseStore:
+class TimelapseArchive:
     """Timelapse rows in ``store`` and files under ``root`` (``{data_dir}/timelapses``)."""
 
     def __init__(self, store: Store, root: Path) -> None:
@@ -247,9 +248,9 @@ class TimelapseStore:
         """Insert the row of a committed video (keys: the :class:`VideoRow` fields but id)."""
         cols = [c.strip() for c in _VIDEO_COLS.split(",")][1:]
         values = tuple(video[c] for c in cols)
-        new_id = self.store.transaction(lambda db: int(db.execute(
+        new_id = self.store.transaction(lambda db: int(db.execute(  # type: ignore[arg-type]
             f"INSERT INTO timelapse_videos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            values).lastrowid))
+            values).lastrowid))  # an INSERT always has a lastrowid
         return VideoRow(new_id, *values)
 
     def videos(self, tl_id: str) -> list[VideoRow]:

@@ -1,5 +1,5 @@
-"""The cameras' on/off switch on MQTT, as a publisher extension (see
-``MqttPublisher.add_extension``): the command ``{base}/{camera}/enabled/set`` (``ON``/``OFF``),
+"""The cameras' on/off switch on MQTT, as a publisher feature (see
+``MqttPublisher.add_feature``): the command ``{base}/{camera}/enabled/set`` (``ON``/``OFF``),
 the retained state ``{base}/{camera}/enabled/state`` and a Home Assistant ``switch`` per camera
 (available while the bridge is, so a camera that is off can be switched on again). Retained
 commands are ignored by the publisher before they get here. Topics and payloads: docs/mqtt.md.
@@ -50,7 +50,7 @@ class CameraSwitchMqtt(Feature):
         self._run_command = run_command  #: the publisher's: a task in its group
         self.subscriptions = [self._topics.camera("+", "enabled/set")]
 
-    # -- extension interface ---------------------------------------------------------------
+    # -- feature interface -----------------------------------------------------------------
 
     def state_fields(self) -> dict[str, Any]:
         return {}

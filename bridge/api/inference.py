@@ -9,14 +9,12 @@ file of a ``multipart/form-data`` upload; at most the API's 1 MiB body limit (41
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -26,16 +24,17 @@ from ..detect.stats import BUCKETS
 from .errors import ApiError
 from .keys import VIEW, view_of
 from .metrics import METRICS
+from .work import DETECT
 
 if TYPE_CHECKING:
     from ..config import DetectConfig
     from ..core.view import BridgeView
 
-#: one inference thread for the API: requests queue instead of competing with the cameras' own
-EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-api")
 MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 #: larger pictures are refused before decoding (a 1 MiB PNG can hold gigapixels)
 MAX_PIXELS = 40_000_000
+#: JPEG markers and fill bytes looked at to find the size (the header is near the start)
+MAX_MARKERS = 1024
 #: JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC), which carry the size
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 IMAGE_TYPES = ("image/jpeg", "image/png")
@@ -55,8 +54,9 @@ async def _upload(request: web.Request) -> bytes:
         try:
             reader = await request.multipart()
             async for part in reader:
-                if part.filename is not None or part.name in ("image", "file"):
-                    return bytes(await part.read())  # type: ignore[union-attr]
+                if isinstance(part, BodyPartReader) and (part.filename is not None
+                                                         or part.name in ("image", "file")):
+                    return bytes(await part.read())
         except (ValueError, HttpProcessingError) as err:  # no boundary, a malformed part
             raise ApiError(400, "invalid_upload", f"malformed multipart/form-data: {err}") from None
         raise ApiError(415, "unsupported_media_type", "no file in the multipart/form-data upload")
@@ -87,8 +87,9 @@ def picture_size(data: bytes) -> tuple[int, int] | None:
     without decoding; None when not found."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    i = 2
-    while i + 9 < len(data) and data[i] == 0xFF:
+    i, steps = 2, 0
+    while i + 9 < len(data) and data[i] == 0xFF and steps < MAX_MARKERS:
+        steps += 1  # bounded: a run of fill bytes cannot keep the loop busy
         marker = data[i + 1]
         if marker in _SOF:
             return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
@@ -121,7 +122,8 @@ async def detect(request: web.Request) -> web.Response:
         raise ApiError(413, "picture_too_large",
                        f"{size[0]}x{size[1]} pixels: at most {MAX_PIXELS // 1_000_000} megapixels")
     try:
-        result = await asyncio.get_running_loop().run_in_executor(EXECUTOR, _run, data, config, min_score)
+        # one inference thread, at most DETECT.limit uploads running or waiting (then 503 busy)
+        result = await DETECT.run(_run, data, config, min_score)
     except ValueError as err:
         raise ApiError(415, "unsupported_media_type", f"the upload is not a usable picture: {err}") from None
     return web.json_response(result)

@@ -1,0 +1,100 @@
+"""Signed links against a live bridge: ``POST /api/links`` makes a URL of a camera's snapshot or
+MJPEG stream that works without credentials; expired, tampered, moved and revoked links are
+refused (401), and only operators with an API key may make them."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import cv2
+import jwt
+import numpy as np
+
+from bridge.api.auth import generate_key, hash_key
+
+from .conftest import make_config, running
+from .test_api_cameras import base_url, wait_for_snapshot
+from .test_api_rpc import KEY_CONFIG, KEYS
+
+SECRET = "jwt-secret-for-the-signed-link-tests-0123456"
+FRONT_KEY = generate_key()
+FRONT_ENTRY = {"name": "front-only", "hash": hash_key(FRONT_KEY), "role": "operator", "cameras": ["front"]}
+
+
+def config_for(broker, rtsp, prefix, data_dir, keys):
+    return make_config(broker.port, prefix, {"front": {"url": rtsp.url}, "back": {"url": rtsp.url}},
+                       api={"auth": "required", "jwt_secret": SECRET, "keys": keys,
+                            "rate_limit": {"rate": 1000, "burst": 1000, "auth_failures": 1000}},
+                       data_dir=data_dir)
+
+
+async def test_signed_links_valid_expired_tampered_moved_revoked(broker, rtsp, prefix, caplog):
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-links-"))
+    operator = {"X-API-Key": KEYS["operator"]}
+    async with running(config_for(broker, rtsp, prefix, data_dir, [*KEY_CONFIG, FRONT_ENTRY])) as bridge, \
+            aiohttp.ClientSession(base_url(bridge)) as http:
+        await wait_for_snapshot(bridge, "front")
+
+        async def make(headers, **body):
+            async with http.post("/api/links", json=body, headers=headers) as resp:
+                return resp.status, await resp.json()
+
+        status, link = await make(operator, camera="front")
+        assert status == 201 and link["path"].startswith("/api/cameras/front/snapshot.jpg?exp=")
+        assert link["url"].endswith(link["path"]) and link["url"].startswith("http://127.0.0.1:")
+        async with http.get(link["path"]) as resp:  # no credentials at all
+            assert resp.status == 200 and resp.content_type == "image/jpeg"
+            image = cv2.imdecode(np.frombuffer(await resp.read(), np.uint8), cv2.IMREAD_COLOR)
+            assert image is not None
+        _, stream = await make(operator, camera="front", kind="mjpeg", expires_in=60)
+        async with http.get(stream["path"]) as resp:
+            assert resp.status == 200 and resp.content_type == "multipart/x-mixed-replace"
+            assert (await resp.content.readline()).startswith(b"--")
+
+        async def refused(path, words):
+            async with http.get(path) as resp:
+                body = await resp.json()
+                assert resp.status == 401 and body["error"] == "unauthorized", (path, body)
+                assert words in body["message"], body
+
+        path, query = link["path"].split("?")
+        sig = query.rsplit("sig=", 1)[1]
+        await refused(f"{path}?{query[:-len(sig)]}{'A' if sig[0] != 'A' else 'B'}{sig[1:]}", "invalid")
+        await refused(f"{path.replace('front', 'back')}?{query}", "invalid")  # moved to another camera
+        await refused(f"/api/cameras/front?{query}", "opens only")  # another route
+        exp = query.split("exp=")[1].split("&")[0]
+        await refused(f"{path}?{query.replace(exp, str(int(exp) + 3600))}", "invalid")  # extended
+        _, short = await make(operator, camera="front", expires_in=1)
+        await asyncio.sleep(2.1)
+        await refused(short["path"], "expired")
+
+        # who may make links, and for which cameras
+        assert (await make({"X-API-Key": KEYS["viewer"]}, camera="front"))[0] == 403
+        token = jwt.encode({"sub": "op", "role": "operator", "exp": int(time.time()) + 600}, SECRET,
+                           algorithm="HS256")
+        assert (await make({"Authorization": f"Bearer {token}"}, camera="front"))[0] == 403
+        assert (await make({"X-API-Key": FRONT_KEY}, camera="back"))[0] == 404
+        assert (await make(operator, camera="nope"))[0] == 404
+        for body in ({"camera": "front", "kind": "video"}, {"camera": "front", "expires_in": 0},
+                     {"camera": "front", "expires_in": 10**9}, {}):
+            status, answer = await make(operator, **body)
+            assert status == 400 and answer["error"] == "invalid_parameter", answer
+        status, front_link = await make({"X-API-Key": FRONT_KEY}, camera="front")
+        assert status == 201
+        async with http.get(front_link["path"]) as resp:
+            assert resp.status == 200
+
+    assert (data_dir / "link.key").stat().st_mode & 0o777 == 0o600
+    # the key that made a link is removed: its links stop working; others' links keep working
+    async with running(config_for(broker, rtsp, prefix, data_dir, KEY_CONFIG)) as bridge, \
+            aiohttp.ClientSession(base_url(bridge)) as http:
+        await wait_for_snapshot(bridge, "front")
+        async with http.get(front_link["path"]) as resp:
+            assert resp.status == 401 and "revoked" in (await resp.json())["message"]
+        async with http.get(link["path"]) as resp:
+            assert resp.status == 200
+    assert FRONT_KEY not in caplog.text and KEYS["operator"] not in caplog.text

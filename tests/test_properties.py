@@ -1,0 +1,138 @@
+"""Property-based tests (hypothesis) of the JSON-RPC framing and the redaction/parsing helpers on
+adversarial inputs, each example under a time bound (hypothesis' ``deadline``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bridge.api import rpc, wire
+from bridge.api.httplog import _reason
+from bridge.mediamtx.paths import duration_seconds
+from bridge.redact import _URL_CREDENTIALS, mask_url
+
+BOUNDED = settings(max_examples=300, deadline=timedelta(milliseconds=500),
+                   suppress_health_check=[HealthCheck.too_slow])
+
+#: the pattern before issue 12 (quadratic): what must be masked, on inputs short enough for it
+_OLD_URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s]*)@")
+
+URLISH = st.text(alphabet="aZ1+.-:/@ ?&=#%\t\n\\\"[]{}x", max_size=60)
+NASTY = st.one_of(URLISH, st.text(max_size=200),
+                  st.builds(lambda unit, n: unit * n, URLISH.filter(bool), st.integers(1, 2000)))
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=40)
+
+
+@BOUNDED
+@given(URLISH)
+def test_url_masking_masks_what_the_old_pattern_masked(text):
+    def mask(m):
+        return f"{m.group('head')}***@"
+    assert _URL_CREDENTIALS.sub(mask, text) == _OLD_URL_CREDENTIALS.sub(mask, text)
+
+
+@BOUNDED
+@given(NASTY)
+def test_mask_url_is_fast_and_total(text):
+    masked = mask_url(text)
+    assert isinstance(masked, str)
+    assert mask_url(masked) == masked  # masking twice changes nothing more
+
+
+@BOUNDED
+@given(NASTY)
+def test_duration_parsing_is_fast_and_total(text):
+    value = duration_seconds(text)
+    assert value is None or value >= 0
+
+
+@BOUNDED
+@given(json_values)
+def test_loads_reads_back_what_strict_json_wrote(value):
+    text = json.dumps(value)
+    assert wire.loads(text) == value
+    assert wire.loads(text.encode()) == value
+
+
+@BOUNDED
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=300),
+                 st.builds(lambda a, n, b: a * n + b, st.sampled_from(["[", "{\"a\":", "[\"\\\"", "1e9"]),
+                           st.integers(0, 5000), st.text(max_size=10))))
+def test_loads_raises_only_wire_errors(frame):
+    try:
+        value = wire.loads(frame)
+    except wire.WireError as err:
+        assert len(str(err)) < 400  # a clipped, one-sentence reason
+        return
+    assert wire.dumps(value)  # whatever it accepts is strict JSON again
+    assert not any(isinstance(v, float) and not math.isfinite(v) for v in _scalars(value))
+
+
+def _scalars(value):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def _request():
+    method = st.one_of(st.sampled_from(["rpc.discover", "auth", "cameras.list", "no.such"]),
+                       st.text(max_size=300))
+    rid = st.one_of(st.none(), st.integers(-(2**60), 2**60), st.text(max_size=200),
+                    st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.just([]))
+    params = st.one_of(st.none(), st.dictionaries(st.text(max_size=10), json_values, max_size=3),
+                       st.lists(json_values, max_size=3), st.text(max_size=5))
+    return st.fixed_dictionaries({"jsonrpc": st.sampled_from(["2.0", "1.0"]), "method": method},
+                                 optional={"id": rid, "params": params})
+
+
+FRAMES = st.one_of(
+    _request().map(json.dumps),
+    st.lists(_request(), max_size=4).map(json.dumps),
+    st.text(max_size=200),
+    st.builds(lambda a, n: a * n, st.sampled_from(["[", "[{}", "{\"jsonrpc\":", "NaN,"]), st.integers(0, 3000)),
+)
+
+
+@settings(max_examples=200, deadline=timedelta(milliseconds=500), suppress_health_check=[HealthCheck.too_slow])
+@given(FRAMES)
+def test_every_frame_gets_a_strict_json_rpc_answer_or_none(frame):
+    """An unauthenticated connection (no bridge behind it: only auth and rpc.discover may run):
+    whatever the frame, the answer is None or JSON-RPC 2.0 reply objects that are strict JSON,
+    never an exception."""
+    conn = rpc.Connection(None, None, None, None)  # type: ignore[arg-type]
+    reply = asyncio.run(conn.handle(frame))
+    if reply is None:
+        return
+    text = wire.dumps(reply)
+    assert len(text) < 20_000  # untrusted text is never echoed back whole
+    for item in reply if isinstance(reply, list) else [reply]:
+        assert item["jsonrpc"] == "2.0" and "id" in item and ("result" in item) != ("error" in item)
+        if "error" in item:
+            assert isinstance(item["error"]["code"], int) and item["error"]["message"]
+            assert item["error"]["code"] != rpc.METHOD_NOT_FOUND  # never told what exists
+
+
+@BOUNDED
+@given(st.text(max_size=500))
+def test_malformed_request_reasons_are_one_printable_line(message):
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    reason = _reason(BadHttpMessage(message))
+    assert "\n" not in reason and reason.isprintable() and len(reason) < 120
