@@ -188,8 +188,8 @@ class Camera(Service):
             stream._subs = tuple(s for s in stream._subs if s is not sub)
 
     def stream_for(self, role: str) -> Camera:
-        """The stream (connection) that has ``role``."""
-        return self.streams[self.config.stream_of(role)]
+        """The stream (connection) of this camera that has ``role``."""
+        return (self._parent or self).streams[self.config.stream_of(role)]
 
     @property
     def router(self) -> Router | None:

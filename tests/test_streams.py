@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import aiohttp
 import cv2
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from bridge.config import parse
 from bridge.errors import ConfigError
 
-from .conftest import make_config, recording, running
+from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, recording, running
 from .peers import SHARED, RtspServer, make_clip
 
 MODEL = SHARED / "models" / "yolox_nano.onnx"
@@ -121,3 +122,26 @@ def test_roles_named_on_no_stream_belong_to_the_first():
     assert [s.roles for s in cam.streams] == [("snapshot", "timelapse", "restream", "record"), ("detect",)]
     assert cam.stream_of("detect") == 1 and cam.stream_config(1).url == "rtsp://cam/sub"
     assert cam.source == "rtsp://cam/main" and cam.kind == "rtsp"
+
+
+async def test_api_adds_a_camera_with_two_streams_and_a_url_patch_replaces_them(broker, rtsp, prefix):
+    config = make_config(broker.port, prefix, {})
+    secret = rtsp.url_with_credentials(CAMERA_USER, CAMERA_PASSWORD)
+    async with running(config) as bridge, aiohttp.ClientSession(f"http://127.0.0.1:{bridge.api.port}") as http:
+        resp = await http.post("/api/cameras", json={"id": "porch", "streams": [
+            {"url": secret, "roles": ["snapshot"]}, {"url": rtsp.url, "roles": ["detect"]}]})
+        body = await resp.json()
+        assert resp.status == 201, body
+        assert CAMERA_PASSWORD not in json.dumps(body)
+        assert [s["roles"] for s in body["streams"]] == [["snapshot", "timelapse", "restream", "record"], ["detect"]]
+        assert body["streams"][0]["url"].startswith(f"rtsp://{CAMERA_USER}:***@")
+        assert [t.get_name() for t in bridge.cameras["porch"].streams[1]._tasks] == ["camera[porch].stream1.supervise"]
+        resp = await http.post("/api/cameras", json={"id": "bad", "streams": [
+            {"url": rtsp.url, "roles": ["detect"]}, {"url": rtsp.url, "roles": ["detect"]}]})
+        assert (await resp.json())["errors"] == [
+            "cameras.bad.streams.1.roles: role detect is already on stream 0 (each role on exactly one stream)"]
+
+        resp = await http.patch("/api/cameras/porch", json={"url": rtsp.url})
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert body["url"] == rtsp.url and len(body["streams"]) == 1 and len(bridge.cameras["porch"].streams) == 1
