@@ -375,7 +375,8 @@ class Camera(Service):
                     if switch.is_set() and not thread.done():
                         return SourceSwitch("switching source")
                     idle = time.monotonic() - self._last_packet
-                    if not thread.done() and self._status.state is CameraState.STREAMING and idle > self.config.stall_timeout:
+                    streaming = self._status.state is CameraState.STREAMING
+                    if not thread.done() and streaming and idle > self.config.stall_timeout:
                         # no waiting for the blocked read: FFmpeg's socket timeout ends that thread
                         # later, and, told to stop, it delivers nothing more
                         return StallError(f"no packet for {self.config.stall_timeout:g} s")
