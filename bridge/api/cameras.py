@@ -126,6 +126,20 @@ def _max_age(request: web.Request) -> float | None:
     return value
 
 
+def fresh_snapshot(view: BridgeView, cam_id: str, max_age: float | None) -> SnapshotImage:
+    """The camera's latest snapshot, refused when its frame is older than ``max_age`` seconds
+    (None: any age). Raises NotFound, NoSnapshot, StaleSnapshot (``age``, ``taken_at``,
+    ``state``)."""
+    snap = view.snapshot(cam_id)
+    age = time.time() - snap.taken_at
+    if max_age is not None and age > max_age:
+        state = str(view.camera_status(cam_id).state)
+        raise StaleSnapshot(f"camera {cam_id}: the latest snapshot is {age:.1f} s old "
+                            f"(max_age {max_age:g} s; state {state})",
+                            round(age, 1), iso_utc(snap.taken_at) or "", state)
+    return snap
+
+
 def frame_headers(snap: SnapshotImage) -> dict[str, str]:
     """How old a picture is: ``Last-Modified`` (HTTP date, whole seconds) and ``X-Frame-Time``
     (ISO 8601 UTC with milliseconds), both the capture time of its frame."""
@@ -157,13 +171,7 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
     cam_id = request.match_info["id"]
     width = _width(request)
     max_age = _max_age(request)
-    snap = view.snapshot(cam_id)
-    age = time.time() - snap.taken_at
-    if max_age is not None and age > max_age:
-        state = str(view.camera_status(cam_id).state)
-        raise StaleSnapshot(f"camera {cam_id}: the latest snapshot is {age:.1f} s old "
-                            f"(max_age {max_age:g} s; state {state})",
-                            round(age, 1), iso_utc(snap.taken_at) or "", state)
+    snap = fresh_snapshot(view, cam_id, max_age)
     digest = hashlib.blake2b(snap.jpeg, digest_size=8).hexdigest()
     etag = f'"{digest}-{width or snap.width}"'
     headers = {"ETag": etag, **frame_headers(snap), "Cache-Control": "no-cache"}
