@@ -10,6 +10,7 @@ two ports in ``ports.py``; see docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import __version__, instance, systemd
 from .cameras import CameraSet
-from .config import CameraConfig, Config, camera_from_data
+from .config import CameraConfig, Config, MqttConfig, camera_from_data
 from .config.diff import ConfigDiff
 from .config.history import ConfigHistory
 from .core.events import ConfigReloaded, EventBus, TimelapseEvent, TimelapseImage
@@ -34,6 +35,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .api.server import ApiServer
+    from .cluster.node import ClusterNode
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
     from .timelapse.manager import TimelapseManager
@@ -59,14 +61,26 @@ class Bridge:
         self._config_text = config_text
         ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
-        self.camera_set = CameraSet(self.events, config.state_dir / "captures")
+        self.camera_set = CameraSet(self.events, config.state_dir / "captures", config.state_dir / "clips",
+                                    event_urls=config.api.enabled)
         self.cameras = self.camera_set.cameras
         self.snapshots = self.camera_set.snapshots
         self.detectors = self.camera_set.detectors
         self.parts = Parts(config, self.events, self.camera_set)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
-        self.publisher = MqttPublisher(config.mqtt, self.view, bus=self.events, control=self.control)
+        self.node: ClusterNode | None = None  # cluster mode (docs/cluster.md)
+        if config.cluster.enabled:
+            from .cluster.node import ClusterNode
+
+            self.node = ClusterNode(config, self.camera_set, self._new_camera)
+            self.parts.cluster = self.node.member
+        self.publisher = MqttPublisher(_mqtt_of(config), self.view, bus=self.events, control=self.control,
+                                       member=self.node.name if self.node is not None else None)
+        if self.node is not None:
+            member = self.node.member
+            self.publisher.may_publish = member.valid
+            self.publisher.status_fields = lambda cam_id: {"owner": member.name, "epoch": member.epoch(cam_id)}
         self.parts.bridge_state = self.publisher.bridge_state
         self.parts.mqtt_connected = self.publisher.link.connected.is_set
         self.parts.node_id = self.publisher.topics.node_id
@@ -138,13 +152,18 @@ class Bridge:
                 parts.mediamtx = MediamtxService(config.mediamtx, self.camera_set, store, self.events)
                 parts.restream = Restream(parts.mediamtx, self.camera_set)
                 self.camera_set.router = parts.restream.route
-            await self.camera_set.open(store, list(config.cameras.values()))
+            if self.node is None:
+                await self.camera_set.open(store, list(config.cameras.values()))
+            else:  # cameras start where their lease is held; switches live in the cluster
+                await self.camera_set.open(self.node.switches, [])  # type: ignore[arg-type]
             parts.instance = await asyncio.to_thread(instance.load, config.state_dir)
             self.publisher.instance_id = parts.instance.id
             self.publisher.discovery_off = parts.instance.ha_discovery is False
             await self._stack.enter_async_context(self.publisher)
-            parts.registry = Registry(self.camera_set, store, config)
+            parts.registry = Registry(self.camera_set, store, config, self.node)
             await parts.registry.restore()
+            if self.node is not None:
+                await self._stack.enter_async_context(self.node)  # left before the publisher
             if parts.mediamtx is not None:
                 await self._stack.enter_async_context(parts.mediamtx)
             if config.usb.discovery != "off":
@@ -213,15 +232,17 @@ class Bridge:
         camera alone; MQTT connection settings reconnect; API settings rebind). Returns the
         sections that take effect only at the next start (logged)."""
         sets, registry = self.camera_set, self.parts.registry
-        for cam_id in change.removed:
+        if self.node is not None:  # the YAML cameras go to the shared registry, owners restart them
+            await self.node.join_yaml(new, change.removed)
+        for cam_id in (change.removed if self.node is None else ()):
             if cam_id in sets.cameras:
                 await sets.remove(cam_id)
-        for cam_id in change.changed:
+        for cam_id in (change.changed if self.node is None else ()):
             if cam_id in sets.cameras:
                 await sets.replace(new.cameras[cam_id])
             else:
                 await sets.add(new.cameras[cam_id])
-        for cam_id in change.added:
+        for cam_id in (change.added if self.node is None else ()):
             if cam_id in sets.cameras:  # an API camera of that id: the YAML one wins, as at start
                 _LOGGER.warning("config reload: camera %s of the file replaces the API camera of that id", cam_id)
                 await sets.replace(new.cameras[cam_id])
@@ -236,7 +257,7 @@ class Bridge:
             elif section == "mqtt":
                 keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(self.config.mqtt, k)]
                 if any(k in self.MQTT_CONNECTION for k in keys):
-                    self.publisher.link.reconfigure(new.mqtt)
+                    self.publisher.link.reconfigure(_mqtt_of(new))
                 restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
             elif section == "api":
                 self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
@@ -294,6 +315,16 @@ class Bridge:
     async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
         """:meth:`CameraSet.set_enabled <bridge.cameras.CameraSet.set_enabled>`."""
         return await self.camera_set.set_enabled(cam_id, enabled)
+
+
+def _mqtt_of(config: Config) -> MqttConfig:
+    """The MQTT settings; a clustered bridge's default client id names its member (bridges of
+    one cluster share the base topic, and one client id would make the broker drop the other)."""
+    mqtt = config.mqtt
+    if config.cluster.enabled and mqtt.client_id is None:
+        base = mqtt.base_topic.replace("/", "-")
+        mqtt = dataclasses.replace(mqtt, client_id=f"camera-bridge-{base}-{config.cluster.member}")
+    return mqtt
 
 
 async def run(config: Config, stop: asyncio.Event, *, path: Path | None = None, text: str | None = None,

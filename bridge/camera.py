@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
 from .capture.mask import PrivacyMask
-from .capture.ring import Codec, Compressed, KeyframeRing
+from .capture.ring import Codec, Compressed, KeyframeRing, MuxTemplate, PacketRing
 from .config import CameraConfig
 from .errors import CaptureError, StallError
 from .redact import redact
@@ -165,8 +165,8 @@ class Camera(Service):
         self._switch: asyncio.Event | None = None
         #: the stream's recent keyframes, compressed (event snapshots)
         self.keyframes = KeyframeRing(config.event_snapshot.keyframes)
-        #: called from the capture thread with every packet (clip rings)
-        self._packet_consumers: tuple[Callable[[Compressed], None], ...] = ()
+        #: the stream's recent packets (event clips), once a consumer asked for them
+        self.packets: PacketRing | None = None
 
     # -- consumers -------------------------------------------------------------------------
 
@@ -201,14 +201,16 @@ class Camera(Service):
     def router(self, router: Router | None) -> None:
         self._router = router
 
-    def add_packet_consumer(self, consumer: Callable[[Compressed], None]) -> None:
-        """Call ``consumer(item)`` from the capture thread with every video packet (it must be
-        quick: it runs on the reader's thread). For rings of compressed packets (clips)."""
-        self._packet_consumers = (*self._packet_consumers, consumer)
-
-    def remove_packet_consumer(self, consumer: Callable[[Compressed], None]) -> None:
-        """Stop calling ``consumer``."""
-        self._packet_consumers = tuple(c for c in self._packet_consumers if c is not consumer)
+    def keep_packets(self, seconds: float, max_bytes: int) -> PacketRing:
+        """The ring of the stream's recent packets (covering ``seconds``, at most ``max_bytes``),
+        created on the first call and filled from the next connection on (clips: the
+        ``record`` stream's ring on a camera with several streams)."""
+        target = self.stream_for("record")
+        if target is not self:
+            return target.keep_packets(seconds, max_bytes)
+        if self.packets is None:
+            self.packets = PacketRing(seconds, max_bytes)
+        return self.packets
 
     @property
     def snapshot_ring(self) -> KeyframeRing:
@@ -460,13 +462,22 @@ class _Sink:
     def opened(self, info: StreamInfo) -> None:
         self._cam._on_opened(info)
         self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
+        packets = self._cam.packets
+        if packets is not None:
+            template = None
+            if info.stream is not None:
+                try:
+                    template = MuxTemplate(info.stream)
+                except ValueError as err:
+                    _LOGGER.warning("camera %s: no event clips: %s", self._cam.id, err)
+            packets.opened(template)
 
     def compressed(self, item: Compressed) -> None:
         cam = self._cam
         if item.keyframe:
             cam.keyframes.add(item)
-        for consumer in cam._packet_consumers:
-            consumer(item)
+        if cam.packets is not None:
+            cam.packets.add(item)
 
     def packet(self, keyframe: bool) -> None:
         cam = self._cam

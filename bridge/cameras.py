@@ -51,7 +51,8 @@ class CameraSet:
     cameras; :meth:`aclose` stops every camera. ``router`` (set before :meth:`open`) chooses,
     per connection, which URL a camera opens (MediaMTX's restream)."""
 
-    def __init__(self, bus: EventBus, capture_root: Path) -> None:
+    def __init__(self, bus: EventBus, capture_root: Path, clip_root: Path | None = None,
+                 event_urls: bool = False) -> None:
         self.bus = bus
         self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
@@ -61,6 +62,8 @@ class CameraSet:
         self.router: Router | None = None
         self.store: Store | None = None
         self._capture_root = capture_root
+        self.clip_root = clip_root
+        self._event_urls = event_urls
         self._stacks: dict[str, AsyncExitStack] = {}
         self._changing = asyncio.Lock()
 
@@ -111,6 +114,16 @@ class CameraSet:
             self.disabled.discard(cam_id)
             self.bus.publish(CameraRemoved(cam_id, camera.config))
         _LOGGER.info("camera %s: removed", cam_id)
+
+    async def release(self, cam_id: str) -> None:
+        """Stop a camera that moves to another bridge (cluster mode, its lease lost or handed
+        over): nothing is announced, so its retained topics and discovery stay for its next
+        owner. No-op for an id that is not here."""
+        async with self._changing:
+            if cam_id in self._stacks:
+                await self._stop(cam_id)
+            self.disabled.discard(cam_id)
+        _LOGGER.info("camera %s: stopped here (moved to another bridge)", cam_id)
 
     async def set_offline(self, cam_id: str, reason: str) -> None:
         """Stop a camera but keep it (options, last snapshot) and report it ``offline`` (an
@@ -189,6 +202,7 @@ class CameraSet:
                                         capture_root=self._capture_root,
                                         snapshot_width=config.snapshot.max_width,
                                         snapshot_quality=config.event_snapshot.quality,
+                                        clip_root=self.clip_root, event_urls=self._event_urls,
                                         enabled=switches.get(config.id, True),
                                         save_switch=functools.partial(self._save_detect_switch, config.id))
                 try:

@@ -54,6 +54,8 @@ class Parts:
     mqtt_connected: Callable[[], bool] = lambda: False
     node_id: str = ""  #: the MQTT discovery node id
     mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    #: cluster mode: this bridge's ClusterMember (None: a bridge alone)
+    cluster: Any = None
 
 
 class LiveView:
@@ -141,6 +143,39 @@ class LiveView:
         worker = self._detector(cam_id)
         return (worker.crops if crop else worker.snapshots).get(label)
 
+    def event(self, event_id: str) -> dict[str, Any]:
+        from .detect.clips import find_clip
+
+        for cam_id, worker in self._parts.cameras.detectors.items():
+            payload = worker.recent_events.get(event_id)
+            if payload is not None:
+                return {"id": event_id, "camera": cam_id, "event": payload,
+                        "snapshot_url": (f"/api/events/{event_id}/snapshot.jpg"
+                                         if event_id in worker.event_pictures else None),
+                        "clip_url": payload.get("clip_url")}
+        root = self._parts.cameras.clip_root
+        path = find_clip(root, event_id) if root is not None else None
+        if path is None:
+            raise NotFound(f"no event {event_id}")
+        return {"id": event_id, "camera": path.parent.name, "event": None, "snapshot_url": None,
+                "clip_url": f"/api/events/{event_id}/clip.mp4"}
+
+    def event_snapshot(self, event_id: str) -> bytes:
+        for worker in self._parts.cameras.detectors.values():
+            picture = worker.event_pictures.get(event_id)
+            if picture is not None:
+                return picture.jpeg
+        raise NotFound(f"no snapshot of event {event_id}")
+
+    def event_clip(self, event_id: str) -> Path:
+        from .detect.clips import find_clip
+
+        root = self._parts.cameras.clip_root
+        path = find_clip(root, event_id) if root is not None else None
+        if path is None:
+            raise NotFound(f"no clip of event {event_id}")
+        return path
+
     def _mediamtx(self) -> MediamtxService:
         if self._parts.mediamtx is None:
             raise MediamtxDisabled("MediaMTX is not enabled (mediamtx.enabled)")
@@ -195,6 +230,13 @@ class LiveView:
     def mqtt_connected(self) -> bool:
         return self._parts.mqtt_connected()
 
+    def cluster_state(self) -> dict[str, Any] | None:
+        member = self._parts.cluster
+        if member is None:
+            return None
+        return {"member": member.name, "connected": member.connected, "leases": len(member.held),
+                "renew_failures": member.renew_failures, "failovers": member.failovers}
+
     def registry_open(self) -> bool:
         return self._parts.registry is not None and self._parts.store is not None
 
@@ -214,6 +256,14 @@ class LiveView:
 
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         return {cam_id: (w.count, w.total_bytes) for cam_id, w in list(self._parts.cameras.snapshots.items())}
+
+    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+        out = {}
+        for cam_id, camera in list(self._parts.cameras.cameras.items()):
+            streams = camera.streams  # every stream's rings (one per stream)
+            out[cam_id] = (sum(s.keyframes.bytes for s in streams),
+                           sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None))
+        return out
 
     def mqtt_counters(self) -> tuple[int, int]:
         return self._parts.mqtt_counters()

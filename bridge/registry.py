@@ -1,17 +1,21 @@
 """Camera registry: the YAML cameras (read-only) plus cameras added at run time, persisted in
-the state store and restored at start."""
+the state store and restored at start; in cluster mode persisted in the cluster's shared
+registry (PostgreSQL), where the camera's owner (its lease holder) starts it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cameras import CameraSet
 from .config import CameraConfig, Config, ConfigError, camera_data, camera_from_data
 from .core.errors import BridgeError, Conflict, Invalid, NotFound
 from .store import Store
+
+if TYPE_CHECKING:
+    from .cluster.node import ClusterNode
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,11 +44,15 @@ def slugify(name: str) -> str:
 class Registry:
     """Adds, changes and removes cameras of a :class:`~bridge.cameras.CameraSet`, persisting
     API cameras in ``store``; ``config`` gives the YAML cameras (read-only here) and the
-    defaults a new camera's options are laid over."""
+    defaults a new camera's options are laid over. With ``cluster`` (cluster mode) API cameras
+    go to the shared registry instead of the store, and start on whichever bridge holds their
+    lease (maybe not this one)."""
 
-    def __init__(self, cameras: CameraSet, store: Store, config: Config) -> None:
+    def __init__(self, cameras: CameraSet, store: Store, config: Config,
+                 cluster: ClusterNode | None = None) -> None:
         self._cameras = cameras
         self._store = store
+        self._cluster = cluster
         self._config = config
         self._yaml = set(config.cameras)
         self._lock = asyncio.Lock()
@@ -57,10 +65,14 @@ class Registry:
 
     def source(self, cam_id: str) -> str:
         """``yaml`` or ``api``."""
+        if self._cluster is not None and cam_id in self._cluster.rows():
+            return "yaml" if self._cluster.rows()[cam_id].origin.startswith("yaml") else "api"
         return "yaml" if cam_id in self._yaml else "api"
 
     async def restore(self) -> None:
         """Start every stored camera (after the YAML ones; a YAML id wins over a stored one)."""
+        if self._cluster is not None:
+            return  # the shared registry's cameras start where their lease is held
         stored = await asyncio.to_thread(self._store.cameras)
         for cam_id, data in stored.items():
             if cam_id in self._yaml:
@@ -83,9 +95,14 @@ class Registry:
         if not isinstance(cam_id, str):
             raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
         async with self._lock:
-            if cam_id in self._cameras.cameras or cam_id in self._yaml:
+            if cam_id in self._cameras.cameras or cam_id in self._yaml or (
+                    self._cluster is not None and cam_id in self._cluster.rows()):
                 raise CameraConflict(f"camera {cam_id} already exists")
             camera = await self._validate(cam_id, data)
+            if self._cluster is not None:
+                await self._cluster.shared.put(cam_id, _stored(camera, data.get("detect")), "api")
+                await self._cluster.member.balance()  # started here at once if it is ours
+                return camera
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data.get("detect")))
             await self._cameras.add(camera)
         return camera
@@ -107,9 +124,12 @@ class Registry:
         if not isinstance(patch, dict):
             raise InvalidCamera(["(body): expected a JSON object"])
         async with self._lock:
-            current = self._api_camera(cam_id)
-            data = camera_data(current)
-            stored = (await asyncio.to_thread(self._store.cameras)).get(cam_id, {})
+            if self._cluster is not None:
+                row = self._shared_api_camera(cam_id)
+                data, stored = dict(row.config), row.config
+            else:
+                data = camera_data(self._api_camera(cam_id))
+                stored = (await asyncio.to_thread(self._store.cameras)).get(cam_id, {})
             data["detect"] = stored.get("detect") or {}  # its own options, over the global ones
             if "id" in patch and patch["id"] != cam_id:
                 raise InvalidCamera([f"cameras.{cam_id}.id: the id cannot change"])
@@ -123,6 +143,9 @@ class Registry:
                 if patch.get(given) is not None:
                     data.update({k: None for k in ("url", "device", "streams") if k != given})
             camera = await self._validate(cam_id, data)
+            if self._cluster is not None:  # its owner restarts it when NOTIFY tells
+                await self._cluster.shared.put(cam_id, _stored(camera, data["detect"]), "api")
+                return camera
             await asyncio.to_thread(self._store.put_camera, cam_id, _stored(camera, data["detect"]))
             await self._cameras.replace(camera)
         return camera
@@ -130,6 +153,10 @@ class Registry:
     async def remove(self, cam_id: str) -> None:
         """Stop and forget an API camera. Raises UnknownCamera, CameraConflict (YAML camera)."""
         async with self._lock:
+            if self._cluster is not None:  # its owner removes it when NOTIFY tells
+                self._shared_api_camera(cam_id)
+                await self._cluster.shared.delete(cam_id)
+                return
             self._api_camera(cam_id)
             await asyncio.to_thread(self._store.delete_camera, cam_id)
             await self._cameras.remove(cam_id)
@@ -141,6 +168,16 @@ class Registry:
         if camera is None:
             raise UnknownCamera(f"no camera {cam_id}")
         return camera.config
+
+    def _shared_api_camera(self, cam_id: str) -> Any:
+        assert self._cluster is not None
+        row = self._cluster.rows().get(cam_id)
+        if row is None:
+            raise UnknownCamera(f"no camera {cam_id}")
+        if row.origin != "api":
+            raise CameraConflict(f"camera {cam_id} is defined in the YAML configuration of {row.origin[5:]}"
+                                 " and read-only here")
+        return row
 
     async def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         """The camera of ``data``; its detection model, if any, is loaded in a thread to check

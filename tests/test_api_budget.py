@@ -152,8 +152,14 @@ async def test_caps_on_open_websockets_and_streams(broker, rtsp, prefix):
             async with sse(http, "/api/cameras/cam/mjpeg") as mjpeg:
                 assert mjpeg.status == 503
                 assert "at most 1 event and MJPEG streams" in (await mjpeg.json())["message"]
-        # (a closed stream's slot comes back when its handler next writes: within the 15 s
-        # keepalive; not waited for here)
+        # a closed stream's slot comes back within a few seconds (its handler notices the close)
+        deadline = time.monotonic() + 10
+        while True:
+            async with sse(http) as after:
+                if after.status == 200:
+                    break
+            assert time.monotonic() < deadline, "the closed stream's slot did not come back"
+            await asyncio.sleep(0.5)
 
 
 async def test_a_websocket_client_that_does_not_read_is_dropped(broker, rtsp, prefix, monkeypatch, caplog):

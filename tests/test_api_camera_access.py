@@ -22,7 +22,8 @@ FRONT_KEY = generate_key()
 def config_for(broker, rtsp, prefix):
     return make_config(
         broker.port, prefix,
-        {"front": {"url": rtsp.url, "snapshot": {"interval": 1}}, "back": {"url": rtsp.url, "snapshot": {"interval": 1}}},
+        {"front": {"url": rtsp.url, "snapshot": {"interval": 1}},
+         "back": {"url": rtsp.url, "snapshot": {"interval": 1}}},
         api={"auth": "required", "jwt_secret": SECRET, "rate_limit": {"rate": 1000, "burst": 1000},
              "keys": [*KEY_CONFIG, {"name": "front-only", "hash": hash_key(FRONT_KEY), "role": "operator",
                                     "cameras": ["front"]}]},
@@ -78,10 +79,11 @@ async def test_a_key_limited_to_a_camera_sees_only_it(broker, rtsp, prefix):
             assert (await client.error("cameras.snapshot", ["back"]))["code"] == -32001
             assert (await client.error("bridge.get"))["code"] == -32005
             await client.result("events.subscribe", {"types": ["camera.snapshot"]})
+            await client.result("cameras.snapshot_now", {"id": "front"})
             seen: set[str] = set()
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 20
             while time.monotonic() < deadline and "front" not in seen:
-                with_camera = await client.notification(timeout=8)
+                with_camera = await client.notification(timeout=20)
                 seen.add(with_camera["params"]["data"]["camera"])
             until = time.monotonic() + 3  # back makes snapshots too, every second
             count = 0

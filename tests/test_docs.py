@@ -22,14 +22,14 @@ import yaml
 from bridge import cli, config
 from bridge.camera import Camera
 from bridge.cameras import CameraSet
-from bridge.core.events import EventBus
-from bridge.ports import LiveView, Parts
 from bridge.config import CameraConfig, Option, parse
 from bridge.config import timelapse as timelapse_config
 from bridge.config.detect import DetectConfig, ObjectFilter
 from bridge.config.timelapse import Spec
+from bridge.core.events import EventBus
 from bridge.mqtt import discovery, topics
 from bridge.mqtt.publisher import MqttPublisher
+from bridge.ports import LiveView, Parts
 from bridge.status import CameraState, CameraStatus
 from bridge.timelapse.state import Runtime, State
 
@@ -48,10 +48,12 @@ SECTIONS: dict[str, str] = {
     "API_OPTIONS": "api.",
     "API_KEY_OPTIONS": "api.keys[].",
     "RATE_LIMIT_OPTIONS": "api.rate_limit.",
+    "TLS_OPTIONS": "api.tls.",
     "DETECT_OPTIONS": "detect.",
     "DETECT_OBJECT_OPTIONS": "detect.objects.<label>.",
     "DETECT_MOTION_OPTIONS": "detect.motion.",
     "DETECT_CAPTURE_OPTIONS": "detect.capture.",
+    "DETECT_CLIPS_OPTIONS": "detect.clips.",
     "MEDIAMTX_OPTIONS": "mediamtx.",
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",
@@ -352,15 +354,16 @@ def test_check_config_example_is_what_the_cli_prints(tmp_path, monkeypatch, caps
 BASE, NODE, PREFIX, CAMERA, TIMELAPSE = "xbase/sub", "xbase_sub", "xprefix", "xcam", "xtl"
 LABEL = "xlabel"  #: a tracked object label (``{label}``: person, car, ...)
 HA_STATUS = "xha/xbirth"
-#: Topics fields that are prefixes of other topics, not topics of their own
-PREFIX_FIELDS = {"base", "discovery_prefix"}
+MEMBER = "xmember"  #: a cluster member name (``{member}``, cluster mode)
+#: Topics fields that are prefixes or parts of other topics, not topics of their own
+PREFIX_FIELDS = {"base", "discovery_prefix", "member"}
 
 
 def template(text: str) -> str:
     """A generated topic or id with the sample names replaced by the docs' placeholders."""
     return (text.replace(HA_STATUS, "{ha_status}").replace(BASE, "{base}")
             .replace(NODE, "{node_id}").replace(PREFIX, "{prefix}").replace(CAMERA, "{camera}")
-            .replace(TIMELAPSE, "{timelapse}").replace(LABEL, "{label}"))
+            .replace(TIMELAPSE, "{timelapse}").replace(LABEL, "{label}").replace(MEMBER, "{member}"))
 
 
 def sample_topics() -> topics.Topics:
@@ -415,8 +418,11 @@ def code_topics() -> dict[str, str]:
     t = sample_topics()
     out: dict[str, str] = {}
     for name, member in inspect.getmembers(topics.Topics):
-        if isinstance(member, property) and name != "node_id":
+        if isinstance(member, property) and name not in ("node_id", "bridge_key"):
             out[template(getattr(t, name))] = f"Topics.{name}"
+    clustered = topics.Topics(BASE, PREFIX, HA_STATUS, MEMBER)
+    for name in ("bridge_availability", "bridge_state"):  # a clustered bridge's own topics
+        out[template(getattr(clustered, name))] = f"Topics.{name} (cluster mode)"
     for field in dataclasses.fields(topics.Topics):  # topics given to Topics (ha_status)
         if field.name not in PREFIX_FIELDS:
             out[template(getattr(t, field.name))] = f"Topics.{field.name}"
@@ -566,7 +572,8 @@ def test_example_payloads_have_the_published_shape():
             assert _without_versions(payload) == _without_versions(same[0])
             checked["discovery"] += 1
         elif "keyframes" in payload or (topic or "").endswith("/status"):
-            assert list(payload) == status_keys(), f"status example for {topic} is out of date"
+            clustered = [*status_keys(), "owner", "epoch"]  # a clustered bridge's (docs/cluster.md)
+            assert list(payload) in (status_keys(), clustered), f"status example for {topic} is out of date"
             assert payload["state"] in {str(s) for s in CameraState}
             checked["status"] += 1
         elif "uptime_s" in payload or (topic or "").endswith("/bridge/state"):

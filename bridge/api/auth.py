@@ -97,6 +97,9 @@ ROUTE_ROLES: dict[str, str] = {
     "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
+    "events.get": "viewer",
+    "events.snapshot": "viewer",
+    "events.clip": "viewer",
     "cameras.set_detection": "operator",
     "cameras.set_enabled": "operator",
     "rpc": SELF,
@@ -381,6 +384,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     # imported here: budget imports ratelimit, which imports this module
     from .budget import budget
     from .links import verify as verify_link
+    from .tls import principal as client_cert_principal
 
     config = _config(request.app)
     role = route_role(request)
@@ -407,6 +411,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 return json_error(403, "csrf_failed", session)
         else:
             principal = session
+    elif (cert := client_cert_principal(request, config.tls)) is not None:  # mTLS (tls.py)
+        principal = cert
     elif (link := verify_link(request)) is not None:  # a signed link (links.py)
         if isinstance(link, str):
             if role != PUBLIC:

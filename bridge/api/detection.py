@@ -1,12 +1,14 @@
 """A camera's detection over REST: its state (``GET /api/cameras/{id}/detection``), the run-time
 switch (``PUT``, like MQTT ``{base}/{camera}/detect/set``: both call
 ``BridgeControl.set_detection``) and the best snapshot per label
-(``GET /api/cameras/{id}/detection/{label}.jpg``, like MQTT ``{base}/{camera}/{label}/snapshot``).
+(``GET /api/cameras/{id}/detection/{label}.jpg``, like MQTT ``{base}/{camera}/{label}/snapshot``),
+and recent events by id (``GET /api/events/{event}``, ``.../snapshot.jpg``, ``.../clip.mp4``).
 A camera without detection (``detect.enabled: false``, or its model failed) is ``404``.
 Switching publishes a ``detection.state`` event (``{camera, enabled}``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -17,6 +19,8 @@ from .errors import ApiError
 from .keys import control_of, view_of
 
 LABEL = re.compile(r"^[a-z0-9_]+$")
+#: a detection event's id (``<ms>-<n>``)
+EVENT_ID = re.compile(r"^[0-9]{1,16}-[0-9]{1,12}$")
 
 
 def setup(app: web.Application) -> None:
@@ -24,6 +28,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/cameras/{id}/detection", get_detection, name="cameras.detection")
     app.router.add_put("/api/cameras/{id}/detection", set_detection, name="cameras.set_detection")
     app.router.add_get("/api/cameras/{id}/detection/{label}.jpg", best_snapshot, name="cameras.detection_snapshot")
+    app.router.add_get("/api/events/{event}", get_event, name="events.get")
+    app.router.add_get("/api/events/{event}/snapshot.jpg", event_snapshot, name="events.snapshot")
+    app.router.add_get("/api/events/{event}/clip.mp4", event_clip, name="events.clip")
 
 
 async def get_detection(request: web.Request) -> web.Response:
@@ -57,3 +64,29 @@ async def best_snapshot(request: web.Request) -> web.Response:
     if jpeg is None:
         raise NotFound(f"camera {cam_id} has no {label} snapshot yet")
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+def _event_id(request: web.Request) -> str:
+    event_id = request.match_info["event"]
+    if not EVENT_ID.match(event_id):
+        raise ApiError(400, "invalid_parameter", f"expected an event id like 1764312687243-7, got {event_id[:40]!r}")
+    return event_id
+
+
+async def get_event(request: web.Request) -> web.Response:
+    """A recent detection event: ``{id, camera, event, snapshot_url, clip_url}``; 404 for an
+    unknown (or forgotten) one."""
+    return web.json_response(view_of(request).event(_event_id(request)))
+
+
+async def event_snapshot(request: web.Request) -> web.Response:
+    """The event's snapshot: full-size JPEG, box drawn; 404 when it has none."""
+    jpeg = view_of(request).event_snapshot(_event_id(request))
+    return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+async def event_clip(request: web.Request) -> web.StreamResponse:
+    """The event's MP4 clip (``Range`` requests answered 206); 404 when it has none."""
+    event_id = _event_id(request)
+    path = await asyncio.to_thread(view_of(request).event_clip, event_id)
+    return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-cache"})

@@ -14,6 +14,7 @@ from .budget import write
 from .keys import tracked_stream, view_of
 
 KEEPALIVE = 15.0  #: seconds between SSE comment lines on a quiet stream
+GONE_CHECK = 1.0  #: seconds between checks whether the client of a quiet stream left
 
 
 def setup(app: web.Application) -> None:
@@ -60,13 +61,21 @@ async def _stream(request: web.Request, response: web.StreamResponse, sub: Event
                   seen: int) -> None:
     """Write events newer than ``seen`` as they come, with keepalive comments; until cancelled
     (server shutdown) or the client leaves or stops reading (ConnectionResetError)."""
+    quiet = 0.0
     while True:
         try:
-            async with asyncio.timeout(KEEPALIVE):
+            async with asyncio.timeout(GONE_CHECK):
                 event = await sub.queue.get()
         except TimeoutError:
-            await write(request, response, b": keepalive\n\n")
+            transport = request.transport
+            if transport is None or transport.is_closing():  # the client left: free its slot now
+                raise ConnectionResetError("the client closed the stream") from None
+            quiet += GONE_CHECK
+            if quiet >= KEEPALIVE:
+                quiet = 0.0
+                await write(request, response, b": keepalive\n\n")
             continue
+        quiet = 0.0
         if event.id > seen:
             if _visible(request, event):
                 await write(request, response, _format(event))

@@ -2,7 +2,8 @@
 
 ``alive`` and ``ready`` are public (for systemd, Docker, Kubernetes, load balancers) and say
 nothing about cameras: only the names of the checks and fixed messages. ``ready`` runs every
-check of :data:`READY_CHECKS` (config loaded, MQTT connected, registry/state database open) and
+check of :data:`READY_CHECKS` (config loaded, MQTT connected, registry/state database open; a
+clustered bridge also ``cluster``: its PostgreSQL database answers heartbeats) and
 answers 503 with the failing ones. ``/health/cameras`` (authenticated like the rest of the API)
 summarises the cameras' states.
 
@@ -55,8 +56,17 @@ async def _registry(view: BridgeView) -> tuple[bool, str]:
     return True, "open"
 
 
+async def _cluster(view: BridgeView) -> tuple[bool, str]:
+    state = view.cluster_state()
+    if state is None or not state["connected"]:
+        return False, "cluster database not reachable"
+    return True, "cluster database reachable"
+
+
 #: name -> check, run in this order by ``/health/ready``
 READY_CHECKS: dict[str, Check] = {"config": _config, "mqtt": _mqtt, "registry": _registry}
+#: checks of a clustered bridge only
+CLUSTER_CHECKS: dict[str, Check] = {"cluster": _cluster}
 
 
 def add_ready_check(name: str, check: Check) -> None:
@@ -92,8 +102,9 @@ async def ready(request: web.Request) -> web.Response:
     """200 ``{status: ok, checks}`` when every check passes, else 503 ``{status: unavailable,
     checks}``; each check ``{ok, message}``."""
     view = view_of(request)
-    names = list(READY_CHECKS)
-    results = await asyncio.gather(*(_run_check(n, READY_CHECKS[n], view) for n in names))
+    run = {**READY_CHECKS, **(CLUSTER_CHECKS if view.cluster_state() is not None else {})}
+    names = list(run)
+    results = await asyncio.gather(*(_run_check(n, run[n], view) for n in names))
     checks = dict(zip(names, results, strict=True))
     ok = all(result["ok"] for result in results)
     return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks},

@@ -14,6 +14,8 @@ camera is restarted with new options):
   ``reconnects_total``, ``snapshots_total``, ``snapshot_bytes_total`` ``{camera}``
 * ``camera_state{camera,state}`` (1 for the current state, 0 for the others),
   ``last_frame_age_seconds{camera}`` (cameras that received a frame)
+* ``keyframe_ring_bytes{camera}``, ``clip_ring_bytes{camera}`` (compressed packets held in
+  memory for event snapshots and clips)
 * ``mqtt_connected``, ``mqtt_connects_total``, ``mqtt_messages_published_total``
 * ``api_requests_total{route,method,status}`` (route name, ``unmatched`` for unknown paths;
   JSON-RPC calls as ``route="rpc:<method>", method="RPC", status="ok"`` or the error code)
@@ -109,6 +111,17 @@ class BridgeCollector(Collector):
                 age.add_metric([cam_id], max(0.0, now - status.last_frame_at))
         yield state
         yield age
+        keyframe_ring = GaugeMetricFamily(PREFIX + "keyframe_ring_bytes",
+                                          "Compressed bytes of the camera's recent keyframes (event snapshots).",
+                                          labels=["camera"])
+        clip_ring = GaugeMetricFamily(PREFIX + "clip_ring_bytes",
+                                      "Compressed bytes of the camera's packet ring and clip being recorded.",
+                                      labels=["camera"])
+        for cam_id, (keyframes, packets) in view.ring_bytes().items():
+            keyframe_ring.add_metric([cam_id], keyframes)
+            clip_ring.add_metric([cam_id], packets)
+        yield keyframe_ring
+        yield clip_ring
 
         connects, published = view.mqtt_counters()
         yield GaugeMetricFamily(PREFIX + "mqtt_connected", "1 while connected to the MQTT broker.",
@@ -117,6 +130,18 @@ class BridgeCollector(Collector):
                                   value=connects)
         yield CounterMetricFamily(PREFIX + "mqtt_messages_published",
                                   "MQTT messages handed to the broker.", value=published)
+
+        cluster = view.cluster_state()
+        if cluster is not None:
+            yield GaugeMetricFamily(PREFIX + "cluster_leases", "Camera leases this bridge holds.",
+                                    value=cluster["leases"])
+            yield GaugeMetricFamily(PREFIX + "cluster_connected", "1 while the cluster database answers.",
+                                    value=1.0 if cluster["connected"] else 0.0)
+            yield CounterMetricFamily(PREFIX + "cluster_renew_failures",
+                                      "Heartbeats/lease renewals that failed.", value=cluster["renew_failures"])
+            yield CounterMetricFamily(PREFIX + "cluster_failovers",
+                                      "Cameras taken over after their owner's lease expired.",
+                                      value=cluster["failovers"])
 
         requests = CounterMetricFamily(PREFIX + "api_requests", "API requests answered.",
                                        labels=["route", "method", "status"])

@@ -10,8 +10,9 @@ table of bridge/api/errors.py).
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
@@ -125,6 +126,7 @@ class ApiServer(Service):
         super().__init__()
         self._app = build_app(view, control, config)
         self._config = config
+        self._tls_context: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -132,7 +134,13 @@ class ApiServer(Service):
         # malformed requests: one line with the client address, no traceback (httplog)
         runner = web.AppRunner(self._app, access_log=None, handle_signals=False, logger=HttpLog())
         await runner.setup()
-        site = web.TCPSite(runner, self._config.host, self._config.port)
+        context = None
+        if self._config.tls is not None:
+            from .tls import server_context
+
+            context = server_context(self._config.tls)
+        self._tls_context = context
+        site = web.TCPSite(runner, self._config.host, self._config.port, ssl_context=context)
         try:
             await site.start()
         except OSError:
@@ -143,7 +151,15 @@ class ApiServer(Service):
         sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
         assert sockets
         self.port = sockets[0].getsockname()[1]
-        _LOGGER.info("api: listening on http://%s:%s", self._config.host, self.port)
+        _LOGGER.info("api: listening on %s://%s:%s", "https" if context else "http", self._config.host,
+                     self.port)
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        if self._tls_context is None or self._config.tls is None:
+            return {}
+        from .tls import watch
+
+        return {"api.tls.watch": watch(self._tls_context, self._config.tls)}  # reload changed files
 
     async def _finish(self) -> None:
         if self._runner is not None:

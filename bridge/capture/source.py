@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import av
 import av.error
@@ -57,6 +57,9 @@ class StreamInfo:
     audio: str | None = None
     #: the codec's parameter sets (None when they come in-band)
     extradata: bytes | None = None
+    #: the PyAV video stream (valid in the capture thread's ``opened`` call only: for copying
+    #: its codec parameters, e.g. :class:`~bridge.capture.ring.MuxTemplate`)
+    stream: Any = field(default=None, compare=False, repr=False)
 
 
 class Sink(Protocol):
@@ -203,7 +206,7 @@ class StreamReader:
         intra = codec in INTRA_ONLY
         sink.opened(StreamInfo(codec, ctx.width, ctx.height,
                                float(stream.average_rate) if stream.average_rate else None,
-                               _audio(container), ctx.extradata))
+                               _audio(container), ctx.extradata, stream))
         paced = cam.kind in ("file", "lavfi")
         clock = _Pacer() if paced else None
         decoder = _Decoder(ctx, sink)

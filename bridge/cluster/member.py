@@ -16,6 +16,7 @@ restart) finds every lease still valid: the bridge renews and no camera restarts
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -24,6 +25,7 @@ from typing import Any
 from ..service import Service
 from . import lease as leases
 from .assign import assign
+from .cameras import SCHEMA as CAMERAS_SCHEMA
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ class ClusterMember(Service):
     driver's error on entry when the database cannot be reached.
     """
 
-    def __init__(self, dsn: str, name: str, cameras: Callable[[], Iterable[str]],
+    def __init__(self, dsn: str, name: str,
+                 cameras: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
                  on_take: Callable[[leases.Lease], Awaitable[None]],
                  on_lose: Callable[[str], Awaitable[None]], *, ttl: float = 15.0,
                  renew: float = 5.0, settle: float = SETTLE) -> None:
@@ -70,7 +73,7 @@ class ClusterMember(Service):
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7244101)")  # one schema creator at a time
             try:
-                await conn.execute(leases.SCHEMA)
+                await conn.execute(leases.SCHEMA + CAMERAS_SCHEMA)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7244101)")
         await self._heartbeat()
@@ -100,6 +103,11 @@ class ClusterMember(Service):
                 pool.terminate()
 
     # --- what others read -------------------------------------------------------------------
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (None before entry and after exit)."""
+        return self._pool
+
     def valid(self, camera: str) -> bool:
         """True while this bridge may capture and publish ``camera`` (lease held, local deadline
         not passed): the check every write for the camera makes."""
@@ -115,7 +123,11 @@ class ClusterMember(Service):
     async def _heartbeat(self) -> None:
         await self._pool.execute(
             "INSERT INTO camera_bridge_members (name, heartbeat_at, joined_at) VALUES ($1, now(), now())"
-            " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now()", self.name)
+            " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(),"
+            # back after being gone (paused, cut off): it settles again, as a new member does
+            " joined_at = CASE WHEN camera_bridge_members.heartbeat_at"
+            " < now() - make_interval(secs => $2) THEN now() ELSE camera_bridge_members.joined_at END",
+            self.name, float(self.ttl))
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -209,7 +221,10 @@ class ClusterMember(Service):
     async def balance(self) -> None:
         """Take the cameras this bridge should own that are free; hand over those it should not."""
         async with self._lock:
-            cameras = sorted(set(self._cameras()))
+            listed = self._cameras()
+            if inspect.isawaitable(listed):
+                listed = await listed
+            cameras = sorted(set(listed))
             members = await self.members()
             current = {c: o for c, (o, _) in (await leases.owners(self._pool)).items()}
             desired = assign(cameras, members, current)

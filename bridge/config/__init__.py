@@ -19,9 +19,11 @@ from .api import (
     API_SCHEMA,
     RATE_LIMIT_OPTIONS,
     ROLES,
+    TLS_OPTIONS,
     ApiConfig,
     ApiKey,
     RateLimitConfig,
+    TlsConfig,
     is_loopback,
 )
 from .camera import (
@@ -40,7 +42,14 @@ from .camera import (
     source_kind,
 )
 from .cluster import CLUSTER_OPTIONS, ClusterConfig
-from .detect import DETECT_CAPTURE_OPTIONS, DETECT_MOTION_OPTIONS, DETECT_OBJECT_OPTIONS, DETECT_OPTIONS, DetectConfig
+from .detect import (
+    DETECT_CAPTURE_OPTIONS,
+    DETECT_CLIPS_OPTIONS,
+    DETECT_MOTION_OPTIONS,
+    DETECT_OBJECT_OPTIONS,
+    DETECT_OPTIONS,
+    DetectConfig,
+)
 from .load import ENV_PREFIX, load, parse
 from .mediamtx import MEDIAMTX_OPTIONS, RECORD_OPTIONS, MediamtxConfig, RecordConfig
 from .messages import error_message_of, join_path
@@ -59,6 +68,7 @@ __all__ = [
     "CAMERA_SCHEMA",
     "CLUSTER_OPTIONS",
     "DETECT_CAPTURE_OPTIONS",
+    "DETECT_CLIPS_OPTIONS",
     "DETECT_MOTION_OPTIONS",
     "DETECT_OBJECT_OPTIONS",
     "DETECT_OPTIONS",
@@ -73,6 +83,7 @@ __all__ = [
     "SCHEMA",
     "SECTIONS",
     "SNAPSHOT_OPTIONS",
+    "TLS_OPTIONS",
     "TOP_OPTIONS",
     "URL_EXPECTED",
     "USB_OPTIONS",
@@ -90,6 +101,7 @@ __all__ = [
     "RateLimitConfig",
     "RecordConfig",
     "SnapshotConfig",
+    "TlsConfig",
     "UsbConfig",
     "camera_data",
     "camera_from_data",

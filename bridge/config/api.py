@@ -4,6 +4,8 @@ limit."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,33 @@ def _networks(value: Any) -> list[str]:
     return found
 
 
+def _file(value: Any) -> str:
+    """A path to a readable file."""
+    path = str(value)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise vol.Invalid(f"no readable file {path}")
+    return path
+
+
+def _roles(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and v in ROLES for k, v in value.items()):
+        raise vol.Invalid(f"expected a mapping of certificate subject (CN) to role ({', '.join(ROLES)})")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """``api.tls``: HTTPS/WSS certificate and key, optionally client certificates (mTLS)."""
+
+    cert: str = option(_file, REQUIRED, "PEM certificate (chain) of the API.")
+    key: str = option(_file, REQUIRED, "PEM private key of the certificate.")
+    client_ca: str | None = option(optional(_file), None,
+                                   "PEM CA(s) of client certificates: set, a client certificate is required.")
+    client_roles: dict[str, str] = option(_roles, {},
+                                          "Client certificate subject (CN) -> role, for clients without a key.")
+    min_version: str = option(one_of("1.2", "1.3"), "1.2", "Lowest TLS version accepted (1.3 is preferred).")
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
@@ -95,6 +124,7 @@ class ApiConfig:
                                  "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503.")
     max_streams: int = option(integer(1, 10000), 64,
                               "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
+    tls: TlsConfig | None = None
     allow_networks: list[str] | None = option(
         optional(_networks), None,
         "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
@@ -113,11 +143,33 @@ class ApiConfig:
 API_OPTIONS = options_of(ApiConfig)
 API_KEY_OPTIONS = options_of(ApiKey)
 RATE_LIMIT_OPTIONS = options_of(RateLimitConfig)
+TLS_OPTIONS = options_of(TlsConfig)
 SECTIONS: Sections = {
-    "": Section(API_OPTIONS, ("keys", "rate_limit")),
+    "": Section(API_OPTIONS, ("keys", "rate_limit", "tls")),
     "keys[]": Section(API_KEY_OPTIONS),
     "rate_limit": Section(RATE_LIMIT_OPTIONS),
+    "tls": Section(TLS_OPTIONS),
 }
+
+
+def _tls(tls: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refuse a certificate/key pair or client CA that does not load, and client roles without a
+    client CA (weak: anyone could claim a subject)."""
+    if tls is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(tls["cert"], tls["key"])
+    except (ssl.SSLError, OSError) as err:
+        raise vol.Invalid(f"cannot load the certificate {tls['cert']} with this key: {err}", ["key"]) from None
+    if tls["client_ca"] is not None:
+        try:
+            context.load_verify_locations(tls["client_ca"])
+        except (ssl.SSLError, OSError) as err:
+            raise vol.Invalid(f"cannot load the client CA {tls['client_ca']}: {err}", ["client_ca"]) from None
+    elif tls["client_roles"]:
+        raise vol.Invalid("client_roles needs client_ca (certificates must be verified)", ["client_roles"])
+    return tls
 
 
 def _auth(api: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +188,7 @@ API_SCHEMA = vol.All(
     section_schema(API_OPTIONS, {
         vol.Optional("keys", default=list): [section_schema(API_KEY_OPTIONS)],
         vol.Optional("rate_limit", default=dict): section_schema(RATE_LIMIT_OPTIONS),
+        vol.Optional("tls", default=None): vol.Any(None, vol.All(section_schema(TLS_OPTIONS), _tls)),
     }),
     _auth,
 )
@@ -146,4 +199,5 @@ def build(valid: dict[str, Any]) -> ApiConfig:
     api = dict(valid)
     api["keys"] = tuple(ApiKey(**key) for key in api["keys"])
     api["rate_limit"] = RateLimitConfig(**api["rate_limit"])
+    api["tls"] = None if api.get("tls") is None else TlsConfig(**api["tls"])
     return ApiConfig(**api)

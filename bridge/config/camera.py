@@ -328,6 +328,10 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
     cam["detect"] = _detect.build(cam.pop("detect", None) or {}, detect)
     if cam["detect"].kind == "onnx" and not cam["detect"].model:
         raise ConfigError([f"cameras.{cam_id}.detect.model: detector onnx needs a model file"])
+    clips = cam["detect"].clips
+    if cam["detect"].enabled and clips.enabled and cam.get("privacy_masks") and not clips.allow_unmasked:
+        raise ConfigError([f"cameras.{cam_id}.detect.clips: clips are stream copies and cannot be masked; "
+                           "this camera has privacy_masks: remove clips, or set clips.allow_unmasked: true"])
     return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
 
 

@@ -109,6 +109,24 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
+class ClipsConfig:
+    """``detect.clips``: event clips (stream copy, MP4). Seconds, days, MiB. Setting the section
+    (e.g. ``{pre: 5, post: 5}``) turns clips on unless it says ``enabled: false``."""
+
+    enabled: bool = option(boolean, False, "Save an MP4 clip of every event (stream copy, no re-encode).")
+    pre: float = option(number(0, 60), 5.0,
+                        "Seconds before the event's start in its clip (from a keyframe: up to one GOP more).")
+    post: float = option(number(0, 60), 5.0, "Seconds after the event's end in its clip.")
+    dir: str | None = option(optional(text()), None, "Directory; default `<data_dir>/clips`.")
+    max_age: float = option(number(0.01, 3650), 7.0, "Days a clip is kept.")
+    max_size_mb: float = option(positive(float), 2000.0, "Size cap of a camera's clips, MiB: the oldest go first.")
+    min_free_mb: int = option(integer(0, 1_000_000), 500,
+                              "No clip is written while the clips' disk has less free space, MiB (0 = no guard).")
+    allow_unmasked: bool = option(boolean, False,
+                                  "Allow clips on a camera with `privacy_masks` (clips are stream copies: not masked).")
+
+
+@dataclass(frozen=True)
 class DetectConfig:
     """A camera's effective ``detect`` options (the global section merged with its own).
 
@@ -139,6 +157,7 @@ class DetectConfig:
         built=lambda: {"person": ObjectFilter()})
     motion: MotionConfig = field(default_factory=MotionConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
 
     @property
     def kind(self) -> str:
@@ -162,12 +181,14 @@ DETECT_OPTIONS = options_of(DetectConfig)
 DETECT_OBJECT_OPTIONS = options_of(ObjectFilter)
 DETECT_MOTION_OPTIONS = options_of(MotionConfig)
 DETECT_CAPTURE_OPTIONS = options_of(CaptureConfig)
+DETECT_CLIPS_OPTIONS = options_of(ClipsConfig)
 
 SECTIONS: Sections = {
-    "": Section(DETECT_OPTIONS, ("motion", "capture")),
+    "": Section(DETECT_OPTIONS, ("motion", "capture", "clips")),
     "objects.<label>": Section(DETECT_OBJECT_OPTIONS),
     "motion": Section(DETECT_MOTION_OPTIONS),
     "capture": Section(DETECT_CAPTURE_OPTIONS),
+    "clips": Section(DETECT_CLIPS_OPTIONS),
 }
 
 
@@ -186,10 +207,18 @@ def check(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _clips_on(value: Any) -> Any:
+    """A ``clips`` section that is set turns clips on unless it says ``enabled``."""
+    if isinstance(value, dict) and value and "enabled" not in value:
+        return {**value, "enabled": True}
+    return value
+
+
 def _schema(defaults: bool) -> vol.Schema:
     body = _section(DETECT_OPTIONS, defaults=defaults)
     sub = {"motion": vol.Schema(_section(DETECT_MOTION_OPTIONS, defaults=defaults)),
-           "capture": vol.Schema(_section(DETECT_CAPTURE_OPTIONS, defaults=defaults))}
+           "capture": vol.Schema(_section(DETECT_CAPTURE_OPTIONS, defaults=defaults)),
+           "clips": vol.All(_clips_on, vol.Schema(_section(DETECT_CLIPS_OPTIONS, defaults=defaults)))}
     for key, validator in sub.items():
         body[vol.Optional(key, default=dict) if defaults else vol.Optional(key)] = validator
     return vol.Schema(body)
@@ -208,12 +237,13 @@ def build(data: dict[str, Any], defaults: dict[str, Any] | None = None) -> Detec
     global section; the built-in defaults when None). ``motion`` and ``capture`` merge key by
     key; ``objects``, ``mask`` and ``zones`` are replaced whole."""
     base = defaults if defaults is not None else DETECT_SCHEMA({})
-    merged = {**base, **{k: v for k, v in data.items() if k not in ("motion", "capture")}}
-    for key in ("motion", "capture"):
-        merged[key] = {**base[key], **data.get(key, {})}
+    merged = {**base, **{k: v for k, v in data.items() if k not in ("motion", "capture", "clips")}}
+    for key in ("motion", "capture", "clips"):
+        merged[key] = {**base.get(key, {}), **data.get(key, {})}
     merged["objects"] = {label: ObjectFilter(**opts) for label, opts in merged["objects"].items()}
     merged["motion"] = MotionConfig(**merged["motion"])
     merged["capture"] = CaptureConfig(**merged["capture"])
+    merged["clips"] = ClipsConfig(**merged["clips"])
     merged["mask"] = tuple(merged["mask"])
     return DetectConfig(**merged)
 

@@ -128,6 +128,21 @@ class BridgeView(Protocol):
         one). Raises NotFound when the camera has no detection."""
         ...
 
+    def event(self, event_id: str) -> dict[str, Any]:
+        """A recent detection event: ``{id, camera, event, snapshot_url, clip_url}`` (``event``:
+        its latest payload, None when only its clip is left; URLs None when there is none).
+        Raises NotFound."""
+        ...
+
+    def event_snapshot(self, event_id: str) -> bytes:
+        """The JPEG of the event's snapshot (full size, box drawn). Raises NotFound."""
+        ...
+
+    def event_clip(self, event_id: str) -> Path:
+        """The MP4 file of the event's clip (blocking check of the clips directory). Raises
+        NotFound."""
+        ...
+
     def recording(self, cam_id: str) -> bool:
         """Whether the camera records. Raises MediamtxDisabled without MediaMTX."""
         ...
@@ -177,6 +192,12 @@ class BridgeView(Protocol):
         """Whether the camera registry (and its state database) is open."""
         ...
 
+    def cluster_state(self) -> dict[str, Any] | None:
+        """Cluster mode: ``{member, connected, leases, renew_failures, failovers}`` (leases held
+        now; renewals failed and cameras taken over from a vanished owner, since start); None for
+        a bridge alone."""
+        ...
+
     async def store_healthy(self) -> bool:
         """Whether the state database answers (False before it is open)."""
         ...
@@ -189,6 +210,11 @@ class BridgeView(Protocol):
 
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         """Per camera ``(snapshots made, their bytes)``."""
+        ...
+
+    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording)``:
+        compressed packets held in memory."""
         ...
 
     def mqtt_counters(self) -> tuple[int, int]:

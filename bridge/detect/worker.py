@@ -28,6 +28,7 @@ from ..config.detect import DetectConfig
 from ..service import Service
 from ..status import CameraState
 from .best import BestSnapshots, EventPicture
+from .clips import ClipRecorder
 from .detector import Detector, load
 from .motion import MotionDetector, polygon_mask
 from .stats import DetectStats
@@ -85,12 +86,17 @@ class DetectWorker(Service):
 
     def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
                  *, capture_root: Path, snapshot_width: int | None = None, snapshot_quality: int = 85,
-                 enabled: bool = True,
+                 enabled: bool = True, clip_root: Path | None = None, event_urls: bool = False,
                  save_switch: Callable[[bool], None] | None = None) -> None:
         super().__init__()
         self._camera = camera
         self.config = config
-        self._on_update = on_update
+        self._deliver = on_update
+        #: event payloads carry ``snapshot_url``/``clip_url`` (the API serves them)
+        self._event_urls = event_urls
+        self._clips = (ClipRecorder(camera, config.clips, Path(config.clips.dir) if config.clips.dir else clip_root,
+                                    self._held_ended)
+                       if config.clips.enabled and clip_root is not None else None)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
@@ -116,6 +122,8 @@ class DetectWorker(Service):
         self.crops: dict[str, bytes] = {}
         #: the latest snapshot of the most recent events, by event id (oldest first, bounded)
         self.event_pictures: dict[str, EventPicture] = {}
+        #: the latest payload of the most recent events, by event id (oldest first, bounded)
+        self.recent_events: dict[str, dict[str, Any]] = {}
 
     @property
     def camera_id(self) -> str:
@@ -160,6 +168,40 @@ class DetectWorker(Service):
         ending = asyncio.wrap_future(self._executor.submit(self._tracker.end_all, time.time(), reason))
         ending.add_done_callback(self._ended)  # before any waiter: published when it is done
         self._ending = ending
+
+    def _on_update(self, update: DetectUpdate) -> None:
+        """Hand ``update`` on: event payloads get their URLs, ``end`` events of a camera with
+        clips are held until the clip is written (:class:`~bridge.detect.clips.ClipRecorder`)."""
+        if update.events and self._clips is not None:
+            update.events = self._clips.route(update.events)
+        self._add_urls(update.events)
+        self._remember(update.events)
+        self._deliver(update)
+
+    def _held_ended(self, events: list[dict[str, Any]]) -> None:
+        self._add_urls(events)
+        self._remember(events)
+        self._deliver(DetectUpdate(self._camera.id, events=events))
+
+    def _remember(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            event_id = str(event.get("id"))
+            self.recent_events.pop(event_id, None)
+            self.recent_events[event_id] = event
+            while len(self.recent_events) > EVENT_PICTURES * 4:
+                del self.recent_events[next(iter(self.recent_events))]
+
+    def _add_urls(self, events: list[dict[str, Any]]) -> None:
+        if not self._event_urls:
+            return
+        for event in events:
+            if str(event.get("id")) in self.event_pictures:
+                event["snapshot_url"] = f"/api/events/{event['id']}/snapshot.jpg"
+
+    @property
+    def clip_recorder(self) -> ClipRecorder | None:
+        """The camera's clip recorder (None without ``detect.clips``)."""
+        return self._clips
 
     def _ended(self, future: asyncio.Future[list[tuple[str, Track]]]) -> None:
         """Publish the ``end`` events of the objects tracked when detection was turned off or
@@ -212,6 +254,8 @@ class DetectWorker(Service):
         if self._ending is not None:  # events ended just before (the camera stopped first)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._ending)
+        if self._clips is not None:
+            await self._clips.close()
 
     async def __aexit__(self, *exc: object) -> None:
         try:

@@ -41,6 +41,8 @@ class Outgoing:
     payload: bytes | str
     retain: bool
     qos: int
+    #: checked again just before sending: False drops the message (cluster: lease still valid)
+    guard: Callable[[], bool] | None = None
 
 
 def _raise_if_cancelled() -> None:
@@ -87,12 +89,13 @@ class MqttLink(Service):
         self.published = 0  #: messages handed to the broker (metrics)
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
-                coalesce: bool = True) -> None:
+                coalesce: bool = True, guard: Callable[[], bool] | None = None) -> None:
         """Queue a message; replaces an unsent message for the same topic in its place in the
         queue (unless ``coalesce=False``: events, each of which counts). Messages leave in the
         order they were first queued, so what was published before an event is on the broker
         before it: a frame's snapshot (or a newer one) before that frame's detection event.
-        Dropped while disconnected (the state is re-published on reconnect)."""
+        Dropped while disconnected (the state is re-published on reconnect), and at send time
+        when ``guard`` (if given) returns False."""
         if not self.connected.is_set():
             return
         if not coalesce and len(self._pending) >= MAX_PENDING:
@@ -101,7 +104,7 @@ class MqttLink(Service):
         key = topic if coalesce else f"{topic}\0{next(self._seq)}"
         # an unsent message of the topic is replaced where it stands (a dict keeps the first
         # insertion's position): moving it to the back would let later messages overtake it
-        self._pending[key] = Outgoing(topic, payload, retain, qos)
+        self._pending[key] = Outgoing(topic, payload, retain, qos, guard)
         self._wake.set()
 
     async def publish_now(self, topic: str, payload: bytes | str, *, retain: bool = False,
@@ -202,6 +205,8 @@ class MqttLink(Service):
             while self._pending:
                 topic = next(iter(self._pending))
                 msg = self._pending.pop(topic)
+                if msg.guard is not None and not msg.guard():
+                    continue
                 await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
                 self.published += 1
                 _raise_if_cancelled()

@@ -41,8 +41,8 @@ def timestamp_template(field: str) -> str:
 def bridge_device(topics: Topics) -> dict[str, Any]:
     """The bridge's own HA device."""
     return {
-        "identifiers": [f"{topics.node_id}_bridge"],
-        "name": "Camera bridge",
+        "identifiers": [f"{topics.node_id}_{topics.bridge_key}"],
+        "name": "Camera bridge" if topics.member is None else f"Camera bridge {topics.member}",
         "manufacturer": MANUFACTURER,
         "model": "Camera Bridge",
         "sw_version": __version__,
@@ -56,7 +56,7 @@ def camera_device(topics: Topics, cam: CameraConfig) -> dict[str, Any]:
         "name": cam.display_name,
         "manufacturer": MANUFACTURER,
         "model": _MODELS.get(cam.kind, "Camera"),
-        "via_device": f"{topics.node_id}_bridge",
+        "via_device": f"{topics.node_id}_{topics.bridge_key}",  # its current owner in a cluster
     }
 
 
@@ -89,15 +89,16 @@ def bridge_configs(topics: Topics) -> list[Config]:
     """Bridge device entities: connectivity, version, uptime."""
     device = bridge_device(topics)
     avail = [topics.bridge_availability]
-    node = topics.node_id
+    node = topics.node_id if topics.member is None else f"{topics.node_id}_{topics.member}"
+    owner = topics.bridge_key
     return [
-        entity_config(topics, "binary_sensor", "bridge", "connectivity", f"{node}_connectivity", device, [],
+        entity_config(topics, "binary_sensor", owner, "connectivity", f"{node}_connectivity", device, [],
                 name="Connectivity", device_class="connectivity", entity_category="diagnostic",
                 state_topic=topics.bridge_availability, payload_on=ONLINE, payload_off=OFFLINE),
-        entity_config(topics, "sensor", "bridge", "version", f"{node}_version", device, avail,
+        entity_config(topics, "sensor", owner, "version", f"{node}_version", device, avail,
                 name="Version", entity_category="diagnostic", icon="mdi:tag",
                 state_topic=topics.bridge_state, value_template="{{ value_json.version }}"),
-        entity_config(topics, "sensor", "bridge", "uptime", f"{node}_uptime", device, avail,
+        entity_config(topics, "sensor", owner, "uptime", f"{node}_uptime", device, avail,
                 name="Uptime", entity_category="diagnostic", device_class="duration",
                 unit_of_measurement="s", state_class="total_increasing",
                 state_topic=topics.bridge_state, value_template="{{ value_json.uptime_s }}"),

@@ -52,11 +52,17 @@ class MqttPublisher(Service):
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
     def __init__(self, config: MqttConfig, view: BridgeView, bus: EventBus | None = None,
-                 control: BridgeControl | None = None) -> None:
+                 control: BridgeControl | None = None, member: str | None = None) -> None:
         super().__init__()
         self._config = config
         self._view = view
-        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic)
+        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic,
+                             member)
+        #: cluster mode: whether this bridge may publish for a camera now (its lease valid);
+        #: checked when a camera's event arrives, when a message is queued and when it is sent
+        self.may_publish: Callable[[str], bool] | None = None
+        #: cluster mode: fields added to a camera's status (``owner``, ``epoch``)
+        self.status_fields: Callable[[str], dict[str, Any]] = lambda _cam_id: {}
         self.started_at = time.time()
         self._stopping = False
         #: the availability last published per camera: one message per change, not per retry
@@ -187,7 +193,12 @@ class MqttPublisher(Service):
     # -- producers -------------------------------------------------------------------------
 
     def on_event(self, event: BridgeEvent) -> None:
-        """Publish what an event of the bus changes, then hand it to every feature."""
+        """Publish what an event of the bus changes, then hand it to every feature. In cluster
+        mode an event of a camera this bridge may no longer publish (its lease lost) is
+        dropped, except a removal."""
+        cam_id = getattr(event, "camera", None)
+        if isinstance(cam_id, str) and not isinstance(event, CameraRemoved) and not self._may(cam_id):
+            return
         if isinstance(event, CameraStatusChanged):
             if event.camera in self._view.camera_ids():
                 self._publish_camera(event.camera, with_snapshot=False)
@@ -204,16 +215,28 @@ class MqttPublisher(Service):
         for ext in self.features:
             ext.on_event(event)
 
+    def _guard(self, cam_id: str) -> Callable[[], bool] | None:
+        """The send-time check of a camera's message (cluster mode), else None."""
+        may = self.may_publish
+        return None if may is None else (lambda: may(cam_id))
+
+    def _may(self, cam_id: str) -> bool:
+        return self.may_publish is None or self.may_publish(cam_id)
+
     def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
         """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
+        if not self._may(cam_id):
+            return
         try:
             retain = self._view.camera(cam_id).snapshot.retain
         except NotFound:
             retain = False
-        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain)
+        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain, guard=self._guard(cam_id))
 
     def camera_added(self, cam_id: str) -> None:
-        """Announce a camera added (or restarted with new options) at run time."""
+        """Announce a camera added (or restarted with new options, or taken over from another
+        bridge of the cluster: its discovery then names this bridge's availability)."""
+        self._availability.pop(cam_id, None)  # a camera taken over again: its availability anew
         for topic, payload in self._discovery_configs([self._view.camera(cam_id)], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
         self._publish_camera(cam_id, with_snapshot=True)
@@ -233,13 +256,18 @@ class MqttPublisher(Service):
     # -- publishing ------------------------------------------------------------------------
 
     def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
+        if not self._may(cam_id):
+            return
         status = self._view.camera_status(cam_id)
+        guard = self._guard(cam_id)
         online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
         if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
             self._availability[cam_id] = online
-            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1)
-        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(status.as_payload()),
-                          retain=True, qos=1)
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1,
+                              guard=guard)
+        payload = {**status.as_payload(), **self.status_fields(cam_id)}
+        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(payload), retain=True, qos=1,
+                          guard=guard)
         if with_snapshot:
             try:
                 self.on_snapshot(cam_id, self._view.snapshot(cam_id).jpeg)
@@ -258,6 +286,7 @@ class MqttPublisher(Service):
             "discovery": self.discovery_enabled,
             "mediamtx": None,
             "config_error": self.config_error(),
+            **({} if self.topics.member is None else {"member": self.topics.member}),
             **{k: v for ext in self.features for k, v in ext.state_fields().items()},
         }
 
@@ -325,8 +354,10 @@ class MqttPublisher(Service):
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
-        (a camera removed from the configuration), and that camera's retained state topics."""
-        if not payload or topic in self._discovery_configs():
+        (a camera removed from the configuration), and that camera's retained state topics.
+        Not in cluster mode: the other bridges' configs share the node id (a removed camera's
+        owner clears its topics)."""
+        if not payload or topic in self._discovery_configs() or self.topics.member is not None:
             return
         try:
             old = json.loads(payload)

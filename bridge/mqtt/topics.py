@@ -20,6 +20,8 @@ class Topics:
     discovery_prefix: str
     ha_status: str = "homeassistant/status"
     """Home Assistant's birth/last-will topic (HA's default ignores the discovery prefix)."""
+    member: str | None = None
+    """This bridge's cluster member name (cluster mode): its own availability, state and device."""
 
     @property
     def node_id(self) -> str:
@@ -27,11 +29,22 @@ class Topics:
         return self.base.replace("/", "_")
 
     @property
+    def bridge_key(self) -> str:
+        """``bridge``, or ``bridge_{member}`` in cluster mode: the bridge device's id part."""
+        return "bridge" if self.member is None else f"bridge_{self.member}"
+
+    @property
     def bridge_availability(self) -> str:
+        """``{base}/bridge/availability``; ``{base}/bridge/{member}/availability`` in cluster mode."""
+        if self.member is not None:
+            return f"{self.base}/bridge/{self.member}/availability"
         return f"{self.base}/bridge/availability"
 
     @property
     def bridge_state(self) -> str:
+        """``{base}/bridge/state``; ``{base}/bridge/{member}/state`` in cluster mode."""
+        if self.member is not None:
+            return f"{self.base}/bridge/{self.member}/state"
         return f"{self.base}/bridge/state"
 
     def camera(self, camera_id: str, leaf: str) -> str:

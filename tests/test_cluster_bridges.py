@@ -1,0 +1,431 @@
+"""Cluster mode end to end: three real bridge processes (``python -m bridge run``) sharing twelve
+cameras of a real RTSP server through a real PostgreSQL, publishing to a real Mosquitto.
+
+Who published what is read from the broker's own log (``Received PUBLISH from <client id>``;
+a clustered bridge's default client id ends with its member name), so "no two bridges publish
+snapshots of one camera in the same second" is checked on what the broker received, not on what a bridge says."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from . import postgres
+from .conftest import recording
+from .peers import REPO, Mosquitto, RtspServer, env_without, make_clip
+
+pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed")
+
+TTL, RENEW = 5.0, 1.0
+NAMES = ("bridge-a", "bridge-b", "bridge-c")
+CAMERAS = [f"cam{i:02d}" for i in range(12)]
+_PUBLISH = re.compile(r"^(\d+): Received PUBLISH from (\S+) \(d\d, q\d, r\d, m\d+, '([^']*)'")
+
+
+class LoggingBroker(Mosquitto):
+    """Mosquitto logging every PUBLISH it receives, with the publisher's client id and the time
+    (whole seconds since the epoch)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.log = workdir / f"mosquitto-{self.port}.log"
+        self.conf.write_text(self.conf.read_text() + f"log_dest file {self.log}\nlog_type all\n"
+                             "log_timestamp true\nlog_timestamp_format %s\n")
+
+    def publishes(self) -> list[tuple[int, str, str]]:
+        """``(second, client id, topic)`` of every PUBLISH received so far."""
+        found = []
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        for line in text.splitlines():
+            match = _PUBLISH.match(line)
+            if match:
+                found.append((int(match[1]), match[2], match[3]))
+        return found
+
+
+class BridgeProcess:
+    """One clustered bridge: member ``name``, YAML cameras ``cameras`` (they join the shared
+    registry, then run wherever their lease is held)."""
+
+    def __init__(self, root: Path, name: str, port: int, prefix: str, dsn: str, url: str,
+                 cameras: list[str]) -> None:
+        self.name = name
+        self.dir = root / name
+        self.dir.mkdir()
+        self.config = self.dir / "config.yaml"
+        self.config.write_text(yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status",
+                     "status_interval": 2},
+            "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
+            "cameras": {cam: {"url": url, "snapshot": {"interval": 1}} for cam in cameras},
+            "api": {"enabled": False}, "data_dir": str(self.dir / "data"),
+        }))
+        self.log = self.dir / "bridge.log"
+        environ = env_without("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                              *(k for k in os.environ if k.startswith("CAMERA_BRIDGE_")))
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--config", str(self.config)],
+                                         cwd=REPO, env=environ, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def tail(self, lines: int = 25) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name}:\n" + "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBroker, Path, postgres.Postgres]]:
+    """The module's broker, RTSP clip and PostgreSQL server."""
+    work = tmp_path_factory.mktemp("cluster")
+    broker = LoggingBroker(work)
+    broker.start()
+    small = make_clip(work / "small.mp4", width=320, height=240, fps=10, gop=10, seconds=6)
+    pg = postgres.Postgres()
+    pg.start()
+    yield broker, small, pg
+    pg.close()
+    broker.stop()
+
+
+@pytest.fixture
+def cluster_rtsp(peers) -> Iterator[RtspServer]:
+    """An RTSP server of the test's own (a bridge killed with its connections open must not
+    leave the next test a server in trouble)."""
+    server = RtspServer(peers[1])
+    server.start()
+    yield server
+    server.stop()
+
+
+def fresh_database(pg: postgres.Postgres, name: str) -> str:
+    """A new empty database ``name`` on ``pg`` (each test its own cluster); its URL."""
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def dsn(peers, prefix: str) -> str:
+    return fresh_database(peers[2], prefix)
+
+
+@pytest.fixture
+def cluster(peers, cluster_rtsp: RtspServer, dsn: str, tmp_path: Path, prefix: str) -> Iterator[list[BridgeProcess]]:
+    broker, rtsp = peers[0], cluster_rtsp
+    bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, dsn, rtsp.url, CAMERAS[i * 4:i * 4 + 4])
+               for i, name in enumerate(NAMES)]
+    yield bridges
+    for bridge in bridges:
+        bridge.stop()
+
+
+class Statuses:
+    """The cameras' status messages (owner, epoch, state, frames) as a subscriber sees them."""
+
+    def __init__(self, rec, prefix: str) -> None:
+        self.rec, self.prefix = rec, prefix
+
+    def all(self, since: float = 0.0) -> list[tuple[float, str, dict]]:
+        out = []
+        for m in list(self.rec.messages):
+            parts = m.topic.split("/")
+            if m.at >= since and len(parts) == 3 + self.prefix.count("/") and parts[-1] == "status" and m.payload:
+                out.append((m.at, parts[-2], json.loads(m.payload)))
+        return out
+
+    def latest(self, since: float = 0.0) -> dict[str, dict]:
+        return {cam: payload for _, cam, payload in self.all(since)}
+
+    def streaming_owners(self, since: float = 0.0) -> dict[str, str]:
+        """``{camera: owner}`` of the cameras whose latest status since ``since`` is streaming."""
+        return {cam: p.get("owner") for cam, p in self.latest(since).items() if p.get("state") == "streaming"}
+
+
+def split_ok(owners: dict[str, str], names: tuple[str, ...]) -> bool:
+    """Every camera owned by one of ``names``, each holding its share +-1."""
+    counts = collections.Counter(owners.values())
+    share = len(CAMERAS) // len(names)
+    return sorted(owners) == CAMERAS and all(share - 1 <= counts[n] <= share + 1 for n in names)
+
+
+def member_of(client: str, prefix: str) -> str:
+    """The member name in a clustered bridge's default client id ``camera-bridge-{base}-{member}``."""
+    return client.removeprefix(f"camera-bridge-{prefix}-")
+
+
+def snapshot_publishers(broker: LoggingBroker, prefix: str) -> dict[tuple[str, int], set[str]]:
+    """``{(camera, second): {client ids}}`` of the snapshots the broker received."""
+    found: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+    for second, client, topic in broker.publishes():
+        if topic.startswith(f"{prefix}/") and topic.endswith("/snapshot"):
+            found[(topic[len(prefix) + 1:-len("/snapshot")], second)].add(member_of(client, prefix))
+    return found
+
+
+async def settled(rec, status: Statuses, cluster: list[BridgeProcess]) -> dict[str, dict]:
+    """Wait for the split to hold its share +-1 and then stay put (no camera changing owner
+    for 3 s: every member settled); the latest status of each camera."""
+    try:
+        await rec.wait(lambda: split_ok(status.streaming_owners(), NAMES), 75, "twelve cameras split 4/4/4")
+        while True:
+            owners = status.streaming_owners()
+            await asyncio.sleep(3)
+            if status.streaming_owners() == owners and split_ok(owners, NAMES):
+                return status.latest()
+    except AssertionError:
+        raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+
+
+async def lease_events(dsn: str, member: str, event: str) -> set[str]:
+    """The cameras for which the lease log has ``event`` (``taken``, ``released``) by ``member``."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT DISTINCT camera FROM camera_bridge_lease_log WHERE owner = $1 AND event = $2",
+                                member, event)
+    finally:
+        await conn.close()
+    return {r["camera"] for r in rows}
+
+
+async def test_split_database_restart_failover_after_sigkill_and_clean_stop(peers, cluster, dsn, prefix):
+    broker, _, pg = peers
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        before = await asyncio.wait_for(settled(rec, status, cluster), 120)
+
+        # PostgreSQL restarted: no camera restarts (same owner, same epoch, its frame counter goes on)
+        pg.stop("fast")
+        pg.start()
+        restarted_at = time.monotonic()
+        await rec.wait(lambda: set(status.latest(restarted_at + 2 * RENEW + 2)) == set(CAMERAS), 30,
+                       "a status of every camera after the database is back")
+        after = status.latest(restarted_at + 2 * RENEW + 2)
+        for cam in CAMERAS:
+            assert (after[cam]["owner"], after[cam]["epoch"]) == (before[cam]["owner"], before[cam]["epoch"]), cam
+            assert after[cam]["state"] == "streaming" and after[cam]["frames"] > before[cam]["frames"], cam
+
+        # one bridge killed: its cameras stream on the others within TTL + 10 s
+        victim = cluster[0]
+        lost = {cam for cam, p in after.items() if p["owner"] == victim.name}
+        victim.signal(signal.SIGKILL)
+        victim.proc.wait(5)
+        killed_at = time.monotonic()
+        await rec.wait(lambda: lost <= {c for c, o in status.streaming_owners(killed_at).items()
+                                        if o in NAMES[1:]}, TTL + 10, "the killed bridge's cameras streaming elsewhere")
+        took = time.monotonic() - killed_at
+        assert took <= TTL + 10
+        assert split_ok({**status.streaming_owners(), **status.streaming_owners(killed_at)}, NAMES[1:])
+
+        # one bridge stopped cleanly (SIGTERM): it releases its leases, the last one takes them
+        # over without waiting for the TTL
+        leaving, staying = cluster[1], cluster[2]
+        handed = {c for c, o in status.streaming_owners(killed_at).items() if o == leaving.name}
+        assert handed
+        leaving.signal(signal.SIGTERM)
+        termed_at = time.monotonic()
+        await rec.wait(lambda: handed <= {c for c, o in status.streaming_owners(termed_at).items()
+                                          if o == staying.name}, TTL + 10, "the stopped bridge's cameras handed over")
+        assert leaving.proc.wait(10) == 0
+        released = await lease_events(dsn, leaving.name, "released")
+        assert handed <= released, f"not released by {leaving.name}: {handed - released}"
+
+    both = {key: clients for key, clients in snapshot_publishers(broker, prefix).items() if len(clients) > 1}
+    assert both == {}, f"snapshots of one camera from two bridges in the same second: {sorted(both.items())[:5]}"
+    assert any(member_of(client, prefix) == NAMES[1] for _, client, _ in broker.publishes())  # the log is read
+
+
+async def retakes(dsn: str, member: str, cameras: set[str]) -> dict[str, float]:
+    """``{camera: wall-clock seconds}`` of the latest lease ``member`` took of each camera (from
+    the lease log)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT camera, max(EXTRACT(EPOCH FROM at)) AS at FROM camera_bridge_lease_log"
+                                " WHERE owner = $1 AND event = 'taken' AND camera = ANY($2) GROUP BY camera",
+                                member, sorted(cameras))
+    finally:
+        await conn.close()
+    return {r["camera"]: float(r["at"]) for r in rows}
+
+
+async def test_a_paused_bridge_publishes_nothing_for_the_cameras_it_lost(peers, cluster, dsn, prefix):
+    broker, _, _ = peers
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        await asyncio.wait_for(settled(rec, status, cluster), 120)
+        paused = cluster[2]
+        epochs = {cam: p["epoch"] for cam, p in status.latest().items() if p.get("owner") == paused.name}
+        lost = set(epochs)
+        assert lost
+        paused.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        await rec.wait(lambda: lost <= {c for c, o in status.streaming_owners(stopped_at).items()
+                                        if o in NAMES[:2]}, TTL + 10, "the paused bridge's cameras taken over")
+        resumed_wall, resumed = time.time(), time.monotonic()
+        paused.signal(signal.SIGCONT)
+        await asyncio.sleep(3 * RENEW + 1)
+        stale = [(cam, p) for at, cam, p in status.all(resumed)
+                 if p.get("owner") == paused.name and cam in lost and p.get("epoch", 0) <= epochs[cam]]
+        assert stale == [], f"{paused.name} published statuses under leases it lost: {stale[:3]}"
+    # from the broker: nothing from it for a lost camera after it resumed, except under a lease it
+    # took again later (then in a later second than the retake's)
+    again = await retakes(dsn, paused.name, lost)
+    late = [(second, topic) for second, client, topic in broker.publishes()
+            if member_of(client, prefix) == paused.name and second >= int(resumed_wall)
+            for cam in lost if topic.startswith(f"{prefix}/{cam}/")
+            and (cam not in again or again[cam] < resumed_wall or second < int(again[cam]))]
+    assert late == [], f"{paused.name} published for cameras it lost after it resumed: {late[:5]}"
+    assert paused.proc.poll() is None  # it runs on, a member again
+
+
+async def test_ready_fails_while_a_clustered_bridge_has_no_database(peers, cluster_rtsp, dsn, prefix):
+    import aiohttp
+
+    from .conftest import make_config, running
+    from .test_api_cameras import base_url
+    from .test_api_health import wait_ready
+
+    broker, _, pg = peers
+    config = make_config(broker.port, prefix, {"solo": {"url": cluster_rtsp.url}}, sections={
+        "cluster": {"dsn": dsn, "name": "bridge-h", "lease_ttl": TTL, "renew_interval": RENEW}})
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+        body = await wait_ready(http, 200, 20)
+        assert body["checks"]["cluster"] == {"ok": True, "message": "cluster database reachable"}
+        deadline = time.monotonic() + 20
+        while "camera_bridge_cluster_leases 1.0" not in (text := await (await http.get("/metrics")).text()):
+            assert time.monotonic() < deadline, text[-2000:]
+            await asyncio.sleep(0.3)
+        pg.stop("fast")
+        try:
+            body = await wait_ready(http, 503, 3 * RENEW + 5)
+            assert body["checks"]["cluster"] == {"ok": False, "message": "cluster database not reachable"}
+            text = await (await http.get("/metrics")).text()
+            assert "camera_bridge_cluster_connected 0.0" in text
+            assert re.search(r"^camera_bridge_cluster_renew_failures_total [1-9]", text, re.MULTILINE), text[-2000:]
+        finally:
+            pg.start()
+        await wait_ready(http, 200, 3 * RENEW + 10)
+
+
+async def test_api_cameras_and_switches_live_in_the_shared_registry(peers, cluster_rtsp, dsn, prefix):
+    import aiohttp
+    import asyncpg
+
+    from .conftest import make_config, running
+    from .test_api_cameras import base_url
+
+    broker = peers[0]
+    config = make_config(broker.port, prefix, {"yard": {"url": cluster_rtsp.url}}, sections={
+        "cluster": {"dsn": dsn, "name": "bridge-r", "lease_ttl": TTL, "renew_interval": RENEW}})
+    db = await asyncpg.connect(dsn)
+    try:
+        async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+            rows = {r["id"]: r for r in await db.fetch("SELECT * FROM camera_bridge_cameras")}
+            assert rows["yard"]["origin"] == "yaml:bridge-r"
+            resp = await http.post("/api/cameras", json={"id": "porch", "url": cluster_rtsp.url})
+            assert resp.status == 201, await resp.text()
+            row = await db.fetchrow("SELECT * FROM camera_bridge_cameras WHERE id = 'porch'")
+            assert row["origin"] == "api" and json.loads(row["config"])["url"] == cluster_rtsp.url
+            assert await asyncio.to_thread(bridge.store.cameras) == {}  # not in the SQLite store
+            assert "porch" in bridge.cameras  # the only member: it holds the new camera's lease
+
+            resp = await http.put("/api/cameras/porch/enabled", json={"enabled": False})
+            assert resp.status == 200, await resp.text()
+            assert await db.fetchval("SELECT enabled FROM camera_bridge_cameras WHERE id = 'porch'") is False
+            # a switch written by another bridge (or by hand) reaches the owner through NOTIFY
+            await db.execute("UPDATE camera_bridge_cameras SET enabled = TRUE WHERE id = 'porch';"
+                             "SELECT pg_notify('camera_bridge_cluster', 'camera:porch')")
+            deadline = time.monotonic() + 10
+            while "porch" in bridge.disabled or bridge.cameras["porch"].status.state != "streaming":
+                assert time.monotonic() < deadline, bridge.cameras["porch"].status
+                await asyncio.sleep(0.2)
+
+            resp = await http.delete("/api/cameras/porch")
+            assert resp.status in (200, 204), await resp.text()
+            assert await db.fetchval("SELECT count(*) FROM camera_bridge_cameras WHERE id = 'porch'") == 0
+            deadline = time.monotonic() + 10
+            while "porch" in bridge.cameras:
+                assert time.monotonic() < deadline, "the removed camera still runs"
+                await asyncio.sleep(0.2)
+    finally:
+        await db.close()
+
+
+async def test_a_reload_changes_the_shared_rows_and_the_owner_restarts_only_that_camera(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    import asyncpg
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    broker = peers[0]
+    data = {
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix, "discovery_prefix": f"{prefix}_ha"},
+        "cameras": {"yard": {"url": cluster_rtsp.url}, "gate": {"url": cluster_rtsp.url},
+                    "post": {"url": cluster_rtsp.url}},
+        "api": {"enabled": False}, "data_dir": str(tmp_path / "data"),
+        "cluster": {"dsn": dsn, "name": "bridge-y", "lease_ttl": TTL, "renew_interval": RENEW},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(text := yaml.safe_dump(data))
+    db = await asyncpg.connect(dsn)
+    try:
+        async with Bridge(parse(text), config_path=path, config_text=text) as bridge:
+            deadline = time.monotonic() + 10
+            while {"yard", "gate", "post"} - set(bridge.cameras):
+                assert time.monotonic() < deadline, set(bridge.cameras)
+                await asyncio.sleep(0.2)
+            yard, post = bridge.cameras["yard"], bridge.cameras["post"]
+            data["cameras"]["yard"]["snapshot"] = {"interval": 7}
+            del data["cameras"]["gate"]
+            data["cameras"]["shed"] = {"url": cluster_rtsp.url}
+            assert bridge.reloader is not None
+            result = await bridge.reloader.reload("test", yaml.safe_dump(data))
+            assert result.applied, result.errors
+            rows = {r["id"]: json.loads(r["config"]) for r in await db.fetch("SELECT * FROM camera_bridge_cameras")}
+            assert set(rows) == {"yard", "post", "shed"} and rows["yard"]["snapshot"]["interval"] == 7
+            deadline = time.monotonic() + 10
+            while bridge.cameras.get("yard") is yard or "gate" in bridge.cameras or "shed" not in bridge.cameras:
+                assert time.monotonic() < deadline, set(bridge.cameras)
+                await asyncio.sleep(0.2)
+            assert bridge.cameras["yard"].config.snapshot.interval == 7
+            assert bridge.cameras["post"] is post  # unchanged: not restarted
+    finally:
+        await db.close()
