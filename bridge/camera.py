@@ -1,4 +1,5 @@
-"""Per-camera supervisor: owns the camera's one connection, its state machine and its stats."""
+"""Per-camera supervisor: owns the camera's connections (one per stream), their state machines
+and stats."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,15 +119,34 @@ class Camera(Service):
     """Supervises one camera: connect, stream, back off, reconnect; never blocks other cameras.
 
     Use as an async context manager; its loop runs as task ``camera[<id>].supervise``, the
-    blocking reader in a worker thread. Consumers call :meth:`subscribe` with a :class:`Need`;
-    one connection serves all of them. Listeners added with :meth:`add_listener` are called on
-    the event loop after every state change.
+    blocking reader in a worker thread. Consumers call :meth:`subscribe` with a :class:`Need`
+    and the role they play (``snapshot``, ``detect``, ``timelapse``); one connection per stream
+    serves all of them. Listeners added with :meth:`add_listener` are called on the event loop
+    after every state change.
+
+    A camera with several ``streams`` is this object for its first stream owning one more
+    ``Camera`` per further stream (``stream`` 1, 2, ...: one connection each, loops
+    ``camera[<id>].stream<n>.supervise``), all in :attr:`streams`. Its :attr:`status` is the
+    first stream's, except ``state`` (``streaming`` only when every stream is) and ``streams``
+    (each stream's state, fps, size and codec).
     """
 
-    def __init__(self, config: CameraConfig) -> None:
+    def __init__(self, config: CameraConfig, *, stream: int = 0, parent: Camera | None = None) -> None:
         super().__init__()
         self.config = config
         self.id = config.id
+        #: index of the stream this object connects to, and what that stream is for
+        self.stream = stream
+        self.roles = config.roles_of(stream)
+        self._parent = parent
+        self._label = config.id if stream == 0 else f"{config.id} stream {stream}"
+        #: what each connection of this stream opens (before the router)
+        self.stream_config = config.stream_config(stream)
+        #: this camera's streams: itself first, then one Camera per further stream
+        self.streams: tuple[Camera, ...] = (self,)
+        if parent is None:
+            self.streams += tuple(Camera(config, stream=i, parent=self) for i in range(1, config.stream_count))
+        self._children = AsyncExitStack()
         #: privacy masks drawn into every frame handed to consumers (None: no masks)
         self.mask = PrivacyMask(config.privacy_masks) if config.privacy_masks else None
         self._status = CameraStatus(state=CameraState.STOPPED)
@@ -138,9 +159,9 @@ class Camera(Service):
         self._win_count = 0
         self._attempt = 0
         self._warned = False
-        self.router: Router | None = None
-        #: the config the current connection opened (``config`` unless a router changed it)
-        self.reading: CameraConfig = config
+        self._router: Router | None = None
+        #: the config the current connection opened (``stream_config`` unless a router changed it)
+        self.reading: CameraConfig = self.stream_config
         self._switch: asyncio.Event | None = None
         #: the stream's recent keyframes, compressed (event snapshots)
         self.keyframes = KeyframeRing(config.event_snapshot.keyframes)
@@ -149,8 +170,13 @@ class Camera(Service):
 
     # -- consumers -------------------------------------------------------------------------
 
-    def subscribe(self, need: Need) -> Subscription:
-        """Register a consumer; frames it needs start flowing with the next packet."""
+    def subscribe(self, need: Need, role: str | None = None) -> Subscription:
+        """Register a consumer of the stream that has ``role`` (``snapshot``, ``detect``,
+        ``timelapse``; None: the first stream); frames it needs start flowing with the next
+        packet."""
+        target = self.stream_for(role) if role is not None else self
+        if target is not self:
+            return target.subscribe(need)
         sub = Subscription(need, self._loop or asyncio.get_running_loop())
         self._subs = (*self._subs, sub)
         return sub
@@ -158,21 +184,39 @@ class Camera(Service):
     def unsubscribe(self, sub: Subscription) -> None:
         """Remove a consumer (keyframe-only decoding resumes if it was the last needing more)."""
         sub.close()
-        self._subs = tuple(s for s in self._subs if s is not sub)
+        for stream in self.streams:
+            stream._subs = tuple(s for s in stream._subs if s is not sub)
+
+    def stream_for(self, role: str) -> Camera:
+        """The stream (connection) of this camera that has ``role``."""
+        return (self._parent or self).streams[self.config.stream_of(role)]
+
+    @property
+    def router(self) -> Router | None:
+        """What picks the source of the connection of the ``restream`` stream (MediaMTX's
+        ``read_via_mediamtx``); the other streams always read their own URL."""
+        return self._router if self._parent is None else self._parent.router
+
+    @router.setter
+    def router(self, router: Router | None) -> None:
+        self._router = router
 
     def keep_packets(self, seconds: float, max_bytes: int) -> PacketRing:
         """The ring of the stream's recent packets (covering ``seconds``, at most ``max_bytes``),
         created on the first call and filled from the next connection on (clips: the
-        ``record`` stream's ring once cameras have several streams)."""
+        ``record`` stream's ring on a camera with several streams)."""
+        target = self.stream_for("record")
+        if target is not self:
+            return target.keep_packets(seconds, max_bytes)
         if self.packets is None:
             self.packets = PacketRing(seconds, max_bytes)
         return self.packets
 
     @property
     def snapshot_ring(self) -> KeyframeRing:
-        """The ``snapshot`` stream's keyframe ring (today the camera's one stream; with several
-        streams per camera, the one with the ``snapshot`` role)."""
-        return self.keyframes
+        """The keyframe ring of the stream with the ``snapshot`` role (the camera's one stream
+        unless it has several)."""
+        return self.stream_for("snapshot").keyframes
 
     def snapshot_picture(self, detect_frame: Frame) -> Frame:
         """The snapshot stream's picture nearest in time to ``detect_frame`` (a detection frame
@@ -180,8 +224,8 @@ class Camera(Service):
         full size, or ``detect_frame`` itself when it is nearer (on a camera whose snapshot and
         detect streams are one, the detection frame is that stream's own full-size picture)."""
         ring = self.snapshot_ring
-        if ring is self.keyframes:  # the detect stream is the snapshot stream: exact and full size
-            return detect_frame
+        if ring is self.stream_for("detect").keyframes:
+            return detect_frame  # the detect stream is the snapshot stream: exact and full size
         picture = ring.nearest(detect_frame.time)
         if picture is None:
             return detect_frame
@@ -196,40 +240,77 @@ class Camera(Service):
 
     @property
     def status(self) -> CameraStatus:
-        """A copy of the current status."""
+        """A copy of the current status: the first stream's counters, the camera's ``state``
+        (``streaming`` only when every stream is; else the first stream's that is not) and
+        ``error``, and ``streams`` (:meth:`stream_payload` of each)."""
         with self._lock:
-            return dataclasses.replace(self._status)
+            status = dataclasses.replace(self._status)
+        status.streams = [s.stream_payload() for s in self.streams]
+        status.state = self.state
+        if status.error is None and status.state is not CameraState.STREAMING:
+            status.error = next((f"stream {s.stream}: {s._status.error}" for s in self.streams[1:]
+                                 if s._status.error), None)
+        return status
+
+    def stream_payload(self) -> dict[str, Any]:
+        """This stream as the status shows it: ``url`` (credentials masked), ``roles``,
+        ``state``, ``fps`` (packets/s, 0.1), ``width``/``height`` (pixels), ``codec``, ``error``."""
+        with self._lock:
+            own = self._status
+            return {"url": self.stream_config.safe_source, "roles": list(self.roles), "state": str(own.state),
+                    "fps": None if own.fps is None else round(own.fps, 1), "width": own.width,
+                    "height": own.height, "codec": own.codec, "error": own.error}
 
     @property
     def state(self) -> CameraState:
-        """The current state."""
-        return self._status.state
+        """The camera's state: ``streaming`` when every stream is, else the first stream's
+        state that is not ``streaming``."""
+        for stream in self.streams:
+            if stream._status.state is not CameraState.STREAMING:
+                return stream._status.state
+        return CameraState.STREAMING
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._switch = asyncio.Event()
+        for child in self.streams[1:]:
+            child.add_listener(lambda _stream: self._notify())
+            await self._children.enter_async_context(child)
 
     def switch_source(self) -> None:
-        """End the current connection at once and reconnect, without backoff (the router will
-        pick the source again), e.g. when MediaMTX comes or goes."""
-        if self._switch is not None:
-            self._switch.set()
+        """End the current connection of the ``restream`` stream at once and reconnect, without
+        backoff (the router will pick the source again), e.g. when MediaMTX comes or goes."""
+        stream = self.stream_for("restream")
+        if stream._switch is not None:
+            stream._switch.set()
+
+    def snapshot_taken(self, taken_at: float) -> None:
+        """Note the capture time (seconds since the epoch) of the frame of the camera's newest
+        snapshot: the status field ``taken_at``."""
+        with self._lock:
+            self._status.taken_at = taken_at
 
     def mark_offline(self, reason: str) -> None:
         """Report the camera ``offline`` (a stopped USB camera whose device was unplugged)."""
-        self._set_state(CameraState.OFFLINE, CaptureError(reason))
+        for stream in self.streams:
+            stream._set_state(CameraState.OFFLINE, CaptureError(reason))
 
     def mark_disabled(self) -> None:
         """Report the camera ``disabled`` (a stopped camera switched off by the user)."""
-        self._set_state(CameraState.DISABLED)
+        for stream in self.streams:
+            stream._set_state(CameraState.DISABLED)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {f"camera[{self.id}].supervise": self._supervise()}
+        name = f"camera[{self.id}]" + (f".stream{self.stream}" if self.stream else "")
+        return {f"{name}.supervise": self._supervise()}
 
     async def __aexit__(self, *exc: object) -> None:
-        await super().__aexit__(*exc)
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            await self._children.aclose()
         self._set_state(CameraState.STOPPED)
 
     async def _supervise(self) -> None:
@@ -260,12 +341,12 @@ class Camera(Service):
         while (remaining := deadline - time.monotonic()) > 0:
             if self._switch is not None and self._switch.is_set():
                 return  # the source changes (MediaMTX came or went): try the new one now
-            up = await probe(self.config)
+            up = await probe(self.stream_config)
             if up is None:  # nothing to probe (file, lavfi)
                 await asyncio.sleep(remaining)
                 return
             if up and was_down:
-                _LOGGER.debug("camera %s: source reachable again, retrying now", self.id)
+                _LOGGER.debug("camera %s: source reachable again, retrying now", self._label)
                 return
             was_down = was_down or not up
             await asyncio.sleep(min(PROBE_INTERVAL, max(0.0, deadline - time.monotonic())))
@@ -273,12 +354,13 @@ class Camera(Service):
     async def _connect_once(self) -> CaptureError:
         """Run one connection until it fails; return why."""
         stop = threading.Event()
-        self.reading = self.config
-        if self.router is not None:
+        self.reading = self.stream_config
+        router = self.router if "restream" in self.roles else None
+        if router is not None:
             try:
-                self.reading = self.router(self.config)
+                self.reading = router(self.stream_config)
             except Exception:  # a broken router must not stop the camera: read directly
-                _LOGGER.exception("camera %s: source router failed", self.id)
+                _LOGGER.exception("camera %s: source router failed", self._label)
         switch = self._switch
         assert switch is not None
         switch.clear()
@@ -286,7 +368,7 @@ class Camera(Service):
         self._last_packet = time.monotonic()
         # a thread of its own, not the default executor: a reader holds its thread for as long
         # as the camera streams, and a shared pool would run dry with a few cameras
-        thread = run_in_thread(reader.run, _Sink(self), name=f"camera[{self.id}].reader")
+        thread = run_in_thread(reader.run, _Sink(self), name=f"camera[{self._label}].reader")
         try:
             waiter = asyncio.ensure_future(switch.wait())
             try:
@@ -295,7 +377,8 @@ class Camera(Service):
                     if switch.is_set() and not thread.done():
                         return SourceSwitch("switching source")
                     idle = time.monotonic() - self._last_packet
-                    if not thread.done() and self.state is CameraState.STREAMING and idle > self.config.stall_timeout:
+                    streaming = self._status.state is CameraState.STREAMING
+                    if not thread.done() and streaming and idle > self.config.stall_timeout:
                         # no waiting for the blocked read: FFmpeg's socket timeout ends that thread
                         # later, and, told to stop, it delivers nothing more
                         return StallError(f"no packet for {self.config.stall_timeout:g} s")
@@ -305,7 +388,7 @@ class Camera(Service):
         except CaptureError as err:
             return err
         except Exception as err:  # a decoder bug must not kill the supervisor
-            _LOGGER.exception("camera %s: unexpected capture failure", self.id)
+            _LOGGER.exception("camera %s: unexpected capture failure", self._label)
             return CaptureError(f"unexpected: {redact(err)}")
         finally:
             stop.set()
@@ -325,7 +408,7 @@ class Camera(Service):
             try:
                 listener(self)
             except Exception:  # one faulty listener must not stop the camera
-                _LOGGER.exception("camera %s: state listener failed", self.id)
+                _LOGGER.exception("camera %s: state listener failed", self._label)
 
     def _set_state(self, state: CameraState, error: BaseException | None = None) -> None:
         with self._lock:
@@ -348,15 +431,15 @@ class Camera(Service):
         status = self._status
         if state is CameraState.STREAMING:
             self._warned = False
-            _LOGGER.info("camera %s: %s -> streaming (%s %sx%s)", self.id, old, status.codec,
+            _LOGGER.info("camera %s: %s -> streaming (%s %sx%s)", self._label, old, status.codec,
                          status.width, status.height)
         elif state in (CameraState.BACKOFF, CameraState.ERROR):
             level = logging.DEBUG if self._warned else logging.WARNING
             self._warned = True
-            _LOGGER.log(level, "camera %s: %s -> %s: %s", self.id, old, state, status.error)
+            _LOGGER.log(level, "camera %s: %s -> %s: %s", self._label, old, state, status.error)
         else:
             level = logging.DEBUG if self._warned else logging.INFO
-            _LOGGER.log(level, "camera %s: %s -> %s", self.id, old, state)
+            _LOGGER.log(level, "camera %s: %s -> %s", self._label, old, state)
 
     def _on_first_packet(self) -> None:
         self._attempt = 0

@@ -241,6 +241,9 @@ class CameraSet:
         self.bus.publish(CameraStatusChanged(camera.id, camera.status.as_payload()))
 
     def _on_snapshot(self, cam_id: str, snap: Snapshot) -> None:
+        camera = self.cameras.get(cam_id)
+        if camera is not None:
+            camera.snapshot_taken(snap.taken_at)
         self.bus.publish(SnapshotTaken(cam_id, snap.jpeg, snap.taken_at, snap.width, snap.height))
 
     def _on_detection(self, update: DetectUpdate) -> None:

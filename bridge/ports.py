@@ -260,9 +260,9 @@ class LiveView:
     def ring_bytes(self) -> dict[str, tuple[int, int]]:
         out = {}
         for cam_id, camera in list(self._parts.cameras.cameras.items()):
-            packets = camera.packets
-            out[cam_id] = (camera.keyframes.bytes,
-                           packets.bytes + packets.recording_bytes if packets is not None else 0)
+            streams = camera.streams  # every stream's rings (one per stream)
+            out[cam_id] = (sum(s.keyframes.bytes for s in streams),
+                           sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None))
         return out
 
     def mqtt_counters(self) -> tuple[int, int]:

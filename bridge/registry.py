@@ -138,10 +138,10 @@ class Registry:
                     data["snapshot"] = {**data["snapshot"], **value}
                 elif key != "id":
                     data[key] = value
-            if "url" in patch and patch["url"] is not None:
-                data["device"] = None
-            if "device" in patch and patch["device"] is not None:
-                data["url"] = None
+            # the source given replaces the others (url, device, streams: exactly one is set)
+            for given in ("url", "device", "streams"):
+                if patch.get(given) is not None:
+                    data.update({k: None for k in ("url", "device", "streams") if k != given})
             camera = await self._validate(cam_id, data)
             if self._cluster is not None:  # its owner restarts it when NOTIFY tells
                 await self._cluster.shared.put(cam_id, _stored(camera, data["detect"]), "api")

@@ -128,8 +128,7 @@ class SnapshotWorker(Service):
     async def _start(self) -> None:
         interval = self._config.interval
         self._sub = self._camera.subscribe(
-            Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None)
-        )
+            Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None), "snapshot")
 
     async def next_snapshot(self) -> Snapshot:
         """Wait for the next new snapshot and return it."""

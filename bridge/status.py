@@ -35,7 +35,8 @@ class CameraStatus:
     ``fps`` video packets per second measured over the last few seconds. Counters since start:
     ``frames`` video packets received, ``keyframes`` of them keyframes, ``decoded`` frames the
     decoder produced (about ``keyframes`` while only snapshots are needed), ``decode_seconds``
-    time spent in the decoder (metrics only, not in the payload)."""
+    time spent in the decoder (metrics only, not in the payload); ``taken_at`` capture time of
+    the frame of the latest snapshot (None before the first)."""
 
     state: CameraState = CameraState.CONNECTING
     last_frame_at: float | None = None
@@ -49,9 +50,12 @@ class CameraStatus:
     keyframes: int = 0
     decoded: int = 0
     decode_seconds: float = 0.0
+    taken_at: float | None = None
+    #: each of the camera's streams (``Camera.stream_payload``); None: not filled in
+    streams: list[dict[str, Any]] | None = None
 
     def as_payload(self) -> dict[str, Any]:
-        """The MQTT/API form: ``last_frame_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""
+        """The MQTT/API form: ``last_frame_at`` and ``taken_at`` as ISO 8601 UTC, ``fps`` rounded to 0.1."""
         return {
             "state": str(self.state),
             "last_frame_at": iso_utc(self.last_frame_at),
@@ -64,6 +68,8 @@ class CameraStatus:
             "frames": self.frames,
             "keyframes": self.keyframes,
             "decoded": self.decoded,
+            "taken_at": iso_utc(self.taken_at),
+            "streams": self.streams or [],
         }
 
 

@@ -10,7 +10,10 @@ import aiohttp
 import cv2
 import numpy as np
 
-from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, running
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from .conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, recording, running
 
 
 def base_url(bridge) -> str:
@@ -119,6 +122,49 @@ async def test_snapshot_200_304_503_and_width(broker, rtsp, prefix):
         while bridge.snapshots["cam"].latest is first:
             assert time.monotonic() < deadline, "snapshot now did not produce a new snapshot"
             await asyncio.sleep(0.05)
+
+
+async def test_pictures_say_how_old_they_are(broker, rtsp, prefix):
+    """snapshot.jpg and MJPEG parts carry the capture time; ?max_age answers 503 with the age;
+    the MQTT status and the API camera carry ``taken_at``."""
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 3600}}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, \
+            aiohttp.ClientSession(base_url(bridge)) as http:
+        await wait_for_snapshot(bridge, "cam")
+        taken = bridge.snapshots["cam"].latest.taken_at
+        assert abs(time.time() - taken) < 3
+        resp = await http.get("/api/cameras/cam/snapshot.jpg?max_age=60")
+        assert resp.status == 200
+        frame_time = datetime.fromisoformat(resp.headers["X-Frame-Time"]).timestamp()
+        assert abs(frame_time - taken) < 0.002
+        assert int(parsedate_to_datetime(resp.headers["Last-Modified"]).timestamp()) == int(taken)
+
+        await asyncio.sleep(max(0.0, taken + 1.5 - time.time()))
+        stale = await http.get("/api/cameras/cam/snapshot.jpg?max_age=1")
+        body = await stale.json()
+        assert stale.status == 503 and body["error"] == "stale_snapshot", body
+        assert 1.4 <= body["age"] < 10 and body["state"] == "streaming"
+        assert datetime.fromisoformat(body["taken_at"]).timestamp() == frame_time
+        assert "max_age 1 s" in body["message"]
+        for bad in ("abc", "-1", "nan", "1e9"):
+            resp = await http.get(f"/api/cameras/cam/snapshot.jpg?max_age={bad}")
+            assert resp.status == 400 and "max_age" in (await resp.json())["message"], bad
+
+        resp = await http.get("/api/cameras/cam/mjpeg")
+        reader = aiohttp.MultipartReader.from_response(resp)
+        async with asyncio.timeout(10):
+            part = await reader.next()
+            await part.read()
+        resp.close()
+        assert datetime.fromisoformat(part.headers["X-Frame-Time"]).timestamp() == frame_time
+        assert parsedate_to_datetime(part.headers["Last-Modified"]).timestamp() == int(taken)
+
+        cam = await (await http.get("/api/cameras/cam")).json()
+        assert datetime.fromisoformat(cam["taken_at"]).timestamp() == frame_time
+        status = await rec.wait(lambda: [
+            json.loads(m.payload) for m in rec.on(f"{prefix}/cam/status")
+            if json.loads(m.payload)["taken_at"] is not None], 10, "status with taken_at")
+    assert datetime.fromisoformat(status[-1]["taken_at"]).timestamp() == frame_time
 
 
 async def test_mjpeg_delivers_several_frames(broker, rtsp, prefix):

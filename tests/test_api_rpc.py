@@ -233,6 +233,19 @@ async def test_no_snapshot_yet(broker, prefix):
         assert (await client.error("cameras.snapshot", {"id": "nope"}))["code"] == -32001
 
 
+async def test_snapshot_max_age(broker, rtsp, prefix):
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 3600}}})
+    async with running(config) as bridge, connect(bridge) as client:
+        await wait_for_snapshot(bridge, "cam")
+        fresh = await client.result("cameras.snapshot", {"id": "cam", "max_age": 60})
+        assert fresh["taken_at"] and fresh["jpeg"]
+        await asyncio.sleep(max(0.0, bridge.snapshots["cam"].latest.taken_at + 1.2 - time.time()))
+        error = await client.error("cameras.snapshot", {"id": "cam", "max_age": 1})
+        assert error["code"] == -32006 and error["data"]["error"] == "stale_snapshot"
+        assert error["data"]["age"] >= 1.1 and error["data"]["taken_at"] == fresh["taken_at"]
+        assert (await client.error("cameras.snapshot", {"id": "cam", "max_age": -1}))["code"] == -32602
+
+
 async def test_events_subscribe_and_unsubscribe(broker, own_rtsp, prefix):
     secret_url = own_rtsp.url_with_credentials(CAMERA_USER, CAMERA_PASSWORD)
     config = make_config(broker.port, prefix, {"cam": {"url": secret_url}})
@@ -291,7 +304,7 @@ async def test_deprecated_method_and_discover(broker, rtsp, prefix):
         assert methods["cameras.get"]["params"] == [
             {"name": "id", "type": "string", "required": True, "description": "camera id"}]
         assert [(p["name"], p["required"]) for p in methods["cameras.snapshot"]["params"]] == [
-            ("id", True), ("width", False)]
+            ("id", True), ("width", False), ("max_age", False)]
         roles = {name: m["role"] for name, m in methods.items()}
         assert (roles["cameras.list"], roles["cameras.snapshot_now"], roles["cameras.add"], roles["auth"]) == (
             "viewer", "operator", "admin", None)

@@ -41,7 +41,7 @@ def test_defaults_fill_a_minimal_config():
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("mqtt: {host: h}\ncameras: {cam: {url: lavfi:x, colour: red}}",
-     "cameras.cam.colour: unknown key; allowed: name, url, device, transport, open_timeout, stall_timeout, "
+     "cameras.cam.colour: unknown key; allowed: name, url, device, streams, transport, open_timeout, stall_timeout, "
      "input_format, video_size, framerate, privacy_masks, snapshot, event_snapshot, timelapse, detect"),
     ("mqtt: {host: h}\ncameras: {front_door: {url: 'ftp://x'}}",
      "cameras.front_door.url: expected rtsp://, rtsps://, http(s)://, a file path, lavfi:... or /dev/videoN, "
@@ -57,7 +57,7 @@ def test_defaults_fill_a_minimal_config():
      "cameras.cam.snapshot.quality: expected an integer from 1 to 100, got 101"),
     ("mqtt: {host: h}\ncameras: {cam: {url: 'lavfi:a', transport: quic}}",
      "cameras.cam.transport: expected one of tcp, udp, got 'quic'"),
-    ("mqtt: {host: h}\ncameras: {cam: {name: x}}", "cameras.cam: set exactly one of url and device"),
+    ("mqtt: {host: h}\ncameras: {cam: {name: x}}", "cameras.cam: set exactly one of url, device and streams"),
     ("mqtt: {host: h}\ncameras: {cam: {device: /dev/sda}}",
      "cameras.cam.device: expected a V4L2 device node: /dev/videoN or /dev/v4l/by-id/... (by-path), got '/dev/sda'"),
     ("mqtt: {host: h}\ncameras: [a, b]", "cameras: expected a mapping of camera id to camera, got a list"),
@@ -180,7 +180,7 @@ def test_camera_ids_that_collide_with_the_bridge_are_refused():
 
 def test_missing_source_is_reported_with_the_other_errors_of_the_camera():
     errors = errors_of("mqtt: {host: h}\ncameras: {cam: {transport: quic}}")
-    assert "cameras.cam: set exactly one of url and device" in errors
+    assert "cameras.cam: set exactly one of url, device and streams" in errors
     assert any(e.startswith("cameras.cam.transport:") for e in errors)
 
 

@@ -397,3 +397,11 @@ def test_the_publisher_command_runs_with_real_ffmpeg(tmp_path, clip):
         subprocess.run(args, check=True, timeout=60, capture_output=True)
         with av.open(str(out)) as container:
             assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_a_camera_with_several_streams_restreams_and_records_its_restream_stream():
+    cfg = config({"porch": {"streams": [
+        {"url": "rtsp://u:pw@192.0.2.7:554/sub", "roles": ["detect"]},
+        {"url": "rtsp://u:pw@192.0.2.7:554/main", "roles": ["snapshot", "restream", "record"]}]}})
+    conf = path_conf(cfg.cameras["porch"], cfg.mediamtx, True)
+    assert conf["source"] == "rtsp://u:pw@192.0.2.7:554/main" and conf["record"] is True

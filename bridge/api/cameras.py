@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
+import time
 from email.utils import formatdate
 from typing import Any
 
@@ -13,8 +15,10 @@ import numpy as np
 from aiohttp import web
 
 from ..config import camera_data
-from ..core.view import BridgeView
+from ..core.errors import StaleSnapshot
+from ..core.view import BridgeView, SnapshotImage
 from ..redact import mask_url
+from ..status import iso_utc
 from .auth import PRINCIPAL
 from .errors import ApiError
 from .keys import control_of, tracked_stream, view_of
@@ -43,6 +47,8 @@ def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     data = camera_data(config)
     if data.get("url"):
         data["url"] = mask_url(data["url"])
+    for stream in data.get("streams") or ():
+        stream["url"] = mask_url(stream["url"])
     urls, media = view.streams(cam_id)
     return {
         "id": cam_id,
@@ -102,6 +108,45 @@ def _width(request: web.Request) -> int | None:
     return int(raw)
 
 
+MAX_AGE_LIMIT = 86400.0  #: seconds, the largest ``max_age`` accepted
+
+
+def _max_age(request: web.Request) -> float | None:
+    """``?max_age=SECONDS`` (a number from 0 to one day), or None when not given."""
+    raw = request.query.get("max_age")
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if len(raw) <= 20 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_AGE_LIMIT:  # also refuses nan and inf
+        raise ApiError(400, "invalid_parameter",
+                       f"max_age: expected a number of seconds from 0 to {MAX_AGE_LIMIT:g}, got {raw[:40]!r}")
+    return value
+
+
+def fresh_snapshot(view: BridgeView, cam_id: str, max_age: float | None) -> SnapshotImage:
+    """The camera's latest snapshot, refused when its frame is older than ``max_age`` seconds
+    (None: any age). Raises NotFound, NoSnapshot, StaleSnapshot (``age``, ``taken_at``,
+    ``state``)."""
+    snap = view.snapshot(cam_id)
+    age = time.time() - snap.taken_at
+    if max_age is not None and age > max_age:
+        state = str(view.camera_status(cam_id).state)
+        raise StaleSnapshot(f"camera {cam_id}: the latest snapshot is {age:.1f} s old "
+                            f"(max_age {max_age:g} s; state {state})",
+                            round(age, 1), iso_utc(snap.taken_at) or "", state)
+    return snap
+
+
+def frame_headers(snap: SnapshotImage) -> dict[str, str]:
+    """How old a picture is: ``Last-Modified`` (HTTP date, whole seconds) and ``X-Frame-Time``
+    (ISO 8601 UTC with milliseconds), both the capture time of its frame."""
+    return {"Last-Modified": formatdate(snap.taken_at, usegmt=True),
+            "X-Frame-Time": iso_utc(snap.taken_at) or ""}
+
+
 def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
     """``jpeg`` re-encoded ``width`` pixels wide (aspect kept, height at least 2 pixels) at JPEG
     ``quality`` (1-100). Blocking (decode and encode): run it in an executor. Raises
@@ -120,15 +165,16 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
 
 
 async def snapshot_jpeg(request: web.Request) -> web.Response:
-    """The latest snapshot; ``?width=`` downscales; ETag/Last-Modified; 503 when none yet."""
+    """The latest snapshot; ``?width=`` downscales; ETag/Last-Modified/X-Frame-Time; 503 when
+    none yet, or (``?max_age=``) when the latest is older than ``max_age`` seconds."""
     view = view_of(request)
     cam_id = request.match_info["id"]
     width = _width(request)
-    snap = view.snapshot(cam_id)
+    max_age = _max_age(request)
+    snap = fresh_snapshot(view, cam_id, max_age)
     digest = hashlib.blake2b(snap.jpeg, digest_size=8).hexdigest()
     etag = f'"{digest}-{width or snap.width}"'
-    headers = {"ETag": etag, "Last-Modified": formatdate(snap.taken_at, usegmt=True),
-               "Cache-Control": "no-cache"}
+    headers = {"ETag": etag, **frame_headers(snap), "Cache-Control": "no-cache"}
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
     body = snap.jpeg
@@ -161,8 +207,9 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
             while view.feed_current(cam_id, feed):  # ends when the camera is replaced
                 if snap is not None:
+                    times = "".join(f"{k}: {v}\r\n" for k, v in frame_headers(snap).items())
                     part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(snap.jpeg)}\r\n\r\n").encode() + snap.jpeg + b"\r\n"
+                            f"Content-Length: {len(snap.jpeg)}\r\n{times}\r\n").encode() + snap.jpeg + b"\r\n"
                     await write(request, response, part)  # a client that stops reading is dropped
                 snap = None
                 with contextlib.suppress(TimeoutError):

@@ -25,6 +25,7 @@ from ..core.errors import (
     NotFound,
     NotRunning,
     NotSaved,
+    StaleSnapshot,
     Unavailable,
 )
 
@@ -81,6 +82,7 @@ ERROR_TABLE: dict[type[BridgeError], Answer] = {
     Unavailable: Answer(503, INTERNAL_ERROR, "unavailable"),
     Forbidden: Answer(403, FORBIDDEN, "forbidden"),
     NoSnapshot: Answer(503, NO_SNAPSHOT, "no_snapshot", ("state",)),
+    StaleSnapshot: Answer(503, NO_SNAPSHOT, "stale_snapshot", ("age", "taken_at", "state")),
     NotSaved: Answer(503, INTERNAL_ERROR, "store_unavailable"),
     NotRunning: Answer(503, INTERNAL_ERROR, "not_ready"),
     MediamtxDisabled: Answer(409, MEDIAMTX_DISABLED, "mediamtx_disabled"),

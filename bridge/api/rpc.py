@@ -48,7 +48,7 @@ from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
 from . import audit, auth, budget, wire
-from .cameras import camera_view, downscale
+from .cameras import MAX_AGE_LIMIT, camera_view, downscale, fresh_snapshot
 from .errors import (
     FORBIDDEN,
     INTERNAL_ERROR,
@@ -316,6 +316,12 @@ def _width(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 7680:
         raise vol.Invalid("expected an integer from 16 to 7680 (pixels)")
     return value
+
+
+def _max_age(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_AGE_LIMIT:
+        raise vol.Invalid(f"expected a number of seconds from 0 to {MAX_AGE_LIMIT:g}")
+    return float(value)
 
 
 CAMERA_ID = Param("id", text_param, "string", "camera id")
@@ -690,10 +696,12 @@ async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
-        Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False))
+        Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False),
+        Param("max_age", _max_age, "number", "refuse a snapshot older than this (seconds, 0-86400): "
+              "error -32006, data.error stale_snapshot", required=False))
 async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     cam_id = params["id"]
-    snap = conn.view.snapshot(cam_id)
+    snap = fresh_snapshot(conn.view, cam_id, params.get("max_age"))
     jpeg, width, height = snap.jpeg, snap.width, snap.height
     wanted = params.get("width")
     if wanted is not None and wanted < snap.width:

@@ -114,6 +114,62 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: what a camera's streams are used for (``cameras.<id>.streams[].roles``)
+ROLES = ("detect", "snapshot", "timelapse", "restream", "record")
+MAX_STREAMS = 4  #: streams per camera (one connection each)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """One of a camera's streams: what to open (``url``, as a camera's ``url``) and what it is
+    used for (``roles``, a subset of :data:`ROLES`, in that order)."""
+
+    url: str
+    roles: tuple[str, ...]
+
+
+def _streams(value: Any) -> tuple[StreamConfig, ...]:
+    """``streams``: a list of 1 to :data:`MAX_STREAMS` ``{url, roles}``; each role of
+    :data:`ROLES` on at most one stream (roles named on no stream belong to the first), every
+    stream with at least one role. ``record`` must be on the ``restream`` stream (MediaMTX
+    records the path it restreams). Raises ``vol.Invalid`` with the path of the bad entry."""
+    if value is None or value == ():  # not set (the default)
+        return ()
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_STREAMS:
+        raise vol.Invalid(f"expected a list of 1 to {MAX_STREAMS} streams ({{url, roles}})")
+    owner: dict[str, int] = {}
+    named: list[tuple[str, list[str]]] = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise vol.Invalid("expected a mapping {url, roles}", path=[i])
+        unknown = sorted(str(k) for k in entry if k not in ("url", "roles"))
+        if unknown:
+            raise vol.Invalid(f"unknown key {unknown[0]!r} (a stream has url and roles)", path=[i, unknown[0]])
+        if entry.get("url") is None:
+            raise vol.Invalid("required: the stream's url", path=[i, "url"])
+        try:
+            url = _camera_url(entry["url"])
+        except vol.Invalid as err:
+            raise vol.Invalid(err.error_message, path=[i, "url"]) from None
+        roles = entry.get("roles")
+        if not isinstance(roles, (list, tuple)) or not roles:
+            raise vol.Invalid(f"expected a list of roles from {', '.join(ROLES)}", path=[i, "roles"])
+        for role in roles:
+            if role not in ROLES:
+                raise vol.Invalid(f"{str(role)[:40]!r} is not a role; expected roles from {', '.join(ROLES)}",
+                                  path=[i, "roles"])
+            if role in owner:
+                raise vol.Invalid(f"role {role} is already on stream {owner[role]} "
+                                  "(each role on exactly one stream)", path=[i, "roles"])
+            owner[role] = i
+        named.append((url, list(roles)))
+    if owner.get("record", 0) != owner.get("restream", 0):
+        raise vol.Invalid("record must be on the restream stream (MediaMTX records the path it restreams)",
+                          path=[owner["record"], "roles"])
+    named[0][1].extend(r for r in ROLES if r not in owner)
+    return tuple(StreamConfig(url, tuple(r for r in ROLES if r in roles)) for url, roles in named)
+
+
 @dataclass(frozen=True)
 class SnapshotConfig:
     """``cameras.<id>.snapshot:`` section (seconds, pixels, JPEG quality 1-100)."""
@@ -138,7 +194,8 @@ class EventSnapshotConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """One camera. Exactly one of ``url`` and ``device`` is set. Durations in seconds."""
+    """One camera. Exactly one of ``url``, ``device`` and ``streams`` is set (``url`` and
+    ``device`` are one stream with every role). Durations in seconds."""
 
     id: str
     name: str | None = option(optional(text()), None,
@@ -148,6 +205,10 @@ class CameraConfig:
                              secret=True)
     device: str | None = option(optional(_device), None,
                                 "USB (V4L2) device node, e.g. /dev/video0 or a stable /dev/v4l/by-id/... link.")
+    streams: tuple[StreamConfig, ...] = option(
+        _streams, (), "Several streams of one camera (instead of `url`): a list of `{url, roles}`, "
+        "roles from `detect`, `snapshot`, `timelapse`, `restream`, `record`, each on one stream "
+        "(roles named on none go to the first); one connection per stream.", secret=True)
     transport: str = option(vol.In(("tcp", "udp")), "tcp", "RTSP transport.")
     open_timeout: float = option(positive(float), 10.0, "Seconds allowed to open the stream.")
     stall_timeout: float = option(positive(float), 10.0, "Seconds without a packet before the camera is reconnected.")
@@ -171,8 +232,31 @@ class CameraConfig:
 
     @property
     def source(self) -> str:
-        """What to open: the URL or the device path."""
-        return self.url or self.device or ""
+        """What to open: the URL or the device path (with ``streams``: the first stream's)."""
+        return self.url or self.device or (self.streams[0].url if self.streams else "")
+
+    @property
+    def stream_count(self) -> int:
+        """How many connections the camera has (1 without ``streams``)."""
+        return max(1, len(self.streams))
+
+    def stream_of(self, role: str) -> int:
+        """The index of the stream that has ``role`` (0 for a one-stream camera)."""
+        for i, stream in enumerate(self.streams):
+            if role in stream.roles:
+                return i
+        return 0
+
+    def roles_of(self, index: int) -> tuple[str, ...]:
+        """The roles of stream ``index`` (every role for a one-stream camera)."""
+        return self.streams[index].roles if self.streams else ROLES
+
+    def stream_config(self, index: int) -> CameraConfig:
+        """This camera as one connection opening stream ``index`` (``url`` set, no
+        ``streams``): what a stream's connection reads."""
+        if not self.streams:
+            return self
+        return dataclasses.replace(self, url=self.streams[index].url, device=None, streams=())
 
     @property
     def kind(self) -> str:
@@ -220,8 +304,8 @@ def validate_cameras(value: Any) -> dict[str, Any]:
             errors.append(vol.Invalid(f"camera id {cam_id!r} is reserved for the bridge", [cam_id]))
             continue
         cam = cam if cam is not None else {}
-        if isinstance(cam, dict) and (cam.get("url") is None) == (cam.get("device") is None):
-            errors.append(vol.Invalid("set exactly one of url and device", [cam_id]))
+        if isinstance(cam, dict) and sum(cam.get(k) is not None for k in ("url", "device", "streams")) != 1:
+            errors.append(vol.Invalid("set exactly one of url, device and streams", [cam_id]))
         try:
             valid[cam_id] = CAMERA_SCHEMA(cam)
         except vol.MultipleInvalid as err:
@@ -239,6 +323,7 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
     :class:`ConfigError` (``detector: onnx`` without a model)."""
     cam = dict(cam)
     snapshot = SnapshotConfig(**cam.pop("snapshot"))
+    cam["streams"] = tuple(cam.get("streams") or ())
     cam["event_snapshot"] = EventSnapshotConfig(**cam.pop("event_snapshot", {}))
     cam["detect"] = _detect.build(cam.pop("detect", None) or {}, detect)
     if cam["detect"].kind == "onnx" and not cam["detect"].model:
@@ -264,6 +349,8 @@ def camera_from_data(cam_id: str, data: Any, base_topic: str = default_of(MqttCo
         raise ConfigError([f"cameras.{cam_id}: camera id equals the bridge's node id (mqtt.base_topic)"])
     camera = build(cam_id, valid[cam_id], _detect.section(detect) if detect is not None else None)
     register_password_of(camera.source)
+    for stream in camera.streams:
+        register_password_of(stream.url)
     return camera
 
 
@@ -272,4 +359,5 @@ def camera_data(camera: CameraConfig) -> dict[str, Any]:
     data = dataclasses.asdict(camera)
     del data["id"]
     data["detect"] = _detect.as_data(camera.detect)
+    data["streams"] = [{"url": s.url, "roles": list(s.roles)} for s in camera.streams] or None
     return data

@@ -34,6 +34,8 @@ def register_secrets(config: Config) -> None:
         register_password_of(getattr(config.mediamtx, key))
     for cam in config.cameras.values():
         register_password_of(cam.source)
+        for stream in cam.streams:
+            register_password_of(stream.url)
     if config.cluster.dsn:
         register_password_of(config.cluster.dsn)
 
@@ -56,6 +58,7 @@ def masked(config: Config) -> dict[str, Any]:
         cam["detect"] = _detect.as_data(detect) if detect.enabled else {"enabled": False}
         if cam["url"]:
             cam["url"] = mask_url(cam["url"])
+        cam["streams"] = [{"url": mask_url(st["url"]), "roles": list(st["roles"])} for st in cam["streams"]]
     if data["cluster"]["dsn"]:
         data["cluster"]["dsn"] = mask_url(data["cluster"]["dsn"])
     _timelapse.plain_sections(config.timelapse, config.timelapses, data)

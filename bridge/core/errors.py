@@ -54,6 +54,18 @@ class NoSnapshot(Unavailable):
         self.state = state
 
 
+class StaleSnapshot(Unavailable):
+    """Raised when a camera's latest snapshot is older than the caller accepts (``max_age``):
+    ``age`` seconds since its frame was captured (rounded to 0.1), ``taken_at`` that capture
+    time (ISO 8601 UTC), ``state`` the camera's state."""
+
+    def __init__(self, message: str, age: float, taken_at: str, state: str) -> None:
+        super().__init__(message)
+        self.age = age
+        self.taken_at = taken_at
+        self.state = state
+
+
 class NotSaved(Unavailable):
     """Raised when a switch could not be saved in the state store (nothing changed then)."""
 

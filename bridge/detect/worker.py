@@ -229,7 +229,7 @@ class DetectWorker(Service):
         self._on_update(update)
 
     def _subscribe(self) -> None:
-        self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps))
+        self._sub = self._camera.subscribe(Need(keyframes_only=False, max_fps=self.config.fps), "detect")
 
     async def _start(self) -> None:
         try:

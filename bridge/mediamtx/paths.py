@@ -87,7 +87,9 @@ def publisher_command(cam: CameraConfig, formats: Iterable[str] | None = None) -
 
 def path_conf(cam: CameraConfig, cfg: MediamtxConfig, record: bool,
               formats: Iterable[str] | None = None) -> dict[str, Any]:
-    """The MediaMTX path configuration (``PathConf``) for camera ``cam``, recording or not."""
+    """The MediaMTX path configuration (``PathConf``) for camera ``cam``, recording or not:
+    it restreams (and records) the camera's ``restream`` stream."""
+    cam = cam.stream_config(cam.stream_of("restream"))
     rec = cfg.record
     conf: dict[str, Any]
     if cam.kind == "rtsp":

@@ -92,12 +92,13 @@ class Restream:
         for cam_id, camera in list(self._cameras.cameras.items()):
             if camera.state in (CameraState.OFFLINE, CameraState.DISABLED):
                 continue
-            if not self.routed(camera.config) or cam_id not in self._via:
+            restreamed = camera.stream_for("restream").stream_config
+            if not self.routed(restreamed) or cam_id not in self._via:
                 continue
             current = self._via[cam_id]
             if current == MEDIAMTX and not service.available:
                 why = "MediaMTX unavailable: reading the camera directly"
-            elif (current == DIRECT and self._ready(camera.config)
+            elif (current == DIRECT and self._ready(restreamed)
                   and now - self._switched_at.get(cam_id, -dwell) >= dwell):
                 why = "MediaMTX available: reading its restream"
             else:

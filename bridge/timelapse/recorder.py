@@ -102,7 +102,7 @@ class Recorder:
                 if current is not camera:
                     if camera is not None and sub is not None:
                         camera.unsubscribe(sub)
-                    camera, sub = current, current.subscribe(Need(keyframes_only=True, max_fps=MAX_FPS))
+                    camera, sub = current, current.subscribe(Need(keyframes_only=True, max_fps=MAX_FPS), "timelapse")
                 assert sub is not None
                 frame = await self._next_frame(rt, camera, sub)
                 if frame is None:

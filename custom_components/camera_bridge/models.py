@@ -54,6 +54,13 @@ class Camera:
         return sorted(objects) if isinstance(objects, dict) else sorted(str(o) for o in objects)
 
     @property
+    def streams(self) -> list[dict[str, Any]]:
+        """The camera's streams with their status (``url`` masked, ``roles``, ``state``,
+        ``fps``, ``width``, ``height``, ``codec``); empty from a bridge without them."""
+        streams = self.raw.get("streams")
+        return [s for s in streams if isinstance(s, dict)] if isinstance(streams, list) else []
+
+    @property
     def enabled(self) -> bool:
         """The camera's on/off switch (``enabled``; a bridge without it: on unless ``disabled``)."""
         enabled = self.raw.get("enabled")

@@ -146,6 +146,16 @@ class CameraSensor(CameraBridgeCameraEntity, SensorEntity):
         cam = self.camera
         return None if cam is None else self.entity_description.value_fn(cam)
 
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The state sensor of a camera with several streams: each stream's ``roles``,
+        ``state``, ``fps``, ``width``, ``height`` and ``codec``, as ``streams``."""
+        cam = self.camera
+        if self.entity_description.key != "state" or cam is None or len(cam.streams) < 2:
+            return None
+        keys = ("roles", "state", "fps", "width", "height", "codec")
+        return {"streams": [{k: stream.get(k) for k in keys} for stream in cam.streams]}
+
 
 class BridgeSensor(CameraBridgeEntity, SensorEntity):
     """A value of the bridge."""

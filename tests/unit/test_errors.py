@@ -11,7 +11,8 @@ from bridge.timelapse.state import InvalidTimelapse, TimelapseConflict, UnknownT
 
 def test_every_kind_has_an_answer():
     kinds = [errors.NotFound, errors.Conflict, errors.Invalid, errors.Unavailable, errors.Forbidden,
-             errors.NoSnapshot, errors.NotSaved, errors.NotRunning, errors.MediamtxDisabled, errors.MediamtxDown]
+             errors.NoSnapshot, errors.StaleSnapshot, errors.NotSaved, errors.NotRunning, errors.MediamtxDisabled,
+             errors.MediamtxDown]
     assert set(kinds) == set(ERROR_TABLE)
 
 

@@ -246,3 +246,25 @@ async def test_live_view_proxies_the_bridges_mjpeg(hass: HomeAssistant, init_int
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")
     assert await resp.read() == MJPEG
     assert ("open", ("/api/cameras/front_door/mjpeg", None)) in fake_bridge.calls
+
+
+async def test_a_camera_with_two_streams_shows_each_on_its_state_sensor(
+        hass: HomeAssistant, fake_bridge: FakeBridge, mock_config_entry: MockConfigEntry) -> None:
+    main = {"url": "rtsp://viewer:***@192.0.2.30:554/main", "roles": ["snapshot", "timelapse", "restream", "record"],
+            "state": "streaming", "fps": 25.0, "width": 1920, "height": 1080, "codec": "h264", "error": None}
+    sub = {"url": "rtsp://viewer:***@192.0.2.30:554/sub", "roles": ["detect"], "state": "backoff", "fps": None,
+           "width": 640, "height": 360, "codec": "h264", "error": "stream ended"}
+    fake_bridge.cams["porch"] = camera_dict("porch", "Porch", state="backoff", streams=[main, sub])
+    fake_bridge.cams["front_door"]["streams"] = [{**main, "roles": ["detect", *main["roles"]]}]
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    state = hass.states.get("sensor.porch_camera_state")
+    assert state.state == "backoff"
+    assert state.attributes["streams"] == [
+        {"roles": ["snapshot", "timelapse", "restream", "record"], "state": "streaming", "fps": 25.0,
+         "width": 1920, "height": 1080, "codec": "h264"},
+        {"roles": ["detect"], "state": "backoff", "fps": None, "width": 640, "height": 360, "codec": "h264"}]
+    # a one-stream camera's entities are as before
+    assert "streams" not in hass.states.get("sensor.front_door_camera_state").attributes
