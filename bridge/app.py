@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+
 class Bridge:
     """Runs the cameras and publishes them on MQTT, the API and the event bus.
 
@@ -61,8 +62,9 @@ class Bridge:
         self._config_text = config_text
         ENCODER.configure(config.encoder_threads)
         self.events = EventBus()
-        self.camera_set = CameraSet(self.events, config.state_dir / "captures", config.state_dir / "clips",
-                                    event_urls=config.api.enabled)
+        self.camera_set = CameraSet(
+            self.events, config.state_dir / "captures", config.state_dir / "clips", event_urls=config.api.enabled
+        )
         self.cameras = self.camera_set.cameras
         self.snapshots = self.camera_set.snapshots
         self.detectors = self.camera_set.detectors
@@ -75,8 +77,13 @@ class Bridge:
 
             self.node = ClusterNode(config, self.camera_set, self._new_camera)
             self.parts.cluster = self.node.member
-        self.publisher = MqttPublisher(_mqtt_of(config), self.view, bus=self.events, control=self.control,
-                                       member=self.node.name if self.node is not None else None)
+        self.publisher = MqttPublisher(
+            _mqtt_of(config),
+            self.view,
+            bus=self.events,
+            control=self.control,
+            member=self.node.name if self.node is not None else None,
+        )
         if self.node is not None:
             member = self.node.member
             self.publisher.may_publish = member.valid
@@ -86,11 +93,13 @@ class Bridge:
         self.parts.node_id = self.publisher.topics.node_id
         link = self.publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control,
-                                             discovery=config.mqtt.discovery)
+        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control, discovery=config.mqtt.discovery)
         self.publisher.add_feature(self._timelapse_mqtt)
-        self.publisher.add_feature(CameraSwitchMqtt(self.view, self.control, self.publisher.link,
-                                                      self.publisher.topics, self.publisher.run_command))
+        self.publisher.add_feature(
+            CameraSwitchMqtt(
+                self.view, self.control, self.publisher.link, self.publisher.topics, self.publisher.run_command
+            )
+        )
         if config.usb.discovery != "off":
             self.publisher.add_feature(UsbMqtt(self.publisher.link, self.publisher.topics))
         if config.mediamtx.enabled:
@@ -170,8 +179,13 @@ class Bridge:
                 from .usb.monitor import UsbMonitor
 
                 media = parts.mediamtx
-                parts.usb = UsbMonitor(config.usb, self.camera_set, self.events, self._new_camera,
-                                       note_formats=media.formats.__setitem__ if media is not None else None)
+                parts.usb = UsbMonitor(
+                    config.usb,
+                    self.camera_set,
+                    self.events,
+                    self._new_camera,
+                    note_formats=media.formats.__setitem__ if media is not None else None,
+                )
                 await self._stack.enter_async_context(parts.usb)
             await self._start_timelapses()
             if self._config_path is not None:
@@ -179,8 +193,13 @@ class Bridge:
                 if text is None:
                     text = await asyncio.to_thread(self._config_path.read_text, encoding="utf-8")
                 parts.reloader = self.reloader = Reloader(
-                    self._config_path, text, config, self._apply, self._on_reload,
-                    ConfigHistory(config.state_dir / "config-history"))
+                    self._config_path,
+                    text,
+                    config,
+                    self._apply,
+                    self._on_reload,
+                    ConfigHistory(config.state_dir / "config-history"),
+                )
                 await self._stack.enter_async_context(self.reloader)
             await self._start_api(config)
         except BaseException:
@@ -221,8 +240,7 @@ class Bridge:
         try:
             await self._start_api(config)
         except OSError as err:  # e.g. the new port is taken: the bridge runs on without its API
-            _LOGGER.error("api: cannot listen on %s:%s after the reload: %s", config.api.host,
-                          config.api.port, err)
+            _LOGGER.error("api: cannot listen on %s:%s after the reload: %s", config.api.host, config.api.port, err)
         else:
             if self.api is not None:
                 _LOGGER.info("api: listening on %s:%s after the reload", config.api.host, self.api.port)
@@ -234,15 +252,15 @@ class Bridge:
         sets, registry = self.camera_set, self.parts.registry
         if self.node is not None:  # the YAML cameras go to the shared registry, owners restart them
             await self.node.join_yaml(new, change.removed)
-        for cam_id in (change.removed if self.node is None else ()):
+        for cam_id in change.removed if self.node is None else ():
             if cam_id in sets.cameras:
                 await sets.remove(cam_id)
-        for cam_id in (change.changed if self.node is None else ()):
+        for cam_id in change.changed if self.node is None else ():
             if cam_id in sets.cameras:
                 await sets.replace(new.cameras[cam_id])
             else:
                 await sets.add(new.cameras[cam_id])
-        for cam_id in (change.added if self.node is None else ()):
+        for cam_id in change.added if self.node is None else ():
             if cam_id in sets.cameras:  # an API camera of that id: the YAML one wins, as at start
                 _LOGGER.warning("config reload: camera %s of the file replaces the API camera of that id", cam_id)
                 await sets.replace(new.cameras[cam_id])
@@ -271,8 +289,9 @@ class Bridge:
         return restart
 
     def _on_reload(self, result: ReloadResult) -> None:
-        self.events.publish(ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(),
-                                           result.diff.as_data()))
+        self.events.publish(
+            ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(), result.diff.as_data())
+        )
 
     def _new_camera(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         """A camera's options from plain ones, laid over the file's defaults. Raises ConfigError."""
@@ -282,8 +301,13 @@ class Bridge:
         from .timelapse.manager import TimelapseManager
 
         assert self.parts.store is not None
-        manager = TimelapseManager(self.config, self.cameras, self.parts.store,
-                                   on_event=self._on_timelapse_event, on_image=self._on_timelapse_image)
+        manager = TimelapseManager(
+            self.config,
+            self.cameras,
+            self.parts.store,
+            on_event=self._on_timelapse_event,
+            on_image=self._on_timelapse_image,
+        )
         await self._stack.enter_async_context(manager)
         self.parts.timelapses = manager
         self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
@@ -327,8 +351,14 @@ def _mqtt_of(config: Config) -> MqttConfig:
     return mqtt
 
 
-async def run(config: Config, stop: asyncio.Event, *, path: Path | None = None, text: str | None = None,
-              hangup: asyncio.Event | None = None) -> None:
+async def run(
+    config: Config,
+    stop: asyncio.Event,
+    *,
+    path: Path | None = None,
+    text: str | None = None,
+    hangup: asyncio.Event | None = None,
+) -> None:
     """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING,
     RELOADING). ``path``/``text``: the configuration file and the text it was read from, for
     hot reload; each time ``hangup`` is set (SIGHUP) the file is reloaded."""

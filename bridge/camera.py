@@ -64,6 +64,7 @@ async def probe(cam: CameraConfig) -> bool | None:
         await writer.wait_closed()
     return True
 
+
 Listener = Callable[["Camera"], None]
 #: picks what a connection opens: the camera's own config, or one reading another source (the
 #: MediaMTX restream); called before every connection attempt
@@ -248,8 +249,9 @@ class Camera(Service):
         status.streams = [s.stream_payload() for s in self.streams]
         status.state = self.state
         if status.error is None and status.state is not CameraState.STREAMING:
-            status.error = next((f"stream {s.stream}: {s._status.error}" for s in self.streams[1:]
-                                 if s._status.error), None)
+            status.error = next(
+                (f"stream {s.stream}: {s._status.error}" for s in self.streams[1:] if s._status.error), None
+            )
         return status
 
     def stream_payload(self) -> dict[str, Any]:
@@ -257,9 +259,16 @@ class Camera(Service):
         ``state``, ``fps`` (packets/s, 0.1), ``width``/``height`` (pixels), ``codec``, ``error``."""
         with self._lock:
             own = self._status
-            return {"url": self.stream_config.safe_source, "roles": list(self.roles), "state": str(own.state),
-                    "fps": None if own.fps is None else round(own.fps, 1), "width": own.width,
-                    "height": own.height, "codec": own.codec, "error": own.error}
+            return {
+                "url": self.stream_config.safe_source,
+                "roles": list(self.roles),
+                "state": str(own.state),
+                "fps": None if own.fps is None else round(own.fps, 1),
+                "width": own.width,
+                "height": own.height,
+                "codec": own.codec,
+                "error": own.error,
+            }
 
     @property
     def state(self) -> CameraState:
@@ -431,8 +440,9 @@ class Camera(Service):
         status = self._status
         if state is CameraState.STREAMING:
             self._warned = False
-            _LOGGER.info("camera %s: %s -> streaming (%s %sx%s)", self._label, old, status.codec,
-                         status.width, status.height)
+            _LOGGER.info(
+                "camera %s: %s -> streaming (%s %sx%s)", self._label, old, status.codec, status.width, status.height
+            )
         elif state in (CameraState.BACKOFF, CameraState.ERROR):
             level = logging.DEBUG if self._warned else logging.WARNING
             self._warned = True

@@ -51,8 +51,9 @@ class CameraSet:
     cameras; :meth:`aclose` stops every camera. ``router`` (set before :meth:`open`) chooses,
     per connection, which URL a camera opens (MediaMTX's restream)."""
 
-    def __init__(self, bus: EventBus, capture_root: Path, clip_root: Path | None = None,
-                 event_urls: bool = False) -> None:
+    def __init__(
+        self, bus: EventBus, capture_root: Path, clip_root: Path | None = None, event_urls: bool = False
+    ) -> None:
         self.bus = bus
         self.cameras: dict[str, Camera] = {}
         self.snapshots: dict[str, SnapshotWorker] = {}
@@ -198,13 +199,18 @@ class CameraSet:
             await stack.enter_async_context(worker)
             if config.detect.enabled:
                 switches = await asyncio.to_thread(self.store.detection) if self.store is not None else {}
-                detector = DetectWorker(camera, config.detect, self._on_detection,
-                                        capture_root=self._capture_root,
-                                        snapshot_width=config.snapshot.max_width,
-                                        snapshot_quality=config.event_snapshot.quality,
-                                        clip_root=self.clip_root, event_urls=self._event_urls,
-                                        enabled=switches.get(config.id, True),
-                                        save_switch=functools.partial(self._save_detect_switch, config.id))
+                detector = DetectWorker(
+                    camera,
+                    config.detect,
+                    self._on_detection,
+                    capture_root=self._capture_root,
+                    snapshot_width=config.snapshot.max_width,
+                    snapshot_quality=config.event_snapshot.quality,
+                    clip_root=self.clip_root,
+                    event_urls=self._event_urls,
+                    enabled=switches.get(config.id, True),
+                    save_switch=functools.partial(self._save_detect_switch, config.id),
+                )
                 try:
                     await stack.enter_async_context(detector)
                 except ModelError as err:  # a stored API camera whose model file went away

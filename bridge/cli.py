@@ -40,14 +40,18 @@ first steps:
   camera-bridge run --config config.yaml"""
 
 
-def _command(sub: argparse._SubParsersAction, name: str, summary: str, example: str,
-             details: str = "") -> argparse.ArgumentParser:
+def _command(
+    sub: argparse._SubParsersAction, name: str, summary: str, example: str, details: str = ""
+) -> argparse.ArgumentParser:
     """Add subcommand ``name``: ``summary`` in the command list, ``details`` under it in its own
     help, ``example`` (one or more command lines) at the end of its help."""
-    return sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}."
-                          + (f"\n\n{details}" if details else ""),
-                          epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}." + (f"\n\n{details}" if details else ""),
+        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _config_option(cmd: argparse.ArgumentParser) -> None:
@@ -55,54 +59,107 @@ def _config_option(cmd: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="camera-bridge", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="camera-bridge",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"camera-bridge {__version__}")
     sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
-    _config_option(_command(sub, "run", "run the bridge", "camera-bridge run --config config.yaml",
-                            "Stops on SIGTERM or Ctrl-C; exit status 2 when the configuration is invalid."))
-    _config_option(_command(sub, "check-config", "validate a config and print it with secrets masked",
-                            "camera-bridge check-config --config config.yaml",
-                            "Prints every error found (exit status 2), or the effective configuration."))
-    mtx = _command(sub, "mediamtx-config", "write a mediamtx.yml for the configured cameras",
-                   "camera-bridge mediamtx-config --config config.yaml --stdout")
+    _config_option(
+        _command(
+            sub,
+            "run",
+            "run the bridge",
+            "camera-bridge run --config config.yaml",
+            "Stops on SIGTERM or Ctrl-C; exit status 2 when the configuration is invalid.",
+        )
+    )
+    _config_option(
+        _command(
+            sub,
+            "check-config",
+            "validate a config and print it with secrets masked",
+            "camera-bridge check-config --config config.yaml",
+            "Prints every error found (exit status 2), or the effective configuration.",
+        )
+    )
+    mtx = _command(
+        sub,
+        "mediamtx-config",
+        "write a mediamtx.yml for the configured cameras",
+        "camera-bridge mediamtx-config --config config.yaml --stdout",
+    )
     _config_option(mtx)
     mtx.add_argument("--stdout", action="store_true", help="print it instead of writing mediamtx.config_out")
     devices = _command(sub, "list-devices", "list USB (V4L2) capture devices", "camera-bridge list-devices --json")
     devices.add_argument("--json", action="store_true", help="print JSON")
-    key = _command(sub, "api-key", "make an API key: prints it once, with the hash for api.keys",
-                   "camera-bridge api-key --name home-assistant --role operator")
+    key = _command(
+        sub,
+        "api-key",
+        "make an API key: prints it once, with the hash for api.keys",
+        "camera-bridge api-key --name home-assistant --role operator",
+    )
     key.add_argument("--name", default="client", help="who the key is for (default: client)")
     key.add_argument("--role", choices=ROLES, default="viewer", help="its role (default: viewer)")
-    probe = _command(sub, "probe", "open a camera URL and show what it sends, or why it fails",
-                     "camera-bridge probe rtsp://admin:secret@192.168.1.20:554/stream1\n"
-                     "camera-bridge probe /dev/video0 --snapshot desk.jpg",
-                     "Prints codec, size, frame rate, GOP (frames per keyframe) and audio, and saves\n"
-                     "one picture; or the error in words (host not found, connection refused,\n"
-                     "timeout, 401 wrong credentials, 404 wrong path, unsupported codec), exit 1.")
+    probe = _command(
+        sub,
+        "probe",
+        "open a camera URL and show what it sends, or why it fails",
+        "camera-bridge probe rtsp://admin:secret@192.168.1.20:554/stream1\n"
+        "camera-bridge probe /dev/video0 --snapshot desk.jpg",
+        "Prints codec, size, frame rate, GOP (frames per keyframe) and audio, and saves\n"
+        "one picture; or the error in words (host not found, connection refused,\n"
+        "timeout, 401 wrong credentials, 404 wrong path, unsupported codec), exit 1.",
+    )
     probe.add_argument("url", metavar="URL", help="rtsp://, http://, a /dev/videoN device, a file, or lavfi:GRAPH")
-    probe.add_argument("--snapshot", "-o", default="probe.jpg", metavar="FILE",
-                       help="where to save the picture (default: probe.jpg; '' for none)")
-    probe.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="seconds to wait for the camera to answer (default: 10)")
+    probe.add_argument(
+        "--snapshot",
+        "-o",
+        default="probe.jpg",
+        metavar="FILE",
+        help="where to save the picture (default: probe.jpg; '' for none)",
+    )
+    probe.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds to wait for the camera to answer (default: 10)",
+    )
     probe.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport (default: tcp)")
     probe.add_argument("--json", action="store_true", help="print JSON")
-    discover = _command(sub, "discover", "find ONVIF cameras on the local network and USB cameras",
-                        "camera-bridge discover --user admin --password secret\n"
-                        "camera-bridge discover --user admin --add porch_cam --config config.yaml\n"
-                        "camera-bridge discover --user admin --add porch_cam --api http://127.0.0.1:8765",
-                        "ONVIF cameras answer a WS-Discovery probe; with --user (and --password, or\n"
-                        "CAMERA_BRIDGE_ONVIF_PASSWORD) each one's profiles and RTSP stream URIs (main and\n"
-                        "sub) are listed. --add ID writes the camera listed as ID into --config FILE\n"
-                        "(comments and layout kept) or registers it through the bridge's API (--api URL,\n"
-                        "key from --api-key or CAMERA_BRIDGE_API_KEY).")
+    discover = _command(
+        sub,
+        "discover",
+        "find ONVIF cameras on the local network and USB cameras",
+        "camera-bridge discover --user admin --password secret\n"
+        "camera-bridge discover --user admin --add porch_cam --config config.yaml\n"
+        "camera-bridge discover --user admin --add porch_cam --api http://127.0.0.1:8765",
+        "ONVIF cameras answer a WS-Discovery probe; with --user (and --password, or\n"
+        "CAMERA_BRIDGE_ONVIF_PASSWORD) each one's profiles and RTSP stream URIs (main and\n"
+        "sub) are listed. --add ID writes the camera listed as ID into --config FILE\n"
+        "(comments and layout kept) or registers it through the bridge's API (--api URL,\n"
+        "key from --api-key or CAMERA_BRIDGE_API_KEY).",
+    )
     discover.add_argument("--user", "-u", help="ONVIF (and RTSP) user name of the cameras")
     discover.add_argument("--password", "-p", help="its password (default: $CAMERA_BRIDGE_ONVIF_PASSWORD)")
-    discover.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
-                          help="seconds to listen for WS-Discovery answers (default: 3)")
-    discover.add_argument("--host", action="append", default=[], metavar="HOST[:PORT]",
-                          help="only the ONVIF device there, asked directly if it does not answer "
-                               "WS-Discovery (multicast blocked); repeatable")
+    discover.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="seconds to listen for WS-Discovery answers (default: 3)",
+    )
+    discover.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="only the ONVIF device there, asked directly if it does not answer "
+        "WS-Discovery (multicast blocked); repeatable",
+    )
     discover.add_argument("--no-usb", action="store_true", help="skip USB cameras")
     discover.add_argument("--no-onvif", action="store_true", help="skip ONVIF cameras (USB only)")
     discover.add_argument("--json", action="store_true", help="print JSON")
@@ -112,39 +169,57 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--config", "-c", metavar="FILE", help="with --add: the YAML configuration to add it to")
     target.add_argument("--api", metavar="URL", help="with --add: a running bridge's API to register it with")
     discover.add_argument("--api-key", help="with --api: an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
-    model = _command(sub, "model", "download a detection model (checked against its pinned SHA-256)",
-                     "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models")
+    model = _command(
+        sub,
+        "model",
+        "download a detection model (checked against its pinned SHA-256)",
+        "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models",
+    )
     model_sub = model.add_subparsers(title="actions", dest="action", required=True, metavar="ACTION")
-    download = _command(model_sub, "download", "fetch a model from its official release URL",
-                        "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models",
-                        "Checks the file's SHA-256 before saving it (atomically) and prints the\n"
-                        "detect.model line to add to the configuration.")
+    download = _command(
+        model_sub,
+        "download",
+        "fetch a model from its official release URL",
+        "camera-bridge model download yolox-nano --dir /var/lib/camera-bridge/models",
+        "Checks the file's SHA-256 before saving it (atomically) and prints the\n"
+        "detect.model line to add to the configuration.",
+    )
     from .model import MODELS
 
     download.add_argument("name", choices=sorted(MODELS), help="which model")
-    download.add_argument("--dir", "-d", default="models", metavar="DIR",
-                          help="where to save it (default: ./models)")
+    download.add_argument("--dir", "-d", default="models", metavar="DIR", help="where to save it (default: ./models)")
     download.add_argument("--url", metavar="URL", help="download from here instead (a mirror)")
-    reload = _command(sub, "reload", "make a running bridge reload its configuration file",
-                      "camera-bridge reload --config config.yaml",
-                      "Validates the file first (every error, exit 2), then asks the bridge's API\n"
-                      "(POST /api/bridge/reload, admin key from --api-key or CAMERA_BRIDGE_API_KEY).\n"
-                      "Without the API: systemctl reload camera-bridge (SIGHUP). The bridge also\n"
-                      "reloads by itself when the file changes.")
+    reload = _command(
+        sub,
+        "reload",
+        "make a running bridge reload its configuration file",
+        "camera-bridge reload --config config.yaml",
+        "Validates the file first (every error, exit 2), then asks the bridge's API\n"
+        "(POST /api/bridge/reload, admin key from --api-key or CAMERA_BRIDGE_API_KEY).\n"
+        "Without the API: systemctl reload camera-bridge (SIGHUP). The bridge also\n"
+        "reloads by itself when the file changes.",
+    )
     _config_option(reload)
     reload.add_argument("--api-key", help="an admin API key (default: $CAMERA_BRIDGE_API_KEY)")
-    history = _command(sub, "config", "list the applied configurations, or roll back to one",
-                       "camera-bridge config history --config config.yaml\n"
-                       "camera-bridge config rollback 12 --config config.yaml",
-                       "The bridge keeps the last 20 configurations it applied (data_dir/config-history).\n"
-                       "rollback N writes configuration N back to --config FILE (atomically); a running\n"
-                       "bridge applies it at once (it watches the file).")
+    history = _command(
+        sub,
+        "config",
+        "list the applied configurations, or roll back to one",
+        "camera-bridge config history --config config.yaml\ncamera-bridge config rollback 12 --config config.yaml",
+        "The bridge keeps the last 20 configurations it applied (data_dir/config-history).\n"
+        "rollback N writes configuration N back to --config FILE (atomically); a running\n"
+        "bridge applies it at once (it watches the file).",
+    )
     history.add_argument("action", choices=("history", "rollback"), help="what to do")
     history.add_argument("number", nargs="?", type=int, help="with rollback: the configuration's number")
     _config_option(history)
-    cluster = _command(sub, "cluster", "show the cluster's members, leases and cameras per member",
-                       "camera-bridge cluster status --config config.yaml",
-                       "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).")
+    cluster = _command(
+        sub,
+        "cluster",
+        "show the cluster's members, leases and cameras per member",
+        "camera-bridge cluster status --config config.yaml",
+        "Reads the PostgreSQL database of the config's cluster: section (docs/cluster.md).",
+    )
     cluster.add_argument("action", choices=("status",), help="what to show")
     _config_option(cluster)
     cluster.add_argument("--json", action="store_true", help="print JSON")
@@ -339,8 +414,7 @@ def _api_key(name: str, role: str) -> int:
         print("api-key: --name must not be empty", file=sys.stderr)
         return EXIT_FAILURE
     key = generate_key()
-    snippet = yaml.safe_dump({"api": {"keys": [{"name": name, "hash": hash_key(key), "role": role}]}},
-                             sort_keys=False)
+    snippet = yaml.safe_dump({"api": {"keys": [{"name": name, "hash": hash_key(key), "role": role}]}}, sort_keys=False)
     print(f"API key for {name!r} (role {role}); it is shown only this once, store it now:\n")
     print(f"    {key}\n")
     print("Add its hash to the configuration (api.keys); the key itself stays out of it:\n")
@@ -382,11 +456,20 @@ def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: boo
     try:
         kind = source_kind(url)
     except Exception:
-        print(f"probe: {mask_url(url)!r} is not a camera source: expected rtsp://, http(s)://, "
-              "/dev/videoN, a file or lavfi:GRAPH", file=sys.stderr)
+        print(
+            f"probe: {mask_url(url)!r} is not a camera source: expected rtsp://, http(s)://, "
+            "/dev/videoN, a file or lavfi:GRAPH",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
-    cam = CameraConfig(id="probe", url=None if kind == "usb" else url, device=url if kind == "usb" else None,
-                       transport=transport, open_timeout=timeout, stall_timeout=timeout)
+    cam = CameraConfig(
+        id="probe",
+        url=None if kind == "usb" else url,
+        device=url if kind == "usb" else None,
+        transport=transport,
+        open_timeout=timeout,
+        stall_timeout=timeout,
+    )
     try:
         result = probe_source(cam)
     except CaptureError as err:
@@ -409,10 +492,15 @@ def _probe(url: str, snapshot: str, timeout: float, transport: str, as_json: boo
         saved = snapshot
     info = result.info
     facts = {
-        "ok": True, "source": cam.safe_source, "codec": info.codec if info else None,
-        "width": info.width if info else None, "height": info.height if info else None,
-        "fps": round(result.fps, 2) if result.fps else None, "gop": result.gop,
-        "audio": info.audio if info else None, "snapshot": saved,
+        "ok": True,
+        "source": cam.safe_source,
+        "codec": info.codec if info else None,
+        "width": info.width if info else None,
+        "height": info.height if info else None,
+        "fps": round(result.fps, 2) if result.fps else None,
+        "gop": result.gop,
+        "audio": info.audio if info else None,
+        "snapshot": saved,
     }
     if as_json:
         print(json.dumps(facts))
@@ -449,8 +537,9 @@ def _discover(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"discover: --host: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    found = asyncio.run(find(args.user, password, args.timeout, usb=not args.no_usb, hosts=hosts,
-                             with_onvif=not args.no_onvif))
+    found = asyncio.run(
+        find(args.user, password, args.timeout, usb=not args.no_usb, hosts=hosts, with_onvif=not args.no_onvif)
+    )
     if not args.add:
         print(json.dumps([c.as_dict() for c in found], indent=2) if args.json else render(found, args.user))
         return EXIT_OK
@@ -463,8 +552,10 @@ def _discover(args: argparse.Namespace) -> int:
     try:
         if args.config:
             add_to_config(args.config, cam_id, camera)
-            print(f"added camera {cam_id} to {args.config}; check it with: "
-                  f"camera-bridge check-config --config {args.config}")
+            print(
+                f"added camera {cam_id} to {args.config}; check it with: "
+                f"camera-bridge check-config --config {args.config}"
+            )
         else:
             key = args.api_key or os.environ.get("CAMERA_BRIDGE_API_KEY")
             location = asyncio.run(add_to_api(args.api, key, cam_id, camera))
@@ -524,9 +615,16 @@ def _cluster_status(config: Config, as_json: bool) -> int:
         print(f"error: cannot read the cluster database: {redact(str(err))}", file=sys.stderr)
         return EXIT_FAILURE
     if as_json:
-        print(json.dumps({"members": [vars(m) for m in found.members],
-                          "leases": {c: {"owner": o, "epoch": e} for c, (o, e) in found.leases.items()},
-                          "unowned": found.unowned}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "members": [vars(m) for m in found.members],
+                    "leases": {c: {"owner": o, "epoch": e} for c, (o, e) in found.leases.items()},
+                    "unowned": found.unowned,
+                },
+                indent=2,
+            )
+        )
     else:
         print(found.as_text())
     return EXIT_OK
@@ -549,8 +647,11 @@ def _reload(config: Config, path: str, api_key: str | None) -> int:
         print(f"error: the bridge refused the reload: HTTP {err.code} {err.reason}", file=sys.stderr)
         return EXIT_FAILURE
     except (OSError, ValueError) as err:
-        print(f"error: no bridge API at {url} ({err}); without the API use "
-              "`systemctl reload camera-bridge` or `kill -HUP PID`", file=sys.stderr)
+        print(
+            f"error: no bridge API at {url} ({err}); without the API use "
+            "`systemctl reload camera-bridge` or `kill -HUP PID`",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     if result.get("errors"):
         print(f"the bridge rejected {path} and keeps running its current configuration:", file=sys.stderr)

@@ -22,8 +22,7 @@ def _yaml() -> Any:
     return yaml
 
 
-def add_camera(path: str | os.PathLike[str], cam_id: str, camera: dict[str, Any],
-               comment: str | None = None) -> None:
+def add_camera(path: str | os.PathLike[str], cam_id: str, camera: dict[str, Any], comment: str | None = None) -> None:
     """Add camera ``cam_id`` with options ``camera`` (``{"name": ..., "url": ...}``) under
     ``cameras:`` of the YAML file at ``path`` (the section is created when missing), with
     ``comment`` as a comment line above it. The rest of the file stays as it was (comments,

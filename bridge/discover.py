@@ -49,18 +49,33 @@ class FoundCamera:
         if self.kind == "usb":
             return {"name": self.name, "device": self.device}
         if not self.streams:
-            raise DiscoverError(f"camera {self.id}: its streams are unknown ({self.error or 'no profiles'}); "
-                                "give --user and --password")
+            raise DiscoverError(
+                f"camera {self.id}: its streams are unknown ({self.error or 'no profiles'}); give --user and --password"
+            )
         return {"name": self.name, "url": self.url(self.streams[0])}
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data with credentials masked (``--json``)."""
         return {
-            "id": self.id, "kind": self.kind, "name": self.name, "address": self.address,
-            "model": self.model, "device": self.device, "error": self.error,
-            "streams": [{"role": _role(i, len(self.streams)), "name": s.name, "token": s.token,
-                         "encoding": s.encoding, "width": s.width, "height": s.height,
-                         "url": mask_url(self.url(s))} for i, s in enumerate(self.streams)],
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "address": self.address,
+            "model": self.model,
+            "device": self.device,
+            "error": self.error,
+            "streams": [
+                {
+                    "role": _role(i, len(self.streams)),
+                    "name": s.name,
+                    "token": s.token,
+                    "encoding": s.encoding,
+                    "width": s.width,
+                    "height": s.height,
+                    "url": mask_url(self.url(s)),
+                }
+                for i, s in enumerate(self.streams)
+            ],
         }
 
 
@@ -101,20 +116,31 @@ def _only(devices: list[onvif.Device], hosts: list[tuple[str, int]]) -> list[onv
         return devices
     kept = [d for d in devices if (d.host, d.port) in hosts]
     answered = {(d.host, d.port) for d in kept}
-    kept += [onvif.Device("", (f"http://{host}:{port}/onvif/device_service",))
-             for host, port in hosts if (host, port) not in answered]
+    kept += [
+        onvif.Device("", (f"http://{host}:{port}/onvif/device_service",))
+        for host, port in hosts
+        if (host, port) not in answered
+    ]
     return kept
 
 
-async def _onvif(user: str | None, password: str | None, timeout: float, taken: set[str],
-                 hosts: list[tuple[str, int]]) -> list[FoundCamera]:
+async def _onvif(
+    user: str | None, password: str | None, timeout: float, taken: set[str], hosts: list[tuple[str, int]]
+) -> list[FoundCamera]:
     devices = _only(await asyncio.to_thread(onvif.search, timeout), hosts)
     found = []
     for device in devices:
         host, port = device.host or "", device.port
         name = device.name or device.hardware or host
-        cam = FoundCamera(_unique(slug(name), taken), "onvif", name, f"{host}:{port}",
-                          model=device.hardware, user=user, password=password)
+        cam = FoundCamera(
+            _unique(slug(name), taken),
+            "onvif",
+            name,
+            f"{host}:{port}",
+            model=device.hardware,
+            user=user,
+            password=password,
+        )
         found.append(cam)
 
     async def fill(cam: FoundCamera) -> None:
@@ -139,13 +165,25 @@ def _usb(taken: set[str]) -> list[FoundCamera]:
         devices = list_devices()
     except DeviceError:
         return []
-    return [FoundCamera(_unique(slug(d.name) if d.name else slug(d.device.rsplit("/", 1)[-1]), taken),
-                        "usb", d.name or d.device, device=d.device) for d in devices]
+    return [
+        FoundCamera(
+            _unique(slug(d.name) if d.name else slug(d.device.rsplit("/", 1)[-1]), taken),
+            "usb",
+            d.name or d.device,
+            device=d.device,
+        )
+        for d in devices
+    ]
 
 
-async def find(user: str | None, password: str | None, timeout: float = onvif.SEARCH_TIMEOUT,
-               usb: bool = True, hosts: list[tuple[str, int]] | None = None,
-               with_onvif: bool = True) -> list[FoundCamera]:
+async def find(
+    user: str | None,
+    password: str | None,
+    timeout: float = onvif.SEARCH_TIMEOUT,
+    usb: bool = True,
+    hosts: list[tuple[str, int]] | None = None,
+    with_onvif: bool = True,
+) -> list[FoundCamera]:
     """ONVIF cameras answering WS-Discovery within ``timeout`` seconds (with ``user``: each
     one's streams, asked concurrently; none when ``with_onvif`` is false), then USB capture devices
     (unless ``usb`` is false).
@@ -171,13 +209,17 @@ def render(found: list[FoundCamera], user: str | None) -> str:
             lines.append("      give --user and --password to list its streams")
         for i, stream in enumerate(cam.streams):
             size = f"{stream.width}x{stream.height}" if stream.width and stream.height else "size unknown"
-            lines.append(f"      {_role(i, len(cam.streams)):5} {stream.name} {size} {stream.encoding or ''}  "
-                         f"{mask_url(cam.url(stream))}")
+            lines.append(
+                f"      {_role(i, len(cam.streams)):5} {stream.name} {size} {stream.encoding or ''}  "
+                f"{mask_url(cam.url(stream))}"
+            )
     lines.append(f"USB cameras: {len(usb_cams) or 'none found'}")
     lines += [f"  {cam.id}: {cam.name} at {cam.device}" for cam in usb_cams]
     if found:
-        lines.append(f"Add one: camera-bridge discover{' --user ' + user if user else ''} --add "
-                     f"{found[0].id} --config config.yaml   (or --api http://127.0.0.1:8765)")
+        lines.append(
+            f"Add one: camera-bridge discover{' --user ' + user if user else ''} --add "
+            f"{found[0].id} --config config.yaml   (or --api http://127.0.0.1:8765)"
+        )
     return "\n".join(lines)
 
 
@@ -207,8 +249,10 @@ async def add_to_api(base_url: str, key: str | None, cam_id: str, cam: FoundCame
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     url = base_url.rstrip("/") + "/api/cameras"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT)) as session, \
-                session.post(url, json={"id": cam_id, **cam.camera()}, headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT)) as session,
+            session.post(url, json={"id": cam_id, **cam.camera()}, headers=headers) as resp,
+        ):
             body = await resp.json(content_type=None) if resp.content_length != 0 else {}
             if resp.status == 201:
                 return resp.headers.get("Location", f"/api/cameras/{cam_id}")

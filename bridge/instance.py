@@ -64,4 +64,3 @@ def save(state_dir: Path, instance: Instance) -> None:
         write_atomic(path, json.dumps(asdict(instance)).encode("utf-8"), mode=0o600)
     except OSError as err:
         raise InstanceError(f"cannot write {path}: {err}") from err
-

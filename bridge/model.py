@@ -63,8 +63,10 @@ def _sha256(path: Path) -> str | None:
 
 
 def _offline_hint(model: KnownModel, target: Path, url: str) -> str:
-    return (f"offline? fetch {url} on a machine with internet access, copy it to {target} and check it: "
-            f"`sha256sum {target}` must print {model.sha256}")
+    return (
+        f"offline? fetch {url} on a machine with internet access, copy it to {target} and check it: "
+        f"`sha256sum {target}` must print {model.sha256}"
+    )
 
 
 def download(model: KnownModel, directory: Path, url: str | None = None) -> tuple[Path, bool]:
@@ -84,22 +86,28 @@ def download(model: KnownModel, directory: Path, url: str | None = None) -> tupl
             while chunk := answer.read(CHUNK):
                 received += len(chunk)
                 if received > model.max_size:
-                    raise ModelError(f"{source} sends more than {model.max_size} bytes: not {model.filename} "
-                                     f"({model.size} bytes); nothing saved")
+                    raise ModelError(
+                        f"{source} sends more than {model.max_size} bytes: not {model.filename} "
+                        f"({model.size} bytes); nothing saved"
+                    )
                 digest.update(chunk)
                 chunks.append(chunk)
     except urllib.error.HTTPError as err:
-        raise ModelError(f"{source} answered {err.code} {err.reason}; nothing saved; "
-                         + _offline_hint(model, target, model.url)) from None
+        raise ModelError(
+            f"{source} answered {err.code} {err.reason}; nothing saved; " + _offline_hint(model, target, model.url)
+        ) from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         reason = getattr(reason, "strerror", None) or reason
-        raise ModelError(f"cannot download {source}: {reason}; nothing saved; "
-                         + _offline_hint(model, target, model.url)) from None
+        raise ModelError(
+            f"cannot download {source}: {reason}; nothing saved; " + _offline_hint(model, target, model.url)
+        ) from None
     if digest.hexdigest() != model.sha256:
-        raise ModelError(f"checksum mismatch for {source}: sha256 {digest.hexdigest()}, expected {model.sha256} "
-                         f"({received} bytes received); nothing saved. A damaged or different file: try again, "
-                         "or " + _offline_hint(model, target, model.url))
+        raise ModelError(
+            f"checksum mismatch for {source}: sha256 {digest.hexdigest()}, expected {model.sha256} "
+            f"({received} bytes received); nothing saved. A damaged or different file: try again, "
+            "or " + _offline_hint(model, target, model.url)
+        )
     try:
         write_atomic(target, b"".join(chunks))
     except OSError as err:

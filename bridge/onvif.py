@@ -97,7 +97,7 @@ def _scope_value(scopes: list[str], kind: str) -> str | None:
         if scope.startswith(prefix):
             from urllib.parse import unquote
 
-            return unquote(scope[len(prefix):]) or None
+            return unquote(scope[len(prefix) :]) or None
     return None
 
 
@@ -119,8 +119,7 @@ def search(timeout: float = SEARCH_TIMEOUT) -> list[Device]:
         xaddrs = tuple(x for x in service.getXAddrs() if x.startswith(("http://", "https://")))
         if not xaddrs:
             continue
-        devices.append(Device(service.getEPR(), xaddrs, _scope_value(scopes, "name"),
-                              _scope_value(scopes, "hardware")))
+        devices.append(Device(service.getEPR(), xaddrs, _scope_value(scopes, "name"), _scope_value(scopes, "hardware")))
     return sorted(devices, key=lambda d: d.xaddrs)
 
 
@@ -143,8 +142,9 @@ def _explain(err: BaseException, where: str) -> str:
     from zeep.exceptions import Fault, TransportError
 
     text = str(err)
-    if isinstance(err, ONVIFAuthError) or re.search(r"NotAuthorized|not authori[sz]ed|401|Sender not Authorized",
-                                                    text[:2000], re.IGNORECASE):
+    if isinstance(err, ONVIFAuthError) or re.search(
+        r"NotAuthorized|not authori[sz]ed|401|Sender not Authorized", text[:2000], re.IGNORECASE
+    ):
         return f"401 wrong credentials: {where} refused the user name and password"
     if isinstance(err, ONVIFTimeoutError | TimeoutError | asyncio.TimeoutError):
         return f"timeout: no answer from {where} in {REQUEST_TIMEOUT:g} s"
@@ -176,18 +176,24 @@ async def streams(host: str, port: int, user: str | None, password: str | None) 
             media = await camera.create_media_service()
             profiles = (await media.GetProfiles() or [])[:MAX_PROFILES]
             for profile in profiles:
-                answer = await media.GetStreamUri({
-                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
-                    "ProfileToken": profile.token,
-                })
+                answer = await media.GetStreamUri(
+                    {
+                        "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
+                        "ProfileToken": profile.token,
+                    }
+                )
                 encoder = getattr(profile, "VideoEncoderConfiguration", None)
                 resolution = getattr(encoder, "Resolution", None) if encoder is not None else None
-                result.streams.append(Stream(
-                    token=str(profile.token), name=str(profile.Name or profile.token), uri=str(answer.Uri),
-                    encoding=str(encoder.Encoding) if encoder is not None and encoder.Encoding else None,
-                    width=int(resolution.Width) if resolution is not None else None,
-                    height=int(resolution.Height) if resolution is not None else None,
-                ))
+                result.streams.append(
+                    Stream(
+                        token=str(profile.token),
+                        name=str(profile.Name or profile.token),
+                        uri=str(answer.Uri),
+                        encoding=str(encoder.Encoding) if encoder is not None and encoder.Encoding else None,
+                        width=int(resolution.Width) if resolution is not None else None,
+                        height=int(resolution.Height) if resolution is not None else None,
+                    )
+                )
     except DiscoveryError:
         raise
     except Exception as err:

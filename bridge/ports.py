@@ -135,9 +135,14 @@ class LiveView:
 
     def detection(self, cam_id: str) -> dict[str, Any]:
         worker = self._detector(cam_id)
-        return {"camera": worker.camera_id, "enabled": worker.enabled, "motion": worker.motion,
-                "counts": dict(worker.counts), "snapshots": sorted(worker.snapshots),
-                "stats": worker.stats.as_payload()}
+        return {
+            "camera": worker.camera_id,
+            "enabled": worker.enabled,
+            "motion": worker.motion,
+            "counts": dict(worker.counts),
+            "snapshots": sorted(worker.snapshots),
+            "stats": worker.stats.as_payload(),
+        }
 
     def best_snapshot(self, cam_id: str, label: str, crop: bool = False) -> bytes | None:
         worker = self._detector(cam_id)
@@ -149,16 +154,26 @@ class LiveView:
         for cam_id, worker in self._parts.cameras.detectors.items():
             payload = worker.recent_events.get(event_id)
             if payload is not None:
-                return {"id": event_id, "camera": cam_id, "event": payload,
-                        "snapshot_url": (f"/api/events/{event_id}/snapshot.jpg"
-                                         if event_id in worker.event_pictures else None),
-                        "clip_url": payload.get("clip_url")}
+                return {
+                    "id": event_id,
+                    "camera": cam_id,
+                    "event": payload,
+                    "snapshot_url": (
+                        f"/api/events/{event_id}/snapshot.jpg" if event_id in worker.event_pictures else None
+                    ),
+                    "clip_url": payload.get("clip_url"),
+                }
         root = self._parts.cameras.clip_root
         path = find_clip(root, event_id) if root is not None else None
         if path is None:
             raise NotFound(f"no event {event_id}")
-        return {"id": event_id, "camera": path.parent.name, "event": None, "snapshot_url": None,
-                "clip_url": f"/api/events/{event_id}/clip.mp4"}
+        return {
+            "id": event_id,
+            "camera": path.parent.name,
+            "event": None,
+            "snapshot_url": None,
+            "clip_url": f"/api/events/{event_id}/clip.mp4",
+        }
 
     def event_snapshot(self, event_id: str) -> bytes:
         for worker in self._parts.cameras.detectors.values():
@@ -215,9 +230,14 @@ class LiveView:
 
     def mqtt_settings(self) -> dict[str, Any]:
         mqtt = self._parts.config.mqtt
-        return {"base_topic": mqtt.base_topic, "node_id": self._parts.node_id, "discovery": self.discovery(),
-                "discovery_configured": mqtt.discovery, "discovery_prefix": mqtt.discovery_prefix,
-                "connected": self._parts.mqtt_connected()}
+        return {
+            "base_topic": mqtt.base_topic,
+            "node_id": self._parts.node_id,
+            "discovery": self.discovery(),
+            "discovery_configured": mqtt.discovery,
+            "discovery_prefix": mqtt.discovery_prefix,
+            "connected": self._parts.mqtt_connected(),
+        }
 
     def config_error(self) -> list[str] | None:
         reloader = self._parts.reloader
@@ -234,8 +254,13 @@ class LiveView:
         member = self._parts.cluster
         if member is None:
             return None
-        return {"member": member.name, "connected": member.connected, "leases": len(member.held),
-                "renew_failures": member.renew_failures, "failovers": member.failovers}
+        return {
+            "member": member.name,
+            "connected": member.connected,
+            "leases": len(member.held),
+            "renew_failures": member.renew_failures,
+            "failovers": member.failovers,
+        }
 
     def registry_open(self) -> bool:
         return self._parts.registry is not None and self._parts.store is not None
@@ -248,8 +273,10 @@ class LiveView:
         monitor = self._parts.usb
         if monitor is None:
             return {"discovery": "off", "devices": []}
-        devices = [{**dev.as_event(), "camera": monitor.camera_of(dev)}
-                   for dev in sorted(monitor.present.values(), key=lambda d: d.node)]
+        devices = [
+            {**dev.as_event(), "camera": monitor.camera_of(dev)}
+            for dev in sorted(monitor.present.values(), key=lambda d: d.node)
+        ]
         return {"discovery": monitor.config.discovery, "devices": devices}
 
     # -- metrics
@@ -261,8 +288,10 @@ class LiveView:
         out = {}
         for cam_id, camera in list(self._parts.cameras.cameras.items()):
             streams = camera.streams  # every stream's rings (one per stream)
-            out[cam_id] = (sum(s.keyframes.bytes for s in streams),
-                           sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None))
+            out[cam_id] = (
+                sum(s.keyframes.bytes for s in streams),
+                sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None),
+            )
         return out
 
     def mqtt_counters(self) -> tuple[int, int]:
@@ -277,9 +306,13 @@ class LiveView:
         media = self._parts.mediamtx
         if media is None:
             return None
-        return {"up": media.available, "circuit_open": media.breaker.state is not BreakerState.CLOSED,
-                "api_requests": media.client.requests, "reconciles": media.reconciles,
-                "cameras": {cam_id: media.camera_info(cam_id) for cam_id in media.known_cameras()}}
+        return {
+            "up": media.available,
+            "circuit_open": media.breaker.state is not BreakerState.CLOSED,
+            "api_requests": media.client.requests,
+            "reconciles": media.reconciles,
+            "cameras": {cam_id: media.camera_info(cam_id) for cam_id in media.known_cameras()},
+        }
 
     def part_collectors(self) -> list[Any]:
         from .timelapse.metrics import TimelapseCollector

@@ -15,7 +15,8 @@ MASK = "***"
 # look-behind), the scheme and user parts never backtrack (possessive), and only the password
 # part backtracks, over its own authority segment, once per "://" (segments end at '/').
 _URL_CREDENTIALS = re.compile(
-    r"(?<![a-zA-Z0-9+.-])(?P<head>[0-9+.-]*+[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@]*+:)(?P<pw>[^/\s]*)@")
+    r"(?<![a-zA-Z0-9+.-])(?P<head>[0-9+.-]*+[a-zA-Z][a-zA-Z0-9+.-]*+://[^/\s:@]*+:)(?P<pw>[^/\s]*)@"
+)
 
 
 # ?password=x / &token=x / &pwd=x ... query parameters some cameras take credentials in

@@ -48,8 +48,7 @@ class Registry:
     go to the shared registry instead of the store, and start on whichever bridge holds their
     lease (maybe not this one)."""
 
-    def __init__(self, cameras: CameraSet, store: Store, config: Config,
-                 cluster: ClusterNode | None = None) -> None:
+    def __init__(self, cameras: CameraSet, store: Store, config: Config, cluster: ClusterNode | None = None) -> None:
         self._cameras = cameras
         self._store = store
         self._cluster = cluster
@@ -95,8 +94,11 @@ class Registry:
         if not isinstance(cam_id, str):
             raise InvalidCamera(["cameras.id: expected a string, a slug [a-z0-9_]+"])
         async with self._lock:
-            if cam_id in self._cameras.cameras or cam_id in self._yaml or (
-                    self._cluster is not None and cam_id in self._cluster.rows()):
+            if (
+                cam_id in self._cameras.cameras
+                or cam_id in self._yaml
+                or (self._cluster is not None and cam_id in self._cluster.rows())
+            ):
                 raise CameraConflict(f"camera {cam_id} already exists")
             camera = await self._validate(cam_id, data)
             if self._cluster is not None:
@@ -175,8 +177,9 @@ class Registry:
         if row is None:
             raise UnknownCamera(f"no camera {cam_id}")
         if row.origin != "api":
-            raise CameraConflict(f"camera {cam_id} is defined in the YAML configuration of {row.origin[5:]}"
-                                 " and read-only here")
+            raise CameraConflict(
+                f"camera {cam_id} is defined in the YAML configuration of {row.origin[5:]} and read-only here"
+            )
         return row
 
     async def _validate(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:

@@ -47,9 +47,15 @@ class ReloadResult:
 
     def as_data(self) -> dict[str, Any]:
         """JSON-able form (for the API and the bridge state)."""
-        return {"applied": self.applied, "source": self.source, "errors": list(self.errors),
-                "changes": self.diff.as_data(), "summary": self.diff.summary(),
-                "restart_needed": list(self.restart_needed), "at": self.at}
+        return {
+            "applied": self.applied,
+            "source": self.source,
+            "errors": list(self.errors),
+            "changes": self.diff.as_data(),
+            "summary": self.diff.summary(),
+            "restart_needed": list(self.restart_needed),
+            "at": self.at,
+        }
 
 
 class Reloader(Service):
@@ -62,10 +68,19 @@ class Reloader(Service):
     when the history is empty or its newest entry differs). ``watch``: poll the file.
     """
 
-    def __init__(self, path: Path, text: str, config: Config,
-                 apply: Callable[[Config, ConfigDiff], Awaitable[list[str]]],
-                 on_result: Callable[[ReloadResult], None], history: ConfigHistory, *,
-                 watch: bool = True, poll: float = POLL_INTERVAL, debounce: float = DEBOUNCE) -> None:
+    def __init__(
+        self,
+        path: Path,
+        text: str,
+        config: Config,
+        apply: Callable[[Config, ConfigDiff], Awaitable[list[str]]],
+        on_result: Callable[[ReloadResult], None],
+        history: ConfigHistory,
+        *,
+        watch: bool = True,
+        poll: float = POLL_INTERVAL,
+        debounce: float = DEBOUNCE,
+    ) -> None:
         super().__init__()
         self.path = path
         self.config = config

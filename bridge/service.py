@@ -39,8 +39,9 @@ class Service:
         await group.__aenter__()
         self._group = group
         # a fresh context: loops started by an API request must not carry its request id
-        self._tasks = [group.create_task(coro, name=name, context=contextvars.Context())
-                       for name, coro in self._loops().items()]
+        self._tasks = [
+            group.create_task(coro, name=name, context=contextvars.Context()) for name, coro in self._loops().items()
+        ]
         return self
 
     def _start_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:

@@ -104,8 +104,7 @@ class SnapshotWorker(Service):
     its loop runs as task ``camera[<id>].snapshot``.
     """
 
-    def __init__(self, camera: Camera, config: SnapshotConfig,
-                 on_snapshot: Callable[[str, Snapshot], None]) -> None:
+    def __init__(self, camera: Camera, config: SnapshotConfig, on_snapshot: Callable[[str, Snapshot], None]) -> None:
         super().__init__()
         self._camera = camera
         self._config = config
@@ -128,7 +127,8 @@ class SnapshotWorker(Service):
     async def _start(self) -> None:
         interval = self._config.interval
         self._sub = self._camera.subscribe(
-            Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None), "snapshot")
+            Need(keyframes_only=True, max_fps=1 / interval if interval > 0 else None), "snapshot"
+        )
 
     async def next_snapshot(self) -> Snapshot:
         """Wait for the next new snapshot and return it."""
@@ -156,8 +156,9 @@ class SnapshotWorker(Service):
             try:
                 snap = await loop.run_in_executor(ENCODER, encode, frame, self._config)
             except ValueError as err:
-                _LOGGER.log(logging.DEBUG if warned else logging.WARNING,
-                            "camera %s: snapshot failed: %s", self._camera.id, err)
+                _LOGGER.log(
+                    logging.DEBUG if warned else logging.WARNING, "camera %s: snapshot failed: %s", self._camera.id, err
+                )
                 warned = True
                 continue
             warned = False
@@ -167,7 +168,12 @@ class SnapshotWorker(Service):
             self.total_bytes += len(snap.jpeg)
             fresh, self._fresh = self._fresh, asyncio.Event()
             fresh.set()
-            _LOGGER.debug("camera %s: snapshot %d bytes %dx%d (%.0f ms after frame)",
-                          self._camera.id, len(snap.jpeg), snap.width, snap.height,
-                          (time.time() - frame.time) * 1000)
+            _LOGGER.debug(
+                "camera %s: snapshot %d bytes %dx%d (%.0f ms after frame)",
+                self._camera.id,
+                len(snap.jpeg),
+                snap.width,
+                snap.height,
+                (time.time() - frame.time) * 1000,
+            )
             self._on_snapshot(self._camera.id, snap)

@@ -133,8 +133,10 @@ class Store:
     def _migrate(self) -> None:
         current = self.version
         if current > len(MIGRATIONS):
-            raise StoreError(f"{self.path} has schema version {current}, newer than this bridge "
-                             f"({len(MIGRATIONS)}): refusing to touch it")
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this bridge "
+                f"({len(MIGRATIONS)}): refusing to touch it"
+            )
         for number in range(current, len(MIGRATIONS)):
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -197,8 +199,10 @@ class Store:
                 try:
                     marks = ",".join("?" * len(names))
                     self._db.execute(f"DELETE FROM mediamtx_paths WHERE name NOT IN ({marks})", tuple(names))
-                    self._db.executemany("INSERT OR IGNORE INTO mediamtx_paths (name, created_at) VALUES (?, ?)",
-                                         [(n, now) for n in names])
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO mediamtx_paths (name, created_at) VALUES (?, ?)",
+                        [(n, now) for n in names],
+                    )
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -218,7 +222,8 @@ class Store:
                 self._db.execute(
                     "INSERT INTO recording (camera, enabled, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
-                    (cam_id, int(enabled), time.time()))
+                    (cam_id, int(enabled), time.time()),
+                )
         except sqlite3.Error as err:
             raise StoreError(f"cannot save the recording switch of {cam_id}: {err}") from err
 
@@ -250,7 +255,8 @@ class Store:
                 self._db.execute(
                     "INSERT INTO detection (camera, enabled, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
-                    (cam_id, int(enabled), time.time()))
+                    (cam_id, int(enabled), time.time()),
+                )
         except sqlite3.Error as err:
             raise StoreError(f"cannot save the detection switch of {cam_id}: {err}") from err
 
@@ -266,7 +272,8 @@ class Store:
                 self._db.execute(
                     "INSERT INTO camera_enabled (camera, enabled, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT(camera) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
-                    (cam_id, int(enabled), time.time()))
+                    (cam_id, int(enabled), time.time()),
+                )
         except sqlite3.Error as err:
             raise StoreError(f"cannot save the on/off switch of {cam_id}: {err}") from err
 

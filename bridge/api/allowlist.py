@@ -32,7 +32,8 @@ class Allowlist:
 
     def __init__(self, networks: list[str] | None) -> None:
         self.networks: tuple[Network, ...] | None = (
-            None if networks is None else tuple(ipaddress.ip_network(n, strict=False) for n in networks))
+            None if networks is None else tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+        )
         self._warned = 0.0
 
     def allows(self, address: str | None) -> bool:
@@ -52,8 +53,11 @@ class Allowlist:
         now = time.monotonic()
         if now - self._warned >= WARN_EVERY:
             self._warned = now
-            _LOGGER.warning("api: refused %s: not in api.allow_networks (more refusals within %d s "
-                            "are logged at debug)", address, WARN_EVERY)
+            _LOGGER.warning(
+                "api: refused %s: not in api.allow_networks (more refusals within %d s are logged at debug)",
+                address,
+                WARN_EVERY,
+            )
         else:
             _LOGGER.debug("api: refused %s: not in api.allow_networks", address)
 
@@ -77,8 +81,9 @@ async def allowlist_middleware(request: web.Request, handler: Handler) -> web.St
     found = allowlist(request.app)
     if not found.allows(request.remote):
         found.refused(request.remote)
-        return json_error(403, "network_not_allowed",
-                          f"client {request.remote} is not in an allowed network (api.allow_networks)")
+        return json_error(
+            403, "network_not_allowed", f"client {request.remote} is not in an allowed network (api.allow_networks)"
+        )
     return await handler(request)
 
 

@@ -50,12 +50,17 @@ def who(principal: Any) -> str:
     return "anonymous" if method == "anonymous" else f"{method}:{getattr(principal, 'name', '?')}"
 
 
-def record(via: str, who: str, client: str | None, what: str, camera: Any, result: Any,
-           **extra: Any) -> None:
+def record(via: str, who: str, client: str | None, what: str, camera: Any, result: Any, **extra: Any) -> None:
     """Log one audit line (see the module doc)."""
-    entry: dict[str, Any] = {"via": via, "who": who, "client": client, "what": what, **extra,
-                             "camera": clip(camera, MAX_ID) if isinstance(camera, str) else None,
-                             "result": result}
+    entry: dict[str, Any] = {
+        "via": via,
+        "who": who,
+        "client": client,
+        "what": what,
+        **extra,
+        "camera": clip(camera, MAX_ID) if isinstance(camera, str) else None,
+        "result": result,
+    }
     _LOGGER.info("audit %s", json.dumps(entry, ensure_ascii=True))
 
 
@@ -94,8 +99,7 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         camera = request.match_info.get("id") if name.startswith("cameras.") else None
         if camera is None and name == "cameras.add" and response is not None:
             camera = _created_id(response)
-        record("rest", who(request.get(PRINCIPAL)), request.remote, name, camera, status,
-               method=request.method)
+        record("rest", who(request.get(PRINCIPAL)), request.remote, name, camera, status, method=request.method)
 
 
 def rpc_call(conn: Any, method: Any, params: Any, reply: dict[str, Any]) -> None:

@@ -186,8 +186,9 @@ def _match_key(config: ApiConfig, key: str) -> Principal | None:
     found = None
     for entry in config.keys:  # every entry compared, no early exit
         if hmac.compare_digest(digest, entry.hash.encode()) and found is None:
-            found = Principal(entry.name, entry.role, "api_key",
-                              cameras=None if entry.cameras is None else frozenset(entry.cameras))
+            found = Principal(
+                entry.name, entry.role, "api_key", cameras=None if entry.cameras is None else frozenset(entry.cameras)
+            )
     return found
 
 
@@ -206,8 +207,13 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
     import jwt  # only when JWTs are enabled: PyJWT costs ~9 MiB of RSS (docs/performance.md)
 
     try:
-        claims = jwt.decode(token, config.jwt_secret, algorithms=["HS256"], leeway=JWT_LEEWAY,
-                            options={"require": ["exp", "sub", "role"]})
+        claims = jwt.decode(
+            token,
+            config.jwt_secret,
+            algorithms=["HS256"],
+            leeway=JWT_LEEWAY,
+            options={"require": ["exp", "sub", "role"]},
+        )
     except jwt.ExpiredSignatureError:
         return "token expired"
     except jwt.MissingRequiredClaimError as err:
@@ -226,11 +232,17 @@ def _verify_jwt(config: ApiConfig, token: str) -> Principal | str:
     if not isinstance(sub, str) or not sub:
         return "token sub must be a non-empty string"
     cameras = claims.get("cameras")
-    if cameras is not None and not (isinstance(cameras, list) and cameras
-                                    and all(isinstance(c, str) and c for c in cameras)):
+    if cameras is not None and not (
+        isinstance(cameras, list) and cameras and all(isinstance(c, str) and c for c in cameras)
+    ):
         return "token cameras must be a non-empty list of camera ids"
-    return Principal(sub, role, "jwt", expires=float(claims["exp"]) + JWT_LEEWAY,
-                     cameras=None if cameras is None else frozenset(cameras))
+    return Principal(
+        sub,
+        role,
+        "jwt",
+        expires=float(claims["exp"]) + JWT_LEEWAY,
+        cameras=None if cameras is None else frozenset(cameras),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,15 +407,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         wait = budgets.auth_wait(request.remote) if role != PUBLIC else 0.0
         if wait > 0:
             retry = max(1, math.ceil(wait))
-            return json_error(429, "rate_limited", f"too many failed authentications from "
-                              f"{request.remote}; retry in {retry} s", headers={"Retry-After": str(retry)})
+            return json_error(
+                429,
+                "rate_limited",
+                f"too many failed authentications from {request.remote}; retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
         result = verify(config, credential)
         if isinstance(result, Principal):
             principal = result
         elif role != PUBLIC:
             budgets.auth_failed(request.remote)
-            _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
-                         request.remote, result)
+            _LOGGER.info(
+                "api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path), request.remote, result
+            )
             return _unauthorized(result, invalid=True)
     elif (session := session_principal(request)) is not None:  # a browser's session cookie
         if isinstance(session, str):
@@ -417,8 +434,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if isinstance(link, str):
             if role != PUBLIC:
                 budget(request.app).auth_failed(request.remote)
-                _LOGGER.info("api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path),
-                             request.remote, link)
+                _LOGGER.info(
+                    "api: %s %s from %s refused: %s", request.method, redact(request.rel_url.path), request.remote, link
+                )
                 return _unauthorized(link, invalid=True)
         else:
             principal = link
@@ -428,13 +446,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if role in (PUBLIC, SELF):
         return await handler(request)
     if principal is None:
-        return _unauthorized("authentication required: send Authorization: Bearer <API key or JWT> "
-                             "or X-API-Key: <API key>", invalid=False)
+        return _unauthorized(
+            "authentication required: send Authorization: Bearer <API key or JWT> or X-API-Key: <API key>",
+            invalid=False,
+        )
     if not principal.allows(role):
-        _LOGGER.info("api: %s %s by %s (%s) forbidden: needs %s", request.method,
-                     redact(request.rel_url.path), principal.name, principal.role, role)
-        return json_error(403, "forbidden",
-                          f"this needs the {role} role; {principal.name} is {principal.role}")
+        _LOGGER.info(
+            "api: %s %s by %s (%s) forbidden: needs %s",
+            request.method,
+            redact(request.rel_url.path),
+            principal.name,
+            principal.role,
+            role,
+        )
+        return json_error(403, "forbidden", f"this needs the {role} role; {principal.name} is {principal.role}")
     if principal.cameras is not None:
         refusal = _camera_limit(request, principal)
         if refusal is not None:
@@ -464,13 +489,28 @@ def _camera_limit(request: web.Request, principal: Principal) -> web.Response | 
         if camera is not None and not principal.sees(camera):  # as if it did not exist
             return json_error(404, "not_found", f"no timelapse {cam_id}")
     if name in ALL_CAMERA_ROUTES:
-        return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; "
-                          "this shows every camera")
+        return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; this shows every camera")
     return None
 
 
 __all__ = [
-    "ANONYMOUS", "PRINCIPAL", "PUBLIC", "ROUTE_ROLES", "SELF", "Principal", "auth_middleware", "auth_required",
-    "authenticate", "authenticate_request", "authenticate_token", "generate_key", "hash_key",
-    "public", "requires", "route_role", "self_authenticating", "unlisted_routes", "verify",
+    "ANONYMOUS",
+    "PRINCIPAL",
+    "PUBLIC",
+    "ROUTE_ROLES",
+    "SELF",
+    "Principal",
+    "auth_middleware",
+    "auth_required",
+    "authenticate",
+    "authenticate_request",
+    "authenticate_token",
+    "generate_key",
+    "hash_key",
+    "public",
+    "requires",
+    "route_role",
+    "self_authenticating",
+    "unlisted_routes",
+    "verify",
 ]

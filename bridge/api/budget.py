@@ -46,10 +46,12 @@ RETRY_AFTER = 5  #: seconds a client refused for too many connections is told to
 
 #: route name -> which cap its connections count against
 STREAM_ROUTES = {"rpc": "websockets", "events": "streams", "cameras.mjpeg": "streams"}
-_OPTION = {"websockets": "api.max_websockets", "streams": "api.max_streams",
-           "pending": "api.max_websockets / 4"}
-_WHAT = {"websockets": "WebSocket connections", "streams": "event and MJPEG streams",
-         "pending": "WebSocket connections waiting for authentication"}
+_OPTION = {"websockets": "api.max_websockets", "streams": "api.max_streams", "pending": "api.max_websockets / 4"}
+_WHAT = {
+    "websockets": "WebSocket connections",
+    "streams": "event and MJPEG streams",
+    "pending": "WebSocket connections waiting for authentication",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,8 +74,11 @@ class Budget:
     """The budgets of one API application (see the module doc)."""
 
     def __init__(self, config: ApiConfig) -> None:
-        self.caps = {"websockets": config.max_websockets, "streams": config.max_streams,
-                     "pending": max(1, config.max_websockets // 4)}
+        self.caps = {
+            "websockets": config.max_websockets,
+            "streams": config.max_streams,
+            "pending": max(1, config.max_websockets // 4),
+        }
         self.open: Counter[str] = Counter()
         allowed = config.rate_limit.auth_failures
         self.failures = RateLimiter(allowed / 60.0, allowed)
@@ -83,9 +88,12 @@ class Budget:
         Raises :class:`ApiError` 503 ``too_many_connections`` when its cap is reached."""
         cap = self.caps[kind]
         if self.open[kind] >= cap:
-            raise ApiError(503, "too_many_connections",
-                           f"at most {cap} {_WHAT[kind]} at once ({_OPTION[kind]}); try again later",
-                           retry_after=RETRY_AFTER)
+            raise ApiError(
+                503,
+                "too_many_connections",
+                f"at most {cap} {_WHAT[kind]} at once ({_OPTION[kind]}); try again later",
+                retry_after=RETRY_AFTER,
+            )
         return Slot(self.open, kind)
 
     def auth_wait(self, address: str | None) -> float:
@@ -166,5 +174,4 @@ def rpc_wait(app: web.Application | None, name: str | None, method: str | None, 
     return limiter(app).take(client)
 
 
-__all__ = ["SEND_TIMEOUT", "Budget", "Slot", "abort", "budget", "budget_middleware",
-           "refused", "rpc_wait", "write"]
+__all__ = ["SEND_TIMEOUT", "Budget", "Slot", "abort", "budget", "budget_middleware", "refused", "rpc_wait", "write"]

@@ -38,9 +38,12 @@ async def set_enabled(request: web.Request) -> web.Response:
     return web.json_response(camera_view(view, cam_id))
 
 
-@rpc.method("cameras.set_enabled", "Switch a camera on or off (off: no connection, state disabled; "
-            "kept across restarts); returns the camera.", rpc.CAMERA_ID,
-            rpc.Param("enabled", rpc.flag_param, "boolean", "false to switch the camera off"))
+@rpc.method(
+    "cameras.set_enabled",
+    "Switch a camera on or off (off: no connection, state disabled; kept across restarts); returns the camera.",
+    rpc.CAMERA_ID,
+    rpc.Param("enabled", rpc.flag_param, "boolean", "false to switch the camera off"),
+)
 async def _rpc_set_enabled(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.set_enabled(params["id"], params["enabled"])
     return camera_view(conn.view, params["id"])

@@ -66,8 +66,13 @@ def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
 async def list_cameras(request: web.Request) -> web.Response:
     view = view_of(request)
     principal = request.get(PRINCIPAL)
-    return web.json_response({"cameras": [camera_view(view, cam_id) for cam_id in view.camera_ids()
-                                          if principal is None or principal.sees(cam_id)]})
+    return web.json_response(
+        {
+            "cameras": [
+                camera_view(view, cam_id) for cam_id in view.camera_ids() if principal is None or principal.sees(cam_id)
+            ]
+        }
+    )
 
 
 async def get_camera(request: web.Request) -> web.Response:
@@ -84,8 +89,9 @@ async def _json_body(request: web.Request) -> Any:
 async def add_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
     cam_id = await control_of(request).add_camera(body)
-    return web.json_response(camera_view(view_of(request), cam_id), status=201,
-                             headers={"Location": f"/api/cameras/{cam_id}"})
+    return web.json_response(
+        camera_view(view_of(request), cam_id), status=201, headers={"Location": f"/api/cameras/{cam_id}"}
+    )
 
 
 async def update_camera(request: web.Request) -> web.Response:
@@ -121,8 +127,11 @@ def _max_age(request: web.Request) -> float | None:
     except ValueError:
         value = math.nan
     if not 0 <= value <= MAX_AGE_LIMIT:  # also refuses nan and inf
-        raise ApiError(400, "invalid_parameter",
-                       f"max_age: expected a number of seconds from 0 to {MAX_AGE_LIMIT:g}, got {raw[:40]!r}")
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"max_age: expected a number of seconds from 0 to {MAX_AGE_LIMIT:g}, got {raw[:40]!r}",
+        )
     return value
 
 
@@ -134,17 +143,19 @@ def fresh_snapshot(view: BridgeView, cam_id: str, max_age: float | None) -> Snap
     age = time.time() - snap.taken_at
     if max_age is not None and age > max_age:
         state = str(view.camera_status(cam_id).state)
-        raise StaleSnapshot(f"camera {cam_id}: the latest snapshot is {age:.1f} s old "
-                            f"(max_age {max_age:g} s; state {state})",
-                            round(age, 1), iso_utc(snap.taken_at) or "", state)
+        raise StaleSnapshot(
+            f"camera {cam_id}: the latest snapshot is {age:.1f} s old (max_age {max_age:g} s; state {state})",
+            round(age, 1),
+            iso_utc(snap.taken_at) or "",
+            state,
+        )
     return snap
 
 
 def frame_headers(snap: SnapshotImage) -> dict[str, str]:
     """How old a picture is: ``Last-Modified`` (HTTP date, whole seconds) and ``X-Frame-Time``
     (ISO 8601 UTC with milliseconds), both the capture time of its frame."""
-    return {"Last-Modified": formatdate(snap.taken_at, usegmt=True),
-            "X-Frame-Time": iso_utc(snap.taken_at) or ""}
+    return {"Last-Modified": formatdate(snap.taken_at, usegmt=True), "X-Frame-Time": iso_utc(snap.taken_at) or ""}
 
 
 def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
@@ -197,19 +208,26 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     view = view_of(request)
     cam_id = request.match_info["id"]
     feed = view.snapshot_feed(cam_id)
-    response = web.StreamResponse(headers={
-        "Content-Type": f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
-        "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={"Content-Type": f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}", "Cache-Control": "no-cache"}
+    )
     await response.prepare(request)
     snap = feed.latest
     from .budget import write
+
     try:
         with tracked_stream(request), contextlib.suppress(asyncio.CancelledError):
             while view.feed_current(cam_id, feed):  # ends when the camera is replaced
                 if snap is not None:
                     times = "".join(f"{k}: {v}\r\n" for k, v in frame_headers(snap).items())
-                    part = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(snap.jpeg)}\r\n{times}\r\n").encode() + snap.jpeg + b"\r\n"
+                    part = (
+                        (
+                            f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(snap.jpeg)}\r\n{times}\r\n"
+                        ).encode()
+                        + snap.jpeg
+                        + b"\r\n"
+                    )
                     await write(request, response, part)  # a client that stops reading is dropped
                 snap = None
                 with contextlib.suppress(TimeoutError):

@@ -49,13 +49,21 @@ RATE_LIMITED = -32010
 
 #: JSON-RPC code -> what it means (listed by ``rpc.discover``)
 RPC_CODES: dict[int, str] = {
-    PARSE_ERROR: "parse error", INVALID_REQUEST: "invalid request", METHOD_NOT_FOUND: "method not found",
-    INVALID_PARAMS: "invalid params (data.param, data.errors)", INTERNAL_ERROR: "internal error",
-    NOT_FOUND: "not found", CONFLICT: "conflict (exists, or defined in YAML)",
-    INVALID_OPTIONS: "invalid camera options (data.errors)", UNAUTHORIZED: "not authenticated",
-    FORBIDDEN: "role too low", NO_SNAPSHOT: "no snapshot yet (data.state)",
-    LIMIT_REACHED: "too many subscriptions", MEDIAMTX_DISABLED: "MediaMTX is not enabled",
-    MEDIAMTX_UNAVAILABLE: "MediaMTX does not answer", RATE_LIMITED: "rate limited (data.retry_after)",
+    PARSE_ERROR: "parse error",
+    INVALID_REQUEST: "invalid request",
+    METHOD_NOT_FOUND: "method not found",
+    INVALID_PARAMS: "invalid params (data.param, data.errors)",
+    INTERNAL_ERROR: "internal error",
+    NOT_FOUND: "not found",
+    CONFLICT: "conflict (exists, or defined in YAML)",
+    INVALID_OPTIONS: "invalid camera options (data.errors)",
+    UNAUTHORIZED: "not authenticated",
+    FORBIDDEN: "role too low",
+    NO_SNAPSHOT: "no snapshot yet (data.state)",
+    LIMIT_REACHED: "too many subscriptions",
+    MEDIAMTX_DISABLED: "MediaMTX is not enabled",
+    MEDIAMTX_UNAVAILABLE: "MediaMTX does not answer",
+    RATE_LIMITED: "rate limited (data.retry_after)",
 }
 
 
@@ -99,11 +107,11 @@ def answer_for(err: BaseException) -> Answer | None:
     return None
 
 
-def json_error(status: int, error: str, message: str, *, headers: dict[str, str] | None = None,
-               **extra: Any) -> web.Response:
+def json_error(
+    status: int, error: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     """A JSON error response, e.g. ``json_error(404, "not_found", "no camera front_door")``."""
-    return web.json_response({"error": error, "message": message, **extra}, status=status,
-                             headers=headers)
+    return web.json_response({"error": error, "message": message, **extra}, status=status, headers=headers)
 
 
 def error_response(err: BridgeError, answer: Answer) -> web.Response:

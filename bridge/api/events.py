@@ -33,15 +33,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     types = [t for t in request.query.get("types", "").split(",") if t] or None
     last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     sub = bus.subscribe(types)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
         if last is not None and last.isascii() and last.isdigit() and len(last) <= 18:
             missed, complete = bus.since(int(last), types)
             if not complete:
-                await response.write(f"event: reset\ndata: {{\"last_event_id\": {last}}}\n\n".encode())
+                await response.write(f'event: reset\ndata: {{"last_event_id": {last}}}\n\n'.encode())
             for event in missed:
                 if _visible(request, event):
                     await response.write(_format(event))
@@ -57,8 +58,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _stream(request: web.Request, response: web.StreamResponse, sub: EventSubscription,
-                  seen: int) -> None:
+async def _stream(request: web.Request, response: web.StreamResponse, sub: EventSubscription, seen: int) -> None:
     """Write events newer than ``seen`` as they come, with keepalive comments; until cancelled
     (server shutdown) or the client leaves or stops reading (ConnectionResetError)."""
     quiet = 0.0

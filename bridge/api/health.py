@@ -107,8 +107,9 @@ async def ready(request: web.Request) -> web.Response:
     results = await asyncio.gather(*(_run_check(n, run[n], view) for n in names))
     checks = dict(zip(names, results, strict=True))
     ok = all(result["ok"] for result in results)
-    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks},
-                             status=200 if ok else 503, headers=NO_STORE)
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503, headers=NO_STORE
+    )
 
 
 async def cameras(request: web.Request) -> web.Response:
@@ -128,9 +129,14 @@ async def cameras(request: web.Request) -> web.Response:
         status = view.camera_status(cam_id)
         counts[str(status.state)] += 1
         age = None if status.last_frame_at is None else round(max(0.0, now - status.last_frame_at), 3)
-        summary[cam_id] = {"state": str(status.state), "last_frame_age_s": age,
-                           "error": None if status.error is None else mask_url(redact(status.error))}
+        summary[cam_id] = {
+            "state": str(status.state),
+            "last_frame_age_s": age,
+            "error": None if status.error is None else mask_url(redact(status.error)),
+        }
     # a camera switched off on purpose is not a fault
     degraded = counts[str(CameraState.STREAMING)] + counts[str(CameraState.DISABLED)] < len(summary)
-    return web.json_response({"status": "degraded" if degraded else "ok", "total": len(summary),
-                              "counts": counts, "cameras": summary}, headers=NO_STORE)
+    return web.json_response(
+        {"status": "degraded" if degraded else "ok", "total": len(summary), "counts": counts, "cameras": summary},
+        headers=NO_STORE,
+    )

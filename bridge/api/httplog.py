@@ -40,8 +40,7 @@ class HttpLog(logging.LoggerAdapter[logging.Logger]):
     warned once per client per :data:`WARN_EVERY` seconds; all else to ``logger``
     (``aiohttp.server`` by default)."""
 
-    def __init__(self, logger: logging.Logger | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, logger: logging.Logger | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(logger or logging.getLogger("aiohttp.server"), {})
         self._clock = clock
         self._warned: OrderedDict[str, float] = OrderedDict()  #: client -> time of last warning
@@ -58,8 +57,12 @@ class HttpLog(logging.LoggerAdapter[logging.Logger]):
         self._warned[client] = now
         while len(self._warned) > MAX_CLIENTS:
             self._warned.popitem(last=False)
-        _LOGGER.warning("api: malformed HTTP request from %s (%s); more from it within %d s "
-                        "are logged at debug", client, reason, WARN_EVERY)
+        _LOGGER.warning(
+            "api: malformed HTTP request from %s (%s); more from it within %d s are logged at debug",
+            client,
+            reason,
+            WARN_EVERY,
+        )
 
     def _intercept(self, args: tuple[Any, ...], exc_info: Any) -> bool:
         err = exc_info if isinstance(exc_info, BaseException) else None

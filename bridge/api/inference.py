@@ -54,15 +54,17 @@ async def _upload(request: web.Request) -> bytes:
         try:
             reader = await request.multipart()
             async for part in reader:
-                if isinstance(part, BodyPartReader) and (part.filename is not None
-                                                         or part.name in ("image", "file")):
+                if isinstance(part, BodyPartReader) and (part.filename is not None or part.name in ("image", "file")):
                     return bytes(await part.read())
         except (ValueError, HttpProcessingError) as err:  # no boundary, a malformed part
             raise ApiError(400, "invalid_upload", f"malformed multipart/form-data: {err}") from None
         raise ApiError(415, "unsupported_media_type", "no file in the multipart/form-data upload")
     if request.content_type not in IMAGE_TYPES:
-        raise ApiError(415, "unsupported_media_type",
-                       f"expected image/jpeg, image/png or multipart/form-data, got {request.content_type}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"expected image/jpeg, image/png or multipart/form-data, got {request.content_type}",
+        )
     return await request.read()
 
 
@@ -77,9 +79,13 @@ def _run(data: bytes, config: DetectConfig, min_score: float) -> dict[str, Any]:
     found = detector.detect(image, min_score)
     elapsed = time.perf_counter() - started
     height, width = image.shape[:2]
-    return {"detector": detector.name, "width": width, "height": height,
-            "inference_ms": round(elapsed * 1000, 1),
-            "detections": [d.as_dict(width, height) for d in found]}
+    return {
+        "detector": detector.name,
+        "width": width,
+        "height": height,
+        "inference_ms": round(elapsed * 1000, 1),
+        "detections": [d.as_dict(width, height) for d in found],
+    }
 
 
 def picture_size(data: bytes) -> tuple[int, int] | None:
@@ -92,11 +98,11 @@ def picture_size(data: bytes) -> tuple[int, int] | None:
         steps += 1  # bounded: a run of fill bytes cannot keep the loop busy
         marker = data[i + 1]
         if marker in _SOF:
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         if marker == 0xFF:  # fill byte
             i += 1
             continue
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
     return None
 
 
@@ -119,8 +125,9 @@ async def detect(request: web.Request) -> web.Response:
     if size is None:
         raise ApiError(415, "unsupported_media_type", "the picture has no readable size header")
     if size[0] * size[1] > MAX_PIXELS:
-        raise ApiError(413, "picture_too_large",
-                       f"{size[0]}x{size[1]} pixels: at most {MAX_PIXELS // 1_000_000} megapixels")
+        raise ApiError(
+            413, "picture_too_large", f"{size[0]}x{size[1]} pixels: at most {MAX_PIXELS // 1_000_000} megapixels"
+        )
     try:
         # one inference thread, at most DETECT.limit uploads running or waiting (then 503 busy)
         result = await DETECT.run(_run, data, config, min_score)
@@ -147,9 +154,11 @@ class DetectCollector(Collector):
         hist = HistogramMetricFamily(prefix + "inference_seconds", "Detector run time.", labels=["camera"])
         runs = CounterMetricFamily(prefix + "runs", "Detector runs.", labels=["camera"])
         frames = CounterMetricFamily(prefix + "frames", "Detection frames processed.", labels=["camera"])
-        skipped = CounterMetricFamily(prefix + "skipped_frames",
-                                      "Detection frames without motion or tracked objects: no detector run.",
-                                      labels=["camera"])
+        skipped = CounterMetricFamily(
+            prefix + "skipped_frames",
+            "Detection frames without motion or tracked objects: no detector run.",
+            labels=["camera"],
+        )
         events = CounterMetricFamily(prefix + "events", "Detection events.", labels=["camera", "label", "type"])
         for cam_id, stats in all_stats:
             counts = list(stats.buckets)

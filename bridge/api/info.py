@@ -63,15 +63,21 @@ async def _rpc_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return bridge_view(conn.view)
 
 
-@method("bridge.set_discovery", "Switch Home Assistant MQTT discovery off or on (kept across restarts).",
-        Param("enabled", flag_param, "boolean", "false clears the discovery configs, true publishes them"),
-        operation="bridge.discovery")
+@method(
+    "bridge.set_discovery",
+    "Switch Home Assistant MQTT discovery off or on (kept across restarts).",
+    Param("enabled", flag_param, "boolean", "false clears the discovery configs, true publishes them"),
+    operation="bridge.discovery",
+)
 async def _rpc_set_discovery(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.set_discovery(params["enabled"])
     return bridge_view(conn.view)
 
 
-@method("bridge.reload", "Reload the configuration file (only what changed restarts; a bad file changes nothing).",
-        operation="bridge.reload")
+@method(
+    "bridge.reload",
+    "Reload the configuration file (only what changed restarts; a bad file changes nothing).",
+    operation="bridge.reload",
+)
 async def _rpc_reload(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return await conn.control.reload_config("api")

@@ -93,8 +93,13 @@ def verify(request: web.Request) -> Any:
     from .keys import CONFIG
 
     exp_text, kid, sig = query.get("exp", ""), query.get("kid", ""), query.get("sig", "")
-    if not (exp_text.isascii() and exp_text.isdigit() and len(exp_text) <= 12 and len(sig) <= 64
-            and len(kid) == KEY_ID_LENGTH):
+    if not (
+        exp_text.isascii()
+        and exp_text.isdigit()
+        and len(exp_text) <= 12
+        and len(sig) <= 64
+        and len(kid) == KEY_ID_LENGTH
+    ):
         return "malformed signed link"
     resource = request.match_info.route.resource
     if resource is None or resource.name not in ROUTES or request.method not in ("GET", "HEAD"):
@@ -138,9 +143,17 @@ async def create(request: web.Request) -> web.Response:
     exp, kid = int(time.time()) + ttl, key_id(entry.hash)
     query = urlencode({"exp": exp, "kid": kid, "sig": _signature(request.app, entry.hash, path, exp, kid)})
     link = f"{path}?{query}"
-    return web.json_response({"url": str(request.url.with_path("/").with_query(None))[:-1] + link,
-                              "path": link, "camera": camera, "kind": kind, "kid": kid,
-                              "expires_at": iso_utc(exp)}, status=201)
+    return web.json_response(
+        {
+            "url": str(request.url.with_path("/").with_query(None))[:-1] + link,
+            "path": link,
+            "camera": camera,
+            "kind": kind,
+            "kid": kid,
+            "expires_at": iso_utc(exp),
+        },
+        status=201,
+    )
 
 
 def setup(app: web.Application) -> None:

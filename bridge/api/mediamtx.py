@@ -47,8 +47,11 @@ def recording_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     unavailable the switch is saved and applied when it returns). Raises NotFound,
     MediamtxDisabled."""
     recording = view.recording(cam_id)
-    return {"camera": cam_id, "recording": recording,
-            "mediamtx": "available" if view.mediamtx_available() else "unavailable"}
+    return {
+        "camera": cam_id,
+        "recording": recording,
+        "mediamtx": "available" if view.mediamtx_available() else "unavailable",
+    }
 
 
 async def mediamtx_health(request: web.Request) -> web.Response:
@@ -94,8 +97,12 @@ async def _rpc_recording(conn: rpc.Connection, params: dict[str, Any]) -> dict[s
     return recording_view(conn.view, params["id"])
 
 
-@rpc.method("cameras.set_recording", "Switch a camera's recording on or off.", rpc.CAMERA_ID,
-            rpc.Param("recording", rpc.flag_param, "boolean", "true to record"))
+@rpc.method(
+    "cameras.set_recording",
+    "Switch a camera's recording on or off.",
+    rpc.CAMERA_ID,
+    rpc.Param("recording", rpc.flag_param, "boolean", "true to record"),
+)
 async def _rpc_set_recording(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.set_recording(params["id"], params["recording"])
     return recording_view(conn.view, params["id"])
@@ -107,8 +114,9 @@ async def _rpc_recordings(conn: rpc.Connection, params: dict[str, Any]) -> dict[
     return {"camera": params["id"], "segments": [{"start": start} for start in starts]}
 
 
-@rpc.method("mediamtx.status", "MediaMTX availability, circuit breaker and last reconciliation.",
-            operation="health.mediamtx")
+@rpc.method(
+    "mediamtx.status", "MediaMTX availability, circuit breaker and last reconciliation.", operation="health.mediamtx"
+)
 async def _rpc_status(conn: rpc.Connection, params: dict[str, Any]) -> dict[str, Any]:
     return conn.view.mediamtx_status()
 
@@ -129,20 +137,36 @@ class MediamtxCollector(Collector):
         media = self._view.mediamtx_metrics()
         if media is None:
             return
-        yield GaugeMetricFamily(PREFIX + "mediamtx_up", "1 while MediaMTX answers its API.",
-                                value=1.0 if media["up"] else 0.0)
-        yield GaugeMetricFamily(PREFIX + "mediamtx_circuit_open", "1 while the circuit breaker is open.",
-                                value=1.0 if media["circuit_open"] else 0.0)
-        yield CounterMetricFamily(PREFIX + "mediamtx_api_requests", "Requests sent to the MediaMTX API.",
-                                  value=media["api_requests"])
-        yield CounterMetricFamily(PREFIX + "mediamtx_reconciles", "Completed reconciliations.",
-                                  value=media["reconciles"])
+        yield GaugeMetricFamily(
+            PREFIX + "mediamtx_up", "1 while MediaMTX answers its API.", value=1.0 if media["up"] else 0.0
+        )
+        yield GaugeMetricFamily(
+            PREFIX + "mediamtx_circuit_open",
+            "1 while the circuit breaker is open.",
+            value=1.0 if media["circuit_open"] else 0.0,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "mediamtx_api_requests", "Requests sent to the MediaMTX API.", value=media["api_requests"]
+        )
+        yield CounterMetricFamily(
+            PREFIX + "mediamtx_reconciles", "Completed reconciliations.", value=media["reconciles"]
+        )
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
-            "online": GaugeMetricFamily(PREFIX + "mediamtx_path_online", "1 while the camera's path has a source.", labels=["camera"]),
-            "readers": GaugeMetricFamily(PREFIX + "mediamtx_path_readers", "Readers of the camera's path.", labels=["camera"]),
-            "inbound_bytes": CounterMetricFamily(PREFIX + "mediamtx_path_inbound_bytes", "Bytes MediaMTX received for the path.", labels=["camera"]),
-            "outbound_bytes": CounterMetricFamily(PREFIX + "mediamtx_path_outbound_bytes", "Bytes MediaMTX sent from the path.", labels=["camera"]),
-            "recording": GaugeMetricFamily(PREFIX + "mediamtx_recording", "1 while the camera's recording switch is on.", labels=["camera"]),
+            "online": GaugeMetricFamily(
+                PREFIX + "mediamtx_path_online", "1 while the camera's path has a source.", labels=["camera"]
+            ),
+            "readers": GaugeMetricFamily(
+                PREFIX + "mediamtx_path_readers", "Readers of the camera's path.", labels=["camera"]
+            ),
+            "inbound_bytes": CounterMetricFamily(
+                PREFIX + "mediamtx_path_inbound_bytes", "Bytes MediaMTX received for the path.", labels=["camera"]
+            ),
+            "outbound_bytes": CounterMetricFamily(
+                PREFIX + "mediamtx_path_outbound_bytes", "Bytes MediaMTX sent from the path.", labels=["camera"]
+            ),
+            "recording": GaugeMetricFamily(
+                PREFIX + "mediamtx_recording", "1 while the camera's recording switch is on.", labels=["camera"]
+            ),
         }
         for cam_id, info in media["cameras"].items():
             for key, family in families.items():

@@ -84,26 +84,34 @@ class BridgeCollector(Collector):
                 family.add_metric([cam_id], value)
             return family
 
-        yield per_camera("frames", "Video packets received from the camera.",
-                         [(c, s.frames) for c, s in cameras])
-        yield per_camera("keyframes", "Keyframes among the received video packets.",
-                         [(c, s.keyframes) for c, s in cameras])
-        yield per_camera("decoded_frames", "Frames the decoder produced.",
-                         [(c, s.decoded) for c, s in cameras])
-        yield per_camera("decode_seconds", "Seconds spent decoding video.",
-                         [(c, s.decode_seconds) for c, s in cameras])
-        yield per_camera("reconnects", "Connection attempts that failed or ended (each is retried).",
-                         [(c, s.reconnects) for c, s in cameras])
-        yield per_camera("snapshots", "JPEG snapshots made and published.",
-                         [(c, count) for c, (count, _size) in workers.items()])
-        yield per_camera("snapshot_bytes", "Bytes of the JPEG snapshots made and published.",
-                         [(c, size) for c, (_count, size) in workers.items()])
+        yield per_camera("frames", "Video packets received from the camera.", [(c, s.frames) for c, s in cameras])
+        yield per_camera(
+            "keyframes", "Keyframes among the received video packets.", [(c, s.keyframes) for c, s in cameras]
+        )
+        yield per_camera("decoded_frames", "Frames the decoder produced.", [(c, s.decoded) for c, s in cameras])
+        yield per_camera("decode_seconds", "Seconds spent decoding video.", [(c, s.decode_seconds) for c, s in cameras])
+        yield per_camera(
+            "reconnects",
+            "Connection attempts that failed or ended (each is retried).",
+            [(c, s.reconnects) for c, s in cameras],
+        )
+        yield per_camera(
+            "snapshots", "JPEG snapshots made and published.", [(c, count) for c, (count, _size) in workers.items()]
+        )
+        yield per_camera(
+            "snapshot_bytes",
+            "Bytes of the JPEG snapshots made and published.",
+            [(c, size) for c, (_count, size) in workers.items()],
+        )
 
-        state = GaugeMetricFamily(PREFIX + "camera_state",
-                                  "Camera state: 1 for the current one, 0 for the others.",
-                                  labels=["camera", "state"])
-        age = GaugeMetricFamily(PREFIX + "last_frame_age_seconds",
-                                "Seconds since the camera's last video packet.", labels=["camera"])
+        state = GaugeMetricFamily(
+            PREFIX + "camera_state",
+            "Camera state: 1 for the current one, 0 for the others.",
+            labels=["camera", "state"],
+        )
+        age = GaugeMetricFamily(
+            PREFIX + "last_frame_age_seconds", "Seconds since the camera's last video packet.", labels=["camera"]
+        )
         for cam_id, status in cameras:
             for value in CameraState:
                 state.add_metric([cam_id, str(value)], 1.0 if status.state is value else 0.0)
@@ -111,12 +119,16 @@ class BridgeCollector(Collector):
                 age.add_metric([cam_id], max(0.0, now - status.last_frame_at))
         yield state
         yield age
-        keyframe_ring = GaugeMetricFamily(PREFIX + "keyframe_ring_bytes",
-                                          "Compressed bytes of the camera's recent keyframes (event snapshots).",
-                                          labels=["camera"])
-        clip_ring = GaugeMetricFamily(PREFIX + "clip_ring_bytes",
-                                      "Compressed bytes of the camera's packet ring and clip being recorded.",
-                                      labels=["camera"])
+        keyframe_ring = GaugeMetricFamily(
+            PREFIX + "keyframe_ring_bytes",
+            "Compressed bytes of the camera's recent keyframes (event snapshots).",
+            labels=["camera"],
+        )
+        clip_ring = GaugeMetricFamily(
+            PREFIX + "clip_ring_bytes",
+            "Compressed bytes of the camera's packet ring and clip being recorded.",
+            labels=["camera"],
+        )
         for cam_id, (keyframes, packets) in view.ring_bytes().items():
             keyframe_ring.add_metric([cam_id], keyframes)
             clip_ring.add_metric([cam_id], packets)
@@ -124,33 +136,45 @@ class BridgeCollector(Collector):
         yield clip_ring
 
         connects, published = view.mqtt_counters()
-        yield GaugeMetricFamily(PREFIX + "mqtt_connected", "1 while connected to the MQTT broker.",
-                                value=1.0 if view.mqtt_connected() else 0.0)
-        yield CounterMetricFamily(PREFIX + "mqtt_connects", "Successful connections to the broker.",
-                                  value=connects)
-        yield CounterMetricFamily(PREFIX + "mqtt_messages_published",
-                                  "MQTT messages handed to the broker.", value=published)
+        yield GaugeMetricFamily(
+            PREFIX + "mqtt_connected",
+            "1 while connected to the MQTT broker.",
+            value=1.0 if view.mqtt_connected() else 0.0,
+        )
+        yield CounterMetricFamily(PREFIX + "mqtt_connects", "Successful connections to the broker.", value=connects)
+        yield CounterMetricFamily(
+            PREFIX + "mqtt_messages_published", "MQTT messages handed to the broker.", value=published
+        )
 
         cluster = view.cluster_state()
         if cluster is not None:
-            yield GaugeMetricFamily(PREFIX + "cluster_leases", "Camera leases this bridge holds.",
-                                    value=cluster["leases"])
-            yield GaugeMetricFamily(PREFIX + "cluster_connected", "1 while the cluster database answers.",
-                                    value=1.0 if cluster["connected"] else 0.0)
-            yield CounterMetricFamily(PREFIX + "cluster_renew_failures",
-                                      "Heartbeats/lease renewals that failed.", value=cluster["renew_failures"])
-            yield CounterMetricFamily(PREFIX + "cluster_failovers",
-                                      "Cameras taken over after their owner's lease expired.",
-                                      value=cluster["failovers"])
+            yield GaugeMetricFamily(
+                PREFIX + "cluster_leases", "Camera leases this bridge holds.", value=cluster["leases"]
+            )
+            yield GaugeMetricFamily(
+                PREFIX + "cluster_connected",
+                "1 while the cluster database answers.",
+                value=1.0 if cluster["connected"] else 0.0,
+            )
+            yield CounterMetricFamily(
+                PREFIX + "cluster_renew_failures",
+                "Heartbeats/lease renewals that failed.",
+                value=cluster["renew_failures"],
+            )
+            yield CounterMetricFamily(
+                PREFIX + "cluster_failovers",
+                "Cameras taken over after their owner's lease expired.",
+                value=cluster["failovers"],
+            )
 
-        requests = CounterMetricFamily(PREFIX + "api_requests", "API requests answered.",
-                                       labels=["route", "method", "status"])
+        requests = CounterMetricFamily(
+            PREFIX + "api_requests", "API requests answered.", labels=["route", "method", "status"]
+        )
         for (route, method, status_code), count in sorted(self.requests.items()):
             requests.add_metric([route, method, status_code], count)
         yield requests
 
-        yield InfoMetricFamily(PREFIX + "build", "Camera Bridge version.",
-                               value={"version": __version__})
+        yield InfoMetricFamily(PREFIX + "build", "Camera Bridge version.", value={"version": __version__})
 
 
 class BridgeMetrics:

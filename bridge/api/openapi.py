@@ -43,8 +43,7 @@ def _spec_json() -> str:
 @requires("viewer")
 async def openapi_json(request: web.Request) -> web.Response:
     """The document as JSON."""
-    return web.Response(text=_spec_json(), content_type="application/json",
-                        headers={"Cache-Control": "no-cache"})
+    return web.Response(text=_spec_json(), content_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
 __all__ = ["openapi_json", "setup", "spec"]

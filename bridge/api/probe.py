@@ -49,10 +49,17 @@ async def probe(request: web.Request) -> web.Response:
         except CaptureError as err:
             return _answer(started, ok=False, error=str(err))
         except TimeoutError:
-            return _answer(started, ok=False,
-                           error=f"cannot open {camera.safe_source}: no answer in {camera.open_timeout:g} s")
-    return _answer(started, ok=True, codec=info.codec, width=info.width, height=info.height,
-                   fps=round(info.rate, 2) if info.rate else None)
+            return _answer(
+                started, ok=False, error=f"cannot open {camera.safe_source}: no answer in {camera.open_timeout:g} s"
+            )
+    return _answer(
+        started,
+        ok=True,
+        codec=info.codec,
+        width=info.width,
+        height=info.height,
+        fps=round(info.rate, 2) if info.rate else None,
+    )
 
 
 def _answer(started: float, **fields: Any) -> web.Response:

@@ -34,8 +34,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class RateLimiter:
     """Token buckets keyed by client; :meth:`take` says how long to wait (0 = go ahead)."""
 
-    def __init__(self, rate: float, burst: int, *, max_clients: int = MAX_CLIENTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, *, max_clients: int = MAX_CLIENTS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self.max_clients = max_clients
@@ -110,8 +111,9 @@ async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.St
     wait = limiter(request.app).take(client_id(request))
     if wait > 0:
         retry = max(1, math.ceil(wait))
-        return json_error(429, "rate_limited", f"too many requests; retry in {retry} s",
-                          headers={"Retry-After": str(retry)})
+        return json_error(
+            429, "rate_limited", f"too many requests; retry in {retry} s", headers={"Retry-After": str(retry)}
+        )
     return await handler(request)
 
 

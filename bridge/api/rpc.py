@@ -160,9 +160,13 @@ class Caller:
     @classmethod
     def of(cls, principal: Any) -> Caller:
         """From the auth module's ``Principal`` (anything with name, role, method)."""
-        return cls(str(getattr(principal, "name", "?")), str(getattr(principal, "role", "")),
-                   str(getattr(principal, "method", "?")), getattr(principal, "expires", None),
-                   getattr(principal, "cameras", None))
+        return cls(
+            str(getattr(principal, "name", "?")),
+            str(getattr(principal, "role", "")),
+            str(getattr(principal, "method", "?")),
+            getattr(principal, "expires", None),
+            getattr(principal, "cameras", None),
+        )
 
     def sees(self, camera: str) -> bool:
         """Whether this caller may see and use camera ``camera``."""
@@ -203,8 +207,7 @@ class Param:
     required: bool = True
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "required": self.required,
-                "description": self.description}
+        return {"name": self.name, "type": self.type, "required": self.required, "description": self.description}
 
 
 @dataclass(frozen=True)
@@ -243,13 +246,19 @@ class Method:
         except vol.MultipleInvalid as err:
             problems = [f"{'.'.join(map(str, e.path)) or 'params'}: {_message(e)}" for e in err.errors]
             param = str(err.errors[0].path[0]) if err.errors[0].path else "params"
-            raise RpcError(INVALID_PARAMS, f"invalid params: {'; '.join(problems)}",
-                           {"param": param, "errors": problems}) from None
+            raise RpcError(
+                INVALID_PARAMS, f"invalid params: {'; '.join(problems)}", {"param": param, "errors": problems}
+            ) from None
 
     def describe(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "name": self.name, "summary": self.summary, "params": [p.describe() for p in self.params],
-            "role": self.role, "version": self.version, "deprecated": self.deprecated}
+            "name": self.name,
+            "summary": self.summary,
+            "params": [p.describe() for p in self.params],
+            "role": self.role,
+            "version": self.version,
+            "deprecated": self.deprecated,
+        }
         if self.more_params:
             entry["more_params"] = self.more_params
         if self.replacement:
@@ -257,29 +266,30 @@ class Method:
         return entry
 
     def deprecation(self) -> dict[str, Any]:
-        return {"replacement": self.replacement,
-                "message": f"{self.name} is deprecated; use {self.replacement}"}
+        return {"replacement": self.replacement, "message": f"{self.name} is deprecated; use {self.replacement}"}
 
 
 def _message(err: vol.Invalid) -> str:
-    return {"extra keys not allowed": "unknown parameter",
-            "required key not provided": "required parameter missing"}.get(err.msg, err.msg)
+    return {
+        "extra keys not allowed": "unknown parameter",
+        "required key not provided": "required parameter missing",
+    }.get(err.msg, err.msg)
 
 
 #: every method by name; filled by :func:`method`
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, summary: str, *params: Param, operation: str | None = None,
-           **options: Any) -> Callable[[Handler], Handler]:
+def method(
+    name: str, summary: str, *params: Param, operation: str | None = None, **options: Any
+) -> Callable[[Handler], Handler]:
     """Register the decorated handler as ``name`` (options as for :class:`Method`). Its role is
     the one :data:`bridge.api.auth.ROUTE_ROLES` gives ``operation`` (default: ``name``), the
     REST route doing the same. Raises KeyError when the table has no such operation."""
     role = auth.ROUTE_ROLES[operation or name]
 
     def register(handler: Handler) -> Handler:
-        METHODS[name] = Method(name, handler, summary, params, role=None if role == auth.PUBLIC else role,
-                               **options)
+        METHODS[name] = Method(name, handler, summary, params, role=None if role == auth.PUBLIC else role, **options)
         return handler
 
     return register
@@ -335,8 +345,14 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, view: BridgeView, control: BridgeControl, ws: web.WebSocketResponse,
-                 caller: Caller | None, app: web.Application | None = None) -> None:
+    def __init__(
+        self,
+        view: BridgeView,
+        control: BridgeControl,
+        ws: web.WebSocketResponse,
+        caller: Caller | None,
+        app: web.Application | None = None,
+    ) -> None:
         self.view = view
         self.control = control
         self.app = app
@@ -375,11 +391,11 @@ class Connection:
         try:
             text = wire.dumps(reply)
         except (TypeError, ValueError) as err:
-            _LOGGER.warning("rpc[%s]: reply is not strict JSON (%s); sent an internal error instead",
-                            self.id, err)
+            _LOGGER.warning("rpc[%s]: reply is not strict JSON (%s); sent an internal error instead", self.id, err)
             rid = reply.get("id") if isinstance(reply, dict) else None
-            text = wire.dumps(_reply(rid, error={"code": INTERNAL_ERROR,
-                                                 "message": "internal error (see the bridge log)"}))
+            text = wire.dumps(
+                _reply(rid, error={"code": INTERNAL_ERROR, "message": "internal error (see the bridge log)"})
+            )
         await self._queue.put(text)
 
     def offer(self, message: Any) -> bool:
@@ -408,8 +424,7 @@ class Connection:
                     async with asyncio.timeout(budget.SEND_TIMEOUT):
                         await self.ws.send_str(text)
             except TimeoutError:
-                _LOGGER.info("rpc[%s]: client did not read for %g s; disconnected", self.id,
-                             budget.SEND_TIMEOUT)
+                _LOGGER.info("rpc[%s]: client did not read for %g s; disconnected", self.id, budget.SEND_TIMEOUT)
                 self.close_reason = "client too slow"
                 budget.abort(self.transport)
                 failed = True
@@ -423,8 +438,7 @@ class Connection:
 
     def subscribe(self, types: list[str] | None) -> str:
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-            raise app_error(LIMIT_REACHED, "limit_reached",
-                             f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+            raise app_error(LIMIT_REACHED, "limit_reached", f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         sub_id = str(next(self._sub_ids))
         sub = self.view.events.subscribe(types)
         task = asyncio.create_task(self._notify(sub_id, sub), name=f"rpc[{self.id}].events[{sub_id}]")
@@ -445,8 +459,13 @@ class Connection:
                 continue
             missed += sub.gaps - gaps  # dropped by the bus queue
             gaps = sub.gaps
-            params: dict[str, Any] = {"subscription": sub_id, "id": event.id, "type": event.type,
-                                      "time": event.time, "data": event.data}
+            params: dict[str, Any] = {
+                "subscription": sub_id,
+                "id": event.id,
+                "type": event.type,
+                "time": event.time,
+                "data": event.data,
+            }
             if missed:
                 params["missed"] = missed
             if self.offer({"jsonrpc": "2.0", "method": "event", "params": params}):
@@ -483,9 +502,14 @@ class Connection:
     async def handle(self, frame: str | bytes) -> Any:
         """The reply to one frame (a request or a batch); None when nothing is to be sent."""
         if self.caller is None and len(frame) > MAX_UNAUTHENTICATED_MESSAGE:
-            return _reply(None, error=RpcError(
-                INVALID_REQUEST, f"invalid request: frame of {len(frame)} characters before "
-                f"authentication; at most {MAX_UNAUTHENTICATED_MESSAGE}").as_error())
+            return _reply(
+                None,
+                error=RpcError(
+                    INVALID_REQUEST,
+                    f"invalid request: frame of {len(frame)} characters before "
+                    f"authentication; at most {MAX_UNAUTHENTICATED_MESSAGE}",
+                ).as_error(),
+            )
         try:
             payload = wire.loads(frame)
         except ValueError as err:  # wire.WireError: not strict JSON, too deep, bad numbers
@@ -495,8 +519,12 @@ class Connection:
         if not payload:
             return _reply(None, error=RpcError(INVALID_REQUEST, "invalid request: empty batch").as_error())
         if len(payload) > MAX_BATCH:
-            return _reply(None, error=RpcError(
-                INVALID_REQUEST, f"invalid request: batch of {len(payload)}; at most {MAX_BATCH}").as_error())
+            return _reply(
+                None,
+                error=RpcError(
+                    INVALID_REQUEST, f"invalid request: batch of {len(payload)}; at most {MAX_BATCH}"
+                ).as_error(),
+            )
         replies = [reply for item in payload if (reply := await self.call(item)) is not None]
         return replies or None
 
@@ -515,17 +543,20 @@ class Connection:
         meth = METHODS.get(request["method"])
         try:
             caller = self.caller
-            wait = budget.rpc_wait(self.app, caller.name if caller else None,
-                                   caller.method if caller else None, self.remote)
+            wait = budget.rpc_wait(
+                self.app, caller.name if caller else None, caller.method if caller else None, self.remote
+            )
             if wait > 0:
                 retry = max(1, math.ceil(wait))
-                raise app_error(RATE_LIMITED, "rate_limited", f"too many requests; retry in {retry} s",
-                                retry_after=retry)
+                raise app_error(
+                    RATE_LIMITED, "rate_limited", f"too many requests; retry in {retry} s", retry_after=retry
+                )
             if meth is None:
                 if self.caller is None:  # who may not call anything learns nothing of the table
                     self._check_role(None)
-                raise RpcError(METHOD_NOT_FOUND, f"method not found: {request['method']}",
-                               {"method": request["method"]})
+                raise RpcError(
+                    METHOD_NOT_FOUND, f"method not found: {request['method']}", {"method": request["method"]}
+                )
             self._check_role(meth)
             params = meth.bind(request.get("params"))
             self._check_cameras(meth, params)
@@ -537,19 +568,21 @@ class Connection:
             answer = answer_for(err)
             if answer is None:
                 _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
-                reply = _reply(rid, error={"code": INTERNAL_ERROR,
-                                           "message": "internal error (see the bridge log)"})
+                reply = _reply(rid, error={"code": INTERNAL_ERROR, "message": "internal error (see the bridge log)"})
             else:
-                reply = _reply(rid, error=app_error(answer.rpc_code, answer.error, str(err),
-                                                    **answer.extra(err)).as_error())
+                reply = _reply(
+                    rid, error=app_error(answer.rpc_code, answer.error, str(err), **answer.extra(err)).as_error()
+                )
         except Exception:
             _LOGGER.exception("rpc[%s]: %s failed", self.id, request["method"])
-            reply = _reply(rid, error={"code": INTERNAL_ERROR,
-                                       "message": "internal error (see the bridge log)"})
+            reply = _reply(rid, error={"code": INTERNAL_ERROR, "message": "internal error (see the bridge log)"})
         if meth is not None and meth.deprecated:
             reply["deprecated"] = meth.deprecation()
-        count_rpc(self.app, meth.name if meth is not None else "unknown",
-                  str(reply["error"]["code"]) if "error" in reply else "ok")
+        count_rpc(
+            self.app,
+            meth.name if meth is not None else "unknown",
+            str(reply["error"]["code"]) if "error" in reply else "ok",
+        )
         audit.rpc_call(self, meth, request.get("params"), reply)
         return None if is_notification else reply
 
@@ -563,8 +596,11 @@ class Connection:
         if self.caller is None or self.caller.cameras is None:
             return
         if meth.name in ALL_CAMERA_METHODS or meth.name.startswith("timelapses."):
-            raise app_error(FORBIDDEN, "forbidden", f"{self.caller.name} is limited to some cameras; "
-                            f"{meth.name} is not available to it")
+            raise app_error(
+                FORBIDDEN,
+                "forbidden",
+                f"{self.caller.name} is limited to some cameras; {meth.name} is not available to it",
+            )
         if meth.name.startswith("cameras.") and not self.sees(params.get("id")):
             raise NotFound(f"no camera {params.get('id')}")
 
@@ -573,13 +609,19 @@ class Connection:
         if meth is not None and meth.role is None:
             return
         if self.caller is None:
-            raise app_error(UNAUTHORIZED, "unauthorized",
-                             "authentication required: call auth {token} first, or connect with an "
-                             "Authorization or X-API-Key header")
+            raise app_error(
+                UNAUTHORIZED,
+                "unauthorized",
+                "authentication required: call auth {token} first, or connect with an "
+                "Authorization or X-API-Key header",
+            )
         if meth is not None and meth.role is not None and not self.caller.may(meth.role):
-            raise app_error(FORBIDDEN, "forbidden",
-                             f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
-                             role=meth.role)
+            raise app_error(
+                FORBIDDEN,
+                "forbidden",
+                f"{meth.name} needs the {meth.role} role (you are {self.caller.role})",
+                role=meth.role,
+            )
 
 
 def _valid_id(rid: Any) -> bool:
@@ -638,29 +680,35 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 # -- methods ---------------------------------------------------------------------------------
 
 
-@method("rpc.discover", "The methods (params, role, version, deprecation), notifications and "
-        "error codes.")
+@method("rpc.discover", "The methods (params, role, version, deprecation), notifications and error codes.")
 async def _discover(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {
-        "jsonrpc": "2.0", "bridge": __version__,
+        "jsonrpc": "2.0",
+        "bridge": __version__,
         "methods": [m.describe() for m in METHODS.values()],
-        "notifications": [{"method": "event", "params": ["subscription", "id", "type", "time", "data",
-                                                         "missed"]}],
+        "notifications": [{"method": "event", "params": ["subscription", "id", "type", "time", "data", "missed"]}],
         "errors": {str(code): text for code, text in ERRORS.items()},
         "caller": None if conn.caller is None else {"name": conn.caller.name, "role": conn.caller.role},
     }
 
 
-@method("auth", "Authenticate this connection with a token (API key or JWT).",
-        Param("token", text_param, "string", "an API key or a JWT bearer token"))
+@method(
+    "auth",
+    "Authenticate this connection with a token (API key or JWT).",
+    Param("token", text_param, "string", "an API key or a JWT bearer token"),
+)
 async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     principal = None
     budgets = budget.budget(conn.app) if conn.app is not None else None
     wait = budgets.auth_wait(conn.remote) if budgets is not None else 0.0
     if wait > 0:
         retry = max(1, math.ceil(wait))
-        raise app_error(RATE_LIMITED, "rate_limited", f"too many failed authentications from "
-                        f"{conn.remote}; retry in {retry} s", retry_after=retry)
+        raise app_error(
+            RATE_LIMITED,
+            "rate_limited",
+            f"too many failed authentications from {conn.remote}; retry in {retry} s",
+            retry_after=retry,
+        )
     try:
         if conn.app is not None:  # a connection of the server (not one built by hand)
             principal = auth.authenticate_token(conn.app, params["token"])
@@ -684,8 +732,14 @@ async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]}
 
 
-@method("cameras.list.v1", "Every camera, as a bare array (the first form of cameras.list).",
-        version=1, deprecated=True, replacement="cameras.list", operation="cameras.list")
+@method(
+    "cameras.list.v1",
+    "Every camera, as a bare array (the first form of cameras.list).",
+    version=1,
+    deprecated=True,
+    replacement="cameras.list",
+    operation="cameras.list",
+)
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
     return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]
 
@@ -695,10 +749,19 @@ async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return camera_view(conn.view, params["id"])
 
 
-@method("cameras.snapshot", "The latest snapshot as base64 JPEG, optionally downscaled.", CAMERA_ID,
-        Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False),
-        Param("max_age", _max_age, "number", "refuse a snapshot older than this (seconds, 0-86400): "
-              "error -32006, data.error stale_snapshot", required=False))
+@method(
+    "cameras.snapshot",
+    "The latest snapshot as base64 JPEG, optionally downscaled.",
+    CAMERA_ID,
+    Param("width", _width, "integer", "downscale to this width (pixels, 16-7680)", required=False),
+    Param(
+        "max_age",
+        _max_age,
+        "number",
+        "refuse a snapshot older than this (seconds, 0-86400): error -32006, data.error stale_snapshot",
+        required=False,
+    ),
+)
 async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     cam_id = params["id"]
     snap = fresh_snapshot(conn.view, cam_id, params.get("max_age"))
@@ -707,8 +770,14 @@ async def _snapshot(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if wanted is not None and wanted < snap.width:
         jpeg = await IMAGES.run(downscale, snap.jpeg, wanted, conn.view.camera(cam_id).snapshot.quality)
         width, height = wanted, max(2, round(snap.height * wanted / snap.width))  # as downscale
-    return {"camera": cam_id, "content_type": "image/jpeg", "width": width, "height": height,
-            "taken_at": iso_utc(snap.taken_at), "jpeg": base64.b64encode(jpeg).decode("ascii")}
+    return {
+        "camera": cam_id,
+        "content_type": "image/jpeg",
+        "width": width,
+        "height": height,
+        "taken_at": iso_utc(snap.taken_at),
+        "jpeg": base64.b64encode(jpeg).decode("ascii"),
+    }
 
 
 @method("cameras.snapshot_now", "Take a fresh snapshot from the next keyframe.", CAMERA_ID)
@@ -717,16 +786,24 @@ async def _snapshot_now(conn: Connection, params: dict[str, Any]) -> dict[str, A
     return {"camera": params["id"], "requested": True}
 
 
-@method("cameras.add", "Add a camera (persisted; started at once); returns it.",
-        Param("id", text_param, "string", "camera id (default: from name)", required=False),
-        Param("name", text_param, "string", "display name", required=False), more_params="the camera's options as in the configuration's cameras section "
-                                  "(url or device, snapshot, transport, ...)")
+@method(
+    "cameras.add",
+    "Add a camera (persisted; started at once); returns it.",
+    Param("id", text_param, "string", "camera id (default: from name)", required=False),
+    Param("name", text_param, "string", "display name", required=False),
+    more_params="the camera's options as in the configuration's cameras section "
+    "(url or device, snapshot, transport, ...)",
+)
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return camera_view(conn.view, await conn.control.add_camera(params))
 
 
-@method("cameras.update", "Change options of a camera added through the API (restarts only it).",
-        CAMERA_ID, Param("changes", object_param, "object", "options to change (snapshot merged key by key)"))
+@method(
+    "cameras.update",
+    "Change options of a camera added through the API (restarts only it).",
+    CAMERA_ID,
+    Param("changes", object_param, "object", "options to change (snapshot merged key by key)"),
+)
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return camera_view(conn.view, await conn.control.update_camera(params["id"], params["changes"]))
 
@@ -737,17 +814,29 @@ async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {"id": params["id"], "removed": True}
 
 
-@method("events.subscribe", "Receive events as `event` notifications; returns a subscription id.",
-        Param("types", _text_list, "array of strings",
-              "event types, e.g. camera.status, camera.removed (default: all)", required=False),
-        operation="events")
+@method(
+    "events.subscribe",
+    "Receive events as `event` notifications; returns a subscription id.",
+    Param(
+        "types",
+        _text_list,
+        "array of strings",
+        "event types, e.g. camera.status, camera.removed (default: all)",
+        required=False,
+    ),
+    operation="events",
+)
 async def _subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     types = params.get("types")
     return {"subscription": conn.subscribe(types), "types": sorted(set(types)) if types else None}
 
 
-@method("events.unsubscribe", "Stop a subscription.",
-        Param("subscription", text_param, "string", "id returned by events.subscribe"), operation="events")
+@method(
+    "events.unsubscribe",
+    "Stop a subscription.",
+    Param("subscription", text_param, "string", "id returned by events.subscribe"),
+    operation="events",
+)
 async def _unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = params["subscription"]
     if sub_id not in conn.subscriptions:

@@ -27,9 +27,30 @@ from ..redact import redact
 from ..service import Service
 
 # in this order: ``rpc.discover`` lists the methods in the order their modules were imported
-from . import (cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,  # isort: skip
-               timelapses, info, detection, camera_switch, timelapse_rpc, auth, ratelimit, session, probe,
-               allowlist, audit, budget, links)
+from . import (
+    allowlist,
+    audit,
+    auth,
+    budget,
+    camera_switch,
+    cameras,
+    detection,
+    events,
+    health,
+    inference,
+    info,
+    links,
+    mediamtx,
+    metrics,
+    openapi,
+    probe,
+    ratelimit,
+    rpc,
+    session,
+    timelapse_rpc,
+    timelapses,
+    usb,  # isort: skip
+)
 from . import web as web_page
 from .errors import ApiError, answer_for, error_response, json_error
 from .httplog import HttpLog
@@ -87,16 +108,37 @@ def _keep(headers: Any) -> dict[str, str]:
 
 
 #: the route modules whose ``setup(app)`` adds routes, in this order
-ROUTE_MODULES: list[ModuleType] = [cameras, events, health, metrics, rpc, openapi, inference, mediamtx, usb,
-                                   timelapses, info, detection, camera_switch, session, probe, web_page,
-                                   links]
+ROUTE_MODULES: list[ModuleType] = [
+    cameras,
+    events,
+    health,
+    metrics,
+    rpc,
+    openapi,
+    inference,
+    mediamtx,
+    usb,
+    timelapses,
+    info,
+    detection,
+    camera_switch,
+    session,
+    probe,
+    web_page,
+    links,
+]
 #: modules that only add JSON-RPC methods (to ``rpc.METHODS``, when imported)
 RPC_MODULES: list[ModuleType] = [timelapse_rpc]
 #: middlewares run after the request-id and error middlewares, in order (metrics first: it
 #: also counts what the later ones answer, e.g. 401 and 429)
-MIDDLEWARES: list[Callable[..., Any]] = [metrics.metrics_middleware, allowlist.allowlist_middleware,
-                                         audit.audit_middleware, auth.auth_middleware,
-                                         ratelimit.ratelimit_middleware, budget.budget_middleware]
+MIDDLEWARES: list[Callable[..., Any]] = [
+    metrics.metrics_middleware,
+    allowlist.allowlist_middleware,
+    audit.audit_middleware,
+    auth.auth_middleware,
+    ratelimit.ratelimit_middleware,
+    budget.budget_middleware,
+]
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -107,8 +149,9 @@ async def _close_streams(app: web.Application) -> None:
 
 def build_app(view: BridgeView, control: BridgeControl, config: ApiConfig) -> web.Application:
     """The aiohttp application with every route module set up, over the bridge's two ports."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, *MIDDLEWARES],
-                          client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware, *MIDDLEWARES], client_max_size=1024 * 1024
+    )
     app[VIEW] = view
     app[CONTROL] = control
     app[CONFIG] = config
@@ -151,8 +194,7 @@ class ApiServer(Service):
         sockets = getattr(server, "sockets", None)  # an asyncio.Server for a TCP site
         assert sockets
         self.port = sockets[0].getsockname()[1]
-        _LOGGER.info("api: listening on %s://%s:%s", "https" if context else "http", self._config.host,
-                     self.port)
+        _LOGGER.info("api: listening on %s://%s:%s", "https" if context else "http", self._config.host, self.port)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         if self._tls_context is None or self._config.tls is None:

@@ -72,9 +72,11 @@ class Sessions:
         from .auth import Principal
 
         token = secrets.token_urlsafe(32)
-        session = Session(Principal(principal.name, principal.role, "session",
-                                    cameras=getattr(principal, "cameras", None)),
-                          secrets.token_urlsafe(24), time.time() + self._ttl)
+        session = Session(
+            Principal(principal.name, principal.role, "session", cameras=getattr(principal, "cameras", None)),
+            secrets.token_urlsafe(24),
+            time.time() + self._ttl,
+        )
         self._by_hash[self._hash(token)] = session
         while len(self._by_hash) > self._limit:
             self._by_hash.popitem(last=False)
@@ -161,14 +163,19 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from None
     key = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise ApiError(400, "invalid_parameter",
-                       f"key: expected the API key as a string of 1 to {MAX_KEY_LENGTH} characters")
+        raise ApiError(
+            400, "invalid_parameter", f"key: expected the API key as a string of 1 to {MAX_KEY_LENGTH} characters"
+        )
     budgets = budget(request.app)  # failed logins count against the address, like bad keys
     wait = budgets.auth_wait(request.remote)
     if wait > 0:
         retry = max(1, math.ceil(wait))
-        return json_error(429, "rate_limited", f"too many failed authentications from {request.remote}; "
-                          f"retry in {retry} s", headers={"Retry-After": str(retry)})
+        return json_error(
+            429,
+            "rate_limited",
+            f"too many failed authentications from {request.remote}; retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
     result = verify(request.app[CONFIG], key.strip())
     if isinstance(result, str) or result.method != "api_key":
         budgets.auth_failed(request.remote)
@@ -180,12 +187,19 @@ async def login(request: web.Request) -> web.Response:
     sessions.end(old)
     token, session = sessions.create(result)
     _LOGGER.info("api: %s (%s) logged in from %s", result.name, result.role, request.remote)
-    body = {"auth_required": _view(request)["auth_required"], "authenticated": True,
-            "name": result.name, "role": result.role, "method": "session",
-            "csrf_token": session.csrf, "expires_at": _iso(session.expires)}
+    body = {
+        "auth_required": _view(request)["auth_required"],
+        "authenticated": True,
+        "name": result.name,
+        "role": result.role,
+        "method": "session",
+        "csrf_token": session.csrf,
+        "expires_at": _iso(session.expires),
+    }
     response = web.json_response(body, headers={"Cache-Control": "no-store"})
-    response.set_cookie(COOKIE, token, max_age=SESSION_TTL, path="/", httponly=True,
-                        samesite="Strict", secure=request.secure)
+    response.set_cookie(
+        COOKIE, token, max_age=SESSION_TTL, path="/", httponly=True, samesite="Strict", secure=request.secure
+    )
     return response
 
 

@@ -22,6 +22,7 @@ def _count(low: int, high: int) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise vol.Invalid(f"expected an integer from {low} to {high}")
         return value
+
     return check
 
 
@@ -41,44 +42,63 @@ async def _get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return conn.view.timelapse(params["id"])
 
 
-@method("timelapses.add", "Create a timelapse (persisted); returns it.",
-        Param("id", text_param, "string", "timelapse id (default: from name or camera)", required=False),
-        Param("camera", text_param, "string", "camera id"),
-        more_params="the timelapse's options as in the configuration's timelapses section")
+@method(
+    "timelapses.add",
+    "Create a timelapse (persisted); returns it.",
+    Param("id", text_param, "string", "timelapse id (default: from name or camera)", required=False),
+    Param("camera", text_param, "string", "camera id"),
+    more_params="the timelapse's options as in the configuration's timelapses section",
+)
 async def _add(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return conn.view.timelapse(await conn.control.add_timelapse(params))
 
 
-@method("timelapses.update", "Change a timelapse created through the API.", TIMELAPSE_ID,
-        Param("changes", object_param, "object", "options to change (null: inherit again)"))
+@method(
+    "timelapses.update",
+    "Change a timelapse created through the API.",
+    TIMELAPSE_ID,
+    Param("changes", object_param, "object", "options to change (null: inherit again)"),
+)
 async def _update(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.update_timelapse(params["id"], params["changes"])
     return conn.view.timelapse(params["id"])
 
 
-@method("timelapses.remove", "Delete a timelapse created through the API, with its files.",
-        TIMELAPSE_ID)
+@method("timelapses.remove", "Delete a timelapse created through the API, with its files.", TIMELAPSE_ID)
 async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.remove_timelapse(params["id"])
     return {"id": params["id"], "removed": True}
 
 
-@method("timelapses.action", "start, pause, resume, stop, render or cancel (a render).", TIMELAPSE_ID,
-        Param("action", _action, "string", "one of " + ", ".join(ACTIONS)))
+@method(
+    "timelapses.action",
+    "start, pause, resume, stop, render or cancel (a render).",
+    TIMELAPSE_ID,
+    Param("action", _action, "string", "one of " + ", ".join(ACTIONS)),
+)
 async def _act(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.timelapse_action(params["id"], params["action"])
     return conn.view.timelapse(params["id"])
 
 
-@method("timelapses.frames", "Kept frames, oldest first, paged.", TIMELAPSE_ID,
-        Param("offset", _count(0, 10**9), "integer", "frames to skip (default 0)", required=False),
-        Param("limit", _count(1, MAX_LIMIT), "integer", f"page size (default {DEFAULT_LIMIT})", required=False))
+@method(
+    "timelapses.frames",
+    "Kept frames, oldest first, paged.",
+    TIMELAPSE_ID,
+    Param("offset", _count(0, 10**9), "integer", "frames to skip (default 0)", required=False),
+    Param("limit", _count(1, MAX_LIMIT), "integer", f"page size (default {DEFAULT_LIMIT})", required=False),
+)
 async def _frames(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     tl_id = conn.view.timelapse(params["id"])["id"]
     offset, limit = params.get("offset", 0), params.get("limit", DEFAULT_LIMIT)
     total, rows = await conn.view.timelapse_frames(tl_id, offset, limit)
-    return {"timelapse": tl_id, "total": total, "offset": offset, "limit": limit,
-            "frames": [frame_view(tl_id, row) for row in rows]}
+    return {
+        "timelapse": tl_id,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "frames": [frame_view(tl_id, row) for row in rows],
+    }
 
 
 @method("timelapses.videos", "Rendered videos, newest first (download them over HTTP).", TIMELAPSE_ID)

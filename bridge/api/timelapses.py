@@ -34,25 +34,40 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/timelapses/{id}/frames/{frame}", frame_jpeg, name="timelapses.frame")
     r.add_get("/api/timelapses/{id}/videos", list_videos, name="timelapses.videos")
     r.add_get("/api/timelapses/{id}/videos/{video}", video_file, name="timelapses.video")
-    r.add_get("/api/timelapses/{id}/videos/{video}/thumbnail.jpg", video_thumbnail,
-              name="timelapses.video_thumbnail")
+    r.add_get("/api/timelapses/{id}/videos/{video}/thumbnail.jpg", video_thumbnail, name="timelapses.video_thumbnail")
 
 
 def frame_view(tl_id: str, row: Any) -> dict[str, Any]:
     """A stored frame as the API shows it (times ISO 8601 UTC, size bytes, pixels)."""
-    return {"id": row.id, "captured_at": iso_utc(row.captured_at), "size": row.size,
-            "width": row.width, "height": row.height, "score": row.score,
-            "flags": [f for f in row.flags.split(",") if f],
-            "url": f"/api/timelapses/{tl_id}/frames/{row.id}"}
+    return {
+        "id": row.id,
+        "captured_at": iso_utc(row.captured_at),
+        "size": row.size,
+        "width": row.width,
+        "height": row.height,
+        "score": row.score,
+        "flags": [f for f in row.flags.split(",") if f],
+        "url": f"/api/timelapses/{tl_id}/frames/{row.id}",
+    }
 
 
 def video_view(tl_id: str, row: Any) -> dict[str, Any]:
     """A rendered video as the API shows it (duration seconds, size bytes)."""
     base = f"/api/timelapses/{tl_id}/videos/{row.id}"
-    return {"id": row.id, "created_at": iso_utc(row.created_at), "frames": row.frames,
-            "duration": row.duration, "size": row.size, "width": row.width, "height": row.height,
-            "fps": row.fps, "first_at": iso_utc(row.first_at), "last_at": iso_utc(row.last_at),
-            "url": base, "thumbnail_url": f"{base}/thumbnail.jpg" if row.thumbnail else None}
+    return {
+        "id": row.id,
+        "created_at": iso_utc(row.created_at),
+        "frames": row.frames,
+        "duration": row.duration,
+        "size": row.size,
+        "width": row.width,
+        "height": row.height,
+        "fps": row.fps,
+        "first_at": iso_utc(row.first_at),
+        "last_at": iso_utc(row.last_at),
+        "url": base,
+        "thumbnail_url": f"{base}/thumbnail.jpg" if row.thumbnail else None,
+    }
 
 
 def _number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -77,8 +92,9 @@ async def _json_body(request: web.Request) -> Any:
 
 async def list_timelapses(request: web.Request) -> web.Response:
     principal = request.get(PRINCIPAL)  # a key limited to some cameras sees their timelapses only
-    return web.json_response({"timelapses": [t for t in view_of(request).timelapses()
-                                             if principal is None or principal.sees(t["camera"])]})
+    return web.json_response(
+        {"timelapses": [t for t in view_of(request).timelapses() if principal is None or principal.sees(t["camera"])]}
+    )
 
 
 async def get_timelapse(request: web.Request) -> web.Response:
@@ -88,8 +104,9 @@ async def get_timelapse(request: web.Request) -> web.Response:
 async def add_timelapse(request: web.Request) -> web.Response:
     body = await _json_body(request)
     tl_id = await control_of(request).add_timelapse(body)
-    return web.json_response(view_of(request).timelapse(tl_id), status=201,
-                             headers={"Location": f"/api/timelapses/{tl_id}"})
+    return web.json_response(
+        view_of(request).timelapse(tl_id), status=201, headers={"Location": f"/api/timelapses/{tl_id}"}
+    )
 
 
 async def update_timelapse(request: web.Request) -> web.Response:
@@ -123,8 +140,15 @@ async def list_frames(request: web.Request) -> web.Response:
     offset = _number(request.query.get("offset"), "offset", 0, 0, 10**9)
     limit = _number(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     total, rows = await view.timelapse_frames(tl_id, offset, limit)
-    return web.json_response({"timelapse": tl_id, "total": total, "offset": offset, "limit": limit,
-                              "frames": [frame_view(tl_id, row) for row in rows]})
+    return web.json_response(
+        {
+            "timelapse": tl_id,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "frames": [frame_view(tl_id, row) for row in rows],
+        }
+    )
 
 
 async def list_videos(request: web.Request) -> web.Response:

@@ -65,8 +65,7 @@ async def watch(context: ssl.SSLContext, tls: TlsConfig) -> None:
             if tls.client_ca is not None:
                 context.load_verify_locations(tls.client_ca)
         except (ssl.SSLError, OSError) as err:
-            _LOGGER.warning("api: the changed certificate %s does not load (%s); keeping the old one",
-                            tls.cert, err)
+            _LOGGER.warning("api: the changed certificate %s does not load (%s); keeping the old one", tls.cert, err)
             continue  # retried at the next change
         finally:
             seen = now

@@ -18,17 +18,27 @@ from aiohttp import web
 from .errors import ApiError
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
-         ".txt": "text/plain", ".md": "text/markdown", ".png": "image/png", ".ico": "image/x-icon"}
+TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
 #: a file named with its version is never changed under that name
 VERSIONED = re.compile(r"-\d+\.\d+\.\d+\.")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 #: the page runs only its own scripts and talks only to its own bridge
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-                                "script-src 'self'; style-src 'self'; connect-src 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -73,9 +83,12 @@ def _serve(request: web.Request, asset: Asset) -> web.Response:
     headers = {"ETag": asset.etag, "Cache-Control": asset.cache, **SECURITY_HEADERS}
     if asset.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=asset.body, content_type=asset.content_type,
-                        charset="utf-8" if asset.content_type.startswith("text/") else None,
-                        headers=headers)
+    return web.Response(
+        body=asset.body,
+        content_type=asset.content_type,
+        charset="utf-8" if asset.content_type.startswith("text/") else None,
+        headers=headers,
+    )
 
 
 async def page(request: web.Request) -> web.Response:

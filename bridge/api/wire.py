@@ -138,5 +138,17 @@ def oversized(request: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["MAX_CONTAINERS", "MAX_DEPTH", "MAX_ECHO", "MAX_ID", "MAX_METHOD", "MAX_PARAMS", "WireError", "clip",
-           "dumps", "loads", "nesting", "oversized"]
+__all__ = [
+    "MAX_CONTAINERS",
+    "MAX_DEPTH",
+    "MAX_ECHO",
+    "MAX_ID",
+    "MAX_METHOD",
+    "MAX_PARAMS",
+    "WireError",
+    "clip",
+    "dumps",
+    "loads",
+    "nesting",
+    "oversized",
+]

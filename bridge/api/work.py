@@ -50,8 +50,7 @@ class Pool:
         :class:`Busy` when ``limit`` jobs are already running or waiting."""
         if self.busy >= self.limit:
             self.refused += 1
-            raise Busy(f"busy: {self.limit} {self.name} jobs are already running or waiting; "
-                       "try again in a moment")
+            raise Busy(f"busy: {self.limit} {self.name} jobs are already running or waiting; try again in a moment")
         self.busy += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)

@@ -67,8 +67,7 @@ def _errno_text(err: BaseException) -> str:
     return str(err)
 
 
-def explain(err: BaseException, url: str, *, network: bool, elapsed: float,
-            timeout: float) -> tuple[Reason, str]:
+def explain(err: BaseException, url: str, *, network: bool, elapsed: float, timeout: float) -> tuple[Reason, str]:
     """The reason and a sentence for ``err``, raised by ``av.open(url)`` after ``elapsed`` seconds
     with a socket timeout of ``timeout`` seconds. ``network``: ``url`` is an RTSP/HTTP URL (the
     sentence then names its host and port). Credentials in the sentence are masked. May do a DNS
@@ -79,8 +78,10 @@ def explain(err: BaseException, url: str, *, network: bool, elapsed: float,
         return Reason.UNAUTHORIZED, "403 forbidden: this user may not open that stream"
     if isinstance(err, av.error.HTTPUnauthorizedError):
         if _has_credentials(url):
-            return (Reason.UNAUTHORIZED,
-                    "401 wrong credentials: the camera refused the user name and password in the URL")
+            return (
+                Reason.UNAUTHORIZED,
+                "401 wrong credentials: the camera refused the user name and password in the URL",
+            )
         return Reason.UNAUTHORIZED, "401 credentials needed: add user:password@ to the URL"
     if isinstance(err, av.error.HTTPNotFoundError):
         path = urlsplit(url).path or "/"
@@ -90,7 +91,8 @@ def explain(err: BaseException, url: str, *, network: bool, elapsed: float,
     if network and host and isinstance(err, OSError) and err.errno == errno.EIO and not _resolves(host):
         return Reason.HOST_NOT_FOUND, f"host not found: {host!r} does not resolve (check the address)"
     timed_out = isinstance(err, TimeoutError | av.error.ExitError) or (
-        isinstance(err, OSError) and err.errno == errno.ETIMEDOUT)
+        isinstance(err, OSError) and err.errno == errno.ETIMEDOUT
+    )
     if timed_out or (network and elapsed >= TIMEOUT_SHARE * timeout):
         return Reason.TIMEOUT, f"timeout: no answer from {where} in {timeout:g} s"
     return Reason.OTHER, redact(_errno_text(err))

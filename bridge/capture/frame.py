@@ -85,8 +85,7 @@ class Frame:
         with self._lock:
             av_frame = self._decoded()
             if av_frame is not None:
-                image = av_frame.to_ndarray(width=width, height=height, format="bgr24",
-                                            interpolation="AREA")
+                image = av_frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
                 return image if self.mask is None else self.mask.apply_bgr(image)
             assert self.jpeg is not None
             image = picture.decode_bgr(self.jpeg)
@@ -174,4 +173,3 @@ class Subscription:
     def close(self) -> None:
         """Stop receiving frames."""
         self.closed = True
-

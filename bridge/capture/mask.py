@@ -73,8 +73,9 @@ class PrivacyMask:
         image[self.at(image.shape[1], image.shape[0])] = 0
         return image
 
-    def apply_planes(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray]
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def apply_planes(
+        self, planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fill the masked pixels of full-range 4:2:0 ``(Y, Cb, Cr)`` planes with black (Y 0,
         Cb and Cr 128), on copies (the planes may be views of a decoder's buffers); a chroma
         sample is masked when its centre is inside a polygon, so edges match the luma's to one

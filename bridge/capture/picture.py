@@ -34,8 +34,7 @@ def full_range(frame: av.VideoFrame) -> bool:
     return frame.format.name.startswith("yuvj") or frame.color_range == RANGE_JPEG
 
 
-def planes420(frame: av.VideoFrame, width: int | None = None,
-              height: int | None = None) -> Planes:
+def planes420(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> Planes:
     """``frame`` as full-range 8-bit planar 4:2:0: ``(Y, Cb, Cr)`` ``uint8`` arrays of shapes
     ``(height, width)``, ``(ceil(height/2), ceil(width/2))`` twice (views of the frame's buffers,
     row stride kept), scaled to ``width`` x ``height`` pixels with an area filter when given.
@@ -45,15 +44,19 @@ def planes420(frame: av.VideoFrame, width: int | None = None,
     width, height = width or frame.width, height or frame.height
     full = full_range(frame)
     if not (frame.format.name in PLANAR_420 and full and (width, height) == (frame.width, frame.height)):
-        frame = frame.reformat(width=width, height=height, format="yuv420p",
-                               src_color_range=RANGE_JPEG if full else RANGE_MPEG,
-                               dst_color_range=RANGE_JPEG,
-                               interpolation="AREA" if (width, height) != (frame.width, frame.height)
-                               else "POINT", threads=1)
+        frame = frame.reformat(
+            width=width,
+            height=height,
+            format="yuv420p",
+            src_color_range=RANGE_JPEG if full else RANGE_MPEG,
+            dst_color_range=RANGE_JPEG,
+            interpolation="AREA" if (width, height) != (frame.width, frame.height) else "POINT",
+            threads=1,
+        )
     out = []
     for plane in frame.planes[:3]:
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        out.append(rows[:, :plane.width])
+        out.append(rows[:, : plane.width])
     return out[0], out[1], out[2]
 
 
@@ -71,8 +74,9 @@ def encode_bgr(image: np.ndarray, quality: int) -> bytes:
     """JFIF bytes (4:2:0) of an ``HxWx3 uint8 BGR`` array at JPEG ``quality`` 1-100 (for
     pictures that were drawn on). Raises ``ValueError`` when it cannot be encoded."""
     try:
-        return simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=quality,
-                                      colorspace="BGR", colorsubsampling="420")
+        return simplejpeg.encode_jpeg(
+            np.ascontiguousarray(image), quality=quality, colorspace="BGR", colorsubsampling="420"
+        )
     except (ValueError, RuntimeError) as err:
         raise ValueError(f"JPEG encode failed: {err}") from None
 

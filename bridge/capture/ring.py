@@ -122,8 +122,7 @@ class KeyframeRing:
         def decode(packet: av.Packet) -> av.VideoFrame | None:
             return decode_keyframe(codec, packet)
 
-        return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet,
-                     decode=decode)
+        return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet, decode=decode)
 
 
 class MuxTemplate:
@@ -253,8 +252,10 @@ def remux(path: str, rec: Recording) -> float:
 
     items = rec.items
     # the first keyframe with a timestamp (an RTSP connection's first packet may have none)
-    start = next((i for i, it in enumerate(items)
-                  if it.keyframe and (it.packet.dts is not None or it.packet.pts is not None)), None)
+    start = next(
+        (i for i, it in enumerate(items) if it.keyframe and (it.packet.dts is not None or it.packet.pts is not None)),
+        None,
+    )
     if rec.template is None or start is None:
         raise ValueError("no keyframe to start a clip from" if rec.template else "stream cannot be remuxed")
     items = items[start:]

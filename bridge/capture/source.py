@@ -132,7 +132,7 @@ def _open(cam: CameraConfig) -> av.container.InputContainer:
         if kind == "usb":
             container = usb.open_device(cam, (cam.open_timeout, cam.stall_timeout))
         elif kind == "lavfi":
-            container = av.open(cam.source[len("lavfi:"):], format="lavfi")
+            container = av.open(cam.source[len("lavfi:") :], format="lavfi")
         elif kind == "rtsp":
             options = {**PROBE_OPTIONS, "rtsp_transport": cam.transport, "timeout": socket_timeout}
             container = av.open(cam.source, options=options)
@@ -142,19 +142,22 @@ def _open(cam: CameraConfig) -> av.container.InputContainer:
         else:
             container = av.open(cam.source)
     except (av.error.FFmpegError, OSError) as err:
-        reason, text = failure.explain(err, cam.source, network=kind in ("rtsp", "http"),
-                                       elapsed=time.monotonic() - started, timeout=timeout)
+        reason, text = failure.explain(
+            err, cam.source, network=kind in ("rtsp", "http"), elapsed=time.monotonic() - started, timeout=timeout
+        )
         raise CaptureError(f"cannot open {cam.safe_source}: {redact(text)}", reason=reason) from None
     if not container.streams.video:
         container.close()
-        raise CaptureError(f"{cam.safe_source} has no video stream", permanent=True,
-                           reason=failure.Reason.NO_VIDEO)
+        raise CaptureError(f"{cam.safe_source} has no video stream", permanent=True, reason=failure.Reason.NO_VIDEO)
     stream = container.streams.video[0]
     if stream.codec_context is None:  # FFmpeg knows no decoder for it
         container.close()
-        raise CaptureError(f"{cam.safe_source}: unsupported codec (FFmpeg has no decoder for its "
-                           "video stream; set the camera to H.264, H.265 or MJPEG)", permanent=True,
-                           reason=failure.Reason.UNSUPPORTED_CODEC)
+        raise CaptureError(
+            f"{cam.safe_source}: unsupported codec (FFmpeg has no decoder for its "
+            "video stream; set the camera to H.264, H.265 or MJPEG)",
+            permanent=True,
+            reason=failure.Reason.UNSUPPORTED_CODEC,
+        )
     return container
 
 
@@ -204,9 +207,17 @@ class StreamReader:
         ctx.thread_count = DECODE_THREADS
         codec = ctx.name
         intra = codec in INTRA_ONLY
-        sink.opened(StreamInfo(codec, ctx.width, ctx.height,
-                               float(stream.average_rate) if stream.average_rate else None,
-                               _audio(container), ctx.extradata, stream))
+        sink.opened(
+            StreamInfo(
+                codec,
+                ctx.width,
+                ctx.height,
+                float(stream.average_rate) if stream.average_rate else None,
+                _audio(container),
+                ctx.extradata,
+                stream,
+            )
+        )
         paced = cam.kind in ("file", "lavfi")
         clock = _Pacer() if paced else None
         decoder = _Decoder(ctx, sink)
@@ -235,16 +246,28 @@ class StreamReader:
                         if not (keyframe and sink.wanted(True, now)):
                             continue  # no consumer wants this packet: no decode at all
                         if decoder.alone_ok:  # decoded by the consumer, when it asks
-                            sink.frame(Frame(arrived, now, ctx.width, ctx.height, True,
-                                             packet=packet, decode=decoder.decode_alone))
+                            sink.frame(
+                                Frame(
+                                    arrived,
+                                    now,
+                                    ctx.width,
+                                    ctx.height,
+                                    True,
+                                    packet=packet,
+                                    decode=decoder.decode_alone,
+                                )
+                            )
                             continue
                     started = time.perf_counter()
                     vframes = decoder.decode(packet, keyframe, every_frame)
                     sink.decoded(len(vframes), time.perf_counter() - started)
                     for vframe in vframes:
                         if sink.wanted(vframe.key_frame, now):
-                            sink.frame(Frame(arrived, now, vframe.width, vframe.height,
-                                             bool(vframe.key_frame), av_frame=vframe))
+                            sink.frame(
+                                Frame(
+                                    arrived, now, vframe.width, vframe.height, bool(vframe.key_frame), av_frame=vframe
+                                )
+                            )
             except (av.error.ExitError, TimeoutError):  # PyAV's or FFmpeg's read timeout
                 raise StallError(f"no packet for {cam.stall_timeout:g} s") from None
             except av.error.FFmpegError as err:
@@ -353,5 +376,3 @@ class _Pacer:
         delay = self._origin[0] + (pts - self._origin[1]) - time.monotonic()
         if delay > 0:
             stop.wait(min(delay, 1.0))
-
-

@@ -28,8 +28,7 @@ def owner(camera: str, members: Iterable[str]) -> str | None:
     return None if best is None else best[1]
 
 
-def assign(cameras: Iterable[str], members: Iterable[str],
-           current: Mapping[str, str] | None = None) -> dict[str, str]:
+def assign(cameras: Iterable[str], members: Iterable[str], current: Mapping[str, str] | None = None) -> dict[str, str]:
     """``{camera: member}``: balanced (loads differ by at most one) and sticky.
 
     ``current`` is today's ``{camera: owner}``. A camera stays with its current owner while that

@@ -62,9 +62,12 @@ class SharedCameras:
     async def all(self) -> dict[str, SharedCamera]:
         """Every camera of the cluster, by id."""
         rows = await self._db.fetch(
-            "SELECT id, config, origin, enabled, detection FROM camera_bridge_cameras ORDER BY id")
-        return {r["id"]: SharedCamera(r["id"], json.loads(r["config"]), r["origin"], r["enabled"],
-                                      r["detection"]) for r in rows}
+            "SELECT id, config, origin, enabled, detection FROM camera_bridge_cameras ORDER BY id"
+        )
+        return {
+            r["id"]: SharedCamera(r["id"], json.loads(r["config"]), r["origin"], r["enabled"], r["detection"])
+            for r in rows
+        }
 
     async def put(self, cam_id: str, config: dict[str, Any], origin: str) -> None:
         """Add or change a camera's options (its switches are kept) and NOTIFY."""
@@ -77,13 +80,21 @@ class SharedCameras:
                 RETURNING id
             )
             SELECT pg_notify($4, 'camera:' || id) FROM up
-            """, cam_id, json.dumps(config), origin, CHANNEL)
+            """,
+            cam_id,
+            json.dumps(config),
+            origin,
+            CHANNEL,
+        )
 
     async def delete(self, cam_id: str) -> bool:
         """Remove a camera; False when there was none."""
         row = await self._db.fetchrow(
             "WITH gone AS (DELETE FROM camera_bridge_cameras WHERE id = $1 RETURNING id)"
-            " SELECT pg_notify($2, 'camera:' || id) FROM gone", cam_id, CHANNEL)
+            " SELECT pg_notify($2, 'camera:' || id) FROM gone",
+            cam_id,
+            CHANNEL,
+        )
         return row is not None
 
     async def set_switch(self, cam_id: str, switch: str, on: bool, *, fence: Lease | None = None) -> bool:
@@ -95,19 +106,24 @@ class SharedCameras:
         """
         if switch not in ("enabled", "detection"):
             raise ValueError(f"unknown switch {switch!r}")
-        fenced = ("" if fence is None else
-                  " AND EXISTS (SELECT 1 FROM camera_bridge_leases l WHERE l.camera = $1"
-                  " AND l.owner = $4 AND l.epoch = $5 AND l.expires_at > now())")
+        fenced = (
+            ""
+            if fence is None
+            else " AND EXISTS (SELECT 1 FROM camera_bridge_leases l WHERE l.camera = $1"
+            " AND l.owner = $4 AND l.epoch = $5 AND l.expires_at > now())"
+        )
         args: list[Any] = [cam_id, on, CHANNEL]
         if fence is not None:
             args += [fence.owner, fence.epoch]
         row = await self._db.fetchrow(
             f"WITH up AS (UPDATE camera_bridge_cameras SET {switch} = $2, updated_at = now()"
             f" WHERE id = $1{fenced} RETURNING id) SELECT pg_notify($3, 'camera:' || id) FROM up",
-            *args)
+            *args,
+        )
         if row is not None:
             return True
         if fence is not None and await self._db.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM camera_bridge_cameras WHERE id = $1)", cam_id):
+            "SELECT EXISTS (SELECT 1 FROM camera_bridge_cameras WHERE id = $1)", cam_id
+        ):
             raise FencedOut(cam_id, fence.epoch)
         return False

@@ -96,7 +96,9 @@ async def take(conn: Any, camera: str, owner: str, ttl: float) -> Lease | None:
         )
         SELECT epoch FROM taken
         """,
-        camera, owner, float(ttl),
+        camera,
+        owner,
+        float(ttl),
     )
     if row is None:
         return None
@@ -112,7 +114,10 @@ async def renew(conn: Any, lease: Lease, ttl: float) -> Lease | None:
         WHERE camera = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()
         RETURNING epoch
         """,
-        lease.camera, lease.owner, lease.epoch, float(ttl),
+        lease.camera,
+        lease.owner,
+        lease.epoch,
+        float(ttl),
     )
     return None if row is None else Lease(lease.camera, lease.owner, lease.epoch, sent + ttl)
 
@@ -134,7 +139,10 @@ async def release(conn: Any, lease: Lease) -> bool:
         )
         SELECT camera, pg_notify($4, 'released:' || camera) FROM freed
         """,
-        lease.camera, lease.owner, lease.epoch, CHANNEL,
+        lease.camera,
+        lease.owner,
+        lease.epoch,
+        CHANNEL,
     )
     return row is not None
 
@@ -142,16 +150,20 @@ async def release(conn: Any, lease: Lease) -> bool:
 async def holds(conn: Any, lease: Lease) -> bool:
     """True when the database still has ``lease`` (owner and epoch) unexpired: the fencing check
     a write for the camera makes in the same transaction."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM camera_bridge_leases WHERE camera = $1 AND owner = $2"
-        " AND epoch = $3 AND expires_at > now())",
-        lease.camera, lease.owner, lease.epoch,
-    ))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM camera_bridge_leases WHERE camera = $1 AND owner = $2"
+            " AND epoch = $3 AND expires_at > now())",
+            lease.camera,
+            lease.owner,
+            lease.epoch,
+        )
+    )
 
 
 async def owners(conn: Any) -> dict[str, tuple[str, int]]:
     """``{camera: (owner, epoch)}`` of every unexpired lease."""
     rows = await conn.fetch(
-        "SELECT camera, owner, epoch FROM camera_bridge_leases"
-        " WHERE owner IS NOT NULL AND expires_at > now()")
+        "SELECT camera, owner, epoch FROM camera_bridge_leases WHERE owner IS NOT NULL AND expires_at > now()"
+    )
     return {r["camera"]: (r["owner"], int(r["epoch"])) for r in rows}

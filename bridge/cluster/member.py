@@ -41,11 +41,18 @@ class ClusterMember(Service):
     driver's error on entry when the database cannot be reached.
     """
 
-    def __init__(self, dsn: str, name: str,
-                 cameras: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
-                 on_take: Callable[[leases.Lease], Awaitable[None]],
-                 on_lose: Callable[[str], Awaitable[None]], *, ttl: float = 15.0,
-                 renew: float = 5.0, settle: float = SETTLE) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        name: str,
+        cameras: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
+        on_take: Callable[[leases.Lease], Awaitable[None]],
+        on_lose: Callable[[str], Awaitable[None]],
+        *,
+        ttl: float = 15.0,
+        renew: float = 5.0,
+        settle: float = SETTLE,
+    ) -> None:
         super().__init__()
         self.name = name
         self._dsn = dsn
@@ -68,8 +75,7 @@ class ClusterMember(Service):
     async def _start(self) -> None:
         import asyncpg  # only a clustered bridge needs the driver
 
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=3,
-                                               command_timeout=self.renew_every)
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=3, command_timeout=self.renew_every)
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7244101)")  # one schema creator at a time
             try:
@@ -80,8 +86,11 @@ class ClusterMember(Service):
         self.connected = True
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"cluster.heartbeat": self._heartbeat_loop(), "cluster.balance": self._balance_loop(),
-                "cluster.listen": self._listen_loop()}
+        return {
+            "cluster.heartbeat": self._heartbeat_loop(),
+            "cluster.balance": self._balance_loop(),
+            "cluster.listen": self._listen_loop(),
+        }
 
     async def _finish(self) -> None:
         """Clean stop: stop each camera, then release its lease (hand-over within seconds)."""
@@ -127,7 +136,9 @@ class ClusterMember(Service):
             # back after being gone (paused, cut off): it settles again, as a new member does
             " joined_at = CASE WHEN camera_bridge_members.heartbeat_at"
             " < now() - make_interval(secs => $2) THEN now() ELSE camera_bridge_members.joined_at END",
-            self.name, float(self.ttl))
+            self.name,
+            float(self.ttl),
+        )
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -215,7 +226,9 @@ class ClusterMember(Service):
         rows = await self._pool.fetch(
             "SELECT name, joined_at <= now() - make_interval(secs => $2) AS settled"
             " FROM camera_bridge_members WHERE heartbeat_at > now() - make_interval(secs => $1)",
-            float(self.ttl), float(self._settle))
+            float(self.ttl),
+            float(self._settle),
+        )
         return sorted({r["name"] for r in rows if r["settled"]} | {self.name})
 
     async def balance(self) -> None:
@@ -253,7 +266,10 @@ class ClusterMember(Service):
             return False
         released = await self._pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM camera_bridge_lease_log WHERE camera = $1 AND epoch = $2"
-            " AND event = 'released')", camera, epoch - 1)
+            " AND event = 'released')",
+            camera,
+            epoch - 1,
+        )
         return not released
 
     async def _drop(self, camera: str, *, release: bool) -> None:

@@ -47,8 +47,9 @@ class ClusterNode:
     cannot be reached) and leaves it (stops its cameras, releases their leases).
     """
 
-    def __init__(self, config: Config, cameras: CameraSet,
-                 make_camera: Callable[[str, dict[str, Any]], CameraConfig]) -> None:
+    def __init__(
+        self, config: Config, cameras: CameraSet, make_camera: Callable[[str, dict[str, Any]], CameraConfig]
+    ) -> None:
         cluster = config.cluster
         assert cluster.dsn is not None
         self.name = cluster.member
@@ -57,8 +58,15 @@ class ClusterNode:
         self._make = make_camera
         self._rows: dict[str, SharedCamera] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.member = ClusterMember(cluster.dsn, self.name, self._refresh, self._take, self._lose,
-                                    ttl=cluster.lease_ttl, renew=cluster.renew_interval)
+        self.member = ClusterMember(
+            cluster.dsn,
+            self.name,
+            self._refresh,
+            self._take,
+            self._lose,
+            ttl=cluster.lease_ttl,
+            renew=cluster.renew_interval,
+        )
         self.switches = SharedSwitches(self)
 
     @property
@@ -161,8 +169,9 @@ class ClusterNode:
         await self.shared.set_switch(cam_id, switch, on, fence=self.member.held.get(cam_id))
         row = self._rows.get(cam_id)
         if row is not None:  # what NOTIFY would bring back: nothing to apply again
-            self._rows[cam_id] = (dataclasses.replace(row, enabled=on) if switch == "enabled"
-                                  else dataclasses.replace(row, detection=on))
+            self._rows[cam_id] = (
+                dataclasses.replace(row, enabled=on) if switch == "enabled" else dataclasses.replace(row, detection=on)
+            )
 
     def run_blocking(self, coro: Any) -> Any:
         """Run ``coro`` on the node's event loop from a worker thread and wait for it."""

@@ -42,10 +42,15 @@ async def read(conn: Any, ttl: float) -> ClusterStatus:
     """The cluster's status through the asyncpg connection ``conn``; members whose heartbeat is
     older than ``ttl`` seconds are reported as gone."""
     await conn.execute(lease.SCHEMA + CAMERAS_SCHEMA)
-    rows = await conn.fetch("SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at) AS age"
-                            " FROM camera_bridge_members ORDER BY name")
+    rows = await conn.fetch(
+        "SELECT name, EXTRACT(EPOCH FROM now() - heartbeat_at) AS age FROM camera_bridge_members ORDER BY name"
+    )
     held = await lease.owners(conn)
-    members = [MemberStatus(r["name"], float(r["age"]), float(r["age"]) < ttl,
-                            sorted(c for c, (o, _) in held.items() if o == r["name"])) for r in rows]
+    members = [
+        MemberStatus(
+            r["name"], float(r["age"]), float(r["age"]) < ttl, sorted(c for c, (o, _) in held.items() if o == r["name"])
+        )
+        for r in rows
+    ]
     cameras = [r["id"] for r in await conn.fetch("SELECT id FROM camera_bridge_cameras ORDER BY id")]
     return ClusterStatus(members, held, [c for c in cameras if c not in held])

@@ -74,10 +74,12 @@ class TlsConfig:
 
     cert: str = option(_file, REQUIRED, "PEM certificate (chain) of the API.")
     key: str = option(_file, REQUIRED, "PEM private key of the certificate.")
-    client_ca: str | None = option(optional(_file), None,
-                                   "PEM CA(s) of client certificates: set, a client certificate is required.")
-    client_roles: dict[str, str] = option(_roles, {},
-                                          "Client certificate subject (CN) -> role, for clients without a key.")
+    client_ca: str | None = option(
+        optional(_file), None, "PEM CA(s) of client certificates: set, a client certificate is required."
+    )
+    client_roles: dict[str, str] = option(
+        _roles, {}, "Client certificate subject (CN) -> role, for clients without a key."
+    )
     min_version: str = option(one_of("1.2", "1.3"), "1.2", "Lowest TLS version accepted (1.3 is preferred).")
 
 
@@ -86,13 +88,17 @@ class ApiKey:
     """``api.keys[]``: a key's owner, its ``sha256:<hex>`` hash and its role."""
 
     name: str = option(text(), REQUIRED, "Who the key is for.")
-    hash: str = option(matching(r"^sha256:[0-9a-f]{64}$",
-                                "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
-                       REQUIRED, "SHA-256 of the key, as printed by `camera-bridge api-key`.")
+    hash: str = option(
+        matching(r"^sha256:[0-9a-f]{64}$", "expected sha256:<64 hex digits> (camera-bridge api-key prints one)"),
+        REQUIRED,
+        "SHA-256 of the key, as printed by `camera-bridge api-key`.",
+    )
     role: str = option(vol.In(ROLES), "viewer", "viewer, operator or admin.")
     cameras: list[str] | None = option(
-        optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))), None,
-        "The only cameras the key may see and use (others are 404); `null` = all.")
+        optional(vol.All([vol.All(str, vol.Length(min=1))], vol.Length(min=1))),
+        None,
+        "The only cameras the key may see and use (others are 404); `null` = all.",
+    )
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,9 @@ class RateLimitConfig:
 
     rate: float = option(positive(float), 20.0, "Requests per second allowed per client (token bucket refill).")
     burst: int = option(integer(1, 10000), 40, "Bucket size: requests allowed at once.")
-    auth_failures: int = option(integer(1, 100000), 10,
-                                "Failed authentications allowed per client address per minute (then 429).")
+    auth_failures: int = option(
+        integer(1, 100000), 10, "Failed authentications allowed per client address per minute (then 429)."
+    )
 
 
 @dataclass(frozen=True)
@@ -113,21 +120,31 @@ class ApiConfig:
     enabled: bool = option(boolean, True, "Serve the HTTP/WebSocket API.")
     host: str = option(text(), "127.0.0.1", "Listen address.")
     port: int = option(integer(0, 65535), 8765, "Listen TCP port (0 = any free port).")
-    auth: str = option(one_of("auto", "required", "off", false="off"), "auto",
-                       "`auto`: required unless listening on loopback; `off` is refused on other addresses.")
-    jwt_secret: str | None = option(optional(text(32)), None,
-                                    "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.",
-                                    secret=True)
+    auth: str = option(
+        one_of("auto", "required", "off", false="off"),
+        "auto",
+        "`auto`: required unless listening on loopback; `off` is refused on other addresses.",
+    )
+    jwt_secret: str | None = option(
+        optional(text(32)),
+        None,
+        "HS256 secret for JWT bearer tokens (use `!env NAME`); no JWTs without it.",
+        secret=True,
+    )
     keys: tuple[ApiKey, ...] = ()
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
-    max_websockets: int = option(integer(1, 10000), 64,
-                                 "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503.")
-    max_streams: int = option(integer(1, 10000), 64,
-                              "Most event (SSE) and MJPEG streams open at once; more are refused with 503.")
+    max_websockets: int = option(
+        integer(1, 10000), 64, "Most WebSocket (JSON-RPC) connections open at once; more are refused with 503."
+    )
+    max_streams: int = option(
+        integer(1, 10000), 64, "Most event (SSE) and MJPEG streams open at once; more are refused with 503."
+    )
     tls: TlsConfig | None = None
     allow_networks: list[str] | None = option(
-        optional(_networks), None,
-        "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.")
+        optional(_networks),
+        None,
+        "Only clients in these networks (CIDR) may connect (loopback always may); `null` = any.",
+    )
 
     @property
     def loopback(self) -> bool:
@@ -185,11 +202,14 @@ def _auth(api: dict[str, Any]) -> dict[str, Any]:
 
 
 API_SCHEMA = vol.All(
-    section_schema(API_OPTIONS, {
-        vol.Optional("keys", default=list): [section_schema(API_KEY_OPTIONS)],
-        vol.Optional("rate_limit", default=dict): section_schema(RATE_LIMIT_OPTIONS),
-        vol.Optional("tls", default=None): vol.Any(None, vol.All(section_schema(TLS_OPTIONS), _tls)),
-    }),
+    section_schema(
+        API_OPTIONS,
+        {
+            vol.Optional("keys", default=list): [section_schema(API_KEY_OPTIONS)],
+            vol.Optional("rate_limit", default=dict): section_schema(RATE_LIMIT_OPTIONS),
+            vol.Optional("tls", default=None): vol.Any(None, vol.All(section_schema(TLS_OPTIONS), _tls)),
+        },
+    ),
     _auth,
 )
 

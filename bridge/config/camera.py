@@ -95,15 +95,16 @@ def _polygons(value: Any) -> tuple[tuple[tuple[float, float], ...], ...]:
     out = []
     for i, polygon in enumerate(value):
         if not isinstance(polygon, (list, tuple)) or not 3 <= len(polygon) <= MAX_POINTS:
-            raise vol.Invalid(f"expected a polygon of 3 to {MAX_POINTS} [x, y] points, got {_shown(polygon)}",
-                              path=[i])
+            raise vol.Invalid(f"expected a polygon of 3 to {MAX_POINTS} [x, y] points, got {_shown(polygon)}", path=[i])
         points = []
         for j, point in enumerate(polygon):
-            ok = (isinstance(point, (list, tuple)) and len(point) == 2
-                  and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point))
+            ok = (
+                isinstance(point, (list, tuple))
+                and len(point) == 2
+                and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in point)
+            )
             if not ok:
-                raise vol.Invalid(f"expected a point [x, y] with x and y from 0 to 1, got {_shown(point)}",
-                                  path=[i, j])
+                raise vol.Invalid(f"expected a point [x, y] with x and y from 0 to 1, got {_shown(point)}", path=[i, j])
             points.append((float(point[0]), float(point[1])))
         out.append(tuple(points))
     return tuple(out)
@@ -156,16 +157,21 @@ def _streams(value: Any) -> tuple[StreamConfig, ...]:
             raise vol.Invalid(f"expected a list of roles from {', '.join(ROLES)}", path=[i, "roles"])
         for role in roles:
             if role not in ROLES:
-                raise vol.Invalid(f"{str(role)[:40]!r} is not a role; expected roles from {', '.join(ROLES)}",
-                                  path=[i, "roles"])
+                raise vol.Invalid(
+                    f"{str(role)[:40]!r} is not a role; expected roles from {', '.join(ROLES)}", path=[i, "roles"]
+                )
             if role in owner:
-                raise vol.Invalid(f"role {role} is already on stream {owner[role]} "
-                                  "(each role on exactly one stream)", path=[i, "roles"])
+                raise vol.Invalid(
+                    f"role {role} is already on stream {owner[role]} (each role on exactly one stream)",
+                    path=[i, "roles"],
+                )
             owner[role] = i
         named.append((url, list(roles)))
     if owner.get("record", 0) != owner.get("restream", 0):
-        raise vol.Invalid("record must be on the restream stream (MediaMTX records the path it restreams)",
-                          path=[owner["record"], "roles"])
+        raise vol.Invalid(
+            "record must be on the restream stream (MediaMTX records the path it restreams)",
+            path=[owner["record"], "roles"],
+        )
     named[0][1].extend(r for r in ROLES if r not in owner)
     return tuple(StreamConfig(url, tuple(r for r in ROLES if r in roles)) for url, roles in named)
 
@@ -175,8 +181,9 @@ class SnapshotConfig:
     """``cameras.<id>.snapshot:`` section (seconds, pixels, JPEG quality 1-100)."""
 
     interval: float = option(number(0), 2.0, "Seconds between published snapshots; 0 = every keyframe.")
-    max_width: int | None = option(optional(integer(16, 7680)), None,
-                                   "Downscale snapshots wider than this many pixels (aspect kept).")
+    max_width: int | None = option(
+        optional(integer(16, 7680)), None, "Downscale snapshots wider than this many pixels (aspect kept)."
+    )
     quality: int = option(integer(1, 100), 80, "JPEG quality, 1-100.")
     retain: bool = option(boolean, True, "Publish the snapshot retained.")
 
@@ -186,9 +193,11 @@ class EventSnapshotConfig:
     """``cameras.<id>.event_snapshot:`` section: the ring of recent keyframes event snapshots
     are decoded from (count of keyframes; JPEG quality 1-100)."""
 
-    keyframes: int = option(integer(1, 120), 10,
-                            "Recent keyframes of the snapshot stream kept compressed for event snapshots "
-                            "(10: about 10 s at a 1 s GOP).")
+    keyframes: int = option(
+        integer(1, 120),
+        10,
+        "Recent keyframes of the snapshot stream kept compressed for event snapshots (10: about 10 s at a 1 s GOP).",
+    )
     quality: int = option(integer(1, 100), 85, "JPEG quality of event snapshots, 1-100.")
 
 
@@ -198,27 +207,40 @@ class CameraConfig:
     ``device`` are one stream with every role). Durations in seconds."""
 
     id: str
-    name: str | None = option(optional(text()), None,
-                              "Display name; default: the id with underscores as spaces, capitalised.")
-    url: str | None = option(optional(_camera_url), None,
-                             "Stream: rtsp://, rtsps://, http(s)://, a file path, `lavfi:GRAPH` or /dev/videoN.",
-                             secret=True)
-    device: str | None = option(optional(_device), None,
-                                "USB (V4L2) device node, e.g. /dev/video0 or a stable /dev/v4l/by-id/... link.")
+    name: str | None = option(
+        optional(text()), None, "Display name; default: the id with underscores as spaces, capitalised."
+    )
+    url: str | None = option(
+        optional(_camera_url),
+        None,
+        "Stream: rtsp://, rtsps://, http(s)://, a file path, `lavfi:GRAPH` or /dev/videoN.",
+        secret=True,
+    )
+    device: str | None = option(
+        optional(_device), None, "USB (V4L2) device node, e.g. /dev/video0 or a stable /dev/v4l/by-id/... link."
+    )
     streams: tuple[StreamConfig, ...] = option(
-        _streams, (), "Several streams of one camera (instead of `url`): a list of `{url, roles}`, "
+        _streams,
+        (),
+        "Several streams of one camera (instead of `url`): a list of `{url, roles}`, "
         "roles from `detect`, `snapshot`, `timelapse`, `restream`, `record`, each on one stream "
-        "(roles named on none go to the first); one connection per stream.", secret=True)
+        "(roles named on none go to the first); one connection per stream.",
+        secret=True,
+    )
     transport: str = option(vol.In(("tcp", "udp")), "tcp", "RTSP transport.")
     open_timeout: float = option(positive(float), 10.0, "Seconds allowed to open the stream.")
     stall_timeout: float = option(positive(float), 10.0, "Seconds without a packet before the camera is reconnected.")
     input_format: str = option(text(), "auto", "USB input format; `auto` takes MJPEG when the camera offers it.")
-    video_size: str | None = option(optional(matching(r"^\d+x\d+$", "expected WIDTHxHEIGHT, e.g. 1280x720")), None,
-                                    "USB capture size, WxH.")
+    video_size: str | None = option(
+        optional(matching(r"^\d+x\d+$", "expected WIDTHxHEIGHT, e.g. 1280x720")), None, "USB capture size, WxH."
+    )
     framerate: float | None = option(optional(positive(float)), None, "USB capture rate, frames/s.")
     privacy_masks: tuple[tuple[tuple[float, float], ...], ...] = option(
-        _polygons, (), "Polygons filled black in every picture and before detection: "
-        "lists of `[x, y]` points, 0-1 of the width and height.")
+        _polygons,
+        (),
+        "Polygons filled black in every picture and before detection: "
+        "lists of `[x, y]` points, 0-1 of the width and height.",
+    )
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     event_snapshot: EventSnapshotConfig = field(default_factory=EventSnapshotConfig)
     #: ``timelapse:`` setting overrides for this camera's timelapses
@@ -273,12 +295,15 @@ CAMERA_OPTIONS = options_of(CameraConfig)
 SNAPSHOT_OPTIONS = options_of(SnapshotConfig)
 EVENT_SNAPSHOT_OPTIONS = options_of(EventSnapshotConfig)
 #: one camera (``cameras.<id>``)
-CAMERA_SCHEMA = section_schema(CAMERA_OPTIONS, {
-    vol.Optional("snapshot", default=dict): section_schema(SNAPSHOT_OPTIONS),
-    vol.Optional("event_snapshot", default=dict): section_schema(EVENT_SNAPSHOT_OPTIONS),
-    vol.Optional("timelapse", default=dict): _timelapse.validate_overrides,
-    vol.Optional("detect"): _detect.CAMERA_DETECT_SCHEMA,
-})
+CAMERA_SCHEMA = section_schema(
+    CAMERA_OPTIONS,
+    {
+        vol.Optional("snapshot", default=dict): section_schema(SNAPSHOT_OPTIONS),
+        vol.Optional("event_snapshot", default=dict): section_schema(EVENT_SNAPSHOT_OPTIONS),
+        vol.Optional("timelapse", default=dict): _timelapse.validate_overrides,
+        vol.Optional("detect"): _detect.CAMERA_DETECT_SCHEMA,
+    },
+)
 #: the sections of one camera, relative to ``cameras.<id>``
 SECTIONS: Sections = {
     "": Section(CAMERA_OPTIONS, ("snapshot", "event_snapshot", "timelapse", "detect")),
@@ -330,13 +355,18 @@ def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None
         raise ConfigError([f"cameras.{cam_id}.detect.model: detector onnx needs a model file"])
     clips = cam["detect"].clips
     if cam["detect"].enabled and clips.enabled and cam.get("privacy_masks") and not clips.allow_unmasked:
-        raise ConfigError([f"cameras.{cam_id}.detect.clips: clips are stream copies and cannot be masked; "
-                           "this camera has privacy_masks: remove clips, or set clips.allow_unmasked: true"])
+        raise ConfigError(
+            [
+                f"cameras.{cam_id}.detect.clips: clips are stream copies and cannot be masked; "
+                "this camera has privacy_masks: remove clips, or set clips.allow_unmasked: true"
+            ]
+        )
     return CameraConfig(id=cam_id, snapshot=snapshot, **cam)
 
 
-def camera_from_data(cam_id: str, data: Any, base_topic: str = default_of(MqttConfig, "base_topic"),
-                     detect: DetectConfig | None = None) -> CameraConfig:
+def camera_from_data(
+    cam_id: str, data: Any, base_topic: str = default_of(MqttConfig, "base_topic"), detect: DetectConfig | None = None
+) -> CameraConfig:
     """Validate one camera given as plain data (the API's body), with the same schema and the
     same messages as YAML (paths ``cameras.<id>.<key>``). Its ``detect`` options are laid over
     ``detect`` (the global section, ``Config.detect``: as for a YAML camera), else over the

@@ -22,14 +22,18 @@ def _dsn(value: object) -> str:
 class ClusterConfig:
     """``cluster:`` section. Durations in seconds. Without ``dsn`` the bridge runs alone."""
 
-    dsn: str | None = option(optional(_dsn), None,
-                             "PostgreSQL URL of the cluster's database (use `!env NAME`); unset: no cluster.",
-                             secret=True)
-    name: str | None = option(optional(matching(r"^[A-Za-z0-9_-]{1,64}$",
-                                                "expected 1-64 letters, digits, _ or -")), None,
-                              "This bridge's member name, unique in the cluster; unset: the host name.")
-    lease_ttl: float = option(number(3, 300), 15.0,
-                              "Seconds a camera's lease lasts without renewal (failover time).")
+    dsn: str | None = option(
+        optional(_dsn),
+        None,
+        "PostgreSQL URL of the cluster's database (use `!env NAME`); unset: no cluster.",
+        secret=True,
+    )
+    name: str | None = option(
+        optional(matching(r"^[A-Za-z0-9_-]{1,64}$", "expected 1-64 letters, digits, _ or -")),
+        None,
+        "This bridge's member name, unique in the cluster; unset: the host name.",
+    )
+    lease_ttl: float = option(number(3, 300), 15.0, "Seconds a camera's lease lasts without renewal (failover time).")
     renew_interval: float = option(number(0.5, 100), 5.0, "Seconds between heartbeats and lease renewals.")
 
     @property
@@ -49,8 +53,10 @@ class ClusterConfig:
 
 def _renew_below_ttl(data: dict[str, object]) -> dict[str, object]:
     if float(data["renew_interval"]) * 2 >= float(data["lease_ttl"]):  # type: ignore[arg-type]
-        raise vol.Invalid(f"must be less than half of lease_ttl ({data['lease_ttl']}), got "
-                          f"{data['renew_interval']}", path=["renew_interval"])
+        raise vol.Invalid(
+            f"must be less than half of lease_ttl ({data['lease_ttl']}), got {data['renew_interval']}",
+            path=["renew_interval"],
+        )
     return data
 
 

@@ -29,8 +29,11 @@ def _polygon(value: Any) -> Polygon:
         raise vol.Invalid("expected a polygon: a list of at least 3 [x, y] points (0..1)")
     points = []
     for point in value:
-        if (not isinstance(point, (list, tuple)) or len(point) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in point)):
+        if (
+            not isinstance(point, (list, tuple))
+            or len(point) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in point)
+        ):
             raise vol.Invalid(f"expected [x, y] with 0 <= x, y <= 1, got {point!r}")
         points.append((float(point[0]), float(point[1])))
     return tuple(points)
@@ -87,14 +90,17 @@ class MotionConfig:
     """``detect.motion``: gating on/off, grey-level threshold, minimum blob area (pixels of a
     frame ``width`` pixels wide), background learning rate per frame, off delay (seconds)."""
 
-    gate: bool = option(boolean, True,
-                        "Run the detector only on frames with motion or tracked objects; false: on every frame.")
-    threshold: int = option(integer(1, 255), 25,
-                            "Grey-level difference from the background that counts as motion (1-255).")
+    gate: bool = option(
+        boolean, True, "Run the detector only on frames with motion or tracked objects; false: on every frame."
+    )
+    threshold: int = option(
+        integer(1, 255), 25, "Grey-level difference from the background that counts as motion (1-255)."
+    )
     min_area: int = option(integer(1, 100000), 40, "Smallest moving blob, pixels of the motion frame.")
     width: int = option(integer(32, 1920), 320, "Motion frame width, pixels.")
-    learning_rate: float = option(number(0.001, 1), 0.05,
-                                  "How fast the background follows the scene, per frame (0.001-1).")
+    learning_rate: float = option(
+        number(0.001, 1), 0.05, "How fast the background follows the scene, per frame (0.001-1)."
+    )
     off_delay: float = option(number(0, 3600), 5.0, "Seconds without motion before `motion` turns `OFF`.")
 
 
@@ -114,16 +120,19 @@ class ClipsConfig:
     (e.g. ``{pre: 5, post: 5}``) turns clips on unless it says ``enabled: false``."""
 
     enabled: bool = option(boolean, False, "Save an MP4 clip of every event (stream copy, no re-encode).")
-    pre: float = option(number(0, 60), 5.0,
-                        "Seconds before the event's start in its clip (from a keyframe: up to one GOP more).")
+    pre: float = option(
+        number(0, 60), 5.0, "Seconds before the event's start in its clip (from a keyframe: up to one GOP more)."
+    )
     post: float = option(number(0, 60), 5.0, "Seconds after the event's end in its clip.")
     dir: str | None = option(optional(text()), None, "Directory; default `<data_dir>/clips`.")
     max_age: float = option(number(0.01, 3650), 7.0, "Days a clip is kept.")
     max_size_mb: float = option(positive(float), 2000.0, "Size cap of a camera's clips, MiB: the oldest go first.")
-    min_free_mb: int = option(integer(0, 1_000_000), 500,
-                              "No clip is written while the clips' disk has less free space, MiB (0 = no guard).")
-    allow_unmasked: bool = option(boolean, False,
-                                  "Allow clips on a camera with `privacy_masks` (clips are stream copies: not masked).")
+    min_free_mb: int = option(
+        integer(0, 1_000_000), 500, "No clip is written while the clips' disk has less free space, MiB (0 = no guard)."
+    )
+    allow_unmasked: bool = option(
+        boolean, False, "Allow clips on a camera with `privacy_masks` (clips are stream copies: not masked)."
+    )
 
 
 @dataclass(frozen=True)
@@ -135,26 +144,35 @@ class DetectConfig:
     """
 
     enabled: bool = option(boolean, False, "Run person/object detection on the camera.")
-    fps: float = option(number(0.1, 30), 5.0,
-                        "Detection frames per second (frames above the rate are dropped before decoding to pixels).")
+    fps: float = option(
+        number(0.1, 30),
+        5.0,
+        "Detection frames per second (frames above the rate are dropped before decoding to pixels).",
+    )
     width: int = option(integer(64, 3840), 640, "Detection frame width at most, pixels.")
     height: int = option(integer(64, 2160), 360, "Detection frame height at most, pixels.")
     min_score: float = option(_score(), 0.35, "Detections scoring below this are ignored (0-1).")
     threshold: float = option(
-        _score(), 0.6, "An object becomes an event when its median score over its first frames reaches this (0-1).")
+        _score(), 0.6, "An object becomes an event when its median score over its first frames reaches this (0-1)."
+    )
     detector: str = option(vol.In(DETECTORS), "auto", "`onnx`, `opencv_hog`, or `auto`: onnx when a model is set.")
     model: str | None = option(optional(text()), None, "ONNX model file (YOLOX or YOLOv8/YOLO11).")
     labels: str | None = option(optional(text()), None, "Class names file, one a line; default COCO's 80.")
     threads: int = option(integer(1, 16), 1, "onnxruntime intra-op threads per detector.")
     score_frames: int = option(integer(1, 30), 3, "Frames whose median score decides whether a new object is real.")
-    max_disappeared: int = option(integer(1, 1000), 10,
-                                  "Detection frames an object may be missing before its event ends.")
-    mask: tuple[Polygon, ...] = option(_polygons, (),
-                                       "Polygons (relative coordinates) where motion and objects are ignored.")
+    max_disappeared: int = option(
+        integer(1, 1000), 10, "Detection frames an object may be missing before its event ends."
+    )
+    mask: tuple[Polygon, ...] = option(
+        _polygons, (), "Polygons (relative coordinates) where motion and objects are ignored."
+    )
     zones: dict[str, Polygon] = option(_zones, {}, "Named polygons (relative coordinates) reported in events.")
     objects: dict[str, ObjectFilter] = option(
-        _labels_or_objects, {"person": {}}, "Labels to track: a list, or a mapping label -> {min_score, threshold}.",
-        built=lambda: {"person": ObjectFilter()})
+        _labels_or_objects,
+        {"person": {}},
+        "Labels to track: a list, or a mapping label -> {min_score, threshold}.",
+        built=lambda: {"person": ObjectFilter()},
+    )
     motion: MotionConfig = field(default_factory=MotionConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
@@ -193,8 +211,7 @@ SECTIONS: Sections = {
 
 
 def _section(options: tuple[Any, ...], *, defaults: bool) -> dict[Any, Any]:
-    return {(vol.Optional(o.key, default=o.default) if defaults else vol.Optional(o.key)): o.validator
-            for o in options}
+    return {(vol.Optional(o.key, default=o.default) if defaults else vol.Optional(o.key)): o.validator for o in options}
 
 
 _OBJECT_SCHEMA = vol.Schema(_section(DETECT_OBJECT_OPTIONS, defaults=True))
@@ -216,9 +233,11 @@ def _clips_on(value: Any) -> Any:
 
 def _schema(defaults: bool) -> vol.Schema:
     body = _section(DETECT_OPTIONS, defaults=defaults)
-    sub = {"motion": vol.Schema(_section(DETECT_MOTION_OPTIONS, defaults=defaults)),
-           "capture": vol.Schema(_section(DETECT_CAPTURE_OPTIONS, defaults=defaults)),
-           "clips": vol.All(_clips_on, vol.Schema(_section(DETECT_CLIPS_OPTIONS, defaults=defaults)))}
+    sub = {
+        "motion": vol.Schema(_section(DETECT_MOTION_OPTIONS, defaults=defaults)),
+        "capture": vol.Schema(_section(DETECT_CAPTURE_OPTIONS, defaults=defaults)),
+        "clips": vol.All(_clips_on, vol.Schema(_section(DETECT_CLIPS_OPTIONS, defaults=defaults))),
+    }
     for key, validator in sub.items():
         body[vol.Optional(key, default=dict) if defaults else vol.Optional(key)] = validator
     return vol.Schema(body)
@@ -260,4 +279,3 @@ def as_data(config: DetectConfig) -> dict[str, Any]:
     data["mask"] = [[list(p) for p in poly] for poly in config.mask]
     data["zones"] = {name: [list(p) for p in poly] for name, poly in config.zones.items()}
     return data
-

@@ -39,8 +39,12 @@ class ConfigDiff:
 
     def as_data(self) -> dict[str, list[str]]:
         """JSON-able form."""
-        return {"added": list(self.added), "removed": list(self.removed), "changed": list(self.changed),
-                "sections": list(self.sections)}
+        return {
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "changed": list(self.changed),
+            "sections": list(self.sections),
+        }
 
 
 def diff(old: Config, new: Config) -> ConfigDiff:

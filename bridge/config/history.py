@@ -46,8 +46,9 @@ class ConfigHistory:
         for meta in sorted(self.root.glob("*.json")):
             try:
                 data = json.loads(meta.read_text(encoding="utf-8"))
-                found.append(Entry(int(data["n"]), float(data["applied_at"]), str(data["summary"]),
-                                   str(data["source"])))
+                found.append(
+                    Entry(int(data["n"]), float(data["applied_at"]), str(data["summary"]), str(data["source"]))
+                )
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return sorted(found, key=lambda e: e.n)
@@ -65,7 +66,7 @@ class ConfigHistory:
         name = f"{entry.n:06d}"
         write_atomic(self.root / f"{name}.yaml", text.encode("utf-8"), mode=0o600)
         write_atomic(self.root / f"{name}.json", json.dumps(entry.__dict__).encode("utf-8"))
-        for old in (entries + [entry])[:-self._keep]:
+        for old in (entries + [entry])[: -self._keep]:
             for suffix in (".json", ".yaml"):
                 (self.root / f"{old.n:06d}{suffix}").unlink(missing_ok=True)
         return entry

@@ -67,7 +67,7 @@ def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> No
     """
     top = {o.key for o in root.TOP_OPTIONS}
     for name, raw in sorted(environ.items()):
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         if not name.startswith(ENV_PREFIX) or ("__" not in rest and rest not in top):
             continue
         *parents, leaf = rest.split("__")

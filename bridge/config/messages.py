@@ -26,8 +26,10 @@ _MESSAGES = {
     "required key not provided": "required key missing",
 }
 #: voluptuous' own messages, which say little; replaced by the option's allowed values
-_GENERIC = re.compile(r"^(expected (int|float|str|bool|boolean)|value must be .*|length of value must be .*"
-                      r"|not a valid value.*)$")
+_GENERIC = re.compile(
+    r"^(expected (int|float|str|bool|boolean)|value must be .*|length of value must be .*"
+    r"|not a valid value.*)$"
+)
 _MAX_VALUE = 60  #: characters of a value shown in a message
 
 
@@ -132,7 +134,9 @@ def section_at(sections: Sections, path: list[Any]) -> Section | None:
 def _lookup(data: Any, path: list[Any]) -> tuple[bool, Any]:
     """(found, value) of ``path`` in the raw ``data``."""
     for part in path:
-        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+        if (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
             data = data[part]
         else:
             return False, None
@@ -206,8 +210,9 @@ def explain(err: vol.Invalid, data: Any, sections: Sections, prefix: Iterable[An
     if found and "got " not in text and (opt is None or _fails(opt, value)):
         value_text = shown(value, secret=opt is not None and opt.secret)
         # a mapping or list only where its type is the problem; a text the message quotes once
-        if (text.startswith("expected") or not isinstance(value, (dict, list, tuple))) \
-                and not (isinstance(value, str) and value_text in text):
+        if (text.startswith("expected") or not isinstance(value, (dict, list, tuple))) and not (
+            isinstance(value, str) and value_text in text
+        ):
             text += f", got {value_text}"
     return f"{where}: {text}"
 
@@ -232,4 +237,3 @@ def yaml_error(err: Exception, source: str | None) -> str:
     if context and context_mark is not None:
         text += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
     return text
-

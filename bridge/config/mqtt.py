@@ -33,10 +33,12 @@ class MqttConfig:
     base_topic: str = option(topic, "camera_bridge", "Prefix of every bridge topic (`{base}`).")
     discovery: bool = option(boolean, True, "Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = option(topic, "homeassistant", "Home Assistant discovery prefix.")
-    ha_status_topic: str = option(topic, "homeassistant/status",
-                                  "Home Assistant's birth topic; `online` there re-publishes discovery and state.")
-    status_interval: float = option(number(1, 3600), 30.0,
-                                    "Seconds between periodic re-publishes of camera status and bridge state.")
+    ha_status_topic: str = option(
+        topic, "homeassistant/status", "Home Assistant's birth topic; `online` there re-publishes discovery and state."
+    )
+    status_interval: float = option(
+        number(1, 3600), 30.0, "Seconds between periodic re-publishes of camera status and bridge state."
+    )
 
 
 MQTT_OPTIONS = options_of(MqttConfig)

@@ -54,8 +54,14 @@ class Option:
         return self.default is REQUIRED
 
 
-def option(validator: Validator, default: Any = REQUIRED, description: str = "", *,
-           secret: bool = False, built: Callable[[], Any] | None = None) -> Any:
+def option(
+    validator: Validator,
+    default: Any = REQUIRED,
+    description: str = "",
+    *,
+    secret: bool = False,
+    built: Callable[[], Any] | None = None,
+) -> Any:
     """A dataclass field that is a configuration option (its key is the field's name).
 
     ``default`` is both the option's default and the field's; a mutable default (a mapping or a
@@ -75,8 +81,11 @@ def option(validator: Validator, default: Any = REQUIRED, description: str = "",
 def options_of(section: type) -> tuple[Option, ...]:
     """The options declared (with :func:`option`) as fields of the dataclass ``section``, in
     field order."""
-    return tuple(dataclasses.replace(f.metadata["option"], key=f.name)
-                 for f in dataclasses.fields(section) if "option" in f.metadata)
+    return tuple(
+        dataclasses.replace(f.metadata["option"], key=f.name)
+        for f in dataclasses.fields(section)
+        if "option" in f.metadata
+    )
 
 
 def default_of(section: type, key: str) -> Any:

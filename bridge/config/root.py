@@ -36,13 +36,19 @@ class Config:
     mqtt: MqttConfig
     cameras: dict[str, CameraConfig]
     log_level: str = option(vol.All(vol.Lower, vol.In(("debug", "info", "warning", "error"))), "info", "Log level.")
-    log_format: str = option(vol.All(vol.Lower, vol.In(("text", "json"))), "text",
-                             "Log line format: `text`, or `json` (one JSON object per line, with the request id).")
-    data_dir: str | None = option(optional(text()), None,
-                                  "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`.")
-    encoder_threads: int | None = option(optional(integer(1, 64)), None,
-                                         "Threads decoding keyframes and encoding JPEGs for all cameras; "
-                                         "default one per core, at most 4.")
+    log_format: str = option(
+        vol.All(vol.Lower, vol.In(("text", "json"))),
+        "text",
+        "Log line format: `text`, or `json` (one JSON object per line, with the request id).",
+    )
+    data_dir: str | None = option(
+        optional(text()), None, "Directory for state (SQLite); default `$STATE_DIRECTORY` (systemd) or `./data`."
+    )
+    encoder_threads: int | None = option(
+        optional(integer(1, 64)),
+        None,
+        "Threads decoding keyframes and encoding JPEGs for all cameras; default one per core, at most 4.",
+    )
     api: ApiConfig = field(default_factory=ApiConfig)
     #: ``timelapse:`` (the global defaults) and ``timelapses:`` (id -> its definition)
     timelapse: Defaults = field(default_factory=Defaults)
@@ -64,23 +70,27 @@ class Config:
 
 TOP_OPTIONS = options_of(Config)
 
-SCHEMA = section_schema(TOP_OPTIONS, {
-    vol.Required("mqtt"): _mqtt.MQTT_SCHEMA,
-    vol.Required("cameras"): _camera.validate_cameras,
-    vol.Optional("api", default=dict): _api.API_SCHEMA,
-    vol.Optional("detect", default=dict): _detect.SECTION_SCHEMA,
-    vol.Optional("mediamtx", default=dict): _mediamtx.MEDIAMTX_SCHEMA,
-    vol.Optional("usb", default=dict): _usb.USB_SCHEMA,
-    vol.Optional("cluster", default=dict): _cluster.CLUSTER_SCHEMA,
-    vol.Optional("timelapse", default=dict): _timelapse.validate_defaults,
-    vol.Optional("timelapses", default=dict): _timelapse.validate_timelapses,
-})
+SCHEMA = section_schema(
+    TOP_OPTIONS,
+    {
+        vol.Required("mqtt"): _mqtt.MQTT_SCHEMA,
+        vol.Required("cameras"): _camera.validate_cameras,
+        vol.Optional("api", default=dict): _api.API_SCHEMA,
+        vol.Optional("detect", default=dict): _detect.SECTION_SCHEMA,
+        vol.Optional("mediamtx", default=dict): _mediamtx.MEDIAMTX_SCHEMA,
+        vol.Optional("usb", default=dict): _usb.USB_SCHEMA,
+        vol.Optional("cluster", default=dict): _cluster.CLUSTER_SCHEMA,
+        vol.Optional("timelapse", default=dict): _timelapse.validate_defaults,
+        vol.Optional("timelapses", default=dict): _timelapse.validate_timelapses,
+    },
+)
 
 #: every section of the file by key path (as in docs/configuration.md: ``<id>`` is any key of a
 #: mapping, ``[]`` any entry of a list), with its options and sub-sections
 SECTIONS: Sections = {
-    "": Section(TOP_OPTIONS, ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "cluster", "timelapse",
-                   "timelapses")),
+    "": Section(
+        TOP_OPTIONS, ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "cluster", "timelapse", "timelapses")
+    ),
     **nest("mqtt", _mqtt.SECTIONS),
     **nest("cameras.<id>", _camera.SECTIONS),
     **nest("api", _api.SECTIONS),
@@ -99,8 +109,10 @@ def check(valid: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     node_id = valid["mqtt"]["base_topic"].replace("/", "_")
     if node_id in valid["cameras"]:
-        errors.append(f"cameras.{node_id}: camera id equals the bridge's node id "
-                      "(mqtt.base_topic); rename the camera or change base_topic")
+        errors.append(
+            f"cameras.{node_id}: camera id equals the bridge's node id "
+            "(mqtt.base_topic); rename the camera or change base_topic"
+        )
     return errors + _timelapse.check_references(valid)
 
 
@@ -108,9 +120,18 @@ def build(valid: dict[str, Any]) -> Config:
     """The :class:`Config` of validated data (checked with :func:`check`). Raises
     :class:`~bridge.errors.ConfigError` (a camera's ``detector: onnx`` without a model)."""
     cameras = {cam_id: _camera.build(cam_id, cam, valid["detect"]) for cam_id, cam in valid["cameras"].items()}
-    return Config(mqtt=MqttConfig(**valid["mqtt"]), cameras=cameras, log_level=valid["log_level"],
-                  log_format=valid["log_format"], data_dir=valid["data_dir"],
-                  encoder_threads=valid["encoder_threads"], api=_api.build(valid["api"]),
-                  detect=_detect.build({}, valid["detect"]), mediamtx=_mediamtx.build(valid["mediamtx"]),
-                  usb=UsbConfig(**valid["usb"]), cluster=ClusterConfig(**valid["cluster"]),
-                  timelapse=valid["timelapse"], timelapses=valid["timelapses"])
+    return Config(
+        mqtt=MqttConfig(**valid["mqtt"]),
+        cameras=cameras,
+        log_level=valid["log_level"],
+        log_format=valid["log_format"],
+        data_dir=valid["data_dir"],
+        encoder_threads=valid["encoder_threads"],
+        api=_api.build(valid["api"]),
+        detect=_detect.build({}, valid["detect"]),
+        mediamtx=_mediamtx.build(valid["mediamtx"]),
+        usb=UsbConfig(**valid["usb"]),
+        cluster=ClusterConfig(**valid["cluster"]),
+        timelapse=valid["timelapse"],
+        timelapses=valid["timelapses"],
+    )

@@ -99,19 +99,23 @@ class Settings:
 
     interval: float = option(number(1, 86400), 60.0, "Seconds between frames.")
     fps: int = option(integer(1, 120), 25, "Frames per second of the rendered video.")
-    width: int | None = option(optional(integer(16, 7680)), None,
-                               "Video width in pixels (aspect kept, made even); `null` = the frames' width.")
+    width: int | None = option(
+        optional(integer(16, 7680)), None, "Video width in pixels (aspect kept, made even); `null` = the frames' width."
+    )
     crf: int = option(integer(0, 51), 23, "H.264 quality (CRF): lower is better and bigger, 23 is ffmpeg's default.")
     timestamp: bool = option(boolean, True, "Draw each frame's capture time (local) on the video.")
     jpeg_quality: int = option(integer(1, 100), 90, "JPEG quality of stored frames.")
     min_score: float = option(number(0, 1), 0.5, "Frames whose quality score (0-1) is below this are discarded.")
-    degraded_after: int = option(integer(1, 10000), 5,
-                                 "Consecutive discarded frames that put the timelapse in `degraded`.")
-    keep_days: int | None = option(optional(integer(1, 36500)), None,
-                                   "Delete frames older than this many days; `null` keeps them.")
+    degraded_after: int = option(
+        integer(1, 10000), 5, "Consecutive discarded frames that put the timelapse in `degraded`."
+    )
+    keep_days: int | None = option(
+        optional(integer(1, 36500)), None, "Delete frames older than this many days; `null` keeps them."
+    )
     delete_frames_after_render: bool = option(boolean, False, "Delete the frames a successful render used.")
-    keep_videos: int | None = option(optional(integer(1, 10000)), None,
-                                     "Keep only the newest this many videos per timelapse; `null` keeps all.")
+    keep_videos: int | None = option(
+        optional(integer(1, 10000)), None, "Keep only the newest this many videos per timelapse; `null` keeps all."
+    )
     render_at: str | None = option(optional(_hhmm), None, "Render every day at this local time (HH:MM).")
     render_on_complete: bool = option(boolean, True, "Render when the timelapse completes.")
 
@@ -121,14 +125,20 @@ class Defaults:
     """The global ``timelapse:`` section: location/time zone, disk guard, and the setting
     defaults; ``explicit`` names the settings the YAML set (the rest are built-in defaults)."""
 
-    latitude: float | None = option(optional(number(-90, 90)), None,
-                                    "Latitude in degrees (north positive), for sunrise/sunset windows.")
-    longitude: float | None = option(optional(number(-180, 180)), None,
-                                     "Longitude in degrees (east positive), for sunrise/sunset windows.")
-    timezone: str | None = option(optional(_timezone), None,
-                                  "IANA time zone of windows and `render_at`; `null` = the system's local time.")
-    min_free_mb: int = option(integer(0, 10_000_000), 500,
-                              "Capture pauses (state `error`) while the data directory has less free space (MiB).")
+    latitude: float | None = option(
+        optional(number(-90, 90)), None, "Latitude in degrees (north positive), for sunrise/sunset windows."
+    )
+    longitude: float | None = option(
+        optional(number(-180, 180)), None, "Longitude in degrees (east positive), for sunrise/sunset windows."
+    )
+    timezone: str | None = option(
+        optional(_timezone), None, "IANA time zone of windows and `render_at`; `null` = the system's local time."
+    )
+    min_free_mb: int = option(
+        integer(0, 10_000_000),
+        500,
+        "Capture pauses (state `error`) while the data directory has less free space (MiB).",
+    )
     settings: Settings = field(default_factory=Settings)
     explicit: frozenset[str] = frozenset()
 
@@ -144,24 +154,36 @@ class Spec:
 
     id: str
     camera: str = option(matching(SLUG.pattern, "expected a camera id"), REQUIRED, "Id of the camera to capture.")
-    name: str | None = option(optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))), None,
-                              "Display name; default: the id made readable.")
-    window_start: str | None = option(optional(_edge), None,
-                                      "Capture from this local time (HH:MM), or `sunrise`/`sunset`; `null` = all day.")
+    name: str | None = option(
+        optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=100))),
+        None,
+        "Display name; default: the id made readable.",
+    )
+    window_start: str | None = option(
+        optional(_edge), None, "Capture from this local time (HH:MM), or `sunrise`/`sunset`; `null` = all day."
+    )
     window_end: str | None = option(
-        optional(_edge), None,
-        "Capture until this local time (HH:MM), or `sunrise`/`sunset` (past midnight if earlier).")
-    start_offset: float = option(number(-43200, 43200), 0.0,
-                                 "Seconds added to `window_start` (e.g. -1800: half an hour before sunrise).")
+        optional(_edge),
+        None,
+        "Capture until this local time (HH:MM), or `sunrise`/`sunset` (past midnight if earlier).",
+    )
+    start_offset: float = option(
+        number(-43200, 43200), 0.0, "Seconds added to `window_start` (e.g. -1800: half an hour before sunrise)."
+    )
     end_offset: float = option(number(-43200, 43200), 0.0, "Seconds added to `window_end`.")
     days: tuple[str, ...] = option(
-        optional(_days), None,
-        "Days of the week to capture on (mon ... sun), by the window's start; `null` = every day.", built=lambda: DAYS)
-    end_date: str | None = option(optional(_end_date), None,
-                                  "Complete after this local date (2026-12-31) or date-time (2026-12-31T18:00).")
+        optional(_days),
+        None,
+        "Days of the week to capture on (mon ... sun), by the window's start; `null` = every day.",
+        built=lambda: DAYS,
+    )
+    end_date: str | None = option(
+        optional(_end_date), None, "Complete after this local date (2026-12-31) or date-time (2026-12-31T18:00)."
+    )
     end_frames: int | None = option(optional(integer(1, 10_000_000)), None, "Complete after this many kept frames.")
-    end_after: float | None = option(optional(number(1, 10 * 365 * 86400)), None,
-                                     "Complete this many seconds after the first start.")
+    end_after: float | None = option(
+        optional(number(1, 10 * 365 * 86400)), None, "Complete this many seconds after the first start."
+    )
     autostart: bool = option(boolean, True, "Start capturing at once (else it waits in `created`).")
     overrides: dict[str, SettingValue] = field(default_factory=dict)
 
@@ -287,8 +309,9 @@ def spec_data(spec: Spec) -> dict[str, Any]:
     return data
 
 
-def effective(spec: Spec, camera_overrides: dict[str, SettingValue], defaults: Defaults
-              ) -> tuple[Settings, dict[str, str]]:
+def effective(
+    spec: Spec, camera_overrides: dict[str, SettingValue], defaults: Defaults
+) -> tuple[Settings, dict[str, str]]:
     """The settings a timelapse runs with and where each came from: ``timelapse`` (its own
     value), ``camera`` (``cameras.<id>.timelapse``), ``global`` (set in ``timelapse:``) or
     ``default`` (built in)."""
@@ -316,7 +339,11 @@ def plain_sections(defaults: Defaults, timelapses: dict[str, Spec], data: dict[s
         data.pop("timelapse", None)
         data.pop("timelapses", None)
         return
-    data["timelapse"] = {"latitude": defaults.latitude, "longitude": defaults.longitude,
-                         "timezone": defaults.timezone, "min_free_mb": defaults.min_free_mb,
-                         **dataclasses.asdict(defaults.settings)}
+    data["timelapse"] = {
+        "latitude": defaults.latitude,
+        "longitude": defaults.longitude,
+        "timezone": defaults.timezone,
+        "min_free_mb": defaults.min_free_mb,
+        **dataclasses.asdict(defaults.settings),
+    }
     data["timelapses"] = {tl_id: spec_data(spec) for tl_id, spec in timelapses.items()}

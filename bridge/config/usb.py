@@ -11,8 +11,11 @@ from .options import Section, Sections, boolean, number, one_of, option, options
 class UsbConfig:
     """``usb:`` section: hot-plug discovery (``poll_interval`` in seconds)."""
 
-    discovery: str = option(one_of("hybrid", "udev", "poll", "off", false="off"), "hybrid",
-                            "USB hot-plug discovery: udev events, sysfs polling, both, or off.")
+    discovery: str = option(
+        one_of("hybrid", "udev", "poll", "off", false="off"),
+        "hybrid",
+        "USB hot-plug discovery: udev events, sysfs polling, both, or off.",
+    )
     poll_interval: float = option(number(0.1, 3600), 5.0, "Seconds between sysfs polls.")
     auto_add: bool = option(boolean, False, "Start a camera for every discovered capture device.")
     sysfs_root: str = option(text(), "/sys", "sysfs mount point (for polling).")

@@ -109,8 +109,13 @@ class SnapshotTaken(BridgeEvent):
     height: int = 0
 
     def data(self) -> dict[str, Any]:
-        return {"camera": self.camera, "taken_at": self.taken_at, "width": self.width,
-                "height": self.height, "bytes": len(self.jpeg)}
+        return {
+            "camera": self.camera,
+            "taken_at": self.taken_at,
+            "width": self.width,
+            "height": self.height,
+            "bytes": len(self.jpeg),
+        }
 
 
 @dataclass(frozen=True)
@@ -237,8 +242,13 @@ class ConfigReloaded(BridgeEvent):
     changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def data(self) -> dict[str, Any]:
-        return {"applied": self.applied, "source": self.source, "errors": list(self.errors),
-                "summary": self.summary, "changes": dict(self.changes)}
+        return {
+            "applied": self.applied,
+            "source": self.source,
+            "errors": list(self.errors),
+            "summary": self.summary,
+            "changes": dict(self.changes),
+        }
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,13 @@ class BestSnapshots:
         self._quality = quality
         self._best: dict[str, tuple[str, float, float]] = {}  # label -> (track id, score, time)
 
-    def make(self, frame: Frame, events: list[tuple[str, Track]], now: float,
-             picture_for: Callable[[Frame], Frame] | None = None) -> dict[str, EventPicture]:
+    def make(
+        self,
+        frame: Frame,
+        events: list[tuple[str, Track]],
+        now: float,
+        picture_for: Callable[[Frame], Frame] | None = None,
+    ) -> dict[str, EventPicture]:
         """Label -> :class:`EventPicture` for the labels whose ``events`` (detection frame
         ``frame``'s) start an event or raise its best score; marks the pictured tracks
         ``snapshot_available``. ``picture_for(frame)`` gives the picture to draw on (the snapshot
@@ -62,8 +67,12 @@ class BestSnapshots:
                 continue
             best = self._best.get(track.label)
             fresh = kind == "new" or best is None or (best[0] != track.id and best[1] < track.top_score)
-            better = (best is not None and best[0] == track.id and track.top_score >= best[1] + SCORE_GAIN
-                      and now - best[2] >= MIN_INTERVAL)
+            better = (
+                best is not None
+                and best[0] == track.id
+                and track.top_score >= best[1] + SCORE_GAIN
+                and now - best[2] >= MIN_INTERVAL
+            )
             if (fresh or better) and (track.label not in chosen or chosen[track.label].top_score < track.top_score):
                 chosen[track.label] = track
         if not chosen:
@@ -85,9 +94,15 @@ class BestSnapshots:
                 f = plane.shape[1] / w  # 1 for Y, 1/2 for the 4:2:0 chroma planes
                 x1, y1, x2, y2 = (round(c * f) for c in box)
                 cv2.rectangle(plane, (x1, y1), (x2, y2), value, max(1, round(max(2, w // 400) * f)))
-                cv2.putText(plane, text, (x1, max(round(12 * f), y1 - round(6 * f))),
-                            cv2.FONT_HERSHEY_SIMPLEX, max(0.5, w / 1600) * f, value,
-                            max(1, round(max(1, w // 800) * f)))
+                cv2.putText(
+                    plane,
+                    text,
+                    (x1, max(round(12 * f), y1 - round(6 * f))),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.5, w / 1600) * f,
+                    value,
+                    max(1, round(max(1, w // 800) * f)),
+                )
             try:
                 jpeg = picture.encode_planes(drawn, self._quality)
                 crop = picture.encode_planes(_crop(planes, track.box), self._quality)
@@ -111,4 +126,4 @@ def _crop(planes: picture.Planes, box: tuple[float, float, float, float]) -> pic
     x2, y2 = max(x1 + 16, x2 + x2 % 2), max(y1 + 16, y2 + y2 % 2)
     x2, y2 = min(x2, w - w % 2), min(y2, h - h % 2)
     y, cb, cr = planes
-    return (y[y1:y2, x1:x2], cb[y1 // 2:y2 // 2, x1 // 2:x2 // 2], cr[y1 // 2:y2 // 2, x1 // 2:x2 // 2])
+    return (y[y1:y2, x1:x2], cb[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2], cr[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2])

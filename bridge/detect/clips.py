@@ -93,8 +93,9 @@ class ClipRecorder:
     :meth:`close` writes what was recorded.
     """
 
-    def __init__(self, camera: Camera, config: ClipsConfig, root: Path,
-                 emit: Callable[[list[dict[str, Any]]], None]) -> None:
+    def __init__(
+        self, camera: Camera, config: ClipsConfig, root: Path, emit: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
         self._camera = camera
         self.config = config
         self.dir = root / camera.id
@@ -151,8 +152,9 @@ class ClipRecorder:
                 self._emit(held)
             return
         self._ring.stop(rec)
-        task = asyncio.get_running_loop().create_task(self._write(rec, ids, held),
-                                                        name=f"camera[{self._camera.id}].clip")
+        task = asyncio.get_running_loop().create_task(
+            self._write(rec, ids, held), name=f"camera[{self._camera.id}].clip"
+        )
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -161,8 +163,12 @@ class ClipRecorder:
         try:
             written = await asyncio.to_thread(self._write_files, rec, ids)
         except Exception as err:  # a failed clip must not stop detection; the ends still go out
-            _LOGGER.log(logging.DEBUG if self._warned else logging.WARNING,
-                        "camera %s: clip not written: %s", self._camera.id, err)
+            _LOGGER.log(
+                logging.DEBUG if self._warned else logging.WARNING,
+                "camera %s: clip not written: %s",
+                self._camera.id,
+                err,
+            )
             self._warned = True
         for event in held:
             if written:
@@ -175,8 +181,7 @@ class ClipRecorder:
         cfg = self.config
         if cfg.min_free_mb and free_bytes(self.dir) < cfg.min_free_mb * MIB:
             self.skipped += 1
-            raise OSError(f"low disk space: less than {cfg.min_free_mb} MiB free for clips "
-                          "(detect.clips.min_free_mb)")
+            raise OSError(f"low disk space: less than {cfg.min_free_mb} MiB free for clips (detect.clips.min_free_mb)")
         self.dir.mkdir(parents=True, exist_ok=True)
         path = clip_path(self.dir.parent, self._camera.id, ids[0])
         temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp.mp4")
@@ -195,9 +200,17 @@ class ClipRecorder:
         fsync_dir(self.dir)
         self.written += 1
         span = rec.items[-1].monotonic - rec.items[0].monotonic if rec.items else 0.0
-        _LOGGER.info("camera %s: clip %s (%.1f s, %d packets over %.1f s, %d KiB%s%s)", self._camera.id, path.name,
-                     duration, len(rec.items), span, rec.bytes // 1024, ", truncated" if rec.truncated else "",
-                     ", cut: the stream reconnected" if rec.cut else "")
+        _LOGGER.info(
+            "camera %s: clip %s (%.1f s, %d packets over %.1f s, %d KiB%s%s)",
+            self._camera.id,
+            path.name,
+            duration,
+            len(rec.items),
+            span,
+            rec.bytes // 1024,
+            ", truncated" if rec.truncated else "",
+            ", cut: the stream reconnected" if rec.cut else "",
+        )
         apply_retention(self.dir, cfg, time.time())
         return True
 

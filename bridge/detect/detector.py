@@ -61,9 +61,11 @@ class Detection:
     def as_dict(self, width: int, height: int) -> dict[str, object]:
         """JSON-able, with the box relative to a ``width`` x ``height`` image (0..1)."""
         x1, y1, x2, y2 = self.box
-        return {"label": self.label, "score": round(self.score, 4),
-                "box": [round(max(0.0, min(1.0, v)), 4)
-                        for v in (x1 / width, y1 / height, x2 / width, y2 / height)]}
+        return {
+            "label": self.label,
+            "score": round(self.score, 4),
+            "box": [round(max(0.0, min(1.0, v)), 4) for v in (x1 / width, y1 / height, x2 / width, y2 / height)],
+        }
 
 
 class Detector(Protocol):
@@ -116,9 +118,12 @@ def read_labels(path: str | None, count: int, model: str = "model") -> tuple[str
     the ``model`` (its file, named in the message) does not have COCO's 80 classes."""
     if path is None:
         if count != len(COCO80):
-            raise ModelError(model, f"a model of {count} classes and no labels file: COCO's "
-                                    f"{len(COCO80)} names do not fit it; set detect.labels to a file of "
-                                    f"its {count} class names, one a line")
+            raise ModelError(
+                model,
+                f"a model of {count} classes and no labels file: COCO's "
+                f"{len(COCO80)} names do not fit it; set detect.labels to a file of "
+                f"its {count} class names, one a line",
+            )
         names = list(COCO80)
     else:
         try:

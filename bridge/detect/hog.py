@@ -43,5 +43,7 @@ class HogDetector:
         scores = 1.0 / (1.0 + np.exp(-2.0 * np.asarray(weights, np.float32).reshape(-1)))
         boxes = np.concatenate((rects[:, :2], rects[:, :2] + rects[:, 2:]), 1) / scale
         keep = [i for i in nms(boxes, scores, np.zeros(len(scores), int), NMS_IOU) if scores[i] >= min_score]
-        return [Detection("person", float(scores[i]), tuple(float(v) for v in boxes[i]))  # type: ignore[arg-type]
-                for i in keep]
+        return [
+            Detection("person", float(scores[i]), tuple(float(v) for v in boxes[i]))  # type: ignore[arg-type]
+            for i in keep
+        ]

@@ -28,8 +28,10 @@ _LOGGER = logging.getLogger(__name__)
 STRIDES = (8, 16, 32)
 NMS_IOU = 0.45
 PAD_VALUE = 114
-EXPECTED = ("input 1x3xHxW float32 (H, W multiples of 32); output 1xNx(5+C) (YOLOX raw head, "
-            "N = HW/64 + HW/256 + HW/1024) or 1x(4+C)xN (YOLOv8/YOLO11)")
+EXPECTED = (
+    "input 1x3xHxW float32 (H, W multiples of 32); output 1xNx(5+C) (YOLOX raw head, "
+    "N = HW/64 + HW/256 + HW/1024) or 1x(4+C)xN (YOLOv8/YOLO11)"
+)
 
 
 def _cells(height: int, width: int) -> int:
@@ -59,8 +61,9 @@ class OnnxDetector:
         try:
             self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors
-            raise ModelError(path, f"not a loadable ONNX model ({err.__class__.__name__}); "
-                                   f"expected {EXPECTED}") from None
+            raise ModelError(
+                path, f"not a loadable ONNX model ({err.__class__.__name__}); expected {EXPECTED}"
+            ) from None
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         shape_in = list(inputs[0].shape) if len(inputs) == 1 else []
         shape_out = list(outputs[0].shape) if outputs else []
@@ -78,8 +81,10 @@ class OnnxDetector:
         elif cols == cells and isinstance(rows, int) and rows > 4:
             self.layout, classes = "yolov8", rows - 4
         else:
-            raise ModelError(path, f"unsupported output shape: expected {EXPECTED} with N = {cells} "
-                                   f"for a {width}x{height} input; {got}")
+            raise ModelError(
+                path,
+                f"unsupported output shape: expected {EXPECTED} with N = {cells} for a {width}x{height} input; {got}",
+            )
         self.path = path
         self.size = (width, height)
         self._input = inputs[0].name
@@ -87,13 +92,14 @@ class OnnxDetector:
         if self.layout == "yolox":
             grids, strides = [], []
             for s in STRIDES:
-                ys, xs = np.mgrid[0:height // s, 0:width // s]
+                ys, xs = np.mgrid[0 : height // s, 0 : width // s]
                 grids.append(np.stack((xs, ys), -1).reshape(-1, 2))
                 strides.append(np.full((grids[-1].shape[0], 1), s))
             self._grid = np.concatenate(grids).astype(np.float32)
             self._stride = np.concatenate(strides).astype(np.float32)
-        _LOGGER.info("detector: %s (%s, %dx%d, %d classes, %d thread(s))", path, self.layout,
-                     width, height, classes, threads)
+        _LOGGER.info(
+            "detector: %s (%s, %dx%d, %d classes, %d thread(s))", path, self.layout, width, height, classes, threads
+        )
 
     def detect(self, image: np.ndarray, min_score: float) -> list[Detection]:
         """Objects in ``image`` (``HxWx3 uint8 BGR``) scoring at least ``min_score`` (0..1),
@@ -124,9 +130,10 @@ class OnnxDetector:
         boxes = np.concatenate((xy - wh / 2, xy + wh / 2), 1) / scale
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, image.shape[1])
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, image.shape[0])
-        return [Detection(self.labels[int(classes[i])], float(scores[i]),
-                          tuple(float(v) for v in boxes[i]))  # type: ignore[arg-type]
-                for i in nms(boxes, scores, classes, NMS_IOU)]
+        return [
+            Detection(self.labels[int(classes[i])], float(scores[i]), tuple(float(v) for v in boxes[i]))  # type: ignore[arg-type]
+            for i in nms(boxes, scores, classes, NMS_IOU)
+        ]
 
 
 def _fmt(shape: list[object]) -> str:

@@ -51,5 +51,10 @@ class DetectStats:
         """The ``detect/stats`` payload: ``fps``, ``inference_ms`` (last run, or null),
         ``frames``, ``runs``, ``skipped``."""
         last = self.last_inference
-        return {"fps": self.fps, "inference_ms": round(last * 1000, 1) if last is not None else None,
-                "frames": self.frames, "runs": self.runs, "skipped": self.skipped}
+        return {
+            "fps": self.fps,
+            "inference_ms": round(last * 1000, 1) if last is not None else None,
+            "frames": self.frames,
+            "runs": self.runs,
+            "skipped": self.skipped,
+        }

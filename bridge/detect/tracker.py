@@ -63,10 +63,20 @@ class Track:
 
     def payload(self, kind: str, frame_time: float) -> dict[str, Any]:
         """The event payload (docs/mqtt.md ``{base}/{camera}/events``)."""
-        return {"type": kind, "id": self.id, "label": self.label, "score": round(self.score, 4),
-                "top_score": round(self.top_score, 4), "box": [round(v, 4) for v in self.box],
-                "zones": list(self.zones), "start_time": self.start_time, "end_time": self.end_time,
-                "end_reason": self.end_reason, "snapshot_available": self.snapshot_available, "frame_time": frame_time}
+        return {
+            "type": kind,
+            "id": self.id,
+            "label": self.label,
+            "score": round(self.score, 4),
+            "top_score": round(self.top_score, 4),
+            "box": [round(v, 4) for v in self.box],
+            "zones": list(self.zones),
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "end_reason": self.end_reason,
+            "snapshot_available": self.snapshot_available,
+            "frame_time": frame_time,
+        }
 
 
 def zones_of(box: Box, zones: dict[str, tuple[tuple[float, float], ...]]) -> tuple[str, ...]:
@@ -75,8 +85,9 @@ def zones_of(box: Box, zones: dict[str, tuple[tuple[float, float], ...]]) -> tup
     import cv2  # OpenCV only once this is used (a snapshot-only bridge never loads it)
 
     point = ((box[0] + box[2]) / 2, box[3])
-    return tuple(name for name, poly in zones.items()
-                 if cv2.pointPolygonTest(np.array(poly, np.float32), point, False) >= 0)
+    return tuple(
+        name for name, poly in zones.items() if cv2.pointPolygonTest(np.array(poly, np.float32), point, False) >= 0
+    )
 
 
 class Tracker:
@@ -94,8 +105,9 @@ class Tracker:
                 counts[track.label] = counts.get(track.label, 0) + 1
         return counts
 
-    def update(self, detections: list[tuple[str, float, Box]], frame_time: float,
-               now: float | None = None) -> list[tuple[str, Track]]:
+    def update(
+        self, detections: list[tuple[str, float, Box]], frame_time: float, now: float | None = None
+    ) -> list[tuple[str, Track]]:
         """Feed one frame's detections ``(label, score, relative box)``; returns the events
         ``(type, track)`` it causes, ``type`` being ``new``, ``update`` or ``end``. ``now``
         (monotonic-like seconds, default ``time.monotonic()``) paces update events."""
@@ -146,15 +158,17 @@ class Tracker:
         self.tracks.clear()
         return events
 
-    def _scored(self, track: Track, score: float, now: float, frame_time: float,
-                events: list[tuple[str, Track]]) -> None:
+    def _scored(
+        self, track: Track, score: float, now: float, frame_time: float, events: list[tuple[str, Track]]
+    ) -> None:
         cfg = self._config
-        track.scores = (track.scores + [score])[-cfg.score_frames:]
+        track.scores = (track.scores + [score])[-cfg.score_frames :]
         track.top_score = max(track.top_score, score)
         track.zones = zones_of(track.box, cfg.zones)
         if not track.confirmed:
-            if (len(track.scores) >= cfg.score_frames
-                    and statistics.median(track.scores) >= cfg.threshold_for(track.label)):
+            if len(track.scores) >= cfg.score_frames and statistics.median(track.scores) >= cfg.threshold_for(
+                track.label
+            ):
                 track.confirmed = True
                 self._sent(track, now)
                 events.append(("new", track))

@@ -104,14 +104,27 @@ class TrainingCapture:
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
                 raise OSError("JPEG encode failed")
-            sidecar = json.dumps({"camera": self._camera, "time": frame_time, "width": image.shape[1],
-                                  "height": image.shape[0], "detections": detections}, indent=1).encode()
+            sidecar = json.dumps(
+                {
+                    "camera": self._camera,
+                    "time": frame_time,
+                    "width": image.shape[1],
+                    "height": image.shape[0],
+                    "detections": detections,
+                },
+                indent=1,
+            ).encode()
             write_atomic(folder / f"{name}.jpg", jpeg.tobytes())
             write_atomic(folder / f"{name}.json", sidecar)
             self._grow(len(jpeg) + len(sidecar))
         except OSError as err:
-            _LOGGER.log(logging.DEBUG if self._warned else logging.WARNING,
-                        "camera %s: cannot save a capture in %s: %s", self._camera, folder, err)
+            _LOGGER.log(
+                logging.DEBUG if self._warned else logging.WARNING,
+                "camera %s: cannot save a capture in %s: %s",
+                self._camera,
+                folder,
+                err,
+            )
             self._warned = True
             return None
         self._warned = False

@@ -84,19 +84,33 @@ class DetectWorker(Service):
     loaded.
     """
 
-    def __init__(self, camera: Camera, config: DetectConfig, on_update: Callable[[DetectUpdate], None],
-                 *, capture_root: Path, snapshot_width: int | None = None, snapshot_quality: int = 85,
-                 enabled: bool = True, clip_root: Path | None = None, event_urls: bool = False,
-                 save_switch: Callable[[bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        config: DetectConfig,
+        on_update: Callable[[DetectUpdate], None],
+        *,
+        capture_root: Path,
+        snapshot_width: int | None = None,
+        snapshot_quality: int = 85,
+        enabled: bool = True,
+        clip_root: Path | None = None,
+        event_urls: bool = False,
+        save_switch: Callable[[bool], None] | None = None,
+    ) -> None:
         super().__init__()
         self._camera = camera
         self.config = config
         self._deliver = on_update
         #: event payloads carry ``snapshot_url``/``clip_url`` (the API serves them)
         self._event_urls = event_urls
-        self._clips = (ClipRecorder(camera, config.clips, Path(config.clips.dir) if config.clips.dir else clip_root,
-                                    self._held_ended)
-                       if config.clips.enabled and clip_root is not None else None)
+        self._clips = (
+            ClipRecorder(
+                camera, config.clips, Path(config.clips.dir) if config.clips.dir else clip_root, self._held_ended
+            )
+            if config.clips.enabled and clip_root is not None
+            else None
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
@@ -287,8 +301,12 @@ class DetectWorker(Service):
             try:
                 outcome = await loop.run_in_executor(self._executor, self._process, frame)
             except ValueError as err:  # an MJPEG frame that does not decode
-                _LOGGER.log(logging.DEBUG if warned else logging.WARNING,
-                            "camera %s: detection frame skipped: %s", self._camera.id, err)
+                _LOGGER.log(
+                    logging.DEBUG if warned else logging.WARNING,
+                    "camera %s: detection frame skipped: %s",
+                    self._camera.id,
+                    err,
+                )
                 warned = True
                 continue
             warned = False
@@ -317,8 +335,11 @@ class DetectWorker(Service):
             self._on_update(update)
 
     def _apply(self, outcome: _Outcome, frame: Frame) -> None:
-        update = DetectUpdate(self._camera.id, snapshots={k: p.jpeg for k, p in outcome.snapshots.items()},
-                              crops={k: p.crop for k, p in outcome.snapshots.items()})
+        update = DetectUpdate(
+            self._camera.id,
+            snapshots={k: p.jpeg for k, p in outcome.snapshots.items()},
+            crops={k: p.crop for k, p in outcome.snapshots.items()},
+        )
         for pic in outcome.snapshots.values():
             self.event_pictures.pop(pic.event_id, None)
             self.event_pictures[pic.event_id] = pic
@@ -369,8 +390,14 @@ class DetectWorker(Service):
         for kind, track in events:
             self.stats.events[(track.label, kind)] += 1
         snapshots = self._best.make(frame, events, time.monotonic(), self._camera.snapshot_picture)
-        self._capture.offer(image, [{"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
-                                    for label, score, box in detections], frame.time)
+        self._capture.offer(
+            image,
+            [
+                {"label": label, "score": round(score, 4), "box": [round(v, 4) for v in box]}
+                for label, score, box in detections
+            ],
+            frame.time,
+        )
         self.stats.frame(time.perf_counter() - started)
         return _Outcome(bool(moving), events, snapshots, self._tracker.counts())
 
@@ -389,5 +416,9 @@ class DetectWorker(Service):
         half_h = max(y2 - y1, REGION_MIN) / 2
         x1, x2 = max(0.0, cx - half_w), min(1.0, cx + half_w)
         y1, y2 = max(0.0, cy - half_h), min(1.0, cy + half_h)
-        return int(x1 * width), int(y1 * height), max(int(x1 * width) + 2, round(x2 * width)), \
-            max(int(y1 * height) + 2, round(y2 * height))
+        return (
+            int(x1 * width),
+            int(y1 * height),
+            max(int(x1 * width) + 2, round(x2 * width)),
+            max(int(y1 * height) + 2, round(y2 * height)),
+        )

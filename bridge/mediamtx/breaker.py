@@ -48,10 +48,16 @@ class CircuitBreaker:
     use from the event loop.
     """
 
-    def __init__(self, failures: tuple[type[BaseException], ...], *, threshold: int = BREAKER_THRESHOLD,
-                 base: float = BREAKER_BASE, cap: float = BREAKER_CAP,
-                 clock: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        failures: tuple[type[BaseException], ...],
+        *,
+        threshold: int = BREAKER_THRESHOLD,
+        base: float = BREAKER_BASE,
+        cap: float = BREAKER_CAP,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self._failures = failures
         self._threshold = threshold
         self._base = base

@@ -60,15 +60,24 @@ class PathStats:
         inbound = item.get("inboundBytes", item.get("bytesReceived", 0))
         outbound = item.get("outboundBytes", item.get("bytesSent", 0))
         source = item.get("source") or {}
-        return cls(name=str(item.get("name", "")), online=bool(online),
-                   readers=len(item.get("readers") or []), inbound_bytes=int(inbound or 0),
-                   outbound_bytes=int(outbound or 0),
-                   source=source.get("type") if isinstance(source, dict) else None)
+        return cls(
+            name=str(item.get("name", "")),
+            online=bool(online),
+            readers=len(item.get("readers") or []),
+            inbound_bytes=int(inbound or 0),
+            outbound_bytes=int(outbound or 0),
+            source=source.get("type") if isinstance(source, dict) else None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The API/status form."""
-        return {"path": self.name, "online": self.online, "readers": self.readers,
-                "inbound_bytes": self.inbound_bytes, "outbound_bytes": self.outbound_bytes}
+        return {
+            "path": self.name,
+            "online": self.online,
+            "readers": self.readers,
+            "inbound_bytes": self.inbound_bytes,
+            "outbound_bytes": self.outbound_bytes,
+        }
 
 
 class MediamtxClient:
@@ -79,8 +88,9 @@ class MediamtxClient:
     :class:`MediamtxError` on other 4xx. Use as ``async with`` (owns an aiohttp session).
     """
 
-    def __init__(self, api_url: str, *, username: str | None = None, password: str | None = None,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str, *, username: str | None = None, password: str | None = None, timeout: float = 5.0
+    ) -> None:
         self._base = api_url.rstrip("/")
         self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password or "")} if username else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -97,8 +107,9 @@ class MediamtxClient:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    params: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> Any:
         assert self._session is not None, "use the client as an async context manager"
         self.requests += 1
         url = self._base + path
@@ -176,8 +187,10 @@ class MediamtxClient:
 
     async def list_recordings(self) -> dict[str, list[str]]:
         """``GET /v3/recordings/list`` (every page): path -> segment start times (RFC 3339)."""
-        return {item.get("name", ""): [s.get("start", "") for s in item.get("segments") or []]
-                for item in await self._pages("/v3/recordings/list")}
+        return {
+            item.get("name", ""): [s.get("start", "") for s in item.get("segments") or []]
+            for item in await self._pages("/v3/recordings/list")
+        }
 
     async def get_recordings(self, name: str) -> list[str]:
         """``GET /v3/recordings/get/{name}``: the path's segment start times (RFC 3339)."""

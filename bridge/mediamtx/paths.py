@@ -18,8 +18,15 @@ from ..config import CameraConfig, MediamtxConfig
 from ..redact import mask_url
 
 #: MediaMTX path options whose values are Go durations (``1h`` comes back as ``1h0m0s``)
-DURATION_KEYS = frozenset({"recordSegmentDuration", "recordDeleteAfter", "recordPartDuration",
-                           "sourceOnDemandStartTimeout", "sourceOnDemandCloseAfter"})
+DURATION_KEYS = frozenset(
+    {
+        "recordSegmentDuration",
+        "recordDeleteAfter",
+        "recordPartDuration",
+        "sourceOnDemandStartTimeout",
+        "sourceOnDemandCloseAfter",
+    }
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s|d)")
 MAX_DURATION_TEXT = 64  #: longest duration text parsed (``1h0m0s`` is 6)
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -76,7 +83,7 @@ def publisher_command(cam: CameraConfig, formats: Iterable[str] | None = None) -
             args += ["-framerate", f"{cam.framerate:g}"]
         args += ["-i", cam.source]
     elif cam.kind == "lavfi":
-        args += ["-re", "-f", "lavfi", "-i", cam.source[len("lavfi:"):]]
+        args += ["-re", "-f", "lavfi", "-i", cam.source[len("lavfi:") :]]
     elif cam.kind == "file":
         args += ["-re", "-stream_loop", "-1", "-i", cam.source]
     else:
@@ -85,8 +92,9 @@ def publisher_command(cam: CameraConfig, formats: Iterable[str] | None = None) -
     return shlex.join(args) + " " + PUBLISH_TARGET
 
 
-def path_conf(cam: CameraConfig, cfg: MediamtxConfig, record: bool,
-              formats: Iterable[str] | None = None) -> dict[str, Any]:
+def path_conf(
+    cam: CameraConfig, cfg: MediamtxConfig, record: bool, formats: Iterable[str] | None = None
+) -> dict[str, Any]:
     """The MediaMTX path configuration (``PathConf``) for camera ``cam``, recording or not:
     it restreams (and records) the camera's ``restream`` stream."""
     cam = cam.stream_config(cam.stream_of("restream"))
@@ -96,8 +104,15 @@ def path_conf(cam: CameraConfig, cfg: MediamtxConfig, record: bool,
         conf = {"source": cam.source, "sourceOnDemand": False, "rtspTransport": cam.transport}
     else:
         conf = {"source": "publisher", "runOnInit": publisher_command(cam, formats), "runOnInitRestart": True}
-    conf.update({"record": record, "recordPath": rec.path, "recordFormat": rec.format,
-                 "recordSegmentDuration": rec.segment_duration, "recordDeleteAfter": rec.delete_after})
+    conf.update(
+        {
+            "record": record,
+            "recordPath": rec.path,
+            "recordFormat": rec.format,
+            "recordSegmentDuration": rec.segment_duration,
+            "recordDeleteAfter": rec.delete_after,
+        }
+    )
     return conf
 
 
@@ -105,5 +120,8 @@ def stream_urls(cfg: MediamtxConfig, path: str) -> dict[str, str]:
     """Viewer URLs of ``path``: ``rtsp``, ``hls`` (playlist) and ``webrtc`` (MediaMTX's page;
     its WHEP endpoint is that URL plus ``/whep``). Credentials in the bases are masked: these
     URLs go to MQTT and the API."""
-    return {"rtsp": mask_url(f"{cfg.rtsp_url}/{path}"), "hls": mask_url(f"{cfg.hls_url}/{path}/index.m3u8"),
-            "webrtc": mask_url(f"{cfg.webrtc_url}/{path}")}
+    return {
+        "rtsp": mask_url(f"{cfg.rtsp_url}/{path}"),
+        "hls": mask_url(f"{cfg.hls_url}/{path}/index.m3u8"),
+        "webrtc": mask_url(f"{cfg.webrtc_url}/{path}"),
+    }

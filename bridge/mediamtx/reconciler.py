@@ -96,6 +96,10 @@ async def reconcile(api: PathApi, desired: dict[str, dict[str, Any]], owned: set
                 continue
         result.owned.discard(name)
     if result.changed:
-        _LOGGER.info("mediamtx: paths added %s, patched %s, deleted %s", result.added or "-",
-                     result.patched or "-", result.deleted or "-")
+        _LOGGER.info(
+            "mediamtx: paths added %s, patched %s, deleted %s",
+            result.added or "-",
+            result.patched or "-",
+            result.deleted or "-",
+        )
     return result

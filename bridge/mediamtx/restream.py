@@ -78,8 +78,9 @@ class Restream:
             self._via[config.id] = DIRECT
             return config
         self._via[config.id] = MEDIAMTX
-        return dataclasses.replace(config, url=f"{self._service.config.rtsp_url}/{config.id}", device=None,
-                                   transport="tcp")
+        return dataclasses.replace(
+            config, url=f"{self._service.config.rtsp_url}/{config.id}", device=None, transport="tcp"
+        )
 
     def _on_change(self) -> None:
         service = self._service
@@ -98,8 +99,7 @@ class Restream:
             current = self._via[cam_id]
             if current == MEDIAMTX and not service.available:
                 why = "MediaMTX unavailable: reading the camera directly"
-            elif (current == DIRECT and self._ready(restreamed)
-                  and now - self._switched_at.get(cam_id, -dwell) >= dwell):
+            elif current == DIRECT and self._ready(restreamed) and now - self._switched_at.get(cam_id, -dwell) >= dwell:
                 why = "MediaMTX available: reading its restream"
             else:
                 continue

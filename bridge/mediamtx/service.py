@@ -76,16 +76,16 @@ class MediamtxService(Service):
     that changed something (availability, statistics) and after recording switches.
     """
 
-    def __init__(self, config: MediamtxConfig, cameras: CameraSet, store: Store | None,
-                 bus: EventBus) -> None:
+    def __init__(self, config: MediamtxConfig, cameras: CameraSet, store: Store | None, bus: EventBus) -> None:
         super().__init__()
         self.config = config
         self._cameras = cameras
         self._store = store
         self._bus = bus
         bus.listen(self._on_event)
-        self.client = MediamtxClient(config.api_url, username=config.username, password=config.password,
-                                     timeout=config.request_timeout)
+        self.client = MediamtxClient(
+            config.api_url, username=config.username, password=config.password, timeout=config.request_timeout
+        )
         self.breaker = CircuitBreaker((MediamtxUnavailable,))
         self.api = _Guarded(self.client, self.breaker)
         self.available = False
@@ -152,28 +152,39 @@ class MediamtxService(Service):
     def camera_info(self, cam_id: str) -> dict[str, Any]:
         """Path metrics and recording of one camera (the API's ``mediamtx`` field)."""
         stats = self.paths.get(cam_id)
-        return {"path": cam_id, "online": stats.online if stats else False,
-                "readers": stats.readers if stats else 0,
-                "inbound_bytes": stats.inbound_bytes if stats else 0,
-                "outbound_bytes": stats.outbound_bytes if stats else 0,
-                "recording": self.recording(cam_id)}
+        return {
+            "path": cam_id,
+            "online": stats.online if stats else False,
+            "readers": stats.readers if stats else 0,
+            "inbound_bytes": stats.inbound_bytes if stats else 0,
+            "outbound_bytes": stats.outbound_bytes if stats else 0,
+            "recording": self.recording(cam_id),
+        }
 
     def status(self) -> dict[str, Any]:
         """``/health/mediamtx``: availability, circuit, MediaMTX version/started, last reconcile."""
         result = self.last_result
-        return {"status": "available" if self.available else "unavailable",
-                "circuit": str(self.breaker.state), "retry_in_s": round(self.breaker.retry_in, 1),
-                "version": self.info.get("version"), "started": self.info.get("started"),
-                "error": self.error, "paths": len(self.paths), "owned_paths": len(self.owned),
-                "reconciles": self.reconciles,
-                "conflicts": sorted(result.conflicts) if result else [],
-                "failed": sorted(result.failed) if result else []}
+        return {
+            "status": "available" if self.available else "unavailable",
+            "circuit": str(self.breaker.state),
+            "retry_in_s": round(self.breaker.retry_in, 1),
+            "version": self.info.get("version"),
+            "started": self.info.get("started"),
+            "error": self.error,
+            "paths": len(self.paths),
+            "owned_paths": len(self.owned),
+            "reconciles": self.reconciles,
+            "conflicts": sorted(result.conflicts) if result else [],
+            "failed": sorted(result.failed) if result else [],
+        }
 
     def desired(self) -> dict[str, dict[str, Any]]:
         """Path name -> configuration for every camera of the bridge."""
-        return {cam_id: path_conf(cam.config, self.config, self.recording(cam_id), self.formats.get(cam_id))
-                for cam_id, cam in list(self._cameras.cameras.items())
-                if cam_id not in self._cameras.disabled}  # a camera switched off is not pulled
+        return {
+            cam_id: path_conf(cam.config, self.config, self.recording(cam_id), self.formats.get(cam_id))
+            for cam_id, cam in list(self._cameras.cameras.items())
+            if cam_id not in self._cameras.disabled
+        }  # a camera switched off is not pulled
 
     # -- commands --------------------------------------------------------------------------
 
@@ -261,8 +272,10 @@ class MediamtxService(Service):
             self.reconciles += 1
             previous, self.last_result = self.last_result, result
             if result.conflicts and (previous is None or previous.conflicts != result.conflicts):
-                _LOGGER.warning("mediamtx: paths %s exist with other options and were not created by "
-                                "the bridge: left alone", result.conflicts)
+                _LOGGER.warning(
+                    "mediamtx: paths %s exist with other options and were not created by the bridge: left alone",
+                    result.conflicts,
+                )
             for name, why in result.failed.items():  # warned once per fault, then debug
                 known = previous is not None and previous.failed.get(name) == why
                 _LOGGER.log(logging.DEBUG if known else logging.WARNING, "mediamtx: path %s refused: %s", name, why)

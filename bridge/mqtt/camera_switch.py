@@ -31,9 +31,20 @@ def discovery_config(topics: Topics, cam: CameraConfig, device: dict[str, Any]) 
     """The camera's on/off ``switch`` (available while the bridge is: a camera that is off is
     ``offline``, and must still be switchable on)."""
     return discovery.entity_config(
-        topics, "switch", cam.id, "enabled", f"{cam.id}_enabled", device, [topics.bridge_availability],
-        name="Camera", icon="mdi:cctv", command_topic=topics.camera(cam.id, "enabled/set"),
-        state_topic=topics.camera(cam.id, "enabled/state"), payload_on=ON, payload_off=OFF)
+        topics,
+        "switch",
+        cam.id,
+        "enabled",
+        f"{cam.id}_enabled",
+        device,
+        [topics.bridge_availability],
+        name="Camera",
+        icon="mdi:cctv",
+        command_topic=topics.camera(cam.id, "enabled/set"),
+        state_topic=topics.camera(cam.id, "enabled/state"),
+        payload_on=ON,
+        payload_off=OFF,
+    )
 
 
 class CameraSwitchMqtt(Feature):
@@ -41,8 +52,14 @@ class CameraSwitchMqtt(Feature):
     ``mqtt.camera_switch[<camera>]`` (a switch stops or starts a camera: not on the message
     loop)."""
 
-    def __init__(self, view: BridgeView, control: BridgeControl, link: MqttLink, topics: Topics,
-                 run_command: Callable[[Coroutine[Any, Any, None], str], None]) -> None:
+    def __init__(
+        self,
+        view: BridgeView,
+        control: BridgeControl,
+        link: MqttLink,
+        topics: Topics,
+        run_command: Callable[[Coroutine[Any, Any, None], str], None],
+    ) -> None:
         self._view = view
         self._control = control
         self._link = link
@@ -55,15 +72,17 @@ class CameraSwitchMqtt(Feature):
     def state_fields(self) -> dict[str, Any]:
         return {}
 
-    def discovery_configs(self, cameras: list[CameraConfig] | None = None,
-                          with_bridge: bool = True) -> list[discovery.Config]:
+    def discovery_configs(
+        self, cameras: list[CameraConfig] | None = None, with_bridge: bool = True
+    ) -> list[discovery.Config]:
         """None of its own: the switch is one of ``discovery.camera_configs``."""
         return []
 
     def publish_camera(self, cam_id: str) -> None:
         """Publish a camera's retained switch state."""
-        self._link.publish(self._topics.camera(cam_id, "enabled/state"),
-                           ON if self._view.enabled(cam_id) else OFF, retain=True, qos=1)
+        self._link.publish(
+            self._topics.camera(cam_id, "enabled/state"), ON if self._view.enabled(cam_id) else OFF, retain=True, qos=1
+        )
 
     def publish_all(self) -> None:
         for cam_id in self._view.camera_ids():
@@ -74,7 +93,7 @@ class CameraSwitchMqtt(Feature):
         prefix, suffix = f"{self._topics.base}/", "/enabled/set"
         if not topic.startswith(prefix) or not topic.endswith(suffix):
             return False
-        cam_id = topic[len(prefix):-len(suffix)]
+        cam_id = topic[len(prefix) : -len(suffix)]
         text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
         value = text.strip().upper()
         if cam_id not in self._view.camera_ids():

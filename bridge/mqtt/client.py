@@ -70,9 +70,15 @@ class MqttLink(Service):
     go to ``on_message``; ``on_connect`` runs after each (re)connect, before queued messages.
     """
 
-    def __init__(self, config: MqttConfig, *, will: tuple[str, str], subscriptions: list[str],
-                 on_message: Callable[[aiomqtt.Message], None],
-                 on_connect: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        *,
+        will: tuple[str, str],
+        subscriptions: list[str],
+        on_message: Callable[[aiomqtt.Message], None],
+        on_connect: Callable[[], Awaitable[None]],
+    ) -> None:
         super().__init__()
         self._config = config
         self._will = will
@@ -88,8 +94,16 @@ class MqttLink(Service):
         self.connects = 0
         self.published = 0  #: messages handed to the broker (metrics)
 
-    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
-                coalesce: bool = True, guard: Callable[[], bool] | None = None) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        retain: bool = False,
+        qos: int = 0,
+        coalesce: bool = True,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
         """Queue a message; replaces an unsent message for the same topic in its place in the
         queue (unless ``coalesce=False``: events, each of which counts). Messages leave in the
         order they were first queued, so what was published before an event is on the broker
@@ -107,8 +121,7 @@ class MqttLink(Service):
         self._pending[key] = Outgoing(topic, payload, retain, qos, guard)
         self._wake.set()
 
-    async def publish_now(self, topic: str, payload: bytes | str, *, retain: bool = False,
-                          qos: int = 1) -> None:
+    async def publish_now(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 1) -> None:
         """Publish immediately, bypassing the queue (shutdown messages); no-op if offline."""
         if self._client is not None and self.connected.is_set():
             with contextlib.suppress(aiomqtt.MqttError):
@@ -138,8 +151,10 @@ class MqttLink(Service):
         cfg = self._config
         topic, payload = self._will
         return aiomqtt.Client(
-            cfg.host, cfg.port,
-            username=cfg.username, password=cfg.password,
+            cfg.host,
+            cfg.port,
+            username=cfg.username,
+            password=cfg.password,
             identifier=cfg.client_id or f"camera-bridge-{cfg.base_topic.replace('/', '-')}",
             keepalive=cfg.keepalive,
             will=aiomqtt.Will(topic, payload, qos=1, retain=True),

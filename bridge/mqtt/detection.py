@@ -77,8 +77,12 @@ def publish_state(link: MqttLink, topics: Topics, view: BridgeView, cam: str) ->
 
 def clear(link: MqttLink, topics: Topics, cam: CameraConfig) -> None:
     """Clear a removed camera's retained detection topics."""
-    leaves = [*RETAINED, *cam.detect.objects, *(f"{label}/snapshot" for label in cam.detect.objects),
-              *(f"{label}/snapshot/crop" for label in cam.detect.objects)]
+    leaves = [
+        *RETAINED,
+        *cam.detect.objects,
+        *(f"{label}/snapshot" for label in cam.detect.objects),
+        *(f"{label}/snapshot/crop" for label in cam.detect.objects),
+    ]
     for leaf in leaves:
         link.publish(topics.camera(cam.id, leaf), b"", retain=True, qos=1)
 
@@ -88,8 +92,14 @@ def stale_topics(topics: Topics, cam_id: str, payload: dict[str, Any]) -> list[s
     (its motion, counts per label, best snapshots, switch state, stats), to clear them."""
     prefix = f"{topics.base}/{cam_id}/"
     found = [payload.get(key) for key in ("state_topic", "image_topic")]
-    return [t for t in found if isinstance(t, str) and t.startswith(prefix)
-            and t != topics.camera(cam_id, "events") and t[len(prefix):] not in ("availability", "status", "snapshot")]
+    return [
+        t
+        for t in found
+        if isinstance(t, str)
+        and t.startswith(prefix)
+        and t != topics.camera(cam_id, "events")
+        and t[len(prefix) :] not in ("availability", "status", "snapshot")
+    ]
 
 
 def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) -> bool:
@@ -98,7 +108,7 @@ def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) ->
     prefix, suffix = f"{topics.base}/", "/detect/set"
     if not topic.startswith(prefix) or not topic.endswith(suffix):
         return False
-    cam_id = topic[len(prefix):-len(suffix)]
+    cam_id = topic[len(prefix) : -len(suffix)]
     text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
     if text.strip().upper() not in (ON, OFF):
         _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
@@ -110,8 +120,9 @@ def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) ->
     return True
 
 
-def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
-                      availability: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def discovery_configs(
+    topics: Topics, cam: CameraConfig, device: dict[str, Any], availability: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
     """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
     and inference time diagnostics, and per tracked label occupancy, count, best snapshot and
     its crop (``image``) and events (``event``, types ``new``/``end``)."""
@@ -122,41 +133,142 @@ def discovery_configs(topics: Topics, cam: CameraConfig, device: dict[str, Any],
     cid = cam.id
     stats = topics.camera(cid, "detect/stats")
     configs = [
-        entity_config(topics, "binary_sensor", cid, "motion", f"{cid}_motion", device, availability,
-                name="Motion", device_class="motion", state_topic=topics.camera(cid, "motion"),
-                payload_on=ON, payload_off=OFF),
-        entity_config(topics, "switch", cid, "detect", f"{cid}_detect", device, availability,
-                name="Detection", icon="mdi:motion-sensor", command_topic=topics.camera(cid, "detect/set"),
-                state_topic=topics.camera(cid, "detect/state"), payload_on=ON, payload_off=OFF),
-        entity_config(topics, "sensor", cid, "detect_fps", f"{cid}_detect_fps", device, availability,
-                name="Detection rate", entity_category="diagnostic", unit_of_measurement="fps",
-                state_class="measurement", suggested_display_precision=1, state_topic=stats,
-                value_template="{{ value_json.fps }}"),
-        entity_config(topics, "sensor", cid, "inference_time", f"{cid}_inference_time", device, availability,
-                name="Inference time", entity_category="diagnostic", unit_of_measurement="ms",
-                device_class="duration", state_class="measurement", suggested_display_precision=0,
-                state_topic=stats, value_template="{{ value_json.inference_ms }}"),
+        entity_config(
+            topics,
+            "binary_sensor",
+            cid,
+            "motion",
+            f"{cid}_motion",
+            device,
+            availability,
+            name="Motion",
+            device_class="motion",
+            state_topic=topics.camera(cid, "motion"),
+            payload_on=ON,
+            payload_off=OFF,
+        ),
+        entity_config(
+            topics,
+            "switch",
+            cid,
+            "detect",
+            f"{cid}_detect",
+            device,
+            availability,
+            name="Detection",
+            icon="mdi:motion-sensor",
+            command_topic=topics.camera(cid, "detect/set"),
+            state_topic=topics.camera(cid, "detect/state"),
+            payload_on=ON,
+            payload_off=OFF,
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            cid,
+            "detect_fps",
+            f"{cid}_detect_fps",
+            device,
+            availability,
+            name="Detection rate",
+            entity_category="diagnostic",
+            unit_of_measurement="fps",
+            state_class="measurement",
+            suggested_display_precision=1,
+            state_topic=stats,
+            value_template="{{ value_json.fps }}",
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            cid,
+            "inference_time",
+            f"{cid}_inference_time",
+            device,
+            availability,
+            name="Inference time",
+            entity_category="diagnostic",
+            unit_of_measurement="ms",
+            device_class="duration",
+            state_class="measurement",
+            suggested_display_precision=0,
+            state_topic=stats,
+            value_template="{{ value_json.inference_ms }}",
+        ),
     ]
     for label in cam.detect.objects:
         title = label.replace("_", " ").capitalize()
         count = topics.camera(cid, label)
         configs += [
-            entity_config(topics, "binary_sensor", cid, f"{label}_occupancy", f"{cid}_{label}_occupancy", device,
-                    availability, name=f"{title} occupancy", device_class="occupancy", state_topic=count,
-                    value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}", payload_on=ON, payload_off=OFF),
-            entity_config(topics, "sensor", cid, f"{label}_count", f"{cid}_{label}_count", device, availability,
-                    name=f"{title} count", state_class="measurement", icon="mdi:counter", state_topic=count),
-            entity_config(topics, "image", cid, f"{label}_snapshot", f"{cid}_{label}_snapshot", device, availability,
-                    name=f"{title} snapshot", image_topic=topics.camera(cid, f"{label}/snapshot"),
-                    content_type="image/jpeg"),
-            entity_config(topics, "image", cid, f"{label}_snapshot_crop", f"{cid}_{label}_snapshot_crop", device,
-                    availability, name=f"{title} snapshot (crop)",
-                    image_topic=topics.camera(cid, f"{label}/snapshot/crop"), content_type="image/jpeg"),
-            entity_config(topics, "event", cid, f"{label}_event", f"{cid}_{label}_event", device, availability,
-                    name=f"{title} detected", event_types=["new", "end"], state_topic=topics.camera(cid, "events"),
-                    value_template=("{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"
-                                    "{\"event_type\": \"{{ value_json.type }}\", \"id\": \"{{ value_json.id }}\", "
-                                    "\"score\": {{ value_json.top_score }}}{% endif %}")),
+            entity_config(
+                topics,
+                "binary_sensor",
+                cid,
+                f"{label}_occupancy",
+                f"{cid}_{label}_occupancy",
+                device,
+                availability,
+                name=f"{title} occupancy",
+                device_class="occupancy",
+                state_topic=count,
+                value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}",
+                payload_on=ON,
+                payload_off=OFF,
+            ),
+            entity_config(
+                topics,
+                "sensor",
+                cid,
+                f"{label}_count",
+                f"{cid}_{label}_count",
+                device,
+                availability,
+                name=f"{title} count",
+                state_class="measurement",
+                icon="mdi:counter",
+                state_topic=count,
+            ),
+            entity_config(
+                topics,
+                "image",
+                cid,
+                f"{label}_snapshot",
+                f"{cid}_{label}_snapshot",
+                device,
+                availability,
+                name=f"{title} snapshot",
+                image_topic=topics.camera(cid, f"{label}/snapshot"),
+                content_type="image/jpeg",
+            ),
+            entity_config(
+                topics,
+                "image",
+                cid,
+                f"{label}_snapshot_crop",
+                f"{cid}_{label}_snapshot_crop",
+                device,
+                availability,
+                name=f"{title} snapshot (crop)",
+                image_topic=topics.camera(cid, f"{label}/snapshot/crop"),
+                content_type="image/jpeg",
+            ),
+            entity_config(
+                topics,
+                "event",
+                cid,
+                f"{label}_event",
+                f"{cid}_{label}_event",
+                device,
+                availability,
+                name=f"{title} detected",
+                event_types=["new", "end"],
+                state_topic=topics.camera(cid, "events"),
+                value_template=(
+                    "{% if value_json.label == '" + label + "' and value_json.type in ['new', 'end'] %}"
+                    '{"event_type": "{{ value_json.type }}", "id": "{{ value_json.id }}", '
+                    '"score": {{ value_json.top_score }}}{% endif %}'
+                ),
+            ),
         ]
     return configs
 
@@ -200,4 +312,3 @@ class DetectionMqtt(Feature):
         if cam_id and cam_id not in self._view.camera_ids():
             for stale in stale_topics(self._topics, cam_id, payload):
                 self._link.publish(stale, b"", retain=True, qos=1)
-

@@ -21,8 +21,13 @@ ORIGIN = {
     "support_url": "https://github.com/camera-bridge/camera-bridge",
 }
 MANUFACTURER = "Camera Bridge"
-_MODELS = {"rtsp": "RTSP camera", "http": "HTTP camera", "usb": "USB camera",
-           "file": "File source", "lavfi": "Synthetic source"}
+_MODELS = {
+    "rtsp": "RTSP camera",
+    "http": "HTTP camera",
+    "usb": "USB camera",
+    "file": "File source",
+    "lavfi": "Synthetic source",
+}
 
 Config = tuple[str, dict[str, Any]]  # (discovery topic, payload)
 
@@ -34,8 +39,10 @@ def timestamp_template(field: str) -> str:
     keeps its current state (unknown until a first value) without a log line, on every HA
     version. The string ``None`` instead is "unknown" only on newer HA; HA 2024.3 logs it as
     "Invalid state message" for a timestamp."""
-    return (f"{{% if value_json.{field} %}}{{{{ value_json.{field} }}}}"
-            "{% else %}{{ value_json | null_keeps_the_state }}{% endif %}")
+    return (
+        f"{{% if value_json.{field} %}}{{{{ value_json.{field} }}}}"
+        "{% else %}{{ value_json | null_keeps_the_state }}{% endif %}"
+    )
 
 
 def bridge_device(topics: Topics) -> dict[str, Any]:
@@ -60,8 +67,16 @@ def camera_device(topics: Topics, cam: CameraConfig) -> dict[str, Any]:
     }
 
 
-def entity_config(topics: Topics, component: str, owner: str, key: str, object_id: str,
-                  device: dict[str, Any], availability: list[str], **fields: Any) -> Config:
+def entity_config(
+    topics: Topics,
+    component: str,
+    owner: str,
+    key: str,
+    object_id: str,
+    device: dict[str, Any],
+    availability: list[str],
+    **fields: Any,
+) -> Config:
     """One entity's discovery message: ``(config topic, payload)`` for HA ``component``
     (``sensor``, ``switch``, ...). ``owner`` is the camera id or ``bridge`` (a reserved camera
     id); the unique id is ``{node_id}_{owner}_{key}``, the entity id ``{component}.{object_id}``;
@@ -78,8 +93,7 @@ def entity_config(topics: Topics, component: str, owner: str, key: str, object_i
     }
     if availability:
         payload["availability"] = [
-            {"topic": t, "payload_available": ONLINE, "payload_not_available": OFFLINE}
-            for t in availability
+            {"topic": t, "payload_available": ONLINE, "payload_not_available": OFFLINE} for t in availability
         ]
         payload["availability_mode"] = "all"
     return topics.discovery(component, object_id), payload
@@ -92,16 +106,51 @@ def bridge_configs(topics: Topics) -> list[Config]:
     node = topics.node_id if topics.member is None else f"{topics.node_id}_{topics.member}"
     owner = topics.bridge_key
     return [
-        entity_config(topics, "binary_sensor", owner, "connectivity", f"{node}_connectivity", device, [],
-                name="Connectivity", device_class="connectivity", entity_category="diagnostic",
-                state_topic=topics.bridge_availability, payload_on=ONLINE, payload_off=OFFLINE),
-        entity_config(topics, "sensor", owner, "version", f"{node}_version", device, avail,
-                name="Version", entity_category="diagnostic", icon="mdi:tag",
-                state_topic=topics.bridge_state, value_template="{{ value_json.version }}"),
-        entity_config(topics, "sensor", owner, "uptime", f"{node}_uptime", device, avail,
-                name="Uptime", entity_category="diagnostic", device_class="duration",
-                unit_of_measurement="s", state_class="total_increasing",
-                state_topic=topics.bridge_state, value_template="{{ value_json.uptime_s }}"),
+        entity_config(
+            topics,
+            "binary_sensor",
+            owner,
+            "connectivity",
+            f"{node}_connectivity",
+            device,
+            [],
+            name="Connectivity",
+            device_class="connectivity",
+            entity_category="diagnostic",
+            state_topic=topics.bridge_availability,
+            payload_on=ONLINE,
+            payload_off=OFFLINE,
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "version",
+            f"{node}_version",
+            device,
+            avail,
+            name="Version",
+            entity_category="diagnostic",
+            icon="mdi:tag",
+            state_topic=topics.bridge_state,
+            value_template="{{ value_json.version }}",
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "uptime",
+            f"{node}_uptime",
+            device,
+            avail,
+            name="Uptime",
+            entity_category="diagnostic",
+            device_class="duration",
+            unit_of_measurement="s",
+            state_class="total_increasing",
+            state_topic=topics.bridge_state,
+            value_template="{{ value_json.uptime_s }}",
+        ),
     ]
 
 
@@ -120,24 +169,71 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     from .camera_switch import discovery_config as switch_config
     from .detection import discovery_configs as detection_configs
 
-    return [*detection_configs(topics, cam, device, both), switch_config(topics, cam, device),
-        entity_config(topics, "camera", cid, "camera", cid, device, both,
-                name=None, topic=topics.camera(cid, "snapshot")),
-        entity_config(topics, "binary_sensor", cid, "connectivity", f"{cid}_connectivity", device, bridge_only,
-                name="Connectivity", device_class="connectivity", entity_category="diagnostic",
-                state_topic=topics.camera(cid, "availability"), payload_on=ONLINE,
-                payload_off=OFFLINE),
-        entity_config(topics, "sensor", cid, "fps", f"{cid}_fps", device, both,
-                name="Frame rate", entity_category="diagnostic", unit_of_measurement="fps",
-                state_class="measurement", icon="mdi:filmstrip", suggested_display_precision=1,
-                state_topic=status, value_template="{{ value_json.fps }}"),
-        entity_config(topics, "sensor", cid, "last_frame", f"{cid}_last_frame", device, bridge_only,
-                name="Last frame", entity_category="diagnostic", device_class="timestamp",
-                state_topic=status,
-                value_template=timestamp_template("last_frame_at")),
-        entity_config(topics, "button", cid, "snapshot", f"{cid}_snapshot", device, both,
-                name="Take snapshot", icon="mdi:camera",
-                command_topic=topics.camera(cid, "snapshot/set"), payload_press="PRESS"),
+    return [
+        *detection_configs(topics, cam, device, both),
+        switch_config(topics, cam, device),
+        entity_config(
+            topics, "camera", cid, "camera", cid, device, both, name=None, topic=topics.camera(cid, "snapshot")
+        ),
+        entity_config(
+            topics,
+            "binary_sensor",
+            cid,
+            "connectivity",
+            f"{cid}_connectivity",
+            device,
+            bridge_only,
+            name="Connectivity",
+            device_class="connectivity",
+            entity_category="diagnostic",
+            state_topic=topics.camera(cid, "availability"),
+            payload_on=ONLINE,
+            payload_off=OFFLINE,
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            cid,
+            "fps",
+            f"{cid}_fps",
+            device,
+            both,
+            name="Frame rate",
+            entity_category="diagnostic",
+            unit_of_measurement="fps",
+            state_class="measurement",
+            icon="mdi:filmstrip",
+            suggested_display_precision=1,
+            state_topic=status,
+            value_template="{{ value_json.fps }}",
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            cid,
+            "last_frame",
+            f"{cid}_last_frame",
+            device,
+            bridge_only,
+            name="Last frame",
+            entity_category="diagnostic",
+            device_class="timestamp",
+            state_topic=status,
+            value_template=timestamp_template("last_frame_at"),
+        ),
+        entity_config(
+            topics,
+            "button",
+            cid,
+            "snapshot",
+            f"{cid}_snapshot",
+            device,
+            both,
+            name="Take snapshot",
+            icon="mdi:camera",
+            command_topic=topics.camera(cid, "snapshot/set"),
+            payload_press="PRESS",
+        ),
     ]
 
 
@@ -152,7 +248,7 @@ def camera_of(topics: Topics, payload: dict[str, Any]) -> str | None:
         return None
     if ident.startswith(f"{prefix}timelapse."):  # a timelapse device (see timelapse_of)
         return None
-    return ident[len(prefix):]
+    return ident[len(prefix) :]
 
 
 TIMELAPSE_STATES = ("created", "running", "paused", "stopped", "completed", "degraded", "error")
@@ -178,7 +274,7 @@ def timelapse_of(topics: Topics, payload: dict[str, Any]) -> str | None:
     prefix = f"{topics.node_id}_timelapse."
     if not isinstance(ident, str) or not ident.startswith(prefix):
         return None
-    return ident[len(prefix):] or None
+    return ident[len(prefix) :] or None
 
 
 def timelapse_configs(topics: Topics, tl_id: str, name: str, camera_id: str) -> list[Config]:
@@ -193,33 +289,125 @@ def timelapse_configs(topics: Topics, tl_id: str, name: str, camera_id: str) -> 
     running = "{{ 'ON' if value_json.state in ('running', 'degraded', 'error') else 'OFF' }}"
     problem = "{{ 'ON' if value_json.state in ('degraded', 'error') else 'OFF' }}"
     return [
-        entity_config(topics, "sensor", owner, "state", f"{oid}_state", device, avail,
-                name="State", icon="mdi:timelapse", device_class="enum", options=list(TIMELAPSE_STATES),
-                state_topic=state, value_template="{{ value_json.state }}",
-                json_attributes_topic=state,
-                json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),
-        entity_config(topics, "sensor", owner, "frames", f"{oid}_frames", device, avail,
-                name="Frames", icon="mdi:image-multiple", unit_of_measurement="frames",
-                state_class="measurement", state_topic=state, value_template="{{ value_json.frames }}"),
-        entity_config(topics, "sensor", owner, "last_capture", f"{oid}_last_capture", device, avail,
-                name="Last capture", device_class="timestamp", state_topic=state,
-                value_template=timestamp_template("last_capture_at")),
-        entity_config(topics, "sensor", owner, "render_progress", f"{oid}_render_progress", device, avail,
-                name="Render progress", icon="mdi:movie-open-cog", unit_of_measurement="%",
-                state_class="measurement", state_topic=topics.timelapse(tl_id, "render"),
-                value_template="{{ value_json.percent }}",
-                json_attributes_topic=topics.timelapse(tl_id, "render")),
-        entity_config(topics, "image", owner, "image", f"{oid}_image", device, avail,
-                name="Latest frame", image_topic=topics.timelapse(tl_id, "image"),
-                content_type="image/jpeg"),
-        entity_config(topics, "switch", owner, "running", f"{oid}_running", device, avail,
-                name="Running", icon="mdi:play-pause", command_topic=command, payload_on="ON",
-                payload_off="OFF", state_topic=state, value_template=running, state_on="ON",
-                state_off="OFF"),
-        entity_config(topics, "button", owner, "render", f"{oid}_render", device, avail,
-                name="Render now", icon="mdi:movie-roll", command_topic=command, payload_press="render"),
-        entity_config(topics, "binary_sensor", owner, "problem", f"{oid}_problem", device, avail,
-                name="Problem", device_class="problem", state_topic=state, value_template=problem,
-                payload_on="ON", payload_off="OFF", json_attributes_topic=state,
-                json_attributes_template="{{ {'reason': value_json.reason} | tojson }}"),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "state",
+            f"{oid}_state",
+            device,
+            avail,
+            name="State",
+            icon="mdi:timelapse",
+            device_class="enum",
+            options=list(TIMELAPSE_STATES),
+            state_topic=state,
+            value_template="{{ value_json.state }}",
+            json_attributes_topic=state,
+            json_attributes_template="{{ {'reason': value_json.reason} | tojson }}",
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "frames",
+            f"{oid}_frames",
+            device,
+            avail,
+            name="Frames",
+            icon="mdi:image-multiple",
+            unit_of_measurement="frames",
+            state_class="measurement",
+            state_topic=state,
+            value_template="{{ value_json.frames }}",
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "last_capture",
+            f"{oid}_last_capture",
+            device,
+            avail,
+            name="Last capture",
+            device_class="timestamp",
+            state_topic=state,
+            value_template=timestamp_template("last_capture_at"),
+        ),
+        entity_config(
+            topics,
+            "sensor",
+            owner,
+            "render_progress",
+            f"{oid}_render_progress",
+            device,
+            avail,
+            name="Render progress",
+            icon="mdi:movie-open-cog",
+            unit_of_measurement="%",
+            state_class="measurement",
+            state_topic=topics.timelapse(tl_id, "render"),
+            value_template="{{ value_json.percent }}",
+            json_attributes_topic=topics.timelapse(tl_id, "render"),
+        ),
+        entity_config(
+            topics,
+            "image",
+            owner,
+            "image",
+            f"{oid}_image",
+            device,
+            avail,
+            name="Latest frame",
+            image_topic=topics.timelapse(tl_id, "image"),
+            content_type="image/jpeg",
+        ),
+        entity_config(
+            topics,
+            "switch",
+            owner,
+            "running",
+            f"{oid}_running",
+            device,
+            avail,
+            name="Running",
+            icon="mdi:play-pause",
+            command_topic=command,
+            payload_on="ON",
+            payload_off="OFF",
+            state_topic=state,
+            value_template=running,
+            state_on="ON",
+            state_off="OFF",
+        ),
+        entity_config(
+            topics,
+            "button",
+            owner,
+            "render",
+            f"{oid}_render",
+            device,
+            avail,
+            name="Render now",
+            icon="mdi:movie-roll",
+            command_topic=command,
+            payload_press="render",
+        ),
+        entity_config(
+            topics,
+            "binary_sensor",
+            owner,
+            "problem",
+            f"{oid}_problem",
+            device,
+            avail,
+            name="Problem",
+            device_class="problem",
+            state_topic=state,
+            value_template=problem,
+            payload_on="ON",
+            payload_off="OFF",
+            json_attributes_topic=state,
+            json_attributes_template="{{ {'reason': value_json.reason} | tojson }}",
+        ),
     ]

@@ -51,13 +51,20 @@ class MqttPublisher(Service):
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
     ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
 
-    def __init__(self, config: MqttConfig, view: BridgeView, bus: EventBus | None = None,
-                 control: BridgeControl | None = None, member: str | None = None) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        view: BridgeView,
+        bus: EventBus | None = None,
+        control: BridgeControl | None = None,
+        member: str | None = None,
+    ) -> None:
         super().__init__()
         self._config = config
         self._view = view
-        self.topics = Topics(self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic,
-                             member)
+        self.topics = Topics(
+            self._config.base_topic, self._config.discovery_prefix, self._config.ha_status_topic, member
+        )
         #: cluster mode: whether this bridge may publish for a camera now (its lease valid);
         #: checked when a camera's event arrives, when a message is queued and when it is sent
         self.may_publish: Callable[[str], bool] | None = None
@@ -92,8 +99,9 @@ class MqttPublisher(Service):
             bus.listen(self.on_event)
         self.add_feature(detection.DetectionMqtt(view, control, self.link, self.topics))
 
-    def _discovery_configs(self, cameras: list[CameraConfig] | None = None,
-                           with_bridge: bool = True) -> dict[str, dict[str, Any]]:
+    def _discovery_configs(
+        self, cameras: list[CameraConfig] | None = None, with_bridge: bool = True
+    ) -> dict[str, dict[str, Any]]:
         """Discovery configs (topic -> payload), the bridge device's first (via_device)."""
         if not self.discovery_enabled:
             return {}
@@ -126,6 +134,7 @@ class MqttPublisher(Service):
             self.discovery_off = True
         _LOGGER.info("mqtt: Home Assistant discovery switched %s", "on" if enabled else "off")
         self._publish_bridge_state()
+
     def add_feature(self, ext: MqttFeature) -> None:
         """Add a feature that publishes more (see :class:`~bridge.mqtt.feature.MqttFeature`),
         before the publisher is entered."""
@@ -185,8 +194,7 @@ class MqttPublisher(Service):
             final = {**self._view.camera_status(cam_id).as_payload(), "state": str(CameraState.STOPPED), "fps": None}
             await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
             await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
-        final_state = {**self.bridge_state(),
-                       "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
+        final_state = {**self.bridge_state(), "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
 
@@ -263,11 +271,9 @@ class MqttPublisher(Service):
         online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
         if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
             self._availability[cam_id] = online
-            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1,
-                              guard=guard)
+            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1, guard=guard)
         payload = {**status.as_payload(), **self.status_fields(cam_id)}
-        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(payload), retain=True, qos=1,
-                          guard=guard)
+        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(payload), retain=True, qos=1, guard=guard)
         if with_snapshot:
             try:
                 self.on_snapshot(cam_id, self._view.snapshot(cam_id).jpeg)

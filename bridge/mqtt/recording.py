@@ -74,24 +74,50 @@ class RecordingMqtt(Feature):
         t = self.topics
         configs: list[discovery.Config] = []
         if with_bridge:
-            configs.append(discovery.entity_config(
-                t, "binary_sensor", "bridge", "mediamtx", f"{t.node_id}_mediamtx", discovery.bridge_device(t),
-                [t.bridge_availability], name="MediaMTX", device_class="connectivity",
-                entity_category="diagnostic", state_topic=t.bridge_state,
-                value_template="{{ 'ON' if value_json.mediamtx == 'available' else 'OFF' }}"))
+            configs.append(
+                discovery.entity_config(
+                    t,
+                    "binary_sensor",
+                    "bridge",
+                    "mediamtx",
+                    f"{t.node_id}_mediamtx",
+                    discovery.bridge_device(t),
+                    [t.bridge_availability],
+                    name="MediaMTX",
+                    device_class="connectivity",
+                    entity_category="diagnostic",
+                    state_topic=t.bridge_state,
+                    value_template="{{ 'ON' if value_json.mediamtx == 'available' else 'OFF' }}",
+                )
+            )
         for cam in cameras:
-            configs.append(discovery.entity_config(
-                t, "switch", cam.id, "record", f"{cam.id}_record", discovery.camera_device(t, cam),
-                [t.bridge_availability], name="Record", icon="mdi:record-rec",
-                command_topic=t.camera(cam.id, "record/set"), state_topic=t.camera(cam.id, "record/state"),
-                payload_on=ON, payload_off=OFF, state_on=ON, state_off=OFF))
+            configs.append(
+                discovery.entity_config(
+                    t,
+                    "switch",
+                    cam.id,
+                    "record",
+                    f"{cam.id}_record",
+                    discovery.camera_device(t, cam),
+                    [t.bridge_availability],
+                    name="Record",
+                    icon="mdi:record-rec",
+                    command_topic=t.camera(cam.id, "record/set"),
+                    state_topic=t.camera(cam.id, "record/state"),
+                    payload_on=ON,
+                    payload_off=OFF,
+                    state_on=ON,
+                    state_off=OFF,
+                )
+            )
         return configs
 
     def publish_camera(self, cam_id: str) -> None:
         """Publish a camera's ``record/state`` and ``stream`` (retained)."""
         link = self._publisher.link
-        link.publish(self.topics.camera(cam_id, "record/state"),
-                     ON if self._view.recording(cam_id) else OFF, retain=True, qos=1)
+        link.publish(
+            self.topics.camera(cam_id, "record/state"), ON if self._view.recording(cam_id) else OFF, retain=True, qos=1
+        )
         self._sent.pop(cam_id, None)
         self._publish_stream(cam_id)
 
@@ -106,7 +132,7 @@ class RecordingMqtt(Feature):
         prefix, suffix = f"{self.topics.base}/", "/record/set"
         if not (topic.startswith(prefix) and topic.endswith(suffix)):
             return False
-        cam_id = topic[len(prefix):-len(suffix)]
+        cam_id = topic[len(prefix) : -len(suffix)]
         text = text_of(payload).upper()
         if text not in (ON, OFF) or not cam_id or "/" in cam_id:
             _LOGGER.warning("mqtt: ignoring %r on %s (expected ON or OFF)", text[:20], topic)
@@ -122,9 +148,15 @@ class RecordingMqtt(Feature):
     def _stream_payload(self, cam_id: str) -> dict[str, Any]:
         urls, info = self._view.streams(cam_id)
         assert info is not None  # this feature runs with MediaMTX only
-        return {"online": info["online"], "readers": info["readers"], "inbound_bytes": info["inbound_bytes"],
-                "outbound_bytes": info["outbound_bytes"], "recording": info["recording"],
-                "read_via": info["read_via"], "urls": urls}
+        return {
+            "online": info["online"],
+            "readers": info["readers"],
+            "inbound_bytes": info["inbound_bytes"],
+            "outbound_bytes": info["outbound_bytes"],
+            "recording": info["recording"],
+            "read_via": info["read_via"],
+            "urls": urls,
+        }
 
     def _publish_stream(self, cam_id: str) -> None:
         payload = self._stream_payload(cam_id)
@@ -142,8 +174,9 @@ class RecordingMqtt(Feature):
         """Follow MediaMTX: availability into the bridge state, stream topics, switch states."""
         if isinstance(event, RecordingChanged):
             if event.camera in self._view.camera_ids():
-                self._publisher.link.publish(self.topics.camera(event.camera, "record/state"),
-                                             ON if event.recording else OFF, retain=True, qos=1)
+                self._publisher.link.publish(
+                    self.topics.camera(event.camera, "record/state"), ON if event.recording else OFF, retain=True, qos=1
+                )
         elif isinstance(event, MediamtxChanged):
             available = self._view.mediamtx_available()
             if self._available is not available:

@@ -24,8 +24,16 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 #: command payloads (case-insensitive) -> manager action; ON/OFF are the HA switch's
-COMMANDS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
-            "render": "render", "cancel": "cancel", "on": "on", "off": "pause"}
+COMMANDS = {
+    "start": "start",
+    "pause": "pause",
+    "resume": "resume",
+    "stop": "stop",
+    "render": "render",
+    "cancel": "cancel",
+    "on": "on",
+    "off": "pause",
+}
 
 
 class TimelapseMqtt(Feature):
@@ -33,8 +41,7 @@ class TimelapseMqtt(Feature):
     they start after the publisher; :meth:`publish_all` once they run) and commanded through the
     control. Retained commands are ignored by the publisher before they get here."""
 
-    def __init__(self, publisher: MqttPublisher, view: BridgeView, control: BridgeControl, *,
-                 discovery: bool) -> None:
+    def __init__(self, publisher: MqttPublisher, view: BridgeView, control: BridgeControl, *, discovery: bool) -> None:
         self._view = view
         self._control = control
         self._link = publisher.link
@@ -57,8 +64,9 @@ class TimelapseMqtt(Feature):
     def publish_camera(self, cam_id: str) -> None:
         """Nothing per camera: timelapses are published on their own events."""
 
-    def discovery_configs(self, cameras: list[CameraConfig] | None = None,
-                          with_bridge: bool = True) -> list[discovery.Config]:
+    def discovery_configs(
+        self, cameras: list[CameraConfig] | None = None, with_bridge: bool = True
+    ) -> list[discovery.Config]:
         """Discovery configs of every timelapse, in the full set only (``with_bridge``); none when
         discovery is off."""
         states = self._view.timelapse_states()
@@ -79,12 +87,15 @@ class TimelapseMqtt(Feature):
         for _name, state in states:
             self._publish_state(state)
             if state["render"] is not None:
-                self._link.publish(self._topics.timelapse(state["id"], "render"),
-                                   json.dumps({"timelapse": state["id"], **state["render"]}), retain=True, qos=1)
+                self._link.publish(
+                    self._topics.timelapse(state["id"], "render"),
+                    json.dumps({"timelapse": state["id"], **state["render"]}),
+                    retain=True,
+                    qos=1,
+                )
 
     def _publish_state(self, status: dict[str, Any]) -> None:
-        self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status),
-                           retain=True, qos=1)
+        self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status), retain=True, qos=1)
 
     def on_event(self, event: BridgeEvent) -> None:
         """Publish what a timelapse event changes (state, render progress, discovery, image)."""
@@ -97,11 +108,13 @@ class TimelapseMqtt(Feature):
         if type_ == "timelapse.status":
             self._publish_state(data)
         elif type_ == "timelapse.render":
-            self._link.publish(self._topics.timelapse(data["timelapse"], "render"), json.dumps(data),
-                               retain=True, qos=1)
+            self._link.publish(
+                self._topics.timelapse(data["timelapse"], "render"), json.dumps(data), retain=True, qos=1
+            )
         elif type_ in ("timelapse.added", "timelapse.updated"):
-            found = [(name, state) for name, state in self._view.timelapse_states() or ()
-                     if state["id"] == data["timelapse"]]
+            found = [
+                (name, state) for name, state in self._view.timelapse_states() or () if state["id"] == data["timelapse"]
+            ]
             if found and self._discovery:
                 name, state = found[0]
                 for topic, payload in discovery.timelapse_configs(self._topics, state["id"], name, state["camera"]):
@@ -141,8 +154,12 @@ class TimelapseMqtt(Feature):
         text = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
         action = COMMANDS.get(text.strip().lower())
         if action is None:
-            _LOGGER.warning("mqtt: ignoring timelapse command %r on %s (expected one of %s)",
-                            text[:40], topic, ", ".join(sorted({c for c in COMMANDS if c.isalpha()})))
+            _LOGGER.warning(
+                "mqtt: ignoring timelapse command %r on %s (expected one of %s)",
+                text[:40],
+                topic,
+                ", ".join(sorted({c for c in COMMANDS if c.isalpha()})),
+            )
             return
         self._publisher.run_command(self._act(tl_id, action), f"mqtt.timelapse[{tl_id}].command")
 

@@ -74,7 +74,7 @@ class Topics:
         prefix = f"{self.base}/"
         if not topic.startswith(prefix) or not topic.endswith("/snapshot/set"):
             return None
-        camera_id = topic[len(prefix):-len("/snapshot/set")]
+        camera_id = topic[len(prefix) : -len("/snapshot/set")]
         return camera_id if camera_id and "/" not in camera_id else None
 
     def timelapse(self, timelapse_id: str, leaf: str) -> str:
@@ -90,7 +90,7 @@ class Topics:
         prefix = f"{self.base}/timelapse/"
         if not topic.startswith(prefix) or not topic.endswith("/set"):
             return None
-        timelapse_id = topic[len(prefix):-len("/set")]
+        timelapse_id = topic[len(prefix) : -len("/set")]
         return timelapse_id if timelapse_id and "/" not in timelapse_id else None
 
     def discovery(self, component: str, object_id: str) -> str:

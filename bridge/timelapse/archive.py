@@ -103,8 +103,9 @@ class VideoRow:
 
 
 _FRAME_COLS = "id, timelapse_id, path, captured_at, size, width, height, score, flags"
-_VIDEO_COLS = ("id, timelapse_id, path, thumbnail, created_at, frames, duration, size, width, "
-               "height, fps, first_at, last_at")
+_VIDEO_COLS = (
+    "id, timelapse_id, path, thumbnail, created_at, frames, duration, size, width, height, fps, first_at, last_at"
+)
 
 
 class TimelapseArchive:
@@ -123,30 +124,62 @@ class TimelapseArchive:
     def timelapses(self) -> dict[str, dict[str, Any]]:
         """Every timelapse row: id -> {config (dict or None), origin, state, started_at,
         last_capture_at}."""
-        rows = self.store.transaction(lambda db: db.execute(
-            "SELECT id, config, origin, state, started_at, last_capture_at FROM timelapses").fetchall())
-        return {r[0]: {"config": json.loads(r[1]) if r[1] else None, "origin": r[2], "state": r[3],
-                       "started_at": r[4], "last_capture_at": r[5]} for r in rows}
+        rows = self.store.transaction(
+            lambda db: db.execute(
+                "SELECT id, config, origin, state, started_at, last_capture_at FROM timelapses"
+            ).fetchall()
+        )
+        return {
+            r[0]: {
+                "config": json.loads(r[1]) if r[1] else None,
+                "origin": r[2],
+                "state": r[3],
+                "started_at": r[4],
+                "last_capture_at": r[5],
+            }
+            for r in rows
+        }
 
-    def save(self, tl_id: str, *, origin: str, state: str, config: dict[str, Any] | None = None,
-             started_at: float | None = None, last_capture_at: float | None = None) -> None:
+    def save(
+        self,
+        tl_id: str,
+        *,
+        origin: str,
+        state: str,
+        config: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        last_capture_at: float | None = None,
+    ) -> None:
         """Insert or update a timelapse row."""
         now = time.time()
-        self.store.transaction(lambda db: db.execute(
-            "INSERT INTO timelapses (id, config, origin, state, started_at, last_capture_at, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            "config = excluded.config, origin = excluded.origin, state = excluded.state, "
-            "started_at = excluded.started_at, last_capture_at = excluded.last_capture_at, "
-            "updated_at = excluded.updated_at",
-            (tl_id, json.dumps(config) if config is not None else None, origin, state, started_at,
-             last_capture_at, now, now)))
+        self.store.transaction(
+            lambda db: db.execute(
+                "INSERT INTO timelapses (id, config, origin, state, started_at, last_capture_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "config = excluded.config, origin = excluded.origin, state = excluded.state, "
+                "started_at = excluded.started_at, last_capture_at = excluded.last_capture_at, "
+                "updated_at = excluded.updated_at",
+                (
+                    tl_id,
+                    json.dumps(config) if config is not None else None,
+                    origin,
+                    state,
+                    started_at,
+                    last_capture_at,
+                    now,
+                    now,
+                ),
+            )
+        )
 
     def forget(self, tl_id: str) -> None:
         """Delete a timelapse's rows, then its files."""
+
         def work(db: Any) -> None:
             for table in ("timelapse_frames", "timelapse_videos", "timelapse_discards"):
                 db.execute(f"DELETE FROM {table} WHERE timelapse_id = ?", (tl_id,))
             db.execute("DELETE FROM timelapses WHERE id = ?", (tl_id,))
+
         self.store.transaction(work)
         folder = self.root / tl_id
         if folder.is_dir():
@@ -158,8 +191,9 @@ class TimelapseArchive:
 
     # -- frames ----------------------------------------------------------------------------
 
-    def add_frame(self, tl_id: str, jpeg: bytes, captured_at: float, width: int, height: int,
-                  score: float, flags: tuple[str, ...]) -> FrameRow:
+    def add_frame(
+        self, tl_id: str, jpeg: bytes, captured_at: float, width: int, height: int, score: float, flags: tuple[str, ...]
+    ) -> FrameRow:
         """Store a kept frame: the file atomically, then its row. Raises :class:`StorageError`."""
         name = frame_name(captured_at)
         relative = f"{tl_id}/{name}"
@@ -171,34 +205,52 @@ class TimelapseArchive:
         values = (tl_id, relative, captured_at, len(jpeg), width, height, score, ",".join(flags))
 
         def work(db: Any) -> int:
-            cur = db.execute("INSERT INTO timelapse_frames (timelapse_id, path, captured_at, size, "
-                             "width, height, score, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-            db.execute("UPDATE timelapses SET last_capture_at = ?, updated_at = ? WHERE id = ?",
-                       (captured_at, time.time(), tl_id))
+            cur = db.execute(
+                "INSERT INTO timelapse_frames (timelapse_id, path, captured_at, size, "
+                "width, height, score, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            db.execute(
+                "UPDATE timelapses SET last_capture_at = ?, updated_at = ? WHERE id = ?",
+                (captured_at, time.time(), tl_id),
+            )
             return int(cur.lastrowid)
+
         return FrameRow(self.store.transaction(work), *values)
 
     def add_discard(self, tl_id: str, reason: str) -> None:
         """Count a discarded frame by reason."""
-        self.store.transaction(lambda db: db.execute(
-            "INSERT INTO timelapse_discards (timelapse_id, reason, count) VALUES (?, ?, 1) "
-            "ON CONFLICT(timelapse_id, reason) DO UPDATE SET count = count + 1", (tl_id, reason)))
+        self.store.transaction(
+            lambda db: db.execute(
+                "INSERT INTO timelapse_discards (timelapse_id, reason, count) VALUES (?, ?, 1) "
+                "ON CONFLICT(timelapse_id, reason) DO UPDATE SET count = count + 1",
+                (tl_id, reason),
+            )
+        )
 
     def discards(self, tl_id: str) -> dict[str, int]:
         """Discarded frames by reason."""
-        rows = self.store.transaction(lambda db: db.execute(
-            "SELECT reason, count FROM timelapse_discards WHERE timelapse_id = ?", (tl_id,)).fetchall())
+        rows = self.store.transaction(
+            lambda db: db.execute(
+                "SELECT reason, count FROM timelapse_discards WHERE timelapse_id = ?", (tl_id,)
+            ).fetchall()
+        )
         return dict(rows)
 
     def frame_stats(self, tl_id: str) -> tuple[int, int, float | None]:
         """(kept frames, their bytes, capture time of the newest)."""
-        row = self.store.transaction(lambda db: db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), MAX(captured_at) FROM timelapse_frames "
-            "WHERE timelapse_id = ?", (tl_id,)).fetchone())
+        row = self.store.transaction(
+            lambda db: db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), MAX(captured_at) FROM timelapse_frames "
+                "WHERE timelapse_id = ?",
+                (tl_id,),
+            ).fetchone()
+        )
         return int(row[0]), int(row[1]), row[2]
 
-    def frames(self, tl_id: str, offset: int = 0, limit: int | None = None,
-               until: float | None = None) -> list[FrameRow]:
+    def frames(
+        self, tl_id: str, offset: int = 0, limit: int | None = None, until: float | None = None
+    ) -> list[FrameRow]:
         """Frames oldest first, paged; ``until``: captured at or before this time only."""
         sql = f"SELECT {_FRAME_COLS} FROM timelapse_frames WHERE timelapse_id = ?"
         params: list[Any] = [tl_id]
@@ -212,27 +264,37 @@ class TimelapseArchive:
 
     def frame(self, tl_id: str, frame_id: int) -> FrameRow | None:
         """One frame of this timelapse by id."""
-        row = self.store.transaction(lambda db: db.execute(
-            f"SELECT {_FRAME_COLS} FROM timelapse_frames WHERE timelapse_id = ? AND id = ?",
-            (tl_id, frame_id)).fetchone())
+        row = self.store.transaction(
+            lambda db: db.execute(
+                f"SELECT {_FRAME_COLS} FROM timelapse_frames WHERE timelapse_id = ? AND id = ?", (tl_id, frame_id)
+            ).fetchone()
+        )
         return FrameRow(*row) if row else None
 
     def latest_frame(self, tl_id: str) -> FrameRow | None:
-        row = self.store.transaction(lambda db: db.execute(
-            f"SELECT {_FRAME_COLS} FROM timelapse_frames WHERE timelapse_id = ? "
-            "ORDER BY captured_at DESC, id DESC LIMIT 1", (tl_id,)).fetchone())
+        row = self.store.transaction(
+            lambda db: db.execute(
+                f"SELECT {_FRAME_COLS} FROM timelapse_frames WHERE timelapse_id = ? "
+                "ORDER BY captured_at DESC, id DESC LIMIT 1",
+                (tl_id,),
+            ).fetchone()
+        )
         return FrameRow(*row) if row else None
 
     def delete_frames(self, tl_id: str, until: float) -> int:
         """Delete frames captured at or before ``until``: rows first, then files. Returns how
         many."""
+
         def work(db: Any) -> list[str]:
-            paths = [r[0] for r in db.execute(
-                "SELECT path FROM timelapse_frames WHERE timelapse_id = ? AND captured_at <= ?",
-                (tl_id, until)).fetchall()]
-            db.execute("DELETE FROM timelapse_frames WHERE timelapse_id = ? AND captured_at <= ?",
-                       (tl_id, until))
+            paths = [
+                r[0]
+                for r in db.execute(
+                    "SELECT path FROM timelapse_frames WHERE timelapse_id = ? AND captured_at <= ?", (tl_id, until)
+                ).fetchall()
+            ]
+            db.execute("DELETE FROM timelapse_frames WHERE timelapse_id = ? AND captured_at <= ?", (tl_id, until))
             return paths
+
         paths = self.store.transaction(work)
         for relative in paths:
             with contextlib.suppress(FileNotFoundError):
@@ -248,28 +310,36 @@ class TimelapseArchive:
         """Insert the row of a committed video (keys: the :class:`VideoRow` fields but id)."""
         cols = [c.strip() for c in _VIDEO_COLS.split(",")][1:]
         values = tuple(video[c] for c in cols)
-        new_id = self.store.transaction(lambda db: int(db.execute(  # type: ignore[arg-type]
-            f"INSERT INTO timelapse_videos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            values).lastrowid))  # an INSERT always has a lastrowid
+        new_id = self.store.transaction(
+            lambda db: int(
+                db.execute(  # type: ignore[arg-type]
+                    f"INSERT INTO timelapse_videos ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+                ).lastrowid
+            )
+        )  # an INSERT always has a lastrowid
         return VideoRow(new_id, *values)
 
     def videos(self, tl_id: str) -> list[VideoRow]:
         """Videos, newest first."""
-        rows = self.store.transaction(lambda db: db.execute(
-            f"SELECT {_VIDEO_COLS} FROM timelapse_videos WHERE timelapse_id = ? "
-            "ORDER BY created_at DESC, id DESC", (tl_id,)).fetchall())
+        rows = self.store.transaction(
+            lambda db: db.execute(
+                f"SELECT {_VIDEO_COLS} FROM timelapse_videos WHERE timelapse_id = ? ORDER BY created_at DESC, id DESC",
+                (tl_id,),
+            ).fetchall()
+        )
         return [VideoRow(*r) for r in rows]
 
     def video(self, tl_id: str, video_id: int) -> VideoRow | None:
-        row = self.store.transaction(lambda db: db.execute(
-            f"SELECT {_VIDEO_COLS} FROM timelapse_videos WHERE timelapse_id = ? AND id = ?",
-            (tl_id, video_id)).fetchone())
+        row = self.store.transaction(
+            lambda db: db.execute(
+                f"SELECT {_VIDEO_COLS} FROM timelapse_videos WHERE timelapse_id = ? AND id = ?", (tl_id, video_id)
+            ).fetchone()
+        )
         return VideoRow(*row) if row else None
 
     def delete_video(self, video: VideoRow) -> None:
         """Delete a video's row, then its files."""
-        self.store.transaction(lambda db: db.execute(
-            "DELETE FROM timelapse_videos WHERE id = ?", (video.id,)))
+        self.store.transaction(lambda db: db.execute("DELETE FROM timelapse_videos WHERE id = ?", (video.id,)))
         for relative in (video.path, video.thumbnail):
             if relative:
                 with contextlib.suppress(FileNotFoundError):
@@ -280,9 +350,17 @@ class TimelapseArchive:
     def reconcile(self) -> dict[str, int]:
         """After a crash: remove temp files and files no row knows, drop rows whose file is
         missing. Returns counts (``temp``, ``orphans``, ``missing``)."""
-        known = set(self.store.transaction(lambda db: [r[0] for r in db.execute(
-            "SELECT path FROM timelapse_frames UNION ALL SELECT path FROM timelapse_videos "
-            "UNION ALL SELECT thumbnail FROM timelapse_videos WHERE thumbnail IS NOT NULL").fetchall()]))
+        known = set(
+            self.store.transaction(
+                lambda db: [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT path FROM timelapse_frames UNION ALL SELECT path FROM timelapse_videos "
+                        "UNION ALL SELECT thumbnail FROM timelapse_videos WHERE thumbnail IS NOT NULL"
+                    ).fetchall()
+                ]
+            )
+        )
         counts = {"temp": 0, "orphans": 0, "missing": 0}
         if self.root.is_dir():
             for item in self.root.rglob("*"):
@@ -299,16 +377,21 @@ class TimelapseArchive:
                     item.unlink()
         missing = [p for p in known if not self.path(p).is_file()]
         if missing:
+
             def work(db: Any) -> None:
                 for relative in missing:
                     db.execute("DELETE FROM timelapse_frames WHERE path = ?", (relative,))
                     db.execute("DELETE FROM timelapse_videos WHERE path = ?", (relative,))
-                    db.execute("UPDATE timelapse_videos SET thumbnail = NULL WHERE thumbnail = ?",
-                               (relative,))
+                    db.execute("UPDATE timelapse_videos SET thumbnail = NULL WHERE thumbnail = ?", (relative,))
+
             self.store.transaction(work)
             counts["missing"] = len(missing)
         if any(counts.values()):
-            _LOGGER.warning("timelapses: recovered after an unclean stop: %d temp file(s) and %d "
-                            "file(s) without a row removed, %d row(s) without a file dropped",
-                            counts["temp"], counts["orphans"], counts["missing"])
+            _LOGGER.warning(
+                "timelapses: recovered after an unclean stop: %d temp file(s) and %d "
+                "file(s) without a row removed, %d row(s) without a file dropped",
+                counts["temp"],
+                counts["orphans"],
+                counts["missing"],
+            )
         return counts

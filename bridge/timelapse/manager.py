@@ -54,9 +54,16 @@ class TimelapseManager(Service):
     disk guard; replaceable in tests).
     """
 
-    def __init__(self, config: Config, cameras: dict[str, Camera], store: Store, *,
-                 on_event: Emit | None = None, on_image: Callable[[str, bytes], None] | None = None,
-                 free: retention.FreeSpace = retention.free_bytes) -> None:
+    def __init__(
+        self,
+        config: Config,
+        cameras: dict[str, Camera],
+        store: Store,
+        *,
+        on_event: Emit | None = None,
+        on_image: Callable[[str, bytes], None] | None = None,
+        free: retention.FreeSpace = retention.free_bytes,
+    ) -> None:
         super().__init__()
         self.config = config
         self.defaults: Defaults = config.timelapse or Defaults()
@@ -81,17 +88,22 @@ class TimelapseManager(Service):
         for tl_id, spec in self.config.timelapses.items():
             row = rows.get(tl_id)
             if row is not None and row["origin"] != "yaml":
-                _LOGGER.warning("timelapse %s: defined in YAML now; the one made through the API "
-                                "with this id is replaced (its frames are kept)", tl_id)
+                _LOGGER.warning(
+                    "timelapse %s: defined in YAML now; the one made through the API "
+                    "with this id is replaced (its frames are kept)",
+                    tl_id,
+                )
             if row is None or row["origin"] != "yaml":
                 state = State.RUNNING if spec.autostart else State.CREATED
                 row = {"state": state, "started_at": None, "last_capture_at": None}
                 if state is State.RUNNING:
                     row["started_at"] = time.time()
-                await asyncio.to_thread(self.archive.save, tl_id, origin="yaml", state=str(state),
-                                        started_at=row["started_at"])
-            self.timelapses[tl_id] = Runtime(spec, "yaml", State(row["state"]), row["started_at"],
-                                             row["last_capture_at"])
+                await asyncio.to_thread(
+                    self.archive.save, tl_id, origin="yaml", state=str(state), started_at=row["started_at"]
+                )
+            self.timelapses[tl_id] = Runtime(
+                spec, "yaml", State(row["state"]), row["started_at"], row["last_capture_at"]
+            )
         for tl_id, row in rows.items():
             if row["origin"] != "api" or tl_id in self.timelapses:
                 continue
@@ -100,8 +112,9 @@ class TimelapseManager(Service):
             except ConfigError as err:
                 _LOGGER.error("timelapse %s: stored options no longer valid, skipped: %s", tl_id, err)
                 continue
-            self.timelapses[tl_id] = Runtime(spec, "api", State(row["state"]), row["started_at"],
-                                             row["last_capture_at"])
+            self.timelapses[tl_id] = Runtime(
+                spec, "api", State(row["state"]), row["started_at"], row["last_capture_at"]
+            )
         for rt in self.timelapses.values():
             await self.load_counts(rt)
             if rt.lifecycle is State.COMPLETED and await self._unrendered(rt):
@@ -184,9 +197,14 @@ class TimelapseManager(Service):
         if state is not State.RUNNING:
             rt.next_capture_at = None
         await asyncio.to_thread(
-            self.archive.save, rt.id, origin=rt.origin, state=str(state),
-            config=spec_data(rt.spec) if rt.origin == "api" else None, started_at=rt.started_at,
-            last_capture_at=rt.last_capture_at)
+            self.archive.save,
+            rt.id,
+            origin=rt.origin,
+            state=str(state),
+            config=spec_data(rt.spec) if rt.origin == "api" else None,
+            started_at=rt.started_at,
+            last_capture_at=rt.last_capture_at,
+        )
         self.changed(rt)
 
     # -- operations (API, JSON-RPC, MQTT) --------------------------------------------------
@@ -318,8 +336,9 @@ class TimelapseManager(Service):
                 _LOGGER.warning("timelapse %s: %s render skipped: %s", rt.id, trigger, err)
             elif rt.render_pending is None:
                 rt.render_pending = trigger
-                self.warn(rt, "render_pending", "%s render deferred (retried every %s s): %s",
-                          trigger, HOUSEKEEPING, err)
+                self.warn(
+                    rt, "render_pending", "%s render deferred (retried every %s s): %s", trigger, HOUSEKEEPING, err
+                )
             self.changed(rt)
         else:
             if rt.render_pending is not None:
@@ -355,4 +374,3 @@ class TimelapseManager(Service):
                     if rt.frames and rt.render_pending is None:
                         self._render_by_schedule(rt, "daily")
             await asyncio.sleep(HOUSEKEEPING)
-

@@ -33,14 +33,18 @@ class TimelapseCollector(Collector):
         runtimes = list(manager.timelapses.values()) if manager is not None else []
         frames = GaugeMetricFamily(PREFIX + "frames", "Kept frames stored.", labels=["timelapse"])
         size = GaugeMetricFamily(PREFIX + "bytes", "Bytes of the stored frames.", labels=["timelapse"])
-        discarded = CounterMetricFamily(PREFIX + "discarded_frames", "Frames discarded by the quality checks.",
-                                        labels=["timelapse", "reason"])
-        state = GaugeMetricFamily(PREFIX + "state", "Timelapse state: 1 for the current one.",
-                                  labels=["timelapse", "state"])
-        renders = CounterMetricFamily(PREFIX + "renders", "Renders finished, by result.",
-                                      labels=["timelapse", "result"])
-        progress = GaugeMetricFamily(PREFIX + "render_progress_percent", "Progress of the running render.",
-                                     labels=["timelapse"])
+        discarded = CounterMetricFamily(
+            PREFIX + "discarded_frames", "Frames discarded by the quality checks.", labels=["timelapse", "reason"]
+        )
+        state = GaugeMetricFamily(
+            PREFIX + "state", "Timelapse state: 1 for the current one.", labels=["timelapse", "state"]
+        )
+        renders = CounterMetricFamily(
+            PREFIX + "renders", "Renders finished, by result.", labels=["timelapse", "result"]
+        )
+        progress = GaugeMetricFamily(
+            PREFIX + "render_progress_percent", "Progress of the running render.", labels=["timelapse"]
+        )
         for rt in runtimes:
             frames.add_metric([rt.id], rt.frames)
             size.add_metric([rt.id], rt.bytes)

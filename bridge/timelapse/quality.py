@@ -111,8 +111,9 @@ def _relative(absolute: float, relative: float) -> float:
     return absolute if absolute <= 0.0 else max(absolute, relative)
 
 
-def check(jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | None = None,
-          baseline: Baseline | None = None) -> Verdict:
+def check(
+    jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | None = None, baseline: Baseline | None = None
+) -> Verdict:
     """Score a frame. ``jpeg`` is what will be stored; ``image`` its decoded ``HxWx3 uint8 BGR``
     or its full-range luma (``HxW uint8``, e.g. the Y plane it was encoded from; decoded from
     ``jpeg`` when None); ``previous`` the ``gray`` of the previous kept frame's
@@ -128,8 +129,9 @@ def check(jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | N
         return Verdict(0.0, "undecodable", ("undecodable",), {"undecodable": 0.0})
     height, width = image.shape[:2]
     if width > MEASURE_WIDTH:
-        small = cv2.resize(image, (MEASURE_WIDTH, max(1, round(height * MEASURE_WIDTH / width))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (MEASURE_WIDTH, max(1, round(height * MEASURE_WIDTH / width))), interpolation=cv2.INTER_AREA
+        )
     else:
         small = image
     luma = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
@@ -158,6 +160,11 @@ def check(jpeg: bytes, image: np.ndarray | None = None, previous: np.ndarray | N
     reason = min(scores, key=lambda k: scores[k])
     score = scores[reason]
     flags = tuple(k for k, v in scores.items() if v < 1.0)
-    return Verdict(round(score, 3), reason if score < 1.0 else None, flags,
-                   {k: round(v, 3) for k, v in scores.items()}, gray,
-                   {"mean": mean, "std": std, "sharpness": sharpness})
+    return Verdict(
+        round(score, 3),
+        reason if score < 1.0 else None,
+        flags,
+        {k: round(v, 3) for k, v in scores.items()},
+        gray,
+        {"mean": mean, "std": std, "sharpness": sharpness},
+    )

@@ -39,8 +39,9 @@ NO_WINDOW_RECHECK = 3600.0  #: seconds between checks when no window opens withi
 THUMBNAIL_EVERY = 60.0  #: seconds between refreshes of a timelapse's thumbnail
 
 
-def capture_frame(frame: Frame, jpeg_quality: int, previous: Any,
-                  baseline: quality.Baseline | None = None) -> tuple[bytes, int, int, quality.Verdict]:
+def capture_frame(
+    frame: Frame, jpeg_quality: int, previous: Any, baseline: quality.Baseline | None = None
+) -> tuple[bytes, int, int, quality.Verdict]:
     """Encode (or pass through an MJPEG frame) and score. Blocking: runs in the encoder thread."""
     if frame.passthrough is not None:
         jpeg, image = frame.passthrough, quality.decode(frame.passthrough)
@@ -92,7 +93,9 @@ class Recorder:
                 if wake > now:
                     await asyncio.sleep(wake - now)
                     continue  # re-evaluate: the window or the end may have moved on
-                low = await asyncio.to_thread(retention.low_space, self.m.root, self.m.defaults.min_free_mb, self.m.free)
+                low = await asyncio.to_thread(
+                    retention.low_space, self.m.root, self.m.defaults.min_free_mb, self.m.free
+                )
                 current = self.m.cameras.get(rt.spec.camera)
                 if low or current is None:
                     self.m.set_error(rt, low or f"camera {rt.spec.camera} is not running")
@@ -146,8 +149,13 @@ class Recorder:
         loop = asyncio.get_running_loop()
         try:
             jpeg, width, height, verdict = await loop.run_in_executor(
-                ENCODER, capture_frame, frame, settings.jpeg_quality, rt.previous,
-                quality.Baseline.of(list(rt.measures)))
+                ENCODER,
+                capture_frame,
+                frame,
+                settings.jpeg_quality,
+                rt.previous,
+                quality.Baseline.of(list(rt.measures)),
+            )
         except ValueError as err:  # an MJPEG frame that does not decode at all
             jpeg, width, height = b"", frame.width, frame.height
             verdict = quality.Verdict(0.0, "undecodable", ("undecodable",), {"undecodable": 0.0})
@@ -158,8 +166,9 @@ class Recorder:
         if not verdict.kept(settings.min_score):
             return await self._discard(rt, verdict, settings, captured_at)
         try:
-            row = await asyncio.to_thread(self.m.archive.add_frame, rt.id, jpeg, captured_at, width,
-                                          height, verdict.score, verdict.flags)
+            row = await asyncio.to_thread(
+                self.m.archive.add_frame, rt.id, jpeg, captured_at, width, height, verdict.score, verdict.flags
+            )
         except (StorageError, StoreError) as err:  # disk full, read-only, database locked
             self.m.set_error(rt, f"cannot store frames: {err}")
             self.m.warn(rt, "storage", "%s", err)
@@ -176,14 +185,21 @@ class Recorder:
             rt.thumbnail_at = captured_at
             await asyncio.to_thread(thumbnail, self.m.archive.path(row.path), self.m.thumbnail_path(rt.id))
         self.m.on_image(rt.id, jpeg)
-        self.m.on_event("timelapse.frame", {"timelapse": rt.id, "frame": row.id, "kept": True,
-                                          "captured_at": _iso(captured_at), "score": verdict.score,
-                                          "flags": list(verdict.flags)})
+        self.m.on_event(
+            "timelapse.frame",
+            {
+                "timelapse": rt.id,
+                "frame": row.id,
+                "kept": True,
+                "captured_at": _iso(captured_at),
+                "score": verdict.score,
+                "flags": list(verdict.flags),
+            },
+        )
         self.m.changed(rt)
         return True
 
-    async def _discard(self, rt: Runtime, verdict: quality.Verdict, settings: Settings,
-                       captured_at: float) -> bool:
+    async def _discard(self, rt: Runtime, verdict: quality.Verdict, settings: Settings, captured_at: float) -> bool:
         reason = verdict.reason or "low_score"
         rt.discarded[reason] = rt.discarded.get(reason, 0) + 1
         rt.consecutive_bad += 1
@@ -192,16 +208,25 @@ class Recorder:
         except StoreError as err:  # the count in memory and in metrics still grows
             self.m.warn(rt, "storage", "cannot count a discarded frame: %s", err)
         if rt.consecutive_bad >= settings.degraded_after and not rt.degraded:
-            self.m.warn(rt, "degraded", "degraded: %d consecutive frames discarded (last: %s)",
-                       rt.consecutive_bad, reason)
+            self.m.warn(
+                rt, "degraded", "degraded: %d consecutive frames discarded (last: %s)", rt.consecutive_bad, reason
+            )
         if rt.consecutive_bad >= settings.degraded_after:
             rt.degraded = f"{rt.consecutive_bad} consecutive frames discarded (last: {reason})"
-        self.m.on_event("timelapse.frame", {"timelapse": rt.id, "frame": None, "kept": False,
-                                          "captured_at": _iso(captured_at), "score": verdict.score,
-                                          "reason": reason, "flags": list(verdict.flags)})
+        self.m.on_event(
+            "timelapse.frame",
+            {
+                "timelapse": rt.id,
+                "frame": None,
+                "kept": False,
+                "captured_at": _iso(captured_at),
+                "score": verdict.score,
+                "reason": reason,
+                "flags": list(verdict.flags),
+            },
+        )
         self.m.changed(rt)
         return True
-
 
 
 def _iso(timestamp: float) -> str:

@@ -55,9 +55,13 @@ class Progress:
     elapsed: float
 
     def as_payload(self) -> dict[str, float | int | None]:
-        return {"percent": round(self.percent, 1), "frames": self.frames, "total": self.total,
-                "eta_s": None if self.eta is None else round(self.eta, 1),
-                "elapsed_s": round(self.elapsed, 1)}
+        return {
+            "percent": round(self.percent, 1),
+            "frames": self.frames,
+            "total": self.total,
+            "eta_s": None if self.eta is None else round(self.eta, 1),
+            "elapsed_s": round(self.elapsed, 1),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,22 +101,58 @@ def concat_list(frames: list[tuple[Path, float]], fps: int, tz: tzinfo | None, t
     return "\n".join(lines) + "\n"
 
 
-def command(list_file: Path, out: Path, *, fps: int, size: tuple[int, int], crf: int,
-            timestamp: bool) -> list[str]:
+def command(list_file: Path, out: Path, *, fps: int, size: tuple[int, int], crf: int, timestamp: bool) -> list[str]:
     """The ffmpeg command line."""
     width, height = size
-    filters = [f"scale={width}:{height}:force_original_aspect_ratio=decrease",
-               f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2", "setsar=1"]
+    filters = [
+        f"scale={width}:{height}:force_original_aspect_ratio=decrease",
+        f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2",
+        "setsar=1",
+    ]
     if timestamp:
         font = max(12, height // 24)
-        filters.append(f"drawtext=text='%{{metadata\\:capture_time}}':x=w-tw-{font}:y=h-th-{font}:"
-                       f"fontsize={font}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw={font // 4}")
+        filters.append(
+            f"drawtext=text='%{{metadata\\:capture_time}}':x=w-tw-{font}:y=h-th-{font}:"
+            f"fontsize={font}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw={font // 4}"
+        )
     filters.append("format=yuv420p")
-    return [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1",
-            "-f", "concat", "-safe", "0", "-i", str(list_file), "-vf", ",".join(filters),
-            "-fps_mode", "cfr", "-r", str(fps), "-c:v", "libx264", "-preset", "veryfast",
-            "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an",
-            "-f", "mp4", "-y", str(out)]
+    return [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(list_file),
+        "-vf",
+        ",".join(filters),
+        "-fps_mode",
+        "cfr",
+        "-r",
+        str(fps),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-an",
+        "-f",
+        "mp4",
+        "-y",
+        str(out),
+    ]
 
 
 class ProgressParser:
@@ -145,9 +185,17 @@ class ProgressParser:
         return Progress(self._percent, self._frames, self.total, eta, elapsed)
 
 
-async def render(frames: list[tuple[Path, float]], out: Path, *, fps: int, width: int | None,
-                 crf: int, timestamp: bool, tz: tzinfo | None,
-                 on_progress: Callable[[Progress], None]) -> Rendered:
+async def render(
+    frames: list[tuple[Path, float]],
+    out: Path,
+    *,
+    fps: int,
+    width: int | None,
+    crf: int,
+    timestamp: bool,
+    tz: tzinfo | None,
+    on_progress: Callable[[Progress], None],
+) -> Rendered:
     """Render ``frames`` (path, capture time), oldest first, into the MP4 ``out``.
 
     Cancelling the task kills ffmpeg and removes the partial file. Raises :class:`RenderError`.
@@ -167,8 +215,10 @@ async def render(frames: list[tuple[Path, float]], out: Path, *, fps: int, width
     parser = ProgressParser(len(frames))
     proc = await asyncio.create_subprocess_exec(
         *command(listing, partial, fps=fps, size=size, crf=crf, timestamp=timestamp),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     errors: list[str] = []
     try:
         assert proc.stdout is not None and proc.stderr is not None

@@ -44,8 +44,15 @@ class Renderer:
         if low:
             raise TimelapseConflict(f"timelapse {tl_id} cannot render now: {low}")
         rt.cancel_requested = False
-        rt.render = {"state": "running", "trigger": trigger, "percent": 0.0, "frames": 0,
-                     "total": rt.frames, "eta_s": None, "elapsed_s": 0.0}
+        rt.render = {
+            "state": "running",
+            "trigger": trigger,
+            "percent": 0.0,
+            "frames": 0,
+            "total": rt.frames,
+            "eta_s": None,
+            "elapsed_s": 0.0,
+        }
         rt.render_task = self.m.spawn_task(self._render(rt, trigger), f"timelapse[{tl_id}].render")
         self.m.changed(rt)
 
@@ -66,18 +73,35 @@ class Renderer:
         assert rt.render is not None
         self.m.on_event("timelapse.render", {"timelapse": rt.id, **rt.render})
         try:
-            result = await render([(self.m.archive.path(f.path), f.captured_at) for f in frames], out,
-                                  fps=settings.fps, width=settings.width, crf=settings.crf,
-                                  timestamp=settings.timestamp, tz=self.m.defaults.tzinfo,
-                                  on_progress=lambda p: self._progress(rt, p))
+            result = await render(
+                [(self.m.archive.path(f.path), f.captured_at) for f in frames],
+                out,
+                fps=settings.fps,
+                width=settings.width,
+                crf=settings.crf,
+                timestamp=settings.timestamp,
+                tz=self.m.defaults.tzinfo,
+                on_progress=lambda p: self._progress(rt, p),
+            )
             thumb = out.with_suffix(".jpg")
             has_thumb = await asyncio.to_thread(thumbnail, self.m.archive.path(frames[-1].path), thumb)
-            video = await asyncio.to_thread(self.m.archive.add_video, {
-                "timelapse_id": rt.id, "path": out.relative_to(self.m.root).as_posix(),
-                "thumbnail": thumb.relative_to(self.m.root).as_posix() if has_thumb else None,
-                "created_at": started, "frames": result.frames, "duration": result.duration,
-                "size": result.size, "width": result.width, "height": result.height,
-                "fps": settings.fps, "first_at": frames[0].captured_at, "last_at": frames[-1].captured_at})
+            video = await asyncio.to_thread(
+                self.m.archive.add_video,
+                {
+                    "timelapse_id": rt.id,
+                    "path": out.relative_to(self.m.root).as_posix(),
+                    "thumbnail": thumb.relative_to(self.m.root).as_posix() if has_thumb else None,
+                    "created_at": started,
+                    "frames": result.frames,
+                    "duration": result.duration,
+                    "size": result.size,
+                    "width": result.width,
+                    "height": result.height,
+                    "fps": settings.fps,
+                    "first_at": frames[0].captured_at,
+                    "last_at": frames[-1].captured_at,
+                },
+            )
         except asyncio.CancelledError:
             if not rt.cancel_requested:
                 raise  # the bridge is stopping
@@ -96,8 +120,14 @@ class Renderer:
         assert rt.render is not None
         rt.render["video"] = video.id
         self._render_done(rt, "done", None)
-        _LOGGER.info("timelapse %s: video %d rendered (%d frames, %.1f s, %d bytes)", rt.id,
-                     video.id, video.frames, video.duration, video.size)
+        _LOGGER.info(
+            "timelapse %s: video %d rendered (%d frames, %.1f s, %d bytes)",
+            rt.id,
+            video.id,
+            video.frames,
+            video.duration,
+            video.size,
+        )
 
     def _render_done(self, rt: Runtime, result: str, error: str | None) -> None:
         assert rt.render is not None
@@ -109,4 +139,3 @@ class Renderer:
         rt.renders[result] = rt.renders.get(result, 0) + 1
         self.m.on_event("timelapse.render", {"timelapse": rt.id, **rt.render})
         self.m.changed(rt)
-

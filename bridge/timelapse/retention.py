@@ -36,8 +36,7 @@ def low_space(path: Path, min_free_mb: int, free: FreeSpace = free_bytes) -> str
     available = free(path)
     if available >= min_free_mb * MIB:
         return None
-    return (f"low disk space: {available // MIB} MiB free on the data directory, "
-            f"timelapse.min_free_mb is {min_free_mb}")
+    return f"low disk space: {available // MIB} MiB free on the data directory, timelapse.min_free_mb is {min_free_mb}"
 
 
 def apply(archive: TimelapseArchive, tl_id: str, settings: Settings, now: float) -> dict[str, int]:
@@ -47,7 +46,7 @@ def apply(archive: TimelapseArchive, tl_id: str, settings: Settings, now: float)
     if settings.keep_days is not None:
         deleted["frames"] = archive.delete_frames(tl_id, now - settings.keep_days * DAY)
     if settings.keep_videos is not None:
-        for video in archive.videos(tl_id)[settings.keep_videos:]:
+        for video in archive.videos(tl_id)[settings.keep_videos :]:
             archive.delete_video(video)
             deleted["videos"] += 1
     return deleted

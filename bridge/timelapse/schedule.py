@@ -41,8 +41,7 @@ def sun_event(event: str, day: date, defaults: Defaults) -> datetime | None:
     if defaults.latitude is None or defaults.longitude is None:
         raise ValueError("sunrise/sunset needs timelapse.latitude and timelapse.longitude")
     try:
-        times = sun(Observer(defaults.latitude, defaults.longitude), date=day,
-                    tzinfo=_zone(defaults.tzinfo))
+        times = sun(Observer(defaults.latitude, defaults.longitude), date=day, tzinfo=_zone(defaults.tzinfo))
     except ValueError:  # astral: "Sun never reaches ..." (polar day or night)
         return None
     return times[event]
@@ -76,8 +75,7 @@ def window(spec: Spec, day: date, defaults: Defaults) -> tuple[float, float] | N
     return (begin, finish) if finish > begin else None
 
 
-def next_capture(spec: Spec, settings: Settings, defaults: Defaults, last: float | None,
-                 now: float) -> float | None:
+def next_capture(spec: Spec, settings: Settings, defaults: Defaults, last: float | None, now: float) -> float | None:
     """When the next frame is due: ``last + interval`` (``now`` when that has passed, so a
     restart after a long pause takes one frame, never a burst of catch-up frames), moved to the
     start of the next window when outside one. None when no window opens within
@@ -114,8 +112,7 @@ def end_date_time(spec: Spec, defaults: Defaults) -> float | None:
     return moment.timestamp()
 
 
-def end_reason(spec: Spec, defaults: Defaults, frames: int, started_at: float | None,
-               now: float) -> str | None:
+def end_reason(spec: Spec, defaults: Defaults, frames: int, started_at: float | None, now: float) -> str | None:
     """Why the timelapse is complete (``end_frames``, ``end_after``, ``end_date``), else None."""
     if spec.end_frames is not None and frames >= spec.end_frames:
         return "end_frames"

@@ -83,9 +83,15 @@ def from_udev(dev: Any) -> UsbDevice | None:
         except (KeyError, OSError):
             return None
 
-    return UsbDevice(node=node, sys_name=dev.sys_name, name=attr(dev.attributes, "name") or dev.sys_name,
-                     vendor_id=attr(attrs, "idVendor"), product_id=attr(attrs, "idProduct"),
-                     serial=attr(attrs, "serial"), port=usb.sys_name if usb is not None else None)
+    return UsbDevice(
+        node=node,
+        sys_name=dev.sys_name,
+        name=attr(dev.attributes, "name") or dev.sys_name,
+        vendor_id=attr(attrs, "idVendor"),
+        product_id=attr(attrs, "idProduct"),
+        serial=attr(attrs, "serial"),
+        port=usb.sys_name if usb is not None else None,
+    )
 
 
 def scan_sysfs(root: str | os.PathLike[str] = "/sys", dev_root: str = "/dev") -> dict[str, UsbDevice]:
@@ -111,9 +117,14 @@ def scan_sysfs(root: str | os.PathLike[str] = "/sys", dev_root: str = "/dev") ->
         except OSError:
             continue
         found[entry.name] = UsbDevice(
-            node=f"{dev_root}/{entry.name}", sys_name=entry.name, name=_read(real / "name") or entry.name,
-            vendor_id=_read(usb / "idVendor") if usb else None, product_id=_read(usb / "idProduct") if usb else None,
-            serial=_read(usb / "serial") if usb else None, port=usb.name if usb else None)
+            node=f"{dev_root}/{entry.name}",
+            sys_name=entry.name,
+            name=_read(real / "name") or entry.name,
+            vendor_id=_read(usb / "idVendor") if usb else None,
+            product_id=_read(usb / "idProduct") if usb else None,
+            serial=_read(usb / "serial") if usb else None,
+            port=usb.name if usb else None,
+        )
     return found
 
 

@@ -51,8 +51,14 @@ class UsbMonitor(Service):
     (``videoN``) to the device; ``latencies`` keeps, for the last adds, seconds from the udev
     event's arrival to the change being applied."""
 
-    def __init__(self, config: UsbConfig, cameras: CameraSet, bus: EventBus, new_camera: NewCamera,
-                 note_formats: Callable[[str, list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: UsbConfig,
+        cameras: CameraSet,
+        bus: EventBus,
+        new_camera: NewCamera,
+        note_formats: Callable[[str, list[str]], None] | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self._cameras = cameras
@@ -96,8 +102,12 @@ class UsbMonitor(Service):
             monitor.start()
         except Exception as err:  # no netlink, no libudev: polling must do
             level = logging.WARNING if self.config.discovery == "udev" else logging.INFO
-            _LOGGER.log(level, "usb: no udev events (%s); %s", err,
-                        "nothing will be noticed" if self.config.discovery == "udev" else "polling sysfs")
+            _LOGGER.log(
+                level,
+                "usb: no udev events (%s); %s",
+                err,
+                "nothing will be noticed" if self.config.discovery == "udev" else "polling sysfs",
+            )
             return None
         return monitor
 
@@ -178,8 +188,13 @@ class UsbMonitor(Service):
         owned = set(self._owner.values())
         for cam_id, camera in list(self._cameras.cameras.items()):
             device = camera.config.device
-            if (camera.config.kind != "usb" or not device or cam_id in owned
-                    or camera.state is CameraState.OFFLINE or os.path.exists(device)):
+            if (
+                camera.config.kind != "usb"
+                or not device
+                or cam_id in owned
+                or camera.state is CameraState.OFFLINE
+                or os.path.exists(device)
+            ):
                 continue
             try:
                 await self._cameras.set_offline(cam_id, f"{device} not present")

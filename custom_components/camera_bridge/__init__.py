@@ -22,8 +22,15 @@ from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
 from .entity import async_register_bridge_device
 from .views import async_register_views
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CAMERA, Platform.EVENT, Platform.IMAGE,
-             Platform.SENSOR, Platform.SWITCH]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.CAMERA,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -38,9 +45,14 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry) -> bool:
     """Connect to one bridge and create its entities."""
     verify_ssl = entry.data.get(CONF_VERIFY_SSL, True)
-    client = CameraBridgeClient(async_get_clientsession(hass, verify_ssl), entry.data[CONF_HOST],
-                                entry.data[CONF_PORT], entry.data.get(CONF_API_KEY) or None,
-                                ssl=entry.data.get(CONF_SSL, False), verify_ssl=verify_ssl)
+    client = CameraBridgeClient(
+        async_get_clientsession(hass, verify_ssl),
+        entry.data[CONF_HOST],
+        entry.data[CONF_PORT],
+        entry.data.get(CONF_API_KEY) or None,
+        ssl=entry.data.get(CONF_SSL, False),
+        verify_ssl=verify_ssl,
+    )
     coordinator = CameraBridgeCoordinator(hass, client, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator

@@ -18,9 +18,19 @@ import aiohttp
 
 from .models import SUBSCRIBED, BridgeEvent, BridgeInfo, Camera, Timelapse
 
-__all__ = ["SUBSCRIBED", "BridgeEvent", "BridgeInfo", "Camera", "CameraBridgeApiError", "CameraBridgeAuthError",
-           "CameraBridgeClient", "CameraBridgeConnectionError", "CameraBridgeNotFoundError",
-           "CameraBridgeResponseError", "Timelapse"]
+__all__ = [
+    "SUBSCRIBED",
+    "BridgeEvent",
+    "BridgeInfo",
+    "Camera",
+    "CameraBridgeApiError",
+    "CameraBridgeAuthError",
+    "CameraBridgeClient",
+    "CameraBridgeConnectionError",
+    "CameraBridgeNotFoundError",
+    "CameraBridgeResponseError",
+    "Timelapse",
+]
 
 #: seconds for one REST request (a snapshot included)
 REQUEST_TIMEOUT = 10.0
@@ -58,8 +68,16 @@ class CameraBridgeClient:
     """One bridge at ``host``:``port`` (``ssl`` for https/wss behind a TLS proxy), with an
     optional API key (sent as ``Authorization: Bearer``)."""
 
-    def __init__(self, session: aiohttp.ClientSession, host: str, port: int, api_key: str | None = None,
-                 *, ssl: bool = False, verify_ssl: bool = True) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        host: str,
+        port: int,
+        api_key: str | None = None,
+        *,
+        ssl: bool = False,
+        verify_ssl: bool = True,
+    ) -> None:
         self._session = session
         self._base = f"{'https' if ssl else 'http'}://{_host(host)}:{port}"
         self._ws_url = f"{'wss' if ssl else 'ws'}://{_host(host)}:{port}/ws"
@@ -71,13 +89,21 @@ class CameraBridgeClient:
         """``http(s)://host:port`` (no credentials in it)."""
         return self._base
 
-    async def _request(self, method: str, path: str, *, json_body: Any = None,
-                       params: dict[str, Any] | None = None, want: str = "json",
-                       accept: tuple[int, ...] = ()) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        want: str = "json",
+        accept: tuple[int, ...] = (),
+    ) -> Any:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                async with self._session.request(method, self._base + path, json=json_body, params=params,
-                                                 headers=self._headers, ssl=self._ssl) as resp:
+                async with self._session.request(
+                    method, self._base + path, json=json_body, params=params, headers=self._headers, ssl=self._ssl
+                ) as resp:
                     if resp.status >= 400 and resp.status not in accept:
                         await _raise_for(resp)
                     if want == "bytes":
@@ -143,8 +169,7 @@ class CameraBridgeClient:
 
     async def timelapse_action(self, timelapse_id: str, action: str) -> Timelapse:
         """``start``, ``pause``, ``resume``, ``stop``, ``render`` or ``cancel``."""
-        return Timelapse.from_dict(await self._request(
-            "POST", f"/api/timelapses/{timelapse_id}/actions/{action}"))
+        return Timelapse.from_dict(await self._request("POST", f"/api/timelapses/{timelapse_id}/actions/{action}"))
 
     async def timelapse_videos(self, timelapse_id: str) -> list[dict[str, Any]]:
         """The timelapse's rendered videos (``id``, ``created_at``, ``duration`` seconds,
@@ -177,8 +202,9 @@ class CameraBridgeClient:
     async def set_camera_enabled(self, camera_id: str, enabled: bool) -> Camera:
         """Switch a camera on or off (``PUT /api/cameras/{id}/enabled``, role operator); the
         camera after the switch (``state`` ``disabled`` while off)."""
-        return Camera.from_dict(await self._request("PUT", f"/api/cameras/{camera_id}/enabled",
-                                                    json_body={"enabled": enabled}))
+        return Camera.from_dict(
+            await self._request("PUT", f"/api/cameras/{camera_id}/enabled", json_body={"enabled": enabled})
+        )
 
     async def mediamtx_health(self) -> dict[str, Any] | None:
         """``GET /health/mediamtx``: ``{status: available|unavailable|disabled, version, ...}``;
@@ -190,13 +216,11 @@ class CameraBridgeClient:
 
     async def set_recording(self, camera_id: str, recording: bool) -> dict[str, Any]:
         """Switch a camera's MediaMTX recording (role admin): ``{camera, recording, mediamtx}``."""
-        return await self._request("PUT", f"/api/cameras/{camera_id}/recording",
-                                   json_body={"recording": recording})
+        return await self._request("PUT", f"/api/cameras/{camera_id}/recording", json_body={"recording": recording})
 
     async def set_discovery(self, enabled: bool) -> BridgeInfo:
         """Switch the bridge's Home Assistant MQTT discovery (role admin)."""
-        return BridgeInfo.from_dict(await self._request("PUT", "/api/bridge/discovery",
-                                                        json_body={"enabled": enabled}))
+        return BridgeInfo.from_dict(await self._request("PUT", "/api/bridge/discovery", json_body={"enabled": enabled}))
 
     async def events(self, types: list[str] | None = None) -> AsyncIterator[BridgeEvent]:
         """Events pushed over the WebSocket (JSON-RPC ``events.subscribe``), the first one a
@@ -204,8 +228,9 @@ class CameraBridgeClient:
         CameraBridgeConnectionError when the connection drops (CameraBridgeAuthError when the
         key is refused); reload the full state after reconnecting, events are not resumed."""
         try:
-            async with self._session.ws_connect(self._ws_url, headers=self._headers, ssl=self._ssl,
-                                                heartbeat=WS_HEARTBEAT) as ws:
+            async with self._session.ws_connect(
+                self._ws_url, headers=self._headers, ssl=self._ssl, heartbeat=WS_HEARTBEAT
+            ) as ws:
                 params = {"types": types} if types else {}
                 await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params})
                 async for msg in ws:

@@ -40,29 +40,41 @@ class CameraBinarySensorDescription(BinarySensorEntityDescription):
 
 
 CAMERA_BINARY_SENSORS: tuple[CameraBinarySensorDescription, ...] = (
-    CameraBinarySensorDescription(key="connectivity", translation_key="connectivity",
-                                  device_class=BinarySensorDeviceClass.CONNECTIVITY,
-                                  entity_category=EntityCategory.DIAGNOSTIC,
-                                  is_on_fn=lambda cam: cam.state == "streaming"),
+    CameraBinarySensorDescription(
+        key="connectivity",
+        translation_key="connectivity",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda cam: cam.state == "streaming",
+    ),
 )
 
-MOTION = BinarySensorEntityDescription(key="motion", translation_key="motion",
-                                       device_class=BinarySensorDeviceClass.MOTION)
+MOTION = BinarySensorEntityDescription(
+    key="motion", translation_key="motion", device_class=BinarySensorDeviceClass.MOTION
+)
 
-TIMELAPSE_PROBLEM = BinarySensorEntityDescription(key="problem", translation_key="timelapse_problem",
-                                                  device_class=BinarySensorDeviceClass.PROBLEM)
+TIMELAPSE_PROBLEM = BinarySensorEntityDescription(
+    key="problem", translation_key="timelapse_problem", device_class=BinarySensorDeviceClass.PROBLEM
+)
 
-MEDIAMTX = BinarySensorEntityDescription(key="mediamtx", translation_key="mediamtx",
-                                         device_class=BinarySensorDeviceClass.CONNECTIVITY,
-                                         entity_category=EntityCategory.DIAGNOSTIC)
+MEDIAMTX = BinarySensorEntityDescription(
+    key="mediamtx",
+    translation_key="mediamtx",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 PUSH_DESCRIPTION = BinarySensorEntityDescription(
-    key="push", translation_key="push", device_class=BinarySensorDeviceClass.CONNECTIVITY,
-    entity_category=EntityCategory.DIAGNOSTIC)
+    key="push",
+    translation_key="push",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add the push channel sensor and each camera's connectivity."""
     coordinator = entry.runtime_data
     async_add_entities([PushSensor(coordinator, PUSH_DESCRIPTION)])
@@ -78,8 +90,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
         return entities
 
     add_entities(entry, async_add_entities, "cameras", _camera)
-    add_entities(entry, async_add_entities, "timelapses",
-                           lambda tl_id: [TimelapseProblem(coordinator, tl_id, TIMELAPSE_PROBLEM)])
+    add_entities(
+        entry, async_add_entities, "timelapses", lambda tl_id: [TimelapseProblem(coordinator, tl_id, TIMELAPSE_PROBLEM)]
+    )
 
 
 class CameraBinarySensor(CameraBridgeCameraEntity, BinarySensorEntity):

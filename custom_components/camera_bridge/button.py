@@ -30,22 +30,27 @@ class CameraButtonDescription(ButtonEntityDescription):
 
 
 CAMERA_BUTTONS: tuple[CameraButtonDescription, ...] = (
-    CameraButtonDescription(key="snapshot_now", translation_key="snapshot_now",
-                            press_fn=lambda client, cam_id: client.snapshot_now(cam_id)),
+    CameraButtonDescription(
+        key="snapshot_now", translation_key="snapshot_now", press_fn=lambda client, cam_id: client.snapshot_now(cam_id)
+    ),
 )
 
 
 RENDER = ButtonEntityDescription(key="render", translation_key="render")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add each camera's buttons."""
     coordinator = entry.runtime_data
-    add_entities(entry, async_add_entities, "cameras",
-                        lambda cam_id: [CameraButton(coordinator, cam_id, d) for d in CAMERA_BUTTONS])
-    add_entities(entry, async_add_entities, "timelapses",
-                           lambda tl_id: [RenderButton(coordinator, tl_id, RENDER)])
+    add_entities(
+        entry,
+        async_add_entities,
+        "cameras",
+        lambda cam_id: [CameraButton(coordinator, cam_id, d) for d in CAMERA_BUTTONS],
+    )
+    add_entities(entry, async_add_entities, "timelapses", lambda tl_id: [RenderButton(coordinator, tl_id, RENDER)])
 
 
 class CameraButton(CameraBridgeCameraEntity, ButtonEntity):

@@ -37,12 +37,12 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
 PARALLEL_UPDATES = 0
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add one camera entity per bridge camera."""
     coordinator = entry.runtime_data
-    add_entities(entry, async_add_entities, "cameras",
-                        lambda cam_id: [BridgeCamera(coordinator, cam_id, entry)])
+    add_entities(entry, async_add_entities, "cameras", lambda cam_id: [BridgeCamera(coordinator, cam_id, entry)])
 
 
 def reachable_url(url: str, bridge_host: str) -> str:
@@ -118,8 +118,11 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
     async def _switch_detection(self, enabled: bool) -> None:
         cam = self.camera
         if cam is None or not detect_labels(cam):
-            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_detection",
-                                         translation_placeholders={"entity_id": self.entity_id})
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_detection",
+                translation_placeholders={"entity_id": self.entity_id},
+            )
         from .switch import switch_detection
 
         await switch_detection(self.coordinator, self.camera_id, enabled)
@@ -139,8 +142,9 @@ class BridgeCamera(CameraBridgeCameraEntity, Camera):
             async with self.coordinator.client.open(f"/api/cameras/{self.camera_id}/mjpeg") as upstream:
                 if upstream.status != 200:
                     return await super().handle_async_mjpeg_stream(request)
-                return await async_aiohttp_proxy_stream(self.hass, request, upstream.content,
-                                                        upstream.headers.get("Content-Type"), timeout=MJPEG_TIMEOUT)
+                return await async_aiohttp_proxy_stream(
+                    self.hass, request, upstream.content, upstream.headers.get("Content-Type"), timeout=MJPEG_TIMEOUT
+                )
         except (aiohttp.ClientError, TimeoutError) as err:
             _LOGGER.debug("camera %s: MJPEG stream failed: %s", self.camera_id, err)
             return await super().handle_async_mjpeg_stream(request)

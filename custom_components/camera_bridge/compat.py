@@ -32,8 +32,7 @@ else:
     except ImportError:  # HA 2024.3
         from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
-__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "update_failed",
-           "via_device"]
+__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "update_failed", "via_device"]
 
 #: whether ``DataUpdateCoordinator.__init__`` takes ``config_entry``
 COORDINATOR_TAKES_ENTRY: bool = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
@@ -46,8 +45,9 @@ _UPDATE_FAILED_TRANSLATED: bool = issubclass(UpdateFailed, HomeAssistantError)
 def update_failed(message: str, domain: str, key: str, placeholders: dict[str, str]) -> UpdateFailed:
     """``UpdateFailed(message)``, translated (``domain``'s exception ``key``) where it can be."""
     if _UPDATE_FAILED_TRANSLATED:
-        return UpdateFailed(message, translation_domain=domain, translation_key=key,
-                            translation_placeholders=placeholders)
+        return UpdateFailed(
+            message, translation_domain=domain, translation_key=key, translation_placeholders=placeholders
+        )
     return UpdateFailed(message)
 
 
@@ -59,8 +59,7 @@ def via_device(parent: dr.DeviceEntry) -> DeviceInfo:
     return DeviceInfo(via_device=next(iter(sorted(parent.identifiers))))
 
 
-def get_device(registry: dr.DeviceRegistry, identifier: tuple[str, str],
-               config_entry_id: str) -> dr.DeviceEntry | None:
+def get_device(registry: dr.DeviceRegistry, identifier: tuple[str, str], config_entry_id: str) -> dr.DeviceEntry | None:
     """The device of ``config_entry_id`` with ``identifier`` (``(domain, id)``), None if none."""
     if _BY_IDENTIFIER:
         return registry.async_get_device_by_identifier(identifier, config_entry_id)

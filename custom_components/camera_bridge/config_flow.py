@@ -56,22 +56,30 @@ _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 
 
 def _connection_schema(defaults: Mapping[str, Any]) -> vol.Schema:
-    return vol.Schema({
-        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): str,
-        vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): vol.All(
-            vol.Coerce(int), vol.Range(min=1, max=65535)),
-        vol.Optional(CONF_API_KEY, default=defaults.get(CONF_API_KEY, "")): _PASSWORD,
-        vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
-        vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
-    })
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): str,
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=65535)
+            ),
+            vol.Optional(CONF_API_KEY, default=defaults.get(CONF_API_KEY, "")): _PASSWORD,
+            vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
+            vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
+        }
+    )
 
 
 async def validate_input(hass: HomeAssistant, data: Mapping[str, Any]) -> BridgeInfo:
     """Ask the bridge who it is with these settings. Raises CameraBridgeConnectionError,
     CameraBridgeAuthError or another CameraBridgeApiError."""
-    client = CameraBridgeClient(async_get_clientsession(hass, data.get(CONF_VERIFY_SSL, True)),
-                                data[CONF_HOST], data[CONF_PORT], data.get(CONF_API_KEY) or None,
-                                ssl=data.get(CONF_SSL, False), verify_ssl=data.get(CONF_VERIFY_SSL, True))
+    client = CameraBridgeClient(
+        async_get_clientsession(hass, data.get(CONF_VERIFY_SSL, True)),
+        data[CONF_HOST],
+        data[CONF_PORT],
+        data.get(CONF_API_KEY) or None,
+        ssl=data.get(CONF_SSL, False),
+        verify_ssl=data.get(CONF_VERIFY_SSL, True),
+    )
     info = await client.bridge()
     await client.cameras()  # the key must also be allowed to read the cameras
     return info
@@ -115,10 +123,15 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-ar
                     return self.async_abort(reason="wrong_bridge")
                 await self.async_set_unique_id(info.id)
                 self._abort_if_unique_id_configured(
-                    updates={CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT]})
+                    updates={CONF_HOST: user_input[CONF_HOST], CONF_PORT: user_input[CONF_PORT]}
+                )
                 return self.async_create_entry(title=_title(user_input), data=user_input)
-        return self.async_show_form(step_id="user", data_schema=_connection_schema(user_input or {}),
-                                    errors=errors, description_placeholders=self._placeholders())
+        return self.async_show_form(
+            step_id="user",
+            data_schema=_connection_schema(user_input or {}),
+            errors=errors,
+            description_placeholders=self._placeholders(),
+        )
 
     def _placeholders(self) -> dict[str, str]:
         return {"bridge_id": self._discovered.get("id", ""), "version": self._discovered.get("version", "")}
@@ -155,9 +168,12 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-ar
                 if info.id != self._entry.unique_id:
                     return self.async_abort(reason="wrong_bridge")
                 return self.async_update_reload_and_abort(self._entry, data=data, reason="reauth_successful")
-        return self.async_show_form(step_id="reauth_confirm",
-                                    data_schema=vol.Schema({vol.Required(CONF_API_KEY): _PASSWORD}),
-                                    errors=errors, description_placeholders={"host": self._entry.data[CONF_HOST]})
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_API_KEY): _PASSWORD}),
+            errors=errors,
+            description_placeholders={"host": self._entry.data[CONF_HOST]},
+        )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Change host, port, key or TLS of a configured bridge (the same bridge: same id)."""
@@ -170,10 +186,12 @@ class CameraBridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-ar
             if info is not None:
                 if info.id != self._entry.unique_id:
                     return self.async_abort(reason="wrong_bridge")
-                return self.async_update_reload_and_abort(self._entry, title=_title(user_input),
-                                                          data=user_input, reason="reconfigure_successful")
-        return self.async_show_form(step_id="reconfigure",
-                                    data_schema=_connection_schema(user_input or self._entry.data), errors=errors)
+                return self.async_update_reload_and_abort(
+                    self._entry, title=_title(user_input), data=user_input, reason="reconfigure_successful"
+                )
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=_connection_schema(user_input or self._entry.data), errors=errors
+        )
 
     @staticmethod
     @callback
@@ -188,15 +206,22 @@ class CameraBridgeOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The only options step."""
         if user_input is not None:
-            return self.async_create_entry(title="", data={
-                CONF_LIVE_VIEW: user_input[CONF_LIVE_VIEW], CONF_STILL_WIDTH: int(user_input[CONF_STILL_WIDTH])})
+            return self.async_create_entry(
+                title="",
+                data={CONF_LIVE_VIEW: user_input[CONF_LIVE_VIEW], CONF_STILL_WIDTH: int(user_input[CONF_STILL_WIDTH])},
+            )
         entry = self.hass.config_entries.async_get_entry(self.handler)
         options = entry.options if entry else {}
-        schema = vol.Schema({
-            vol.Required(CONF_LIVE_VIEW, default=options.get(CONF_LIVE_VIEW, LIVE_VIEW_RTSP)): SelectSelector(
-                SelectSelectorConfig(options=[LIVE_VIEW_RTSP, LIVE_VIEW_SNAPSHOTS], translation_key=CONF_LIVE_VIEW)),
-            vol.Required(CONF_STILL_WIDTH, default=options.get(CONF_STILL_WIDTH, 0)): NumberSelector(
-                NumberSelectorConfig(min=0, max=7680, step=16, mode=NumberSelectorMode.BOX,
-                                     unit_of_measurement="px")),
-        })
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_LIVE_VIEW, default=options.get(CONF_LIVE_VIEW, LIVE_VIEW_RTSP)): SelectSelector(
+                    SelectSelectorConfig(options=[LIVE_VIEW_RTSP, LIVE_VIEW_SNAPSHOTS], translation_key=CONF_LIVE_VIEW)
+                ),
+                vol.Required(CONF_STILL_WIDTH, default=options.get(CONF_STILL_WIDTH, 0)): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0, max=7680, step=16, mode=NumberSelectorMode.BOX, unit_of_measurement="px"
+                    )
+                ),
+            }
+        )
         return self.async_show_form(step_id="init", data_schema=schema)

@@ -36,5 +36,10 @@ EVENT_BRIDGE: Final = f"{DOMAIN}_event"
 #: the repair issue raised when the bridge also publishes MQTT discovery
 ISSUE_MQTT_DUPLICATES: Final = "mqtt_discovery_duplicates"
 
-KIND_MODELS: Final = {"rtsp": "RTSP camera", "http": "HTTP camera", "usb": "USB camera",
-                      "file": "File source", "lavfi": "Synthetic source"}
+KIND_MODELS: Final = {
+    "rtsp": "RTSP camera",
+    "http": "HTTP camera",
+    "usb": "USB camera",
+    "file": "File source",
+    "lavfi": "Synthetic source",
+}

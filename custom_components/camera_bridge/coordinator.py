@@ -62,8 +62,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
 
     def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, entry: ConfigEntry) -> None:
         explicit = {"config_entry": entry} if COORDINATOR_TAKES_ENTRY else {}
-        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL,
-                         **explicit)
+        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL, **explicit)
         self.client = client
         #: the bridge's device (registered at setup, before the platforms link devices to it)
         self.bridge_device: DeviceEntry | None = None
@@ -75,13 +74,17 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     async def _async_update_data(self) -> BridgeState:
         try:
             info, cameras, timelapses, mediamtx = await asyncio.gather(
-                self.client.bridge(), self.client.cameras(), self.client.timelapses(),
-                self.client.mediamtx_health())
+                self.client.bridge(), self.client.cameras(), self.client.timelapses(), self.client.mediamtx_health()
+            )
             with_detection = [cam.id for cam in cameras if cam.detection_labels]
             views = await asyncio.gather(*(self.client.detection(cam_id) for cam_id in with_detection))
         except CameraBridgeAuthError as err:
-            raise ConfigEntryAuthFailed(str(err), translation_domain=DOMAIN, translation_key="auth_failed",
-                                        translation_placeholders={"error": str(err)}) from err
+            raise ConfigEntryAuthFailed(
+                str(err),
+                translation_domain=DOMAIN,
+                translation_key="auth_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
         except CameraBridgeApiError as err:
             raise update_failed(f"bridge not reachable: {err}", DOMAIN, "unreachable", {"error": str(err)}) from err
         now = time.time()
@@ -105,8 +108,12 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
                         await self.async_refresh()
             except CameraBridgeApiError as err:
                 if self.push_connected or not self._push_warned:
-                    _LOGGER.warning("%s: push channel down (%s); polling every %s s until it is back",
-                                    self.name, err, POLL_INTERVAL.total_seconds())
+                    _LOGGER.warning(
+                        "%s: push channel down (%s); polling every %s s until it is back",
+                        self.name,
+                        err,
+                        POLL_INTERVAL.total_seconds(),
+                    )
                     self._push_warned = True
                 else:
                     _LOGGER.debug("%s: push channel still down: %s", self.name, err)
@@ -144,8 +151,10 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
             await self.async_refresh()
             return
         cameras = {**state.cameras, cam_id: camera.with_status(event.data)}
-        info = replace(state.info, raw={**state.info.raw, "cameras": {
-            **state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}})
+        info = replace(
+            state.info,
+            raw={**state.info.raw, "cameras": {**state.info.raw.get("cameras", {}), cam_id: event.data.get("state")}},
+        )
         self.async_set_updated_data(replace(state, info=info, cameras=cameras))
 
     async def _camera_enabled(self, state: BridgeState, event: BridgeEvent) -> None:
@@ -170,8 +179,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         """``mediamtx.availability``: the restream server came or went."""
         if state.mediamtx is not None:
             status = "available" if event.data.get("available") else "unavailable"
-            self.async_set_updated_data(replace(state, mediamtx={**state.mediamtx, "status": status,
-                                                                 "error": event.data.get("error")}))
+            self.async_set_updated_data(
+                replace(state, mediamtx={**state.mediamtx, "status": status, "error": event.data.get("error")})
+            )
 
     async def _detection(self, state: BridgeState, event: BridgeEvent) -> None:
         """``detection.*``: motion, tracked objects, the detection switch of one camera."""
@@ -187,8 +197,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     async def _timelapse_removed(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.removed``: drop it."""
         tl_id = event.data.get("timelapse")
-        self.async_set_updated_data(replace(state, timelapses={
-            k: v for k, v in state.timelapses.items() if k != tl_id}))
+        self.async_set_updated_data(
+            replace(state, timelapses={k: v for k, v in state.timelapses.items() if k != tl_id})
+        )
 
     async def _timelapse_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.status`` (the compact status, ``id``): update it; unknown: reload."""
@@ -202,8 +213,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         """``timelapse.render`` (``timelapse`` + the render's fields): its render progress."""
         current = state.timelapses.get(str(event.data.get("timelapse")))
         if current is not None:
-            self.set_timelapse(current.updated({"render": {k: v for k, v in event.data.items()
-                                                           if k != "timelapse"}}))
+            self.set_timelapse(current.updated({"render": {k: v for k, v in event.data.items() if k != "timelapse"}}))
 
     async def _timelapse_frame(self, state: BridgeState, event: BridgeEvent) -> None:
         """``timelapse.frame``: a kept frame is the latest (its count comes with the status)."""
@@ -219,8 +229,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     def set_timelapse(self, timelapse: Timelapse) -> None:
         """Take a timelapse as an action's answer returned it."""
         if self.data is not None:
-            self.async_set_updated_data(replace(self.data, timelapses={**self.data.timelapses,
-                                                                       timelapse.id: timelapse}))
+            self.async_set_updated_data(
+                replace(self.data, timelapses={**self.data.timelapses, timelapse.id: timelapse})
+            )
 
     def _fire(self, event: BridgeEvent) -> None:
         """``camera_bridge_event`` on HA's bus: the event's data (a detection's payload lifted
@@ -229,8 +240,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         data = dict(event.data)
         if event.type == DETECTION_EVENT and isinstance(data.get("event"), dict):
             data = {**data.pop("event"), **data}
-        self.hass.bus.async_fire(EVENT_BRIDGE, {**data, "event": event.type,
-                                                "bridge_id": state.info.id if state else None})
+        self.hass.bus.async_fire(
+            EVENT_BRIDGE, {**data, "event": event.type, "bridge_id": state.info.id if state else None}
+        )
 
 
 #: the coordinator's handler of each pushed event type (others are only fired on the bus)

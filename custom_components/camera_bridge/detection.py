@@ -33,10 +33,13 @@ class Detection:
     @classmethod
     def from_api(cls, view: dict[str, Any], now: float) -> Detection:
         """From ``GET /api/cameras/{id}/detection`` (``now``: when it was fetched)."""
-        return cls(enabled=bool(view.get("enabled")), motion=bool(view.get("motion")),
-                   counts={str(k): int(v) for k, v in (view.get("counts") or {}).items()},
-                   stats=dict(view.get("stats") or {}),
-                   snapshot_at=dict.fromkeys(view.get("snapshots") or [], now))
+        return cls(
+            enabled=bool(view.get("enabled")),
+            motion=bool(view.get("motion")),
+            counts={str(k): int(v) for k, v in (view.get("counts") or {}).items()},
+            stats=dict(view.get("stats") or {}),
+            snapshot_at=dict.fromkeys(view.get("snapshots") or [], now),
+        )
 
     def count(self, label: str) -> int | None:
         """Objects of ``label`` in view now, None while unknown."""

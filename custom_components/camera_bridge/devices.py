@@ -15,8 +15,11 @@ def current_identifiers(coordinator: CameraBridgeCoordinator) -> set[str]:
     """Device identifiers of what the bridge has now: itself, its cameras, its timelapses."""
     state = coordinator.data
     bridge_id = state.info.id
-    return ({bridge_id} | {camera_device_id(bridge_id, cam_id) for cam_id in state.cameras}
-            | {timelapse_device_id(bridge_id, tl_id) for tl_id in state.timelapses})
+    return (
+        {bridge_id}
+        | {camera_device_id(bridge_id, cam_id) for cam_id in state.cameras}
+        | {timelapse_device_id(bridge_id, tl_id) for tl_id in state.timelapses}
+    )
 
 
 @callback
@@ -37,8 +40,9 @@ def async_watch(hass: HomeAssistant, entry: CameraBridgeConfigEntry, coordinator
     entry.async_on_unload(coordinator.async_add_listener(_prune))
 
 
-async def async_remove_config_entry_device(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                                           device: dr.DeviceEntry) -> bool:
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, device: dr.DeviceEntry
+) -> bool:
     """Allow deleting a device by hand only when the bridge no longer has it."""
     coordinator: CameraBridgeCoordinator | None = getattr(entry, "runtime_data", None)
     if coordinator is None or coordinator.data is None:

@@ -29,8 +29,9 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: CameraB
     coordinator = entry.runtime_data
     state = coordinator.data
     return {
-        "entry": async_redact_data({"data": dict(entry.data), "options": dict(entry.options),
-                                    "title": entry.title}, TO_REDACT),
+        "entry": async_redact_data(
+            {"data": dict(entry.data), "options": dict(entry.options), "title": entry.title}, TO_REDACT
+        ),
         "push_connected": coordinator.push_connected,
         "last_update_success": coordinator.last_update_success,
         "bridge": async_redact_data(state.info.raw, TO_REDACT),

@@ -37,10 +37,15 @@ def async_watch(hass: HomeAssistant, entry: CameraBridgeConfigEntry, coordinator
         info = coordinator.data.info
         if info.discovery and mqtt_duplicates(hass, info.node_id):
             ir.async_create_issue(
-                hass, DOMAIN, issue_id(entry), is_fixable=True, severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_MQTT_DUPLICATES, data={"entry_id": entry.entry_id},
-                translation_placeholders={"title": entry.title,
-                                          "count": str(len(mqtt_duplicates(hass, info.node_id)))})
+                hass,
+                DOMAIN,
+                issue_id(entry),
+                is_fixable=True,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_MQTT_DUPLICATES,
+                data={"entry_id": entry.entry_id},
+                translation_placeholders={"title": entry.title, "count": str(len(mqtt_duplicates(hass, info.node_id)))},
+            )
         else:
             ir.async_delete_issue(hass, DOMAIN, issue_id(entry))
 
@@ -54,8 +59,11 @@ def mqtt_duplicates(hass: HomeAssistant, node_id: str) -> list[str]:
     if not node_id:
         return []
     prefix = f"{node_id}_"
-    return [entity.entity_id for entity in er.async_get(hass).entities.values()
-            if entity.platform == "mqtt" and entity.unique_id.startswith(prefix)]
+    return [
+        entity.entity_id
+        for entity in er.async_get(hass).entities.values()
+        if entity.platform == "mqtt" and entity.unique_id.startswith(prefix)
+    ]
 
 
 @callback

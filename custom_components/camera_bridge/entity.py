@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 def bridge_device_info(coordinator: CameraBridgeCoordinator, title: str) -> DeviceInfo:
     """The bridge's device (identifier: the bridge id)."""
     info = coordinator.data.info
-    return DeviceInfo(identifiers={(DOMAIN, info.id)}, name=title, manufacturer=MANUFACTURER,
-                      model="Camera Bridge", sw_version=info.version,
-                      configuration_url=f"{coordinator.client.base_url}/api/openapi.json")
+    return DeviceInfo(
+        identifiers={(DOMAIN, info.id)},
+        name=title,
+        manufacturer=MANUFACTURER,
+        model="Camera Bridge",
+        sw_version=info.version,
+        configuration_url=f"{coordinator.client.base_url}/api/openapi.json",
+    )
 
 
 @callback
@@ -41,7 +46,8 @@ def async_register_bridge_device(hass: HomeAssistant, entry: CameraBridgeConfigE
     devices to it) and keep it as ``coordinator.bridge_device``."""
     coordinator = entry.runtime_data
     coordinator.bridge_device = dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **bridge_device_info(coordinator, entry.title))
+        config_entry_id=entry.entry_id, **bridge_device_info(coordinator, entry.title)
+    )
 
 
 def _child_device_info(coordinator: CameraBridgeCoordinator, identifier: str, name: str, model: str) -> DeviceInfo:
@@ -70,16 +76,16 @@ class CameraBridgeCameraEntity(CoordinatorEntity[CameraBridgeCoordinator]):
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str,
-                 description: EntityDescription) -> None:
+    def __init__(self, coordinator: CameraBridgeCoordinator, camera_id: str, description: EntityDescription) -> None:
         super().__init__(coordinator)
         self.entity_description = description
         self.camera_id = camera_id
         bridge_id = coordinator.data.info.id
         self._attr_unique_id = f"{bridge_id}_{camera_id}_{description.key}"
         cam = coordinator.data.cameras[camera_id]
-        self._attr_device_info = _child_device_info(coordinator, camera_device_id(bridge_id, camera_id),
-                                                    cam.name, KIND_MODELS.get(cam.kind, "Camera"))
+        self._attr_device_info = _child_device_info(
+            coordinator, camera_device_id(bridge_id, camera_id), cam.name, KIND_MODELS.get(cam.kind, "Camera")
+        )
 
     @property
     def camera(self) -> Camera | None:
@@ -97,16 +103,16 @@ class CameraBridgeTimelapseEntity(CoordinatorEntity[CameraBridgeCoordinator]):
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: CameraBridgeCoordinator, timelapse_id: str,
-                 description: EntityDescription) -> None:
+    def __init__(self, coordinator: CameraBridgeCoordinator, timelapse_id: str, description: EntityDescription) -> None:
         super().__init__(coordinator)
         self.entity_description = description
         self.timelapse_id = timelapse_id
         bridge_id = coordinator.data.info.id
         self._attr_unique_id = f"{bridge_id}_timelapse_{timelapse_id}_{description.key}"
         tl = coordinator.data.timelapses[timelapse_id]
-        self._attr_device_info = _child_device_info(coordinator, timelapse_device_id(bridge_id, timelapse_id),
-                                                    tl.name, "Timelapse")
+        self._attr_device_info = _child_device_info(
+            coordinator, timelapse_device_id(bridge_id, timelapse_id), tl.name, "Timelapse"
+        )
 
     @property
     def timelapse(self) -> Timelapse | None:
@@ -133,8 +139,12 @@ def detect_labels(cam: Camera) -> list[str]:
     return cam.detection_labels
 
 
-def add_entities(entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback,
-                 kind: Literal["cameras", "timelapses"], factory: Callable[[str], Iterable[Entity]]) -> None:
+def add_entities(
+    entry: CameraBridgeConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+    kind: Literal["cameras", "timelapses"],
+    factory: Callable[[str], Iterable[Entity]],
+) -> None:
     """Add ``factory(id)`` for every camera (or timelapse) of the bridge now, and for each one
     it gains later (added through its API: no reload). One removed and added again gets its
     entities again (its device was removed with it)."""

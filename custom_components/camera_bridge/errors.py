@@ -25,10 +25,12 @@ _R = TypeVar("_R")
 def translated(err: CameraBridgeApiError | str) -> HomeAssistantError:
     """``err`` (a client error, or a message) as the translated error an action raises."""
     if isinstance(err, CameraBridgeResponseError) and err.status in (400, 409):
-        return ServiceValidationError(translation_domain=DOMAIN, translation_key="refused",
-                                      translation_placeholders={"error": str(err)})
-    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error",
-                              translation_placeholders={"error": str(err)})
+        return ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="refused", translation_placeholders={"error": str(err)}
+        )
+    return HomeAssistantError(
+        translation_domain=DOMAIN, translation_key="bridge_error", translation_placeholders={"error": str(err)}
+    )
 
 
 def bridge_errors(func: Callable[_P, Awaitable[_R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:

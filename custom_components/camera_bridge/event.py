@@ -26,12 +26,19 @@ EVENT_TYPES = ["new", "end"]
 ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time", "end_reason")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add a detection event entity per camera and tracked label."""
     coordinator = entry.runtime_data
-    add_entities(entry, async_add_entities, "cameras", lambda cam_id: [
-        DetectionEvent(coordinator, cam_id, label) for label in detect_labels(coordinator.data.cameras[cam_id])])
+    add_entities(
+        entry,
+        async_add_entities,
+        "cameras",
+        lambda cam_id: [
+            DetectionEvent(coordinator, cam_id, label) for label in detect_labels(coordinator.data.cameras[cam_id])
+        ],
+    )
 
 
 class DetectionEvent(CameraBridgeCameraEntity, EventEntity):
@@ -52,9 +59,13 @@ class DetectionEvent(CameraBridgeCameraEntity, EventEntity):
     @callback
     def _on_bridge_event(self, event: Event) -> None:
         data: dict[str, Any] = event.data
-        if (data.get("event") != DETECTION_EVENT or data.get("bridge_id") != self.coordinator.data.info.id
-                or data.get("camera") != self.camera_id or data.get("label") != self.label
-                or data.get("type") not in EVENT_TYPES):
+        if (
+            data.get("event") != DETECTION_EVENT
+            or data.get("bridge_id") != self.coordinator.data.info.id
+            or data.get("camera") != self.camera_id
+            or data.get("label") != self.label
+            or data.get("type") not in EVENT_TYPES
+        ):
             return
         self._trigger_event(data["type"], {k: data[k] for k in ATTRIBUTES if k in data})
         self.async_write_ha_state()

@@ -26,15 +26,21 @@ PARALLEL_UPDATES = 0
 LATEST_FRAME = ImageEntityDescription(key="latest_frame", translation_key="latest_frame")
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add a latest-frame image per timelapse."""
     coordinator = entry.runtime_data
-    add_entities(entry, async_add_entities, "timelapses",
-                           lambda tl_id: [TimelapseFrame(hass, coordinator, tl_id)])
-    add_entities(entry, async_add_entities, "cameras", lambda cam_id: [
-        BestSnapshot(hass, coordinator, cam_id, label)
-        for label in coordinator.data.cameras[cam_id].detection_labels])
+    add_entities(entry, async_add_entities, "timelapses", lambda tl_id: [TimelapseFrame(hass, coordinator, tl_id)])
+    add_entities(
+        entry,
+        async_add_entities,
+        "cameras",
+        lambda cam_id: [
+            BestSnapshot(hass, coordinator, cam_id, label)
+            for label in coordinator.data.cameras[cam_id].detection_labels
+        ],
+    )
 
 
 class _BridgeImage:
@@ -86,8 +92,9 @@ class BestSnapshot(_BridgeImage, CameraBridgeCameraEntity, ImageEntity):
     _attr_translation_key = "best_snapshot"
 
     def __init__(self, hass: HomeAssistant, coordinator: CameraBridgeCoordinator, camera_id: str, label: str) -> None:
-        CameraBridgeCameraEntity.__init__(self, coordinator, camera_id,
-                                          ImageEntityDescription(key=f"{label}_best_snapshot"))
+        CameraBridgeCameraEntity.__init__(
+            self, coordinator, camera_id, ImageEntityDescription(key=f"{label}_best_snapshot")
+        )
         ImageEntity.__init__(self, hass)
         self.label = label
         self._attr_translation_placeholders = {"label": label.replace("_", " ").capitalize()}

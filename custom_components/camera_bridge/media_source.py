@@ -40,9 +40,11 @@ class CameraBridgeMediaSource(MediaSource):
         self.hass = hass
 
     def _coordinators(self) -> dict[str, tuple[str, CameraBridgeCoordinator]]:
-        return {entry.entry_id: (entry.title, entry.runtime_data)
-                for entry in self.hass.config_entries.async_entries(DOMAIN)
-                if getattr(entry, "runtime_data", None) is not None}
+        return {
+            entry.entry_id: (entry.title, entry.runtime_data)
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if getattr(entry, "runtime_data", None) is not None
+        }
 
     def _parse(self, identifier: str | None) -> tuple[str | None, str | None, str | None]:
         parts = (identifier or "").split("/") if identifier else []
@@ -62,15 +64,22 @@ class CameraBridgeMediaSource(MediaSource):
         entry_id, tl_id, _video = self._parse(item.identifier)
         coordinators = self._coordinators()
         if entry_id is None:
-            return self._folder(None, self.name, [
-                self._folder(eid, title, None) for eid, (title, _c) in coordinators.items()], MediaClass.DIRECTORY)
+            return self._folder(
+                None,
+                self.name,
+                [self._folder(eid, title, None) for eid, (title, _c) in coordinators.items()],
+                MediaClass.DIRECTORY,
+            )
         if entry_id not in coordinators:
             raise _unresolvable("bridge_not_loaded", entry_id=entry_id)
         title, coordinator = coordinators[entry_id]
         if tl_id is None:
-            return self._folder(entry_id, title, [
-                self._folder(f"{entry_id}/{tl.id}", tl.name, None)
-                for tl in coordinator.data.timelapses.values()], MediaClass.DIRECTORY)
+            return self._folder(
+                entry_id,
+                title,
+                [self._folder(f"{entry_id}/{tl.id}", tl.name, None) for tl in coordinator.data.timelapses.values()],
+                MediaClass.DIRECTORY,
+            )
         try:
             videos = await coordinator.client.timelapse_videos(tl_id)
         except CameraBridgeApiError as err:
@@ -78,25 +87,46 @@ class CameraBridgeMediaSource(MediaSource):
         timelapse = coordinator.data.timelapses.get(tl_id)
         children = [
             BrowseMediaSource(
-                domain=DOMAIN, identifier=f"{entry_id}/{tl_id}/{video['id']}", media_class=MediaClass.VIDEO,
-                media_content_type="video/mp4", title=_video_title(video), can_play=True, can_expand=False,
-                thumbnail=video_path(entry_id, tl_id, video["id"], thumbnail=True) if video.get("thumbnail_url") else None)
-            for video in sorted(videos, key=lambda v: v.get("created_at") or "", reverse=True)]
+                domain=DOMAIN,
+                identifier=f"{entry_id}/{tl_id}/{video['id']}",
+                media_class=MediaClass.VIDEO,
+                media_content_type="video/mp4",
+                title=_video_title(video),
+                can_play=True,
+                can_expand=False,
+                thumbnail=video_path(entry_id, tl_id, video["id"], thumbnail=True)
+                if video.get("thumbnail_url")
+                else None,
+            )
+            for video in sorted(videos, key=lambda v: v.get("created_at") or "", reverse=True)
+        ]
         return self._folder(f"{entry_id}/{tl_id}", timelapse.name if timelapse else tl_id, children, MediaClass.VIDEO)
 
     @staticmethod
-    def _folder(identifier: str | None, title: str, children: list[BrowseMediaSource] | None,
-                children_class: MediaClass | None = None) -> BrowseMediaSource:
+    def _folder(
+        identifier: str | None,
+        title: str,
+        children: list[BrowseMediaSource] | None,
+        children_class: MediaClass | None = None,
+    ) -> BrowseMediaSource:
         return BrowseMediaSource(
-            domain=DOMAIN, identifier=identifier, media_class=MediaClass.DIRECTORY,
-            media_content_type=MediaType.VIDEO, title=title, can_play=False, can_expand=True,
-            children=children, children_media_class=children_class)
+            domain=DOMAIN,
+            identifier=identifier,
+            media_class=MediaClass.DIRECTORY,
+            media_content_type=MediaType.VIDEO,
+            title=title,
+            can_play=False,
+            can_expand=True,
+            children=children,
+            children_media_class=children_class,
+        )
 
 
 def _unresolvable(key: str, **placeholders: str) -> Unresolvable:
     """A translated Unresolvable (``exceptions.{key}`` of strings.json)."""
-    return Unresolvable(f"{key}: {placeholders}", translation_domain=DOMAIN, translation_key=key,
-                        translation_placeholders=placeholders)
+    return Unresolvable(
+        f"{key}: {placeholders}", translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
 
 
 def _video_title(video: dict) -> str:

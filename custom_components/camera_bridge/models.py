@@ -36,11 +36,18 @@ class Camera:
     def from_dict(cls, data: dict[str, Any]) -> Camera:
         """From the API's camera object (or a ``camera.status`` event merged into one)."""
         return cls(
-            id=data["id"], name=data.get("name") or data["id"], kind=data.get("kind", ""),
-            state=data.get("state", "stopped"), fps=data.get("fps"), width=data.get("width"),
-            height=data.get("height"), last_frame_at=data.get("last_frame_at"),
-            reconnects=int(data.get("reconnects") or 0), error=data.get("error"),
-            stream_urls=dict(data.get("stream_urls") or {}), raw=dict(data),
+            id=data["id"],
+            name=data.get("name") or data["id"],
+            kind=data.get("kind", ""),
+            state=data.get("state", "stopped"),
+            fps=data.get("fps"),
+            width=data.get("width"),
+            height=data.get("height"),
+            last_frame_at=data.get("last_frame_at"),
+            reconnects=int(data.get("reconnects") or 0),
+            error=data.get("error"),
+            stream_urls=dict(data.get("stream_urls") or {}),
+            raw=dict(data),
         )
 
     @property
@@ -95,10 +102,18 @@ class Timelapse:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Timelapse:
         """From the API's timelapse object (or a ``timelapse.status`` event merged into one)."""
-        return cls(id=data["id"], name=data.get("name") or data["id"], camera=data.get("camera", ""),
-                   state=data.get("state", "created"), reason=data.get("reason"),
-                   frames=int(data.get("frames") or 0), videos=int(data.get("videos") or 0),
-                   last_capture_at=data.get("last_capture_at"), render=data.get("render"), raw=dict(data))
+        return cls(
+            id=data["id"],
+            name=data.get("name") or data["id"],
+            camera=data.get("camera", ""),
+            state=data.get("state", "created"),
+            reason=data.get("reason"),
+            frames=int(data.get("frames") or 0),
+            videos=int(data.get("videos") or 0),
+            last_capture_at=data.get("last_capture_at"),
+            render=data.get("render"),
+            raw=dict(data),
+        )
 
     def updated(self, changes: dict[str, Any]) -> Timelapse:
         """This timelapse with some fields changed."""
@@ -124,10 +139,16 @@ class BridgeInfo:
     def from_dict(cls, data: dict[str, Any]) -> BridgeInfo:
         """From the API's bridge object."""
         mqtt = data.get("mqtt") or {}
-        return cls(id=data["id"], version=data.get("version", ""), started_at=data.get("started_at"),
-                   uptime_s=int(data.get("uptime_s") or 0), discovery=bool(data.get("discovery")),
-                   discovery_configured=bool(mqtt.get("discovery_configured")),
-                   node_id=mqtt.get("node_id", ""), raw=dict(data))
+        return cls(
+            id=data["id"],
+            version=data.get("version", ""),
+            started_at=data.get("started_at"),
+            uptime_s=int(data.get("uptime_s") or 0),
+            discovery=bool(data.get("discovery")),
+            discovery_configured=bool(mqtt.get("discovery_configured")),
+            node_id=mqtt.get("node_id", ""),
+            raw=dict(data),
+        )
 
 
 @dataclass(frozen=True)

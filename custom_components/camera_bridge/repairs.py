@@ -39,12 +39,17 @@ class MqttDuplicatesRepairFlow(RepairsFlow):
             else:
                 coordinator.async_set_updated_data(replace(coordinator.data, info=info))
                 return self.async_create_entry(title="", data={})
-        return self.async_show_form(step_id="confirm", data_schema=vol.Schema({}), errors=errors,
-                                    description_placeholders={"title": entry.title})
+        return self.async_show_form(
+            step_id="confirm",
+            data_schema=vol.Schema({}),
+            errors=errors,
+            description_placeholders={"title": entry.title},
+        )
 
 
-async def async_create_fix_flow(hass: HomeAssistant, issue_id: str,
-                                data: dict[str, str | int | float | None] | None) -> RepairsFlow:
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
+) -> RepairsFlow:
     """The flow that fixes ``issue_id`` (only the duplicates issue is fixable)."""
     assert data is not None
     return MqttDuplicatesRepairFlow(str(data["entry_id"]))

@@ -70,53 +70,101 @@ def _render_percent(tl: Timelapse) -> float | None:
 
 
 TIMELAPSE_SENSORS: tuple[TimelapseSensorDescription, ...] = (
-    TimelapseSensorDescription(key="state", translation_key="timelapse_state", device_class=SensorDeviceClass.ENUM,
-                               options=TIMELAPSE_STATES, value_fn=lambda tl: tl.state),
-    TimelapseSensorDescription(key="frames", translation_key="frames", state_class=SensorStateClass.TOTAL,
-                               value_fn=lambda tl: tl.frames),
-    TimelapseSensorDescription(key="render_progress", translation_key="render_progress",
-                               native_unit_of_measurement="%", suggested_display_precision=0,
-                               value_fn=_render_percent),
-    TimelapseSensorDescription(key="last_capture", translation_key="last_capture",
-                               device_class=SensorDeviceClass.TIMESTAMP,
-                               value_fn=lambda tl: _timestamp(tl.last_capture_at)),
+    TimelapseSensorDescription(
+        key="state",
+        translation_key="timelapse_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=TIMELAPSE_STATES,
+        value_fn=lambda tl: tl.state,
+    ),
+    TimelapseSensorDescription(
+        key="frames", translation_key="frames", state_class=SensorStateClass.TOTAL, value_fn=lambda tl: tl.frames
+    ),
+    TimelapseSensorDescription(
+        key="render_progress",
+        translation_key="render_progress",
+        native_unit_of_measurement="%",
+        suggested_display_precision=0,
+        value_fn=_render_percent,
+    ),
+    TimelapseSensorDescription(
+        key="last_capture",
+        translation_key="last_capture",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda tl: _timestamp(tl.last_capture_at),
+    ),
 )
 
 CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
-    CameraSensorDescription(key="fps", translation_key="fps", native_unit_of_measurement="fps",
-                            state_class=SensorStateClass.MEASUREMENT, suggested_display_precision=1,
-                            value_fn=lambda cam: cam.fps),
-    CameraSensorDescription(key="last_frame", translation_key="last_frame",
-                            device_class=SensorDeviceClass.TIMESTAMP,
-                            value_fn=lambda cam: _timestamp(cam.last_frame_at)),
-    CameraSensorDescription(key="state", translation_key="camera_state", device_class=SensorDeviceClass.ENUM,
-                            options=CAMERA_STATES, entity_category=EntityCategory.DIAGNOSTIC,
-                            value_fn=lambda cam: cam.state),
-    CameraSensorDescription(key="reconnects", translation_key="reconnects",
-                            state_class=SensorStateClass.TOTAL_INCREASING, entity_registry_enabled_default=False,
-                            entity_category=EntityCategory.DIAGNOSTIC, value_fn=lambda cam: cam.reconnects),
+    CameraSensorDescription(
+        key="fps",
+        translation_key="fps",
+        native_unit_of_measurement="fps",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda cam: cam.fps,
+    ),
+    CameraSensorDescription(
+        key="last_frame",
+        translation_key="last_frame",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda cam: _timestamp(cam.last_frame_at),
+    ),
+    CameraSensorDescription(
+        key="state",
+        translation_key="camera_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=CAMERA_STATES,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda cam: cam.state,
+    ),
+    CameraSensorDescription(
+        key="reconnects",
+        translation_key="reconnects",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_registry_enabled_default=False,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda cam: cam.reconnects,
+    ),
 )
 
 INFERENCE_TIME = SensorEntityDescription(
-    key="inference_time", translation_key="inference_time", native_unit_of_measurement="ms",
-    device_class=SensorDeviceClass.DURATION, state_class=SensorStateClass.MEASUREMENT,
-    suggested_display_precision=1, entity_category=EntityCategory.DIAGNOSTIC)
+    key="inference_time",
+    translation_key="inference_time",
+    native_unit_of_measurement="ms",
+    device_class=SensorDeviceClass.DURATION,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 READERS = CameraSensorDescription(
-    key="readers", translation_key="readers", state_class=SensorStateClass.MEASUREMENT,
-    value_fn=lambda cam: (cam.raw.get("mediamtx") or {}).get("readers"))
+    key="readers",
+    translation_key="readers",
+    state_class=SensorStateClass.MEASUREMENT,
+    value_fn=lambda cam: (cam.raw.get("mediamtx") or {}).get("readers"),
+)
 
 BRIDGE_SENSORS: tuple[BridgeSensorDescription, ...] = (
-    BridgeSensorDescription(key="started_at", translation_key="started_at",
-                            device_class=SensorDeviceClass.TIMESTAMP, entity_category=EntityCategory.DIAGNOSTIC,
-                            value_fn=lambda info: _timestamp(info.started_at)),
-    BridgeSensorDescription(key="version", translation_key="version", entity_category=EntityCategory.DIAGNOSTIC,
-                            value_fn=lambda info: info.version),
+    BridgeSensorDescription(
+        key="started_at",
+        translation_key="started_at",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: _timestamp(info.started_at),
+    ),
+    BridgeSensorDescription(
+        key="version",
+        translation_key="version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: info.version,
+    ),
 )
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add the bridge's sensors and each camera's."""
     coordinator = entry.runtime_data
     async_add_entities(BridgeSensor(coordinator, desc) for desc in BRIDGE_SENSORS)
@@ -132,8 +180,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
         return entities
 
     add_entities(entry, async_add_entities, "cameras", _camera)
-    add_entities(entry, async_add_entities, "timelapses",
-                           lambda tl_id: [TimelapseSensor(coordinator, tl_id, d) for d in TIMELAPSE_SENSORS])
+    add_entities(
+        entry,
+        async_add_entities,
+        "timelapses",
+        lambda tl_id: [TimelapseSensor(coordinator, tl_id, d) for d in TIMELAPSE_SENSORS],
+    )
 
 
 class CameraSensor(CameraBridgeCameraEntity, SensorEntity):

@@ -44,19 +44,23 @@ ATTR_FRESH = "fresh"
 #: seconds a ``fresh`` snapshot may take (the camera's next keyframe)
 FRESH_TIMEOUT = 10.0
 
-SNAPSHOT_SCHEMA = vol.Schema({
-    vol.Required(ATTR_ENTITY_ID): cv.entity_id,
-    vol.Required(ATTR_FILENAME): cv.string,
-    vol.Optional(ATTR_FRESH, default=False): cv.boolean,
-})
+SNAPSHOT_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+        vol.Required(ATTR_FILENAME): cv.string,
+        vol.Optional(ATTR_FRESH, default=False): cv.boolean,
+    }
+)
 
 
-CREATE_TIMELAPSE_SCHEMA = vol.Schema({
-    vol.Required(ATTR_ENTITY_ID): cv.entity_id,
-    vol.Required(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100)),
-    vol.Optional(ATTR_ID): vol.All(cv.string, vol.Match(r"^[a-z0-9_]+$")),
-    vol.Optional(ATTR_OPTIONS, default={}): dict,
-})
+CREATE_TIMELAPSE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+        vol.Required(ATTR_NAME): vol.All(cv.string, vol.Length(min=1, max=100)),
+        vol.Optional(ATTR_ID): vol.All(cv.string, vol.Match(r"^[a-z0-9_]+$")),
+        vol.Optional(ATTR_OPTIONS, default={}): dict,
+    }
+)
 RENDER_TIMELAPSE_SCHEMA = vol.Schema({vol.Required(ATTR_ENTITY_ID): cv.entity_id})
 
 
@@ -64,12 +68,13 @@ RENDER_TIMELAPSE_SCHEMA = vol.Schema({vol.Required(ATTR_ENTITY_ID): cv.entity_id
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
     # ServiceCall.hass only exists from HA 2024.9 on: bind hass here
-    hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, functools.partial(_snapshot, hass),
-                                 schema=SNAPSHOT_SCHEMA)
-    hass.services.async_register(DOMAIN, SERVICE_CREATE_TIMELAPSE, functools.partial(_create_timelapse, hass),
-                                 schema=CREATE_TIMELAPSE_SCHEMA)
-    hass.services.async_register(DOMAIN, SERVICE_RENDER_TIMELAPSE, functools.partial(_render_timelapse, hass),
-                                 schema=RENDER_TIMELAPSE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_SNAPSHOT, functools.partial(_snapshot, hass), schema=SNAPSHOT_SCHEMA)
+    hass.services.async_register(
+        DOMAIN, SERVICE_CREATE_TIMELAPSE, functools.partial(_create_timelapse, hass), schema=CREATE_TIMELAPSE_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_RENDER_TIMELAPSE, functools.partial(_render_timelapse, hass), schema=RENDER_TIMELAPSE_SCHEMA
+    )
 
 
 def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordinator, str]:
@@ -79,8 +84,11 @@ def _camera_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoordin
     entry = hass.config_entries.async_get_entry(entity.config_entry_id) if entity and entity.config_entry_id else None
     coordinator = getattr(entry, "runtime_data", None) if entry else None
     if entity is None or entity.platform != DOMAIN or entity.domain != "camera" or coordinator is None:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_bridge_camera",
-                                     translation_placeholders={"entity_id": entity_id})
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_bridge_camera",
+            translation_placeholders={"entity_id": entity_id},
+        )
     prefix = f"{coordinator.data.info.id}_"
     camera_id = entity.unique_id.removeprefix(prefix).removesuffix("_camera")
     return coordinator, camera_id
@@ -97,8 +105,9 @@ def _timelapse_of(hass: HomeAssistant, entity_id: str) -> tuple[CameraBridgeCoor
         for domain, ident in device.identifiers:
             if domain == DOMAIN and ident.startswith(prefix):
                 return coordinator, ident.removeprefix(prefix)
-    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_timelapse",
-                                 translation_placeholders={"entity_id": entity_id})
+    raise ServiceValidationError(
+        translation_domain=DOMAIN, translation_key="not_a_timelapse", translation_placeholders={"entity_id": entity_id}
+    )
 
 
 @bridge_errors
@@ -137,11 +146,15 @@ def write_atomically(path: Path, data: bytes) -> None:
 async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
     filename = Path(call.data[ATTR_FILENAME])
     if filename.suffix.lower() not in (".jpg", ".jpeg"):
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_jpeg",
-                                     translation_placeholders={"filename": str(filename)})
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="not_jpeg", translation_placeholders={"filename": str(filename)}
+        )
     if not filename.is_absolute() or not hass.config.is_allowed_path(str(filename)):
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="path_not_allowed",
-                                     translation_placeholders={"filename": str(filename)})
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="path_not_allowed",
+            translation_placeholders={"filename": str(filename)},
+        )
     coordinator, camera_id = _camera_of(hass, call.data[ATTR_ENTITY_ID])
     client = coordinator.client
     try:
@@ -157,5 +170,8 @@ async def _snapshot(hass: HomeAssistant, call: ServiceCall) -> None:
     try:
         await hass.async_add_executor_job(write_atomically, filename, jpeg)
     except OSError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="write_failed",
-                                 translation_placeholders={"filename": str(filename), "error": str(err)}) from err
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="write_failed",
+            translation_placeholders={"filename": str(filename), "error": str(err)},
+        ) from err

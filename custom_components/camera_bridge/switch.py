@@ -33,18 +33,19 @@ RUNNING = SwitchEntityDescription(key="running", translation_key="timelapse_runn
 #: timelapse states in which it captures (degraded and error are conditions of running)
 RUNNING_STATES = ("running", "degraded", "error")
 
-MQTT_DISCOVERY = SwitchEntityDescription(key="mqtt_discovery", translation_key="mqtt_discovery",
-                                         entity_category=EntityCategory.CONFIG)
+MQTT_DISCOVERY = SwitchEntityDescription(
+    key="mqtt_discovery", translation_key="mqtt_discovery", entity_category=EntityCategory.CONFIG
+)
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: CameraBridgeConfigEntry,
-                            async_add_entities: AddEntitiesCallback) -> None:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: CameraBridgeConfigEntry, async_add_entities: AddEntitiesCallback
+) -> None:
     """Add the MQTT discovery switch when the bridge's configuration allows discovery."""
     coordinator = entry.runtime_data
     if coordinator.data.info.discovery_configured:
         async_add_entities([MqttDiscoverySwitch(coordinator, MQTT_DISCOVERY)])
-    add_entities(entry, async_add_entities, "timelapses",
-                           lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
+    add_entities(entry, async_add_entities, "timelapses", lambda tl_id: [TimelapseRunning(coordinator, tl_id, RUNNING)])
 
     def _camera(cam_id: str) -> list[SwitchEntity]:
         cam = coordinator.data.cameras[cam_id]
@@ -116,7 +117,8 @@ class RecordingSwitch(CameraBridgeCameraEntity, SwitchEntity):
             media = {**(cam.raw.get("mediamtx") or {}), "recording": recording}
             data = self.coordinator.data
             self.coordinator.async_set_updated_data(
-                replace(data, cameras={**data.cameras, self.camera_id: cam.with_status({"mediamtx": media})}))
+                replace(data, cameras={**data.cameras, self.camera_id: cam.with_status({"mediamtx": media})})
+            )
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         await self._set(True)

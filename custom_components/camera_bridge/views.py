@@ -47,8 +47,9 @@ class _Proxy(HomeAssistantView):
     def __init__(self, hass: HomeAssistant) -> None:
         self.hass = hass  # not request.app["hass"]: the app key changed type in later HA versions
 
-    async def _proxy(self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str,
-                     suffix: str) -> web.StreamResponse:
+    async def _proxy(
+        self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str, suffix: str
+    ) -> web.StreamResponse:
         hass = self.hass
         entry = hass.config_entries.async_get_entry(entry_id)
         coordinator = getattr(entry, "runtime_data", None) if entry and entry.domain == DOMAIN else None
@@ -60,8 +61,9 @@ class _Proxy(HomeAssistantView):
             async with coordinator.client.open(path, headers) as upstream:
                 if upstream.status >= 400:
                     return web.Response(status=404 if upstream.status == 404 else 502)
-                response = web.StreamResponse(status=upstream.status,
-                                              headers={h: upstream.headers[h] for h in PASSED if h in upstream.headers})
+                response = web.StreamResponse(
+                    status=upstream.status, headers={h: upstream.headers[h] for h in PASSED if h in upstream.headers}
+                )
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_chunked(CHUNK):
                     await response.write(chunk)
