@@ -398,3 +398,36 @@ async def test_no_request_carried_a_key_in_its_url(site):
     for url in site.requests:
         assert site.admin_key not in url and site.viewer_key not in url, url
         assert "key=" not in url and "token=" not in url, url
+
+
+async def test_the_bridge_page_shows_the_errors_of_a_rejected_reload(site, broker, rtsp, tmp_path):
+    import yaml
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    path = tmp_path / "config.yaml"
+    text = yaml.safe_dump({"mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": f"webreload{os.getpid()}"},
+                           "api": {"port": 0}, "data_dir": str(tmp_path / "data"),
+                           "cameras": {"porch": {"url": rtsp.url}}})
+    path.write_text(text)
+    async with Bridge(parse(text), config_path=path, config_text=text) as bridge:
+        assert bridge.reloader is not None and bridge.api is not None
+        path.write_text(text.replace("    url:", "    ulr:"))
+        rejected = await bridge.reloader.reload("test")
+        assert rejected.errors and not rejected.applied
+        context = await site.browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        await page.goto(f"http://127.0.0.1:{bridge.api.port}/#/bridge")
+        alert = page.locator("[data-fact=config-error]")
+        await alert.wait_for()
+        shown = await alert.inner_text()
+        assert "cameras.porch.ulr: unknown key" in shown and "previous configuration" in shown
+        path.write_text(text)
+        assert (await bridge.reloader.reload("test")).errors == ()
+        await page.reload()
+        await page.locator("[data-fact=mqtt]").wait_for()
+        assert await alert.count() == 0
+        await close(page)

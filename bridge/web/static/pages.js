@@ -205,6 +205,7 @@ function EventList({ items }) {
           <div>${e.start_time ? new Date(e.start_time * 1000).toLocaleString() : ""}
             ${e.end_time ? " (ended)" : " (ongoing)"}</div>
           ${e.zones && e.zones.length ? html`<div>zones: ${e.zones.join(", ")}</div>` : null}
+          ${e.clip_url ? html`<div><a href=${e.clip_url} data-clip=${e.id}>clip (MP4)</a></div>` : null}
         </div>
       </li>`;
     })}
@@ -489,8 +490,15 @@ export function BridgePage() {
   if (!info) return html`<p>Loading…</p>`;
   const up = info.uptime_s;
   const media = info.mediamtx;
+  const rejected = info.config_error && info.config_error.length ? info.config_error : null;
   return html`<section aria-labelledby="bridge-title">
     <h2 id="bridge-title">Bridge</h2>
+    ${rejected && html`<div class="card" role="alert" data-fact="config-error">
+      <h3 class="error-text">The configuration file was rejected</h3>
+      <p>The bridge keeps running its previous configuration. Fix these lines of the file and save it
+        (the bridge reloads it by itself), or run <code>camera-bridge reload</code>:</p>
+      <ul>${rejected.map((line) => html`<li><code>${line}</code></li>`)}</ul>
+    </div>`}
     <div class="card"><dl class="facts">
       <dt>version</dt><dd data-fact="version">${info.version}</dd>
       <dt>id</dt><dd><code>${info.id}</code></dd>
