@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import yaml
@@ -61,10 +62,18 @@ def test_cli_output_never_shows_the_password(broker, rtsp, prefix, tmp_path):
     assert f"rtsp://{CAMERA_USER}:***@" in check.stdout
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(4)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    deadline = time.monotonic() + 30  # a cold start (imports, first keyframe) can take seconds
+    while time.monotonic() < deadline and not (
+            any("streaming" in line for line in lines) and any("dead" in line for line in lines)):
+        time.sleep(0.2)
     proc.terminate()
-    out, _ = proc.communicate(timeout=15)
-    assert "streaming" in out and "dead" in out
+    proc.wait(15)
+    reader.join(5)
+    out = "".join(lines)
+    assert "streaming" in out and "dead" in out, out[-2000:]
     assert CAMERA_PASSWORD not in out
 
 
