@@ -20,7 +20,7 @@ def base_url(bridge) -> str:
     return f"http://127.0.0.1:{bridge.api.port}"
 
 
-async def wait_for_snapshot(bridge, cam_id, timeout=10.0):
+async def wait_for_snapshot(bridge, cam_id, timeout=20.0):
     deadline = time.monotonic() + timeout
     while bridge.snapshots[cam_id].latest is None:
         assert time.monotonic() < deadline, f"no snapshot from {cam_id}"
