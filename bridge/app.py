@@ -21,6 +21,7 @@ from .cameras import CameraSet
 from .config import CameraConfig, Config, MqttConfig, camera_from_data
 from .config.diff import ConfigDiff
 from .config.history import ConfigHistory
+from .core.audit import AuditFile
 from .core.events import ConfigReloaded, EventBus, TimelapseEvent, TimelapseImage
 from .mqtt.camera_switch import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
@@ -113,6 +114,7 @@ class Bridge:
         self._stack = AsyncExitStack()
         self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
         self._api_restart: asyncio.Task[None] | None = None
+        self.audit_file = AuditFile()  #: ``audit.file`` (bridge/core/audit.py)
 
     # the running parts (None until started, or when not configured)
 
@@ -152,6 +154,7 @@ class Bridge:
     async def __aenter__(self) -> Self:
         config, parts = self.config, self.parts
         try:
+            self.audit_file.apply(config.audit)  # first: every command is audited
             path = config.state_dir / "bridge.db"  # first: cameras start with their saved switches
             parts.store = store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
             if config.mediamtx.enabled:
@@ -222,6 +225,7 @@ class Bridge:
             finally:
                 if self.parts.store is not None:
                     self.parts.store.close()
+                self.audit_file.close()
 
     async def _start_api(self, config: Config) -> None:
         if config.api.enabled:
@@ -279,6 +283,11 @@ class Bridge:
                 restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
             elif section == "api":
                 self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
+            elif section == "audit":
+                try:
+                    self.audit_file.apply(new.audit)
+                except OSError as err:  # the file checked at validation went away meanwhile
+                    _LOGGER.error("audit: cannot open %s: %s; keeping the previous audit file", new.audit.file, err)
             elif section == "detect":
                 pass  # YAML cameras carry their merged options (changed above); new API cameras take it
             else:

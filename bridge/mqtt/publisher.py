@@ -36,7 +36,7 @@ from ..service import Service
 from ..status import CameraState, iso_utc
 from . import detection, discovery
 from .client import MqttLink
-from .feature import MqttFeature
+from .feature import MqttFeature, audit_command
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
@@ -355,8 +355,11 @@ class MqttPublisher(Service):
         if cam_id is not None:
             try:
                 self.control.request_snapshot(cam_id)
-            except NotFound:
+            except NotFound as err:
                 _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
+                audit_command(topic, "cameras.snapshot_now", cam_id, None, err)
+            else:
+                audit_command(topic, "cameras.snapshot_now", cam_id, None)
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
