@@ -370,7 +370,8 @@ async def run(
 ) -> None:
     """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING,
     RELOADING). ``path``/``text``: the configuration file and the text it was read from, for
-    hot reload; each time ``hangup`` is set (SIGHUP) the file is reloaded."""
+    hot reload; each time ``hangup`` is set (SIGHUP) the API's TLS certificate and the file are
+    reloaded."""
     async with Bridge(config, config_path=path, config_text=text) as bridge:
         systemd.notify("READY=1", f"STATUS=running {len(config.cameras)} camera(s)")
         interval = systemd.watchdog_interval()
@@ -387,6 +388,8 @@ async def run(
                     waiting.cancel()
             if hangup is not None and hangup.is_set() and not stop.is_set():
                 hangup.clear()
+                if bridge.api is not None:  # a renewed certificate, with or without a file change
+                    await bridge.api.reload_certificates("SIGHUP")
                 if bridge.reloader is None:
                     _LOGGER.warning("SIGHUP: the bridge runs without a configuration file: nothing to reload")
                     continue
