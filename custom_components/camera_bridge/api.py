@@ -187,6 +187,19 @@ class CameraBridgeClient:
         Connection errors are aiohttp's."""
         return self._session.get(self._base + path, headers={**(headers or {}), **self._headers}, ssl=self._ssl)
 
+    async def signed_link(
+        self, *, camera: str | None = None, event: str | None = None, kind: str = "snapshot", expires_in: int = 3600
+    ) -> str:
+        """``POST /api/links`` (role operator, with an API key): an absolute URL of a camera's
+        ``snapshot``/``mjpeg`` or an event's ``event_snapshot``/``event_clip`` that works without
+        the API key for ``expires_in`` seconds (a notification image). Raises
+        CameraBridgeAuthError (a viewer key, no key), CameraBridgeNotFoundError (unknown camera
+        or event, or a bridge without signed links)."""
+        body: dict[str, Any] = {"kind": kind, "expires_in": expires_in}
+        body.update({"camera": camera} if event is None else {"event": event})
+        answer = await self._request("POST", "/api/links", json_body=body)
+        return self._base + str(answer["path"])
+
     async def detection(self, camera_id: str) -> dict[str, Any] | None:
         """``GET /api/cameras/{id}/detection``: ``{enabled, motion, counts, snapshots, stats}``;
         None when the bridge has no such route (an older bridge: 404/403)."""

@@ -113,6 +113,8 @@ class FakeBridge:
         self.reachable = True
         self.key_ok = True
         self.fail_with: Exception | None = None
+        #: what POST /api/links answers instead of a link (a viewer key: CameraBridgeAuthError)
+        self.links_error: Exception | None = None
         self.calls: list[tuple[str, Any]] = []
         self.queue: asyncio.Queue[api.BridgeEvent | None] = asyncio.Queue()
         self.push_open = asyncio.Event()
@@ -207,6 +209,15 @@ class FakeBridge:
         kind = ("image/jpeg" if path.endswith(".jpg") else
                 "multipart/x-mixed-replace; boundary=frame" if path.endswith("/mjpeg") else "video/mp4")
         return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
+
+    async def signed_link(self, *, camera: str | None = None, event: str | None = None, kind: str = "snapshot",
+                          expires_in: int = 3600) -> str:
+        self._check("signed_link", {"camera": camera, "event": event, "kind": kind, "expires_in": expires_in})
+        if self.links_error is not None:
+            raise self.links_error
+        path = {"event_snapshot": f"/api/events/{event}/snapshot.jpg", "event_clip": f"/api/events/{event}/clip.mp4",
+                "snapshot": f"/api/cameras/{camera}/snapshot.jpg"}[kind]
+        return f"{self.base_url}{path}?exp=1795300000&kid=0123456789abcdef&sig=signed-{kind}"
 
     async def detection(self, camera_id: str) -> dict[str, Any] | None:
         self._check("detection", camera_id)
