@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from bridge.api import tls as api_tls
@@ -140,6 +140,10 @@ def test_weak_or_broken_tls_settings_are_refused_with_the_key_path(broker, prefi
     refused({**base, "key": pki["other_key"]}, "api.tls.key")
     refused({**base, "client_roles": {"ha": "viewer"}}, "api.tls.client_roles")
     refused({**base, "client_ca": pki["ca"], "client_roles": {"ha": "root"}}, "api.tls.client_roles")
+    weak_key = rsa.generate_private_key(65537, 1024)  # under security level 2
+    weak = _write(tmp_path / "weak", _cert("bridge", weak_key, "bridge", weak_key, server=True), weak_key)
+    refused({"cert": weak[0], "key": weak[1]}, "api.tls.key: cannot load the certificate")
+    refused({"cert": weak[0], "key": weak[1]}, "weak")
     assert make_config(broker.port, prefix, {}, api={"tls": base}).api.tls.min_version == "1.2"
 
 

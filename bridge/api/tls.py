@@ -29,8 +29,11 @@ VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 def server_context(tls: TlsConfig) -> ssl.SSLContext:
     """The server context for ``tls``. Raises ``ssl.SSLError``/``OSError`` when a file does not
     load (the configuration already checked that they do)."""
+    from ..config.api import TLS_CIPHERS
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = VERSIONS[tls.min_version]
+    context.set_ciphers(TLS_CIPHERS)
     context.load_cert_chain(tls.cert, tls.key)
     if tls.client_ca is not None:
         context.load_verify_locations(tls.client_ca)
