@@ -99,7 +99,7 @@ class CameraSwitchMqtt(Feature):
         value = text.strip().upper()
         if cam_id not in self._view.camera_ids():
             _LOGGER.debug("mqtt: on/off command for unknown camera %s", cam_id)
-            audit_command(topic, WHAT, cam_id, value, "not_found")
+            audit_command(topic, WHAT, cam_id, value if value in (ON, OFF) else None, "not_found")
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
             audit_command(topic, WHAT, cam_id, value, "invalid")
