@@ -82,7 +82,7 @@ class MediamtxService(Service):
         self._cameras = cameras
         self._store = store
         self._bus = bus
-        bus.listen(self._on_event)
+        self._unlisten = bus.listen(self._on_event)
         self.client = MediamtxClient(
             config.api_url, username=config.username, password=config.password, timeout=config.request_timeout
         )
@@ -118,6 +118,7 @@ class MediamtxService(Service):
         return {"mediamtx.health": self._health_loop(), "mediamtx.reconcile": self._reconcile_loop()}
 
     async def __aexit__(self, *exc: object) -> None:
+        self._unlisten()  # a reload may start another in its place
         try:
             await super().__aexit__(*exc)
         finally:
