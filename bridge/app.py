@@ -77,6 +77,9 @@ class Bridge:
 
             self.node = ClusterNode(config, self.camera_set, self._new_camera)
             self.parts.cluster = self.node.member
+            self.parts.node = self.node
+            self.node.describe = self._describe
+            self.events.listen(self.node.on_event)
         self.publisher = self._make_publisher(config)
         self.api: ApiServer | None = None
         self.reloader: Reloader | None = None
@@ -367,6 +370,8 @@ class Bridge:
             camera = sets.cameras.get(cam_id)
             if camera is not None:
                 await sets.replace(camera.config)
+        if self.node is not None:  # the stream URLs the others show for this bridge's cameras
+            self.node.note()
         _LOGGER.info("config reload: MediaMTX part restarted (%d camera(s) reconnected)", len(via))
 
     async def _restart_publisher(self, old: Config, new: Config) -> None:
@@ -393,6 +398,11 @@ class Bridge:
         self.events.publish(
             ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(), result.diff.as_data())
         )
+
+    def _describe(self, cam_id: str) -> dict[str, Any]:
+        """What this bridge says of a camera it owns, for the other bridges of the cluster: its
+        state and the stream URLs of this bridge's MediaMTX. Raises NotFound."""
+        return {"state": str(self.view.camera_status(cam_id).state), "stream_urls": self.view.streams(cam_id)[0]}
 
     def _new_camera(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         """A camera's options from plain ones, laid over the file's defaults. Raises ConfigError."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import re
@@ -429,3 +430,97 @@ async def test_a_reload_changes_the_shared_rows_and_the_owner_restarts_only_that
             assert bridge.cameras["post"] is post  # unchanged: not restarted
     finally:
         await db.close()
+
+
+async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_owner_with_its_urls(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    """Two bridges, each driving its own (contract-checked fake) MediaMTX. ``POST /api/cameras``
+    on a bridge that does not win the camera answers 202 naming the bridge it goes to; GET there
+    shows it with its owner, the owner's state and the owner's stream URLs; the path is on the
+    owner's MediaMTX only, and the stream topic on MQTT names the owner's URLs too."""
+    import aiohttp
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    from .fake_mediamtx import FakeMediamtx
+
+    broker = peers[0]
+
+    def config(name: str, media: FakeMediamtx, cameras: dict) -> str:
+        return yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+            "cameras": cameras, "api": {"port": 0}, "data_dir": str(tmp_path / name),
+            "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
+            "mediamtx": {"enabled": True, "api_url": media.url, "health_interval": 0.2, "request_timeout": 1,
+                         "rtsp_url": f"rtsp://{name}.lan:8554"}})
+
+    async def until(check, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not (value := await check()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.2)
+        return value
+
+    yard = {"yard": {"url": cluster_rtsp.url}}
+    async with FakeMediamtx() as media_a, FakeMediamtx() as media_b, recording(broker.port, prefix) as rec, \
+            Bridge(parse(config("bridge-a", media_a, yard))) as a, contextlib.AsyncExitStack() as stack, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{a.api.port}") as http:
+        b = await stack.enter_async_context(Bridge(parse(config("bridge-b", media_b, {}))))
+        assert a.node is not None and b.node is not None
+        await until(lambda: _both(a), 20, "both bridges settled members")
+        remote = None
+        for i in range(8):  # the assignment is a hash: add cameras until one goes to bridge-b
+            resp = await http.post("/api/cameras", json={"id": f"cam{i}", "url": cluster_rtsp.url})
+            body = await resp.json()
+            assert resp.status in (201, 202), body
+            if resp.status == 201:
+                assert body["owner"] == "bridge-a" and body["state"] and "remote" not in body
+                continue
+            assert body["remote"] is True and body["assigned"] == "bridge-b", body
+            assert body["owner"] in (None, "bridge-b") and resp.headers["Location"] == f"/api/cameras/cam{i}"
+            remote = f"cam{i}"
+            break
+        assert remote is not None, "no camera went to bridge-b"
+
+        async def shown():
+            async with http.get(f"/api/cameras/{remote}") as resp:
+                assert resp.status == 200, await resp.text()
+                body = await resp.json()
+            return body if body["owner"] == "bridge-b" and body["state"] == "streaming" else None
+
+        body = await until(shown, 30, f"{remote} streaming on bridge-b, as bridge-a shows it")
+        assert body["stream_urls"]["rtsp"] == f"rtsp://bridge-b.lan:8554/{remote}"
+        assert body["url"] == cluster_rtsp.url and isinstance(body["epoch"], int)
+        assert remote in b.cameras and remote not in a.cameras
+        assert remote in media_b.paths and remote not in media_a.paths
+        assert "yard" in media_a.paths and "yard" not in media_b.paths
+        async with http.get("/api/cameras/yard") as resp:  # a camera it runs itself
+            own = await resp.json()
+        assert own["owner"] == "bridge-a" and own["stream_urls"]["rtsp"] == "rtsp://bridge-a.lan:8554/yard"
+        await rec.wait(lambda: [m for m in rec.on(f"{prefix}/{remote}/stream") if m.payload and
+                                json.loads(m.payload)["urls"]["rtsp"] == f"rtsp://bridge-b.lan:8554/{remote}"],
+                       10, "the stream topic names the owner's MediaMTX")
+        async with http.get("/api/cameras/nope") as resp:
+            assert resp.status == 404
+
+        # bridge-b stops cleanly: the camera moves to bridge-a, and its stream URLs with it
+        await stack.aclose()
+
+        async def moved():
+            async with http.get(f"/api/cameras/{remote}") as resp:
+                body = await resp.json()
+            return body if body.get("owner") == "bridge-a" and body["state"] == "streaming" else None
+
+        body = await until(moved, 30, f"{remote} streaming on bridge-a")
+        assert "remote" not in body and body["stream_urls"]["rtsp"] == f"rtsp://bridge-a.lan:8554/{remote}"
+        await until(lambda: _true(remote in media_a.paths), 10, "the path on bridge-a's MediaMTX")
+
+
+async def _both(bridge) -> bool:
+    return await bridge.node.member.members() == ["bridge-a", "bridge-b"]
+
+
+async def _true(value: bool) -> bool:
+    return value

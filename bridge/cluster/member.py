@@ -63,6 +63,8 @@ class ClusterMember(Service):
         self.renew_every = renew
         self._settle = settle
         self.held: dict[str, leases.Lease] = {}
+        #: camera -> the member it is assigned to, as of the last balance
+        self.assigned: dict[str, str] = {}
         self._pool: Any = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -241,6 +243,7 @@ class ClusterMember(Service):
             members = await self.members()
             current = {c: o for c, (o, _) in (await leases.owners(self._pool)).items()}
             desired = assign(cameras, members, current)
+            self.assigned = desired
             for camera in list(self.held):
                 if desired.get(camera) != self.name:
                     _LOGGER.info("cluster: handing %s over to %s", camera, desired.get(camera))

@@ -66,6 +66,14 @@ class CameraAdded(BridgeEvent):
 
 
 @dataclass(frozen=True)
+class CameraReleased(BridgeEvent):
+    """Cluster mode: a camera stopped here because it moves to another bridge (nothing of it
+    is cleared: its topics stay for the next owner; MediaMTX drops its path). In-process only."""
+
+    camera: str
+
+
+@dataclass(frozen=True)
 class CameraRemoved(BridgeEvent):
     """A camera was removed; ``config`` is what it was (to clear what was published for it)."""
 

@@ -28,6 +28,7 @@ from ..core.events import (
     BridgeEvent,
     CameraAdded,
     CameraEnabled,
+    CameraReleased,
     CameraRemoved,
     EventBus,
     MediamtxAvailability,
@@ -194,7 +195,7 @@ class MediamtxService(Service):
         self._trigger.set()
 
     def _on_event(self, event: BridgeEvent) -> None:
-        if isinstance(event, (CameraAdded, CameraRemoved, CameraEnabled)):
+        if isinstance(event, (CameraAdded, CameraRemoved, CameraReleased, CameraEnabled)):
             self.cameras_changed()
 
     async def set_recording(self, cam_id: str, enabled: bool) -> bool:
