@@ -21,6 +21,7 @@ from .capture.mask import PrivacyMask
 from .capture.ring import Codec, Compressed, KeyframeRing, MuxTemplate, PacketRing
 from .config import CameraConfig
 from .errors import CaptureError, StallError
+from .faults import jittered_backoff
 from .redact import redact
 from .service import Service
 from .status import CameraState, CameraStatus
@@ -78,9 +79,7 @@ class SourceSwitch(CaptureError):
 def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Delay in seconds before retry number ``attempt`` (0-based): 1, 2, 4, ... capped at 30,
     spread by +-20 % and kept within [BACKOFF_MIN, BACKOFF_MAX]."""
-    base = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** min(attempt, 16))
-    spread = 1 + BACKOFF_JITTER * (2 * rand() - 1)
-    return max(BACKOFF_MIN, min(BACKOFF_MAX, base * spread))
+    return jittered_backoff(attempt, BACKOFF_MIN, BACKOFF_MAX, BACKOFF_JITTER, rand, floor=BACKOFF_MIN)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -524,3 +524,112 @@ async def _both(bridge) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class Partition:
+    """A TCP relay to PostgreSQL for one bridge that can be cut: from :meth:`cut` on it forwards
+    nothing more either way and never answers a new connection (a black hole, as a network
+    partition is), while the other bridges still reach the server directly."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.cut_off = False
+        self.server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut_off:
+            return  # accepted, never answered
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await src.read(65536):
+                if self.cut_off:
+                    continue  # swallowed: the peer waits for an answer that never comes
+                dst.write(data)
+                await dst.drain()
+
+    def cut(self) -> None:
+        self.cut_off = True
+
+    async def close(self) -> None:
+        for task in list(self._pipes):
+            task.cancel()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_bridge_cut_off_from_the_database_stops_its_cameras_before_its_leases_expire(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    """Two full bridges; one reaches PostgreSQL through a relay that is then cut (a black
+    hole, the other bridge still connected). It stops every camera it ran before the database's
+    ``expires_at`` of that camera's lease, and only then does the other bridge take them (so no
+    camera is captured by both at once)."""
+    import asyncpg
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+    from bridge.core.events import CameraReleased
+
+    broker, _, pg = peers
+    relay = Partition(pg.port)
+    relay_port = await relay.start()
+    cut_dsn = dsn.replace(f":{pg.port}/", f":{relay_port}/")
+    cameras = {f"cam{i}": {"url": cluster_rtsp.url} for i in range(4)}
+
+    def config(name: str, database: str, cams: dict) -> str:
+        return yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+            "cameras": cams, "api": {"enabled": False}, "data_dir": str(tmp_path / name),
+            "cluster": {"dsn": database, "name": name, "lease_ttl": TTL, "renew_interval": RENEW}})
+
+    db = await asyncpg.connect(dsn)
+    stopped: dict[str, float] = {}
+    try:
+        async with Bridge(parse(config("bridge-p", cut_dsn, cameras))) as cut, \
+                Bridge(parse(config("bridge-q", dsn, {}))) as other:
+            cut.events.listen(lambda e: stopped.setdefault(e.camera, time.time())
+                              if isinstance(e, CameraReleased) else None)
+            deadline = time.monotonic() + 30
+            while not (len(cut.cameras) == len(other.cameras) == 2  # the split settled (bounded loads)
+                       and all(c.status.state == "streaming" for c in [*cut.cameras.values(),
+                                                                      *other.cameras.values()])):
+                assert time.monotonic() < deadline, (set(cut.cameras), set(other.cameras))
+                await asyncio.sleep(0.2)
+            stopped.clear()  # the hand-over of the split
+            mine = set(cut.cameras)
+            relay.cut()
+            cut_at = time.time()
+            rows = await db.fetch("SELECT camera, epoch, extract(epoch FROM expires_at)::float8 AS expires"
+                                  " FROM camera_bridge_leases WHERE owner = 'bridge-p'")
+            expires = {r["camera"]: r["expires"] for r in rows}
+            assert set(expires) == mine
+            deadline = time.monotonic() + TTL + 10
+            while set(other.cameras) != set(cameras) or any(
+                    c.status.state != "streaming" for c in other.cameras.values()):
+                assert time.monotonic() < deadline, (set(other.cameras), stopped)
+                await asyncio.sleep(0.2)
+            assert set(stopped) == mine and not cut.cameras
+            for camera in mine:  # stopped before its lease could expire, and well after the cut
+                assert cut_at < stopped[camera] < expires[camera], (camera, cut_at, stopped, expires)
+            log = await db.fetch("SELECT camera, owner, extract(epoch FROM at)::float8 AS at"
+                                 " FROM camera_bridge_lease_log WHERE event = 'taken' AND owner = 'bridge-q'")
+            taken: dict[str, float] = {}
+            for r in log:
+                taken[r["camera"]] = max(r["at"], taken.get(r["camera"], 0.0))
+            assert mine <= set(taken)
+            for camera in mine:  # the other took each only after the cut-off one had stopped it
+                assert taken[camera] > stopped[camera], (camera, taken, stopped)
+    finally:
+        await db.close()
+        await relay.close()

@@ -36,6 +36,7 @@ from ..core.events import (
     MediamtxReconciled,
     RecordingChanged,
 )
+from ..faults import WarnOnce
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats
@@ -103,7 +104,7 @@ class MediamtxService(Service):
         self._trigger = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
-        self._warned = False
+        self._fault = WarnOnce(_LOGGER)  #: MediaMTX unavailable
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -247,13 +248,11 @@ class MediamtxService(Service):
             return
         self.available_since = time.monotonic() if available else None
         if available:
-            self._warned = False
+            self._fault.cleared()
             _LOGGER.info("mediamtx: available (version %s)", self.info.get("version"))
         else:
             self.paths = {}
-            level = logging.DEBUG if self._warned else logging.WARNING
-            self._warned = True
-            _LOGGER.log(level, "mediamtx: unavailable: %s", error)
+            self._fault.failed("mediamtx: unavailable: %s", error)
         self._bus.publish(MediamtxAvailability(available, self.info.get("version"), error))
         self._notify()
 
