@@ -633,3 +633,37 @@ async def test_a_bridge_cut_off_from_the_database_stops_its_cameras_before_its_l
     finally:
         await db.close()
         await relay.close()
+
+
+async def test_a_fourth_bridge_takes_about_a_quarter_and_no_camera_moves_twice(peers, cluster, dsn, prefix,
+                                                                               tmp_path, cluster_rtsp):
+    """Three full bridges split twelve cameras 4/4/4; a fourth joins: it streams 3 (+-1) of them,
+    taken from the others, and the lease log shows no camera taken more than once since."""
+    import asyncpg
+
+    broker = peers[0]
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        await asyncio.wait_for(settled(rec, status, cluster), 120)
+        db = await asyncpg.connect(dsn)
+        try:
+            mark = await db.fetchval("SELECT coalesce(max(id), 0) FROM camera_bridge_lease_log")
+            joined = time.monotonic()
+            cluster.append(BridgeProcess(tmp_path, "bridge-d", broker.port, prefix, dsn, cluster_rtsp.url, []))
+            names = (*NAMES, "bridge-d")
+            try:
+                await rec.wait(lambda: split_ok(status.streaming_owners(joined), names)
+                               and len(status.streaming_owners(joined)) == len(CAMERAS), 60, "a 3/3/3/3 split")
+                owners = status.streaming_owners(joined)
+                await asyncio.sleep(3)  # settled: nothing else moves
+                assert status.streaming_owners(joined) == owners
+            except AssertionError:
+                raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+            rows = await db.fetch("SELECT camera, owner FROM camera_bridge_lease_log WHERE id > $1 AND event = 'taken'",
+                                  mark)
+        finally:
+            await db.close()
+    takes = collections.Counter(r["camera"] for r in rows)
+    assert takes and max(takes.values()) == 1, takes  # no camera moved twice
+    assert {r["owner"] for r in rows} == {"bridge-d"}  # only the newcomer took cameras
+    assert 2 <= collections.Counter(status.streaming_owners().values())["bridge-d"] <= 4
