@@ -90,14 +90,7 @@ class BridgeProcess:
         return f"--- {self.name}:\n" + "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        postgres.stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +100,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBro
     broker = LoggingBroker(work)
     broker.start()
     small = make_clip(work / "small.mp4", width=320, height=240, fps=10, gop=10, seconds=6)
-    pg = postgres.Postgres()
-    pg.start()
-    yield broker, small, pg
-    pg.close()
+    with postgres.running() as pg:
+        yield broker, small, pg
     broker.stop()
 
 
@@ -124,24 +115,9 @@ def cluster_rtsp(peers) -> Iterator[RtspServer]:
     server.stop()
 
 
-def fresh_database(pg: postgres.Postgres, name: str) -> str:
-    """A new empty database ``name`` on ``pg`` (each test its own cluster); its URL."""
-    import asyncpg
-
-    async def create() -> None:
-        conn = await asyncpg.connect(pg.dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture
 def dsn(peers, prefix: str) -> str:
-    return fresh_database(peers[2], prefix)
+    return postgres.fresh_database(peers[2], prefix)
 
 
 @pytest.fixture
