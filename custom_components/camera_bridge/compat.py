@@ -12,11 +12,12 @@ decided once here from what the running Home Assistant offers, so no caller bran
 - ``ConfigFlowResult`` (from 2024.4; ``FlowResult`` before): :data:`ConfigFlowResult`.
 - ``UpdateFailed`` takes a translation (a ``HomeAssistantError`` from 2024.9; a plain exception
   before): :func:`update_failed`.
-- A repair flow's result: ``RepairsFlowResult`` (``FlowResult`` before): :data:`RepairsFlowResult`.
+- A repair flow's result: ``RepairsFlowResult`` (``FlowResult`` before), for annotations only:
+  ``RepairsFlowResult``.
 - Form and service schemas: Home Assistant validates with probatio (voluptuous' API) in current
   releases and aliases ``voluptuous`` to it at start; 2024.3 uses voluptuous. At run time
-  :data:`vol` is whichever the running Home Assistant has; type checkers see probatio, the
-  library current Home Assistant's signatures name (on 2024.3 Home Assistant is untyped).
+  :data:`vol` is ``voluptuous``, so whichever library the running Home Assistant validates with;
+  type checkers see probatio, which current Home Assistant's signatures name.
 
 Typing: the integration is checked with ``mypy --strict`` against current Home Assistant (see
 scripts/lint.sh); 2024.3 ships no type information, so there every Home Assistant name is ``Any``.
@@ -35,21 +36,19 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 if TYPE_CHECKING:
     import probatio as vol
+
+    # for annotations only (repairs.py imports it for type checkers): no import of the repairs
+    # integration when this module loads
     from homeassistant.components.repairs import RepairsFlowResult
     from homeassistant.config_entries import ConfigFlowResult
 else:
+    # the running HA's: current releases alias voluptuous to probatio when they start
+    import voluptuous as vol
+
     try:
         from homeassistant.config_entries import ConfigFlowResult
     except ImportError:  # HA 2024.3
         from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
-    try:
-        from homeassistant.components.repairs import RepairsFlowResult
-    except ImportError:  # HA 2024.3
-        from homeassistant.data_entry_flow import FlowResult as RepairsFlowResult
-    try:
-        import probatio as vol
-    except ImportError:  # HA 2024.3 (current releases alias voluptuous to probatio anyway)
-        import voluptuous as vol
 
 __all__ = [
     "COORDINATOR_TAKES_ENTRY",

@@ -4,14 +4,17 @@ bridge's Home Assistant MQTT discovery off."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
 
 from .api import CameraBridgeApiError
-from .compat import RepairsFlowResult, vol
-from .coordinator import CameraBridgeConfigEntry
+from .compat import vol
+
+if TYPE_CHECKING:
+    from .compat import RepairsFlowResult
+    from .coordinator import CameraBridgeConfigEntry
 
 
 class MqttDuplicatesRepairFlow(RepairsFlow):
