@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -422,7 +423,34 @@ class LiveControl:
         self._known(cam_id)
         self._parts.cameras.snapshots[cam_id].request()
 
+    async def probe_camera(self, camera: CameraConfig) -> dict[str, Any]:
+        from .capture.source import probe_stream
+        from .errors import CaptureError
+
+        try:
+            info = await asyncio.to_thread(probe_stream, camera)
+        except CaptureError as err:
+            return {"ok": False, "error": str(err)}
+        fps = round(info.rate, 2) if info.rate else None
+        return {"ok": True, "codec": info.codec, "width": info.width, "height": info.height, "fps": fps}
+
     # -- detection, recording, discovery
+
+    def detect_picture(self, image: Any, min_score: float) -> dict[str, Any]:
+        from .detect.detector import load
+
+        detector = load(self._parts.config.detect, shared=True)
+        started = time.perf_counter()
+        found = detector.detect(image, min_score)
+        elapsed = time.perf_counter() - started
+        height, width = image.shape[:2]
+        return {
+            "detector": detector.name,
+            "width": width,
+            "height": height,
+            "inference_ms": round(elapsed * 1000, 1),
+            "detections": [d.as_dict(width, height) for d in found],
+        }
 
     def set_detection(self, cam_id: str, enabled: bool) -> None:
         self._known(cam_id)

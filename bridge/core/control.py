@@ -71,11 +71,26 @@ class BridgeControl(Protocol):
         """Take a fresh snapshot from the camera's next keyframe. Raises NotFound."""
         ...
 
+    async def probe_camera(self, camera: CameraConfig) -> dict[str, Any]:
+        """Open ``camera``'s source once as the camera would (in a thread), read what its video
+        stream carries and close it: ``{"ok": True, "codec", "width", "height", "fps"}`` (fps
+        None when the stream does not say), or ``{"ok": False, "error"}`` with why it did not
+        open (credentials masked). Changes nothing; raises nothing for a source that fails."""
+        ...
+
     # -- detection, recording, discovery
 
     def set_detection(self, cam_id: str, enabled: bool) -> None:
         """Switch a camera's detection (off ends every event). Raises NotFound (also when the
         camera has no detection)."""
+        ...
+
+    def detect_picture(self, image: Any, min_score: float) -> dict[str, Any]:
+        """Run the detector of the top-level ``detect:`` section (HOG without a model; loaded
+        once, shared) on ``image`` (a BGR ``numpy`` array, height x width x 3), keeping
+        detections scoring at least ``min_score`` (0-1): ``{detector, width, height,
+        inference_ms, detections: [{label, score, box}]}`` (box relative, 0..1). Blocking:
+        call it in a worker thread. Changes nothing."""
         ...
 
     async def set_recording(self, cam_id: str, recording: bool) -> None:

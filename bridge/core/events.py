@@ -118,14 +118,30 @@ class SnapshotTaken(BridgeEvent):
         }
 
 
+@dataclass
+class DetectUpdate:
+    """What changed on a camera: event payloads, the motion state, object counts per label,
+    best snapshots (label -> JPEG bytes) and their crops (label -> JPEG bytes), the detection
+    switch, stats (``detect/stats`` payload); None/empty = unchanged."""
+
+    camera: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    motion: bool | None = None
+    counts: dict[str, int] | None = None
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    crops: dict[str, bytes] = field(default_factory=dict)
+    enabled: bool | None = None
+    stats: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class DetectionUpdated(BridgeEvent):
-    """A camera's detection changed: ``update`` is the detection stage's ``DetectUpdate``
+    """A camera's detection changed: ``update`` is what the detection stage says changed
     (events, motion, counts, best snapshots, switch, stats). In-process only; the wire gets
     :class:`DetectionEvent`, :class:`MotionChanged` and :class:`DetectionSwitched`."""
 
     camera: str
-    update: Any
+    update: DetectUpdate
 
 
 @dataclass(frozen=True)

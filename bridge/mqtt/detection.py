@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from ..config import CameraConfig
 from ..core.control import BridgeControl
 from ..core.errors import NotFound
-from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated
+from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated, DetectUpdate
 from .feature import Feature
 from .topics import Topics
 
 if TYPE_CHECKING:
     from ..core.view import BridgeView
-    from ..detect.worker import DetectUpdate
     from .client import MqttLink
 
 _LOGGER = logging.getLogger(__name__)
