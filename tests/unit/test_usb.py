@@ -104,3 +104,16 @@ async def test_usb_commands_change_the_cameras_and_publish_the_events(tmp_path):
         assert await control.usb_missing(set()) == []  # already offline
     finally:
         await cameras.aclose()
+
+
+async def test_a_devices_capture_formats_go_to_mediamtx_under_its_stable_id(tmp_path):
+    from types import SimpleNamespace
+
+    bus = EventBus()
+    cameras = CameraSet(bus, tmp_path / "captures")
+    parts = Parts(make_config({}), bus, cameras)
+    parts.mediamtx = SimpleNamespace(formats={})  # type: ignore[assignment]
+    plug(tmp_path, 3, "SN1")
+    device = dataclasses.replace(scan_sysfs(tmp_path)["video3"], formats=("MJPG", "YUYV"))
+    assert await LiveControl(parts).usb_attached(device, add=False) is None  # no camera: under its stable id
+    assert parts.mediamtx.formats == {"usb_046d_0825_sn1": ["MJPG", "YUYV"]}
