@@ -527,7 +527,7 @@ class LiveControl:
     async def usb_detached(self, device: UsbDeviceInfo, camera: str | None) -> str | None:
         sets = self._parts.cameras
         # its camera: the one it fed, else one added since it appeared (an API camera)
-        cam_id = camera if camera in sets.cameras else self._usb_camera(device)
+        cam_id = camera or self._usb_camera(device)
         running = sets.cameras.get(cam_id) if cam_id is not None else None
         if running is not None and running.state is not CameraState.OFFLINE:
             await sets.set_offline(running.id, f"{device.node} unplugged")
