@@ -68,7 +68,7 @@ class Bridge:
         self.cameras = self.camera_set.cameras
         self.snapshots = self.camera_set.snapshots
         self.detectors = self.camera_set.detectors
-        self.parts = Parts(config, self.events, self.camera_set)
+        self.parts = Parts(config, self.events, self.camera_set, new_camera=self._new_camera)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
         self.node: ClusterNode | None = None  # cluster mode (docs/cluster.md)
@@ -243,20 +243,13 @@ class Bridge:
         parts.mediamtx.formats.update(formats or {})
         parts.restream = Restream(parts.mediamtx, self.camera_set)
 
-    def _note_formats(self, cam_id: str, formats: list[str]) -> None:
-        """A USB camera's probed capture formats, for the MediaMTX part running now."""
-        if self.parts.mediamtx is not None:
-            self.parts.mediamtx.formats[cam_id] = formats
-
     async def _start_usb(self, config: Config) -> None:
         if config.usb.discovery == "off":
             self.parts.usb = None
             return
         from .usb.monitor import UsbMonitor
 
-        monitor = UsbMonitor(
-            config.usb, self.camera_set, self.events, self._new_camera, note_formats=self._note_formats
-        )
+        monitor = UsbMonitor(config.usb, self.control)
         await monitor.__aenter__()
         self.parts.usb = monitor
 

@@ -1,28 +1,11 @@
-"""Repeating faults, said once: the one jittered exponential backoff and the one "warn once,
-then debug until it clears" log of the bridge (STYLE 5 and 8). Used by the camera supervisor,
-MediaMTX's circuit breaker and health check, the cluster member and the config reloader."""
+"""Repeating faults, said once: the one "warn once, then debug until it clears" log of the
+bridge (STYLE 8), used by MediaMTX's health check, the cluster member and the config reloader.
+The one retry delay is ``bridge/backoff.py``'s."""
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable
 from typing import Any
-
-
-def jittered_backoff(
-    attempt: int,
-    base: float,
-    cap: float,
-    jitter: float = 0.2,
-    rand: Callable[[], float] = random.random,
-    floor: float = 0.0,
-) -> float:
-    """Seconds to wait before try ``attempt`` + 1 (0-based): ``base * 2**attempt``, capped at
-    ``cap``, spread by +-``jitter`` (a fraction; ``rand`` gives 0-1) and kept within
-    [``floor``, ``cap``]."""
-    raw = min(cap, base * 2 ** min(max(attempt, 0), 30))
-    return max(floor, min(cap, raw * (1 + jitter * (2 * rand() - 1))))
 
 
 class WarnOnce:

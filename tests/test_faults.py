@@ -1,11 +1,12 @@
-"""The one backoff and the one warn-once log (bridge/faults.py), shared by the camera, MediaMTX's
-breaker and health check, the cluster member and the reloader."""
+"""The one backoff (bridge/backoff.py: cameras, MQTT, MediaMTX's breaker) and the one warn-once
+log (bridge/faults.py: MediaMTX's health check, the cluster member, the reloader)."""
 
 from __future__ import annotations
 
 import logging
 
-from bridge.faults import WarnOnce, jittered_backoff
+from bridge.backoff import jittered_backoff
+from bridge.faults import WarnOnce
 
 
 def test_backoff_doubles_is_capped_and_jittered_within_bounds():

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
 
+from ..backoff import jittered_backoff
 from ..errors import BridgeError
-from ..faults import jittered_backoff
 
 T = TypeVar("T")
 
