@@ -20,17 +20,19 @@ from .core.errors import Conflict, NotFound, NotSaved
 from .core.events import (
     CameraAdded,
     CameraEnabled,
+    CameraReleased,
     CameraRemoved,
     CameraStatusChanged,
     DetectionEvent,
     DetectionSwitched,
     DetectionUpdated,
+    DetectUpdate,
     EventBus,
     MotionChanged,
     SnapshotTaken,
 )
 from .detect.detector import ModelError
-from .detect.worker import DetectUpdate, DetectWorker
+from .detect.worker import DetectWorker
 from .snapshot import Snapshot, SnapshotWorker
 from .store import Store, StoreError
 
@@ -124,6 +126,7 @@ class CameraSet:
             if cam_id in self._stacks:
                 await self._stop(cam_id)
             self.disabled.discard(cam_id)
+        self.bus.publish(CameraReleased(cam_id))
         _LOGGER.info("camera %s: stopped here (moved to another bridge)", cam_id)
 
     async def set_offline(self, cam_id: str, reason: str) -> None:
