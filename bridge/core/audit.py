@@ -125,6 +125,7 @@ class AuditFile:
     def __init__(self) -> None:
         self._handler: logging.handlers.RotatingFileHandler | None = None
         self._config: AuditConfig | None = None
+        self._level = logging.NOTSET  #: the logger's own level before a file was set
 
     def apply(self, config: AuditConfig) -> None:
         """Write audit lines to ``config.file`` (rotated at ``max_bytes``, ``backups`` kept), or
@@ -142,6 +143,7 @@ class AuditFile:
         self.close()
         if handler is not None:
             _LOGGER.addHandler(handler)
+            self._level = _LOGGER.level
             if _LOGGER.getEffectiveLevel() > logging.INFO:  # audit lines are kept whatever log_level says
                 _LOGGER.setLevel(logging.INFO)
         self._handler, self._config = handler, config
@@ -151,6 +153,7 @@ class AuditFile:
         if self._handler is not None:
             _LOGGER.removeHandler(self._handler)
             self._handler.close()
+            _LOGGER.setLevel(self._level)
         self._handler, self._config = None, None
 
 
