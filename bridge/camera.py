@@ -164,8 +164,10 @@ class Camera(Service):
         #: the config the current connection opened (``stream_config`` unless a router changed it)
         self.reading: CameraConfig = self.stream_config
         self._switch: asyncio.Event | None = None
-        #: the stream's recent keyframes, compressed (event snapshots)
-        self.keyframes = KeyframeRing(config.event_snapshot.keyframes)
+        #: the stream's recent keyframes, compressed (event snapshots), once a consumer asked
+        #: for them (:meth:`keep_keyframes`: only the ``snapshot`` stream of a camera detecting
+        #: on another stream has one)
+        self.keyframes: KeyframeRing | None = None
         #: the stream's recent packets (event clips), once a consumer asked for them
         self.packets: PacketRing | None = None
 
@@ -213,19 +215,34 @@ class Camera(Service):
             self.packets = PacketRing(seconds, max_bytes)
         return self.packets
 
+    def keep_keyframes(self) -> KeyframeRing | None:
+        """The keyframe ring of the ``snapshot`` stream (event snapshots), created on the first
+        call and filled from the next connection on: ``event_snapshot.keyframes`` keyframes, at
+        most an eighth of ``event_snapshot.max_memory_mb``. None when the snapshot stream is the
+        detect stream (a one-stream camera): the detection frame is then that stream's own
+        full-size picture and no ring is kept."""
+        target = self.stream_for("snapshot")
+        if target is self.stream_for("detect"):
+            return None
+        if target.keyframes is None:
+            max_bytes, _clip_ring, _clip = self.config.event_snapshot.ring_budget()
+            target.keyframes = KeyframeRing(self.config.event_snapshot.keyframes, max_bytes)
+        return target.keyframes
+
     @property
-    def snapshot_ring(self) -> KeyframeRing:
-        """The keyframe ring of the stream with the ``snapshot`` role (the camera's one stream
-        unless it has several)."""
+    def snapshot_ring(self) -> KeyframeRing | None:
+        """The keyframe ring of the stream with the ``snapshot`` role, None until
+        :meth:`keep_keyframes` made it (never on a one-stream camera)."""
         return self.stream_for("snapshot").keyframes
 
     def snapshot_picture(self, detect_frame: Frame) -> Frame:
         """The snapshot stream's picture nearest in time to ``detect_frame`` (a detection frame
         of this camera): a keyframe from :attr:`snapshot_ring` decoded on demand at that stream's
-        full size, or ``detect_frame`` itself when it is nearer (on a camera whose snapshot and
-        detect streams are one, the detection frame is that stream's own full-size picture)."""
+        full size, or ``detect_frame`` itself when there is no ring (on a camera whose snapshot
+        and detect streams are one, the detection frame is that stream's own full-size picture)
+        or it is still empty."""
         ring = self.snapshot_ring
-        if ring is self.stream_for("detect").keyframes:
+        if ring is None or self.stream_for("snapshot") is self.stream_for("detect"):
             return detect_frame  # the detect stream is the snapshot stream: exact and full size
         picture = ring.nearest(detect_frame.time)
         if picture is None:
@@ -471,7 +488,8 @@ class _Sink:
 
     def opened(self, info: StreamInfo) -> None:
         self._cam._on_opened(info)
-        self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
+        if self._cam.keyframes is not None:
+            self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
         packets = self._cam.packets
         if packets is not None:
             template = None
@@ -484,7 +502,7 @@ class _Sink:
 
     def compressed(self, item: Compressed) -> None:
         cam = self._cam
-        if item.keyframe:
+        if item.keyframe and cam.keyframes is not None:
             cam.keyframes.add(item)
         if cam.packets is not None:
             cam.packets.add(item)

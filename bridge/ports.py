@@ -284,13 +284,14 @@ class LiveView:
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         return {cam_id: (w.count, w.total_bytes) for cam_id, w in list(self._parts.cameras.snapshots.items())}
 
-    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+    def ring_bytes(self) -> dict[str, tuple[int, int, int]]:
         out = {}
         for cam_id, camera in list(self._parts.cameras.cameras.items()):
             streams = camera.streams  # every stream's rings (one per stream)
             out[cam_id] = (
-                sum(s.keyframes.bytes for s in streams),
+                sum(s.keyframes.bytes for s in streams if s.keyframes is not None),
                 sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None),
+                camera.config.event_snapshot.max_memory_mb * 1024 * 1024,
             )
         return out
 

@@ -1,10 +1,11 @@
 """Rings of a stream's recent compressed packets (packets, not pixels).
 
 :class:`KeyframeRing` keeps a stream's last N keyframes: event snapshots decode the one nearest in
-time to a detection frame, at the stream's full resolution. A ring belongs to one stream's
-connection (today the camera's one connection; with several streams per camera, the ``snapshot``
-stream's); the capture thread adds to it, any thread reads it. Memory is bounded by the count of
-packets kept and reported as :attr:`KeyframeRing.bytes`.
+time to a detection frame, at the stream's full resolution. A camera has one only where it is read:
+on its ``snapshot`` stream when detection runs on another stream (on a one-stream camera the
+detection frame is the snapshot stream's own picture). The capture thread adds to it, any thread
+reads it. Memory is bounded by the count of keyframes and by bytes, reported as
+:attr:`KeyframeRing.bytes`.
 """
 
 from __future__ import annotations
@@ -72,12 +73,15 @@ class KeyframeRing:
     :meth:`nearest` gives the one nearest in time as a :class:`Frame` that decodes on demand.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"keyframe ring capacity must be >= 1, got {capacity}")
         self.capacity = capacity
+        #: compressed bytes held at most (the oldest keyframes go first; the newest always stays)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: deque[Compressed] = deque(maxlen=capacity)
+        self._items: deque[Compressed] = deque()
+        self._bytes = 0
         self._codec: Codec | None = None
 
     def opened(self, codec: Codec) -> None:
@@ -85,16 +89,24 @@ class KeyframeRing:
         with self._lock:
             self._codec = codec
             self._items.clear()
+            self._bytes = 0
 
     def clear(self) -> None:
         """Forget every keyframe (the connection ended)."""
         with self._lock:
             self._items.clear()
+            self._bytes = 0
 
     def add(self, item: Compressed) -> None:
-        """Keep keyframe ``item``; the oldest goes once ``capacity`` are kept."""
+        """Keep keyframe ``item``; the oldest go while more than ``capacity`` are kept or they
+        hold more than ``max_bytes`` (the newest one stays whatever its size)."""
         with self._lock:
             self._items.append(item)
+            self._bytes += item.size
+            while len(self._items) > 1 and (
+                len(self._items) > self.capacity or (self.max_bytes is not None and self._bytes > self.max_bytes)
+            ):
+                self._bytes -= self._items.popleft().size
 
     def __len__(self) -> int:
         return len(self._items)
@@ -102,8 +114,7 @@ class KeyframeRing:
     @property
     def bytes(self) -> int:
         """Compressed bytes held."""
-        with self._lock:
-            return sum(item.size for item in self._items)
+        return self._bytes
 
     @property
     def codec(self) -> Codec | None:

@@ -212,9 +212,10 @@ class BridgeView(Protocol):
         """Per camera ``(snapshots made, their bytes)``."""
         ...
 
-    def ring_bytes(self) -> dict[str, tuple[int, int]]:
-        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording)``:
-        compressed packets held in memory."""
+    def ring_bytes(self) -> dict[str, tuple[int, int, int]]:
+        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording, the
+        most its rings may hold: event_snapshot.max_memory_mb)``: compressed packets held in
+        memory."""
         ...
 
     def mqtt_counters(self) -> tuple[int, int]:
