@@ -182,6 +182,34 @@ class LiveView:
                 return picture.jpeg
         raise NotFound(f"no snapshot of event {event_id}")
 
+    async def event_clips(self, cam_id: str) -> list[dict[str, Any]]:
+        from .detect.clips import list_clips
+        from .status import iso_utc
+
+        self._camera(cam_id)
+        worker = self._parts.cameras.detectors.get(cam_id)
+        recorder = worker.clip_recorder if worker is not None else None
+        root = self._parts.cameras.clip_root
+        directory = recorder.dir if recorder is not None else root / cam_id if root is not None else None
+        clips = await asyncio.to_thread(list_clips, directory) if directory is not None else []
+        out = []
+        for event_id, size, written in clips:
+            payload = worker.recent_events.get(event_id) if worker is not None else None
+            pictured = worker is not None and event_id in worker.event_pictures
+            out.append(
+                {
+                    "id": event_id,
+                    "camera": cam_id,
+                    "started_at": iso_utc(int(event_id.split("-", 1)[0]) / 1000),
+                    "ended_at": iso_utc(written),
+                    "size": size,
+                    "url": f"/api/events/{event_id}/clip.mp4",
+                    "snapshot_url": f"/api/events/{event_id}/snapshot.jpg" if pictured else None,
+                    "label": payload.get("label") if payload is not None else None,
+                }
+            )
+        return out
+
     def event_clip(self, event_id: str) -> Path:
         from .detect.clips import find_clip
 

@@ -79,7 +79,19 @@ async def test_event_clip_is_a_stream_copy_from_a_keyframe_and_its_urls_answer(b
         async with http.get("/api/events/..%2Fx/clip.mp4") as resp:
             assert resp.status in (400, 404)
         metrics = await (await http.get("/metrics")).text()
+        async with http.get("/api/cameras/street/clips") as resp:
+            assert resp.status == 200
+            listed = (await resp.json())["clips"]
+        async with http.get("/api/cameras/nope/clips") as resp:
+            assert resp.status == 404
     assert info["camera"] == "street" and info["clip_url"] == end["clip_url"]
+    # every ended event's clip is listed (overlapping events share one file under their ids)
+    by_id = {c["id"]: c for c in listed}
+    assert {e["id"] for e in ends} <= set(by_id), (ends, listed)
+    entry = by_id[end["id"]]
+    assert entry["url"] == end["clip_url"] and entry["label"] == "person" and entry["size"] == len(body)
+    assert entry["started_at"] < entry["ended_at"]
+    assert [c["ended_at"] for c in listed] == sorted((c["ended_at"] for c in listed), reverse=True)
     assert body[4:8] == b"ftyp"
     path = tmp_path / "clips" / "street" / f"{end['id']}.mp4"
     assert path.read_bytes() == body

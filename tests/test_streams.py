@@ -145,3 +145,25 @@ async def test_api_adds_a_camera_with_two_streams_and_a_url_patch_replaces_them(
         body = await resp.json()
         assert resp.status == 200, body
         assert body["url"] == rtsp.url and len(body["streams"]) == 1 and len(bridge.cameras["porch"].streams) == 1
+
+
+async def test_timelapse_frames_come_from_the_timelapse_stream(broker, prefix):
+    small, large = "lavfi:testsrc2=size=320x240:rate=5", "lavfi:testsrc2=size=640x360:rate=5"
+    config = make_config(broker.port, prefix, {"cam": {
+        "streams": [{"url": small, "roles": ["snapshot", "detect", "restream", "record"]},
+                    {"url": large, "roles": ["timelapse"]}],
+        "snapshot": {"interval": 0}}},
+        sections={"timelapse": {"min_free_mb": 1}, "timelapses": {"tl": {"camera": "cam", "interval": 1}}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, aiohttp.ClientSession(
+            f"http://127.0.0.1:{bridge.api.port}") as http:
+        snap = await rec.next_on(f"{prefix}/cam/snapshot", 0, timeout=30)
+        rt = bridge.timelapses.get("tl")
+        await rec.wait(lambda: rt.frames >= 2, 30, "two timelapse frames")
+        async with http.get("/api/timelapses/tl/frames") as resp:
+            frames = (await resp.json())["frames"]
+        async with http.get(frames[-1]["url"]) as resp:
+            jpeg = await resp.read()
+    assert decode(snap.payload).shape == (240, 320, 3)  # snapshots: the snapshot stream
+    # timelapse frames: the timelapse stream's size, not the first (snapshot) stream's
+    assert {(f["width"], f["height"]) for f in frames} == {(640, 360)}
+    assert decode(jpeg).shape == (360, 640, 3)

@@ -50,6 +50,24 @@ def find_clip(root: Path, event_id: str) -> Path | None:
     return None
 
 
+def list_clips(directory: Path) -> list[tuple[str, int, float]]:
+    """``(event id, bytes, modification time)`` of each clip in a camera's clips directory
+    (``<dir>/<camera>``: the time is when the clip was written, ``post`` seconds after its last
+    event ended), newest first; empty when there is no such directory. Blocking."""
+    if not directory.is_dir():
+        return []
+    out = []
+    for path in directory.glob("*.mp4"):
+        if not EVENT_ID.match(path.stem):
+            continue  # a clip being written (``.<id>.mp4.<hex>.tmp.mp4``)
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # removed by retention meanwhile
+            continue
+        out.append((path.stem, st.st_size, st.st_mtime))
+    return sorted(out, key=lambda clip: (clip[2], clip[0]), reverse=True)
+
+
 def apply_retention(directory: Path, config: ClipsConfig, now: float) -> int:
     """Delete a camera's clips older than ``max_age`` days, then the oldest while their size is
     over ``max_size_mb`` (hard links of one clip counted once). Returns how many files went.
