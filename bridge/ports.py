@@ -149,8 +149,6 @@ class LiveView:
         return (worker.crops if crop else worker.snapshots).get(label)
 
     def event(self, event_id: str) -> dict[str, Any]:
-        from .detect.clips import find_clip
-
         for cam_id, worker in self._parts.cameras.detectors.items():
             payload = worker.recent_events.get(event_id)
             if payload is not None:
@@ -163,8 +161,7 @@ class LiveView:
                     ),
                     "clip_url": payload.get("clip_url"),
                 }
-        root = self._parts.cameras.clip_root
-        path = find_clip(root, event_id) if root is not None else None
+        path = self._find_clip(event_id)
         if path is None:
             raise NotFound(f"no event {event_id}")
         return {
@@ -210,11 +207,22 @@ class LiveView:
             )
         return out
 
-    def event_clip(self, event_id: str) -> Path:
-        from .detect.clips import find_clip
+    def _find_clip(self, event_id: str) -> Path | None:
+        """The clip file of ``event_id``: in a running camera's clips directory (its own
+        ``detect.clips.dir`` included), else under the default root (cameras gone). Blocking."""
+        from .detect.clips import EVENT_ID, find_clip
 
+        if not EVENT_ID.match(event_id):
+            return None
+        for worker in list(self._parts.cameras.detectors.values()):
+            recorder = worker.clip_recorder
+            if recorder is not None and (recorder.dir / f"{event_id}.mp4").is_file():
+                return recorder.dir / f"{event_id}.mp4"
         root = self._parts.cameras.clip_root
-        path = find_clip(root, event_id) if root is not None else None
+        return find_clip(root, event_id) if root is not None else None
+
+    def event_clip(self, event_id: str) -> Path:
+        path = self._find_clip(event_id)
         if path is None:
             raise NotFound(f"no clip of event {event_id}")
         return path

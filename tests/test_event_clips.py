@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from bridge.config import ConfigError, camera_from_data
+from bridge.core.errors import NotFound
 from bridge.config.detect import ClipsConfig
 from bridge.detect import clips
 
@@ -139,3 +140,35 @@ async def test_disk_guard_skips_the_clip_and_the_end_event_goes_out_without_a_cl
     await recorder._write(Recording([], None, 1), ["1764312687243-7"], [end])
     assert emitted == [[end]] and "clip_url" not in end
     assert recorder.skipped == 1 and not list(tmp_path.rglob("*.mp4"))
+
+
+async def test_clips_are_listed_and_found_in_a_cameras_own_clips_dir(tmp_path):
+    from types import SimpleNamespace
+
+    from bridge.config import parse
+    from bridge.core.events import EventBus
+    from bridge.ports import LiveView, Parts
+
+    own = tmp_path / "nas" / "street"  # detect.clips.dir: /nas -> /nas/street
+    own.mkdir(parents=True)
+    for name, mtime in (("1764312687243-7.mp4", 1000), ("1764312699000-9.mp4", 2000),
+                        (".1764312700000-1.mp4.ab12.tmp.mp4", 3000), ("notes.txt", 4000)):
+        (own / name).write_bytes(b"\0" * 100)
+        os.utime(own / name, (mtime, mtime))
+    recorder = SimpleNamespace(dir=own)
+    worker = SimpleNamespace(clip_recorder=recorder, event_pictures={"1764312699000-9": object()},
+                             recent_events={"1764312699000-9": {"label": "person", "clip_url": "x"}})
+    cfg = parse(json.dumps({"mqtt": {"host": "h"}, "cameras": {"street": {"url": "rtsp://cam/x"}}}))
+    cameras = SimpleNamespace(cameras={"street": object()}, detectors={"street": worker},
+                              clip_root=tmp_path / "data" / "clips")
+    view = LiveView(Parts(cfg, EventBus(), cameras))  # type: ignore[arg-type]
+    listed = await view.event_clips("street")
+    assert [(c["id"], c["label"], c["snapshot_url"] is not None) for c in listed] == [
+        ("1764312699000-9", "person", True), ("1764312687243-7", None, False)]  # newest first, no temp file
+    assert listed[1]["started_at"] == "2025-11-28T06:51:27.243+00:00" and listed[1]["size"] == 100
+    assert view.event_clip("1764312687243-7") == own / "1764312687243-7.mp4"  # its URL answers
+    assert view.event("1764312687243-7")["clip_url"] == "/api/events/1764312687243-7/clip.mp4"
+    with pytest.raises(NotFound):
+        view.event_clip("1764312700000-1")
+    with pytest.raises(NotFound):
+        await view.event_clips("porch")
