@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import ConfigError, camera_from_data
 from bridge.core.errors import NotFound
@@ -102,7 +103,11 @@ async def test_event_clip_is_a_stream_copy_from_a_keyframe_and_its_urls_answer(b
     first = next(e for e in news if e["id"] == end["id"])
     expected = pre + (end["end_time"] - first["frame_time"]) + post
     assert -0.5 <= duration - expected <= GOP + 0.5, f"clip {duration:.2f} s, expected {expected:.2f} s + < 1 GOP"
-    assert 'camera_bridge_clip_ring_bytes{camera="street"}' in metrics
+    samples = {s.name: s.value for family in text_string_to_metric_families(metrics) for s in family.samples
+               if s.labels.get("camera") == "street"}
+    assert samples["camera_bridge_clip_ring_bytes"] > 0
+    assert samples["camera_bridge_keyframe_ring_bytes"] == 0  # one stream: the detection frame is the picture
+    assert samples["camera_bridge_ring_max_bytes"] == 256 * 1024 * 1024  # event_snapshot.max_memory_mb
 
 
 def test_clips_on_a_masked_camera_need_allow_unmasked():

@@ -61,6 +61,7 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
             s for s in (json.loads(m.payload) for m in rec.on(f"{base}/status"))
             if s["state"] == "streaming" and all(x["fps"] for x in s["streams"])], 10, "both streams measured")
         main_decoded = bridge.cameras["street"].streams[0].status
+        rings = [s.keyframes for s in bridge.cameras["street"].streams]
         sub = bridge.cameras["street"].streams[1]._status
 
         stopped_at = time.monotonic()
@@ -77,6 +78,8 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
     assert decode(snap.payload).shape == (1080, 1920, 3)  # snapshots: the main stream
     # the event's picture: the main stream's keyframe nearest the sub stream's detection frame
     assert decode(best[0].payload).shape == (1080, 1920, 3)
+    # the main (snapshot) stream keeps its keyframes for event snapshots, the sub stream none
+    assert rings[0] is not None and 0 < len(rings[0]) <= 10 and rings[1] is None
     streams = status[-1]["streams"]
     assert [(s["width"], s["height"], s["codec"], s["state"]) for s in streams] == [
         (1920, 1080, "h264", "streaming"), (640, 360, "h264", "streaming")]
