@@ -36,6 +36,8 @@ FIRST_FPS_WINDOW = 1.0
 READER_EXIT_WAIT = 2.0  #: seconds a stopping connection waits for its reader thread
 PROBE_INTERVAL = 1.0  #: seconds between reachability probes while backing off
 PROBE_TIMEOUT = 1.0  #: seconds a reachability probe may take
+#: seconds an event snapshot waits, at most, for the snapshot stream's next keyframe
+KEYFRAME_WAIT_MAX = 2.0
 
 
 async def probe(cam: CameraConfig) -> bool | None:
@@ -240,13 +242,23 @@ class Camera(Service):
         of this camera): a keyframe from :attr:`snapshot_ring` decoded on demand at that stream's
         full size, or ``detect_frame`` itself when there is no ring (on a camera whose snapshot
         and detect streams are one, the detection frame is that stream's own full-size picture)
-        or it is still empty."""
+        or it is still empty. When the newest keyframe is older than the detection frame, waits
+        for the next one as long as it could still be nearer (``gap`` seconds after the detection
+        frame, at most ``KEYFRAME_WAIT_MAX``): the picture is at most half a GOP away from the
+        moment detected, for up to half a GOP more latency. Blocking (the detection thread)."""
         ring = self.snapshot_ring
         if ring is None or self.stream_for("snapshot") is self.stream_for("detect"):
             return detect_frame  # the detect stream is the snapshot stream: exact and full size
-        picture = ring.nearest(detect_frame.time)
+        when = detect_frame.time
+        picture = ring.nearest(when)
         if picture is None:
             return detect_frame
+        gap = when - picture.time
+        if gap > 0:  # the newest keyframe is older than the detection: the next may be nearer
+            wait = min(gap, KEYFRAME_WAIT_MAX) - (time.time() - when)
+            later = ring.next_after(picture.time, wait) if wait > 0 else None
+            if later is not None and abs(later.time - when) < gap:
+                picture = later
         picture.mask = self.mask
         return picture
 

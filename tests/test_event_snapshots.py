@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import threading
 import time
 
 import cv2
@@ -102,6 +103,47 @@ def test_the_keyframe_ring_is_bounded_by_bytes_too():
     assert oldest is not None and oldest.time == 34.0  # the oldest went first
     ring.add(Compressed(99.0, 99.0, True, av.Packet(bytes(3 * 1024 * 1024))))  # bigger than the cap alone
     assert len(ring) == 1 and ring.bytes == 3 * 1024 * 1024  # the newest always stays
+
+
+def _two_stream_ring():
+    import av
+
+    camera = Camera(camera_from_data("two", {"streams": [{"url": "rtsp://cam/main", "roles": ["snapshot"]},
+                                                         {"url": "rtsp://cam/sub", "roles": ["detect"]}]}))
+    ring = camera.keep_keyframes()
+    assert ring is not None
+    ring.opened(Codec("h264", None, 1920, 1080))
+
+    def add(at: float, delay: float = 0.0) -> None:
+        def later() -> None:
+            time.sleep(delay)
+            ring.add(Compressed(at, time.monotonic(), True, av.Packet(b"k")))
+        if delay:
+            threading.Thread(target=later, daemon=True).start()
+        else:
+            later()
+    return camera, add
+
+
+def test_an_event_snapshot_waits_for_the_next_keyframe_when_it_will_be_nearer():
+    camera, add = _two_stream_ring()
+    now = time.time()
+    add(now - 0.8)  # the newest keyframe is 0.8 s older than the detection frame
+    add(now + 0.1, delay=0.1)  # the next one arrives 0.1 s after it
+    picture = camera.snapshot_picture(Frame(now, time.monotonic(), 640, 360, True))
+    assert picture.time == now + 0.1 and (picture.width, picture.height) == (1920, 1080)
+
+
+def test_an_event_snapshot_does_not_wait_past_the_point_where_the_older_keyframe_is_nearer():
+    camera, add = _two_stream_ring()
+    now = time.time()
+    add(now - 0.2)
+    add(now + 0.9, delay=0.9)  # too late: 0.9 s after the detection, the older one is 0.2 s away
+    started = time.monotonic()
+    picture = camera.snapshot_picture(Frame(now, time.monotonic(), 640, 360, True))
+    waited = time.monotonic() - started
+    assert picture.time == now - 0.2
+    assert waited < 0.7, f"waited {waited:.2f} s for a keyframe that could not be nearer"
 
 
 def test_ring_memory_is_validated():

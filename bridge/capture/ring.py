@@ -11,6 +11,7 @@ reads it. Memory is bounded by the count of keyframes and by bytes, reported as
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -80,6 +81,8 @@ class KeyframeRing:
         #: compressed bytes held at most (the oldest keyframes go first; the newest always stays)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        #: notified for every keyframe added (:meth:`next_after` waits on it)
+        self._added = threading.Condition(self._lock)
         self._items: deque[Compressed] = deque()
         self._bytes = 0
         self._codec: Codec | None = None
@@ -107,6 +110,7 @@ class KeyframeRing:
                 len(self._items) > self.capacity or (self.max_bytes is not None and self._bytes > self.max_bytes)
             ):
                 self._bytes -= self._items.popleft().size
+            self._added.notify_all()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -129,11 +133,32 @@ class KeyframeRing:
             if codec is None or not self._items:
                 return None
             item = min(self._items, key=lambda it: abs(it.time - when))
+        return _picture(codec, item)
 
-        def decode(packet: av.Packet) -> av.VideoFrame | None:
-            return decode_keyframe(codec, packet)
+    def next_after(self, after: float, timeout: float) -> Frame | None:
+        """The first keyframe that arrived later than ``after`` (wall clock, seconds), as
+        :meth:`nearest` gives it, waiting up to ``timeout`` seconds for one to be added; None
+        when none came. Blocking."""
+        deadline = time.monotonic() + timeout
+        with self._added:
+            while True:
+                codec = self._codec
+                item = next((it for it in self._items if it.time > after), None)
+                if item is not None and codec is not None:
+                    return _picture(codec, item)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._added.wait(remaining)
 
-        return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet, decode=decode)
+
+def _picture(codec: Codec, item: Compressed) -> Frame:
+    """Keyframe ``item`` as a :class:`Frame` decoded on demand at the stream's size."""
+
+    def decode(packet: av.Packet) -> av.VideoFrame | None:
+        return decode_keyframe(codec, packet)
+
+    return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet, decode=decode)
 
 
 class MuxTemplate:
