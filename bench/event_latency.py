@@ -10,8 +10,8 @@ a 1920x1080 main stream and a 640x360 sub stream, made with ffmpeg into ``--cach
 phases, one after the other, each ``--seconds`` long (default 60) after a warm-up:
 
 1. ``two streams``: ``streams: [main (snapshot, timelapse, restream, record), sub (detect)]``.
-   Detection decodes every sub-stream frame; the main stream decodes only the keyframe an event
-   snapshot needs (the ring's keyframe nearest in time to the detection frame).
+   Detection decodes every sub-stream frame; the main stream decodes only the keyframes a
+   picture needs (for an event snapshot, its keyframe nearest in time to the detection frame).
 2. ``one stream``: ``url: main``, detection on the main stream itself (every 1080p frame
    decoded); the event snapshot is the detection frame.
 
@@ -20,9 +20,10 @@ message; for every ``new`` event that says ``snapshot_available`` the latency is
 snapshot's arrival (the bridge queues the snapshot before its ``new`` event and the sender keeps
 first-queued order) minus the event's ``frame_time``: the arrival in the bridge of the
 detect-stream packet the detection frame came from (same clock). So it covers the sub stream's
-decode, detection, the main keyframe's decode, box drawing, JPEG encode at 1080p and the broker
-hop. Each snapshot is decoded and must be 1920x1080. CPU: user + system seconds of the bridge
-process over the window (one camera, so per camera). Ring bytes: ``/metrics``
+decode, detection, the wait for the main stream's next keyframe when it will be nearer the
+detection frame than the newest one (up to half a GOP), that keyframe's decode, box drawing,
+JPEG encode at 1080p and the broker hop. Each snapshot is decoded and must be 1920x1080. CPU:
+user + system seconds of the bridge process over the window (one camera, so per camera). Ring bytes: ``/metrics``
 (``camera_bridge_keyframe_ring_bytes``, ``camera_bridge_clip_ring_bytes``,
 ``camera_bridge_ring_max_bytes``) at the end of each window.
 
