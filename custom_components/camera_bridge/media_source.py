@@ -12,6 +12,8 @@ player. ``event-clips`` is no timelapse id (those are slugs, without ``-``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.components.media_player import MediaClass, MediaType
 from homeassistant.components.media_source import (
     BrowseMediaSource,
@@ -71,7 +73,8 @@ class CameraBridgeMediaSource(MediaSource):
             parts = [parts[0], f"{CLIPS}/{parts[2]}", *parts[3:]]
         if len(parts) > 3:
             raise _unresolvable("unknown_media", identifier=str(identifier))
-        return (*parts, *([None] * (3 - len(parts))))  # type: ignore[return-value]
+        entry_id, tl_id, video_id = [*parts, None, None, None][:3]
+        return entry_id, tl_id, video_id
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """The bridges, a bridge's timelapses (and event clips), a timelapse's videos, the
@@ -175,7 +178,7 @@ def _unresolvable(key: str, **placeholders: str) -> Unresolvable:
     )
 
 
-def _video_title(video: dict) -> str:
+def _video_title(video: dict[str, Any]) -> str:
     """``2026-11-21 12:00 (10 s)`` from the video's creation time and duration."""
     created = str(video.get("created_at") or "")[:16].replace("T", " ")
     duration = video.get("duration")
