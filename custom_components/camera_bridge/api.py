@@ -191,7 +191,7 @@ class CameraBridgeClient:
         ``size`` bytes, ``url``, ``snapshot_url``, ``label``, as the bridge lists them); empty
         for a camera without clips or a bridge without the route (404/403)."""
         try:
-            body = await self._request("GET", f"/api/cameras/{camera_id}/clips")
+            body = await self._json("GET", f"/api/cameras/{camera_id}/clips")
         except (CameraBridgeNotFoundError, CameraBridgeAuthError):
             return []
         return list(body["clips"])

@@ -185,7 +185,7 @@ def _video_title(video: dict[str, Any]) -> str:
     return f"{created} ({duration:.0f} s)" if isinstance(duration, (int, float)) else created or str(video["id"])
 
 
-def _clip_title(clip: dict) -> str:
+def _clip_title(clip: dict[str, Any]) -> str:
     """``2026-11-28 06:51:27 Person`` from the event's start (local time) and label."""
     started = dt_util.parse_datetime(str(clip.get("started_at") or ""))
     when = dt_util.as_local(started).strftime("%Y-%m-%d %H:%M:%S") if started else str(clip["id"])
