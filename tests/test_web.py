@@ -60,10 +60,7 @@ class Site:
         """A new browser context and page on the bridge's page, logged in with ``key``; its
         console errors and page errors are collected on ``page.errors``."""
         context = await self.browser.new_context(viewport={"width": width, "height": 900})
-        page = await context.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-        page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+        page = watched(await context.new_page())
         page.on("request", lambda r: self.requests.append(r.url))
         page.on("response", lambda r: self.responses.append((r.url, r.status)))
         await page.goto(self.url)
@@ -82,6 +79,30 @@ class Site:
             shutil.copyfile(path, DOCS_SHOTS / path.name)
 
 
+def watched(page: Any) -> Any:
+    """``page`` collecting its console and page errors on ``page.errors`` and the HTTP error
+    answers to its requests (Playwright responses) on ``page.failed``."""
+    page.errors = []
+    page.failed = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+    page.on("response", lambda r: r.status >= 400 and page.failed.append(r))
+    # pictures of each camera on their way at once: the page asks for one at a time
+    page.pictures = {"now": {}, "most": {}}
+
+    def picture(request: Any, step: int) -> None:
+        match = re.search(r"/api/cameras/([^/]+)/snapshot\.jpg", request.url)
+        if match:
+            now = page.pictures["now"]
+            now[match[1]] = now.get(match[1], 0) + step
+            page.pictures["most"][match[1]] = max(page.pictures["most"].get(match[1], 0), now[match[1]])
+
+    page.on("request", lambda r: picture(r, 1))
+    page.on("requestfinished", lambda r: picture(r, -1))
+    page.on("requestfailed", lambda r: picture(r, -1))
+    return page
+
+
 def console_errors(page: Any, *allowed_statuses: int) -> list[str]:
     """The page's console errors, less HTTP error answers with one of ``allowed_statuses``."""
     errors = []
@@ -94,10 +115,24 @@ def console_errors(page: Any, *allowed_statuses: int) -> list[str]:
 
 
 async def close(page: Any, *allowed_statuses: int) -> None:
-    """Close the page's context, failing the test on an unexpected console error."""
+    """Close the page's context, failing the test on an unexpected console error (the message
+    names the requests that were answered with an HTTP error), or when the page asked for more
+    than one picture of a camera at once."""
     errors = console_errors(page, *allowed_statuses)
+    failed = [await _described(r) for r in page.failed if r.status not in allowed_statuses]
     await page.context.close()
-    assert not errors, f"console errors: {errors}"
+    assert not errors, f"console errors: {errors}; requests answered with an error: {failed}"
+    crowded = {cam: n for cam, n in page.pictures["most"].items() if n > 1}
+    assert not crowded, f"more than one picture of a camera asked for at once: {crowded}"
+
+
+async def _described(response: Any) -> str:
+    """``STATUS METHOD URL: body`` of an HTTP error answer (the body cut short)."""
+    try:
+        body = (await response.text())[:300]
+    except Exception as exc:  # the body may be gone (page navigated away)
+        body = f"(body unavailable: {type(exc).__name__})"
+    return f"{response.status} {response.request.method} {response.url}: {body}"
 
 
 async def until(predicate: Any, timeout: float, what: str) -> Any:
@@ -417,9 +452,7 @@ async def test_the_bridge_page_shows_the_errors_of_a_rejected_reload(site, broke
         rejected = await bridge.reloader.reload("test")
         assert rejected.errors and not rejected.applied
         context = await site.browser.new_context(viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page = watched(await context.new_page())
         await page.goto(f"http://127.0.0.1:{bridge.api.port}/#/bridge")
         alert = page.locator("[data-fact=config-error]")
         await alert.wait_for()

@@ -36,10 +36,25 @@ function snapshotUrl(id, width) {
   return `/api/cameras/${encodeURIComponent(id)}/snapshot.jpg?width=${width}&t=${snap.taken_at}`;
 }
 
+/** The latest snapshot of `camera`, `width` pixels wide. One picture at a time is on its way:
+ * a newer snapshot is asked for once the one shown has loaded, so a burst of snapshot events
+ * (the stream's buffer replayed, a slow network) costs one request, not one each. */
 function Picture({ camera, width = 640 }) {
   const url = snapshotUrl(camera.id, width);
-  return html`<div class="picture">${url
-    ? html`<img src=${url} alt=${`Latest picture of ${camera.name}`} data-taken=${store.snapshots.get(camera.id).taken_at} />`
+  const [shown, setShown] = useState(url);
+  const [loading, setLoading] = useState(Boolean(url));
+  useEffect(() => {
+    if (!url && shown) { // no picture any more (the camera restarted): none on its way either
+      setShown(null);
+      setLoading(false);
+    } else if (url && !loading && url !== shown) {
+      setShown(url);
+      setLoading(true);
+    }
+  }, [url, loading, shown]);
+  const done = () => setLoading(false);
+  return html`<div class="picture">${url && shown
+    ? html`<img src=${shown} alt=${`Latest picture of ${camera.name}`} onLoad=${done} onError=${done} />`
     : html`<span>no picture yet</span>`}</div>`;
 }
 
