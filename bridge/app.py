@@ -68,7 +68,7 @@ class Bridge:
         self.cameras = self.camera_set.cameras
         self.snapshots = self.camera_set.snapshots
         self.detectors = self.camera_set.detectors
-        self.parts = Parts(config, self.events, self.camera_set)
+        self.parts = Parts(config, self.events, self.camera_set, new_camera=self._new_camera)
         self.view = LiveView(self.parts)
         self.control = LiveControl(self.parts)
         self.node: ClusterNode | None = None  # cluster mode (docs/cluster.md)
@@ -178,14 +178,7 @@ class Bridge:
             if config.usb.discovery != "off":
                 from .usb.monitor import UsbMonitor
 
-                media = parts.mediamtx
-                parts.usb = UsbMonitor(
-                    config.usb,
-                    self.camera_set,
-                    self.events,
-                    self._new_camera,
-                    note_formats=media.formats.__setitem__ if media is not None else None,
-                )
+                parts.usb = UsbMonitor(config.usb, self.control)
                 await self._stack.enter_async_context(parts.usb)
             await self._start_timelapses()
             if self._config_path is not None:

@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -16,6 +15,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backoff import BACKOFF_MAX, backoff_delay
 from .capture import Frame, Need, StreamInfo, StreamReader, Subscription
 from .capture.mask import PrivacyMask
 from .capture.ring import Codec, Compressed, KeyframeRing, MuxTemplate, PacketRing
@@ -27,9 +27,6 @@ from .status import CameraState, CameraStatus
 
 _LOGGER = logging.getLogger(__name__)
 
-BACKOFF_MIN = 1.0  #: seconds, first retry delay
-BACKOFF_MAX = 30.0  #: seconds, cap of the exponential backoff
-BACKOFF_JITTER = 0.2  #: +-20 % random spread, so cameras behind one failed switch spread out
 FPS_WINDOW = 2.0  #: seconds over which the packet rate is measured
 #: seconds of the first measurement after streaming starts (its status is published again then)
 FIRST_FPS_WINDOW = 1.0
@@ -73,14 +70,6 @@ Router = Callable[[CameraConfig], CameraConfig]
 
 class SourceSwitch(CaptureError):
     """Raised (returned) when a connection is ended on purpose to reopen from another source."""
-
-
-def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Delay in seconds before retry number ``attempt`` (0-based): 1, 2, 4, ... capped at 30,
-    spread by +-20 % and kept within [BACKOFF_MIN, BACKOFF_MAX]."""
-    base = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** min(attempt, 16))
-    spread = 1 + BACKOFF_JITTER * (2 * rand() - 1)
-    return max(BACKOFF_MIN, min(BACKOFF_MAX, base * spread))
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

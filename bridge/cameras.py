@@ -25,12 +25,13 @@ from .core.events import (
     DetectionEvent,
     DetectionSwitched,
     DetectionUpdated,
+    DetectUpdate,
     EventBus,
     MotionChanged,
     SnapshotTaken,
 )
 from .detect.detector import ModelError
-from .detect.worker import DetectUpdate, DetectWorker
+from .detect.worker import DetectWorker
 from .snapshot import Snapshot, SnapshotWorker
 from .store import Store, StoreError
 

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+import logging
+import os
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import instance
 from .cameras import CameraSet
-from .config import CameraConfig, Config
+from .config import CameraConfig, Config, ConfigError
+from .core.control import UsbDeviceInfo
 from .core.errors import Conflict, MediamtxDisabled, MediamtxDown, NoSnapshot, NotFound, NotRunning, Unavailable
-from .core.events import DiscoverySwitched, EventBus
+from .core.events import DiscoverySwitched, EventBus, UsbAttached, UsbDetached
 from .core.view import CameraStatus, SnapshotFeed, SnapshotImage
+from .status import CameraState
 
 if TYPE_CHECKING:
     from .detect.worker import DetectWorker
@@ -32,6 +37,12 @@ if TYPE_CHECKING:
     from .store import Store
     from .timelapse.manager import TimelapseManager
     from .usb.monitor import UsbMonitor
+
+_LOGGER = logging.getLogger(__name__)
+
+#: makes a camera's options from an id and plain options (``{"name", "device"}``), laid over
+#: the configuration's defaults; raises ConfigError
+NewCamera = Callable[[str, dict[str, Any]], CameraConfig]
 
 
 @dataclass
@@ -56,6 +67,8 @@ class Parts:
     mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
     #: cluster mode: this bridge's ClusterMember (None: a bridge alone)
     cluster: Any = None
+    #: the options of a camera added at run time from plain ones (USB ``auto_add``)
+    new_camera: NewCamera | None = None
 
 
 class LiveView:
@@ -410,7 +423,34 @@ class LiveControl:
         self._known(cam_id)
         self._parts.cameras.snapshots[cam_id].request()
 
+    async def probe_camera(self, camera: CameraConfig) -> dict[str, Any]:
+        from .capture.source import probe_stream
+        from .errors import CaptureError
+
+        try:
+            info = await asyncio.to_thread(probe_stream, camera)
+        except CaptureError as err:
+            return {"ok": False, "error": str(err)}
+        fps = round(info.rate, 2) if info.rate else None
+        return {"ok": True, "codec": info.codec, "width": info.width, "height": info.height, "fps": fps}
+
     # -- detection, recording, discovery
+
+    def detect_picture(self, image: Any, min_score: float) -> dict[str, Any]:
+        from .detect.detector import load
+
+        detector = load(self._parts.config.detect, shared=True)
+        started = time.perf_counter()
+        found = detector.detect(image, min_score)
+        elapsed = time.perf_counter() - started
+        height, width = image.shape[:2]
+        return {
+            "detector": detector.name,
+            "width": width,
+            "height": height,
+            "inference_ms": round(elapsed * 1000, 1),
+            "detections": [d.as_dict(width, height) for d in found],
+        }
 
     def set_detection(self, cam_id: str, enabled: bool) -> None:
         self._known(cam_id)
@@ -441,6 +481,80 @@ class LiveControl:
         await asyncio.to_thread(instance.save, config.state_dir, updated)
         self._parts.instance = updated
         self._parts.bus.publish(DiscoverySwitched(enabled))
+
+    # -- USB hot-plug
+
+    def _usb_camera(self, device: UsbDeviceInfo) -> str | None:
+        """The camera of a device: the one under its stable id, else one whose ``device`` is
+        its node (directly or through a ``/dev/v4l/by-id`` link)."""
+        cameras = self._parts.cameras.cameras
+        if device.stable_id in cameras:
+            return device.stable_id
+        for cam_id, camera in cameras.items():
+            node = camera.config.device
+            if node and (node == device.node or os.path.realpath(node) == device.node):
+                return cam_id
+        return None
+
+    async def usb_attached(self, device: UsbDeviceInfo, *, add: bool) -> str | None:
+        sets = self._parts.cameras
+        cam_id = self._usb_camera(device)
+        media = self._parts.mediamtx
+        if media is not None and device.formats:  # before the camera (re)starts: its path uses them
+            media.formats[cam_id or device.stable_id] = list(device.formats)
+        if cam_id is not None:
+            camera = sets.cameras[cam_id]
+            # a camera under the device's stable id follows its node; one configured with a
+            # node or a /dev/v4l/by-id link keeps its own device setting
+            node = device.node if cam_id == device.stable_id else camera.config.device
+            if camera.state is CameraState.OFFLINE or camera.config.device != node:
+                await sets.replace(dataclasses.replace(camera.config, device=node))
+                _LOGGER.info("usb: %s is at %s: camera %s resumed", device.name, device.node, cam_id)
+        elif add and self._parts.new_camera is not None:
+            try:
+                config = self._parts.new_camera(device.stable_id, {"name": device.name, "device": device.node})
+            except ConfigError as err:
+                _LOGGER.warning("usb: cannot add %s: %s", device.node, err)
+            else:
+                await sets.add(config)
+                cam_id = device.stable_id
+                _LOGGER.info("usb: %s at %s added as camera %s", device.name, device.node, cam_id)
+        else:
+            _LOGGER.info("usb: %s found at %s (id %s; usb.auto_add is off)", device.name, device.node, device.stable_id)
+        self._parts.bus.publish(UsbAttached(device.as_event(), cam_id))
+        return cam_id
+
+    async def usb_detached(self, device: UsbDeviceInfo, camera: str | None) -> str | None:
+        sets = self._parts.cameras
+        # its camera: the one it fed, else one added since it appeared (an API camera)
+        cam_id = camera or self._usb_camera(device)
+        running = sets.cameras.get(cam_id) if cam_id is not None else None
+        if running is not None and running.state is not CameraState.OFFLINE:
+            await sets.set_offline(running.id, f"{device.node} unplugged")
+        _LOGGER.info("usb: %s (%s) removed", device.node, device.stable_id)
+        gone = running.id if running is not None else None
+        self._parts.bus.publish(UsbDetached(device.as_event(), gone))
+        return gone
+
+    async def usb_missing(self, fed: Collection[str]) -> list[str]:
+        sets, offline = self._parts.cameras, []
+        for cam_id, camera in list(sets.cameras.items()):
+            node = camera.config.device
+            if (
+                camera.config.kind != "usb"
+                or not node
+                or cam_id in fed
+                or camera.state is CameraState.OFFLINE
+                or os.path.exists(node)
+            ):
+                continue
+            try:
+                await sets.set_offline(cam_id, f"{node} not present")
+            except NotFound as err:  # removed meanwhile
+                _LOGGER.debug("usb: camera %s not reported offline: %s", cam_id, err)
+            else:
+                offline.append(cam_id)
+        return offline
 
     # -- timelapses
 

@@ -5,7 +5,9 @@
 #   .venv: the bridge with its test extras
 #   --with-ha: also the Home Assistant 2024.3.3 venvs: the end-to-end probe's (../shared/ha_e2e)
 #              and .venv-ha, where the custom component's tests run (HA pins paho-mqtt 1.6.1,
-#              the bridge needs 2.x: they cannot share .venv)
+#              the bridge needs 2.x: they cannot share .venv); and the current Home Assistant's
+#              root (../shared/ha_current, needs root) with mypy in its venv, where
+#              scripts/lint.sh type-checks the component strictly
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*"; }
@@ -55,5 +57,13 @@ if [ "${1:-}" = "--with-ha" ]; then
   # HA's MQTT integration (the component's discovery test) needs file_upload's requirement
   .venv-ha/bin/python -c "import janus" 2>/dev/null \
     || .venv-ha/bin/python -m pip install -q --disable-pip-version-check "janus==1.0.0"
+  # the current Home Assistant (a Debian testing root with Python 3.14; a no-op once built) and,
+  # in its venv, the mypy of the test extras (pyproject.toml), for the component's strict typing
+  say "current Home Assistant root (../shared/ha_current)"
+  bash "$DATA/ha_current/setup.sh"
+  MYPY_PIN="$(sed -n 's/^ *"\(mypy==[^"]*\)".*/\1/p' pyproject.toml | head -n 1)"
+  bash "$DATA/ha_current/setup.sh" --exec /bin/sh -c '
+    python -c "import importlib.metadata as m, sys; sys.exit(m.version(\"mypy\") != sys.argv[1])" "${1#mypy==}" 2>/dev/null \
+      || { echo "[setup] installing $1 into the current Home Assistant root"; python -m pip install -q "$1"; }' sh "$MYPY_PIN"
 fi
 say "ready"

@@ -10,6 +10,7 @@ import pytest
 
 from bridge import app
 from bridge.cameras import CameraExists, UnknownCamera
+from bridge.mqtt.cameras import CameraMqtt
 
 from .conftest import make_config
 
@@ -21,7 +22,7 @@ async def test_a_crashing_loop_stops_the_bridge_with_its_error(broker, prefix, m
     def broken(self, cam_id, snap):
         raise RuntimeError("publisher bug")
 
-    monkeypatch.setattr(app.MqttPublisher, "on_snapshot", broken)
+    monkeypatch.setattr(CameraMqtt, "publish_snapshot", broken)
     stop = asyncio.Event()
     with pytest.raises(BaseExceptionGroup) as info:
         await asyncio.wait_for(app.run(config, stop), 15)

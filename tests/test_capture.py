@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge.camera import Camera, backoff_delay
+from bridge.backoff import backoff_delay
+from bridge.camera import Camera
 from bridge.capture import Need
 from bridge.config import SnapshotConfig, parse
 from bridge.snapshot import SnapshotWorker, encode

@@ -139,11 +139,12 @@ async def test_every_frame_decoded_only_while_detection_is_on(broker, rtsp, pref
                                 and m.at > time.monotonic() - 5], 5, "ON")
         await asyncio.sleep(1)
         decoded_again, _ = await rate(2)
-    assert decoded_on > 20, f"every frame (25 fps) should be decoded while detecting: {decoded_on}"
+    # every frame (25 fps) while detecting, keyframes only (1/s) without: far apart even on a loaded machine
+    assert decoded_on > 10, f"every frame (25 fps) should be decoded while detecting: {decoded_on}"
     assert 1.3 <= detect_fps <= 2.5, f"frames above detect.fps must be dropped: {detect_fps}"
     assert decoded_off < 2.5, f"keyframes only (1/s) once detection is off: {decoded_off}"
     assert detect_off == 0
-    assert decoded_again > 20
+    assert decoded_again > 10, f"every frame decoded again once detection is back on: {decoded_again}"
 
 
 async def test_mask_drops_objects_and_zones_are_reported(broker, rtsp, prefix):

@@ -4,7 +4,9 @@ leading underscore), so a helper shared between modules is documented where it l
 from __future__ import annotations
 
 import ast
+import io
 import sys
+import tokenize
 from pathlib import Path
 
 from .peers import REPO
@@ -72,6 +74,9 @@ PARTS = ("capture", "camera", "cameras", "snapshot", "detect", "timelapse", "med
          "registry")
 #: the adapters: they parse, call the control port or read the view port, render
 ADAPTERS = ("mqtt", "api")
+#: what an adapter may import besides its own package, ``core`` and ``config``: pure helpers,
+#: which hold no part (``bridge`` itself is the version)
+HELPERS = ("", "redact", "status", "service", "files", "backoff")
 
 
 def imported_modules(path: Path, source: str | None = None) -> list[tuple[int, str]]:
@@ -110,8 +115,10 @@ def layer_of(module: str) -> str:
 def layer_violations(path: Path, source: str | None = None) -> list[str]:
     """``file:line: what`` for each import of the file at ``path`` that crosses the layers:
     ``core`` imports only ``config`` (and the standard library); parts never import the
-    adapters nor ``app``; ``mqtt`` and ``api`` never import each other; only ``cli`` imports
-    ``app``."""
+    adapters nor ``app``; ``mqtt`` and ``api`` never import each other, and besides their own
+    package import only ``core``, ``config`` and the :data:`HELPERS` (never a part: they reach
+    the parts through the two ports); the helpers import only ``core``, ``config`` and each
+    other; only ``cli`` imports ``app``."""
     rel = path.relative_to(REPO)
     here = layer_of(".".join(rel.with_suffix("").parts))
     tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
@@ -127,6 +134,10 @@ def layer_violations(path: Path, source: str | None = None) -> list[str]:
             why = "a part never imports an adapter or app"
         elif here in ADAPTERS and there in ADAPTERS:
             why = "mqtt and api never import each other"
+        elif here in ADAPTERS and there not in ("core", "config", *HELPERS):
+            why = "an adapter reaches the parts only through the ports"
+        elif here in HELPERS and here and there not in ("core", "config", *HELPERS):
+            why = "a helper of the adapters holds no part"
         elif there == "app" and here != "cli":
             why = "only cli imports app"
         if why:
@@ -150,6 +161,12 @@ def test_the_layer_scan_sees_each_kind_of_crossing():
         PACKAGE / "usb" / "probe.py": "from ..mqtt.client import MqttLink\n",
         PACKAGE / "api" / "probe.py": "def f():\n    from ..mqtt import topics\n",
         PACKAGE / "mqtt" / "probe.py": "from ..api.errors import ApiError\n",
+        PACKAGE / "api" / "probe2.py": (
+            "from .. import __version__\nfrom ..core.view import BridgeView\nfrom ..status import iso_utc\n"
+            "from ..detect.detector import load\nif True:\n    from ..cameras import CameraSet\n"
+        ),
+        PACKAGE / "mqtt" / "probe2.py": "from ..camera import backoff_delay\nfrom .topics import Topics\n",
+        PACKAGE / "redact.py": "from .store import Store\nfrom .core.errors import NotFound\n",
     }
     found = [line for path, source in cases.items() for line in layer_violations(path, source)]
     assert found == [
@@ -159,9 +176,37 @@ def test_the_layer_scan_sees_each_kind_of_crossing():
         "bridge/usb/probe.py:1: imports bridge.mqtt.client (a part never imports an adapter or app)",
         "bridge/api/probe.py:2: imports bridge.mqtt.topics (mqtt and api never import each other)",
         "bridge/mqtt/probe.py:1: imports bridge.api.errors (mqtt and api never import each other)",
+        "bridge/api/probe2.py:4: imports bridge.detect.detector (an adapter reaches the parts only through the ports)",
+        "bridge/api/probe2.py:6: imports bridge.cameras (an adapter reaches the parts only through the ports)",
+        "bridge/mqtt/probe2.py:1: imports bridge.camera (an adapter reaches the parts only through the ports)",
+        "bridge/redact.py:1: imports bridge.store (a helper of the adapters holds no part)",
     ]
 
 
 def test_the_layers_hold():
     found = [line for path in sorted(PACKAGE.rglob("*.py")) for line in layer_violations(path)]
+    assert found == [], "\n".join(found)
+
+
+def bridge_names(path: Path, source: str | None = None) -> list[str]:
+    """``file:line`` of every use of the name ``Bridge`` in code, also as a string annotation
+    (``"Bridge"``), not in prose (docstrings, comments)."""
+    rel = path.relative_to(REPO)
+    text = source if source is not None else path.read_text(encoding="utf-8")
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return [
+        f"{rel}:{tok.start[0]}"
+        for tok in tokens
+        if (tok.type == tokenize.NAME and tok.string == "Bridge")
+        or (tok.type == tokenize.STRING and tok.string.strip("\"'") in ("Bridge", "app.Bridge", "bridge.app.Bridge"))
+    ]
+
+
+def test_no_bridge_type_outside_the_composition_root():
+    # the scan must see a use in an annotation, and not a word of a docstring
+    probe = PACKAGE / "api" / "probe.py"
+    source = '"""The Bridge."""\ndef f(bridge: "Bridge") -> None:\n    pass  # a Bridge\n\nx: Bridge\n'
+    assert bridge_names(probe, source) == ["bridge/api/probe.py:2", "bridge/api/probe.py:5"]
+    allowed = {PACKAGE / "app.py", PACKAGE / "cameras.py"}
+    found = [line for path in sorted(PACKAGE.rglob("*.py")) if path not in allowed for line in bridge_names(path)]
     assert found == [], "\n".join(found)

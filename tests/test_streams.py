@@ -82,7 +82,7 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
         (1920, 1080, "h264", "streaming"), (640, 360, "h264", "streaming")]
     assert streams[0]["roles"] == ["snapshot", "timelapse", "restream", "record"]
     assert streams[1]["roles"] == ["detect"] and streams[1]["url"] == sub_rtsp.url
-    assert 15 <= streams[0]["fps"] <= 35 and 15 <= streams[1]["fps"] <= 35  # 25 fps clips, measured per stream
+    assert 10 <= streams[0]["fps"] <= 40 and 10 <= streams[1]["fps"] <= 40  # 25 fps clips, measured per stream
     assert (status[-1]["width"], status[-1]["height"]) == (1920, 1080)
     # detection decodes the sub stream's frames; the main stream decodes keyframes only
     assert main_decoded.decoded <= main_decoded.keyframes + 1

@@ -9,7 +9,6 @@ file of a ``multipart/form-data`` upload; at most the API's 1 MiB body limit (41
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +18,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..detect.detector import load
-from ..detect.stats import BUCKETS
 from .errors import ApiError
-from .keys import VIEW, view_of
+from .keys import VIEW, control_of, view_of
 from .metrics import METRICS
 from .work import DETECT
 
 if TYPE_CHECKING:
-    from ..config import DetectConfig
+    from ..core.control import BridgeControl
     from ..core.view import BridgeView
 
 MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
@@ -68,24 +65,13 @@ async def _upload(request: web.Request) -> bytes:
     return await request.read()
 
 
-def _run(data: bytes, config: DetectConfig, min_score: float) -> dict[str, Any]:
+def _run(data: bytes, control: BridgeControl, min_score: float) -> dict[str, Any]:
     import cv2  # OpenCV only once a picture is posted for detection
 
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("the picture does not decode")
-    detector = load(config, shared=True)
-    started = time.perf_counter()
-    found = detector.detect(image, min_score)
-    elapsed = time.perf_counter() - started
-    height, width = image.shape[:2]
-    return {
-        "detector": detector.name,
-        "width": width,
-        "height": height,
-        "inference_ms": round(elapsed * 1000, 1),
-        "detections": [d.as_dict(width, height) for d in found],
-    }
+    return control.detect_picture(image, min_score)
 
 
 def picture_size(data: bytes) -> tuple[int, int] | None:
@@ -130,7 +116,7 @@ async def detect(request: web.Request) -> web.Response:
         )
     try:
         # one inference thread, at most DETECT.limit uploads running or waiting (then 503 busy)
-        result = await DETECT.run(_run, data, config, min_score)
+        result = await DETECT.run(_run, data, control_of(request), min_score)
     except ValueError as err:
         raise ApiError(415, "unsupported_media_type", f"the upload is not a usable picture: {err}") from None
     return web.json_response(result)
@@ -163,7 +149,7 @@ class DetectCollector(Collector):
         for cam_id, stats in all_stats:
             counts = list(stats.buckets)
             cumulative, total = [], 0
-            for bound, count in zip([*(str(b) for b in BUCKETS), "+Inf"], counts):
+            for bound, count in zip([*(str(b) for b in stats.bounds), "+Inf"], counts):
                 total += count
                 cumulative.append((bound, total))
             hist.add_metric([cam_id], cumulative, stats.inference_sum)

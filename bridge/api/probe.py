@@ -14,8 +14,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ..capture.source import probe_stream
-from ..errors import CaptureError
 from .errors import ApiError
 from .keys import control_of
 
@@ -45,21 +43,12 @@ async def probe(request: web.Request) -> web.Response:
     async with request.app[PROBES]:
         try:
             async with asyncio.timeout(min(camera.open_timeout + PROBE_GRACE, PROBE_LIMIT)):
-                info = await asyncio.to_thread(probe_stream, camera)
-        except CaptureError as err:
-            return _answer(started, ok=False, error=str(err))
+                result = await control_of(request).probe_camera(camera)
         except TimeoutError:
             return _answer(
                 started, ok=False, error=f"cannot open {camera.safe_source}: no answer in {camera.open_timeout:g} s"
             )
-    return _answer(
-        started,
-        ok=True,
-        codec=info.codec,
-        width=info.width,
-        height=info.height,
-        fps=round(info.rate, 2) if info.rate else None,
-    )
+    return _answer(started, **result)
 
 
 def _answer(started: float, **fields: Any) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from ..timelapse.state import ACTIONS
+from ..core.control import TIMELAPSE_ACTIONS
 from .rpc import Connection, Param, method, object_param, text_param
 from .timelapses import DEFAULT_LIMIT, MAX_LIMIT, frame_view, video_view
 
@@ -27,8 +27,8 @@ def _count(low: int, high: int) -> Any:
 
 
 def _action(value: Any) -> str:
-    if value not in ACTIONS:
-        raise vol.Invalid(f"expected one of {', '.join(ACTIONS)}")
+    if value not in TIMELAPSE_ACTIONS:
+        raise vol.Invalid(f"expected one of {', '.join(TIMELAPSE_ACTIONS)}")
     return str(value)
 
 
@@ -74,7 +74,7 @@ async def _remove(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     "timelapses.action",
     "start, pause, resume, stop, render or cancel (a render).",
     TIMELAPSE_ID,
-    Param("action", _action, "string", "one of " + ", ".join(ACTIONS)),
+    Param("action", _action, "string", "one of " + ", ".join(TIMELAPSE_ACTIONS)),
 )
 async def _act(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     await conn.control.timelapse_action(params["id"], params["action"])

@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core.control import TIMELAPSE_ACTIONS
 from ..core.errors import NotFound
 from ..status import iso_utc
-from ..timelapse.state import ACTIONS
 from .auth import PRINCIPAL
 from .errors import ApiError
 from .keys import control_of, view_of
@@ -127,8 +127,8 @@ async def action(request: web.Request) -> web.Response:
     tl_id = request.match_info["id"]
     view.timelapse(tl_id)  # an unknown timelapse is 404 before an unknown action
     name = request.match_info["action"]
-    if name not in ACTIONS:
-        raise NotFound(f"no action {name} (expected one of {', '.join(ACTIONS)})")
+    if name not in TIMELAPSE_ACTIONS:
+        raise NotFound(f"no action {name} (expected one of {', '.join(TIMELAPSE_ACTIONS)})")
     await control_of(request).timelapse_action(tl_id, name)
     return web.json_response(view.timelapse(tl_id), status=202 if name == "render" else 200)
 

@@ -24,7 +24,7 @@ import re
 from itertools import accumulate
 from typing import Any
 
-from ..errors import BridgeError
+from ..core.errors import BridgeError
 
 MAX_DEPTH = 64  #: deepest nesting of arrays/objects accepted
 MAX_CONTAINERS = 10_000  #: most arrays/objects in one frame (each costs the garbage collector)

@@ -34,6 +34,7 @@ from .options import (
     positive,
     section_schema,
     text,
+    validate_each,
 )
 from .secrets import register_password_of
 from .timelapse import SettingValue
@@ -314,32 +315,31 @@ SECTIONS: Sections = {
 }
 
 
+def _validate_camera(cam_id: str, cam: Any) -> dict[str, Any]:
+    """One camera's body (every problem at once: the source rule and the schema's)."""
+    cam = cam if cam is not None else {}
+    problems = []
+    if isinstance(cam, dict) and sum(cam.get(k) is not None for k in ("url", "device", "streams")) != 1:
+        problems.append(vol.Invalid("set exactly one of url, device and streams"))
+    try:
+        valid: dict[str, Any] = CAMERA_SCHEMA(cam)
+    except vol.MultipleInvalid as err:
+        raise vol.MultipleInvalid(problems + err.errors) from None
+    except vol.Invalid as err:
+        raise vol.MultipleInvalid([*problems, err]) from None
+    if problems:
+        raise vol.MultipleInvalid(problems)
+    return valid
+
+
 def validate_cameras(value: Any) -> dict[str, Any]:
     """Validate every camera (id and body), collecting all errors with their paths (voluptuous
     validator of the ``cameras:`` mapping)."""
-    if not isinstance(value, dict):
-        raise vol.Invalid("expected a mapping of camera id to camera")
-    errors: list[vol.Invalid] = []
-    valid: dict[str, Any] = {}
-    for cam_id, cam in value.items():
-        if not isinstance(cam_id, str) or not CAMERA_ID.match(cam_id):
-            errors.append(vol.Invalid("invalid camera id, expected a slug [a-z0-9_]+", [cam_id]))
-            continue
-        if cam_id in RESERVED_IDS:
-            errors.append(vol.Invalid(f"camera id {cam_id!r} is reserved for the bridge", [cam_id]))
-            continue
-        cam = cam if cam is not None else {}
-        if isinstance(cam, dict) and sum(cam.get(k) is not None for k in ("url", "device", "streams")) != 1:
-            errors.append(vol.Invalid("set exactly one of url, device and streams", [cam_id]))
-        try:
-            valid[cam_id] = CAMERA_SCHEMA(cam)
-        except vol.MultipleInvalid as err:
-            errors += [vol.Invalid(e.error_message, [cam_id, *e.path]) for e in err.errors]
-        except vol.Invalid as err:
-            errors.append(vol.Invalid(err.error_message, [cam_id, *err.path]))
-    if errors:
-        raise vol.MultipleInvalid(errors)
-    return valid
+
+    def reserved(cam_id: str) -> str | None:
+        return f"camera id {cam_id!r} is reserved for the bridge" if cam_id in RESERVED_IDS else None
+
+    return validate_each(value, "camera", _validate_camera, reserved)
 
 
 def build(cam_id: str, cam: dict[str, Any], detect: dict[str, Any] | None = None) -> CameraConfig:

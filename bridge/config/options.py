@@ -181,6 +181,40 @@ def one_of(*values: str, false: str | None = None) -> Validator:
     return vol.All(lambda v: false if v is False else v, choice)
 
 
+def validate_each(
+    value: Any,
+    kind: str,
+    validate: Callable[[str, Any], Any],
+    refuse: Callable[[str], str | None] = lambda _key: None,
+) -> dict[str, Any]:
+    """Validate a mapping of slug id -> body (the ``cameras:``, ``timelapses:`` sections;
+    ``kind`` names what they hold in the messages): each id must be a slug that ``refuse(id)``
+    does not refuse (it returns why, or None), each body is ``validate(id, body)``. Collects
+    every problem with its path (``[id, *path in the body]``) and raises them together as
+    ``vol.MultipleInvalid``; returns id -> the validated body."""
+    if not isinstance(value, dict):
+        raise vol.Invalid(f"expected a mapping of {kind} id to {kind}")
+    errors: list[vol.Invalid] = []
+    valid: dict[str, Any] = {}
+    for key, body in value.items():
+        if not isinstance(key, str) or not SLUG.match(key):
+            errors.append(vol.Invalid(f"invalid {kind} id, expected a slug [a-z0-9_]+", [key]))
+            continue
+        why = refuse(key)
+        if why is not None:
+            errors.append(vol.Invalid(why, [key]))
+            continue
+        try:
+            valid[key] = validate(key, body)
+        except vol.MultipleInvalid as err:
+            errors += [vol.Invalid(e.error_message, [key, *e.path]) for e in err.errors]
+        except vol.Invalid as err:
+            errors.append(vol.Invalid(err.error_message, [key, *err.path]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return valid
+
+
 def topic(value: Any) -> str:
     """An MQTT topic without wildcards or whitespace; leading and trailing ``/`` dropped."""
     value = vol.Coerce(str)(value).strip("/")

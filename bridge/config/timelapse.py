@@ -33,6 +33,7 @@ from .options import (
     optional,
     options_of,
     section_schema,
+    validate_each,
 )
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -248,24 +249,7 @@ def validate_spec(tl_id: str, value: Any) -> Spec:
 
 def validate_timelapses(value: Any) -> dict[str, Spec]:
     """Validate the ``timelapses:`` mapping (ids are slugs), collecting every error."""
-    value = {} if value is None else value
-    if not isinstance(value, dict):
-        raise vol.Invalid("expected a mapping of timelapse id to timelapse")
-    errors: list[vol.Invalid] = []
-    specs: dict[str, Spec] = {}
-    for tl_id, body in value.items():
-        if not isinstance(tl_id, str) or not SLUG.match(tl_id):
-            errors.append(vol.Invalid("invalid timelapse id, expected a slug [a-z0-9_]+", [tl_id]))
-            continue
-        try:
-            specs[tl_id] = validate_spec(tl_id, body)
-        except vol.MultipleInvalid as err:
-            errors += [vol.Invalid(e.error_message, [tl_id, *e.path]) for e in err.errors]
-        except vol.Invalid as err:
-            errors.append(vol.Invalid(err.error_message, [tl_id, *err.path]))
-    if errors:
-        raise vol.MultipleInvalid(errors)
-    return specs
+    return validate_each({} if value is None else value, "timelapse", validate_spec)
 
 
 def reference_errors(spec: Spec, cameras: Any, defaults: Defaults, path: str) -> list[str]:

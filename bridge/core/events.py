@@ -46,11 +46,17 @@ class BridgeEvent:
 
 
 @dataclass(frozen=True)
-class CameraStatusChanged(BridgeEvent):
+class CameraEvent(BridgeEvent):
+    """Base of the events about one camera (``camera``: its id)."""
+
+    camera: str
+
+
+@dataclass(frozen=True)
+class CameraStatusChanged(CameraEvent):
     """A camera's status changed; ``status`` is its status payload (state, fps, ...)."""
 
     TYPE: ClassVar[str] = "camera.status"
-    camera: str
     status: Mapping[str, Any]
 
     def data(self) -> dict[str, Any]:
@@ -58,19 +64,16 @@ class CameraStatusChanged(BridgeEvent):
 
 
 @dataclass(frozen=True)
-class CameraAdded(BridgeEvent):
+class CameraAdded(CameraEvent):
     """A camera was added, or restarted with new options, or switched on or off (announce it
     again: discovery, state). In-process only."""
 
-    camera: str
-
 
 @dataclass(frozen=True)
-class CameraRemoved(BridgeEvent):
+class CameraRemoved(CameraEvent):
     """A camera was removed; ``config`` is what it was (to clear what was published for it)."""
 
     TYPE: ClassVar[str] = "camera.removed"
-    camera: str
     config: CameraConfig
 
     def data(self) -> dict[str, Any]:
@@ -78,11 +81,10 @@ class CameraRemoved(BridgeEvent):
 
 
 @dataclass(frozen=True)
-class CameraEnabled(BridgeEvent):
+class CameraEnabled(CameraEvent):
     """A camera was switched on (``enabled``) or off."""
 
     TYPE: ClassVar[str] = "camera.enabled"
-    camera: str
     enabled: bool
 
 
@@ -95,14 +97,13 @@ class DiscoverySwitched(BridgeEvent):
 
 
 @dataclass(frozen=True)
-class SnapshotTaken(BridgeEvent):
+class SnapshotTaken(CameraEvent):
     """A camera has a new snapshot: ``jpeg`` bytes, taken at ``taken_at`` (seconds since the
     epoch), ``width`` x ``height`` pixels. API clients get wire type ``camera.snapshot`` with
     everything but the bytes (their count as ``bytes``), to fetch ``snapshot.jpeg`` when it
     changes."""
 
     TYPE: ClassVar[str] = "camera.snapshot"
-    camera: str
     jpeg: bytes
     taken_at: float = 0.0
     width: int = 0
@@ -118,49 +119,60 @@ class SnapshotTaken(BridgeEvent):
         }
 
 
+@dataclass
+class DetectUpdate:
+    """What changed on a camera: event payloads, the motion state, object counts per label,
+    best snapshots (label -> JPEG bytes) and their crops (label -> JPEG bytes), the detection
+    switch, stats (``detect/stats`` payload); None/empty = unchanged."""
+
+    camera: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    motion: bool | None = None
+    counts: dict[str, int] | None = None
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    crops: dict[str, bytes] = field(default_factory=dict)
+    enabled: bool | None = None
+    stats: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
-class DetectionUpdated(BridgeEvent):
-    """A camera's detection changed: ``update`` is the detection stage's ``DetectUpdate``
+class DetectionUpdated(CameraEvent):
+    """A camera's detection changed: ``update`` is what the detection stage says changed
     (events, motion, counts, best snapshots, switch, stats). In-process only; the wire gets
     :class:`DetectionEvent`, :class:`MotionChanged` and :class:`DetectionSwitched`."""
 
-    camera: str
-    update: Any
+    update: DetectUpdate
 
 
 @dataclass(frozen=True)
-class DetectionEvent(BridgeEvent):
+class DetectionEvent(CameraEvent):
     """A detection event (``event``: the ``{base}/{camera}/events`` payload)."""
 
     TYPE: ClassVar[str] = "detection.event"
-    camera: str
     event: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class MotionChanged(BridgeEvent):
+class MotionChanged(CameraEvent):
     """Motion started (``motion`` true) or stopped on a camera."""
 
     TYPE: ClassVar[str] = "detection.motion"
-    camera: str
     motion: bool
 
 
 @dataclass(frozen=True)
-class DetectionSwitched(BridgeEvent):
+class DetectionSwitched(CameraEvent):
     """A camera's detection was switched on (``enabled``) or off."""
 
     TYPE: ClassVar[str] = "detection.state"
-    camera: str
     enabled: bool
 
 
 @dataclass(frozen=True)
-class RecordingChanged(BridgeEvent):
+class RecordingChanged(CameraEvent):
     """A camera's MediaMTX recording switch changed."""
 
     TYPE: ClassVar[str] = "camera.recording"
-    camera: str
     recording: bool
 
 

@@ -222,8 +222,9 @@ class BridgeView(Protocol):
         ...
 
     def detection_stats(self) -> dict[str, Any]:
-        """Per camera with detection, its stats (``buckets``, ``inference_sum``, ``runs``,
-        ``frames``, ``skipped``, ``events`` by (label, type))."""
+        """Per camera with detection, its stats (``buckets``: counts per ``bounds`` (upper
+        bounds in seconds, then +Inf), ``inference_sum``, ``runs``, ``frames``, ``skipped``,
+        ``events`` by (label, type))."""
         ...
 
     def mediamtx_metrics(self) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ import bisect
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 #: upper bounds (seconds) of the inference latency histogram buckets (Prometheus ``le``)
 BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
@@ -17,8 +18,9 @@ FPS_WINDOW = 10.0  #: seconds over which the detection frame rate is measured
 class DetectStats:
     """``frames`` processed, ``runs`` of the detector, ``skipped`` frames (no motion, nothing
     tracked: the detector did not run), inference seconds as a histogram (``buckets`` counts per
-    :data:`BUCKETS` bound, then +Inf), ``events`` per (label, type)."""
+    :data:`BUCKETS` bound, then +Inf; ``bounds`` those bounds), ``events`` per (label, type)."""
 
+    bounds: ClassVar[tuple[float, ...]] = BUCKETS
     frames: int = 0
     runs: int = 0
     skipped: int = 0

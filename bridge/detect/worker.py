@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 from ..camera import Camera
 from ..capture import Frame, Need, Subscription
 from ..config.detect import DetectConfig
+from ..core.events import DetectUpdate
 from ..service import Service
 from ..status import CameraState
 from .best import BestSnapshots, EventPicture
@@ -45,22 +46,6 @@ REGION_MIN = 0.3
 TICK = 1.0  #: seconds: motion off-delay checks while no frame comes
 STATS_INTERVAL = 10.0  #: seconds between ``detect/stats`` publications
 EVENT_PICTURES = 50  #: events whose latest snapshot is kept (API ``/api/events/{id}/snapshot.jpg``)
-
-
-@dataclass
-class DetectUpdate:
-    """What changed on a camera: event payloads, the motion state, object counts per label,
-    best snapshots (label -> JPEG bytes) and their crops (label -> JPEG bytes), the detection
-    switch, stats (``detect/stats`` payload); None/empty = unchanged."""
-
-    camera: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-    motion: bool | None = None
-    counts: dict[str, int] | None = None
-    snapshots: dict[str, bytes] = field(default_factory=dict)
-    crops: dict[str, bytes] = field(default_factory=dict)
-    enabled: bool | None = None
-    stats: dict[str, Any] | None = None
 
 
 @dataclass

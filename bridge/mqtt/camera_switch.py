@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..config import CameraConfig
-from ..errors import BridgeError
+from ..core.errors import BridgeError
 from . import discovery
 from .feature import Feature
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 
-from ..camera import backoff_delay
+from ..backoff import backoff_delay
 from ..config import MqttConfig
 from ..redact import redact
 from ..service import Service

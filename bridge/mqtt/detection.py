@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from ..config import CameraConfig
 from ..core.control import BridgeControl
 from ..core.errors import NotFound
-from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated
+from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated, DetectUpdate
 from .feature import Feature
 from .topics import Topics
 
 if TYPE_CHECKING:
     from ..core.view import BridgeView
-    from ..detect.worker import DetectUpdate
     from .client import MqttLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -126,35 +125,26 @@ def discovery_configs(
     """Home Assistant entities of a camera with detection: motion, detection switch, frame rate
     and inference time diagnostics, and per tracked label occupancy, count, best snapshot and
     its crop (``image``) and events (``event``, types ``new``/``end``)."""
-    from .discovery import entity_config
+    from .discovery import entity_maker  # discovery imports this module
 
     if not cam.detect.enabled:
         return []
     cid = cam.id
+    entity = entity_maker(topics, cid, device, availability)
     stats = topics.camera(cid, "detect/stats")
     configs = [
-        entity_config(
-            topics,
+        entity(
             "binary_sensor",
-            cid,
             "motion",
-            f"{cid}_motion",
-            device,
-            availability,
             name="Motion",
             device_class="motion",
             state_topic=topics.camera(cid, "motion"),
             payload_on=ON,
             payload_off=OFF,
         ),
-        entity_config(
-            topics,
+        entity(
             "switch",
-            cid,
             "detect",
-            f"{cid}_detect",
-            device,
-            availability,
             name="Detection",
             icon="mdi:motion-sensor",
             command_topic=topics.camera(cid, "detect/set"),
@@ -162,14 +152,9 @@ def discovery_configs(
             payload_on=ON,
             payload_off=OFF,
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            cid,
             "detect_fps",
-            f"{cid}_detect_fps",
-            device,
-            availability,
             name="Detection rate",
             entity_category="diagnostic",
             unit_of_measurement="fps",
@@ -178,14 +163,9 @@ def discovery_configs(
             state_topic=stats,
             value_template="{{ value_json.fps }}",
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            cid,
             "inference_time",
-            f"{cid}_inference_time",
-            device,
-            availability,
             name="Inference time",
             entity_category="diagnostic",
             unit_of_measurement="ms",
@@ -200,14 +180,9 @@ def discovery_configs(
         title = label.replace("_", " ").capitalize()
         count = topics.camera(cid, label)
         configs += [
-            entity_config(
-                topics,
+            entity(
                 "binary_sensor",
-                cid,
                 f"{label}_occupancy",
-                f"{cid}_{label}_occupancy",
-                device,
-                availability,
                 name=f"{title} occupancy",
                 device_class="occupancy",
                 state_topic=count,
@@ -215,51 +190,31 @@ def discovery_configs(
                 payload_on=ON,
                 payload_off=OFF,
             ),
-            entity_config(
-                topics,
+            entity(
                 "sensor",
-                cid,
                 f"{label}_count",
-                f"{cid}_{label}_count",
-                device,
-                availability,
                 name=f"{title} count",
                 state_class="measurement",
                 icon="mdi:counter",
                 state_topic=count,
             ),
-            entity_config(
-                topics,
+            entity(
                 "image",
-                cid,
                 f"{label}_snapshot",
-                f"{cid}_{label}_snapshot",
-                device,
-                availability,
                 name=f"{title} snapshot",
                 image_topic=topics.camera(cid, f"{label}/snapshot"),
                 content_type="image/jpeg",
             ),
-            entity_config(
-                topics,
+            entity(
                 "image",
-                cid,
                 f"{label}_snapshot_crop",
-                f"{cid}_{label}_snapshot_crop",
-                device,
-                availability,
                 name=f"{title} snapshot (crop)",
                 image_topic=topics.camera(cid, f"{label}/snapshot/crop"),
                 content_type="image/jpeg",
             ),
-            entity_config(
-                topics,
+            entity(
                 "event",
-                cid,
                 f"{label}_event",
-                f"{cid}_{label}_event",
-                device,
-                availability,
                 name=f"{title} detected",
                 event_types=["new", "end"],
                 state_topic=topics.camera(cid, "events"),

@@ -9,6 +9,7 @@ bridge's own entities) and both ``object_id`` (HA before
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
@@ -99,21 +100,32 @@ def entity_config(
     return topics.discovery(component, object_id), payload
 
 
+def entity_maker(
+    topics: Topics, owner: str, device: dict[str, Any], availability: list[str], prefix: str | None = None
+) -> Callable[..., Config]:
+    """``entity(component, key, availability=..., **fields)``: :func:`entity_config` of one
+    owner's entities (a camera, the bridge), with its ``device``, the ``availability`` topics
+    unless the entity names its own, and the object id ``{prefix}_{key}`` (``prefix``: the owner
+    unless given)."""
+    head = owner if prefix is None else prefix
+
+    def entity(component: str, key: str, *, availability: list[str] = availability, **fields: Any) -> Config:
+        return entity_config(topics, component, owner, key, f"{head}_{key}", device, availability, **fields)
+
+    return entity
+
+
 def bridge_configs(topics: Topics) -> list[Config]:
     """Bridge device entities: connectivity, version, uptime."""
     device = bridge_device(topics)
     avail = [topics.bridge_availability]
     node = topics.node_id if topics.member is None else f"{topics.node_id}_{topics.member}"
-    owner = topics.bridge_key
+    entity = entity_maker(topics, topics.bridge_key, device, avail, prefix=node)
     return [
-        entity_config(
-            topics,
+        entity(
             "binary_sensor",
-            owner,
             "connectivity",
-            f"{node}_connectivity",
-            device,
-            [],
+            availability=[],
             name="Connectivity",
             device_class="connectivity",
             entity_category="diagnostic",
@@ -121,28 +133,18 @@ def bridge_configs(topics: Topics) -> list[Config]:
             payload_on=ONLINE,
             payload_off=OFFLINE,
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            owner,
             "version",
-            f"{node}_version",
-            device,
-            avail,
             name="Version",
             entity_category="diagnostic",
             icon="mdi:tag",
             state_topic=topics.bridge_state,
             value_template="{{ value_json.version }}",
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            owner,
             "uptime",
-            f"{node}_uptime",
-            device,
-            avail,
             name="Uptime",
             entity_category="diagnostic",
             device_class="duration",
@@ -166,6 +168,7 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
     bridge_only = [topics.bridge_availability]
     status = topics.camera(cam.id, "status")
     cid = cam.id
+    entity = entity_maker(topics, cid, device, both)
     from .camera_switch import discovery_config as switch_config
     from .detection import discovery_configs as detection_configs
 
@@ -175,14 +178,10 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
         entity_config(
             topics, "camera", cid, "camera", cid, device, both, name=None, topic=topics.camera(cid, "snapshot")
         ),
-        entity_config(
-            topics,
+        entity(
             "binary_sensor",
-            cid,
             "connectivity",
-            f"{cid}_connectivity",
-            device,
-            bridge_only,
+            availability=bridge_only,
             name="Connectivity",
             device_class="connectivity",
             entity_category="diagnostic",
@@ -190,14 +189,9 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
             payload_on=ONLINE,
             payload_off=OFFLINE,
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            cid,
             "fps",
-            f"{cid}_fps",
-            device,
-            both,
             name="Frame rate",
             entity_category="diagnostic",
             unit_of_measurement="fps",
@@ -207,28 +201,19 @@ def camera_configs(topics: Topics, cam: CameraConfig) -> list[Config]:
             state_topic=status,
             value_template="{{ value_json.fps }}",
         ),
-        entity_config(
-            topics,
+        entity(
             "sensor",
-            cid,
             "last_frame",
-            f"{cid}_last_frame",
-            device,
-            bridge_only,
+            availability=bridge_only,
             name="Last frame",
             entity_category="diagnostic",
             device_class="timestamp",
             state_topic=status,
             value_template=timestamp_template("last_frame_at"),
         ),
-        entity_config(
-            topics,
+        entity(
             "button",
-            cid,
             "snapshot",
-            f"{cid}_snapshot",
-            device,
-            both,
             name="Take snapshot",
             icon="mdi:camera",
             command_topic=topics.camera(cid, "snapshot/set"),

@@ -1,8 +1,8 @@
-"""The one protocol every MQTT feature implements (cameras' switch, detection, recording,
-timelapses, USB): :class:`MqttFeature`. The publisher holds a list of them, subscribes their
-topic filters, merges their discovery configs and bridge-state fields, hands them every event of
-the bus and every command message, and asks them to re-publish on (re)connect and on Home
-Assistant's birth. :class:`Feature` gives the do-nothing default of each hook."""
+"""The one protocol every MQTT feature implements (the cameras' own topics, their switch,
+detection, recording, timelapses, USB, reload): :class:`MqttFeature`. The publisher holds a
+list of them, subscribes their topic filters, merges their discovery configs and bridge-state
+fields, hands them every event of the bus and every command message, and asks them to
+re-publish on (re)connect and on Home Assistant's birth. :class:`Feature` gives the do-nothing default of each hook."""
 
 from __future__ import annotations
 

@@ -2,9 +2,11 @@
 
 Listens to the event bus (camera state changes, new snapshots, ...), reads the bridge through its
 view (re-publishing everything on every (re)connect and on Home Assistant's birth) and hands
-commands to its control; it never reaches into a part. Its features (detection, camera switch,
-recording, timelapses, USB) implement one protocol, bridge/mqtt/feature.py. Topics and payloads:
-docs/mqtt.md.
+commands to its control; it never reaches into a part. Its features (the cameras' topics,
+detection, camera switch, recording, timelapses, USB) implement one protocol,
+bridge/mqtt/feature.py; the publisher itself keeps the bridge's topics (availability, state,
+discovery of the bridge device, Home Assistant's birth, stale discovery cleanup). Topics and
+payloads: docs/mqtt.md.
 """
 
 from __future__ import annotations
@@ -21,23 +23,24 @@ import aiomqtt
 from .. import __version__
 from ..config import CameraConfig, MqttConfig
 from ..core.control import BridgeControl
-from ..core.errors import NoSnapshot, NotFound
 from ..core.events import (
     BridgeEvent,
     CameraAdded,
+    CameraEvent,
     CameraRemoved,
     CameraStatusChanged,
     DiscoverySwitched,
     EventBus,
-    SnapshotTaken,
+    UsbAttached,
 )
 from ..core.view import BridgeView
 from ..service import Service
 from ..status import CameraState, iso_utc
 from . import detection, discovery
+from .cameras import CameraMqtt, Guard
 from .client import MqttLink
 from .feature import MqttFeature
-from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, Topics
+from .topics import OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ SHUTDOWN_PUBLISH_TIMEOUT = 2.0
 class MqttPublisher(Service):
     """Async context manager publishing the bridge's state (tasks ``mqtt.connection``,
     ``mqtt.status``). On every (re)connect, and when Home Assistant announces itself on
-    ``mqtt.ha_status_topic`` (``homeassistant/status``), it publishes discovery and the current state once."""
+    ``mqtt.ha_status_topic``, it publishes discovery and the current state once."""
 
     def __init__(
         self,
@@ -72,18 +75,16 @@ class MqttPublisher(Service):
         self.status_fields: Callable[[str], dict[str, Any]] = lambda _cam_id: {}
         self.started_at = time.time()
         self._stopping = False
-        #: the availability last published per camera: one message per change, not per retry
-        self._availability: dict[str, str] = {}
         #: the bridge's persistent id (bridge/instance.py), set before the publisher starts
         self.instance_id: str | None = None
         #: HA discovery switched off at run time (``PUT /api/bridge/discovery``)
         self.discovery_off = False
         #: the errors of a rejected configuration reload (``config_error`` of the bridge state)
         self.config_error: Callable[[], list[str] | None] = lambda: None
-        #: features that publish more (detection, switch, recording, timelapses, USB):
-        #: :meth:`add_feature`; detection is always there
+        #: the features (the cameras' topics, detection, switch, recording, timelapses, USB):
+        #: :meth:`add_feature`; the cameras' topics and detection are always there, first
         self.features: list[MqttFeature] = []
-        subscriptions = [self.topics.snapshot_command_filter]
+        subscriptions: list[str] = []
         self._subscriptions = subscriptions
         if self._config.discovery:
             subscriptions += [self.topics.ha_status, self.topics.discovery_filter]
@@ -97,6 +98,16 @@ class MqttPublisher(Service):
         self.control = control  #: where commands go (snapshot now; the features' commands)
         if bus is not None:
             bus.listen(self.on_event)
+        self.cameras = CameraMqtt(
+            view,
+            control,
+            self.link,
+            self.topics,
+            may=self._may,
+            guard=self._guard,
+            status_fields=lambda cam_id: self.status_fields(cam_id),
+        )
+        self.add_feature(self.cameras)
         self.add_feature(detection.DetectionMqtt(view, control, self.link, self.topics))
 
     def _discovery_configs(
@@ -108,9 +119,7 @@ class MqttPublisher(Service):
         configs = discovery.bridge_configs(self.topics) if with_bridge else []
         if cameras is None:
             cameras = [self._view.camera(cam_id) for cam_id in self._view.camera_ids()]
-        for cam in cameras:
-            configs += discovery.camera_configs(self.topics, cam)
-        for ext in self.features:
+        for ext in self.features:  # the cameras' devices first
             configs += ext.discovery_configs(cameras, with_bridge)
         return dict(configs)
 
@@ -189,11 +198,8 @@ class MqttPublisher(Service):
 
     async def _publish_offline(self) -> None:
         """Final retained state: every camera stopped and offline, the bridge offline."""
+        await self.cameras.publish_offline()
         cam_ids = self._view.camera_ids()
-        for cam_id in cam_ids:
-            final = {**self._view.camera_status(cam_id).as_payload(), "state": str(CameraState.STOPPED), "fps": None}
-            await self.link.publish_now(self.topics.camera(cam_id, "status"), json.dumps(final), retain=True)
-            await self.link.publish_now(self.topics.camera(cam_id, "availability"), OFFLINE, retain=True)
         final_state = {**self.bridge_state(), "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
@@ -204,16 +210,10 @@ class MqttPublisher(Service):
         """Publish what an event of the bus changes, then hand it to every feature. In cluster
         mode an event of a camera this bridge may no longer publish (its lease lost) is
         dropped, except a removal."""
-        cam_id = getattr(event, "camera", None)
-        if isinstance(cam_id, str) and not isinstance(event, CameraRemoved) and not self._may(cam_id):
+        cam_id = event.camera if isinstance(event, (CameraEvent, UsbAttached)) else None
+        if cam_id is not None and not isinstance(event, CameraRemoved) and not self._may(cam_id):
             return
-        if isinstance(event, CameraStatusChanged):
-            if event.camera in self._view.camera_ids():
-                self._publish_camera(event.camera, with_snapshot=False)
-                self._publish_bridge_state()
-        elif isinstance(event, SnapshotTaken):
-            self.on_snapshot(event.camera, event.jpeg)
-        elif isinstance(event, CameraAdded):
+        if isinstance(event, CameraAdded):
             if event.camera in self._view.camera_ids():
                 self.camera_added(event.camera)
         elif isinstance(event, CameraRemoved):
@@ -222,8 +222,10 @@ class MqttPublisher(Service):
             self.set_discovery(event.enabled)
         for ext in self.features:
             ext.on_event(event)
+        if isinstance(event, CameraStatusChanged) and event.camera in self._view.camera_ids():
+            self._publish_bridge_state()  # its camera's state (after the feature's status)
 
-    def _guard(self, cam_id: str) -> Callable[[], bool] | None:
+    def _guard(self, cam_id: str) -> Guard:
         """The send-time check of a camera's message (cluster mode), else None."""
         may = self.may_publish
         return None if may is None else (lambda: may(cam_id))
@@ -231,54 +233,23 @@ class MqttPublisher(Service):
     def _may(self, cam_id: str) -> bool:
         return self.may_publish is None or self.may_publish(cam_id)
 
-    def on_snapshot(self, cam_id: str, jpeg: bytes) -> None:
-        """Publish a new snapshot (retained unless ``snapshot.retain: false``)."""
-        if not self._may(cam_id):
-            return
-        try:
-            retain = self._view.camera(cam_id).snapshot.retain
-        except NotFound:
-            retain = False
-        self.link.publish(self.topics.camera(cam_id, "snapshot"), jpeg, retain=retain, guard=self._guard(cam_id))
-
     def camera_added(self, cam_id: str) -> None:
         """Announce a camera added (or restarted with new options, or taken over from another
         bridge of the cluster: its discovery then names this bridge's availability)."""
-        self._availability.pop(cam_id, None)  # a camera taken over again: its availability anew
         for topic, payload in self._discovery_configs([self._view.camera(cam_id)], with_bridge=False).items():
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
-        self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.features:
+        for ext in self.features:  # the cameras' topics first
             ext.publish_camera(cam_id)
         self._publish_bridge_state()
 
     def camera_removed(self, config: CameraConfig) -> None:
-        """Clear a removed camera's discovery configs and retained state topics."""
+        """Clear a removed camera's discovery configs (its retained state topics: the features',
+        on the same event)."""
         for topic in self._discovery_configs([config], with_bridge=False):
             self.link.publish(topic, b"", retain=True, qos=1)
-        self._availability.pop(config.id, None)
-        for leaf in CAMERA_RETAINED:
-            self.link.publish(self.topics.camera(config.id, leaf), b"", retain=True, qos=1)
         self._publish_bridge_state()
 
     # -- publishing ------------------------------------------------------------------------
-
-    def _publish_camera(self, cam_id: str, *, with_snapshot: bool) -> None:
-        if not self._may(cam_id):
-            return
-        status = self._view.camera_status(cam_id)
-        guard = self._guard(cam_id)
-        online = ONLINE if status.state == CameraState.STREAMING else OFFLINE
-        if self._availability.get(cam_id) != online:  # a camera retrying stays "offline" once
-            self._availability[cam_id] = online
-            self.link.publish(self.topics.camera(cam_id, "availability"), online, retain=True, qos=1, guard=guard)
-        payload = {**status.as_payload(), **self.status_fields(cam_id)}
-        self.link.publish(self.topics.camera(cam_id, "status"), json.dumps(payload), retain=True, qos=1, guard=guard)
-        if with_snapshot:
-            try:
-                self.on_snapshot(cam_id, self._view.snapshot(cam_id).jpeg)
-            except NoSnapshot:
-                pass
 
     def bridge_state(self) -> dict[str, Any]:
         """The ``{base}/bridge/state`` payload."""
@@ -304,12 +275,10 @@ class MqttPublisher(Service):
             self.link.publish(topic, json.dumps(payload), retain=True, qos=1)
 
     def _publish_all(self) -> None:
-        self._availability.clear()  # everything again: a broker may have lost its retained state
+        """Everything again (a broker may have lost its retained state)."""
         self.link.publish(self.topics.bridge_availability, ONLINE, retain=True, qos=1)
         self._publish_discovery()
-        for cam_id in self._view.camera_ids():
-            self._publish_camera(cam_id, with_snapshot=True)
-        for ext in self.features:
+        for ext in self.features:  # the cameras' topics first
             ext.publish_all()
         self._publish_bridge_state()
 
@@ -324,7 +293,7 @@ class MqttPublisher(Service):
         while True:
             await asyncio.sleep(self._config.status_interval)
             for cam_id in self._view.camera_ids():
-                self._publish_camera(cam_id, with_snapshot=False)
+                self.cameras.publish_status(cam_id)
             self._publish_bridge_state()
 
     # -- incoming --------------------------------------------------------------------------
@@ -349,14 +318,9 @@ class MqttPublisher(Service):
             return
         if self.control is None:
             return
-        if any(ext.on_message(topic, message.payload) for ext in self.features):
-            return
-        cam_id = self.topics.command_camera(topic)
-        if cam_id is not None:
-            try:
-                self.control.request_snapshot(cam_id)
-            except NotFound:
-                _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
+        for ext in self.features:
+            if ext.on_message(topic, message.payload):
+                return
 
     def _check_discovery(self, topic: str, payload: Any) -> None:
         """Clear a retained discovery config this bridge published earlier but no longer has
@@ -371,10 +335,6 @@ class MqttPublisher(Service):
             old = {}
         _LOGGER.info("mqtt: clearing stale discovery config %s", topic)
         self.link.publish(topic, b"", retain=True, qos=1)
-        cam_id = discovery.camera_of(self.topics, old) if isinstance(old, dict) else None
-        if cam_id and cam_id not in self._view.camera_ids():
-            for leaf in CAMERA_RETAINED:
-                self.link.publish(self.topics.camera(cam_id, leaf), b"", retain=True, qos=1)
-        for ext in self.features:  # a camera's detection topics, a timelapse no longer defined
+        for ext in self.features:  # a camera's topics, its detection's, a timelapse no longer defined
             if isinstance(old, dict):
                 ext.clear_stale(old)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import MqttConfig
+from ..config.options import default_of
+
 ONLINE = "online"
 OFFLINE = "offline"
 #: per-camera state topics that are retained and cleared when a camera is removed
@@ -18,7 +21,7 @@ class Topics:
 
     base: str
     discovery_prefix: str
-    ha_status: str = "homeassistant/status"
+    ha_status: str = default_of(MqttConfig, "ha_status_topic")
     """Home Assistant's birth/last-will topic (HA's default ignores the discovery prefix)."""
     member: str | None = None
     """This bridge's cluster member name (cluster mode): its own availability, state and device."""

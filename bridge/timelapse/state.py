@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..config.timelapse import Defaults, Spec, effective, spec_data
+from ..core.control import TIMELAPSE_ACTIONS
 from ..core.errors import BridgeError, Conflict, Invalid, NotFound
 from ..status import iso_utc
 
@@ -42,7 +43,9 @@ TRANSITIONS: dict[str, tuple[tuple[State, ...], State]] = {
     "resume": ((State.PAUSED,), State.RUNNING),
     "stop": ((State.CREATED, State.RUNNING, State.PAUSED), State.STOPPED),
 }
-ACTIONS = (*TRANSITIONS, "render", "cancel")
+#: the actions (the control port's list: every transition, ``render``, ``cancel``)
+ACTIONS = TIMELAPSE_ACTIONS
+assert set(ACTIONS) == {*TRANSITIONS, "render", "cancel"}, "the control port lists every action"
 
 
 class TimelapseError(BridgeError):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -31,6 +31,8 @@ __all__ = [
     "CameraBridgeResponseError",
     "Timelapse",
 ]
+
+_T = TypeVar("_T")
 
 #: seconds for one REST request (a snapshot included)
 REQUEST_TIMEOUT = 10.0
@@ -89,16 +91,19 @@ class CameraBridgeClient:
         """``http(s)://host:port`` (no credentials in it)."""
         return self._base
 
-    async def _request(
+    async def _exchange(
         self,
         method: str,
         path: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
         *,
         json_body: Any = None,
         params: dict[str, Any] | None = None,
-        want: str = "json",
         accept: tuple[int, ...] = (),
-    ) -> Any:
+    ) -> _T:
+        """One request; ``read(resp)`` makes the answer of a status below 400 (or in ``accept``)
+        what the caller gets. Raises this module's errors (an answer ``read`` cannot make sense
+        of, ValueError: CameraBridgeConnectionError)."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 async with self._session.request(
@@ -106,39 +111,43 @@ class CameraBridgeClient:
                 ) as resp:
                     if resp.status >= 400 and resp.status not in accept:
                         await _raise_for(resp)
-                    if want == "bytes":
-                        return await resp.read()
-                    if want == "headers":
-                        return dict(resp.headers)
-                    if resp.status == 204:
-                        return None
-                    return await resp.json(content_type=None)
+                    return await read(resp)
         except TimeoutError as err:
             raise CameraBridgeConnectionError(f"{method} {path}: no answer within {REQUEST_TIMEOUT:g} s") from err
-        except (aiohttp.ClientError, ValueError) as err:  # ValueError: a body that is not JSON
+        except (aiohttp.ClientError, ValueError) as err:  # ValueError: a body that is not a JSON object
             raise CameraBridgeConnectionError(f"{method} {path}: {err}") from err
+
+    async def _json(
+        self, method: str, path: str, *, json_body: Any = None, accept: tuple[int, ...] = ()
+    ) -> dict[str, Any]:
+        """The JSON object the bridge answers (``{}`` for 204 No Content)."""
+        return await self._exchange(method, path, _json_object, json_body=json_body, accept=accept)
+
+    async def _bytes(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        """The body of ``GET path``."""
+        return await self._exchange("GET", path, _body, params=params)
 
     async def bridge(self) -> BridgeInfo:
         """The bridge's id, version, uptime and discovery settings."""
-        return BridgeInfo.from_dict(await self._request("GET", "/api/bridge"))
+        return BridgeInfo.from_dict(await self._json("GET", "/api/bridge"))
 
     async def cameras(self) -> list[Camera]:
         """Every camera with its status."""
-        body = await self._request("GET", "/api/cameras")
+        body = await self._json("GET", "/api/cameras")
         return [Camera.from_dict(cam) for cam in body["cameras"]]
 
     async def snapshot(self, camera_id: str, width: int | None = None) -> bytes:
         """The camera's latest JPEG (``width``: downscale to this many pixels, 16-7680).
         Raises CameraBridgeResponseError with code ``no_snapshot`` when there is none yet."""
         params = {"width": width} if width else None
-        return await self._request("GET", f"/api/cameras/{camera_id}/snapshot.jpg", params=params, want="bytes")
+        return await self._bytes(f"/api/cameras/{camera_id}/snapshot.jpg", params)
 
     async def snapshot_version(self, camera_id: str) -> str | None:
         """What names the camera's latest snapshot (its ETag, a content hash, and Last-Modified,
         when it was taken: a new snapshot of an unchanged scene has the same ETag); None while
         there is none yet."""
         try:
-            headers = await self._request("HEAD", f"/api/cameras/{camera_id}/snapshot.jpg", want="headers")
+            headers = await self._exchange("HEAD", f"/api/cameras/{camera_id}/snapshot.jpg", _headers)
         except CameraBridgeResponseError as err:
             if err.code == "no_snapshot":
                 return None
@@ -147,13 +156,13 @@ class CameraBridgeClient:
 
     async def snapshot_now(self, camera_id: str) -> None:
         """Ask for a fresh snapshot from the camera's next keyframe (role operator)."""
-        await self._request("POST", f"/api/cameras/{camera_id}/snapshot")
+        await self._json("POST", f"/api/cameras/{camera_id}/snapshot")
 
     async def timelapses(self) -> list[Timelapse]:
         """Every timelapse; empty for a bridge without timelapses (404/403 on the route, or
         503 while they are starting)."""
         try:
-            body = await self._request("GET", "/api/timelapses")
+            body = await self._json("GET", "/api/timelapses")
         except (CameraBridgeNotFoundError, CameraBridgeAuthError):
             return []  # an older bridge: unknown paths are 404, or 403 below admin (fail closed)
         except CameraBridgeResponseError as err:
@@ -165,21 +174,21 @@ class CameraBridgeClient:
     async def create_timelapse(self, body: dict[str, Any]) -> Timelapse:
         """Create a timelapse (``camera``, ``name``, ``id``?, options as the bridge documents);
         raises CameraBridgeResponseError (``invalid_config``/``conflict``) for a refused body."""
-        return Timelapse.from_dict(await self._request("POST", "/api/timelapses", json_body=body))
+        return Timelapse.from_dict(await self._json("POST", "/api/timelapses", json_body=body))
 
     async def timelapse_action(self, timelapse_id: str, action: str) -> Timelapse:
         """``start``, ``pause``, ``resume``, ``stop``, ``render`` or ``cancel``."""
-        return Timelapse.from_dict(await self._request("POST", f"/api/timelapses/{timelapse_id}/actions/{action}"))
+        return Timelapse.from_dict(await self._json("POST", f"/api/timelapses/{timelapse_id}/actions/{action}"))
 
     async def timelapse_videos(self, timelapse_id: str) -> list[dict[str, Any]]:
         """The timelapse's rendered videos (``id``, ``created_at``, ``duration`` seconds,
         ``size`` bytes, ``url``, ``thumbnail_url``, ...), as the bridge lists them."""
-        body = await self._request("GET", f"/api/timelapses/{timelapse_id}/videos")
+        body = await self._json("GET", f"/api/timelapses/{timelapse_id}/videos")
         return list(body["videos"])
 
     async def fetch(self, path: str) -> bytes:
         """The body of ``GET path`` (a bridge path such as a thumbnail's ``/api/...jpg``)."""
-        return await self._request("GET", path, want="bytes")
+        return await self._bytes(path)
 
     def open(self, path: str, headers: dict[str, str] | None = None) -> Any:
         """``async with client.open(path, {"Range": ...}) as resp``: a streamed GET of a bridge
@@ -191,36 +200,36 @@ class CameraBridgeClient:
         """``GET /api/cameras/{id}/detection``: ``{enabled, motion, counts, snapshots, stats}``;
         None when the bridge has no such route (an older bridge: 404/403)."""
         try:
-            return await self._request("GET", f"/api/cameras/{camera_id}/detection")
+            return await self._json("GET", f"/api/cameras/{camera_id}/detection")
         except (CameraBridgeNotFoundError, CameraBridgeAuthError):
             return None
 
     async def set_detection(self, camera_id: str, enabled: bool) -> dict[str, Any]:
         """Switch the camera's detection at run time (role operator); the new state."""
-        return await self._request("PUT", f"/api/cameras/{camera_id}/detection", json_body={"enabled": enabled})
+        return await self._json("PUT", f"/api/cameras/{camera_id}/detection", json_body={"enabled": enabled})
 
     async def set_camera_enabled(self, camera_id: str, enabled: bool) -> Camera:
         """Switch a camera on or off (``PUT /api/cameras/{id}/enabled``, role operator); the
         camera after the switch (``state`` ``disabled`` while off)."""
         return Camera.from_dict(
-            await self._request("PUT", f"/api/cameras/{camera_id}/enabled", json_body={"enabled": enabled})
+            await self._json("PUT", f"/api/cameras/{camera_id}/enabled", json_body={"enabled": enabled})
         )
 
     async def mediamtx_health(self) -> dict[str, Any] | None:
         """``GET /health/mediamtx``: ``{status: available|unavailable|disabled, version, ...}``;
         None for a bridge without MediaMTX support (404/403)."""
         try:
-            return await self._request("GET", "/health/mediamtx", accept=(503,))
+            return await self._json("GET", "/health/mediamtx", accept=(503,))
         except (CameraBridgeNotFoundError, CameraBridgeAuthError):
             return None
 
     async def set_recording(self, camera_id: str, recording: bool) -> dict[str, Any]:
         """Switch a camera's MediaMTX recording (role admin): ``{camera, recording, mediamtx}``."""
-        return await self._request("PUT", f"/api/cameras/{camera_id}/recording", json_body={"recording": recording})
+        return await self._json("PUT", f"/api/cameras/{camera_id}/recording", json_body={"recording": recording})
 
     async def set_discovery(self, enabled: bool) -> BridgeInfo:
         """Switch the bridge's Home Assistant MQTT discovery (role admin)."""
-        return BridgeInfo.from_dict(await self._request("PUT", "/api/bridge/discovery", json_body={"enabled": enabled}))
+        return BridgeInfo.from_dict(await self._json("PUT", "/api/bridge/discovery", json_body={"enabled": enabled}))
 
     async def events(self, types: list[str] | None = None) -> AsyncIterator[BridgeEvent]:
         """Events pushed over the WebSocket (JSON-RPC ``events.subscribe``), the first one a
@@ -251,6 +260,24 @@ class CameraBridgeClient:
         except (aiohttp.ClientError, ValueError, KeyError) as err:
             raise CameraBridgeConnectionError(f"WebSocket: {err}") from err
         raise CameraBridgeConnectionError("WebSocket closed by the bridge")
+
+
+async def _json_object(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The answer's JSON object, ``{}`` for 204 No Content; ValueError for anything else."""
+    if resp.status == 204:
+        return {}
+    body = await resp.json(content_type=None)
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+async def _body(resp: aiohttp.ClientResponse) -> bytes:
+    return await resp.read()
+
+
+async def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return dict(resp.headers)
 
 
 def _host(host: str) -> str:

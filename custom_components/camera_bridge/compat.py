@@ -12,27 +12,56 @@ decided once here from what the running Home Assistant offers, so no caller bran
 - ``ConfigFlowResult`` (from 2024.4; ``FlowResult`` before): :data:`ConfigFlowResult`.
 - ``UpdateFailed`` takes a translation (a ``HomeAssistantError`` from 2024.9; a plain exception
   before): :func:`update_failed`.
+- A repair flow's result: ``RepairsFlowResult`` (``FlowResult`` before), for annotations only:
+  ``RepairsFlowResult``.
+- Form and service schemas: Home Assistant validates with probatio (voluptuous' API) in current
+  releases and aliases ``voluptuous`` to it at start; 2024.3 uses voluptuous. At run time
+  :data:`vol` is ``voluptuous``, so whichever library the running Home Assistant validates with;
+  type checkers see probatio, which current Home Assistant's signatures name.
+
+Typing: the integration is checked with ``mypy --strict`` against current Home Assistant (see
+scripts/lint.sh); 2024.3 ships no type information, so there every Home Assistant name is ``Any``.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, cast
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 if TYPE_CHECKING:
+    import probatio as vol
+
+    # for annotations only (repairs.py imports it for type checkers): no import of the repairs
+    # integration when this module loads
+    from homeassistant.components.repairs import RepairsFlowResult
     from homeassistant.config_entries import ConfigFlowResult
 else:
+    # the running HA's: current releases alias voluptuous to probatio when they start
+    import voluptuous as vol
+
     try:
         from homeassistant.config_entries import ConfigFlowResult
     except ImportError:  # HA 2024.3
         from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
-__all__ = ["COORDINATOR_TAKES_ENTRY", "VIA_DEVICE_ID", "ConfigFlowResult", "get_device", "update_failed", "via_device"]
+__all__ = [
+    "COORDINATOR_TAKES_ENTRY",
+    "VIA_DEVICE_ID",
+    "ConfigFlowResult",
+    "CoordinatorEntry",
+    "RepairsFlowResult",
+    "coordinator_entry",
+    "get_device",
+    "update_failed",
+    "via_device",
+    "vol",
+]
 
 #: whether ``DataUpdateCoordinator.__init__`` takes ``config_entry``
 COORDINATOR_TAKES_ENTRY: bool = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
@@ -40,6 +69,19 @@ COORDINATOR_TAKES_ENTRY: bool = "config_entry" in inspect.signature(DataUpdateCo
 VIA_DEVICE_ID: bool = "via_device_id" in (DeviceInfo.__required_keys__ | DeviceInfo.__optional_keys__)
 _BY_IDENTIFIER: bool = hasattr(dr.DeviceRegistry, "async_get_device_by_identifier")
 _UPDATE_FAILED_TRANSLATED: bool = issubclass(UpdateFailed, HomeAssistantError)
+
+
+class CoordinatorEntry(TypedDict, total=False):
+    """The keyword arguments that give a ``DataUpdateCoordinator`` its config entry."""
+
+    config_entry: ConfigEntry
+
+
+def coordinator_entry(entry: ConfigEntry) -> CoordinatorEntry:
+    """``{"config_entry": entry}`` where ``DataUpdateCoordinator`` takes it, else nothing (HA
+    before 2024.11 finds the entry being set up by itself): ``DataUpdateCoordinator(...,
+    **coordinator_entry(entry))``."""
+    return CoordinatorEntry(config_entry=entry) if COORDINATOR_TAKES_ENTRY else CoordinatorEntry()
 
 
 def update_failed(message: str, domain: str, key: str, placeholders: dict[str, str]) -> UpdateFailed:
@@ -56,7 +98,9 @@ def via_device(parent: dr.DeviceEntry) -> DeviceInfo:
     ``via_device_id`` where the running HA has it, else ``via_device`` (its first identifier)."""
     if VIA_DEVICE_ID:
         return DeviceInfo(via_device_id=parent.id)
-    return DeviceInfo(via_device=next(iter(sorted(parent.identifiers))))
+    # the HA releases without via_device_id take via_device; current HA's DeviceInfo type no
+    # longer names that key, so the dict is given the type of the DeviceInfo the running HA reads
+    return cast(DeviceInfo, {"via_device": next(iter(sorted(parent.identifiers)))})
 
 
 def get_device(registry: dr.DeviceRegistry, identifier: tuple[str, str], config_entry_id: str) -> dr.DeviceEntry | None:

@@ -39,7 +39,7 @@ from .api import (
     CameraBridgeClient,
     Timelapse,
 )
-from .compat import COORDINATOR_TAKES_ENTRY, update_failed
+from .compat import coordinator_entry, update_failed
 from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
@@ -61,8 +61,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
     """Holds a :class:`BridgeState`; ``push_connected`` tells whether the WebSocket is up."""
 
     def __init__(self, hass: HomeAssistant, client: CameraBridgeClient, entry: ConfigEntry) -> None:
-        explicit = {"config_entry": entry} if COORDINATOR_TAKES_ENTRY else {}
-        super().__init__(hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL, **explicit)
+        super().__init__(
+            hass, _LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=POLL_INTERVAL, **coordinator_entry(entry)
+        )
         self.client = client
         #: the bridge's device (registered at setup, before the platforms link devices to it)
         self.bridge_device: DeviceEntry | None = None

@@ -4,6 +4,7 @@ and zones as attributes: the trigger for "person at the door" automations."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
@@ -58,7 +59,7 @@ class DetectionEvent(CameraBridgeCameraEntity, EventEntity):
 
     @callback
     def _on_bridge_event(self, event: Event) -> None:
-        data: dict[str, Any] = event.data
+        data: Mapping[str, Any] = event.data
         if (
             data.get("event") != DETECTION_EVENT
             or data.get("bridge_id") != self.coordinator.data.info.id

@@ -5,7 +5,7 @@ camera with detection the best snapshot of each tracked label
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from homeassistant.components.image import ImageEntity, ImageEntityDescription
 from homeassistant.core import callback
@@ -17,8 +17,15 @@ from .entity import CameraBridgeCameraEntity, CameraBridgeTimelapseEntity, add_e
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
+    from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
     from .coordinator import CameraBridgeConfigEntry, CameraBridgeCoordinator
+
+    #: to type checkers the mixin is the coordinator entity it is mixed into (its methods call
+    #: that entity's ``super()`` and read its coordinator); at run time it is a plain class
+    _MixedInto: TypeAlias = CoordinatorEntity[CameraBridgeCoordinator]
+else:
+    _MixedInto = object
 
 #: entities only read the coordinator's data (pushed or polled once for all): no limit
 PARALLEL_UPDATES = 0
@@ -43,7 +50,7 @@ async def async_setup_entry(
     )
 
 
-class _BridgeImage:
+class _BridgeImage(_MixedInto):
     """An image the bridge serves at :meth:`_path`; ``image_last_updated`` follows
     :meth:`_last_updated` on every coordinator update. Mixed in first, before the coordinator
     entity and ``ImageEntity``, so only these methods come ahead of theirs."""
@@ -59,12 +66,12 @@ class _BridgeImage:
     @callback
     def _handle_coordinator_update(self) -> None:
         self._attr_image_last_updated = self._last_updated()
-        super()._handle_coordinator_update()  # type: ignore[misc]
+        super()._handle_coordinator_update()
 
     async def async_image(self) -> bytes | None:
         """The JPEG, None while the bridge has none (or cannot be reached)."""
         try:
-            return await self.coordinator.client.fetch(self._path())  # type: ignore[attr-defined]
+            return await self.coordinator.client.fetch(self._path())
         except CameraBridgeApiError:
             return None
 

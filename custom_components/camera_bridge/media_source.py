@@ -8,6 +8,8 @@ view of views.py, which the media source signs for the player).
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.components.media_player import MediaClass, MediaType
 from homeassistant.components.media_source import (
     BrowseMediaSource,
@@ -50,7 +52,8 @@ class CameraBridgeMediaSource(MediaSource):
         parts = (identifier or "").split("/") if identifier else []
         if len(parts) > 3:
             raise _unresolvable("unknown_media", identifier=str(identifier))
-        return (*parts, *([None] * (3 - len(parts))))  # type: ignore[return-value]
+        entry_id, tl_id, video_id = [*parts, None, None, None][:3]
+        return entry_id, tl_id, video_id
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """A video's proxy URL (the media source signs it)."""
@@ -129,7 +132,7 @@ def _unresolvable(key: str, **placeholders: str) -> Unresolvable:
     )
 
 
-def _video_title(video: dict) -> str:
+def _video_title(video: dict[str, Any]) -> str:
     """``2026-11-21 12:00 (10 s)`` from the video's creation time and duration."""
     created = str(video.get("created_at") or "")[:16].replace("T", " ")
     duration = video.get("duration")

@@ -4,14 +4,17 @@ bridge's Home Assistant MQTT discovery off."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult
 
 from .api import CameraBridgeApiError
+from .compat import vol
+
+if TYPE_CHECKING:
+    from .compat import RepairsFlowResult
+    from .coordinator import CameraBridgeConfigEntry
 
 
 class MqttDuplicatesRepairFlow(RepairsFlow):
@@ -20,16 +23,16 @@ class MqttDuplicatesRepairFlow(RepairsFlow):
     def __init__(self, entry_id: str) -> None:
         self._entry_id = entry_id
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         """Start with the confirmation."""
         return await self.async_step_confirm()
 
-    async def async_step_confirm(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_confirm(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         """Switch discovery off once the user agrees."""
-        entry = self.hass.config_entries.async_get_entry(self._entry_id)
-        coordinator = getattr(entry, "runtime_data", None) if entry else None
-        if coordinator is None:
+        entry: CameraBridgeConfigEntry | None = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None or getattr(entry, "runtime_data", None) is None:  # runtime_data: set once loaded
             return self.async_abort(reason="not_loaded")
+        coordinator = entry.runtime_data
         errors: dict[str, str] = {}
         if user_input is not None:
             try:

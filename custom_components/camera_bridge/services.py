@@ -20,7 +20,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import voluptuous as vol
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -28,6 +27,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
+from .compat import vol
 from .const import DOMAIN
 from .coordinator import CameraBridgeCoordinator
 from .entity import timelapse_device_id

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bridge.config import CameraConfig, Config, parse
+from bridge.config import CameraConfig, Config, camera_from_data, parse
 from bridge.core.errors import MediamtxDisabled, NoSnapshot, NotFound, NotRunning
 from bridge.core.events import EventBus
 
@@ -149,6 +149,8 @@ class FakeControl:
     view: FakeView
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail: Exception | None = None
+    #: what :meth:`probe_camera` answers
+    probe_answer: dict[str, Any] = field(default_factory=lambda: {"ok": False, "error": "cannot open it"})
 
     def _call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -159,6 +161,15 @@ class FakeControl:
     async def add_camera(self, body: Any) -> str:
         self._call("add_camera", body)
         return str(body["id"])
+
+    async def check_camera(self, body: Any) -> CameraConfig:
+        self._call("check_camera", body)
+        options = {k: v for k, v in body.items() if k != "id"}
+        return camera_from_data(str(body.get("id", "new")), options, "unit")
+
+    async def probe_camera(self, camera: CameraConfig) -> dict[str, Any]:
+        self._call("probe_camera", camera.id)
+        return dict(self.probe_answer)
 
     async def set_enabled(self, cam_id: str, enabled: bool) -> bool:
         self.view.camera(cam_id)

@@ -5,15 +5,16 @@ No broker: the publisher is never entered, messages are handed to its handler di
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiomqtt
 
-from bridge.core.events import EventBus
+from bridge.core.events import CameraRemoved, CameraStatusChanged, EventBus, SnapshotTaken
 from bridge.mqtt.camera_switch import CameraSwitchMqtt
 from bridge.mqtt.publisher import MqttPublisher
 from bridge.mqtt.recording import RecordingMqtt
 
-from .fakes import FakeControl, FakeView, make_config
+from .fakes import FakeControl, FakeSnapshot, FakeView, make_config
 
 
 def publisher() -> tuple[MqttPublisher, FakeView, FakeControl]:
@@ -74,3 +75,73 @@ async def test_recording_commands_are_applied_one_at_a_time_by_the_control():
         runner.cancel()
     assert control.calls == [("set_recording", ("porch", True)), ("set_recording", ("porch", False))]
     assert view.recording_on == {"porch": False}
+
+
+class SentLog:
+    """Stands for the broker link: every message queued, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | str, bool]] = []
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0,
+                coalesce: bool = True, guard: object = None) -> None:
+        self.sent.append((topic, payload, retain))
+
+    def on(self, topic: str) -> list[bytes | str]:
+        return [payload for t, payload, _retain in self.sent if t == topic]
+
+
+def sent_through(pub: MqttPublisher) -> SentLog:
+    log = SentLog()
+    pub.link.publish = log.publish  # type: ignore[method-assign]
+    return log
+
+
+async def test_home_assistant_birth_republishes_everything_from_the_view():
+    pub, view, control = publisher()
+    pub.add_feature(CameraSwitchMqtt(view, control, pub.link, pub.topics, pub.run_command))  # type: ignore[arg-type]
+    view.snapshots["porch"] = FakeSnapshot(b"\xff\xd8jpeg")
+    log = sent_through(pub)
+    pub._on_message(message("homeassistant/status", b"online"))  # noqa: SLF001
+    assert log.on("unit/bridge/availability") == ["online"]
+    assert log.on("unit/porch/availability") == ["online"]
+    assert json.loads(log.on("unit/porch/status")[0])["state"] == "streaming"
+    assert log.on("unit/porch/snapshot") == [b"\xff\xd8jpeg"]
+    assert log.on("unit/porch/enabled/state") == ["ON"]
+    assert json.loads(log.on("unit/bridge/state")[-1])["cameras"] == {"porch": "streaming"}
+    assert "unit_ha/camera/unit/porch/config" in {t for t, _p, _r in log.sent}
+    # the camera's topics come before its features' and the bridge state after all of them
+    topics = [t for t, _p, _r in log.sent]
+    order = [topics.index(t) for t in ("unit/porch/status", "unit/porch/enabled/state", "unit/bridge/state")]
+    assert order == sorted(order)
+
+
+async def test_a_cameras_availability_is_published_once_per_change_and_cleared_when_removed():
+    pub, view, _control = publisher()
+    log = sent_through(pub)
+    bus_events = [CameraStatusChanged("porch", {"state": "backoff"})] * 3
+    view.status["porch"].state = "backoff"
+    for event in bus_events:
+        pub.on_event(event)
+    assert log.on("unit/porch/availability") == ["offline"]  # not once per retry
+    assert len(log.on("unit/porch/status")) == 3
+    view.status["porch"].state = "streaming"
+    pub.on_event(CameraStatusChanged("porch", {"state": "streaming"}))
+    assert log.on("unit/porch/availability") == ["offline", "online"]
+    pub.on_event(SnapshotTaken("porch", b"jpeg"))
+    assert log.on("unit/porch/snapshot") == [b"jpeg"]
+    config = view.cameras.pop("porch")
+    pub.on_event(CameraRemoved("porch", config))
+    for leaf in ("availability", "status", "snapshot", "enabled/state"):
+        assert log.on(f"unit/porch/{leaf}")[-1] == b"", leaf
+    assert json.loads(log.on("unit/bridge/state")[-1])["cameras"] == {}
+
+
+async def test_in_cluster_mode_a_camera_whose_lease_is_lost_is_not_published():
+    pub, _view, _control = publisher()
+    pub.may_publish = lambda cam_id: False
+    log = sent_through(pub)
+    pub.on_event(CameraStatusChanged("porch", {"state": "streaming"}))
+    pub.on_event(SnapshotTaken("porch", b"jpeg"))
+    pub.cameras.publish_all()
+    assert [t for t, _p, _r in log.sent if t.startswith("unit/porch/")] == []

@@ -102,3 +102,16 @@ async def test_a_part_not_running_yet_is_503_not_ready(http):
     resp = await http.get("/api/timelapses")
     assert resp.status == 503
     assert (await resp.json())["error"] == "not_ready"
+
+
+async def test_the_connection_test_validates_then_asks_the_control_and_adds_nothing(http, control):
+    control.probe_answer = {"ok": True, "codec": "h264", "width": 640, "height": 360, "fps": 10.0}
+    resp = await http.post("/api/cameras/probe", json={"id": "yard", "url": "rtsp://192.0.2.11/stream"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert {k: body[k] for k in ("ok", "codec", "width", "height", "fps")} == control.probe_answer
+    assert body["elapsed_s"] >= 0
+    assert [name for name, _args in control.calls] == ["check_camera", "probe_camera"]
+    control.probe_answer = {"ok": False, "error": "cannot open rtsp://192.0.2.11/stream: connection refused"}
+    resp = await http.post("/api/cameras/probe", json={"id": "yard", "url": "rtsp://192.0.2.11/stream"})
+    assert resp.status == 200 and (await resp.json())["ok"] is False

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp import web
 
 from custom_components.camera_bridge import api
 from custom_components.camera_bridge.const import CONF_API_KEY, CONF_LIVE_VIEW, CONF_STILL_WIDTH, DOMAIN
@@ -50,6 +51,30 @@ async def test_user_flow_errors_then_recovers(hass: HomeAssistant, fake_bridge: 
     fake_bridge.fail_with = None
     result = await hass.config_entries.flow.async_configure(result["flow_id"], ENTRY_DATA)
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize("body", [b"[]", b"<html>router login</html>"])
+async def test_something_else_at_the_address_cannot_connect(hass: HomeAssistant, socket_enabled: None,
+                                                             body: bytes) -> None:
+    """Another service at the address (JSON that is not an object, or not JSON at all), with the
+    real client: the form says it cannot connect, not that something unknown went wrong."""
+    async def _bridge(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/bridge", _bridge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        result = await _user_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**ENTRY_DATA, CONF_HOST: "127.0.0.1", CONF_PORT: port})
+        assert result["type"] is FlowResultType.FORM and result["errors"] == {"base": "cannot_connect"}
+    finally:
+        await runner.cleanup()
 
 
 async def test_same_bridge_cannot_be_added_twice(hass: HomeAssistant, fake_bridge: FakeBridge,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.camera_bridge.const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, STATS_INTERVAL
 from homeassistant.components.camera import CameraEntityFeature, async_get_image, async_get_stream_source
@@ -155,19 +155,21 @@ async def test_unreachable_makes_entities_unavailable_then_back(hass: HomeAssist
 
 async def test_other_bridge_events_are_fired_on_the_bus(hass: HomeAssistant, init_integration,
                                                         fake_bridge: FakeBridge) -> None:
-    seen = []
-    hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
+    # a @callback listener, as automations' event triggers are: it runs in the event loop when the
+    # event is fired, so it sees the events in the order the integration fired them (a plain
+    # lambda would be an executor job: two of them may append in either order)
+    events = async_capture_events(hass, EVENT_BRIDGE)
     # a new snapshot (every few seconds per camera) is not an event for HA's bus
     fake_bridge.push("camera.snapshot", {"camera": "front_door", "taken_at": 1.0, "width": 64, "height": 48,
                                          "bytes": 900})
     fake_bridge.push("detection.event", {"camera": "front_door", "event": {"type": "new", "label": "person",
                                                                            "score": 0.91}})
     fake_bridge.push("timelapse.frame", {"timelapse": "garden", "frame": 12, "kept": True})
-    await wait_until(hass, lambda: len(seen) == 2)
-    assert seen == [{"bridge_id": BRIDGE_ID, "event": "detection.event", "camera": "front_door", "type": "new",
-                     "label": "person", "score": 0.91},
-                    {"bridge_id": BRIDGE_ID, "event": "timelapse.frame", "timelapse": "garden", "frame": 12,
-                     "kept": True}]
+    await wait_until(hass, lambda: len(events) == 2)
+    assert [event.data for event in events] == [
+        {"bridge_id": BRIDGE_ID, "event": "detection.event", "camera": "front_door", "type": "new",
+         "label": "person", "score": 0.91},
+        {"bridge_id": BRIDGE_ID, "event": "timelapse.frame", "timelapse": "garden", "frame": 12, "kept": True}]
 
 
 async def test_snapshot_button_and_discovery_switch(hass: HomeAssistant, init_integration,
