@@ -77,7 +77,20 @@ class Bridge:
 
             self.node = ClusterNode(config, self.camera_set, self._new_camera)
             self.parts.cluster = self.node.member
-        self.publisher = MqttPublisher(
+            self.parts.node = self.node
+            self.node.describe = self._describe
+            self.events.listen(self.node.on_event)
+        self.publisher = self._make_publisher(config)
+        self.api: ApiServer | None = None
+        self.reloader: Reloader | None = None
+        self._stack = AsyncExitStack()
+        self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
+        self._api_restart: asyncio.Task[None] | None = None
+
+    def _make_publisher(self, config: Config) -> MqttPublisher:
+        """The MQTT publisher and its features for ``config`` (at start, and again when a reload
+        changes MQTT topics or discovery, or which features MediaMTX and USB need)."""
+        publisher = MqttPublisher(
             _mqtt_of(config),
             self.view,
             bus=self.events,
@@ -86,33 +99,27 @@ class Bridge:
         )
         if self.node is not None:
             member = self.node.member
-            self.publisher.may_publish = member.valid
-            self.publisher.status_fields = lambda cam_id: {"owner": member.name, "epoch": member.epoch(cam_id)}
-        self.parts.bridge_state = self.publisher.bridge_state
-        self.parts.mqtt_connected = self.publisher.link.connected.is_set
-        self.parts.node_id = self.publisher.topics.node_id
-        link = self.publisher.link
+            publisher.may_publish = member.valid
+            publisher.status_fields = lambda cam_id: {"owner": member.name, "epoch": member.epoch(cam_id)}
+        self.parts.bridge_state = publisher.bridge_state
+        self.parts.mqtt_connected = publisher.link.connected.is_set
+        self.parts.node_id = publisher.topics.node_id
+        link = publisher.link
         self.parts.mqtt_counters = lambda: (link.connects, link.published)
-        self._timelapse_mqtt = TimelapseMqtt(self.publisher, self.view, self.control, discovery=config.mqtt.discovery)
-        self.publisher.add_feature(self._timelapse_mqtt)
-        self.publisher.add_feature(
-            CameraSwitchMqtt(
-                self.view, self.control, self.publisher.link, self.publisher.topics, self.publisher.run_command
-            )
+        self._timelapse_mqtt = TimelapseMqtt(publisher, self.view, self.control, discovery=config.mqtt.discovery)
+        publisher.add_feature(self._timelapse_mqtt)
+        publisher.add_feature(
+            CameraSwitchMqtt(self.view, self.control, publisher.link, publisher.topics, publisher.run_command)
         )
         if config.usb.discovery != "off":
-            self.publisher.add_feature(UsbMqtt(self.publisher.link, self.publisher.topics))
+            publisher.add_feature(UsbMqtt(publisher.link, publisher.topics))
         if config.mediamtx.enabled:
             from .mqtt.recording import RecordingMqtt
 
-            self.publisher.add_feature(RecordingMqtt(self.view, self.control, self.publisher))
-        self.publisher.config_error = self.view.config_error
-        self.publisher.add_feature(ReloadMqtt(self.publisher.publish_bridge_state))
-        self.api: ApiServer | None = None
-        self.reloader: Reloader | None = None
-        self._stack = AsyncExitStack()
-        self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
-        self._api_restart: asyncio.Task[None] | None = None
+            publisher.add_feature(RecordingMqtt(self.view, self.control, publisher))
+        publisher.config_error = self.view.config_error
+        publisher.add_feature(ReloadMqtt(publisher.publish_bridge_state))
+        return publisher
 
     # the running parts (None until started, or when not configured)
 
@@ -154,13 +161,8 @@ class Bridge:
         try:
             path = config.state_dir / "bridge.db"  # first: cameras start with their saved switches
             parts.store = store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
-            if config.mediamtx.enabled:
-                from .mediamtx.restream import Restream
-                from .mediamtx.service import MediamtxService
-
-                parts.mediamtx = MediamtxService(config.mediamtx, self.camera_set, store, self.events)
-                parts.restream = Restream(parts.mediamtx, self.camera_set)
-                self.camera_set.router = parts.restream.route
+            self.camera_set.router = self._route  # MediaMTX's restream, when it runs
+            self._start_mediamtx(config)
             if self.node is None:
                 await self.camera_set.open(store, list(config.cameras.values()))
             else:  # cameras start where their lease is held; switches live in the cluster
@@ -168,18 +170,17 @@ class Bridge:
             parts.instance = await asyncio.to_thread(instance.load, config.state_dir)
             self.publisher.instance_id = parts.instance.id
             self.publisher.discovery_off = parts.instance.ha_discovery is False
-            await self._stack.enter_async_context(self.publisher)
+            await self.publisher.__aenter__()  # the current one is left: a reload may replace it
+            self._stack.push_async_callback(self._leave, "publisher")
             parts.registry = Registry(self.camera_set, store, config, self.node)
             await parts.registry.restore()
             if self.node is not None:
                 await self._stack.enter_async_context(self.node)  # left before the publisher
             if parts.mediamtx is not None:
-                await self._stack.enter_async_context(parts.mediamtx)
-            if config.usb.discovery != "off":
-                from .usb.monitor import UsbMonitor
-
-                parts.usb = UsbMonitor(config.usb, self.control)
-                await self._stack.enter_async_context(parts.usb)
+                await parts.mediamtx.__aenter__()
+            self._stack.push_async_callback(self._leave, "mediamtx")
+            await self._start_usb(config)
+            self._stack.push_async_callback(self._leave, "usb")
             await self._start_timelapses()
             if self._config_path is not None:
                 text = self._config_text
@@ -216,6 +217,42 @@ class Bridge:
                 if self.parts.store is not None:
                     self.parts.store.close()
 
+    async def _leave(self, name: str) -> None:
+        """Leave the current ``publisher`` or part ``name`` (``mediamtx``, ``usb``,
+        ``timelapses``): the one running now, which a reload may have replaced."""
+        part = self.publisher if name == "publisher" else getattr(self.parts, name)
+        if part is not None:
+            await part.__aexit__(None, None, None)
+
+    def _route(self, config: CameraConfig) -> CameraConfig:
+        """The camera router: MediaMTX's restream while it runs, else the camera's own source."""
+        restream = self.parts.restream
+        return config if restream is None else restream.route(config)
+
+    def _start_mediamtx(self, config: Config, formats: dict[str, list[str]] | None = None) -> None:
+        """Build the MediaMTX part for ``config`` (none when not enabled); entered by the caller."""
+        parts = self.parts
+        if not config.mediamtx.enabled:
+            parts.mediamtx = parts.restream = None
+            return
+        from .mediamtx.restream import Restream
+        from .mediamtx.service import MediamtxService
+
+        assert parts.store is not None
+        parts.mediamtx = MediamtxService(config.mediamtx, self.camera_set, parts.store, self.events)
+        parts.mediamtx.formats.update(formats or {})
+        parts.restream = Restream(parts.mediamtx, self.camera_set)
+
+    async def _start_usb(self, config: Config) -> None:
+        if config.usb.discovery == "off":
+            self.parts.usb = None
+            return
+        from .usb.monitor import UsbMonitor
+
+        monitor = UsbMonitor(config.usb, self.control)
+        await monitor.__aenter__()
+        self.parts.usb = monitor
+
     async def _start_api(self, config: Config) -> None:
         if config.api.enabled:
             from .api.server import ApiServer  # aiohttp & co. (~35 MiB) only when serving
@@ -239,9 +276,13 @@ class Bridge:
                 _LOGGER.info("api: listening on %s:%s after the reload", config.api.host, self.api.port)
 
     async def _apply(self, new: Config, change: ConfigDiff) -> list[str]:
-        """Apply a reloaded, valid configuration: restart exactly what changed (each changed
-        camera alone; MQTT connection settings reconnect; API settings rebind). Returns the
-        sections that take effect only at the next start (logged)."""
+        """Apply a reloaded, valid configuration: restart exactly what changed. Each changed
+        camera alone; a changed ``timelapse``/``timelapses`` section the timelapses it changes
+        (:meth:`TimelapseManager.reconfigure`); ``mediamtx`` the MediaMTX part; ``usb`` the USB
+        monitor; ``mqtt`` reconnects the client (broker and credentials only), or replaces the
+        publisher (topics, discovery: old retained topics cleared, everything published again);
+        ``api`` rebinds. Returns the sections that take effect only at the next start (logged):
+        ``cluster``, ``data_dir``, ``encoder_threads``, ``log_format``."""
         sets, registry = self.camera_set, self.parts.registry
         if self.node is not None:  # the YAML cameras go to the shared registry, owners restart them
             await self.node.join_yaml(new, change.removed)
@@ -261,30 +302,100 @@ class Bridge:
                 await sets.add(new.cameras[cam_id])
         if registry is not None:
             registry.reconfigure(new)
-        restart: list[str] = []
+        old, restart = self.config, []
+        rebuild_mqtt = False
         for section in change.sections:
             if section == "log_level":
                 logging.getLogger().setLevel(new.log_level.upper())
             elif section == "mqtt":
-                keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(self.config.mqtt, k)]
-                if any(k in self.MQTT_CONNECTION for k in keys):
-                    self.publisher.link.reconfigure(_mqtt_of(new))
-                restart += [f"mqtt.{k}" for k in keys if k not in self.MQTT_CONNECTION]
+                keys = [k for k in vars(new.mqtt) if getattr(new.mqtt, k) != getattr(old.mqtt, k)]
+                rebuild_mqtt = rebuild_mqtt or any(k not in self.MQTT_CONNECTION for k in keys)
             elif section == "api":
                 self._api_restart = asyncio.create_task(self._restart_api(new), name="api.rebind")
-            elif section == "detect":
-                pass  # YAML cameras carry their merged options (changed above); new API cameras take it
-            else:
-                restart.append(section)
+            elif section == "mediamtx":  # the recording feature comes and goes with it
+                rebuild_mqtt = rebuild_mqtt or new.mediamtx.enabled != old.mediamtx.enabled
+            elif section == "usb":  # so does the USB feature
+                rebuild_mqtt = rebuild_mqtt or (new.usb.discovery == "off") != (old.usb.discovery == "off")
+            elif section not in ("detect", "timelapse", "timelapses"):
+                # detect: YAML cameras carry their merged options (changed above); new API cameras take it
+                restart.append(section)  # cluster, data_dir, encoder_threads, log_format
+        self.config = self.parts.config = new
+        sections = set(change.sections)
+        if "mediamtx" in sections:
+            await self._restart_mediamtx(old, new)
+        if "usb" in sections:
+            await self._leave("usb")
+            self.parts.usb = None
+            await self._start_usb(new)
+        if sections & {"timelapse", "timelapses"} and self.parts.timelapses is not None:
+            await self.parts.timelapses.reconfigure(new)
+        if rebuild_mqtt:
+            await self._restart_publisher(old, new)
+        elif "mqtt" in sections:  # the broker or credentials only: the client reconnects
+            self.publisher.link.reconfigure(_mqtt_of(new))
         if restart:
             _LOGGER.warning("config reload: %s take effect at the next start", ", ".join(restart))
-        self.config = self.parts.config = new
         return restart
+
+    async def _restart_mediamtx(self, old: Config, new: Config) -> None:
+        """Restart the MediaMTX part with new settings: the old one stops (MediaMTX keeps its
+        paths), the new one reconciles them; cameras reading through MediaMTX reconnect."""
+        from .mediamtx.restream import MEDIAMTX
+
+        parts, sets = self.parts, self.camera_set
+        media, restream = parts.mediamtx, parts.restream
+        via = [cam_id for cam_id in sets.cameras if restream is not None and restream.via(cam_id) == MEDIAMTX]
+        formats = dict(media.formats) if media is not None else {}
+        parts.mediamtx = parts.restream = None
+        if media is not None:
+            await media.__aexit__(None, None, None)
+        self._start_mediamtx(new, formats)
+        if parts.mediamtx is not None:
+            await parts.mediamtx.__aenter__()
+        restarted = parts.restream
+        if restarted is not None:  # cameras MediaMTX should read for them (read_via_mediamtx on)
+            via += [
+                cam_id
+                for cam_id, camera in sets.cameras.items()
+                if cam_id not in via and restarted.routed(camera.config) and not _routed(old, camera.config)
+            ]
+        for cam_id in via:
+            camera = sets.cameras.get(cam_id)
+            if camera is not None:
+                await sets.replace(camera.config)
+        if self.node is not None:  # the stream URLs the others show for this bridge's cameras
+            self.node.note()
+        _LOGGER.info("config reload: MediaMTX part restarted (%d camera(s) reconnected)", len(via))
+
+    async def _restart_publisher(self, old: Config, new: Config) -> None:
+        """Replace the MQTT publisher: the old one clears what it published under topics that
+        no longer hold (discovery under the old prefix or with discovery off, the state under the
+        old base topic) and disconnects; the new one connects and publishes everything."""
+        before, after = old.mqtt, new.mqtt
+        moved = before.base_topic != after.base_topic
+        publisher = self.publisher
+        publisher.retire(
+            discovery=moved or before.discovery_prefix != after.discovery_prefix or not after.discovery,
+            state=moved,
+            offline=moved or any(getattr(before, k) != getattr(after, k) for k in self.MQTT_CONNECTION),
+        )
+        await publisher.__aexit__(None, None, None)
+        self.publisher = self._make_publisher(new)
+        self.publisher.instance_id = publisher.instance_id
+        self.publisher.discovery_off = publisher.discovery_off
+        await self.publisher.__aenter__()
+        self._timelapse_mqtt.publish_all()
+        _LOGGER.info("config reload: MQTT client reconnected with the new settings")
 
     def _on_reload(self, result: ReloadResult) -> None:
         self.events.publish(
             ConfigReloaded(result.applied, result.source, result.errors, result.diff.summary(), result.diff.as_data())
         )
+
+    def _describe(self, cam_id: str) -> dict[str, Any]:
+        """What this bridge says of a camera it owns, for the other bridges of the cluster: its
+        state and the stream URLs of this bridge's MediaMTX. Raises NotFound."""
+        return {"state": str(self.view.camera_status(cam_id).state), "stream_urls": self.view.streams(cam_id)[0]}
 
     def _new_camera(self, cam_id: str, data: dict[str, Any]) -> CameraConfig:
         """A camera's options from plain ones, laid over the file's defaults. Raises ConfigError."""
@@ -301,7 +412,8 @@ class Bridge:
             on_event=self._on_timelapse_event,
             on_image=self._on_timelapse_image,
         )
-        await self._stack.enter_async_context(manager)
+        await manager.__aenter__()
+        self._stack.push_async_callback(self._leave, "timelapses")
         self.parts.timelapses = manager
         self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
 
@@ -332,6 +444,12 @@ class Bridge:
     async def set_camera_enabled(self, cam_id: str, enabled: bool) -> bool:
         """:meth:`CameraSet.set_enabled <bridge.cameras.CameraSet.set_enabled>`."""
         return await self.camera_set.set_enabled(cam_id, enabled)
+
+
+def _routed(config: Config, camera: CameraConfig) -> bool:
+    """Whether ``camera`` is read through MediaMTX under ``config`` (see Restream.routed)."""
+    media = config.mediamtx
+    return media.enabled and (camera.kind == "usb" or (camera.kind == "rtsp" and media.read_via_mediamtx))
 
 
 def _mqtt_of(config: Config) -> MqttConfig:

@@ -20,6 +20,7 @@ from .core.errors import Conflict, NotFound, NotSaved
 from .core.events import (
     CameraAdded,
     CameraEnabled,
+    CameraReleased,
     CameraRemoved,
     CameraStatusChanged,
     DetectionEvent,
@@ -125,6 +126,7 @@ class CameraSet:
             if cam_id in self._stacks:
                 await self._stop(cam_id)
             self.disabled.discard(cam_id)
+        self.bus.publish(CameraReleased(cam_id))
         _LOGGER.info("camera %s: stopped here (moved to another bridge)", cam_id)
 
     async def set_offline(self, cam_id: str, reason: str) -> None:

@@ -67,6 +67,8 @@ class Parts:
     mqtt_counters: Callable[[], tuple[int, int]] = lambda: (0, 0)
     #: cluster mode: this bridge's ClusterMember (None: a bridge alone)
     cluster: Any = None
+    #: cluster mode: this bridge's ClusterNode (the shared registry as last read)
+    node: Any = None
     #: the options of a camera added at run time from plain ones (USB ``auto_add``)
     new_camera: NewCamera | None = None
 
@@ -262,6 +264,19 @@ class LiveView:
 
     def mqtt_connected(self) -> bool:
         return self._parts.mqtt_connected()
+
+    def cluster_camera(self, cam_id: str) -> tuple[CameraConfig, dict[str, Any]]:
+        node = self._parts.node
+        if node is None:
+            raise NotFound(f"no camera {cam_id}")
+        config, info = node.remote(cam_id)
+        return config, info
+
+    def cluster_fields(self, cam_id: str) -> dict[str, Any]:
+        member = self._parts.cluster
+        if member is None:
+            return {}
+        return {"owner": member.name, "epoch": member.epoch(cam_id)}
 
     def cluster_state(self) -> dict[str, Any] | None:
         member = self._parts.cluster

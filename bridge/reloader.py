@@ -22,6 +22,7 @@ from typing import Any
 from .config import Config, ConfigError, parse
 from .config.diff import ConfigDiff, diff
 from .config.history import ConfigHistory
+from .faults import WarnOnce
 from .service import Service
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class Reloader(Service):
         #: errors of the file on disk when it was rejected (the running config is older); None when fine
         self.config_error: tuple[str, ...] | None = None
         self.last: ReloadResult | None = None
+        self._history_fault = WarnOnce(_LOGGER)  #: the history folder not writable
 
     async def _start(self) -> None:
         latest = await asyncio.to_thread(self.history.latest_text)
@@ -102,7 +104,7 @@ class Reloader(Service):
             try:
                 await asyncio.to_thread(self.history.record, self._text, "started", "start")
             except OSError as err:
-                _LOGGER.warning("config history: cannot write to %s: %s", self.history.root, err)
+                self._history_fault.failed("config history: cannot write to %s: %s", self.history.root, err)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"config.watch": self._watch_loop()} if self._watch else {}
@@ -162,7 +164,9 @@ class Reloader(Service):
                 try:
                     await asyncio.to_thread(self.history.record, text, change.summary(), source)
                 except OSError as err:
-                    _LOGGER.warning("config history: cannot write to %s: %s", self.history.root, err)
+                    self._history_fault.failed("config history: cannot write to %s: %s", self.history.root, err)
+                else:
+                    self._history_fault.cleared("config history: %s writable again", self.history.root)
             self.last = result
             self._on_result(result)
             return result

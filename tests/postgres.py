@@ -4,11 +4,17 @@ server refuses to run as root). Can be stopped and restarted on the same data an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .peers import free_port, wait_port
 
@@ -59,3 +65,72 @@ class Postgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running() -> Iterator[Postgres]:
+    """A started server for a module's tests (``with postgres.running() as server: yield server``
+    in a fixture), removed afterwards."""
+    server = Postgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def fresh_database(pg: Postgres, name: str | None = None) -> str:
+    """A new empty database on ``pg`` (each test its own cluster: a test's bridges never see
+    another's rows); its URL. ``name`` defaults to a random one."""
+    import asyncpg
+
+    name = name or f"t{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg.dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@dataclass
+class Database:
+    """One test's database (``dsn``) on the module's ``server``; ``stop``/``start`` restart that
+    server (the database survives)."""
+
+    server: Postgres
+    dsn: str
+
+    def stop(self, mode: str = "fast") -> None:
+        self.server.stop(mode)
+
+    def start(self) -> None:
+        self.server.start()
+
+
+async def cluster_schema(conn: Any) -> None:
+    """Create the cluster's tables (leases, lease log, members, shared cameras) on ``conn``, as a
+    bridge does when it joins."""
+    from bridge.cluster import lease
+    from bridge.cluster.cameras import SharedCameras
+
+    await conn.execute(lease.SCHEMA)
+    await SharedCameras(conn).setup()
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Stop a member or bridge process: resumed if paused, SIGTERM, then SIGKILL after 10 s."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -6,6 +6,7 @@ joining member that takes its share without any camera moving twice."""
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import signal
 import subprocess
@@ -68,26 +69,23 @@ class Member:
         self.proc.send_signal(sig)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        postgres.stop_process(self.proc)
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[postgres.Postgres]:
+    with postgres.running() as server:
+        yield server
 
 
 @pytest.fixture
-def pg() -> Iterator[postgres.Postgres]:
-    server = postgres.Postgres()
-    server.start()
-    yield server
-    server.close()
+def pg(pg_server: postgres.Postgres) -> postgres.Database:
+    """The test's own database on the module's server (no initdb per test)."""
+    return postgres.Database(pg_server, postgres.fresh_database(pg_server))
 
 
 @pytest.fixture
-def members(pg: postgres.Postgres) -> Iterator[list[Member]]:
+def members(pg: postgres.Database) -> Iterator[list[Member]]:
     started: list[Member] = []
     yield started
     for member in started:
@@ -127,7 +125,7 @@ def assert_never_two_publishers(members: list[Member]) -> None:
             by_camera[camera].append((at, epoch, member.name))
     for camera, pubs in by_camera.items():
         pubs.sort()
-        backwards = [(a, b) for a, b in zip(pubs, pubs[1:]) if b[1] < a[1]]
+        backwards = [(a, b) for a, b in itertools.pairwise(pubs) if b[1] < a[1]]
         assert not backwards, f"{camera} published under an older lease after a newer one: {backwards[:3]}"
         by_epoch = collections.defaultdict(set)
         for _, epoch, name in pubs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import re
@@ -89,14 +90,7 @@ class BridgeProcess:
         return f"--- {self.name}:\n" + "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        postgres.stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +100,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggingBro
     broker = LoggingBroker(work)
     broker.start()
     small = make_clip(work / "small.mp4", width=320, height=240, fps=10, gop=10, seconds=6)
-    pg = postgres.Postgres()
-    pg.start()
-    yield broker, small, pg
-    pg.close()
+    with postgres.running() as pg:
+        yield broker, small, pg
     broker.stop()
 
 
@@ -123,24 +115,9 @@ def cluster_rtsp(peers) -> Iterator[RtspServer]:
     server.stop()
 
 
-def fresh_database(pg: postgres.Postgres, name: str) -> str:
-    """A new empty database ``name`` on ``pg`` (each test its own cluster); its URL."""
-    import asyncpg
-
-    async def create() -> None:
-        conn = await asyncpg.connect(pg.dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture
 def dsn(peers, prefix: str) -> str:
-    return fresh_database(peers[2], prefix)
+    return postgres.fresh_database(peers[2], prefix)
 
 
 @pytest.fixture
@@ -429,3 +406,240 @@ async def test_a_reload_changes_the_shared_rows_and_the_owner_restarts_only_that
             assert bridge.cameras["post"] is post  # unchanged: not restarted
     finally:
         await db.close()
+
+
+async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_owner_with_its_urls(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    """Two bridges, each driving its own (contract-checked fake) MediaMTX. ``POST /api/cameras``
+    on a bridge that does not win the camera answers 202 naming the bridge it goes to; GET there
+    shows it with its owner, the owner's state and the owner's stream URLs; the path is on the
+    owner's MediaMTX only, and the stream topic on MQTT names the owner's URLs too."""
+    import aiohttp
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    from .fake_mediamtx import FakeMediamtx
+
+    broker = peers[0]
+
+    def config(name: str, media: FakeMediamtx, cameras: dict) -> str:
+        return yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+            "cameras": cameras, "api": {"port": 0}, "data_dir": str(tmp_path / name),
+            "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
+            "mediamtx": {"enabled": True, "api_url": media.url, "health_interval": 0.2, "request_timeout": 1,
+                         "rtsp_url": f"rtsp://{name}.lan:8554"}})
+
+    async def until(check, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not (value := await check()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.2)
+        return value
+
+    yard = {"yard": {"url": cluster_rtsp.url}}
+    async with FakeMediamtx() as media_a, FakeMediamtx() as media_b, recording(broker.port, prefix) as rec, \
+            Bridge(parse(config("bridge-a", media_a, yard))) as a, contextlib.AsyncExitStack() as stack, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{a.api.port}") as http:
+        b = await stack.enter_async_context(Bridge(parse(config("bridge-b", media_b, {}))))
+        assert a.node is not None and b.node is not None
+        await until(lambda: _both(a), 20, "both bridges settled members")
+        remote = None
+        for i in range(8):  # the assignment is a hash: add cameras until one goes to bridge-b
+            resp = await http.post("/api/cameras", json={"id": f"cam{i}", "url": cluster_rtsp.url})
+            body = await resp.json()
+            assert resp.status in (201, 202), body
+            if resp.status == 201:
+                assert body["owner"] == "bridge-a" and body["state"] and "remote" not in body
+                continue
+            assert body["remote"] is True and body["assigned"] == "bridge-b", body
+            assert body["owner"] in (None, "bridge-b") and resp.headers["Location"] == f"/api/cameras/cam{i}"
+            remote = f"cam{i}"
+            break
+        assert remote is not None, "no camera went to bridge-b"
+
+        async def shown():
+            async with http.get(f"/api/cameras/{remote}") as resp:
+                assert resp.status == 200, await resp.text()
+                body = await resp.json()
+            return body if body["owner"] == "bridge-b" and body["state"] == "streaming" else None
+
+        body = await until(shown, 30, f"{remote} streaming on bridge-b, as bridge-a shows it")
+        assert body["stream_urls"]["rtsp"] == f"rtsp://bridge-b.lan:8554/{remote}"
+        assert body["url"] == cluster_rtsp.url and isinstance(body["epoch"], int)
+        assert remote in b.cameras and remote not in a.cameras
+        assert remote in media_b.paths and remote not in media_a.paths
+        assert "yard" in media_a.paths and "yard" not in media_b.paths
+        async with http.get("/api/cameras/yard") as resp:  # a camera it runs itself
+            own = await resp.json()
+        assert own["owner"] == "bridge-a" and own["stream_urls"]["rtsp"] == "rtsp://bridge-a.lan:8554/yard"
+        await rec.wait(lambda: [m for m in rec.on(f"{prefix}/{remote}/stream") if m.payload and
+                                json.loads(m.payload)["urls"]["rtsp"] == f"rtsp://bridge-b.lan:8554/{remote}"],
+                       10, "the stream topic names the owner's MediaMTX")
+        async with http.get("/api/cameras/nope") as resp:
+            assert resp.status == 404
+
+        # bridge-b stops cleanly: the camera moves to bridge-a, and its stream URLs with it
+        await stack.aclose()
+
+        async def moved():
+            async with http.get(f"/api/cameras/{remote}") as resp:
+                body = await resp.json()
+            return body if body.get("owner") == "bridge-a" and body["state"] == "streaming" else None
+
+        body = await until(moved, 30, f"{remote} streaming on bridge-a")
+        assert "remote" not in body and body["stream_urls"]["rtsp"] == f"rtsp://bridge-a.lan:8554/{remote}"
+        await until(lambda: _true(remote in media_a.paths), 10, "the path on bridge-a's MediaMTX")
+
+
+async def _both(bridge) -> bool:
+    return await bridge.node.member.members() == ["bridge-a", "bridge-b"]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+class Partition:
+    """A TCP relay to PostgreSQL for one bridge that can be cut: from :meth:`cut` on it forwards
+    nothing more either way and never answers a new connection (a black hole, as a network
+    partition is), while the other bridges still reach the server directly."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.cut_off = False
+        self.server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut_off:
+            return  # accepted, never answered
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await src.read(65536):
+                if self.cut_off:
+                    continue  # swallowed: the peer waits for an answer that never comes
+                dst.write(data)
+                await dst.drain()
+
+    def cut(self) -> None:
+        self.cut_off = True
+
+    async def close(self) -> None:
+        for task in list(self._pipes):
+            task.cancel()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_bridge_cut_off_from_the_database_stops_its_cameras_before_its_leases_expire(
+        peers, cluster_rtsp, dsn, prefix, tmp_path):
+    """Two full bridges; one reaches PostgreSQL through a relay that is then cut (a black
+    hole, the other bridge still connected). It stops every camera it ran before the database's
+    ``expires_at`` of that camera's lease, and only then does the other bridge take them (so no
+    camera is captured by both at once)."""
+    import asyncpg
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+    from bridge.core.events import CameraReleased
+
+    broker, _, pg = peers
+    relay = Partition(pg.port)
+    relay_port = await relay.start()
+    cut_dsn = dsn.replace(f":{pg.port}/", f":{relay_port}/")
+    cameras = {f"cam{i}": {"url": cluster_rtsp.url} for i in range(4)}
+
+    def config(name: str, database: str, cams: dict) -> str:
+        return yaml.safe_dump({
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+            "cameras": cams, "api": {"enabled": False}, "data_dir": str(tmp_path / name),
+            "cluster": {"dsn": database, "name": name, "lease_ttl": TTL, "renew_interval": RENEW}})
+
+    db = await asyncpg.connect(dsn)
+    stopped: dict[str, float] = {}
+    try:
+        async with Bridge(parse(config("bridge-p", cut_dsn, cameras))) as cut, \
+                Bridge(parse(config("bridge-q", dsn, {}))) as other:
+            cut.events.listen(lambda e: stopped.setdefault(e.camera, time.time())
+                              if isinstance(e, CameraReleased) else None)
+            deadline = time.monotonic() + 30
+            while not (len(cut.cameras) == len(other.cameras) == 2  # the split settled (bounded loads)
+                       and all(c.status.state == "streaming" for c in [*cut.cameras.values(),
+                                                                      *other.cameras.values()])):
+                assert time.monotonic() < deadline, (set(cut.cameras), set(other.cameras))
+                await asyncio.sleep(0.2)
+            stopped.clear()  # the hand-over of the split
+            mine = set(cut.cameras)
+            relay.cut()
+            cut_at = time.time()
+            rows = await db.fetch("SELECT camera, epoch, extract(epoch FROM expires_at)::float8 AS expires"
+                                  " FROM camera_bridge_leases WHERE owner = 'bridge-p'")
+            expires = {r["camera"]: r["expires"] for r in rows}
+            assert set(expires) == mine
+            deadline = time.monotonic() + TTL + 10
+            while set(other.cameras) != set(cameras) or any(
+                    c.status.state != "streaming" for c in other.cameras.values()):
+                assert time.monotonic() < deadline, (set(other.cameras), stopped)
+                await asyncio.sleep(0.2)
+            assert set(stopped) == mine and not cut.cameras
+            for camera in mine:  # stopped before its lease could expire, and well after the cut
+                assert cut_at < stopped[camera] < expires[camera], (camera, cut_at, stopped, expires)
+            log = await db.fetch("SELECT camera, owner, extract(epoch FROM at)::float8 AS at"
+                                 " FROM camera_bridge_lease_log WHERE event = 'taken' AND owner = 'bridge-q'")
+            taken: dict[str, float] = {}
+            for r in log:
+                taken[r["camera"]] = max(r["at"], taken.get(r["camera"], 0.0))
+            assert mine <= set(taken)
+            for camera in mine:  # the other took each only after the cut-off one had stopped it
+                assert taken[camera] > stopped[camera], (camera, taken, stopped)
+    finally:
+        await db.close()
+        await relay.close()
+
+
+async def test_a_fourth_bridge_takes_about_a_quarter_and_no_camera_moves_twice(peers, cluster, dsn, prefix,
+                                                                               tmp_path, cluster_rtsp):
+    """Three full bridges split twelve cameras 4/4/4; a fourth joins: it streams 3 (+-1) of them,
+    taken from the others, and the lease log shows no camera taken more than once since."""
+    import asyncpg
+
+    broker = peers[0]
+    async with recording(broker.port, prefix) as rec:
+        status = Statuses(rec, prefix)
+        await asyncio.wait_for(settled(rec, status, cluster), 120)
+        db = await asyncpg.connect(dsn)
+        try:
+            mark = await db.fetchval("SELECT coalesce(max(id), 0) FROM camera_bridge_lease_log")
+            joined = time.monotonic()
+            cluster.append(BridgeProcess(tmp_path, "bridge-d", broker.port, prefix, dsn, cluster_rtsp.url, []))
+            names = (*NAMES, "bridge-d")
+            try:
+                await rec.wait(lambda: split_ok(status.streaming_owners(joined), names)
+                               and len(status.streaming_owners(joined)) == len(CAMERAS), 60, "a 3/3/3/3 split")
+                owners = status.streaming_owners(joined)
+                await asyncio.sleep(3)  # settled: nothing else moves
+                assert status.streaming_owners(joined) == owners
+            except AssertionError:
+                raise AssertionError("\n".join([str(status.latest())] + [b.tail() for b in cluster])) from None
+            rows = await db.fetch("SELECT camera, owner FROM camera_bridge_lease_log WHERE id > $1 AND event = 'taken'",
+                                  mark)
+        finally:
+            await db.close()
+    takes = collections.Counter(r["camera"] for r in rows)
+    assert takes and max(takes.values()) == 1, takes  # no camera moved twice
+    assert {r["owner"] for r in rows} == {"bridge-d"}  # only the newcomer took cameras
+    assert 2 <= collections.Counter(status.streaming_owners().values())["bridge-d"] <= 4

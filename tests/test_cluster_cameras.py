@@ -18,20 +18,20 @@ pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 
 
 
 @pytest.fixture(scope="module")
-def pg() -> Iterator[postgres.Postgres]:
-    server = postgres.Postgres()
-    server.start()
-    yield server
-    server.close()
+def pg_server() -> Iterator[postgres.Postgres]:
+    with postgres.running() as server:
+        yield server
 
 
 @pytest.fixture
-async def db(pg: postgres.Postgres) -> AsyncIterator[asyncpg.Connection]:
+def pg(pg_server: postgres.Postgres) -> postgres.Database:
+    return postgres.Database(pg_server, postgres.fresh_database(pg_server))
+
+
+@pytest.fixture
+async def db(pg: postgres.Database) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(pg.dsn)
-    await conn.execute("DROP TABLE IF EXISTS camera_bridge_cameras, camera_bridge_leases,"
-                       " camera_bridge_lease_log, camera_bridge_members")
-    await conn.execute(lease.SCHEMA)
-    await SharedCameras(conn).setup()
+    await postgres.cluster_schema(conn)
     yield conn
     await conn.close()
 

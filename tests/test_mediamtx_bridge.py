@@ -10,6 +10,7 @@ import json
 import time
 
 import aiohttp
+import yaml
 
 from bridge.mediamtx.breaker import BreakerState
 
@@ -213,3 +214,43 @@ async def test_a_usb_camera_leaves_its_device_to_mediamtx_while_it_is_up(broker,
             await until(lambda: camera.reading.device == "/dev/video9" and camera.reading.url is None,
                         timeout=15, what="the device again")
         assert camera.config.device == "/dev/video9"  # the options never change
+
+
+async def test_a_reload_restarts_the_mediamtx_part_only(broker, rtsp, prefix, tmp_path):
+    """A changed ``mediamtx`` section (another MediaMTX, recording on, other stream URLs):
+    the new MediaMTX gets the paths, the stream URLs follow, no camera reconnects."""
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    async with FakeMediamtx() as first, FakeMediamtx() as second:
+        data = {"mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                         "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+                "api": {"port": 0}, "data_dir": str(tmp_path / "data"),
+                "cameras": {"porch": {"url": rtsp.url}, "door": {"url": rtsp.url}},
+                "mediamtx": media(first, rtsp_url="rtsp://one.lan:8554")}
+        text = yaml.safe_dump(data)
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        async with recording(broker.port, prefix) as rec, \
+                Bridge(parse(text), config_path=path, config_text=text) as bridge:
+            await until(lambda: {"porch", "door"} <= set(first.paths), what="paths on the first MediaMTX")
+            await until(lambda: all(c.status.state == "streaming" for c in bridge.cameras.values()), 20, "streaming")
+            cameras = {cam_id: (cam, cam.status.reconnects) for cam_id, cam in bridge.cameras.items()}
+            service = bridge.mediamtx
+
+            data["mediamtx"] = media(second, rtsp_url="rtsp://two.lan:8554", record={"enabled": True})
+            result = await bridge.reloader.reload("test", yaml.safe_dump(data))
+            assert result.applied and result.diff.sections == ("mediamtx",) and result.restart_needed == ()
+            assert bridge.mediamtx is not service
+            asked = len(first.requests)  # the old part asks no more
+            await until(lambda: {"porch", "door"} <= set(second.paths), what="paths on the new MediaMTX")
+            assert second.paths["door"]["record"] is True and second.paths["door"]["source"] == rtsp.url
+            async with aiohttp.ClientSession() as http, http.get(f"{base_url(bridge)}/api/cameras/door") as resp:
+                assert (await resp.json())["stream_urls"]["rtsp"] == "rtsp://two.lan:8554/door"
+            await rec.wait(lambda: [m for m in rec.on(f"{prefix}/door/stream")
+                                    if json.loads(m.payload)["urls"]["rtsp"] == "rtsp://two.lan:8554/door"],
+                           10, "the stream topic follows")
+            assert {cam_id: (cam, cam.status.reconnects) for cam_id, cam in bridge.cameras.items()} == cameras
+            checks = len(second.requests)
+            await until(lambda: len(second.requests) > checks + 5, 10, "health checks of the new MediaMTX")
+            assert len(first.requests) == asked

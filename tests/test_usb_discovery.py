@@ -313,3 +313,47 @@ async def test_api_camera_unplugged_while_stopped_comes_back_offline(broker, pre
         plug(sysfs, 3)
         camera = await wait_state(bridge, "desk", lambda c: c.state is not CameraState.OFFLINE)
         assert camera.config.device == "/dev/video3" and list(bridge.cameras) == ["desk"]
+
+
+async def test_a_reload_of_the_usb_section_restarts_the_monitor_only(broker, rtsp, prefix, tmp_path):
+    """``usb.auto_add`` switched on by a reload: a new monitor finds the device already plugged
+    in and adds its camera; the RTSP camera keeps its connection. ``discovery: off`` stops it."""
+    import yaml
+
+    from bridge.app import Bridge
+    from bridge.config import parse
+
+    sysfs = tmp_path / "sys"
+    sysfs.mkdir()
+    usb = {"discovery": "poll", "poll_interval": 0.1, "auto_add": False, "sysfs_root": str(sysfs)}
+    data = {"mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
+                     "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
+            "api": {"enabled": False}, "data_dir": str(tmp_path / "data"),
+            "cameras": {"porch": {"url": rtsp.url}}, "usb": usb}
+    text = yaml.safe_dump(data)
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    cam_id = "usb_046d_0825_sn1"
+    async with recording(broker.port, prefix) as rec, \
+            Bridge(parse(text), config_path=path, config_text=text) as bridge:
+        porch = await wait_state(bridge, "porch", lambda c: c.state is CameraState.STREAMING, 20)
+        reconnects, monitor = porch.status.reconnects, bridge.usb
+        plug(sysfs, 3)
+        await rec.wait(lambda: rec.on(f"{prefix}/bridge/usb"), 10, "the device reported")
+        assert cam_id not in bridge.cameras  # auto_add is off
+
+        data["usb"] = {**usb, "auto_add": True}
+        result = await bridge.reloader.reload("test", yaml.safe_dump(data))
+        assert result.applied and result.diff.sections == ("usb",) and result.restart_needed == ()
+        assert bridge.usb is not monitor and bridge.usb.config.auto_add
+        camera = await wait_state(bridge, cam_id, lambda c: True)
+        assert camera.config.device == "/dev/video3"
+        assert bridge.cameras["porch"] is porch and porch.status.reconnects == reconnects
+
+        data["usb"] = {**usb, "discovery": "off"}
+        result = await bridge.reloader.reload("test", yaml.safe_dump(data))
+        assert result.applied and result.restart_needed == () and bridge.usb is None
+        unplug(sysfs, 3)  # nobody watches now: the camera is not set offline
+        await asyncio.sleep(0.5)
+        assert bridge.cameras[cam_id].state is not CameraState.OFFLINE
+        assert bridge.cameras["porch"] is porch and porch.status.reconnects == reconnects

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from ..config import camera_data
-from ..core.errors import StaleSnapshot
+from ..config import CameraConfig, camera_data
+from ..core.errors import NotFound, StaleSnapshot
 from ..core.view import BridgeView, SnapshotImage
 from ..redact import mask_url
 from ..status import iso_utc
@@ -44,13 +44,16 @@ def setup(app: web.Application) -> None:
 def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     """A camera as the API shows it: options (credentials masked) merged with runtime status,
     its switch, and with MediaMTX its stream URLs and ``mediamtx`` path metrics. Raises
-    NotFound."""
-    config = view.camera(cam_id)
-    data = camera_data(config)
-    if data.get("url"):
-        data["url"] = mask_url(data["url"])
-    for stream in data.get("streams") or ():
-        stream["url"] = mask_url(stream["url"])
+    NotFound.
+
+    In cluster mode a camera of the shared registry that runs on another bridge is shown too,
+    from the registry as last read: ``owner`` (its lease holder), ``epoch``, ``assigned``,
+    ``state`` and ``stream_urls`` as its owner last wrote them (``remote: true``)."""
+    try:
+        config = view.camera(cam_id)
+    except NotFound:
+        return _remote_view(view, cam_id)
+    data = _masked(config)
     urls, media = view.streams(cam_id)
     return {
         "id": cam_id,
@@ -62,6 +65,35 @@ def camera_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
         "enabled": view.enabled(cam_id),
         "stream_urls": urls,
         "mediamtx": media,
+        **view.cluster_fields(cam_id),
+    }
+
+
+def _masked(config: CameraConfig) -> dict[str, Any]:
+    data = camera_data(config)
+    if data.get("url"):
+        data["url"] = mask_url(data["url"])
+    for stream in data.get("streams") or ():
+        stream["url"] = mask_url(stream["url"])
+    return data
+
+
+def _remote_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
+    config, info = view.cluster_camera(cam_id)
+    return {
+        "id": cam_id,
+        "name": config.display_name,
+        "source": info["source"],
+        "kind": config.kind,
+        **{k: v for k, v in _masked(config).items() if k != "name"},
+        "state": info["state"],
+        "enabled": info["enabled"],
+        "stream_urls": info["stream_urls"],
+        "mediamtx": None,
+        "owner": info["owner"],
+        "epoch": info["epoch"],
+        "assigned": info["assigned"],
+        "remote": True,
     }
 
 
@@ -91,9 +123,10 @@ async def _json_body(request: web.Request) -> Any:
 async def add_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
     cam_id = await control_of(request).add_camera(body)
-    return web.json_response(
-        camera_view(view_of(request), cam_id), status=201, headers={"Location": f"/api/cameras/{cam_id}"}
-    )
+    shown = camera_view(view_of(request), cam_id)
+    # cluster mode: a camera another bridge runs is accepted here and streams on its owner
+    status = 202 if shown.get("remote") else 201
+    return web.json_response(shown, status=status, headers={"Location": f"/api/cameras/{cam_id}"})
 
 
 async def update_camera(request: web.Request) -> web.Response:

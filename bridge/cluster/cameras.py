@@ -2,7 +2,9 @@
 YAML cameras of clustered bridges), with their on/off and detection switches.
 
 One row per camera: ``config`` (JSONB, the camera's options as the registry stores them),
-``origin`` (``yaml:<bridge>`` or ``api``), ``enabled`` and ``detection`` switches. Every change
+``origin`` (``yaml:<bridge>`` or ``api``), ``enabled`` and ``detection`` switches, and
+``runtime`` (JSONB: what its owner last said of it: ``owner``, ``epoch``, ``state``,
+``stream_urls``; written by the owner, fenced, without a NOTIFY). Every change of the others
 sends a NOTIFY on :data:`~bridge.cluster.lease.CHANNEL` (``camera:<id>``) so every bridge reacts
 at once. A write made for a camera by the bridge that owns it can be fenced: it is applied only
 while ``(owner, epoch)`` still holds the camera's lease, in the same statement.
@@ -26,6 +28,8 @@ CREATE TABLE IF NOT EXISTS camera_bridge_cameras (
     detection BOOLEAN NOT NULL DEFAULT TRUE,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- what the owner says of the camera (no NOTIFY: read at every balance)
+ALTER TABLE camera_bridge_cameras ADD COLUMN IF NOT EXISTS runtime JSONB;
 """
 
 
@@ -127,3 +131,39 @@ class SharedCameras:
         ):
             raise FencedOut(cam_id, fence.epoch)
         return False
+
+    async def set_runtime(self, cam_id: str, data: dict[str, Any], fence: Lease) -> bool:
+        """Write what the owner says of a camera (``state``, ``stream_urls``, ...; ``owner``
+        and ``epoch`` are added from ``fence``), only while ``fence`` still holds its lease. No
+        NOTIFY (the others read it at their next balance). Returns whether it was written."""
+        payload = {**data, "owner": fence.owner, "epoch": fence.epoch}
+        row = await self._db.fetchrow(
+            "UPDATE camera_bridge_cameras SET runtime = $2::jsonb WHERE id = $1 AND EXISTS"
+            " (SELECT 1 FROM camera_bridge_leases l WHERE l.camera = $1 AND l.owner = $3 AND l.epoch = $4"
+            " AND l.expires_at > now()) RETURNING id",
+            cam_id,
+            json.dumps(payload),
+            fence.owner,
+            fence.epoch,
+        )
+        return row is not None
+
+    async def runtimes(self) -> dict[str, dict[str, Any]]:
+        """Per camera: ``owner`` and ``epoch`` of its live lease (None when no bridge holds
+        it), and the ``state`` and ``stream_urls`` its owner last wrote under that lease (None
+        and ``{}`` when that owner has written nothing yet)."""
+        rows = await self._db.fetch(
+            "SELECT c.id, c.runtime, l.owner, l.epoch FROM camera_bridge_cameras c"
+            " LEFT JOIN camera_bridge_leases l ON l.camera = c.id AND l.expires_at > now()"
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            said = json.loads(r["runtime"]) if r["runtime"] else {}
+            current = said.get("owner") == r["owner"] and said.get("epoch") == r["epoch"] and r["owner"] is not None
+            found[r["id"]] = {
+                "owner": r["owner"],
+                "epoch": r["epoch"],
+                "state": said.get("state") if current else None,
+                "stream_urls": said.get("stream_urls") or {} if current else {},
+            }
+        return found

@@ -22,12 +22,16 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
+from ..faults import WarnOnce
 from ..service import Service
 from . import lease as leases
 from .assign import assign
 from .cameras import SCHEMA as CAMERAS_SCHEMA
 
 _LOGGER = logging.getLogger(__name__)
+
+#: seconds, at least, a new database connection may take before it counts as failed
+CONNECT_TIMEOUT = 2.0
 
 #: seconds a new member must have been heartbeating before cameras move to it (no flapping)
 SETTLE = 3.0
@@ -63,19 +67,29 @@ class ClusterMember(Service):
         self.renew_every = renew
         self._settle = settle
         self.held: dict[str, leases.Lease] = {}
+        #: camera -> the member it is assigned to, as of the last balance
+        self.assigned: dict[str, str] = {}
         self._pool: Any = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.connected = False
         self.renew_failures = 0
         self.failovers = 0
-        self._warned = False
+        self._fault = WarnOnce(_LOGGER, logging.WARNING)  #: renewals failing
 
     # --- lifecycle -------------------------------------------------------------------------
     async def _start(self) -> None:
         import asyncpg  # only a clustered bridge needs the driver
 
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=3, command_timeout=self.renew_every)
+        # every round trip is bounded, a new connection too: a database behind a black hole (a
+        # partition, no answer at all) fails each call in seconds instead of asyncpg's 60 s
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=3,
+            command_timeout=self.renew_every,
+            timeout=max(self.renew_every, CONNECT_TIMEOUT),
+        )
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7244101)")  # one schema creator at a time
             try:
@@ -88,6 +102,7 @@ class ClusterMember(Service):
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {
             "cluster.heartbeat": self._heartbeat_loop(),
+            "cluster.expire": self._expire_loop(),
             "cluster.balance": self._balance_loop(),
             "cluster.listen": self._listen_loop(),
         }
@@ -153,17 +168,14 @@ class ClusterMember(Service):
                             await self._drop(camera, release=False)
                         else:
                             self.held[camera] = renewed
-                if not self.connected:
-                    _LOGGER.warning("cluster: database reachable again")
-                self.connected, self._warned = True, False
+                self._fault.cleared("cluster: database reachable again")
+                self.connected = True
             except (TimeoutError, OSError, Exception) as err:
                 if isinstance(err, asyncio.CancelledError):
                     raise
                 self.renew_failures += 1
                 self.connected = False
-                log = _LOGGER.debug if self._warned else _LOGGER.warning
-                log("cluster: cannot renew leases: %s", err)
-                self._warned = True
+                self._fault.failed("cluster: cannot renew leases: %s", err)
             self._wake.set()
             await asyncio.sleep(self._until_next())
 
@@ -175,18 +187,27 @@ class ClusterMember(Service):
             wait = min(wait, max(0.05, soonest - time.monotonic() - self.renew_every))
         return wait
 
+    async def _expire_loop(self) -> None:
+        """Stop each camera before its local deadline, on its own clock: never behind a renewal,
+        a balance or a connection attempt that hangs (a database that does not answer)."""
+        while True:
+            soonest = min((h.deadline for h in self.held.values()), default=None)
+            wait = self.renew_every
+            if soonest is not None:
+                wait = min(wait, max(0.05, soonest - time.monotonic() - self.renew_every / 2))
+            await asyncio.sleep(wait)
+            await self._expire_local()
+
     async def _expire_local(self) -> None:
         """Stop every camera whose lease would pass its local deadline before the next renewal
-        could land (database unreachable or the process was paused)."""
+        could land (database unreachable or the process was paused). Takes no lock: a balance
+        holding it may wait on the database, and the deadline does not wait."""
         now = time.monotonic()
         late = [c for c, h in self.held.items() if h.deadline - now <= self.renew_every / 2]
-        if not late:
-            return
-        async with self._lock:
-            for camera in late:
-                if camera in self.held:
-                    _LOGGER.warning("cluster: stopping %s: its lease could not be renewed in time", camera)
-                    await self._drop(camera, release=False)
+        for camera in late:
+            if camera in self.held:
+                _LOGGER.warning("cluster: stopping %s: its lease could not be renewed in time", camera)
+                await self._drop(camera, release=False)
 
     async def _listen_loop(self) -> None:
         import asyncpg
@@ -241,6 +262,7 @@ class ClusterMember(Service):
             members = await self.members()
             current = {c: o for c, (o, _) in (await leases.owners(self._pool)).items()}
             desired = assign(cameras, members, current)
+            self.assigned = desired
             for camera in list(self.held):
                 if desired.get(camera) != self.name:
                     _LOGGER.info("cluster: handing %s over to %s", camera, desired.get(camera))

@@ -11,6 +11,9 @@
 - re-reads the shared registry at every balance (woken by NOTIFY): a camera it runs whose
   options changed restarts, one switched off or on stops or starts, one whose detection switch
   changed follows it, one removed is removed (its topics cleared);
+- writes what it says of each camera it owns (state, stream URLs of its own MediaMTX) to the
+  shared registry (``runtime``, fenced by the lease; task ``cluster.runtime``), so every other
+  bridge can show the camera with its owner (:meth:`ClusterNode.remote`);
 - gives the camera set a switch store (:class:`SharedSwitches`) whose writes go to PostgreSQL,
   fenced by the lease when this bridge holds it.
 
@@ -27,6 +30,8 @@ from typing import Any, Self
 
 from ..cameras import CameraSet
 from ..config import CameraConfig, Config, ConfigError, camera_data
+from ..core.errors import NotFound
+from ..core.events import BridgeEvent, CameraAdded, CameraStatusChanged
 from ..store import StoreError
 from .cameras import SharedCamera, SharedCameras
 from .lease import Lease
@@ -36,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: seconds a switch written from a worker thread may take before it counts as failed
 SWITCH_TIMEOUT = 5.0
+#: seconds before a runtime write that failed (database away) is tried again
+RUNTIME_RETRY = 1.0
 
 
 class ClusterNode:
@@ -68,6 +75,13 @@ class ClusterNode:
             renew=cluster.renew_interval,
         )
         self.switches = SharedSwitches(self)
+        self._runtimes: dict[str, dict[str, Any]] = {}
+        #: what this bridge says of a camera it runs (``{"state", "stream_urls"}``; raises
+        #: NotFound for a camera not running here); set by the composition root
+        self.describe: Callable[[str], dict[str, Any]] | None = None
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def origin(self) -> str:
@@ -87,10 +101,71 @@ class ClusterNode:
         except BaseException:
             await self.member.__aexit__(None, None, None)
             raise
+        self._writer = asyncio.create_task(self._write_loop(), name="cluster.runtime")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
         await self.member.__aexit__(*exc)
+
+    # -- what the owner says of its cameras ---------------------------------------------------
+
+    def on_event(self, event: BridgeEvent) -> None:
+        """A bus listener: a camera this bridge owns changed state (or started): write it."""
+        if isinstance(event, (CameraStatusChanged, CameraAdded)):
+            self.note(event.camera)
+
+    def note(self, *cam_ids: str) -> None:
+        """Write the runtime of ``cam_ids`` (every held camera when none given) soon."""
+        self._dirty.update(cam_ids or self.member.held)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            for cam_id in sorted(dirty):
+                held = self.member.held.get(cam_id)
+                if held is None or self.describe is None:
+                    continue
+                try:
+                    data = self.describe(cam_id)
+                except NotFound:
+                    continue
+                try:
+                    await self.shared.set_runtime(cam_id, data, held)
+                except (OSError, Exception) as err:  # asyncpg's errors: the database is away
+                    _LOGGER.debug("cluster: runtime of %s not written: %s", cam_id, err)
+                    self._dirty.add(cam_id)
+            if self._dirty:
+                await asyncio.sleep(RUNTIME_RETRY)
+                self._wake.set()
+
+    def remote(self, cam_id: str) -> tuple[CameraConfig, dict[str, Any]]:
+        """A camera of the shared registry as last read (at the last balance): its options and
+        ``{owner, epoch, state, stream_urls, assigned, enabled, source}`` (``owner`` None while no
+        bridge holds its lease; ``state`` and ``stream_urls`` what that owner last wrote under
+        its lease, None and ``{}`` before it did; ``assigned`` the member it goes to; ``source``
+        ``yaml`` or ``api``). Raises NotFound when the cluster has no such camera (or its options
+        do not validate here)."""
+        row = self._rows.get(cam_id)
+        if row is None:
+            raise NotFound(f"no camera {cam_id}")
+        try:
+            config = self._make(row.id, row.config)
+        except ConfigError as err:
+            raise NotFound(f"camera {cam_id} of the cluster does not validate here: {err}") from err
+        info = dict(self._runtimes.get(cam_id) or {"owner": None, "epoch": None, "state": None, "stream_urls": {}})
+        info.update(
+            assigned=self.member.assigned.get(cam_id),
+            enabled=row.enabled,
+            source="yaml" if row.origin.startswith("yaml") else "api",
+        )
+        return config, info
 
     # -- the registry ------------------------------------------------------------------------
 
@@ -116,6 +191,7 @@ class ClusterNode:
         bridge runs is applied to it here."""
         rows = await self.shared.all()
         old, self._rows = self._rows, rows
+        self._runtimes = await self.shared.runtimes()
         for cam_id in list(self.member.held):
             new, before = rows.get(cam_id), old.get(cam_id)
             if new is None:
@@ -156,6 +232,7 @@ class ClusterNode:
             await self._restart(row)
         except ConfigError as err:
             _LOGGER.warning("cluster: camera %s does not validate here: %s", lease.camera, err)
+        self.note(lease.camera)
 
     async def _lose(self, camera: str) -> None:
         """Stop ``camera`` without announcing a removal: it moves, its topics stay."""

@@ -70,6 +70,12 @@ class CameraAdded(CameraEvent):
 
 
 @dataclass(frozen=True)
+class CameraReleased(CameraEvent):
+    """Cluster mode: a camera stopped here because it moves to another bridge (nothing of it
+    is cleared: its topics stay for the next owner; MediaMTX drops its path). In-process only."""
+
+
+@dataclass(frozen=True)
 class CameraRemoved(CameraEvent):
     """A camera was removed; ``config`` is what it was (to clear what was published for it)."""
 

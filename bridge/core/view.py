@@ -192,6 +192,18 @@ class BridgeView(Protocol):
         """Whether the camera registry (and its state database) is open."""
         ...
 
+    def cluster_camera(self, cam_id: str) -> tuple[CameraConfig, dict[str, Any]]:
+        """Cluster mode: a camera of the shared registry that does not run on this bridge, as
+        last read: its options and ``{owner, epoch, state, stream_urls, assigned, enabled,
+        source}`` (``owner`` its lease holder or None; ``state`` and ``stream_urls`` what the
+        owner last wrote, from the owner's MediaMTX; ``assigned`` the member it goes to).
+        Raises NotFound (also for a bridge alone)."""
+        ...
+
+    def cluster_fields(self, cam_id: str) -> dict[str, Any]:
+        """Cluster mode: ``{owner, epoch}`` of a camera this bridge runs; ``{}`` alone."""
+        ...
+
     def cluster_state(self) -> dict[str, Any] | None:
         """Cluster mode: ``{member, connected, leases, renew_failures, failovers}`` (leases held
         now; renewals failed and cameras taken over from a vanished owner, since start); None for

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
 
+from ..backoff import jittered_backoff
 from ..errors import BridgeError
 
 T = TypeVar("T")
@@ -73,8 +74,7 @@ class CircuitBreaker:
 
     def delay(self, trials_failed: int) -> float:
         """Seconds to stay open after ``trials_failed`` failed trials: base * 2^n, capped, jittered."""
-        raw = min(self._cap, self._base * 2 ** min(trials_failed, 20))
-        return min(self._cap, raw * (1 + BREAKER_JITTER * (2 * self._rand() - 1)))
+        return jittered_backoff(trials_failed, self._base, self._cap, BREAKER_JITTER, self._rand)
 
     @property
     def retry_in(self) -> float:

@@ -28,6 +28,7 @@ from ..core.events import (
     BridgeEvent,
     CameraAdded,
     CameraEnabled,
+    CameraReleased,
     CameraRemoved,
     EventBus,
     MediamtxAvailability,
@@ -35,6 +36,7 @@ from ..core.events import (
     MediamtxReconciled,
     RecordingChanged,
 )
+from ..faults import WarnOnce
 from ..service import Service
 from .breaker import CircuitBreaker, CircuitOpen
 from .client import MediamtxClient, MediamtxError, MediamtxNotFound, MediamtxUnavailable, PathStats
@@ -82,7 +84,7 @@ class MediamtxService(Service):
         self._cameras = cameras
         self._store = store
         self._bus = bus
-        bus.listen(self._on_event)
+        self._unlisten = bus.listen(self._on_event)
         self.client = MediamtxClient(
             config.api_url, username=config.username, password=config.password, timeout=config.request_timeout
         )
@@ -102,7 +104,7 @@ class MediamtxService(Service):
         self._trigger = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
-        self._warned = False
+        self._fault = WarnOnce(_LOGGER)  #: MediaMTX unavailable
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class MediamtxService(Service):
         return {"mediamtx.health": self._health_loop(), "mediamtx.reconcile": self._reconcile_loop()}
 
     async def __aexit__(self, *exc: object) -> None:
+        self._unlisten()  # a reload may start another in its place
         try:
             await super().__aexit__(*exc)
         finally:
@@ -193,7 +196,7 @@ class MediamtxService(Service):
         self._trigger.set()
 
     def _on_event(self, event: BridgeEvent) -> None:
-        if isinstance(event, (CameraAdded, CameraRemoved, CameraEnabled)):
+        if isinstance(event, (CameraAdded, CameraRemoved, CameraReleased, CameraEnabled)):
             self.cameras_changed()
 
     async def set_recording(self, cam_id: str, enabled: bool) -> bool:
@@ -245,13 +248,11 @@ class MediamtxService(Service):
             return
         self.available_since = time.monotonic() if available else None
         if available:
-            self._warned = False
+            self._fault.cleared()
             _LOGGER.info("mediamtx: available (version %s)", self.info.get("version"))
         else:
             self.paths = {}
-            level = logging.DEBUG if self._warned else logging.WARNING
-            self._warned = True
-            _LOGGER.log(level, "mediamtx: unavailable: %s", error)
+            self._fault.failed("mediamtx: unavailable: %s", error)
         self._bus.publish(MediamtxAvailability(available, self.info.get("version"), error))
         self._notify()
 

@@ -40,7 +40,7 @@ from . import detection, discovery
 from .cameras import CameraMqtt, Guard
 from .client import MqttLink
 from .feature import MqttFeature
-from .topics import OFFLINE, ONLINE, Topics
+from .topics import CAMERA_RETAINED, OFFLINE, ONLINE, TIMELAPSE_RETAINED, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,8 +96,11 @@ class MqttPublisher(Service):
             on_connect=self._on_connect,
         )
         self.control = control  #: where commands go (snapshot now; the features' commands)
+        self._unlisten: Callable[[], None] = lambda: None
         if bus is not None:
-            bus.listen(self.on_event)
+            self._unlisten = bus.listen(self.on_event)
+        #: set by :meth:`retire`: what to clear instead of the final offline messages
+        self._retiring: tuple[bool, bool, bool] | None = None
         self.cameras = CameraMqtt(
             view,
             control,
@@ -186,11 +189,23 @@ class MqttPublisher(Service):
         if running:
             await asyncio.wait(running)
 
+    def retire(self, *, discovery: bool, state: bool, offline: bool) -> None:
+        """Leave the publisher for another one (a reload changed MQTT topics or discovery): when
+        it stops it clears its retained discovery configs (``discovery``) and its retained state
+        topics (``state``: cameras, timelapses, the bridge), and publishes the bridge offline
+        only when ``offline`` (another broker, or other topics); otherwise nothing, so the one
+        taking over under the same topics does not flap the availability."""
+        self._retiring = (discovery, state, offline)
+
     async def _finish(self) -> None:
         await self.stop_commands()
+        self._unlisten()
         try:
             async with asyncio.timeout(SHUTDOWN_PUBLISH_TIMEOUT):
-                await self._publish_offline()
+                if self._retiring is None:
+                    await self._publish_offline()
+                else:
+                    await self._clear_retained(*self._retiring)
         except TimeoutError:
             _LOGGER.warning("mqtt: final state not published within %s s", SHUTDOWN_PUBLISH_TIMEOUT)
         finally:
@@ -203,6 +218,23 @@ class MqttPublisher(Service):
         final_state = {**self.bridge_state(), "cameras": {cam_id: str(CameraState.STOPPED) for cam_id in cam_ids}}
         await self.link.publish_now(self.topics.bridge_state, json.dumps(final_state), retain=True)
         await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
+
+    async def _clear_retained(self, discovery: bool, state: bool, offline: bool) -> None:
+        if discovery:
+            for topic in self._discovery_configs():
+                await self.link.publish_now(topic, b"", retain=True)
+        if offline and not state:
+            await self.link.publish_now(self.topics.bridge_availability, OFFLINE, retain=True)
+        if not state:
+            return
+        for cam_id in self._view.camera_ids():
+            for leaf in CAMERA_RETAINED:
+                await self.link.publish_now(self.topics.camera(cam_id, leaf), b"", retain=True)
+        for _name, timelapse in self._view.timelapse_states() or ():
+            for leaf in TIMELAPSE_RETAINED:
+                await self.link.publish_now(self.topics.timelapse(timelapse["id"], leaf), b"", retain=True)
+        await self.link.publish_now(self.topics.bridge_state, b"", retain=True)
+        await self.link.publish_now(self.topics.bridge_availability, b"", retain=True)
 
     # -- producers -------------------------------------------------------------------------
 

@@ -93,17 +93,7 @@ class TimelapseManager(Service):
                     "with this id is replaced (its frames are kept)",
                     tl_id,
                 )
-            if row is None or row["origin"] != "yaml":
-                state = State.RUNNING if spec.autostart else State.CREATED
-                row = {"state": state, "started_at": None, "last_capture_at": None}
-                if state is State.RUNNING:
-                    row["started_at"] = time.time()
-                await asyncio.to_thread(
-                    self.archive.save, tl_id, origin="yaml", state=str(state), started_at=row["started_at"]
-                )
-            self.timelapses[tl_id] = Runtime(
-                spec, "yaml", State(row["state"]), row["started_at"], row["last_capture_at"]
-            )
+            self.timelapses[tl_id] = await self._yaml_runtime(tl_id, spec, row)
         for tl_id, row in rows.items():
             if row["origin"] != "api" or tl_id in self.timelapses:
                 continue
@@ -119,6 +109,78 @@ class TimelapseManager(Service):
             await self.load_counts(rt)
             if rt.lifecycle is State.COMPLETED and await self._unrendered(rt):
                 rt.render_pending = "completed"  # refused or interrupted before the restart
+
+    async def _yaml_runtime(self, tl_id: str, spec: Spec, row: dict[str, Any] | None) -> Runtime:
+        """The runtime of a YAML timelapse from its stored row (a new one when it has none, or
+        when an API timelapse of that id is replaced)."""
+        if row is None or row["origin"] != "yaml":
+            state = State.RUNNING if spec.autostart else State.CREATED
+            row = {"state": state, "started_at": None, "last_capture_at": None}
+            if state is State.RUNNING:
+                row["started_at"] = time.time()
+            await asyncio.to_thread(
+                self.archive.save, tl_id, origin="yaml", state=str(state), started_at=row["started_at"]
+            )
+        return Runtime(spec, "yaml", State(row["state"]), row["started_at"], row["last_capture_at"])
+
+    async def reconfigure(self, config: Config) -> list[str]:
+        """Take a reloaded configuration (hot reload) and restart only the timelapses it changes.
+
+        A YAML timelapse added starts as at start-up (``autostart``); one removed stops (its frames
+        and videos stay on disk and in the archive, as when a restart drops it); one whose own
+        options or inherited settings (the ``timelapse`` defaults, e.g. ``interval``) changed
+        restarts its capture with them. The others keep capturing untouched; API timelapses are
+        kept. Returns the ids added, removed or restarted, sorted.
+        """
+        before = {tl_id: (rt.spec, self.settings(rt)) for tl_id, rt in self.timelapses.items()}
+        self.config = config
+        self.defaults = config.timelapse or Defaults()
+        touched: list[str] = []
+        for tl_id, rt in list(self.timelapses.items()):
+            if rt.origin != "yaml" or tl_id in config.timelapses:
+                continue
+            await self._stop_capture(rt)
+            if rt.rendering:
+                await self.act(tl_id, "cancel")
+            del self.timelapses[tl_id]
+            touched.append(tl_id)
+            _LOGGER.info("timelapse %s: no longer configured, stopped (its frames are kept)", tl_id)
+            self.on_event("timelapse.removed", {"timelapse": tl_id, "camera": rt.spec.camera})
+        rows: dict[str, dict[str, Any]] | None = None
+        for tl_id, spec in config.timelapses.items():
+            current = self.timelapses.get(tl_id)
+            if current is None or current.origin != "yaml":
+                if rows is None:
+                    rows = await asyncio.to_thread(self.archive.timelapses)
+                if current is not None:  # an API timelapse of that id: the YAML one wins, as at start
+                    await self._stop_capture(current)
+                rt = self.timelapses[tl_id] = await self._yaml_runtime(tl_id, spec, rows.get(tl_id))
+                await self.load_counts(rt)
+                if rt.lifecycle is State.RUNNING:
+                    self._spawn_capture(rt)
+                touched.append(tl_id)
+                _LOGGER.info("timelapse %s: added by the reload", tl_id)
+                self.on_event("timelapse.added", {"timelapse": tl_id})
+                continue
+            rt = current
+            rt.spec = spec
+            if before.get(tl_id) == (spec, self.settings(rt)):
+                continue  # nothing of it changed: its capture goes on
+            touched.append(tl_id)
+            rt.next_daily = None  # ``render_at`` may have changed
+            if rt.lifecycle is State.RUNNING:
+                await self._stop_capture(rt)
+                self._spawn_capture(rt)
+            _LOGGER.info("timelapse %s: restarted with its new options", tl_id)
+            self.on_event("timelapse.updated", {"timelapse": tl_id})
+        for tl_id, rt in self.timelapses.items():  # API timelapses inherit the defaults too
+            if rt.origin == "api" and tl_id in before and before[tl_id][1] != self.settings(rt):
+                touched.append(tl_id)
+                if rt.lifecycle is State.RUNNING:
+                    await self._stop_capture(rt)
+                    self._spawn_capture(rt)
+                self.on_event("timelapse.updated", {"timelapse": tl_id})
+        return sorted(touched)
 
     async def _unrendered(self, rt: Runtime) -> bool:
         """Whether a completion render is still owed: ``render_on_complete`` is on and frames

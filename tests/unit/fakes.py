@@ -98,6 +98,12 @@ class FakeView:
         self._known(cam_id)
         return {}, None
 
+    def cluster_camera(self, cam_id: str) -> tuple[CameraConfig, dict[str, Any]]:
+        raise NotFound(f"no camera {cam_id}")  # a bridge alone
+
+    def cluster_fields(self, cam_id: str) -> dict[str, Any]:
+        return {}
+
     def snapshot(self, cam_id: str) -> FakeSnapshot:
         self._known(cam_id)
         if cam_id not in self.snapshots:
