@@ -388,6 +388,8 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     switch = page.get_by_role("switch", name="Detection")
     await until(switch.is_checked, 10, "detection shown on")
     await page.locator(".motion").wait_for()
+    occupancy = page.locator(".occupancy")
+    await until(lambda: _async_text_starts(occupancy, "person: "), 10, "the persons seen now")
     live = page.get_by_role("img", name="Live picture of Street (MJPEG)")
     await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view")
     await site.shot(page, "camera", full_page=False)
@@ -395,6 +397,7 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     await until(lambda: _not(switch.is_checked), 10, "detection shown off")
     assert site.bridge.detectors["street"].enabled is False
     assert await page.locator("label[for=switch-detection] [data-confirmed]").inner_text() == "off"
+    await until(lambda: _async_text(occupancy, "none"), 10, "no objects seen once detection is off")
     # switching off ended the camera's events: each ended one shows its clip (detect.clips), which plays
     clip = page.locator("li[data-camera=street] video[data-clip-video]").first
     await clip.wait_for(timeout=20_000)
@@ -410,6 +413,14 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     await until(switch.is_checked, 10, "detection shown on again")
     assert site.bridge.detectors["street"].enabled is True
     await close(page)
+
+
+async def _async_text(locator: Any, text: str) -> bool:
+    return await locator.inner_text() == text
+
+
+async def _async_text_starts(locator: Any, text: str) -> bool:
+    return (await locator.inner_text()).startswith(text)
 
 
 async def _not(check: Any) -> bool:

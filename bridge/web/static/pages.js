@@ -124,6 +124,12 @@ function hasDetection(c) {
   return Boolean(c && c.detect && c.detect.enabled);
 }
 
+/** The objects a camera sees now (`person: 2, car: 1`), "" for none. */
+function seenNow(det) {
+  const counts = Object.entries((det && det.counts) || {}).filter(([, n]) => n > 0);
+  return counts.map(([label, n]) => `${label}: ${n}`).join(", ");
+}
+
 const LOOPBACK = ["127.0.0.1", "localhost", "[::1]"];
 
 /** The page of MediaMTX's own player for a stream URL the bridge reports (`stream_urls.webrtc`
@@ -177,10 +183,18 @@ export function CameraPage({ id }) {
   const c = store.cameras.get(id);
   const [detail, setDetail] = useState(null);
   useEffect(() => {
-    if (!c || !hasDetection(c)) return;
-    api("GET", `/api/cameras/${encodeURIComponent(id)}/detection`)
-      .then((d) => { store.detection.set(id, { ...d, ...(store.detection.get(id) || {}), enabled: d.enabled, motion: d.motion }); setDetail(d); changed(); })
+    if (!c || !hasDetection(c)) return undefined;
+    // the objects seen now have no event of their own: asked for every 2 s while the page is open
+    const load = () => api("GET", `/api/cameras/${encodeURIComponent(id)}/detection`)
+      .then((d) => {
+        store.detection.set(id, { ...d, ...(store.detection.get(id) || {}), enabled: d.enabled, motion: d.motion, counts: d.counts });
+        setDetail(d);
+        changed();
+      })
       .catch(() => {});
+    load();
+    const timer = setInterval(load, 2000);
+    return () => clearInterval(timer);
   }, [id, Boolean(c)]);
   if (!c) return html`<p>No camera <code>${id}</code>. <a href="#/cameras">All cameras</a></p>`;
   const det = store.detection.get(id);
@@ -220,8 +234,7 @@ export function CameraPage({ id }) {
           <dt>picture</dt><dd>${age(snap && snap.taken_at)}</dd>
           <dt>source</dt><dd>${c.source} (${c.kind})</dd>
           ${hasDetection(c) && html`<dt>motion</dt><dd class="motion">${det && det.motion ? "yes" : "no"}</dd>
-            <dt>objects now</dt><dd class="occupancy">${det && det.counts && Object.keys(det.counts).length
-              ? Object.entries(det.counts).map(([k, v]) => `${k}: ${v}`).join(", ") : "none"}</dd>`}
+            <dt>objects now</dt><dd class="occupancy">${seenNow(det) || "none"}</dd>`}
         </dl>
         ${operator ? html`
           <${Switch} label="Camera" on=${c.enabled} change=${setEnabled} />
