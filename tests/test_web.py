@@ -476,6 +476,8 @@ async def test_a_timelapse_render_reaches_100_percent_and_its_video_plays(site):
     progress = card.locator("progress")
     await until(lambda: progress.evaluate("p => p.value >= 100"), 60, "the render's progress at 100 %")
     assert "100 %" in await card.locator("label").inner_text()
+    await card.get_by_role("button", name="render", exact=True).wait_for()  # it may render again
+    assert await card.get_by_role("button", name="cancel").count() == 0  # nothing left to cancel
     video = card.locator("video").first
     await video.wait_for(timeout=10_000)
     await video.evaluate("v => { v.muted = true; return v.play().catch(() => null); }")

@@ -317,8 +317,9 @@ const ACTIONS = {
   pause: (t) => ["running", "degraded", "error"].includes(t.state),
   resume: (t) => t.state === "paused",
   stop: (t) => ["running", "paused", "degraded", "error", "created"].includes(t.state),
-  render: (t) => t.frames > 0 && !t.render,
-  cancel: (t) => Boolean(t.render),
+  // `render` is the last render (its `state`: running, done, failed, cancelled)
+  render: (t) => t.frames > 0 && !(t.render && t.render.state === "running"),
+  cancel: (t) => Boolean(t.render && t.render.state === "running"),
 };
 
 function Videos({ id, count }) {
