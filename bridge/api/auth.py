@@ -97,6 +97,7 @@ ROUTE_ROLES: dict[str, str] = {
     "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
+    "cameras.clips": "viewer",
     "events.get": "viewer",
     "events.snapshot": "viewer",
     "events.clip": "viewer",

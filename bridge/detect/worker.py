@@ -96,6 +96,8 @@ class DetectWorker(Service):
             if config.clips.enabled and clip_root is not None
             else None
         )
+        # the snapshot stream's keyframes, when it is not the detect stream (event snapshots)
+        camera.keep_keyframes()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)

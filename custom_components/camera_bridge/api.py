@@ -186,6 +186,16 @@ class CameraBridgeClient:
         body = await self._json("GET", f"/api/timelapses/{timelapse_id}/videos")
         return list(body["videos"])
 
+    async def event_clips(self, camera_id: str) -> list[dict[str, Any]]:
+        """The camera's event clips, newest first (``id``, ``started_at``, ``ended_at``,
+        ``size`` bytes, ``url``, ``snapshot_url``, ``label``, as the bridge lists them); empty
+        for a camera without clips or a bridge without the route (404/403)."""
+        try:
+            body = await self._json("GET", f"/api/cameras/{camera_id}/clips")
+        except (CameraBridgeNotFoundError, CameraBridgeAuthError):
+            return []
+        return list(body["clips"])
+
     async def fetch(self, path: str) -> bytes:
         """The body of ``GET path`` (a bridge path such as a thumbnail's ``/api/...jpg``)."""
         return await self._bytes(path)

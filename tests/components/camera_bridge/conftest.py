@@ -100,9 +100,19 @@ class FakeBridge:
              "size": 1234567, "width": 1280, "height": 720, "fps": 24,
              "first_at": "2026-11-20T06:00:00.000+00:00", "last_at": "2026-11-20T18:00:00.000+00:00",
              "url": "/api/timelapses/garden/videos/3", "thumbnail_url": "/api/timelapses/garden/videos/3/thumbnail.jpg"}]}
+        #: camera id -> GET /api/cameras/{id}/clips (newest first)
+        self.clips: dict[str, list[dict[str, Any]]] = {"front_door": [
+            {"id": "1795248630000-12", "camera": "front_door", "started_at": "2026-11-21T08:10:30.000+00:00",
+             "ended_at": "2026-11-21T08:10:51.200+00:00", "size": 108, "url": "/api/events/1795248630000-12/clip.mp4",
+             "snapshot_url": None, "label": None},
+            {"id": "1795248620500-7", "camera": "front_door", "started_at": "2026-11-21T08:10:20.500+00:00",
+             "ended_at": "2026-11-21T08:10:41.000+00:00", "size": 108, "url": "/api/events/1795248620500-7/clip.mp4",
+             "snapshot_url": "/api/events/1795248620500-7/snapshot.jpg", "label": "person"}]}
         self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
                                         "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
                                         "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video",
+                                        "/api/events/1795248620500-7/clip.mp4": b"\x00\x00\x00\x18ftypisom" + b"c" * 96,
+                                        "/api/events/1795248620500-7/snapshot.jpg": JPEG + b"-event",
                                         "/api/cameras/front_door/mjpeg": MJPEG,
                                         "/api/cameras/front_door/detection/person.jpg": JPEG + b"-person"}
         self.mediamtx: dict[str, Any] | None = {"status": "available", "version": "v1.9.0"}
@@ -187,6 +197,10 @@ class FakeBridge:
         if timelapse_id not in self.tls:
             raise api.CameraBridgeNotFoundError(f"404 not_found: no timelapse {timelapse_id}")
         return copy.deepcopy(self.videos.get(timelapse_id, []))
+
+    async def event_clips(self, camera_id: str) -> list[dict[str, Any]]:
+        self._check("event_clips", camera_id)
+        return copy.deepcopy(self.clips.get(camera_id, []))
 
     async def fetch(self, path: str) -> bytes:
         self._check("fetch", path)
