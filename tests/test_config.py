@@ -75,7 +75,7 @@ def test_every_error_is_reported_at_once():
 
 def test_missing_file_source_is_an_error(tmp_path):
     text = f"mqtt: {{host: h}}\ncameras: {{cam: {{url: {tmp_path}/missing.mp4}}}}"
-    assert any(e.startswith("cameras.cam.url: file") for e in errors_of(text))
+    assert any(e.startswith("cameras.cam.url: no such file") for e in errors_of(text))
 
 
 def test_env_tag_and_overrides():
@@ -345,3 +345,18 @@ def test_the_start_of_a_key_suggests_the_whole_key():
     errors = errors_of("mqtt: {host: h}\ncameras: {}\ncluster: {renew: 3}\n")  # too short for difflib alone
     assert errors == ["cluster.renew: unknown key (did you mean renew_interval?); "
                       "allowed: dsn, name, lease_ttl, renew_interval"]
+
+
+def test_a_mistyped_url_is_not_echoed_with_its_password():
+    errors = errors_of(GOOD.replace("rtsp://user:pw@192.0.2.20:554/stream1", "rtsp:/user:hunter2@192.0.2.20/s"))
+    assert len(errors) == 1 and errors[0].startswith("cameras.front_door.url: no such file (expected rtsp://")
+    assert "hunter2" not in errors[0]
+
+
+def test_a_control_character_in_the_file_is_one_error_line_and_odd_keys_are_quoted():
+    assert errors_of("mqtt:\n  host: a\x08b\ncameras: {}\n") == [
+        "(yaml): invalid YAML: character #x0008 at offset 15 is not allowed (control characters other than tab "
+        "and newline)"]
+    errors = errors_of(GOOD + '  "door\\nINFO fake line": {url: rtsp://192.0.2.9/s}\n')
+    assert errors and all("\n" not in line for line in errors)
+    assert any(line.startswith("cameras.'door\\nINFO fake line'") for line in errors), errors

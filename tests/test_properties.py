@@ -11,6 +11,7 @@ import math
 import re
 from datetime import timedelta
 
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,96 @@ def test_mqtt_commands_never_raise_and_each_is_at_most_one_call_and_one_short_au
         assert entry["via"] == "mqtt" and entry["value"] in (None, "ON", "OFF")
     if control.calls:
         assert len(lines.lines) == 1 and json.loads(lines.lines[0].removeprefix("audit "))["result"] == "ok"
+
+
+# -- configuration loading: any YAML gives a Config or a ConfigError naming key paths, fast ---------
+
+VALID_CONFIG = {
+    "mqtt": {"host": "127.0.0.1", "port": 1883, "base_topic": "camera_bridge", "discovery": True},
+    "api": {"enabled": True, "port": 8765},
+    "cameras": {
+        "front_door": {"url": "rtsp://user:pw@192.0.2.20:554/stream1", "name": "Front door",
+                       "snapshot": {"interval": 5, "quality": 80, "max_width": 1280},
+                       "detect": {"enabled": False, "fps": 5}},
+        "garage": {"streams": [{"url": "rtsp://192.0.2.21/main", "roles": ["snapshot", "timelapse", "restream",
+                                                                         "record"]},
+                               {"url": "rtsp://192.0.2.21/sub", "roles": ["detect"]}]},
+    },
+}
+
+
+def _leaves(value: object, path: tuple = ()) -> list[tuple]:
+    """Every key path to a leaf of ``value`` (dict keys and list indexes)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _replaced(value: object, path: tuple, new: object) -> object:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
+    copy[path[0]] = _replaced(copy[path[0]], path[1:], new)
+    return copy
+
+
+LEAF_PATHS = _leaves(VALID_CONFIG)
+ODD_VALUES = st.one_of(json_values, st.sampled_from(["", "1280px", "-1", "1e999", "nan", "rtsp://", "🙂" * 50,
+                                                      "x" * 5000, None, [], {}]))
+
+
+def _parse_dump(data: object) -> tuple[object, list[str]]:
+    """``parse`` of ``data`` dumped as YAML: (the Config or None, the error lines)."""
+    from bridge.config import ConfigError, parse
+
+    text = yaml.safe_dump(data, allow_unicode=True)
+    try:
+        return parse(text, {}), []
+    except ConfigError as err:
+        return None, err.errors
+
+
+@BOUNDED
+@given(st.sampled_from(LEAF_PATHS), ODD_VALUES)
+def test_a_bad_value_anywhere_in_a_config_is_an_error_naming_its_key_path(path, value):
+    config, errors = _parse_dump(_replaced(VALID_CONFIG, path, value))
+    if config is not None:
+        return  # the value is valid there (e.g. another valid quality)
+    dotted = ".".join(str(p) for p in path)
+    # a problem is reported at the key path of the value, or at one of its parents (a wrong type
+    # of list element) or a sibling it conflicts with (roles of streams): never at an unrelated key
+    prefixes = {".".join(str(p) for p in path[:n]) for n in range(1, len(path) + 1)}
+    assert errors and all(": " in line and len(line) < 2000 for line in errors), errors
+    assert any(line.split(": ", 1)[0].split("[")[0] in prefixes | {dotted} or
+               line.startswith(".".join(str(p) for p in path[:2])) for line in errors), (dotted, errors)
+
+
+CONFIG_KEYS = st.sampled_from(["mqtt", "cameras", "api", "detect", "timelapse", "timelapses", "mediamtx", "usb",
+                               "cluster", "audit", "log_level", "data_dir", "url", "streams", "snapshot", "host",
+                               "port", "x", ""])
+config_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=30) | st.floats(allow_nan=True),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(CONFIG_KEYS | st.text(max_size=6), children,
+                                                                       max_size=5),
+    max_leaves=30)
+
+
+@BOUNDED
+@given(st.dictionaries(CONFIG_KEYS, config_like, max_size=6))
+def test_any_config_shaped_data_gives_a_config_or_error_lines_with_a_key_path(data):
+    _config, errors = _parse_dump(data)
+    assert all(isinstance(line, str) and ": " in line and "\n" not in line.strip() for line in errors), errors
+
+
+YAMLISH = st.text(alphabet="ab: -\n\t[]{}&*!#|>'\"%@`,?0123456789.", max_size=300)
+
+
+@BOUNDED
+@given(st.one_of(YAMLISH, st.text(max_size=300)))
+def test_any_text_as_a_config_file_raises_only_config_errors(text):
+    from bridge.config import ConfigError, parse
+
+    with contextlib.suppress(ConfigError):
+        parse(text, {})

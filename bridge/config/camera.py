@@ -71,7 +71,10 @@ def _camera_url(value: Any) -> str:
     except (OSError, ValueError):  # a name too long, or with a NUL byte: not a file
         is_file = False
     if kind == "file" and not is_file:
-        raise vol.Invalid(f"file {value!r} does not exist ({URL_EXPECTED})")
+        # a mistyped URL such as rtsp:/user:password@host is a "file" too: a path with "@" is
+        # not echoed (the message's "got" part shows it masked); others are shown, cut
+        named = "" if "@" in value else f" {_shown(value)}"
+        raise vol.Invalid(f"no such file{named} ({URL_EXPECTED})")
     return value
 
 

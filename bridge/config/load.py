@@ -100,7 +100,10 @@ def parse(text: str, environ: Mapping[str, str] | None = None, source: str | Non
     """
     environ = os.environ if environ is None else environ
     errors: list[str] = []
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # reads the text: a control character is a ReaderError here
+    except yaml.YAMLError as err:
+        raise ConfigError([yaml_error(err, source)]) from err
     loader.environ = environ
     if source:
         loader.name = source

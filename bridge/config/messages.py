@@ -33,9 +33,19 @@ _GENERIC = re.compile(
 _MAX_VALUE = 60  #: characters of a value shown in a message
 
 
+def _segment(key: Any) -> str:
+    """One key of a path as messages show it: plain when short and printable, else quoted with
+    its control characters escaped and cut, so a key cannot break a message into lines."""
+    text = str(key)
+    if text and text.isprintable() and ": " not in text and len(text) <= _MAX_VALUE:
+        return text
+    return repr(text[:_MAX_VALUE]) + ("..." if len(text) > _MAX_VALUE else "")
+
+
 def join_path(path: Iterable[Any]) -> str:
-    """A voluptuous error path as the dotted key path of messages (``cameras.door.url``)."""
-    return ".".join(str(p) for p in path) or "(top level)"
+    """A voluptuous error path as the dotted key path of messages (``cameras.door.url``); odd
+    keys (empty, control characters, longer than 60 characters) quoted, see :func:`_segment`."""
+    return ".".join(_segment(p) for p in path) or "(top level)"
 
 
 def error_message_of(err: vol.Invalid) -> str:
@@ -228,6 +238,12 @@ def yaml_error(err: Exception, source: str | None) -> str:
     """The line of a YAML syntax error: ``FILE:LINE:COLUMN: invalid YAML: problem (context)``
     (``(yaml) line L, column C: ...`` without a file name); lines and columns from 1."""
     mark = getattr(err, "problem_mark", None)
+    character, position = getattr(err, "character", None), getattr(err, "position", None)
+    if mark is None and isinstance(character, int) and isinstance(position, int):  # yaml's ReaderError
+        return (
+            f"{source or '(yaml)'}: invalid YAML: character #x{character:04x} at offset {position} "
+            "is not allowed (control characters other than tab and newline)"
+        )
     if mark is None:
         return f"{source or '(yaml)'}: invalid YAML: {err}"
     line, column = mark.line + 1, mark.column + 1
