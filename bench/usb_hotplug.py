@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.peers import Mosquitto, MqttRecorder, temp_dir
-from tests.test_usb_discovery import FakeUdev, start_child, stop_child
+from tests.e2e.test_usb_discovery import FakeUdev, start_child, stop_child
 
 TARGET_S = 0.2
 

@@ -3,7 +3,7 @@
 The document is ``bridge/api/openapi.yaml`` (package data), served as JSON with ``info.version``
 set to the bridge's version. Its ``servers`` entry is relative (``/``), so clients resolve the
 paths against wherever they fetched the document from (behind a proxy too).
-``tests/test_openapi.py`` keeps it true to the routes and checks the live API against it.
+``tests/e2e/test_openapi.py`` keeps it true to the routes and checks the live API against it.
 """
 
 from __future__ import annotations
