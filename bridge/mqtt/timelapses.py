@@ -86,7 +86,7 @@ class TimelapseMqtt(Feature):
             self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
         for _name, state in states:
             self._publish_state(state)
-            if state["render"] is not None:
+            if state["render"] is not None and self._owned(state["camera"]):
                 self._link.publish(
                     self._topics.timelapse(state["id"], "render"),
                     json.dumps({"timelapse": state["id"], **state["render"]}),
@@ -94,8 +94,34 @@ class TimelapseMqtt(Feature):
                     qos=1,
                 )
 
+    def _camera_of(self, tl_id: str) -> str | None:
+        for _name, state in self._view.timelapse_states() or ():
+            if state["id"] == tl_id:
+                return str(state["camera"])
+        return None
+
+    def _owned(self, camera: str | None) -> bool:
+        """Cluster mode: whether this bridge runs the timelapse's camera now (its lease valid):
+        only that bridge publishes the timelapse's state, render and image, and acts on its
+        commands (the others follow the shared rows). Always true alone."""
+        may = self._publisher.may_publish
+        return may is None or camera is None or may(camera)
+
+    def _guard(self, camera: str | None) -> Any:
+        may = self._publisher.may_publish
+        return None if may is None or camera is None else (lambda: may(camera))
+
     def _publish_state(self, status: dict[str, Any]) -> None:
-        self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status), retain=True, qos=1)
+        camera = status.get("camera")
+        if not self._owned(camera):
+            return
+        self._link.publish(
+            self._topics.timelapse(status["id"], "state"),
+            json.dumps(status),
+            retain=True,
+            qos=1,
+            guard=self._guard(camera),
+        )
 
     def on_event(self, event: BridgeEvent) -> None:
         """Publish what a timelapse event changes (state, render progress, discovery, image)."""
@@ -108,9 +134,15 @@ class TimelapseMqtt(Feature):
         if type_ == "timelapse.status":
             self._publish_state(data)
         elif type_ == "timelapse.render":
-            self._link.publish(
-                self._topics.timelapse(data["timelapse"], "render"), json.dumps(data), retain=True, qos=1
-            )
+            camera = self._camera_of(data["timelapse"])
+            if self._owned(camera):
+                self._link.publish(
+                    self._topics.timelapse(data["timelapse"], "render"),
+                    json.dumps(data),
+                    retain=True,
+                    qos=1,
+                    guard=self._guard(camera),
+                )
         elif type_ in ("timelapse.added", "timelapse.updated"):
             found = [
                 (name, state) for name, state in self._view.timelapse_states() or () if state["id"] == data["timelapse"]
@@ -123,7 +155,9 @@ class TimelapseMqtt(Feature):
             self._clear(data["timelapse"], data["camera"])
 
     def on_image(self, tl_id: str, jpeg: bytes) -> None:
-        self._link.publish(self._topics.timelapse(tl_id, "image"), jpeg, retain=True)
+        camera = self._camera_of(tl_id)
+        if self._owned(camera):
+            self._link.publish(self._topics.timelapse(tl_id, "image"), jpeg, retain=True, guard=self._guard(camera))
 
     def _clear(self, tl_id: str, camera_id: str) -> None:
         if self._discovery:
@@ -146,7 +180,7 @@ class TimelapseMqtt(Feature):
         tl_id = self._topics.command_timelapse(topic)
         if tl_id is None:
             return False
-        if self._view.timelapse_states() is not None:
+        if self._view.timelapse_states() is not None and self._owned(self._camera_of(tl_id)):
             self._command(tl_id, topic, payload)
         return True
 
