@@ -161,3 +161,72 @@ async def _at_least(dsn: str, count: int) -> list[Any]:
     found = await frames(dsn)
     return found if len(found) >= count else []
 
+
+
+async def test_a_paused_timelapse_stays_paused_on_the_next_owner_and_resumes_there(peers, rtsp, dsn, tmp_path, prefix):
+    broker = peers[0]
+    extra = {"timelapse": {"interval": 1, "min_free_mb": 0, "min_score": 0},
+             "timelapses": {TIMELAPSE: {"camera": CAMERA}}}
+    bridges = [BridgeProcess(tmp_path, name, broker.port, prefix, dsn, rtsp.url, [CAMERA], extra=extra)
+               for name in ("bridge-a", "bridge-b")]
+    state_topic = f"{prefix}/timelapse/{TIMELAPSE}/state"
+
+    async def command(payload: bytes) -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish(f"{prefix}/timelapse/{TIMELAPSE}/set", payload, qos=1)
+
+    async def stored_state() -> str | None:
+        import asyncpg
+
+        with contextlib.suppress(asyncpg.UndefinedTableError):
+            rows = await query(dsn, "SELECT state FROM camera_bridge_timelapses WHERE id = $1", TIMELAPSE)
+            return rows[0]["state"] if rows else None
+        return None
+
+    try:
+        async with recording(broker.port, prefix) as rec:
+            first = await wait_for(lambda: _at_least(dsn, 2), 60, "two frames of the first owner", bridges)
+            leaving = next(b for b in bridges if b.name == first[0]["owner"])
+            staying = next(b for b in bridges if b is not leaving)
+            await command(b"pause")  # on MQTT: the camera's owner acts, the row changes for both
+            await wait_for(lambda: _is(stored_state, "paused"), 20, "the state paused in PostgreSQL", bridges)
+            leaving.signal(signal.SIGTERM)
+            assert leaving.proc.wait(20) == 0
+            taken = time.monotonic()  # the recorder's clock
+            paused_frames = len(await frames(dsn))
+
+            # the next owner runs the camera but keeps the timelapse paused: it says so on MQTT
+            # and captures nothing while its camera delivers frames for a while
+            def camera_frames() -> int:
+                for m in reversed(rec.on(f"{prefix}/{CAMERA}/status", taken)):
+                    if m.payload and b'"owner": "%s"' % staying.name.encode() in m.payload:
+                        import json
+
+                        return int(json.loads(m.payload)["frames"])
+                return -1
+
+            start = await rec.wait(lambda: camera_frames() >= 0 and camera_frames(), 30,
+                                   f"{CAMERA} streaming on {staying.name}")
+            await rec.wait(lambda: any(m.payload and b'"paused"' in m.payload for m in rec.on(state_topic, taken)),
+                           20, f"the timelapse state paused from {staying.name}")
+            await rec.wait(lambda: camera_frames() >= start + 40, 30, "four seconds of frames of the camera")
+            assert len(await frames(dsn)) == paused_frames  # nothing captured while paused
+            assert await stored_state() == "paused"
+
+            # resumed there: frames numbered on from the first owner's
+            await command(b"resume")
+
+            async def resumed() -> list[Any]:
+                found = await frames(dsn)
+                return found if sum(f["owner"] == staying.name for f in found) >= 2 else []
+
+            both = await wait_for(resumed, 30, f"frames of {staying.name} after resume", [staying])
+            assert [f["seq"] for f in both] == list(range(1, len(both) + 1))
+            assert await stored_state() == "running"
+    finally:
+        for bridge in bridges:
+            bridge.stop()
+
+
+async def _is(read: Any, value: str) -> bool:
+    return await read() == value

@@ -62,7 +62,23 @@ class TimelapseMqtt(Feature):
         return {}
 
     def publish_camera(self, cam_id: str) -> None:
-        """Nothing per camera: timelapses are published on their own events."""
+        """Alone, nothing per camera: timelapses are published on their own events. In cluster
+        mode a camera taken over from another bridge: the state (and last render) of its
+        timelapses, now this bridge's to publish."""
+        if self._publisher.may_publish is None:
+            return
+        for _name, state in self._view.timelapse_states() or ():
+            if state["camera"] != cam_id:
+                continue
+            self._publish_state(state)
+            if state["render"] is not None and self._owned(cam_id):
+                self._link.publish(
+                    self._topics.timelapse(state["id"], "render"),
+                    json.dumps({"timelapse": state["id"], **state["render"]}),
+                    retain=True,
+                    qos=1,
+                    guard=self._guard(cam_id),
+                )
 
     def discovery_configs(
         self, cameras: list[CameraConfig] | None = None, with_bridge: bool = True
