@@ -480,7 +480,10 @@ class TimelapseManager(Service):
     def _render_by_schedule(self, rt: Runtime, trigger: str) -> None:
         """Start a render nobody asked for right now (completion, daily). One refused (the disk
         guard holds, a render runs) is kept as ``render_pending`` and retried by housekeeping
-        until it starts; only a timelapse without frames drops it."""
+        until it starts; only a timelapse without frames drops it. In cluster mode only the
+        bridge running the camera renders by schedule (else every bridge would)."""
+        if self.shared and rt.spec.camera not in self.cameras:
+            return
         try:
             self.renderer.start(rt, trigger)
         except TimelapseConflict as err:
