@@ -98,7 +98,8 @@ class Recorder:
                 )
                 current = self.m.cameras.get(rt.spec.camera)
                 if low or current is None:
-                    self.m.set_error(rt, low or f"camera {rt.spec.camera} is not running")
+                    elsewhere = " here (the cluster's bridge running it captures)" if self.m.shared else ""
+                    self.m.set_error(rt, low or f"camera {rt.spec.camera} is not running{elsewhere}")
                     self.m.warn(rt, "paused", "capture paused: %s", rt.error)
                     await asyncio.sleep(min(RETRY, settings.interval))
                     continue
