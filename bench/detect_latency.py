@@ -32,52 +32,55 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.peers import REPO, SHARED, Mosquitto, RtspServer, free_port, make_clip, temp_dir, wait_port
+from bench.harness import bridge_process, quantile, scrape, subscriber
+from tests.peers import SHARED, Mosquitto, RtspServer, make_clip, temp_dir
 
 P50_TARGET, P99_TARGET = 60.0, 200.0  # ms
-READY_TIMEOUT = 30.0
 
 
 def still_clip(out: Path) -> Path:
     if not out.exists():
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(SHARED / "media" / "cat.bmp"),
-                        "-t", "10", "-vf", "scale=1280:720,fps=25", "-c:v", "libx264", "-preset", "veryfast",
-                        "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p", str(out)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-loop",
+                "1",
+                "-i",
+                str(SHARED / "media" / "cat.bmp"),
+                "-t",
+                "10",
+                "-vf",
+                "scale=1280:720,fps=25",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-bf",
+                "0",
+                "-g",
+                "25",
+                "-pix_fmt",
+                "yuv420p",
+                str(out),
+            ],
+            check=True,
+        )
     return out
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The bridge's detection counters (camera ``street``) and inference histogram."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.startswith("camera_bridge_detect_") and s.labels.get("camera") == "street":
-                key = s.name + (f"{{le={s.labels['le']}}}" if "le" in s.labels else "")
-                out[key] = s.value
-    return out
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def histogram_quantile(before: dict[str, float], after: dict[str, float], q: float) -> str:
     """Upper bound of the histogram bucket holding quantile ``q`` of the window's runs."""
     name = "camera_bridge_detect_inference_seconds_bucket"
-    buckets = sorted(((float(k.split("le=")[1].rstrip("}")), after[k] - before.get(k, 0.0))
-                      for k in after if k.startswith(name)), key=lambda b: b[0])
+    buckets = sorted(
+        ((float(k.split("le=")[1].rstrip("}")), after[k] - before.get(k, 0.0)) for k in after if k.startswith(name)),
+        key=lambda b: b[0],
+    )
     total = buckets[-1][1] if buckets else 0
     for bound, count in buckets:
         if total and count >= q * total:
@@ -85,65 +88,41 @@ def histogram_quantile(before: dict[str, float], after: dict[str, float], q: flo
     return "n/a"
 
 
-def phase(name: str, url: str, broker: Mosquitto, work: Path, args: argparse.Namespace, seconds: float,
-          gate: bool = True) -> dict:
-    import paho.mqtt.client as mqtt
-
+def phase(
+    name: str, url: str, broker: Mosquitto, work: Path, args: argparse.Namespace, seconds: float, gate: bool = True
+) -> dict:
     latencies: list[float] = []
     kinds: dict[str, int] = {}
     measuring = threading.Event()
-    subscribed = threading.Event()
     base = f"bench{int(time.time())}"
 
-    def on_message(_c, _u, msg) -> None:
+    def on_message(msg) -> None:
         if not measuring.is_set():
             return
         event = json.loads(msg.payload)
         latencies.append((time.time() - event["frame_time"]) * 1000)
         kinds[event["type"]] = kinds.get(event["type"], 0) + 1
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{name.replace(' ', '')}")
-    client.on_message = on_message
-    client.on_connect = lambda c, *_: c.subscribe(f"{base}/street/events", qos=1)
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    if not subscribed.wait(10):
-        raise RuntimeError("MQTT subscriber did not subscribe")
-    api_port = free_port()
-    config = work / f"{name.replace(' ', '_').replace(',', '')}.yaml"
-    config.write_text(json.dumps({
-        "log_level": "warning", "data_dir": str(work),
+    config = {
+        "log_level": "warning",
+        "data_dir": str(work),
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": base, "discovery": False},
-        "api": {"port": api_port},
         "detect": {"model": str(args.model), "fps": args.fps, "threads": args.threads},
-        "cameras": {"street": {"url": url, "snapshot": {"interval": 10},
-                               "detect": {"enabled": True, "motion": {"gate": gate}}}},
-    }))
-    log = work / f"{config.stem}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "-c", str(config)],
-                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_port(api_port, READY_TIMEOUT)
-            deadline = time.monotonic() + READY_TIMEOUT
-            while not scrape(api_port).get("camera_bridge_detect_frames_total") and time.monotonic() < deadline:
-                time.sleep(0.5)
-            time.sleep(args.warmup)
-            ps = psutil.Process(proc.pid)
-            cpu0, m0, t0 = ps.cpu_times(), scrape(api_port), time.monotonic()
-            measuring.set()
-            time.sleep(seconds)
-            measuring.clear()
-            cpu1, m1, t1 = ps.cpu_times(), scrape(api_port), time.monotonic()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            client.loop_stop()
-            client.disconnect()
+        "cameras": {
+            "street": {"url": url, "snapshot": {"interval": 10}, "detect": {"enabled": True, "motion": {"gate": gate}}}
+        },
+    }
+    with (
+        subscriber(broker.port, [f"{base}/street/events"], on_message, f"bench-{name.replace(' ', '')}"),
+        bridge_process(work, name.replace(" ", "_").replace(",", ""), config) as bridge,
+    ):
+        bridge.wait_metric("street", "camera_bridge_detect_frames_total")
+        time.sleep(args.warmup)
+        cpu0, m0, t0 = bridge.cpu_seconds(), scrape(bridge.port, "street"), time.monotonic()
+        measuring.set()
+        time.sleep(seconds)
+        measuring.clear()
+        cpu1, m1, t1 = bridge.cpu_seconds(), scrape(bridge.port, "street"), time.monotonic()
     window = t1 - t0
 
     def delta(key: str) -> float:
@@ -153,12 +132,13 @@ def phase(name: str, url: str, broker: Mosquitto, work: Path, args: argparse.Nam
     inference_count = delta("camera_bridge_detect_inference_seconds_count")
     return {
         "window_s": round(window, 1),
-        "cpu_cores": round(((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / window, 3),
+        "cpu_cores": round((cpu1 - cpu0) / window, 3),
         "frames_per_s": round(delta("camera_bridge_detect_frames_total") / window, 2),
         "runs_per_min": round(runs / window * 60, 1),
         "skipped_per_min": round(delta("camera_bridge_detect_skipped_frames_total") / window * 60, 1),
         "inference_mean_ms": round(delta("camera_bridge_detect_inference_seconds_sum") / inference_count * 1000, 1)
-        if inference_count else None,
+        if inference_count
+        else None,
         "inference_p50": histogram_quantile(m0, m1, 0.5) if inference_count else "n/a",
         "inference_p99": histogram_quantile(m0, m1, 0.99) if inference_count else "n/a",
         "events": kinds,
@@ -187,9 +167,11 @@ def main() -> int:
     broker.start()
     results = {}
     try:
-        for name, clip, seconds, gate in (("pedestrians", walkers, args.seconds, True),
-                                          ("static, gated", still, args.static_seconds, True),
-                                          ("static, ungated", still, args.static_seconds, False)):
+        for name, clip, seconds, gate in (
+            ("pedestrians", walkers, args.seconds, True),
+            ("static, gated", still, args.static_seconds, True),
+            ("static, ungated", still, args.static_seconds, False),
+        ):
             server = RtspServer(clip)
             server.start()
             try:
@@ -202,11 +184,13 @@ def main() -> int:
     keys = list(next(iter(results.values())))
     print(f"\n{'':22}" + "".join(f"{n:>20}" for n in results))
     for key in keys:
-        print(f"{key:22}" + "".join(f"{str(r[key]):>20}" for r in results.values()))
+        print(f"{key:22}" + "".join(f"{r[key]!s:>20}" for r in results.values()))
     walk, gated = results["pedestrians"], results["static, gated"]
     checks = {
-        f"latency p50 <= {P50_TARGET:g} ms": walk["latency_p50_ms"] is not None and walk["latency_p50_ms"] <= P50_TARGET,
-        f"latency p99 <= {P99_TARGET:g} ms": walk["latency_p99_ms"] is not None and walk["latency_p99_ms"] <= P99_TARGET,
+        f"latency p50 <= {P50_TARGET:g} ms": walk["latency_p50_ms"] is not None
+        and walk["latency_p50_ms"] <= P50_TARGET,
+        f"latency p99 <= {P99_TARGET:g} ms": walk["latency_p99_ms"] is not None
+        and walk["latency_p99_ms"] <= P99_TARGET,
         "static scene, gated: no detector run": gated["runs_per_min"] == 0,
     }
     print()

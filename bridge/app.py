@@ -21,6 +21,7 @@ from .cameras import CameraSet
 from .config import CameraConfig, Config, MqttConfig, camera_from_data
 from .config.diff import ConfigDiff
 from .config.history import ConfigHistory
+from .core.audit import AuditFile
 from .core.events import ConfigReloaded, EventBus, TimelapseEvent, TimelapseImage
 from .mqtt.camera_switch import CameraSwitchMqtt
 from .mqtt.publisher import MqttPublisher
@@ -87,6 +88,7 @@ class Bridge:
         self._stack = AsyncExitStack()
         self._api_stack = AsyncExitStack()  # its own: a reload rebinds the API alone
         self._api_restart: asyncio.Task[None] | None = None
+        self.audit_file = AuditFile()  #: ``audit.file`` (bridge/core/audit.py)
 
     def _make_publisher(self, config: Config) -> MqttPublisher:
         """The MQTT publisher and its features for ``config`` (at start, and again when a reload
@@ -160,6 +162,7 @@ class Bridge:
     async def __aenter__(self) -> Self:
         config, parts = self.config, self.parts
         try:
+            self.audit_file.apply(config.audit)  # first: every command is audited
             path = config.state_dir / "bridge.db"  # first: cameras start with their saved switches
             parts.store = store = await asyncio.to_thread(Store, path)  # closed after the cameras stopped
             self.camera_set.router = self._route  # MediaMTX's restream, when it runs
@@ -217,6 +220,7 @@ class Bridge:
             finally:
                 if self.parts.store is not None:
                     self.parts.store.close()
+                self.audit_file.close()
 
     async def _leave(self, name: str) -> None:
         """Leave the current ``publisher`` or part ``name`` (``mediamtx``, ``usb``,
@@ -317,6 +321,11 @@ class Bridge:
                 rebuild_mqtt = rebuild_mqtt or new.mediamtx.enabled != old.mediamtx.enabled
             elif section == "usb":  # so does the USB feature
                 rebuild_mqtt = rebuild_mqtt or (new.usb.discovery == "off") != (old.usb.discovery == "off")
+            elif section == "audit":
+                try:
+                    self.audit_file.apply(new.audit)
+                except OSError as err:  # the file checked at validation went away meanwhile
+                    _LOGGER.error("audit: cannot open %s: %s; keeping the previous audit file", new.audit.file, err)
             elif section not in ("detect", "timelapse", "timelapses"):
                 # detect: YAML cameras carry their merged options (changed above); new API cameras take it
                 restart.append(section)  # cluster, data_dir, encoder_threads, log_format
@@ -499,7 +508,8 @@ async def run(
 ) -> None:
     """Run the bridge until ``stop`` is set, talking to systemd (READY, WATCHDOG, STOPPING,
     RELOADING). ``path``/``text``: the configuration file and the text it was read from, for
-    hot reload; each time ``hangup`` is set (SIGHUP) the file is reloaded."""
+    hot reload; each time ``hangup`` is set (SIGHUP) the API's TLS certificate and the file are
+    reloaded."""
     async with Bridge(config, config_path=path, config_text=text) as bridge:
         systemd.notify("READY=1", f"STATUS=running {len(config.cameras)} camera(s)")
         interval = systemd.watchdog_interval()
@@ -516,6 +526,8 @@ async def run(
                     waiting.cancel()
             if hangup is not None and hangup.is_set() and not stop.is_set():
                 hangup.clear()
+                if bridge.api is not None:  # a renewed certificate, with or without a file change
+                    await bridge.api.reload_certificates("SIGHUP")
                 if bridge.reloader is None:
                     _LOGGER.warning("SIGHUP: the bridge runs without a configuration file: nothing to reload")
                     continue

@@ -33,6 +33,8 @@ FIRST_FPS_WINDOW = 1.0
 READER_EXIT_WAIT = 2.0  #: seconds a stopping connection waits for its reader thread
 PROBE_INTERVAL = 1.0  #: seconds between reachability probes while backing off
 PROBE_TIMEOUT = 1.0  #: seconds a reachability probe may take
+#: seconds an event snapshot waits, at most, for the snapshot stream's next keyframe
+KEYFRAME_WAIT_MAX = 2.0
 
 
 async def probe(cam: CameraConfig) -> bool | None:
@@ -153,8 +155,10 @@ class Camera(Service):
         #: the config the current connection opened (``stream_config`` unless a router changed it)
         self.reading: CameraConfig = self.stream_config
         self._switch: asyncio.Event | None = None
-        #: the stream's recent keyframes, compressed (event snapshots)
-        self.keyframes = KeyframeRing(config.event_snapshot.keyframes)
+        #: the stream's recent keyframes, compressed (event snapshots), once a consumer asked
+        #: for them (:meth:`keep_keyframes`: only the ``snapshot`` stream of a camera detecting
+        #: on another stream has one)
+        self.keyframes: KeyframeRing | None = None
         #: the stream's recent packets (event clips), once a consumer asked for them
         self.packets: PacketRing | None = None
 
@@ -202,23 +206,48 @@ class Camera(Service):
             self.packets = PacketRing(seconds, max_bytes)
         return self.packets
 
+    def keep_keyframes(self) -> KeyframeRing | None:
+        """The keyframe ring of the ``snapshot`` stream (event snapshots), created on the first
+        call and filled from the next connection on: ``event_snapshot.keyframes`` keyframes, at
+        most an eighth of ``event_snapshot.max_memory_mb``. None when the snapshot stream is the
+        detect stream (a one-stream camera): the detection frame is then that stream's own
+        full-size picture and no ring is kept."""
+        target = self.stream_for("snapshot")
+        if target is self.stream_for("detect"):
+            return None
+        if target.keyframes is None:
+            max_bytes, _clip_ring, _clip = self.config.event_snapshot.ring_budget()
+            target.keyframes = KeyframeRing(self.config.event_snapshot.keyframes, max_bytes)
+        return target.keyframes
+
     @property
-    def snapshot_ring(self) -> KeyframeRing:
-        """The keyframe ring of the stream with the ``snapshot`` role (the camera's one stream
-        unless it has several)."""
+    def snapshot_ring(self) -> KeyframeRing | None:
+        """The keyframe ring of the stream with the ``snapshot`` role, None until
+        :meth:`keep_keyframes` made it (never on a one-stream camera)."""
         return self.stream_for("snapshot").keyframes
 
     def snapshot_picture(self, detect_frame: Frame) -> Frame:
         """The snapshot stream's picture nearest in time to ``detect_frame`` (a detection frame
         of this camera): a keyframe from :attr:`snapshot_ring` decoded on demand at that stream's
-        full size, or ``detect_frame`` itself when it is nearer (on a camera whose snapshot and
-        detect streams are one, the detection frame is that stream's own full-size picture)."""
+        full size, or ``detect_frame`` itself when there is no ring (on a camera whose snapshot
+        and detect streams are one, the detection frame is that stream's own full-size picture)
+        or it is still empty. When the newest keyframe is older than the detection frame, waits
+        for the next one as long as it could still be nearer (``gap`` seconds after the detection
+        frame, at most ``KEYFRAME_WAIT_MAX``): the picture is at most half a GOP away from the
+        moment detected, for up to half a GOP more latency. Blocking (the detection thread)."""
         ring = self.snapshot_ring
-        if ring is self.stream_for("detect").keyframes:
+        if ring is None or self.stream_for("snapshot") is self.stream_for("detect"):
             return detect_frame  # the detect stream is the snapshot stream: exact and full size
-        picture = ring.nearest(detect_frame.time)
+        when = detect_frame.time
+        picture = ring.nearest(when)
         if picture is None:
             return detect_frame
+        gap = when - picture.time
+        if gap > 0:  # the newest keyframe is older than the detection: the next may be nearer
+            wait = min(gap, KEYFRAME_WAIT_MAX) - (time.time() - when)
+            later = ring.next_after(picture.time, wait) if wait > 0 else None
+            if later is not None and abs(later.time - when) < gap:
+                picture = later
         picture.mask = self.mask
         return picture
 
@@ -460,7 +489,8 @@ class _Sink:
 
     def opened(self, info: StreamInfo) -> None:
         self._cam._on_opened(info)
-        self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
+        if self._cam.keyframes is not None:
+            self._cam.keyframes.opened(Codec(info.codec, info.extradata, info.width, info.height))
         packets = self._cam.packets
         if packets is not None:
             template = None
@@ -473,7 +503,7 @@ class _Sink:
 
     def compressed(self, item: Compressed) -> None:
         cam = self._cam
-        if item.keyframe:
+        if item.keyframe and cam.keyframes is not None:
             cam.keyframes.add(item)
         if cam.packets is not None:
             cam.packets.add(item)

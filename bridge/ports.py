@@ -164,8 +164,6 @@ class LiveView:
         return (worker.crops if crop else worker.snapshots).get(label)
 
     def event(self, event_id: str) -> dict[str, Any]:
-        from .detect.clips import find_clip
-
         for cam_id, worker in self._parts.cameras.detectors.items():
             payload = worker.recent_events.get(event_id)
             if payload is not None:
@@ -178,8 +176,7 @@ class LiveView:
                     ),
                     "clip_url": payload.get("clip_url"),
                 }
-        root = self._parts.cameras.clip_root
-        path = find_clip(root, event_id) if root is not None else None
+        path = self._find_clip(event_id)
         if path is None:
             raise NotFound(f"no event {event_id}")
         return {
@@ -197,11 +194,50 @@ class LiveView:
                 return picture.jpeg
         raise NotFound(f"no snapshot of event {event_id}")
 
-    def event_clip(self, event_id: str) -> Path:
-        from .detect.clips import find_clip
+    async def event_clips(self, cam_id: str) -> list[dict[str, Any]]:
+        from .detect.clips import list_clips
+        from .status import iso_utc
 
+        self._camera(cam_id)
+        worker = self._parts.cameras.detectors.get(cam_id)
+        recorder = worker.clip_recorder if worker is not None else None
         root = self._parts.cameras.clip_root
-        path = find_clip(root, event_id) if root is not None else None
+        directory = recorder.dir if recorder is not None else root / cam_id if root is not None else None
+        clips = await asyncio.to_thread(list_clips, directory) if directory is not None else []
+        out = []
+        for event_id, size, written in clips:
+            payload = worker.recent_events.get(event_id) if worker is not None else None
+            pictured = worker is not None and event_id in worker.event_pictures
+            out.append(
+                {
+                    "id": event_id,
+                    "camera": cam_id,
+                    "started_at": iso_utc(int(event_id.split("-", 1)[0]) / 1000),
+                    "ended_at": iso_utc(written),
+                    "size": size,
+                    "url": f"/api/events/{event_id}/clip.mp4",
+                    "snapshot_url": f"/api/events/{event_id}/snapshot.jpg" if pictured else None,
+                    "label": payload.get("label") if payload is not None else None,
+                }
+            )
+        return out
+
+    def _find_clip(self, event_id: str) -> Path | None:
+        """The clip file of ``event_id``: in a running camera's clips directory (its own
+        ``detect.clips.dir`` included), else under the default root (cameras gone). Blocking."""
+        from .detect.clips import EVENT_ID, find_clip
+
+        if not EVENT_ID.match(event_id):
+            return None
+        for worker in list(self._parts.cameras.detectors.values()):
+            recorder = worker.clip_recorder
+            if recorder is not None and (recorder.dir / f"{event_id}.mp4").is_file():
+                return recorder.dir / f"{event_id}.mp4"
+        root = self._parts.cameras.clip_root
+        return find_clip(root, event_id) if root is not None else None
+
+    def event_clip(self, event_id: str) -> Path:
+        path = self._find_clip(event_id)
         if path is None:
             raise NotFound(f"no clip of event {event_id}")
         return path
@@ -312,13 +348,14 @@ class LiveView:
     def snapshot_counters(self) -> dict[str, tuple[int, int]]:
         return {cam_id: (w.count, w.total_bytes) for cam_id, w in list(self._parts.cameras.snapshots.items())}
 
-    def ring_bytes(self) -> dict[str, tuple[int, int]]:
+    def ring_bytes(self) -> dict[str, tuple[int, int, int]]:
         out = {}
         for cam_id, camera in list(self._parts.cameras.cameras.items()):
             streams = camera.streams  # every stream's rings (one per stream)
             out[cam_id] = (
-                sum(s.keyframes.bytes for s in streams),
+                sum(s.keyframes.bytes for s in streams if s.keyframes is not None),
                 sum(s.packets.bytes + s.packets.recording_bytes for s in streams if s.packets is not None),
+                camera.config.event_snapshot.max_memory_mb * 1024 * 1024,
             )
         return out
 

@@ -22,6 +22,7 @@ from typing import Any
 from .config import Config, ConfigError, parse
 from .config.diff import ConfigDiff, diff
 from .config.history import ConfigHistory
+from .core import audit
 from .faults import WarnOnce
 from .service import Service
 
@@ -136,8 +137,30 @@ class Reloader(Service):
         """Read (or take ``text``), validate and apply the configuration; one at a time.
 
         Never raises for a bad file: the result carries its errors. Raises what ``apply``
-        raises (a part failing to restart), after logging it.
+        raises (a part failing to restart), after logging it. A reload of the bridge's own
+        (``SIGHUP``, ``file change``) is one audit line (``bridge.core.audit``); the API audits
+        the reloads asked through it.
         """
+        try:
+            result = await self._reload(source, text)
+        except BaseException as err:
+            if source in audit.RELOAD_WHO:
+                audit.record(
+                    "reload",
+                    audit.RELOAD_WHO[source],
+                    None,
+                    "bridge.reload",
+                    None,
+                    "failed",
+                    source=source,
+                    error=audit.result_of(err),
+                )
+            raise
+        if source in audit.RELOAD_WHO and (source != "file change" or result.applied or result.errors):
+            audit.reload(source, result.as_data())  # (a file saved without a change is not a reload)
+        return result
+
+    async def _reload(self, source: str, text: str | None) -> ReloadResult:
         async with self._lock:
             if text is None:
                 try:

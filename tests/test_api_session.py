@@ -195,3 +195,30 @@ def test_every_file_of_the_page_ships_in_the_package():
                    and fnmatch.fnmatchcase(posixpath.basename(name), posixpath.basename(g)) for g in globs)
 
     assert [f for f in files if not shipped(f)] == []
+
+
+def test_with_mediamtx_the_page_may_frame_its_players_and_nothing_else():
+    """The page's CSP lets it frame MediaMTX's WebRTC and HLS players: their configured origins,
+    and for loopback ones the same port on the host the page was opened with (the page shows
+    them from there); no frames without MediaMTX."""
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from bridge.api import web as web_page
+    from bridge.api.keys import VIEW
+    from bridge.config.mediamtx import MediamtxConfig
+
+    def origins(media: MediamtxConfig, host: str) -> list[str]:
+        app = web.Application()
+        app[VIEW] = SimpleNamespace(config=SimpleNamespace(mediamtx=media))
+        return web_page.player_origins(make_mocked_request("GET", "/", headers={"Host": host}, app=app))
+
+    local = MediamtxConfig(enabled=True)  # http://127.0.0.1:8889 and :8888
+    assert origins(local, "127.0.0.1:8765") == ["http://127.0.0.1:8889", "http://127.0.0.1:8888"]
+    assert origins(local, "bridge.lan:8765") == ["http://127.0.0.1:8889", "http://bridge.lan:8889",
+                                                 "http://127.0.0.1:8888", "http://bridge.lan:8888"]
+    lan = MediamtxConfig(enabled=True, webrtc_url="https://media.lan:8889", hls_url="http://viewer:pw@[fd00::2]:8888")
+    assert origins(lan, "bridge.lan:8765") == ["https://media.lan:8889", "http://[fd00::2]:8888"]
+    assert origins(MediamtxConfig(enabled=False), "bridge.lan") == []

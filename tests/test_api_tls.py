@@ -14,13 +14,15 @@ import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from bridge.api import tls as api_tls
+from bridge.app import run
 from bridge.errors import ConfigError
 
 from .conftest import make_config, running
+from .peers import free_port
 from .test_api_rpc import KEY_CONFIG, KEYS
 
 
@@ -138,6 +140,10 @@ def test_weak_or_broken_tls_settings_are_refused_with_the_key_path(broker, prefi
     refused({**base, "key": pki["other_key"]}, "api.tls.key")
     refused({**base, "client_roles": {"ha": "viewer"}}, "api.tls.client_roles")
     refused({**base, "client_ca": pki["ca"], "client_roles": {"ha": "root"}}, "api.tls.client_roles")
+    weak_key = rsa.generate_private_key(65537, 1024)  # under security level 2
+    weak = _write(tmp_path / "weak", _cert("bridge", weak_key, "bridge", weak_key, server=True), weak_key)
+    refused({"cert": weak[0], "key": weak[1]}, "api.tls.key: cannot load the certificate")
+    refused({"cert": weak[0], "key": weak[1]}, "weak")
     assert make_config(broker.port, prefix, {}, api={"tls": base}).api.tls.min_version == "1.2"
 
 
@@ -166,3 +172,55 @@ async def test_a_changed_certificate_file_is_served_without_a_restart(broker, pr
             assert asyncio.get_running_loop().time() < deadline, "the new certificate was not served"
             await asyncio.sleep(0.2)
         assert await asyncio.to_thread(served_serial) == new_cert.serial_number
+
+
+async def test_sighup_serves_a_renewed_certificate_without_a_restart(broker, prefix, pki, tmp_path, monkeypatch,
+                                                                     caplog):
+    """SIGHUP (``run``'s hangup, as the signal handler sets it) loads the files again at once,
+    also when the file watch would not see the change yet; a broken pair keeps the old one."""
+    monkeypatch.setattr(api_tls, "RELOAD_CHECK", 3600)  # only SIGHUP can reload here
+    cert, key = tmp_path / "live.crt", tmp_path / "live.key"
+    cert.write_bytes(Path(pki["cert"]).read_bytes())
+    key.write_bytes(Path(pki["key"]).read_bytes())
+    port = free_port()
+    config = make_config(broker.port, prefix, {}, api={"port": port, "tls": {"cert": str(cert), "key": str(key)}})
+    stop, hangup = asyncio.Event(), asyncio.Event()
+    runner = asyncio.create_task(run(config, stop, hangup=hangup))
+
+    def served_serial() -> int:
+        pem = ssl.get_server_certificate(("127.0.0.1", port))
+        return x509.load_pem_x509_certificate(pem.encode()).serial_number
+
+    async def serial_after(check) -> int:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                found = await asyncio.to_thread(served_serial)
+                if check(found):
+                    return found
+            except OSError:  # not listening yet
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "not served in time"
+            await asyncio.sleep(0.1)
+
+    try:
+        first = await serial_after(lambda s: True)
+        ca_key = serialization.load_pem_private_key(Path(pki["key"]).read_bytes(), None)
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        new_cert = _cert("bridge", ca_key, "test ca", new_key, server=True)
+        key.write_bytes(new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        cert.write_bytes(new_cert.public_bytes(serialization.Encoding.PEM))
+        assert await asyncio.to_thread(served_serial) == first  # no watch, no SIGHUP: the old one
+        hangup.set()
+        assert await serial_after(lambda s: s != first) == new_cert.serial_number
+        key.write_bytes(Path(pki["other_key"]).read_bytes())  # a key not matching the certificate
+        hangup.set()
+        deadline = asyncio.get_running_loop().time() + 30
+        while "does not load (SIGHUP" not in caplog.text:
+            assert asyncio.get_running_loop().time() < deadline, "the broken pair was not noticed"
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(served_serial) == new_cert.serial_number
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 60)

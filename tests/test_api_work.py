@@ -86,6 +86,34 @@ async def test_downscaling_is_bounded_and_the_loop_keeps_serving(broker, rtsp, p
         assert status == 200 and work.IMAGES.busy == 0
 
 
+async def test_viewers_of_the_same_picture_share_one_downscale(broker, rtsp, prefix, monkeypatch):
+    """Every viewer of a grid asks for the same snapshot at the same width: one job makes it,
+    however many ask at once (more than the pool's limit), and none is refused busy."""
+    monkeypatch.setattr(work, "IMAGES", work.Pool("api-images", workers=1, limit=2))
+    real, made = cameras.downscale, []
+
+    def slow(jpeg, width, quality):
+        made.append(width)
+        time.sleep(0.3)
+        return real(jpeg, width, quality)
+
+    monkeypatch.setattr(cameras, "downscale", slow)
+    config = make_config(broker.port, prefix, {"cam": {"url": rtsp.url, "snapshot": {"interval": 60}}},
+                         api={"rate_limit": {"rate": 1000, "burst": 1000}})
+    async with running(config) as bridge, aiohttp.ClientSession(base_url(bridge)) as http:
+        await wait_for_snapshot(bridge, "cam")
+
+        async def get():
+            async with http.get("/api/cameras/cam/snapshot.jpg?width=320") as resp:
+                return resp.status, await resp.read()
+
+        results = await asyncio.gather(*(get() for _ in range(6)))
+        assert [status for status, _ in results] == [200] * 6
+        assert len({body for _, body in results}) == 1 and made == [320]
+        assert cv2.imdecode(np.frombuffer(results[0][1], np.uint8), cv2.IMREAD_COLOR).shape[1] == 320
+        assert (await get())[0] == 200 and made == [320]  # asked again: made once
+
+
 def test_picture_size_of_a_header_full_of_fill_bytes_is_bounded():
     data = b"\xff\xd8" + b"\xff" * (1024 * 1024)
     start = time.perf_counter()

@@ -58,6 +58,7 @@ SECTIONS: dict[str, str] = {
     "RECORD_OPTIONS": "mediamtx.record.",
     "USB_OPTIONS": "usb.",
     "CLUSTER_OPTIONS": "cluster.",
+    "AUDIT_OPTIONS": "audit.",
     # bridge/config/timelapse.py
     "SETTINGS_OPTIONS": "timelapse.",
     "GLOBAL_OPTIONS": "timelapse.",

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import ConfigError, camera_from_data
+from bridge.core.errors import NotFound
 from bridge.config.detect import ClipsConfig
 from bridge.detect import clips
 
@@ -79,7 +81,19 @@ async def test_event_clip_is_a_stream_copy_from_a_keyframe_and_its_urls_answer(b
         async with http.get("/api/events/..%2Fx/clip.mp4") as resp:
             assert resp.status in (400, 404)
         metrics = await (await http.get("/metrics")).text()
+        async with http.get("/api/cameras/street/clips") as resp:
+            assert resp.status == 200
+            listed = (await resp.json())["clips"]
+        async with http.get("/api/cameras/nope/clips") as resp:
+            assert resp.status == 404
     assert info["camera"] == "street" and info["clip_url"] == end["clip_url"]
+    # every ended event's clip is listed (overlapping events share one file under their ids)
+    by_id = {c["id"]: c for c in listed}
+    assert {e["id"] for e in ends} <= set(by_id), (ends, listed)
+    entry = by_id[end["id"]]
+    assert entry["url"] == end["clip_url"] and entry["label"] == "person" and entry["size"] == len(body)
+    assert entry["started_at"] < entry["ended_at"]
+    assert [c["ended_at"] for c in listed] == sorted((c["ended_at"] for c in listed), reverse=True)
     assert body[4:8] == b"ftyp"
     path = tmp_path / "clips" / "street" / f"{end['id']}.mp4"
     assert path.read_bytes() == body
@@ -89,7 +103,11 @@ async def test_event_clip_is_a_stream_copy_from_a_keyframe_and_its_urls_answer(b
     first = next(e for e in news if e["id"] == end["id"])
     expected = pre + (end["end_time"] - first["frame_time"]) + post
     assert -0.5 <= duration - expected <= GOP + 0.5, f"clip {duration:.2f} s, expected {expected:.2f} s + < 1 GOP"
-    assert 'camera_bridge_clip_ring_bytes{camera="street"}' in metrics
+    samples = {s.name: s.value for family in text_string_to_metric_families(metrics) for s in family.samples
+               if s.labels.get("camera") == "street"}
+    assert samples["camera_bridge_clip_ring_bytes"] > 0
+    assert samples["camera_bridge_keyframe_ring_bytes"] == 0  # one stream: the detection frame is the picture
+    assert samples["camera_bridge_ring_max_bytes"] == 256 * 1024 * 1024  # event_snapshot.max_memory_mb
 
 
 def test_clips_on_a_masked_camera_need_allow_unmasked():
@@ -127,3 +145,35 @@ async def test_disk_guard_skips_the_clip_and_the_end_event_goes_out_without_a_cl
     await recorder._write(Recording([], None, 1), ["1764312687243-7"], [end])
     assert emitted == [[end]] and "clip_url" not in end
     assert recorder.skipped == 1 and not list(tmp_path.rglob("*.mp4"))
+
+
+async def test_clips_are_listed_and_found_in_a_cameras_own_clips_dir(tmp_path):
+    from types import SimpleNamespace
+
+    from bridge.config import parse
+    from bridge.core.events import EventBus
+    from bridge.ports import LiveView, Parts
+
+    own = tmp_path / "nas" / "street"  # detect.clips.dir: /nas -> /nas/street
+    own.mkdir(parents=True)
+    for name, mtime in (("1764312687243-7.mp4", 1000), ("1764312699000-9.mp4", 2000),
+                        (".1764312700000-1.mp4.ab12.tmp.mp4", 3000), ("notes.txt", 4000)):
+        (own / name).write_bytes(b"\0" * 100)
+        os.utime(own / name, (mtime, mtime))
+    recorder = SimpleNamespace(dir=own)
+    worker = SimpleNamespace(clip_recorder=recorder, event_pictures={"1764312699000-9": object()},
+                             recent_events={"1764312699000-9": {"label": "person", "clip_url": "x"}})
+    cfg = parse(json.dumps({"mqtt": {"host": "h"}, "cameras": {"street": {"url": "rtsp://cam/x"}}}))
+    cameras = SimpleNamespace(cameras={"street": object()}, detectors={"street": worker},
+                              clip_root=tmp_path / "data" / "clips")
+    view = LiveView(Parts(cfg, EventBus(), cameras))  # type: ignore[arg-type]
+    listed = await view.event_clips("street")
+    assert [(c["id"], c["label"], c["snapshot_url"] is not None) for c in listed] == [
+        ("1764312699000-9", "person", True), ("1764312687243-7", None, False)]  # newest first, no temp file
+    assert listed[1]["started_at"] == "2025-11-28T06:51:27.243+00:00" and listed[1]["size"] == 100
+    assert view.event_clip("1764312687243-7") == own / "1764312687243-7.mp4"  # its URL answers
+    assert view.event("1764312687243-7")["clip_url"] == "/api/events/1764312687243-7/clip.mp4"
+    with pytest.raises(NotFound):
+        view.event_clip("1764312700000-1")
+    with pytest.raises(NotFound):
+        await view.event_clips("porch")

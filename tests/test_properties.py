@@ -4,12 +4,14 @@ adversarial inputs, each example under a time bound (hypothesis' ``deadline``)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import math
 import re
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bridge.api import rpc, wire
@@ -136,3 +138,80 @@ def test_malformed_request_reasons_are_one_printable_line(message):
 
     reason = _reason(BadHttpMessage(message))
     assert "\n" not in reason and reason.isprintable() and len(reason) < 120
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+_PUBLISHER: list = []
+
+
+def _mqtt_publisher():
+    """One publisher with the camera switch over a fake view and control (made once: the calls
+    and runs are emptied for each example)."""
+    if _PUBLISHER:
+        pub, control, runs = _PUBLISHER[0]
+        control.calls.clear()
+        runs.clear()
+        return pub, control, runs
+    from bridge.core.events import EventBus
+    from bridge.mqtt.camera_switch import CameraSwitchMqtt
+    from bridge.mqtt.publisher import MqttPublisher
+
+    from .unit.fakes import FakeControl, FakeView, make_config
+
+    config = make_config({"porch": {"url": "rtsp://192.0.2.10/stream"}})
+    view = FakeView(config)
+    view.detections["porch"] = {"camera": "porch", "enabled": True}
+    control = FakeControl(view)
+    pub = MqttPublisher(config.mqtt, view, bus=EventBus(), control=control)
+    runs: list = []
+    pub.add_feature(CameraSwitchMqtt(view, control, pub.link, pub.topics, lambda coro, name: runs.append(coro)))
+    _PUBLISHER.append((pub, control, runs))
+    return pub, control, runs
+
+
+LEAVES = st.sampled_from(["snapshot/set", "detect/set", "enabled/set", "record/set", "set", "status"])
+CAMERAS = st.one_of(st.sampled_from(["porch", "garage", "", "a/b"]), st.text(max_size=300))
+
+
+#: the first example also builds the publisher (imports, once): a looser bound than BOUNDED's
+MQTT_BOUNDED = settings(max_examples=300, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow])
+
+
+@MQTT_BOUNDED
+@given(CAMERAS, LEAVES, st.one_of(st.sampled_from([b"ON", b"off", b"", b"start"]), st.binary(max_size=5000)))
+def test_mqtt_commands_never_raise_and_each_is_at_most_one_call_and_one_short_audit_line(camera, leaf, payload):
+    import aiomqtt
+
+    topic = f"unit/{camera}/{leaf}"
+    try:
+        message = aiomqtt.Message(topic, payload, qos=0, retain=False, mid=1, properties=None)
+    except ValueError:  # a topic no broker delivers (wildcards)
+        assume(False)
+    pub, control, runs = _mqtt_publisher()
+    lines = _Lines()
+    audit_log = logging.getLogger("bridge.audit")
+    audit_log.addHandler(lines)
+    level, audit_log.level = audit_log.level, logging.INFO
+    try:
+        pub._on_message(message)
+        for coro in runs:  # a switch runs as a task in the publisher: here at once
+            with contextlib.suppress(StopIteration):
+                coro.send(None)  # the fake control does not wait: the coroutine ends at once
+    finally:
+        audit_log.removeHandler(lines)
+        audit_log.level = level
+    assert len(control.calls) <= 1
+    assert len(lines.lines) <= 1 and all("\n" not in line and len(line) < 1000 for line in lines.lines)
+    for line in lines.lines:
+        entry = json.loads(line.removeprefix("audit "))
+        assert entry["via"] == "mqtt" and entry["value"] in (None, "ON", "OFF")
+    if control.calls:
+        assert len(lines.lines) == 1 and json.loads(lines.lines[0].removeprefix("audit "))["result"] == "ok"

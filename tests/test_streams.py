@@ -61,6 +61,7 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
             s for s in (json.loads(m.payload) for m in rec.on(f"{base}/status"))
             if s["state"] == "streaming" and all(x["fps"] for x in s["streams"])], 10, "both streams measured")
         main_decoded = bridge.cameras["street"].streams[0].status
+        rings = [s.keyframes for s in bridge.cameras["street"].streams]
         sub = bridge.cameras["street"].streams[1]._status
 
         stopped_at = time.monotonic()
@@ -77,6 +78,8 @@ async def test_detection_on_the_sub_stream_snapshots_from_the_main(broker, main_
     assert decode(snap.payload).shape == (1080, 1920, 3)  # snapshots: the main stream
     # the event's picture: the main stream's keyframe nearest the sub stream's detection frame
     assert decode(best[0].payload).shape == (1080, 1920, 3)
+    # the main (snapshot) stream keeps its keyframes for event snapshots, the sub stream none
+    assert rings[0] is not None and 0 < len(rings[0]) <= 10 and rings[1] is None
     streams = status[-1]["streams"]
     assert [(s["width"], s["height"], s["codec"], s["state"]) for s in streams] == [
         (1920, 1080, "h264", "streaming"), (640, 360, "h264", "streaming")]
@@ -145,3 +148,25 @@ async def test_api_adds_a_camera_with_two_streams_and_a_url_patch_replaces_them(
         body = await resp.json()
         assert resp.status == 200, body
         assert body["url"] == rtsp.url and len(body["streams"]) == 1 and len(bridge.cameras["porch"].streams) == 1
+
+
+async def test_timelapse_frames_come_from_the_timelapse_stream(broker, prefix):
+    small, large = "lavfi:testsrc2=size=320x240:rate=5", "lavfi:testsrc2=size=640x360:rate=5"
+    config = make_config(broker.port, prefix, {"cam": {
+        "streams": [{"url": small, "roles": ["snapshot", "detect", "restream", "record"]},
+                    {"url": large, "roles": ["timelapse"]}],
+        "snapshot": {"interval": 0}}},
+        sections={"timelapse": {"min_free_mb": 1}, "timelapses": {"tl": {"camera": "cam", "interval": 1}}})
+    async with recording(broker.port, prefix) as rec, running(config) as bridge, aiohttp.ClientSession(
+            f"http://127.0.0.1:{bridge.api.port}") as http:
+        snap = await rec.next_on(f"{prefix}/cam/snapshot", 0, timeout=30)
+        rt = bridge.timelapses.get("tl")
+        await rec.wait(lambda: rt.frames >= 2, 30, "two timelapse frames")
+        async with http.get("/api/timelapses/tl/frames") as resp:
+            frames = (await resp.json())["frames"]
+        async with http.get(frames[-1]["url"]) as resp:
+            jpeg = await resp.read()
+    assert decode(snap.payload).shape == (240, 320, 3)  # snapshots: the snapshot stream
+    # timelapse frames: the timelapse stream's size, not the first (snapshot) stream's
+    assert {(f["width"], f["height"]) for f in frames} == {(640, 360)}
+    assert decode(jpeg).shape == (360, 640, 3)

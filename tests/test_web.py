@@ -9,6 +9,7 @@ its cookies are its own). Screenshots of each page go to the test's output direc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -25,7 +26,8 @@ import pytest_asyncio
 from bridge.api import auth
 
 from .conftest import make_config, running
-from .peers import REPO, SHARED, RtspServer
+from .fake_mediamtx import FakeMediamtx
+from .peers import REPO, SHARED, RtspServer, free_port
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -53,6 +55,8 @@ class Site:
     flaky: RtspServer
     rtsp_url: str
     shots: Path
+    mediamtx: FakeMediamtx
+    players: str  #: base URL of the fake MediaMTX player pages
     requests: list[str] = field(default_factory=list)
     responses: list[tuple[str, int]] = field(default_factory=list)
 
@@ -60,10 +64,7 @@ class Site:
         """A new browser context and page on the bridge's page, logged in with ``key``; its
         console errors and page errors are collected on ``page.errors``."""
         context = await self.browser.new_context(viewport={"width": width, "height": 900})
-        page = await context.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-        page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+        page = watched(await context.new_page())
         page.on("request", lambda r: self.requests.append(r.url))
         page.on("response", lambda r: self.responses.append((r.url, r.status)))
         await page.goto(self.url)
@@ -82,6 +83,30 @@ class Site:
             shutil.copyfile(path, DOCS_SHOTS / path.name)
 
 
+def watched(page: Any) -> Any:
+    """``page`` collecting its console and page errors on ``page.errors`` and the HTTP error
+    answers to its requests (Playwright responses) on ``page.failed``."""
+    page.errors = []
+    page.failed = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+    page.on("response", lambda r: r.status >= 400 and page.failed.append(r))
+    # pictures of each camera on their way at once: the page asks for one at a time
+    page.pictures = {"now": {}, "most": {}}
+
+    def picture(request: Any, step: int) -> None:
+        match = re.search(r"/api/cameras/([^/]+)/snapshot\.jpg", request.url)
+        if match:
+            now = page.pictures["now"]
+            now[match[1]] = now.get(match[1], 0) + step
+            page.pictures["most"][match[1]] = max(page.pictures["most"].get(match[1], 0), now[match[1]])
+
+    page.on("request", lambda r: picture(r, 1))
+    page.on("requestfinished", lambda r: picture(r, -1))
+    page.on("requestfailed", lambda r: picture(r, -1))
+    return page
+
+
 def console_errors(page: Any, *allowed_statuses: int) -> list[str]:
     """The page's console errors, less HTTP error answers with one of ``allowed_statuses``."""
     errors = []
@@ -94,10 +119,24 @@ def console_errors(page: Any, *allowed_statuses: int) -> list[str]:
 
 
 async def close(page: Any, *allowed_statuses: int) -> None:
-    """Close the page's context, failing the test on an unexpected console error."""
+    """Close the page's context, failing the test on an unexpected console error (the message
+    names the requests that were answered with an HTTP error), or when the page asked for more
+    than one picture of a camera at once."""
     errors = console_errors(page, *allowed_statuses)
+    failed = [await _described(r) for r in page.failed if r.status not in allowed_statuses]
     await page.context.close()
-    assert not errors, f"console errors: {errors}"
+    assert not errors, f"console errors: {errors}; requests answered with an error: {failed}"
+    crowded = {cam: n for cam, n in page.pictures["most"].items() if n > 1}
+    assert not crowded, f"more than one picture of a camera asked for at once: {crowded}"
+
+
+async def _described(response: Any) -> str:
+    """``STATUS METHOD URL: body`` of an HTTP error answer (the body cut short)."""
+    try:
+        body = (await response.text())[:300]
+    except Exception as exc:  # the body may be gone (page navigated away)
+        body = f"(body unavailable: {type(exc).__name__})"
+    return f"{response.status} {response.request.method} {response.url}: {body}"
 
 
 async def until(predicate: Any, timeout: float, what: str) -> Any:
@@ -121,16 +160,47 @@ def flaky(clip: Path) -> Any:
     server.stop()
 
 
+@contextlib.asynccontextmanager
+async def players() -> AsyncIterator[str]:
+    """MediaMTX's player pages, as far as the page sees them: ``{base}/webrtc/{path}/`` and
+    ``{base}/hls/{path}/`` answer a page naming the player and its path (everything else 404)."""
+    from aiohttp import web
+
+    async def player(request: web.Request) -> web.Response:
+        kind, path = request.match_info["kind"], request.match_info["path"]
+        return web.Response(text=f"<!doctype html><title>{kind}</title><p data-player='{kind}'>{kind} player of {path}",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get(r"/{kind:webrtc|hls}/{path:[a-z0-9_]+}/", player)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest_asyncio.fixture(scope="module")
 async def site(broker, rtsp, flaky, tmp_path_factory) -> AsyncIterator[Site]:
-    admin_key, viewer_key = auth.generate_key(), auth.generate_key()
+    """The bridge (three RTSP cameras, detection with clips on ``street``, two timelapses,
+    MediaMTX: the contract-checked fake and fake player pages) and the browser of the module."""
     cameras = {
         "front": {"name": "Front door", "url": rtsp.url, "snapshot": {"interval": 1}},
         "street": {"name": "Street", "url": rtsp.url, "snapshot": {"interval": 1},
-                   "detect": {"enabled": True, "model": str(MODEL)}},
+                   "detect": {"enabled": True, "model": str(MODEL), "clips": {"pre": 1, "post": 1, "min_free_mb": 1}}},
         "yard": {"name": "Yard", "url": flaky.url, "snapshot": {"interval": 1}, "open_timeout": 2,
                  "stall_timeout": 2},
     }
+    async with FakeMediamtx() as media, players() as player_base:
+        async for found in _site(broker, rtsp, flaky, tmp_path_factory, cameras, media, player_base):
+            yield found
+
+
+async def _site(broker, rtsp, flaky, tmp_path_factory, cameras, media, player_base) -> AsyncIterator[Site]:
+    admin_key, viewer_key = auth.generate_key(), auth.generate_key()
     config = make_config(
         broker.port, f"web{os.getpid()}", cameras,
         api={"auth": "required", "rate_limit": {"rate": 1000, "burst": 1000}, "keys": [
@@ -138,7 +208,10 @@ async def site(broker, rtsp, flaky, tmp_path_factory) -> AsyncIterator[Site]:
             {"name": "wall-tablet", "hash": auth.hash_key(viewer_key), "role": "viewer"}]},
         data_dir=tmp_path_factory.mktemp("web-state"),
         sections={"timelapse": {"min_free_mb": 1, "fps": 10, "width": 320},
-                  "timelapses": {"driveway": {"name": "Driveway", "camera": "front", "interval": 1}}})
+                  "timelapses": {"driveway": {"name": "Driveway", "camera": "front", "interval": 1},
+                                 "gate": {"name": "Gate", "camera": "street", "interval": 1, "autostart": False}},
+                  "mediamtx": {"enabled": True, "api_url": media.url, "health_interval": 0.5, "request_timeout": 2,
+                               "hls_url": f"{player_base}/hls", "webrtc_url": f"{player_base}/webrtc"}})
     shots = tmp_path_factory.mktemp("web-screenshots")
     print(f"web page screenshots: {shots}")
     async with running(config) as bridge, playwright_api.async_playwright() as pw:
@@ -150,7 +223,7 @@ async def site(broker, rtsp, flaky, tmp_path_factory) -> AsyncIterator[Site]:
                 assert time.monotonic() < deadline, "the cameras made no snapshot"
                 await asyncio.sleep(0.1)
             yield Site(bridge, browser, f"http://127.0.0.1:{bridge.api.port}/", admin_key, viewer_key,
-                       flaky, rtsp.url, shots)
+                       flaky, rtsp.url, shots, media, player_base)
         finally:
             await browser.close()
 
@@ -280,8 +353,6 @@ async def _shows_error(card: Any, status: Any) -> bool:
 
 
 def _closed_port() -> int:
-    from .peers import free_port
-
     return free_port()
 
 
@@ -317,6 +388,8 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     switch = page.get_by_role("switch", name="Detection")
     await until(switch.is_checked, 10, "detection shown on")
     await page.locator(".motion").wait_for()
+    occupancy = page.locator(".occupancy")
+    await until(lambda: _async_text_starts(occupancy, "person: "), 10, "the persons seen now")
     live = page.get_by_role("img", name="Live picture of Street (MJPEG)")
     await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view")
     await site.shot(page, "camera", full_page=False)
@@ -324,14 +397,72 @@ async def test_switching_detection_off_shows_off_once_the_bridge_confirms(site):
     await until(lambda: _not(switch.is_checked), 10, "detection shown off")
     assert site.bridge.detectors["street"].enabled is False
     assert await page.locator("label[for=switch-detection] [data-confirmed]").inner_text() == "off"
+    await until(lambda: _async_text(occupancy, "none"), 10, "no objects seen once detection is off")
+    # switching off ended the camera's events: each ended one shows its clip (detect.clips), which plays
+    clip = page.locator("li[data-camera=street] video[data-clip-video]").first
+    await clip.wait_for(timeout=20_000)
+    event_id = await clip.get_attribute("data-clip-video")
+    assert await clip.get_attribute("src") == f"/api/events/{event_id}/clip.mp4"
+    assert "(ended)" in await page.locator(f"li[data-event='{event_id}']").inner_text()
+    await clip.evaluate("v => { v.muted = true; return v.play().catch(() => null); }")
+    await until(lambda: clip.evaluate("v => v.readyState >= 2"), 15, "the clip at HAVE_CURRENT_DATA")
+    await clip.evaluate("v => v.pause()")
+    await page.get_by_role("heading", name="Recent detections").scroll_into_view_if_needed()
+    await site.shot(page, "camera-events", full_page=False)
     await switch.click()
     await until(switch.is_checked, 10, "detection shown on again")
     assert site.bridge.detectors["street"].enabled is True
     await close(page)
 
 
+async def _async_text(locator: Any, text: str) -> bool:
+    return await locator.inner_text() == text
+
+
+async def _async_text_starts(locator: Any, text: str) -> bool:
+    return (await locator.inner_text()).startswith(text)
+
+
 async def _not(check: Any) -> bool:
     return not await check()
+
+
+async def test_the_camera_page_plays_mediamtx_webrtc_or_hls_and_switches_recording(site):
+    page = await site.page(site.admin_key)
+    await page.goto(site.url + "#/camera/front")
+    views = page.get_by_role("group", name="Live view")
+    mjpeg = views.get_by_role("radio", name="MJPEG")
+    await mjpeg.wait_for()
+    assert await mjpeg.is_checked()  # MJPEG first, even with MediaMTX
+    live = page.get_by_role("img", name="Live picture of Front door (MJPEG)")
+    await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view")
+    for kind, label in (("webrtc", "WebRTC"), ("hls", "HLS")):
+        await views.get_by_role("radio", name=label).check()
+        player = page.locator(f"iframe[data-player={kind}]")
+        await player.wait_for()
+        # MediaMTX's own player page of the camera's path (stream_urls: `…/front`, `…/front/index.m3u8`)
+        assert await player.get_attribute("src") == f"{site.players}/{kind}/front/"
+        assert await player.get_attribute("title") == f"{label} player of Front door (MediaMTX)"
+        shown = page.frame_locator(f"iframe[data-player={kind}]").locator(f"p[data-player={kind}]")
+        await shown.wait_for()
+        assert await shown.inner_text() == f"{kind} player of front"
+        assert await live.count() == 0  # the MJPEG stream is not read meanwhile
+        if kind == "webrtc":
+            await site.shot(page, "camera-webrtc", full_page=False)
+    await mjpeg.check()
+    await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 10, "the MJPEG live view again")
+
+    # recording (off as configured): shown on once the bridge confirms, and MediaMTX records
+    switch = page.get_by_role("switch", name="Recording")
+    assert not await switch.is_checked()
+    await switch.click()
+    await until(switch.is_checked, 10, "recording shown on")
+    assert site.mediamtx.paths["front"]["record"] is True
+    assert await page.locator("label[for=switch-recording] [data-confirmed]").inner_text() == "on"
+    await switch.click()
+    await until(lambda: _not(switch.is_checked), 10, "recording shown off")
+    assert site.mediamtx.paths["front"]["record"] is False
+    await close(page)
 
 
 async def test_a_timelapse_render_reaches_100_percent_and_its_video_plays(site):
@@ -345,6 +476,8 @@ async def test_a_timelapse_render_reaches_100_percent_and_its_video_plays(site):
     progress = card.locator("progress")
     await until(lambda: progress.evaluate("p => p.value >= 100"), 60, "the render's progress at 100 %")
     assert "100 %" in await card.locator("label").inner_text()
+    await card.get_by_role("button", name="render", exact=True).wait_for()  # it may render again
+    assert await card.get_by_role("button", name="cancel").count() == 0  # nothing left to cancel
     video = card.locator("video").first
     await video.wait_for(timeout=10_000)
     await video.evaluate("v => { v.muted = true; return v.play().catch(() => null); }")
@@ -358,6 +491,24 @@ async def test_a_timelapse_render_reaches_100_percent_and_its_video_plays(site):
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_timelapse_start_pause_resume_stop_show_the_state_the_bridge_confirms(site):
+    page = await site.page(site.admin_key)
+    await page.get_by_role("link", name="Timelapses").click()
+    card = page.locator("article[data-timelapse=gate]")
+    await card.locator(".badge[data-state=created]").wait_for()  # autostart: false
+    gate = site.bridge.timelapses.timelapses["gate"]
+    steps = (("start", "running", {"pause", "stop"}), ("pause", "paused", {"resume", "stop"}),
+             ("resume", "running", {"pause", "stop"}), ("stop", "stopped", set()))
+    for action, state, then in steps:
+        await card.get_by_role("button", name=action, exact=True).click()
+        await card.locator(f".badge[data-state={state}]").wait_for(timeout=10_000)
+        assert str(gate.lifecycle) == state
+        buttons = set(await card.locator(".row button").all_inner_texts()) - {"render", "cancel"}
+        assert buttons == then, (action, buttons)  # what the state allows, once the bridge confirmed it
+    await site.shot(page, "timelapses-actions")
+    await close(page)
 
 
 async def test_a_viewer_sees_no_set_up_nor_switches_and_its_posts_get_403(site):
@@ -417,9 +568,7 @@ async def test_the_bridge_page_shows_the_errors_of_a_rejected_reload(site, broke
         rejected = await bridge.reloader.reload("test")
         assert rejected.errors and not rejected.applied
         context = await site.browser.new_context(viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page = watched(await context.new_page())
         await page.goto(f"http://127.0.0.1:{bridge.api.port}/#/bridge")
         alert = page.locator("[data-fact=config-error]")
         await alert.wait_for()
@@ -430,4 +579,10 @@ async def test_the_bridge_page_shows_the_errors_of_a_rejected_reload(site, broke
         await page.reload()
         await page.locator("[data-fact=mqtt]").wait_for()
         assert await alert.count() == 0
+        # without MediaMTX a camera's live view is MJPEG, with no player to choose
+        await page.goto(f"http://127.0.0.1:{bridge.api.port}/#/camera/porch")
+        live = page.get_by_role("img", name="Live picture of Porch (MJPEG)")
+        await until(lambda: live.evaluate("i => i.naturalWidth === 1280"), 20, "the MJPEG live view")
+        assert await page.get_by_role("group", name="Live view").count() == 0
+        assert await page.locator("iframe").count() == 0
         await close(page)

@@ -1,41 +1,24 @@
-"""The audit log: one structured line per call that changes something, over REST or JSON-RPC.
-
-Each line is logged by the ``bridge.audit`` logger at INFO as ``audit {json}``, the JSON object
-holding:
-
-``via``
-    ``rest`` or ``rpc``
-``who``
-    ``api_key:<name>``, ``jwt:<sub>``, ``session:<name>``, ``anonymous`` (auth not required) or
-    ``unauthenticated`` (refused)
-``client``
-    the client's address
-``what``
-    the operation (route name or JSON-RPC method, e.g. ``cameras.add``); REST adds ``method``
-``camera``
-    the camera's id when the call names one (path, params or the created camera), else null
-``result``
-    REST: the HTTP status; JSON-RPC: ``ok`` or the error code
+"""The audit log of the API: one structured line per call that changes something, over REST or
+JSON-RPC, written with :func:`bridge.core.audit.record` (the line's fields are documented there;
+REST adds ``method``).
 
 Mutating calls are REST requests other than GET/HEAD/OPTIONS (refused ones included: 401, 403,
 429) and JSON-RPC methods that need the ``operator`` or ``admin`` role. Never a secret: no
-credential, no body, no query string; ids are clipped to :data:`MAX_ID` characters.
+credential, no body, no query string; ids are clipped to
+:data:`~bridge.core.audit.MAX_TEXT` characters. A reload asked through the API adds its ``outcome``
+(``applied``, ``unchanged``, ``rejected``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from .wire import clip
+from ..core.audit import record, reload_fields
 
-_LOGGER = logging.getLogger("bridge.audit")
-
-MAX_ID = 64  #: characters of a camera id kept in an audit line
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 MUTATING_ROLES = frozenset({"operator", "admin"})
 
@@ -50,31 +33,19 @@ def who(principal: Any) -> str:
     return "anonymous" if method == "anonymous" else f"{method}:{getattr(principal, 'name', '?')}"
 
 
-def record(via: str, who: str, client: str | None, what: str, camera: Any, result: Any, **extra: Any) -> None:
-    """Log one audit line (see the module doc)."""
-    entry: dict[str, Any] = {
-        "via": via,
-        "who": who,
-        "client": client,
-        "what": what,
-        **extra,
-        "camera": clip(camera, MAX_ID) if isinstance(camera, str) else None,
-        "result": result,
-    }
-    _LOGGER.info("audit %s", json.dumps(entry, ensure_ascii=True))
-
-
-def _created_id(response: web.StreamResponse) -> str | None:
-    """The ``id`` of a small JSON answer (the camera a ``POST /api/cameras`` created)."""
+def _answer(response: web.StreamResponse | None) -> dict[str, Any]:
+    """A small JSON object answer (the camera a ``POST /api/cameras`` created, a reload's
+    result); empty for any other."""
     body = getattr(response, "body", None)
-    if not isinstance(body, bytes) or len(body) > 65536 or response.content_type != "application/json":
-        return None
+    if response is None or not isinstance(body, bytes) or len(body) > 65536:
+        return {}
+    if response.content_type != "application/json":
+        return {}
     try:
         value = json.loads(body)
     except ValueError:
-        return None
-    found = value.get("id") if isinstance(value, dict) else None
-    return found if isinstance(found, str) else None
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @web.middleware
@@ -97,9 +68,14 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
         resource = request.match_info.route.resource
         name = resource.name if resource is not None and resource.name else "unmatched"
         camera = request.match_info.get("id") if name.startswith("cameras.") else None
-        if camera is None and name == "cameras.add" and response is not None:
-            camera = _created_id(response)
-        record("rest", who(request.get(PRINCIPAL)), request.remote, name, camera, status, method=request.method)
+        extra: dict[str, Any] = {"method": request.method}
+        if name.startswith("timelapses.") and "id" in request.match_info:
+            extra["timelapse"] = request.match_info["id"]
+        if camera is None and name == "cameras.add":
+            camera = _answer(response).get("id")
+        if name == "bridge.reload" and status == 200:
+            extra.update(reload_fields(_answer(response)))
+        record("rest", who(request.get(PRINCIPAL)), request.remote, name, camera, status, **extra)
 
 
 def rpc_call(conn: Any, method: Any, params: Any, reply: dict[str, Any]) -> None:
@@ -115,7 +91,12 @@ def rpc_call(conn: Any, method: Any, params: Any, reply: dict[str, Any]) -> None
     if camera is None and method.name == "cameras.add" and isinstance(reply.get("result"), dict):
         camera = reply["result"].get("id")
     result = "ok" if "result" in reply else reply.get("error", {}).get("code")
-    record("rpc", who(conn.caller), conn.remote, method.name, camera, result)
+    extra: dict[str, Any] = {}
+    if method.name == "bridge.reload" and isinstance(reply.get("result"), dict):
+        extra = reload_fields(reply["result"])
+    elif method.name.startswith("timelapses.") and isinstance(params, dict) and isinstance(params.get("id"), str):
+        extra = {"timelapse": params["id"]}
+    record("rpc", who(conn.caller), conn.remote, method.name, camera, result, **extra)
 
 
 __all__ = ["audit_middleware", "record", "rpc_call", "who"]

@@ -97,6 +97,7 @@ ROUTE_ROLES: dict[str, str] = {
     "bridge.reload": "admin",
     "cameras.detection": "viewer",
     "cameras.detection_snapshot": "viewer",
+    "cameras.clips": "viewer",
     "events.get": "viewer",
     "events.snapshot": "viewer",
     "events.clip": "viewer",
@@ -471,6 +472,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 ALL_CAMERA_ROUTES = frozenset({"metrics", "health.mediamtx", "bridge.get", "bridge.discovery", "usb.devices"})
 
 
+def event_camera(request: web.Request, event_id: str) -> str | None:
+    """The camera of a recent detection event (``/api/events/{event}``); None when unknown
+    (its handler answers that)."""
+    from .keys import VIEW
+
+    try:
+        camera = request.app[VIEW].event(event_id).get("camera")
+    except BridgeError:
+        return None
+    return camera if isinstance(camera, str) else None
+
+
 def _camera_limit(request: web.Request, principal: Principal) -> web.Response | None:
     """404 for a camera route naming a camera ``principal`` may not see (as for a camera that
     does not exist: ids do not leak); 403 for routes about every camera at once."""
@@ -488,6 +501,11 @@ def _camera_limit(request: web.Request, principal: Principal) -> web.Response | 
             camera = None
         if camera is not None and not principal.sees(camera):  # as if it did not exist
             return json_error(404, "not_found", f"no timelapse {cam_id}")
+    event_id = request.match_info.get("event")
+    if name is not None and name.startswith("events.") and event_id is not None:
+        camera = event_camera(request, event_id)
+        if camera is not None and not principal.sees(camera):  # as if it did not exist
+            return json_error(404, "not_found", f"no event {event_id}")
     if name in ALL_CAMERA_ROUTES:
         return json_error(403, "forbidden", f"{principal.name} is limited to some cameras; this shows every camera")
     return None
@@ -505,6 +523,7 @@ __all__ = [
     "authenticate",
     "authenticate_request",
     "authenticate_token",
+    "event_camera",
     "generate_key",
     "hash_key",
     "public",

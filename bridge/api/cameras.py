@@ -8,6 +8,8 @@ import contextlib
 import hashlib
 import math
 import time
+import weakref
+from collections import OrderedDict
 from email.utils import formatdate
 from typing import Any
 
@@ -208,9 +210,55 @@ def downscale(jpeg: bytes, width: int, quality: int) -> bytes:
     return buf.tobytes()
 
 
+class Downscales:
+    """The downscaled snapshots of one API application, each made once: requests for the same
+    picture at the same width and quality (every viewer of a grid, a page that asks again)
+    share one job of the :data:`~bridge.api.work.IMAGES` pool, running or done. Keeps the
+    ``size`` most recent (about 30 KB each at 640 pixels); a job that failed is forgotten, so
+    the next request tries again."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._jobs: OrderedDict[tuple[str, int, int], asyncio.Future[bytes]] = OrderedDict()
+
+    async def get(self, digest: str, jpeg: bytes, width: int, quality: int) -> bytes:
+        """``jpeg`` (whose content hash is ``digest``) ``width`` pixels wide at JPEG ``quality``.
+        Raises :class:`~bridge.api.work.Busy` when the pool refuses a new job, ValueError when
+        the picture cannot be decoded or encoded."""
+        from .work import IMAGES
+
+        key = (digest, width, quality)
+        job = self._jobs.get(key)
+        if job is None:
+            job = asyncio.ensure_future(IMAGES.run(downscale, jpeg, width, quality))
+            self._jobs[key] = job
+            job.add_done_callback(lambda done: self._forget_failed(key, done))
+            while len(self._jobs) > self.size:
+                self._jobs.popitem(last=False)
+        else:
+            self._jobs.move_to_end(key)
+        return await asyncio.shield(job)  # a caller that goes away does not cancel the others' job
+
+    def _forget_failed(self, key: tuple[str, int, int], job: asyncio.Future[bytes]) -> None:
+        if (job.cancelled() or job.exception() is not None) and self._jobs.get(key) is job:
+            del self._jobs[key]
+
+
+_DOWNSCALES: weakref.WeakKeyDictionary[web.Application, Downscales] = weakref.WeakKeyDictionary()
+
+
+def downscales(app: web.Application) -> Downscales:
+    """The :class:`Downscales` of ``app``."""
+    found = _DOWNSCALES.get(app)
+    if found is None:
+        found = _DOWNSCALES[app] = Downscales()
+    return found
+
+
 async def snapshot_jpeg(request: web.Request) -> web.Response:
-    """The latest snapshot; ``?width=`` downscales; ETag/Last-Modified/X-Frame-Time; 503 when
-    none yet, or (``?max_age=``) when the latest is older than ``max_age`` seconds."""
+    """The latest snapshot; ``?width=`` downscales (once per picture and width: see
+    :class:`Downscales`); ETag/Last-Modified/X-Frame-Time; 503 when none yet, or
+    (``?max_age=``) when the latest is older than ``max_age`` seconds."""
     view = view_of(request)
     cam_id = request.match_info["id"]
     width = _width(request)
@@ -223,9 +271,8 @@ async def snapshot_jpeg(request: web.Request) -> web.Response:
         return web.Response(status=304, headers=headers)
     body = snap.jpeg
     if width is not None and width < snap.width:
-        from .work import IMAGES
-
-        body = await IMAGES.run(downscale, snap.jpeg, width, view.camera(cam_id).snapshot.quality)
+        quality = view.camera(cam_id).snapshot.quality
+        body = await downscales(request.app).get(digest, snap.jpeg, width, quality)
     return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 

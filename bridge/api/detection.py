@@ -2,7 +2,8 @@
 switch (``PUT``, like MQTT ``{base}/{camera}/detect/set``: both call
 ``BridgeControl.set_detection``) and the best snapshot per label
 (``GET /api/cameras/{id}/detection/{label}.jpg``, like MQTT ``{base}/{camera}/{label}/snapshot``),
-and recent events by id (``GET /api/events/{event}``, ``.../snapshot.jpg``, ``.../clip.mp4``).
+recent events by id (``GET /api/events/{event}``, ``.../snapshot.jpg``, ``.../clip.mp4``) and a
+camera's clips (``GET /api/cameras/{id}/clips``).
 A camera without detection (``detect.enabled: false``, or its model failed) is ``404``.
 Switching publishes a ``detection.state`` event (``{camera, enabled}``)."""
 
@@ -28,6 +29,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/cameras/{id}/detection", get_detection, name="cameras.detection")
     app.router.add_put("/api/cameras/{id}/detection", set_detection, name="cameras.set_detection")
     app.router.add_get("/api/cameras/{id}/detection/{label}.jpg", best_snapshot, name="cameras.detection_snapshot")
+    app.router.add_get("/api/cameras/{id}/clips", camera_clips, name="cameras.clips")
     app.router.add_get("/api/events/{event}", get_event, name="events.get")
     app.router.add_get("/api/events/{event}/snapshot.jpg", event_snapshot, name="events.snapshot")
     app.router.add_get("/api/events/{event}/clip.mp4", event_clip, name="events.clip")
@@ -64,6 +66,15 @@ async def best_snapshot(request: web.Request) -> web.Response:
     if jpeg is None:
         raise NotFound(f"camera {cam_id} has no {label} snapshot yet")
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+async def camera_clips(request: web.Request) -> web.Response:
+    """The camera's event clips on disk, newest first: ``{camera, clips: [{id, camera,
+    started_at, ended_at, size, url, snapshot_url, label}]}`` (empty for a camera without
+    clips); 404 for an unknown camera."""
+    cam_id = request.match_info["id"]
+    clips = await view_of(request).event_clips(cam_id)
+    return web.json_response({"camera": cam_id, "clips": clips})
 
 
 def _event_id(request: web.Request) -> str:

@@ -1,14 +1,16 @@
 """Signed links: ``POST /api/links`` (operator) returns a URL of one camera's ``snapshot.jpg`` or
-MJPEG stream that works without credentials until it expires, so a notification or an
-``<img>`` can show a picture without carrying an API key.
+MJPEG stream, or of one detection event's snapshot or clip, that works without credentials until
+it expires, so a notification or an ``<img>`` can show a picture without carrying an API key.
 
 A link is the path plus ``?exp=<unix time>&kid=<key id>&sig=<HMAC-SHA256>``. ``kid`` names the
 API key that made it (the first 16 hex digits of its configured hash: not a secret); the
 signature covers the path, ``exp`` and ``kid``, keyed by HMAC(the bridge's link secret, that
 key's hash). The link secret is 32 random bytes kept in ``<state dir>/link.key`` (mode 0600).
 Removing the key from ``api.keys`` (and restarting) revokes every link it made; deleting
-``link.key`` revokes all links. A link grants ``viewer`` on exactly its path: the camera's limit
-of the key that made it (``api.keys[].cameras``) applies when it is made.
+``link.key`` revokes all links. A link grants ``viewer`` on exactly its path, for its camera
+(an event's camera for event media): the camera limit of the key that made it
+(``api.keys[].cameras``) applies when it is made and each time it is opened (a camera the key
+may no longer see is ``404``).
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from ..config import ApiConfig
 
-KINDS = {"snapshot": "/api/cameras/{camera}/snapshot.jpg", "mjpeg": "/api/cameras/{camera}/mjpeg"}
-ROUTES = {"cameras.snapshot", "cameras.mjpeg"}  #: routes a link may open
+KINDS = {
+    "snapshot": "/api/cameras/{camera}/snapshot.jpg",
+    "mjpeg": "/api/cameras/{camera}/mjpeg",
+    "event_snapshot": "/api/events/{event}/snapshot.jpg",
+    "event_clip": "/api/events/{event}/clip.mp4",
+}
+EVENT_KINDS = frozenset({"event_snapshot", "event_clip"})  #: kinds that name an ``event``, not a ``camera``
+ROUTES = {"cameras.snapshot", "cameras.mjpeg", "events.snapshot", "events.clip"}  #: routes a link may open
 DEFAULT_TTL = 3600  #: seconds a link is valid when ``expires_in`` is not given
 MAX_TTL = 7 * 86400  #: longest validity of a link, seconds
 KEY_FILE = "link.key"
@@ -103,7 +111,7 @@ def verify(request: web.Request) -> Any:
         return "malformed signed link"
     resource = request.match_info.route.resource
     if resource is None or resource.name not in ROUTES or request.method not in ("GET", "HEAD"):
-        return "a signed link opens only a camera's snapshot.jpg or mjpeg"
+        return "a signed link opens only a camera's snapshot.jpg or mjpeg, or an event's snapshot.jpg or clip.mp4"
     entry = next((k for k in request.app[CONFIG].keys if key_id(k.hash) == kid), None)
     if entry is None:
         return "signed link revoked (its key is no longer configured)"
@@ -112,14 +120,24 @@ def verify(request: web.Request) -> Any:
         return "signed link signature is invalid"
     if int(exp_text) < time.time():
         return "signed link expired"
-    camera = request.match_info.get("id", "")
-    return Principal(f"link:{entry.name}", "viewer", "link", cameras=frozenset({camera}))
+    if resource.name.startswith("events."):
+        from .auth import event_camera
+
+        camera = event_camera(request, request.match_info.get("event", "")) or ""
+    else:
+        camera = request.match_info.get("id", "")
+    # the key's camera limit now (it may have changed since): another camera is 404
+    allowed = frozenset({camera}) if entry.cameras is None or camera in entry.cameras else frozenset()
+    return Principal(f"link:{entry.name}", "viewer", "link", cameras=allowed)
 
 
 async def create(request: web.Request) -> web.Response:
-    """``{camera, kind?: snapshot|mjpeg, expires_in?: seconds}`` -> ``{url, path, expires_at,
-    kid}`` (201)."""
-    from .auth import PRINCIPAL
+    """``{camera, kind?: snapshot|mjpeg, expires_in?: seconds}`` or ``{event, kind:
+    event_snapshot|event_clip, expires_in?}`` -> ``{url, path, camera, kind, kid, expires_at}``
+    (201; ``event`` too for event media). 404 for a camera or event the caller may not see (or
+    an event without that media)."""
+    from .auth import PRINCIPAL, event_camera
+    from .detection import EVENT_ID
     from .keys import CONFIG, VIEW
 
     try:
@@ -127,19 +145,32 @@ async def create(request: web.Request) -> web.Response:
     except ValueError as err:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {err}") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_parameter", "expected an object {camera, kind, expires_in}")
-    camera, kind, ttl = body.get("camera"), body.get("kind", "snapshot"), body.get("expires_in", DEFAULT_TTL)
-    if not isinstance(camera, str) or not camera:
-        raise ApiError(400, "invalid_parameter", "camera: expected a camera id")
+        raise ApiError(400, "invalid_parameter", "expected an object {camera or event, kind, expires_in}")
+    kind, ttl = body.get("kind", "snapshot"), body.get("expires_in", DEFAULT_TTL)
     if not isinstance(kind, str) or kind not in KINDS:
         raise ApiError(400, "invalid_parameter", f"kind: expected one of {', '.join(KINDS)}")
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
         raise ApiError(400, "invalid_parameter", f"expires_in: expected whole seconds from 1 to {MAX_TTL}")
     principal = request.get(PRINCIPAL)
-    if camera not in request.app[VIEW].camera_ids() or (principal is not None and not principal.sees(camera)):
-        raise NotFound(f"no camera {camera}")
+    view = request.app[VIEW]
+    event = body.get("event")
+    if kind in EVENT_KINDS:
+        if not isinstance(event, str) or not EVENT_ID.match(event):
+            raise ApiError(400, "invalid_parameter", "event: expected an event id like 1764312687243-7")
+        camera = event_camera(request, event)
+        if camera is None or (principal is not None and not principal.sees(camera)):
+            raise NotFound(f"no event {event}")
+        media = view.event(event).get("snapshot_url" if kind == "event_snapshot" else "clip_url")
+        if not media:
+            raise NotFound(f"event {event} has no {'snapshot' if kind == 'event_snapshot' else 'clip'}")
+    else:
+        camera = body.get("camera")
+        if not isinstance(camera, str) or not camera:
+            raise ApiError(400, "invalid_parameter", "camera: expected a camera id")
+        if camera not in view.camera_ids() or (principal is not None and not principal.sees(camera)):
+            raise NotFound(f"no camera {camera}")
     entry = _key_of(request.app[CONFIG], principal)
-    path = KINDS[kind].format(camera=camera)
+    path = KINDS[kind].format(camera=camera, event=event)
     exp, kid = int(time.time()) + ttl, key_id(entry.hash)
     query = urlencode({"exp": exp, "kid": kid, "sig": _signature(request.app, entry.hash, path, exp, kid)})
     link = f"{path}?{query}"
@@ -148,6 +179,7 @@ async def create(request: web.Request) -> web.Response:
             "url": str(request.url.with_path("/").with_query(None))[:-1] + link,
             "path": link,
             "camera": camera,
+            **({"event": event} if kind in EVENT_KINDS else {}),
             "kind": kind,
             "kid": kid,
             "expires_at": iso_utc(exp),

@@ -15,7 +15,8 @@ camera is restarted with new options):
 * ``camera_state{camera,state}`` (1 for the current state, 0 for the others),
   ``last_frame_age_seconds{camera}`` (cameras that received a frame)
 * ``keyframe_ring_bytes{camera}``, ``clip_ring_bytes{camera}`` (compressed packets held in
-  memory for event snapshots and clips)
+  memory for event snapshots and clips), ``ring_max_bytes{camera}`` (the most they may hold
+  together: ``event_snapshot.max_memory_mb``)
 * ``mqtt_connected``, ``mqtt_connects_total``, ``mqtt_messages_published_total``
 * ``api_requests_total{route,method,status}`` (route name, ``unmatched`` for unknown paths;
   JSON-RPC calls as ``route="rpc:<method>", method="RPC", status="ok"`` or the error code)
@@ -129,11 +130,18 @@ class BridgeCollector(Collector):
             "Compressed bytes of the camera's packet ring and clip being recorded.",
             labels=["camera"],
         )
-        for cam_id, (keyframes, packets) in view.ring_bytes().items():
+        ring_max = GaugeMetricFamily(
+            PREFIX + "ring_max_bytes",
+            "The most the camera's keyframe and clip rings may hold together (event_snapshot.max_memory_mb).",
+            labels=["camera"],
+        )
+        for cam_id, (keyframes, packets, limit) in view.ring_bytes().items():
             keyframe_ring.add_metric([cam_id], keyframes)
             clip_ring.add_metric([cam_id], packets)
+            ring_max.add_metric([cam_id], limit)
         yield keyframe_ring
         yield clip_ring
+        yield ring_max
 
         connects, published = view.mqtt_counters()
         yield GaugeMetricFamily(

@@ -9,6 +9,7 @@ table of bridge/api/errors.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import uuid
@@ -195,6 +196,15 @@ class ApiServer(Service):
         assert sockets
         self.port = sockets[0].getsockname()[1]
         _LOGGER.info("api: listening on %s://%s:%s", "https" if context else "http", self._config.host, self.port)
+
+    async def reload_certificates(self, why: str) -> bool | None:
+        """Load the ``api.tls`` files again (SIGHUP); None without TLS, else whether they loaded
+        (the old certificate stays when not)."""
+        if self._tls_context is None or self._config.tls is None:
+            return None
+        from .tls import reload
+
+        return await asyncio.to_thread(reload, self._tls_context, self._config.tls, why)
 
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         if self._tls_context is None or self._config.tls is None:

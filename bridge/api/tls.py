@@ -1,7 +1,8 @@
 """HTTPS and WSS for the API (``api.tls``), optionally with client certificates (mTLS).
 
 :func:`server_context` builds the server's ``ssl.SSLContext``: TLS 1.2 or newer (``min_version``;
-1.3 is negotiated whenever the client has it), the certificate chain and key, and with
+1.3 is negotiated whenever the client has it), the certificate chain and key (loaded again on
+SIGHUP and when their files change: :func:`reload`, :func:`watch`), and with
 ``client_ca`` a client certificate is *required* and verified against it. :func:`principal` maps
 a verified client certificate's subject common name to a role through ``client_roles``, so a
 client may authenticate with its certificate instead of an API key.
@@ -28,8 +29,11 @@ VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 def server_context(tls: TlsConfig) -> ssl.SSLContext:
     """The server context for ``tls``. Raises ``ssl.SSLError``/``OSError`` when a file does not
     load (the configuration already checked that they do)."""
+    from ..config.api import TLS_CIPHERS
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = VERSIONS[tls.min_version]
+    context.set_ciphers(TLS_CIPHERS)
     context.load_cert_chain(tls.cert, tls.key)
     if tls.client_ca is not None:
         context.load_verify_locations(tls.client_ca)
@@ -40,36 +44,47 @@ def server_context(tls: TlsConfig) -> ssl.SSLContext:
 RELOAD_CHECK = 5.0  #: seconds between checks whether the certificate or key file changed
 
 
-def _stamp(tls: TlsConfig) -> tuple[float, ...]:
-    stamps = []
+def _stamp(tls: TlsConfig) -> tuple[tuple[int, ...], ...]:
+    """What tells a changed file: (inode, size, mtime in ns) of each file (a renewal replacing
+    the file or a symlink, or rewriting it in place, changes one of them)."""
+    stamps: list[tuple[int, ...]] = []
     for path in (tls.cert, tls.key, tls.client_ca):
         try:
-            stamps.append(os.stat(path).st_mtime if path else 0.0)
+            st = os.stat(path) if path else None
         except OSError:
-            stamps.append(-1.0)
+            stamps.append((-1,))
+            continue
+        stamps.append((st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else ())
     return tuple(stamps)
 
 
+def reload(context: ssl.SSLContext, tls: TlsConfig, why: str) -> bool:
+    """Load the certificate, key and client CA files again into ``context`` (new connections
+    get them; open ones keep theirs); ``why`` (``SIGHUP``, ``file change``) is logged. A pair
+    that does not load (written half, or not matching) is warned about and the old one kept:
+    returns False then."""
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+        if tls.client_ca is not None:
+            context.load_verify_locations(tls.client_ca)
+    except (ssl.SSLError, OSError) as err:
+        _LOGGER.warning("api: the certificate %s does not load (%s: %s); keeping the old one", tls.cert, why, err)
+        return False
+    _LOGGER.info("api: certificate %s reloaded (%s)", tls.cert, why)
+    return True
+
+
 async def watch(context: ssl.SSLContext, tls: TlsConfig) -> None:
-    """Reload the certificate, key and client CA into ``context`` when their files change
-    (new connections get the new certificate; open ones keep theirs). A pair that does not load
-    (written half, or not matching) is warned about and the old one kept. Runs until cancelled."""
+    """Reload the certificate, key and client CA into ``context`` (:func:`reload`) when their
+    files change, checked every :data:`RELOAD_CHECK` seconds; a pair that does not load is tried
+    again at the next change. Runs until cancelled."""
     seen = _stamp(tls)
     while True:
         await asyncio.sleep(RELOAD_CHECK)
         now = _stamp(tls)
-        if now == seen:
-            continue
-        try:
-            context.load_cert_chain(tls.cert, tls.key)
-            if tls.client_ca is not None:
-                context.load_verify_locations(tls.client_ca)
-        except (ssl.SSLError, OSError) as err:
-            _LOGGER.warning("api: the changed certificate %s does not load (%s); keeping the old one", tls.cert, err)
-            continue  # retried at the next change
-        finally:
+        if now != seen:
             seen = now
-        _LOGGER.info("api: certificate %s reloaded", tls.cert)
+            await asyncio.to_thread(reload, context, tls, "file change")
 
 
 def subject_cn(peercert: dict[str, Any] | None) -> str | None:
@@ -95,4 +110,4 @@ def principal(request: web.Request, tls: TlsConfig | None) -> Any:
     return Principal(name, role, "client_cert")
 
 
-__all__ = ["principal", "server_context", "subject_cn", "watch"]
+__all__ = ["principal", "reload", "server_context", "subject_cn", "watch"]

@@ -4,6 +4,11 @@ The page is a client of the API like any other (REST, Server-Sent Events, MJPEG)
 shipped in the package are served, looked up by name in a table made at start (no path from a
 request ever reaches the file system). Versioned library files (``vendor/*-X.Y.Z.*``) are cached
 for a year; the page's own files are revalidated (``ETag``, ``304``).
+
+The page's Content-Security-Policy lets it run and load only what its own bridge serves; with
+MediaMTX it may also frame MediaMTX's WebRTC and HLS player pages (``frame-src``: the origins of
+``mediamtx.webrtc_url`` and ``mediamtx.hls_url``, and for a loopback one the same port on the
+host the page was opened with, as the page rewrites it).
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from .errors import ApiError
+from .keys import VIEW
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 TYPES = {
@@ -91,9 +98,45 @@ def _serve(request: web.Request, asset: Asset) -> web.Response:
     )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _origin(scheme: str, host: str, port: int | None) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def player_origins(request: web.Request) -> list[str]:
+    """The origins of MediaMTX's player pages the page may frame (``scheme://host[:port]``;
+    none without MediaMTX): those of ``mediamtx.webrtc_url`` and ``mediamtx.hls_url`` and, for
+    a loopback one, the same scheme and port on the host of ``request`` (the page, opened from
+    another machine, shows MediaMTX's players from the bridge's host)."""
+    view = request.app.get(VIEW)
+    media = view.config.mediamtx if view is not None else None
+    if media is None or not media.enabled:
+        return []
+    origins: list[str] = []
+    for base in (media.webrtc_url, media.hls_url):
+        url = urlsplit(base)
+        if not url.hostname:
+            continue
+        found = [_origin(url.scheme, url.hostname, url.port)]
+        here = request.url.host
+        if url.hostname in LOOPBACK and here and here.strip("[]") not in LOOPBACK:
+            found.append(_origin(url.scheme, here.strip("[]"), url.port))
+        origins += [o for o in found if o not in origins]
+    return origins
+
+
 async def page(request: web.Request) -> web.Response:
-    """The page (``index.html``); public: it asks for an API key when the API needs one."""
-    return _serve(request, request.app[ASSETS]["index.html"])
+    """The page (``index.html``); public: it asks for an API key when the API needs one. With
+    MediaMTX its CSP lets it frame MediaMTX's players (:func:`player_origins`)."""
+    response = _serve(request, request.app[ASSETS]["index.html"])
+    origins = player_origins(request)
+    if origins:
+        csp = SECURITY_HEADERS["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = f"{csp}; frame-src {' '.join(origins)}"
+    return response
 
 
 async def static(request: web.Request) -> web.Response:

@@ -1,15 +1,17 @@
 """Rings of a stream's recent compressed packets (packets, not pixels).
 
 :class:`KeyframeRing` keeps a stream's last N keyframes: event snapshots decode the one nearest in
-time to a detection frame, at the stream's full resolution. A ring belongs to one stream's
-connection (today the camera's one connection; with several streams per camera, the ``snapshot``
-stream's); the capture thread adds to it, any thread reads it. Memory is bounded by the count of
-packets kept and reported as :attr:`KeyframeRing.bytes`.
+time to a detection frame, at the stream's full resolution. A camera has one only where it is read:
+on its ``snapshot`` stream when detection runs on another stream (on a one-stream camera the
+detection frame is the snapshot stream's own picture). The capture thread adds to it, any thread
+reads it. Memory is bounded by the count of keyframes and by bytes, reported as
+:attr:`KeyframeRing.bytes`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,12 +74,17 @@ class KeyframeRing:
     :meth:`nearest` gives the one nearest in time as a :class:`Frame` that decodes on demand.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"keyframe ring capacity must be >= 1, got {capacity}")
         self.capacity = capacity
+        #: compressed bytes held at most (the oldest keyframes go first; the newest always stays)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: deque[Compressed] = deque(maxlen=capacity)
+        #: notified for every keyframe added (:meth:`next_after` waits on it)
+        self._added = threading.Condition(self._lock)
+        self._items: deque[Compressed] = deque()
+        self._bytes = 0
         self._codec: Codec | None = None
 
     def opened(self, codec: Codec) -> None:
@@ -85,16 +92,25 @@ class KeyframeRing:
         with self._lock:
             self._codec = codec
             self._items.clear()
+            self._bytes = 0
 
     def clear(self) -> None:
         """Forget every keyframe (the connection ended)."""
         with self._lock:
             self._items.clear()
+            self._bytes = 0
 
     def add(self, item: Compressed) -> None:
-        """Keep keyframe ``item``; the oldest goes once ``capacity`` are kept."""
+        """Keep keyframe ``item``; the oldest go while more than ``capacity`` are kept or they
+        hold more than ``max_bytes`` (the newest one stays whatever its size)."""
         with self._lock:
             self._items.append(item)
+            self._bytes += item.size
+            while len(self._items) > 1 and (
+                len(self._items) > self.capacity or (self.max_bytes is not None and self._bytes > self.max_bytes)
+            ):
+                self._bytes -= self._items.popleft().size
+            self._added.notify_all()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -102,8 +118,7 @@ class KeyframeRing:
     @property
     def bytes(self) -> int:
         """Compressed bytes held."""
-        with self._lock:
-            return sum(item.size for item in self._items)
+        return self._bytes
 
     @property
     def codec(self) -> Codec | None:
@@ -118,11 +133,32 @@ class KeyframeRing:
             if codec is None or not self._items:
                 return None
             item = min(self._items, key=lambda it: abs(it.time - when))
+        return _picture(codec, item)
 
-        def decode(packet: av.Packet) -> av.VideoFrame | None:
-            return decode_keyframe(codec, packet)
+    def next_after(self, after: float, timeout: float) -> Frame | None:
+        """The first keyframe that arrived later than ``after`` (wall clock, seconds), as
+        :meth:`nearest` gives it, waiting up to ``timeout`` seconds for one to be added; None
+        when none came. Blocking."""
+        deadline = time.monotonic() + timeout
+        with self._added:
+            while True:
+                codec = self._codec
+                item = next((it for it in self._items if it.time > after), None)
+                if item is not None and codec is not None:
+                    return _picture(codec, item)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._added.wait(remaining)
 
-        return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet, decode=decode)
+
+def _picture(codec: Codec, item: Compressed) -> Frame:
+    """Keyframe ``item`` as a :class:`Frame` decoded on demand at the stream's size."""
+
+    def decode(packet: av.Packet) -> av.VideoFrame | None:
+        return decode_keyframe(codec, packet)
+
+    return Frame(item.time, item.monotonic, codec.width, codec.height, True, packet=item.packet, decode=decode)
 
 
 class MuxTemplate:

@@ -26,6 +26,7 @@ from .api import (
     TlsConfig,
     is_loopback,
 )
+from .audit import AUDIT_OPTIONS, AuditConfig
 from .camera import (
     CAMERA_ID,
     CAMERA_OPTIONS,
@@ -63,6 +64,7 @@ __all__ = [
     "API_KEY_OPTIONS",
     "API_OPTIONS",
     "API_SCHEMA",
+    "AUDIT_OPTIONS",
     "CAMERA_ID",
     "CAMERA_OPTIONS",
     "CAMERA_SCHEMA",
@@ -89,6 +91,7 @@ __all__ = [
     "USB_OPTIONS",
     "ApiConfig",
     "ApiKey",
+    "AuditConfig",
     "CameraConfig",
     "ClusterConfig",
     "Config",

@@ -169,16 +169,24 @@ SECTIONS: Sections = {
 }
 
 
+#: the API's TLS cipher string: OpenSSL security level 2 (keys of 2048 bits RSA or 224 bits ECC
+#: and more, no SHA-1 signatures, forward-secret suites), also where the system default is lower
+TLS_CIPHERS = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!RC4:@SECLEVEL=2"
+
+
 def _tls(tls: dict[str, Any] | None) -> dict[str, Any] | None:
     """Refuse a certificate/key pair or client CA that does not load, and client roles without a
     client CA (weak: anyone could claim a subject)."""
     if tls is None:
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers(TLS_CIPHERS)  # security level 2 whatever the system's OpenSSL default
     try:
         context.load_cert_chain(tls["cert"], tls["key"])
     except (ssl.SSLError, OSError) as err:
-        raise vol.Invalid(f"cannot load the certificate {tls['cert']} with this key: {err}", ["key"]) from None
+        weak = any(word in str(err) for word in ("too small", "too weak"))
+        why = " (weak: RSA/DSA/DH under 2048 bits, ECC under 224 bits or a SHA-1 signature)" if weak else ""
+        raise vol.Invalid(f"cannot load the certificate {tls['cert']} with this key{why}: {err}", ["key"]) from None
     if tls["client_ca"] is not None:
         try:
             context.load_verify_locations(tls["client_ca"])

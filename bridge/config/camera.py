@@ -192,7 +192,8 @@ class SnapshotConfig:
 @dataclass(frozen=True)
 class EventSnapshotConfig:
     """``cameras.<id>.event_snapshot:`` section: the ring of recent keyframes event snapshots
-    are decoded from (count of keyframes; JPEG quality 1-100)."""
+    are decoded from (count of keyframes; JPEG quality 1-100) and the cap of the camera's ring
+    memory (MiB; see :meth:`ring_budget`)."""
 
     keyframes: int = option(
         integer(1, 120),
@@ -200,6 +201,19 @@ class EventSnapshotConfig:
         "Recent keyframes of the snapshot stream kept compressed for event snapshots (10: about 10 s at a 1 s GOP).",
     )
     quality: int = option(integer(1, 100), 85, "JPEG quality of event snapshots, 1-100.")
+    max_memory_mb: int = option(
+        integer(16, 4096),
+        256,
+        "MiB of compressed packets the camera holds in memory for event snapshots and clips, at most: "
+        "an eighth for the keyframe ring, an eighth for the clip ring, the rest for the clip being recorded.",
+    )
+
+    def ring_budget(self) -> tuple[int, int, int]:
+        """Bytes the camera's rings may hold at most: ``(keyframe ring, clip ring, clip being
+        recorded)``, together ``max_memory_mb`` MiB."""
+        total = self.max_memory_mb * 1024 * 1024
+        eighth = total // 8
+        return eighth, eighth, total - 2 * eighth
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 import voluptuous as vol
 
 from . import api as _api
+from . import audit as _audit
 from . import camera as _camera
 from . import cluster as _cluster
 from . import detect as _detect
@@ -19,6 +20,7 @@ from . import mqtt as _mqtt
 from . import timelapse as _timelapse
 from . import usb as _usb
 from .api import ApiConfig
+from .audit import AuditConfig
 from .camera import CameraConfig
 from .cluster import ClusterConfig
 from .detect import DetectConfig
@@ -58,6 +60,7 @@ class Config:
     mediamtx: MediamtxConfig = field(default_factory=MediamtxConfig)
     usb: UsbConfig = field(default_factory=UsbConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def state_dir(self) -> Path:
@@ -80,6 +83,7 @@ SCHEMA = section_schema(
         vol.Optional("mediamtx", default=dict): _mediamtx.MEDIAMTX_SCHEMA,
         vol.Optional("usb", default=dict): _usb.USB_SCHEMA,
         vol.Optional("cluster", default=dict): _cluster.CLUSTER_SCHEMA,
+        vol.Optional("audit", default=dict): _audit.AUDIT_SCHEMA,
         vol.Optional("timelapse", default=dict): _timelapse.validate_defaults,
         vol.Optional("timelapses", default=dict): _timelapse.validate_timelapses,
     },
@@ -89,7 +93,8 @@ SCHEMA = section_schema(
 #: mapping, ``[]`` any entry of a list), with its options and sub-sections
 SECTIONS: Sections = {
     "": Section(
-        TOP_OPTIONS, ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "cluster", "timelapse", "timelapses")
+        TOP_OPTIONS,
+        ("mqtt", "cameras", "api", "detect", "mediamtx", "usb", "cluster", "audit", "timelapse", "timelapses"),
     ),
     **nest("mqtt", _mqtt.SECTIONS),
     **nest("cameras.<id>", _camera.SECTIONS),
@@ -98,6 +103,7 @@ SECTIONS: Sections = {
     **nest("mediamtx", _mediamtx.SECTIONS),
     **nest("usb", _usb.SECTIONS),
     **nest("cluster", _cluster.SECTIONS),
+    **nest("audit", _audit.SECTIONS),
     **nest("timelapse", _timelapse.SECTIONS),
     **nest("timelapses", _timelapse.TIMELAPSES_SECTIONS),
 }
@@ -132,6 +138,7 @@ def build(valid: dict[str, Any]) -> Config:
         mediamtx=_mediamtx.build(valid["mediamtx"]),
         usb=UsbConfig(**valid["usb"]),
         cluster=ClusterConfig(**valid["cluster"]),
+        audit=_audit.build(valid["audit"]),
         timelapse=valid["timelapse"],
         timelapses=valid["timelapses"],
     )

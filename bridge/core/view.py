@@ -138,6 +138,14 @@ class BridgeView(Protocol):
         """The JPEG of the event's snapshot (full size, box drawn). Raises NotFound."""
         ...
 
+    async def event_clips(self, cam_id: str) -> list[dict[str, Any]]:
+        """The camera's event clips on disk, newest first: ``{id, camera, started_at, ended_at,
+        size, url, snapshot_url, label}`` (``started_at``: the event's start, ``ended_at``: when
+        the clip was written, both RFC 3339 UTC; ``size`` bytes; ``snapshot_url``/``label`` None
+        when the event is no longer in memory). Empty for a camera without clips. Raises
+        NotFound for an unknown camera."""
+        ...
+
     def event_clip(self, event_id: str) -> Path:
         """The MP4 file of the event's clip (blocking check of the clips directory). Raises
         NotFound."""
@@ -224,9 +232,10 @@ class BridgeView(Protocol):
         """Per camera ``(snapshots made, their bytes)``."""
         ...
 
-    def ring_bytes(self) -> dict[str, tuple[int, int]]:
-        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording)``:
-        compressed packets held in memory."""
+    def ring_bytes(self) -> dict[str, tuple[int, int, int]]:
+        """Per camera ``(bytes of its keyframe ring, bytes of its clip ring and recording, the
+        most its rings may hold: event_snapshot.max_memory_mb)``: compressed packets held in
+        memory."""
         ...
 
     def mqtt_counters(self) -> tuple[int, int]:

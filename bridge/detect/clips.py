@@ -29,10 +29,6 @@ from ..timelapse.retention import MIB, free_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
-#: bytes a camera's ring may hold, at most (a 4K stream at 16 Mbit/s covers ~8 s)
-RING_MAX_BYTES = 16 * MIB
-#: bytes one clip may hold, at most (later packets are left out: the clip is truncated)
-CLIP_MAX_BYTES = 256 * MIB
 DAY = 86400.0
 #: event ids (``<ms>-<n>``), checked before any file name is made of one
 EVENT_ID = re.compile(r"^[0-9]{1,16}-[0-9]{1,12}$")
@@ -52,6 +48,24 @@ def find_clip(root: Path, event_id: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def list_clips(directory: Path) -> list[tuple[str, int, float]]:
+    """``(event id, bytes, modification time)`` of each clip in a camera's clips directory
+    (``<dir>/<camera>``: the time is when the clip was written, ``post`` seconds after its last
+    event ended), newest first; empty when there is no such directory. Blocking."""
+    if not directory.is_dir():
+        return []
+    out = []
+    for path in directory.glob("*.mp4"):
+        if not EVENT_ID.match(path.stem):
+            continue  # a clip being written (``.<id>.mp4.<hex>.tmp.mp4``)
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # removed by retention meanwhile
+            continue
+        out.append((path.stem, st.st_size, st.st_mtime))
+    return sorted(out, key=lambda clip: (clip[2], clip[0]), reverse=True)
 
 
 def apply_retention(directory: Path, config: ClipsConfig, now: float) -> int:
@@ -100,7 +114,10 @@ class ClipRecorder:
         self.config = config
         self.dir = root / camera.id
         self._emit = emit
-        self._ring = camera.keep_packets(config.pre, RING_MAX_BYTES)
+        # bytes of the ring and of one clip, at most (``event_snapshot.max_memory_mb``): a longer
+        # clip is truncated (later packets are left out)
+        _keyframes, ring_max, self._clip_max = camera.config.event_snapshot.ring_budget()
+        self._ring = camera.keep_packets(config.pre, ring_max)
         self._rec: Recording | None = None
         self._ids: list[str] = []  # events of the recording, first one names the file
         self._open: set[str] = set()
@@ -138,7 +155,7 @@ class ClipRecorder:
             self._timer.cancel()
             self._timer = None
         if self._rec is None:
-            self._rec = self._ring.record(CLIP_MAX_BYTES)
+            self._rec = self._ring.record(self._clip_max)
             self._ids = []
         self._ids.append(event_id)
         self._open.add(event_id)

@@ -96,6 +96,8 @@ class DetectWorker(Service):
             if config.clips.enabled and clip_root is not None
             else None
         )
+        # the snapshot stream's keyframes, when it is not the detect stream (event snapshots)
+        camera.keep_keyframes()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detect[{camera.id}]")
         self._detector: Detector | None = None
         self._motion = MotionDetector(config.motion, config.mask)
@@ -297,6 +299,16 @@ class DetectWorker(Service):
             warned = False
             if self._sub is sub and self._streaming:  # not a result from before a loss
                 self._apply(outcome, frame)
+            elif outcome.events:
+                # switched off (or the stream lost) while this frame was processed: the tracker
+                # moved on with it (an object confirmed, one that left), and its ``end_all`` ran
+                # after it, so these events still go out, before the ends (a lost ``end`` would
+                # leave its event open for ever, and hold the camera's clip and ended events)
+                events = [track.payload(kind, frame.time) for kind, track in outcome.events]
+                for event in events:
+                    if event["type"] != "end":  # as of this frame: the end comes with its own event
+                        event["end_time"] = event["end_reason"] = None
+                self._on_update(DetectUpdate(self._camera.id, events=events))
             self._tick()
 
     def _motion_state(self, moving: bool, now: float) -> bool | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import CameraConfig
 from ..core.errors import BridgeError
 from . import discovery
-from .feature import Feature
+from .feature import Feature, audit_command
 
 if TYPE_CHECKING:
     from ..core.control import BridgeControl
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ON, OFF = "ON", "OFF"
+WHAT = "cameras.set_enabled"  #: the operation in the audit line
 
 
 def discovery_config(topics: Topics, cam: CameraConfig, device: dict[str, Any]) -> discovery.Config:
@@ -98,14 +99,19 @@ class CameraSwitchMqtt(Feature):
         value = text.strip().upper()
         if cam_id not in self._view.camera_ids():
             _LOGGER.debug("mqtt: on/off command for unknown camera %s", cam_id)
+            audit_command(topic, WHAT, cam_id, value if value in (ON, OFF) else None, "not_found")
         elif value not in (ON, OFF):
             _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
+            audit_command(topic, WHAT, cam_id, value, "invalid")
         else:
-            self._run_command(self._switch(cam_id, value == ON), f"mqtt.camera_switch[{cam_id}]")
+            self._run_command(self._switch(topic, cam_id, value == ON), f"mqtt.camera_switch[{cam_id}]")
         return True
 
-    async def _switch(self, cam_id: str, enabled: bool) -> None:
+    async def _switch(self, topic: str, cam_id: str, enabled: bool) -> None:
         try:
             await self._control.set_enabled(cam_id, enabled)
         except BridgeError as err:  # removed meanwhile, or the store failed
             _LOGGER.warning("mqtt: camera %s not switched %s: %s", cam_id, "on" if enabled else "off", err)
+            audit_command(topic, WHAT, cam_id, ON if enabled else OFF, err)
+        else:
+            audit_command(topic, WHAT, cam_id, ON if enabled else OFF)

@@ -18,7 +18,7 @@ from ..core.errors import NoSnapshot, NotFound
 from ..core.events import BridgeEvent, CameraRemoved, CameraStatusChanged, SnapshotTaken
 from ..status import CameraState
 from . import discovery
-from .feature import Feature
+from .feature import Feature, audit_command
 from .topics import CAMERA_RETAINED, OFFLINE, ONLINE
 
 if TYPE_CHECKING:
@@ -101,8 +101,11 @@ class CameraMqtt(Feature):
         if self._control is not None:
             try:
                 self._control.request_snapshot(cam_id)
-            except NotFound:
+            except NotFound as err:
                 _LOGGER.debug("mqtt: snapshot request for unknown camera %s", cam_id)
+                audit_command(topic, "cameras.snapshot_now", cam_id, None, err)
+            else:
+                audit_command(topic, "cameras.snapshot_now", cam_id, None)
         return True
 
     def clear_stale(self, payload: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from ..config import CameraConfig
 from ..core.control import BridgeControl
 from ..core.errors import NotFound
 from ..core.events import BridgeEvent, CameraRemoved, DetectionUpdated, DetectUpdate
-from .feature import Feature
+from .feature import Feature, audit_command
 from .topics import Topics
 
 if TYPE_CHECKING:
@@ -109,13 +109,18 @@ def command(topics: Topics, topic: str, payload: Any, control: BridgeControl) ->
         return False
     cam_id = topic[len(prefix) : -len(suffix)]
     text = payload.decode(errors="replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
-    if text.strip().upper() not in (ON, OFF):
+    value = text.strip().upper()
+    if value not in (ON, OFF):
         _LOGGER.warning("mqtt: %s expects ON or OFF, got %r", topic, text[:20])
+        audit_command(topic, "cameras.set_detection", cam_id, value, "invalid")
         return True
     try:
-        control.set_detection(cam_id, text.strip().upper() == ON)
+        control.set_detection(cam_id, value == ON)
     except NotFound as err:
         _LOGGER.debug("mqtt: detection command ignored: %s", err)
+        audit_command(topic, "cameras.set_detection", cam_id, value, err)
+    else:
+        audit_command(topic, "cameras.set_detection", cam_id, value)
     return True
 
 

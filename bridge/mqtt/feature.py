@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from ..config import CameraConfig
+from ..core import audit
 from ..core.events import BridgeEvent
 from .discovery import Config
 
@@ -89,3 +90,17 @@ def text_of(payload: bytes | bytearray | str) -> str:
     """A command payload as text (undecodable bytes replaced), stripped."""
     text = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
     return text.strip()
+
+
+def audit_command(
+    topic: str, what: str, camera: str | None, value: str | None, err: BaseException | str | None = None, **extra: Any
+) -> None:
+    """One audit line (``bridge.core.audit``) of an MQTT command: ``what`` (the control
+    method's operation name, e.g. ``cameras.set_enabled``) on ``camera`` with the payload's
+    ``value`` (``ON``, ``OFF``, an action; clipped), and its result: ``ok`` when ``err`` is None,
+    the error kind of an exception, or ``err`` itself when a string (``invalid``: then the value
+    is left out, since a payload that is no command may be anything)."""
+    result = err if isinstance(err, str) else audit.result_of(err)
+    if result == "invalid":
+        value = None
+    audit.record("mqtt", "mqtt", None, what, camera, result, topic=topic, value=value, **extra)

@@ -20,7 +20,7 @@ from ..core.errors import BridgeError
 from ..core.events import BridgeEvent, MediamtxChanged, RecordingChanged
 from ..core.view import BridgeView
 from . import discovery
-from .feature import Feature, text_of
+from .feature import Feature, audit_command, text_of
 from .topics import Topics
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ON, OFF = "ON", "OFF"
+WHAT = "cameras.set_recording"  #: the operation in the audit line
 #: seconds between re-publishes of a camera's stream topic when only its byte counters changed
 BYTES_REPUBLISH = 30.0
 
@@ -55,12 +56,17 @@ class RecordingMqtt(Feature):
         """Apply queued ``record/set`` commands until cancelled (a publisher loop)."""
         while True:
             cam_id, recording = await self.commands.get()
+            topic, value = self.topics.camera(cam_id, "record/set"), ON if recording else OFF
             try:
                 await self._control.set_recording(cam_id, recording)
             except BridgeError as err:  # an unknown camera: say why, once per command
                 _LOGGER.debug("mqtt: recording switch of %s refused: %s", cam_id, err)
-            except Exception:  # a failed switch must not stop the loop
+                audit_command(topic, WHAT, cam_id, value, err)
+            except Exception as err:  # a failed switch must not stop the loop
                 _LOGGER.exception("mqtt: recording switch of %s failed", cam_id)
+                audit_command(topic, WHAT, cam_id, value, err)
+            else:
+                audit_command(topic, WHAT, cam_id, value)
 
     # -- feature interface -------------------------------------------------------------------
 
@@ -136,11 +142,13 @@ class RecordingMqtt(Feature):
         text = text_of(payload).upper()
         if text not in (ON, OFF) or not cam_id or "/" in cam_id:
             _LOGGER.warning("mqtt: ignoring %r on %s (expected ON or OFF)", text[:20], topic)
+            audit_command(topic, WHAT, cam_id, text, "invalid")
             return True
         try:
             self.commands.put_nowait((cam_id, text == ON))
         except Exception:  # a full queue: someone is flooding the topic
             _LOGGER.warning("mqtt: too many recording switches queued, dropping one for %s", cam_id)
+            audit_command(topic, WHAT, cam_id, text, "dropped")
         return True
 
     # -- changes -----------------------------------------------------------------------------

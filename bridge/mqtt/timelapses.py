@@ -14,7 +14,7 @@ from ..core.control import BridgeControl
 from ..core.errors import BridgeError
 from ..core.events import BridgeEvent, TimelapseEvent, TimelapseImage
 from . import discovery
-from .feature import Feature
+from .feature import Feature, audit_command
 from .topics import TIMELAPSE_RETAINED
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ COMMANDS = {
     "on": "on",
     "off": "pause",
 }
+WHAT = "timelapses.action"  #: the operation in the audit line
 
 
 class TimelapseMqtt(Feature):
@@ -198,6 +199,8 @@ class TimelapseMqtt(Feature):
             return False
         if self._view.timelapse_states() is not None and self._owned(self._camera_of(tl_id)):
             self._command(tl_id, topic, payload)
+        else:
+            audit_command(topic, WHAT, None, None, "not_running", timelapse=tl_id)
         return True
 
     def _command(self, tl_id: str, topic: str, payload: Any) -> None:
@@ -210,11 +213,15 @@ class TimelapseMqtt(Feature):
                 topic,
                 ", ".join(sorted({c for c in COMMANDS if c.isalpha()})),
             )
+            audit_command(topic, WHAT, None, text.strip(), "invalid", timelapse=tl_id)
             return
-        self._publisher.run_command(self._act(tl_id, action), f"mqtt.timelapse[{tl_id}].command")
+        self._publisher.run_command(self._act(topic, tl_id, action), f"mqtt.timelapse[{tl_id}].command")
 
-    async def _act(self, tl_id: str, action: str) -> None:
+    async def _act(self, topic: str, tl_id: str, action: str) -> None:
         try:
             await self._control.timelapse_action(tl_id, action)
         except BridgeError as err:
             _LOGGER.warning("mqtt: timelapse command %s refused: %s", action, err)
+            audit_command(topic, WHAT, None, action, err, timelapse=tl_id)
+        else:
+            audit_command(topic, WHAT, None, action, timelapse=tl_id)

@@ -186,6 +186,10 @@ class Recorder:
             self.m.set_error(rt, f"cannot store frames: {err}")
             self.m.warn(rt, "storage", "%s", err)
             return False
+        if captured_at - rt.thumbnail_at >= THUMBNAIL_EVERY:  # before the frame counts: a status
+            # saying "frames: 1" (published by anyone meanwhile) means the thumbnail is there
+            rt.thumbnail_at = captured_at
+            await asyncio.to_thread(thumbnail, self.m.archive.path(row.path), self.m.thumbnail_path(rt.id))
         rt.previous = verdict.gray
         rt.measures.append(verdict.measures)
         rt.frames += 1
@@ -194,9 +198,6 @@ class Recorder:
         rt.consecutive_bad = 0
         rt.degraded = None
         self.m.set_error(rt, None)
-        if captured_at - rt.thumbnail_at >= THUMBNAIL_EVERY:
-            rt.thumbnail_at = captured_at
-            await asyncio.to_thread(thumbnail, self.m.archive.path(row.path), self.m.thumbnail_path(rt.id))
         self.m.on_image(rt.id, jpeg)
         self.m.on_event(
             "timelapse.frame",

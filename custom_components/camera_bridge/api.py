@@ -186,6 +186,16 @@ class CameraBridgeClient:
         body = await self._json("GET", f"/api/timelapses/{timelapse_id}/videos")
         return list(body["videos"])
 
+    async def event_clips(self, camera_id: str) -> list[dict[str, Any]]:
+        """The camera's event clips, newest first (``id``, ``started_at``, ``ended_at``,
+        ``size`` bytes, ``url``, ``snapshot_url``, ``label``, as the bridge lists them); empty
+        for a camera without clips or a bridge without the route (404/403)."""
+        try:
+            body = await self._json("GET", f"/api/cameras/{camera_id}/clips")
+        except (CameraBridgeNotFoundError, CameraBridgeAuthError):
+            return []
+        return list(body["clips"])
+
     async def fetch(self, path: str) -> bytes:
         """The body of ``GET path`` (a bridge path such as a thumbnail's ``/api/...jpg``)."""
         return await self._bytes(path)
@@ -195,6 +205,19 @@ class CameraBridgeClient:
         path (videos), with the API key; the caller reads ``resp`` (an aiohttp response).
         Connection errors are aiohttp's."""
         return self._session.get(self._base + path, headers={**(headers or {}), **self._headers}, ssl=self._ssl)
+
+    async def signed_link(
+        self, *, camera: str | None = None, event: str | None = None, kind: str = "snapshot", expires_in: int = 3600
+    ) -> str:
+        """``POST /api/links`` (role operator, with an API key): an absolute URL of a camera's
+        ``snapshot``/``mjpeg`` or an event's ``event_snapshot``/``event_clip`` that works without
+        the API key for ``expires_in`` seconds (a notification image). Raises
+        CameraBridgeAuthError (a viewer key, no key), CameraBridgeNotFoundError (unknown camera
+        or event, or a bridge without signed links)."""
+        body: dict[str, Any] = {"kind": kind, "expires_in": expires_in}
+        body.update({"camera": camera} if event is None else {"event": event})
+        answer = await self._json("POST", "/api/links", json_body=body)
+        return self._base + str(answer["path"])
 
     async def detection(self, camera_id: str) -> dict[str, Any] | None:
         """``GET /api/cameras/{id}/detection``: ``{enabled, motion, counts, snapshots, stats}``;

@@ -33,6 +33,11 @@ PUSH_RETRY_MAX: Final = 30.0
 #: (detection, timelapse, ...): ``{"bridge_id", "event": bridge event type, ...the event's data}``
 EVENT_BRIDGE: Final = f"{DOMAIN}_event"
 
+#: seconds the signed links of a detection event's snapshot and clip (``snapshot_url``,
+#: ``clip_url`` of ``camera_bridge_event`` and the event entities) stay valid: a notification
+#: read the next day still shows its picture
+LINK_TTL: Final = 86400
+
 #: the repair issue raised when the bridge also publishes MQTT discovery
 ISSUE_MQTT_DUPLICATES: Final = "mqtt_discovery_duplicates"
 

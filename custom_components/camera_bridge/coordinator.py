@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,7 @@ from .api import (
     Timelapse,
 )
 from .compat import coordinator_entry, update_failed
-from .const import DOMAIN, EVENT_BRIDGE, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
+from .const import DOMAIN, EVENT_BRIDGE, LINK_TTL, POLL_INTERVAL, PUSH_RETRY_MAX, STATS_INTERVAL
 from .detection import DETECTION_EVENT, DETECTION_EVENTS, Detection
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         self._push_warned = False
         #: camera id -> what detection events said (reset when the push channel reconnects)
         self.detections: dict[str, Detection] = {}
+        #: an event's media path -> (its signed link, monotonic time to make a new one)
+        self._links: dict[str, tuple[str, float]] = {}
+        self._links_refused = False  #: the key may not make signed links
 
     async def _async_update_data(self) -> BridgeState:
         try:
@@ -142,7 +146,7 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
         if handler is not None and self.data is not None:
             await handler(self, self.data, event)
         if event.type not in NOT_FIRED:
-            self._fire(event)
+            await self._fire(event)
 
     async def _camera_status(self, state: BridgeState, event: BridgeEvent) -> None:
         """``camera.status``: one camera's new status (an unknown camera: reload, it was added)."""
@@ -234,17 +238,58 @@ class CameraBridgeCoordinator(DataUpdateCoordinator[BridgeState]):
                 replace(self.data, timelapses={**self.data.timelapses, timelapse.id: timelapse})
             )
 
-    def _fire(self, event: BridgeEvent) -> None:
+    async def _fire(self, event: BridgeEvent) -> None:
         """``camera_bridge_event`` on HA's bus: the event's data (a detection's payload lifted
-        to the top level) with ``event`` (its type) and ``bridge_id``."""
+        to the top level, its media paths made signed links: :meth:`_signed`) with ``event``
+        (its type) and ``bridge_id``."""
         state = self.data
         data = dict(event.data)
         if event.type == DETECTION_EVENT and isinstance(data.get("event"), dict):
             data = {**data.pop("event"), **data}
+            for field, kind in (("snapshot_url", "event_snapshot"), ("clip_url", "event_clip")):
+                if isinstance(data.get(field), str):
+                    data[field] = await self._signed(data[field], kind)
         self.hass.bus.async_fire(
             EVENT_BRIDGE, {**data, "event": event.type, "bridge_id": state.info.id if state else None}
         )
 
+    async def _signed(self, path: str, kind: str) -> str:
+        """A signed absolute link (``POST /api/links``, valid :data:`LINK_TTL` seconds) for an
+        event's media ``path`` (``/api/events/{id}/snapshot.jpg`` or ``clip.mp4``), so a
+        notification can show it without the API key; made once per path (kept for half its
+        validity). ``path`` itself when the bridge makes none: a key without the operator role
+        (warned once; then no more tries), an older bridge, an event already gone."""
+        found = _EVENT_MEDIA.match(path)
+        if found is None or self._links_refused:
+            return path
+        now = time.monotonic()
+        cached = self._links.get(path)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            url = await self.client.signed_link(event=found.group(1), kind=kind, expires_in=LINK_TTL)
+        except CameraBridgeAuthError as err:
+            _LOGGER.warning(
+                "%s: the bridge makes no signed links for this API key (%s): event snapshot_url and clip_url "
+                "stay bridge paths, which need the key; give the key the operator role for notification images",
+                self.name,
+                err,
+            )
+            self._links_refused = True
+            return path
+        except CameraBridgeApiError as err:
+            _LOGGER.debug("%s: no signed link for %s: %s", self.name, path, err)
+            return path
+        self._links[path] = (url, now + LINK_TTL / 2)
+        while len(self._links) > LINKS_KEPT:
+            self._links.pop(next(iter(self._links)))
+        return url
+
+
+#: an event's media path on the bridge
+_EVENT_MEDIA = re.compile(r"^/api/events/([0-9]{1,16}-[0-9]{1,12})/(?:snapshot\.jpg|clip\.mp4)$")
+#: signed links kept (the newest events' media)
+LINKS_KEPT = 64
 
 #: the coordinator's handler of each pushed event type (others are only fired on the bus)
 EVENT_HANDLERS: dict[str, Callable[[CameraBridgeCoordinator, BridgeState, BridgeEvent], Awaitable[None]]] = {

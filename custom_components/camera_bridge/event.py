@@ -24,7 +24,21 @@ if TYPE_CHECKING:
 PARALLEL_UPDATES = 0
 
 EVENT_TYPES = ["new", "end"]
-ATTRIBUTES = ("id", "label", "score", "top_score", "box", "zones", "start_time", "end_time", "end_reason")
+#: ``snapshot_url``/``clip_url``: signed links that work without the API key (a notification's
+#: image), or bridge paths when the key may not make them (see the coordinator)
+ATTRIBUTES = (
+    "id",
+    "label",
+    "score",
+    "top_score",
+    "box",
+    "zones",
+    "start_time",
+    "end_time",
+    "end_reason",
+    "snapshot_url",
+    "clip_url",
+)
 
 
 async def async_setup_entry(

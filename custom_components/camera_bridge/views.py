@@ -1,9 +1,10 @@
-"""HTTP views proxying a bridge's timelapse videos and thumbnails to Home Assistant's frontend
-and media players (which cannot send the bridge's API key): ``/api/camera_bridge/{entry_id}/
-timelapses/{timelapse_id}/videos/{video_id}`` (MP4, ``Range`` passed through so players can
-seek) and ``.../thumbnail.jpg``. They need Home Assistant authentication (a signed path works,
-which is what the media source hands out). Ids are checked against slugs and digits before any
-bridge request."""
+"""HTTP views proxying a bridge's videos to Home Assistant's frontend and media players (which
+cannot send the bridge's API key): timelapse videos ``/api/camera_bridge/{entry_id}/timelapses/
+{timelapse_id}/videos/{video_id}`` (MP4) and their ``.../thumbnail.jpg``, event clips
+``/api/camera_bridge/{entry_id}/events/{event_id}/clip.mp4`` and the event's
+``.../snapshot.jpg``. ``Range`` is passed through so players can seek. They need Home Assistant
+authentication (a signed path works, which is what the media source hands out). Ids are checked
+against slugs, digits and event ids (``<ms>-<n>``) before any bridge request."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .const import DOMAIN
 
 _SLUG = re.compile(r"^[a-z0-9_]+$")
 _ID = re.compile(r"^[0-9]{1,18}$")
+_EVENT_ID = re.compile(r"^[0-9]{1,16}-[0-9]{1,12}$")
 #: headers of the bridge's answer passed on to the player
 PASSED = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
 CHUNK = 64 * 1024  #: bytes per write while streaming a video
@@ -30,6 +32,11 @@ def video_path(entry_id: str, timelapse_id: str, video_id: int | str, thumbnail:
     return path + "/thumbnail.jpg" if thumbnail else path
 
 
+def clip_path(entry_id: str, event_id: str, snapshot: bool = False) -> str:
+    """The proxy path of an event's clip (or of its snapshot)."""
+    return f"/api/{DOMAIN}/{entry_id}/events/{event_id}/{'snapshot.jpg' if snapshot else 'clip.mp4'}"
+
+
 @callback
 def async_register_views(hass: HomeAssistant) -> None:
     """Register the views once (when the integration loads: a path the media source handed out
@@ -37,8 +44,8 @@ def async_register_views(hass: HomeAssistant) -> None:
     if hass.data.get(_REGISTERED):
         return
     hass.data[_REGISTERED] = True
-    hass.http.register_view(TimelapseVideoView(hass))
-    hass.http.register_view(TimelapseThumbnailView(hass))
+    for view in (TimelapseVideoView, TimelapseThumbnailView, EventClipView, EventSnapshotView):
+        hass.http.register_view(view(hass))
 
 
 class _Proxy(HomeAssistantView):
@@ -47,15 +54,13 @@ class _Proxy(HomeAssistantView):
     def __init__(self, hass: HomeAssistant) -> None:
         self.hass = hass  # not request.app["hass"]: the app key changed type in later HA versions
 
-    async def _proxy(
-        self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str, suffix: str
-    ) -> web.StreamResponse:
+    async def _proxy(self, request: web.Request, entry_id: str, path: str | None) -> web.StreamResponse:
+        """Stream the bridge's answer to ``GET path`` (None: an id that failed its check, 404)."""
         hass = self.hass
         entry = hass.config_entries.async_get_entry(entry_id)
         coordinator = getattr(entry, "runtime_data", None) if entry and entry.domain == DOMAIN else None
-        if coordinator is None or not _SLUG.match(timelapse_id) or not _ID.match(video_id):
+        if coordinator is None or path is None:
             return web.Response(status=404)
-        path = f"/api/timelapses/{timelapse_id}/videos/{video_id}{suffix}"
         headers = {"Range": request.headers["Range"]} if "Range" in request.headers else None
         try:
             async with coordinator.client.open(path, headers) as upstream:
@@ -73,6 +78,16 @@ class _Proxy(HomeAssistantView):
             return web.Response(status=502)
 
 
+def _video(timelapse_id: str, video_id: str, suffix: str) -> str | None:
+    if not _SLUG.match(timelapse_id) or not _ID.match(video_id):
+        return None
+    return f"/api/timelapses/{timelapse_id}/videos/{video_id}{suffix}"
+
+
+def _event(event_id: str, name: str) -> str | None:
+    return f"/api/events/{event_id}/{name}" if _EVENT_ID.match(event_id) else None
+
+
 class TimelapseVideoView(_Proxy):
     """A timelapse video (MP4)."""
 
@@ -80,7 +95,7 @@ class TimelapseVideoView(_Proxy):
     name = "api:camera_bridge:timelapse_video"
 
     async def get(self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str) -> web.StreamResponse:
-        return await self._proxy(request, entry_id, timelapse_id, video_id, "")
+        return await self._proxy(request, entry_id, _video(timelapse_id, video_id, ""))
 
 
 class TimelapseThumbnailView(_Proxy):
@@ -90,4 +105,24 @@ class TimelapseThumbnailView(_Proxy):
     name = "api:camera_bridge:timelapse_video_thumbnail"
 
     async def get(self, request: web.Request, entry_id: str, timelapse_id: str, video_id: str) -> web.StreamResponse:
-        return await self._proxy(request, entry_id, timelapse_id, video_id, "/thumbnail.jpg")
+        return await self._proxy(request, entry_id, _video(timelapse_id, video_id, "/thumbnail.jpg"))
+
+
+class EventClipView(_Proxy):
+    """A detection event's clip (MP4)."""
+
+    url = "/api/camera_bridge/{entry_id}/events/{event_id}/clip.mp4"
+    name = "api:camera_bridge:event_clip"
+
+    async def get(self, request: web.Request, entry_id: str, event_id: str) -> web.StreamResponse:
+        return await self._proxy(request, entry_id, _event(event_id, "clip.mp4"))
+
+
+class EventSnapshotView(_Proxy):
+    """A detection event's snapshot (JPEG, full size, box drawn): the clip's thumbnail."""
+
+    url = "/api/camera_bridge/{entry_id}/events/{event_id}/snapshot.jpg"
+    name = "api:camera_bridge:event_snapshot"
+
+    async def get(self, request: web.Request, entry_id: str, event_id: str) -> web.StreamResponse:
+        return await self._proxy(request, entry_id, _event(event_id, "snapshot.jpg"))

@@ -94,12 +94,28 @@ export function can(role) {
 export async function loadCameras() {
   const { cameras } = await api("GET", "/api/cameras");
   store.cameras = new Map(cameras.map((c) => [c.id, c]));
-  for (const c of cameras) {
-    if (c.last_frame_at && !store.snapshots.has(c.id)) {
-      store.snapshots.set(c.id, { taken_at: Date.parse(c.last_frame_at) / 1000, width: c.width, height: c.height });
-    }
-  }
+  for (const c of cameras) snapshotKnown(c.id, isoSeconds(c.taken_at), c, Infinity);
   changed();
+}
+
+function isoSeconds(iso) {
+  return iso === null || iso === undefined ? iso : Date.parse(iso) / 1000;
+}
+
+/** What the bridge said at `saidAt` (its epoch seconds) about a camera's latest snapshot: its
+ * capture time `takenAt` (epoch seconds; null: the camera has none, e.g. it just started).
+ * Pictures are only asked for when the bridge has one (else `snapshot.jpg` answers 503), and
+ * an older word (an event replayed from the stream's buffer) never replaces a newer one. */
+function snapshotKnown(cam, takenAt, size, saidAt) {
+  if (takenAt === undefined) return;
+  const known = store.snapshots.get(cam);
+  if (takenAt === null || Number.isNaN(takenAt)) {
+    if (known && saidAt > known.taken_at) store.snapshots.delete(cam);
+    return;
+  }
+  if (!known || takenAt > known.taken_at) {
+    store.snapshots.set(cam, { taken_at: takenAt, width: size.width, height: size.height });
+  }
 }
 
 export async function loadTimelapses() {
@@ -118,12 +134,14 @@ function onEvent(type, data) {
   switch (type) {
     case "camera.status": {
       const known = store.cameras.get(cam);
-      if (known) store.cameras.set(cam, { ...known, ...data });
-      else loadCameras().catch(() => {});
+      if (known) {
+        store.cameras.set(cam, { ...known, ...data });
+        snapshotKnown(cam, isoSeconds(data.taken_at), data, data.time);
+      } else loadCameras().catch(() => {});
       break;
     }
     case "camera.snapshot":
-      store.snapshots.set(cam, { taken_at: data.taken_at, width: data.width, height: data.height });
+      if (store.cameras.has(cam)) snapshotKnown(cam, data.taken_at, data, data.time);
       break;
     case "camera.removed":
       store.cameras.delete(cam);

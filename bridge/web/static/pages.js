@@ -36,10 +36,25 @@ function snapshotUrl(id, width) {
   return `/api/cameras/${encodeURIComponent(id)}/snapshot.jpg?width=${width}&t=${snap.taken_at}`;
 }
 
+/** The latest snapshot of `camera`, `width` pixels wide. One picture at a time is on its way:
+ * a newer snapshot is asked for once the one shown has loaded, so a burst of snapshot events
+ * (the stream's buffer replayed, a slow network) costs one request, not one each. */
 function Picture({ camera, width = 640 }) {
   const url = snapshotUrl(camera.id, width);
-  return html`<div class="picture">${url
-    ? html`<img src=${url} alt=${`Latest picture of ${camera.name}`} data-taken=${store.snapshots.get(camera.id).taken_at} />`
+  const [shown, setShown] = useState(url);
+  const [loading, setLoading] = useState(Boolean(url));
+  useEffect(() => {
+    if (!url && shown) { // no picture any more (the camera restarted): none on its way either
+      setShown(null);
+      setLoading(false);
+    } else if (url && !loading && url !== shown) {
+      setShown(url);
+      setLoading(true);
+    }
+  }, [url, loading, shown]);
+  const done = () => setLoading(false);
+  return html`<div class="picture">${url && shown
+    ? html`<img src=${shown} alt=${`Latest picture of ${camera.name}`} onLoad=${done} onError=${done} />`
     : html`<span>no picture yet</span>`}</div>`;
 }
 
@@ -109,16 +124,77 @@ function hasDetection(c) {
   return Boolean(c && c.detect && c.detect.enabled);
 }
 
+/** The objects a camera sees now (`person: 2, car: 1`), "" for none. */
+function seenNow(det) {
+  const counts = Object.entries((det && det.counts) || {}).filter(([, n]) => n > 0);
+  return counts.map(([label, n]) => `${label}: ${n}`).join(", ");
+}
+
+const LOOPBACK = ["127.0.0.1", "localhost", "[::1]"];
+
+/** The page of MediaMTX's own player for a stream URL the bridge reports (`stream_urls.webrtc`
+ * is that page already, `stream_urls.hls` its playlist `…/index.m3u8`): `http://HOST:8889/PATH/`
+ * or `http://HOST:8888/PATH/`, without credentials; a loopback host is this page's host when
+ * the page is opened from another machine (MediaMTX then runs next to the bridge). */
+function playerUrl(url) {
+  let u;
+  try { u = new URL(url); } catch { return null; }
+  u.username = "";
+  u.password = "";
+  if (LOOPBACK.includes(u.hostname) && !LOOPBACK.includes(location.hostname)) u.hostname = location.hostname;
+  u.pathname = u.pathname.replace(/index\.m3u8$/, "");
+  if (!u.pathname.endsWith("/")) u.pathname += "/";
+  return u.toString();
+}
+
+/** The live views of a camera: MJPEG from the bridge, and with MediaMTX its WebRTC and HLS players. */
+function liveViews(c) {
+  const urls = (c && c.stream_urls) || {};
+  const views = [{ id: "mjpeg", label: "MJPEG" }];
+  if (urls.webrtc && playerUrl(urls.webrtc)) views.push({ id: "webrtc", label: "WebRTC", url: playerUrl(urls.webrtc) });
+  if (urls.hls && playerUrl(urls.hls)) views.push({ id: "hls", label: "HLS", url: playerUrl(urls.hls) });
+  return views;
+}
+
+function LiveView({ camera: c, path }) {
+  const [choice, setChoice] = useState("mjpeg");
+  const views = liveViews(c);
+  const view = views.find((v) => v.id === choice) || views[0];
+  const snap = store.snapshots.get(c.id);
+  let body;
+  if (!c.enabled) body = html`<div class="picture"><span>camera is off</span></div>`;
+  else if (view.url) {
+    body = html`<iframe class="player" src=${view.url} data-player=${view.id} allow="autoplay; fullscreen"
+      title=${`${view.label} player of ${c.name} (MediaMTX)`}></iframe>`;
+  } else if (snap) body = html`<img src=${`${path}/mjpeg`} alt=${`Live picture of ${c.name} (MJPEG)`} />`;
+  else body = html`<div class="picture"><span>no picture yet</span></div>`;
+  return html`<div class="live">
+    ${views.length > 1 && html`<fieldset class="views"><legend>Live view</legend>
+      ${views.map((v) => html`<label><input type="radio" name="live-view" value=${v.id} checked=${v.id === view.id}
+        onChange=${() => setChoice(v.id)} /> ${v.label}</label>`)}
+    </fieldset>`}
+    ${body}
+  </div>`;
+}
+
 export function CameraPage({ id }) {
   useStore();
   useTick();
   const c = store.cameras.get(id);
   const [detail, setDetail] = useState(null);
   useEffect(() => {
-    if (!c || !hasDetection(c)) return;
-    api("GET", `/api/cameras/${encodeURIComponent(id)}/detection`)
-      .then((d) => { store.detection.set(id, { ...d, ...(store.detection.get(id) || {}), enabled: d.enabled, motion: d.motion }); setDetail(d); changed(); })
+    if (!c || !hasDetection(c)) return undefined;
+    // the objects seen now have no event of their own: asked for every 2 s while the page is open
+    const load = () => api("GET", `/api/cameras/${encodeURIComponent(id)}/detection`)
+      .then((d) => {
+        store.detection.set(id, { ...d, ...(store.detection.get(id) || {}), enabled: d.enabled, motion: d.motion, counts: d.counts });
+        setDetail(d);
+        changed();
+      })
       .catch(() => {});
+    load();
+    const timer = setInterval(load, 2000);
+    return () => clearInterval(timer);
   }, [id, Boolean(c)]);
   if (!c) return html`<p>No camera <code>${id}</code>. <a href="#/cameras">All cameras</a></p>`;
   const det = store.detection.get(id);
@@ -142,18 +218,10 @@ export function CameraPage({ id }) {
     changed();
   }
   const snap = store.snapshots.get(id);
-  const urls = c.stream_urls || {};
   return html`<section aria-labelledby="camera-title" data-camera=${id}>
     <h2 id="camera-title">${c.name} <${Badge} state=${c.state} /></h2>
     <div class="split">
-      <div class="live">
-        ${c.enabled && snap
-          ? html`<img src=${`${path}/mjpeg`} alt=${`Live picture of ${c.name} (MJPEG)`} />`
-          : html`<div class="picture"><span>${c.enabled ? "no picture yet" : "camera is off"}</span></div>`}
-        ${(urls.hls || urls.webrtc) && html`<p>MediaMTX player:
-          ${urls.hls && html` <a href=${urls.hls} target="_blank" rel="noopener">HLS</a>`}
-          ${urls.webrtc && html` <a href=${urls.webrtc} target="_blank" rel="noopener">WebRTC</a>`}</p>`}
-      </div>
+      <${LiveView} camera=${c} path=${path} />
       <div class="card">
         <h3>Status</h3>
         <dl class="facts">
@@ -166,8 +234,7 @@ export function CameraPage({ id }) {
           <dt>picture</dt><dd>${age(snap && snap.taken_at)}</dd>
           <dt>source</dt><dd>${c.source} (${c.kind})</dd>
           ${hasDetection(c) && html`<dt>motion</dt><dd class="motion">${det && det.motion ? "yes" : "no"}</dd>
-            <dt>objects now</dt><dd class="occupancy">${det && det.counts && Object.keys(det.counts).length
-              ? Object.entries(det.counts).map(([k, v]) => `${k}: ${v}`).join(", ") : "none"}</dd>`}
+            <dt>objects now</dt><dd class="occupancy">${seenNow(det) || "none"}</dd>`}
         </dl>
         ${operator ? html`
           <${Switch} label="Camera" on=${c.enabled} change=${setEnabled} />
@@ -176,7 +243,7 @@ export function CameraPage({ id }) {
         ` : html`<p>Camera ${c.enabled ? "on" : "off"}${hasDetection(c) ? `, detection ${det && det.enabled ? "on" : "off"}` : ""}.</p>`}
       </div>
     </div>
-    ${hasDetection(c) && html`<h3>Recent detections</h3><${EventList} items=${events} />`}
+    ${hasDetection(c) && html`<h3>Recent detections</h3><${EventList} items=${events} clips=${true} />`}
   </section>`;
 }
 
@@ -188,7 +255,9 @@ function newestFirst(items) {
   return items.sort((a, b) => (b.event.start_time || 0) - (a.event.start_time || 0) || b.seq - a.seq);
 }
 
-function EventList({ items }) {
+/** Detection events, each with its snapshot; `clips`: an ended event's clip plays in the list
+ * (else a link to it). */
+function EventList({ items, clips = false }) {
   if (!items.length) return html`<p>No detection events yet.</p>`;
   return html`<ul class="events" aria-live="polite">
     ${items.map(({ camera, event: e }) => {
@@ -205,6 +274,8 @@ function EventList({ items }) {
           <div>${e.start_time ? new Date(e.start_time * 1000).toLocaleString() : ""}
             ${e.end_time ? " (ended)" : " (ongoing)"}</div>
           ${e.zones && e.zones.length ? html`<div>zones: ${e.zones.join(", ")}</div>` : null}
+          ${e.clip_url && clips ? html`<video class="clip" controls preload="none" src=${e.clip_url} data-clip-video=${e.id}
+            aria-label=${`Clip of ${e.label} seen by ${cam ? cam.name : camera}`}></video>` : null}
           ${e.clip_url ? html`<div><a href=${e.clip_url} data-clip=${e.id}>clip (MP4)</a></div>` : null}
         </div>
       </li>`;
@@ -246,8 +317,9 @@ const ACTIONS = {
   pause: (t) => ["running", "degraded", "error"].includes(t.state),
   resume: (t) => t.state === "paused",
   stop: (t) => ["running", "paused", "degraded", "error", "created"].includes(t.state),
-  render: (t) => t.frames > 0 && !t.render,
-  cancel: (t) => Boolean(t.render),
+  // `render` is the last render (its `state`: running, done, failed, cancelled)
+  render: (t) => t.frames > 0 && !(t.render && t.render.state === "running"),
+  cancel: (t) => Boolean(t.render && t.render.state === "running"),
 };
 
 function Videos({ id, count }) {

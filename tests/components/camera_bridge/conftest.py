@@ -100,9 +100,19 @@ class FakeBridge:
              "size": 1234567, "width": 1280, "height": 720, "fps": 24,
              "first_at": "2026-11-20T06:00:00.000+00:00", "last_at": "2026-11-20T18:00:00.000+00:00",
              "url": "/api/timelapses/garden/videos/3", "thumbnail_url": "/api/timelapses/garden/videos/3/thumbnail.jpg"}]}
+        #: camera id -> GET /api/cameras/{id}/clips (newest first)
+        self.clips: dict[str, list[dict[str, Any]]] = {"front_door": [
+            {"id": "1795248630000-12", "camera": "front_door", "started_at": "2026-11-21T08:10:30.000+00:00",
+             "ended_at": "2026-11-21T08:10:51.200+00:00", "size": 108, "url": "/api/events/1795248630000-12/clip.mp4",
+             "snapshot_url": None, "label": None},
+            {"id": "1795248620500-7", "camera": "front_door", "started_at": "2026-11-21T08:10:20.500+00:00",
+             "ended_at": "2026-11-21T08:10:41.000+00:00", "size": 108, "url": "/api/events/1795248620500-7/clip.mp4",
+             "snapshot_url": "/api/events/1795248620500-7/snapshot.jpg", "label": "person"}]}
         self.files: dict[str, bytes] = {"/api/timelapses/garden/thumbnail.jpg": JPEG + b"-tl",
                                         "/api/timelapses/garden/videos/3": b"\x00\x00\x00\x18ftypmp42" + b"v" * 100,
                                         "/api/timelapses/garden/videos/3/thumbnail.jpg": JPEG + b"-video",
+                                        "/api/events/1795248620500-7/clip.mp4": b"\x00\x00\x00\x18ftypisom" + b"c" * 96,
+                                        "/api/events/1795248620500-7/snapshot.jpg": JPEG + b"-event",
                                         "/api/cameras/front_door/mjpeg": MJPEG,
                                         "/api/cameras/front_door/detection/person.jpg": JPEG + b"-person"}
         self.mediamtx: dict[str, Any] | None = {"status": "available", "version": "v1.9.0"}
@@ -113,6 +123,8 @@ class FakeBridge:
         self.reachable = True
         self.key_ok = True
         self.fail_with: Exception | None = None
+        #: what POST /api/links answers instead of a link (a viewer key: CameraBridgeAuthError)
+        self.links_error: Exception | None = None
         self.calls: list[tuple[str, Any]] = []
         self.queue: asyncio.Queue[api.BridgeEvent | None] = asyncio.Queue()
         self.push_open = asyncio.Event()
@@ -188,6 +200,10 @@ class FakeBridge:
             raise api.CameraBridgeNotFoundError(f"404 not_found: no timelapse {timelapse_id}")
         return copy.deepcopy(self.videos.get(timelapse_id, []))
 
+    async def event_clips(self, camera_id: str) -> list[dict[str, Any]]:
+        self._check("event_clips", camera_id)
+        return copy.deepcopy(self.clips.get(camera_id, []))
+
     async def fetch(self, path: str) -> bytes:
         self._check("fetch", path)
         if path not in self.files:
@@ -207,6 +223,15 @@ class FakeBridge:
         kind = ("image/jpeg" if path.endswith(".jpg") else
                 "multipart/x-mixed-replace; boundary=frame" if path.endswith("/mjpeg") else "video/mp4")
         return FakeResponse(200, body, {"Content-Type": kind, "Content-Length": str(len(body)), "Accept-Ranges": "bytes"})
+
+    async def signed_link(self, *, camera: str | None = None, event: str | None = None, kind: str = "snapshot",
+                          expires_in: int = 3600) -> str:
+        self._check("signed_link", {"camera": camera, "event": event, "kind": kind, "expires_in": expires_in})
+        if self.links_error is not None:
+            raise self.links_error
+        path = {"event_snapshot": f"/api/events/{event}/snapshot.jpg", "event_clip": f"/api/events/{event}/clip.mp4",
+                "snapshot": f"/api/cameras/{camera}/snapshot.jpg"}[kind]
+        return f"{self.base_url}{path}?exp=1795300000&kid=0123456789abcdef&sig=signed-{kind}"
 
     async def detection(self, camera_id: str) -> dict[str, Any] | None:
         self._check("detection", camera_id)

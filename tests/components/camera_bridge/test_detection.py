@@ -5,7 +5,10 @@ from __future__ import annotations
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 
-from .conftest import JPEG, FakeBridge
+from custom_components.camera_bridge import api
+from custom_components.camera_bridge.const import EVENT_BRIDGE, LINK_TTL
+
+from .conftest import API_KEY, JPEG, FakeBridge
 from .test_init import wait_until
 
 PERSON = {"id": 7, "label": "person", "score": 0.91, "top_score": 0.93,
@@ -98,3 +101,42 @@ async def test_bridge_without_detection_api_learns_from_events(hass: HomeAssista
     assert hass.states.get("sensor.front_door_person_count").state == STATE_UNKNOWN
     fake_bridge.push("detection.event", {"camera": "front_door", "event": {**PERSON, "type": "new"}})
     await wait_until(hass, lambda: hass.states.get("sensor.front_door_person_count").state == "1")
+
+
+async def test_detection_events_carry_signed_links_for_notifications(hass: HomeAssistant, init_integration,
+                                                                     fake_bridge: FakeBridge, caplog) -> None:
+    """A detection event's snapshot and clip reach HA's bus and the event entity as signed links
+    (``POST /api/links``), usable without the API key; made once per event media; a key that may
+    not make links leaves the bridge paths (warned once)."""
+    seen = []
+    hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
+    event_id = "1795248620500-7"
+    new = {**PERSON, "id": event_id, "type": "new", "snapshot_url": f"/api/events/{event_id}/snapshot.jpg"}
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": new})
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {**new, "type": "update", "score": 0.8}})
+    fake_bridge.push("detection.event", {"camera": "front_door", "event": {
+        **new, "type": "end", "end_time": 1795248630.0, "end_reason": "left",
+        "clip_url": f"/api/events/{event_id}/clip.mp4"}})
+    await wait_until(hass, lambda: len(seen) == 3)
+    snapshot = f"http://192.0.2.10:8765/api/events/{event_id}/snapshot.jpg?exp=1795300000&kid=0123456789abcdef" \
+               "&sig=signed-event_snapshot"
+    clip = f"http://192.0.2.10:8765/api/events/{event_id}/clip.mp4?exp=1795300000&kid=0123456789abcdef" \
+           "&sig=signed-event_clip"
+    assert [e["snapshot_url"] for e in seen] == [snapshot] * 3
+    assert seen[2]["clip_url"] == clip and "clip_url" not in seen[0]
+    assert API_KEY not in str(seen)
+    asked = [arg for what, arg in fake_bridge.calls if what == "signed_link"]
+    assert asked == [{"camera": None, "event": event_id, "kind": "event_snapshot", "expires_in": LINK_TTL},
+                     {"camera": None, "event": event_id, "kind": "event_clip", "expires_in": LINK_TTL}]
+    ended = hass.states.get("event.front_door_person_detection").attributes
+    assert ended["event_type"] == "end" and ended["snapshot_url"] == snapshot and ended["clip_url"] == clip
+
+    # a viewer key: no links, the paths as the bridge gave them, one warning, no more asking
+    fake_bridge.links_error = api.CameraBridgeAuthError("403 forbidden: this needs the operator role")
+    other = {**new, "id": "1795248640000-8", "snapshot_url": "/api/events/1795248640000-8/snapshot.jpg"}
+    for _ in range(2):
+        fake_bridge.push("detection.event", {"camera": "front_door", "event": other})
+    await wait_until(hass, lambda: len(seen) == 5)
+    assert [e["snapshot_url"] for e in seen[3:]] == ["/api/events/1795248640000-8/snapshot.jpg"] * 2
+    assert len([what for what, _ in fake_bridge.calls if what == "signed_link"]) == 3
+    assert caplog.text.count("makes no signed links") == 1

@@ -236,6 +236,48 @@ async def test_person_detection_from_a_real_bridge(hass: HomeAssistant, real_bri
     await hass.async_block_till_done()
 
 
+CLIPS = {"detect": {**DETECT["detect"], "clips": {"pre": 1, "post": 1}}}
+
+
+@pytest.mark.bridge_feature(CLIPS, reason="this bridge has no event clips yet (issue 15)")
+@pytest.mark.bridge_camera(CLIPS, {"width": 640, "height": 360, "fps": 10, "gop": 10, "seconds": 8})
+async def test_event_clip_in_the_media_browser_from_a_real_bridge(
+        hass: HomeAssistant, real_bridge: BridgeProcess | RemoteBridge, hass_client) -> None:
+    """A person event on the real bridge, ended by switching detection off, leaves a clip: it is
+    listed under the camera in the media browser (its snapshot as thumbnail) and plays through
+    the proxy with Range."""
+    from homeassistant.components import media_source
+    from homeassistant.setup import async_setup_component
+
+    assert await async_setup_component(hass, "media_source", {})
+    entry = await _add_bridge(hass, real_bridge)
+    event_id = "event.front_door_person_detection"
+    await _wait(hass, lambda: hass.states.get(event_id).attributes.get("event_type") == "new", 60,
+                "a person detection event")
+    await hass.services.async_call("switch", "turn_off", {"entity_id": "switch.front_door_detection"}, blocking=True)
+    folder = f"media-source://{DOMAIN}/{entry.entry_id}/event-clips/front_door"
+    clips = []
+    deadline = time.monotonic() + 30
+    while not clips:
+        assert time.monotonic() < deadline, "no clip listed"
+        await asyncio.sleep(0.5)
+        clips = (await media_source.async_browse_media(hass, folder)).children
+    clip = clips[0]
+    assert clip.can_play and clip.title.endswith("Person"), clip.title
+    client = await hass_client()
+    played = await media_source.async_resolve_media(hass, clip.media_content_id, None)
+    resp = await client.get(played.url, headers={"Range": "bytes=0-11"})
+    assert resp.status == 206 and (await resp.read())[4:8] == b"ftyp"
+    # a thumbnail for the events the bridge pictured (one per label and detection frame: of two
+    # people appearing in one frame, only the better scoring one gets a snapshot)
+    pictured = [c for c in clips if c.thumbnail]
+    assert pictured, [c.title for c in clips]
+    resp = await client.get(pictured[0].thumbnail)
+    assert resp.status == 200 and (await resp.read())[:2] == b"\xff\xd8"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def _add_bridge(hass: HomeAssistant, real: BridgeProcess | RemoteBridge):
     data = {CONF_HOST: "127.0.0.1", CONF_PORT: real.port, CONF_API_KEY: real.api_key,
             CONF_SSL: False, CONF_VERIFY_SSL: True}
