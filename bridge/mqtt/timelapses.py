@@ -197,10 +197,11 @@ class TimelapseMqtt(Feature):
         tl_id = self._topics.command_timelapse(topic)
         if tl_id is None:
             return False
-        if self._view.timelapse_states() is not None and self._owned(self._camera_of(tl_id)):
-            self._command(tl_id, topic, payload)
-        else:
+        if self._view.timelapse_states() is None:
             audit_command(topic, WHAT, None, None, "not_running", timelapse=tl_id)
+        elif self._owned(self._camera_of(tl_id)):
+            self._command(tl_id, topic, payload)
+        # else (cluster mode): the bridge running its camera acts on it (and audits it)
         return True
 
     def _command(self, tl_id: str, topic: str, payload: Any) -> None:
