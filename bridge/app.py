@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .mediamtx.restream import Restream
     from .mediamtx.service import MediamtxService
     from .timelapse.manager import TimelapseManager
+    from .timelapse.shared import SharedTimelapseArchive
     from .usb.monitor import UsbMonitor
 
 _LOGGER = logging.getLogger(__name__)
@@ -420,11 +421,37 @@ class Bridge:
             self.parts.store,
             on_event=self._on_timelapse_event,
             on_image=self._on_timelapse_image,
+            archive=self._shared_timelapses(),
         )
         await manager.__aenter__()
         self._stack.push_async_callback(self._leave, "timelapses")
         self.parts.timelapses = manager
         self._timelapse_mqtt.publish_all()  # discovery and state of the timelapses, once they run
+
+    def _shared_timelapses(self) -> SharedTimelapseArchive | None:
+        """In cluster mode, the timelapse archive whose rows live in the cluster's database
+        (docs/cluster.md#timelapses); None alone."""
+        node = self.node
+        if node is None:
+            return None
+        from .timelapse.manager import timelapse_root
+        from .timelapse.shared import SharedTimelapseArchive
+
+        def lease_of(tl_id: str) -> tuple[str, int] | None:
+            manager = self.parts.timelapses
+            rt = manager.timelapses.get(tl_id) if manager is not None else None
+            held = node.member.held.get(rt.spec.camera) if rt is not None else None
+            return (held.camera, held.epoch) if held is not None and held.valid() else None
+
+        storage = self.config.timelapse.storage if self.config.timelapse else None
+        return SharedTimelapseArchive(
+            lambda: node.member.pool,
+            node.run_blocking,
+            timelapse_root(self.config),
+            node.name,
+            lease_of,
+            shared_storage=storage is not None,
+        )
 
     def _on_timelapse_event(self, type_: str, data: dict[str, Any]) -> None:
         self.events.publish(TimelapseEvent(type_.removeprefix("timelapse."), data))

@@ -113,13 +113,15 @@ class Database:
 
 
 async def cluster_schema(conn: Any) -> None:
-    """Create the cluster's tables (leases, lease log, members, shared cameras) on ``conn``, as a
+    """Create the cluster's tables (leases, lease log, members, shared cameras, timelapses) on ``conn``, as a
     bridge does when it joins."""
     from bridge.cluster import lease
     from bridge.cluster.cameras import SharedCameras
+    from bridge.timelapse.shared import SCHEMA as TIMELAPSES
 
     await conn.execute(lease.SCHEMA)
     await SharedCameras(conn).setup()
+    await conn.execute(TIMELAPSES)
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..faults import WarnOnce
 from ..service import Service
+from ..timelapse.shared import SCHEMA as TIMELAPSES_SCHEMA
 from . import lease as leases
 from .assign import assign
 from .cameras import SCHEMA as CAMERAS_SCHEMA
@@ -93,7 +94,7 @@ class ClusterMember(Service):
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(7244101)")  # one schema creator at a time
             try:
-                await conn.execute(leases.SCHEMA + CAMERAS_SCHEMA)
+                await conn.execute(leases.SCHEMA + CAMERAS_SCHEMA + TIMELAPSES_SCHEMA)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7244101)")
         await self._heartbeat()

@@ -140,6 +140,12 @@ class Defaults:
         500,
         "Capture pauses (state `error`) while the data directory has less free space (MiB).",
     )
+    storage: str | None = option(
+        optional(vol.All(vol.Coerce(str), vol.Length(min=1, max=4096))),
+        None,
+        "Directory of the timelapse frames and videos; `null` = `{data_dir}/timelapses`. In cluster mode a "
+        "path every bridge mounts (NFS, SMB) lets any bridge render all frames. Applied at the next start.",
+    )
     settings: Settings = field(default_factory=Settings)
     explicit: frozenset[str] = frozenset()
 
@@ -328,6 +334,7 @@ def plain_sections(defaults: Defaults, timelapses: dict[str, Spec], data: dict[s
         "longitude": defaults.longitude,
         "timezone": defaults.timezone,
         "min_free_mb": defaults.min_free_mb,
+        "storage": defaults.storage,
         **dataclasses.asdict(defaults.settings),
     }
     data["timelapses"] = {tl_id: spec_data(spec) for tl_id, spec in timelapses.items()}

@@ -63,7 +63,23 @@ class TimelapseMqtt(Feature):
         return {}
 
     def publish_camera(self, cam_id: str) -> None:
-        """Nothing per camera: timelapses are published on their own events."""
+        """Alone, nothing per camera: timelapses are published on their own events. In cluster
+        mode a camera taken over from another bridge: the state (and last render) of its
+        timelapses, now this bridge's to publish."""
+        if self._publisher.may_publish is None:
+            return
+        for _name, state in self._view.timelapse_states() or ():
+            if state["camera"] != cam_id:
+                continue
+            self._publish_state(state)
+            if state["render"] is not None and self._owned(cam_id):
+                self._link.publish(
+                    self._topics.timelapse(state["id"], "render"),
+                    json.dumps({"timelapse": state["id"], **state["render"]}),
+                    retain=True,
+                    qos=1,
+                    guard=self._guard(cam_id),
+                )
 
     def discovery_configs(
         self, cameras: list[CameraConfig] | None = None, with_bridge: bool = True
@@ -87,7 +103,7 @@ class TimelapseMqtt(Feature):
             self._link.publish(topic, json.dumps(payload), retain=True, qos=1)
         for _name, state in states:
             self._publish_state(state)
-            if state["render"] is not None:
+            if state["render"] is not None and self._owned(state["camera"]):
                 self._link.publish(
                     self._topics.timelapse(state["id"], "render"),
                     json.dumps({"timelapse": state["id"], **state["render"]}),
@@ -95,8 +111,34 @@ class TimelapseMqtt(Feature):
                     qos=1,
                 )
 
+    def _camera_of(self, tl_id: str) -> str | None:
+        for _name, state in self._view.timelapse_states() or ():
+            if state["id"] == tl_id:
+                return str(state["camera"])
+        return None
+
+    def _owned(self, camera: str | None) -> bool:
+        """Cluster mode: whether this bridge runs the timelapse's camera now (its lease valid):
+        only that bridge publishes the timelapse's state, render and image, and acts on its
+        commands (the others follow the shared rows). Always true alone."""
+        may = self._publisher.may_publish
+        return may is None or camera is None or may(camera)
+
+    def _guard(self, camera: str | None) -> Any:
+        may = self._publisher.may_publish
+        return None if may is None or camera is None else (lambda: may(camera))
+
     def _publish_state(self, status: dict[str, Any]) -> None:
-        self._link.publish(self._topics.timelapse(status["id"], "state"), json.dumps(status), retain=True, qos=1)
+        camera = status.get("camera")
+        if not self._owned(camera):
+            return
+        self._link.publish(
+            self._topics.timelapse(status["id"], "state"),
+            json.dumps(status),
+            retain=True,
+            qos=1,
+            guard=self._guard(camera),
+        )
 
     def on_event(self, event: BridgeEvent) -> None:
         """Publish what a timelapse event changes (state, render progress, discovery, image)."""
@@ -109,9 +151,15 @@ class TimelapseMqtt(Feature):
         if type_ == "timelapse.status":
             self._publish_state(data)
         elif type_ == "timelapse.render":
-            self._link.publish(
-                self._topics.timelapse(data["timelapse"], "render"), json.dumps(data), retain=True, qos=1
-            )
+            camera = self._camera_of(data["timelapse"])
+            if self._owned(camera):
+                self._link.publish(
+                    self._topics.timelapse(data["timelapse"], "render"),
+                    json.dumps(data),
+                    retain=True,
+                    qos=1,
+                    guard=self._guard(camera),
+                )
         elif type_ in ("timelapse.added", "timelapse.updated"):
             found = [
                 (name, state) for name, state in self._view.timelapse_states() or () if state["id"] == data["timelapse"]
@@ -124,7 +172,9 @@ class TimelapseMqtt(Feature):
             self._clear(data["timelapse"], data["camera"])
 
     def on_image(self, tl_id: str, jpeg: bytes) -> None:
-        self._link.publish(self._topics.timelapse(tl_id, "image"), jpeg, retain=True)
+        camera = self._camera_of(tl_id)
+        if self._owned(camera):
+            self._link.publish(self._topics.timelapse(tl_id, "image"), jpeg, retain=True, guard=self._guard(camera))
 
     def _clear(self, tl_id: str, camera_id: str) -> None:
         if self._discovery:
@@ -147,10 +197,11 @@ class TimelapseMqtt(Feature):
         tl_id = self._topics.command_timelapse(topic)
         if tl_id is None:
             return False
-        if self._view.timelapse_states() is not None:
-            self._command(tl_id, topic, payload)
-        else:
+        if self._view.timelapse_states() is None:
             audit_command(topic, WHAT, None, None, "not_running", timelapse=tl_id)
+        elif self._owned(self._camera_of(tl_id)):
+            self._command(tl_id, topic, payload)
+        # else (cluster mode): the bridge running its camera acts on it (and audits it)
         return True
 
     def _command(self, tl_id: str, topic: str, payload: Any) -> None:

@@ -69,7 +69,9 @@ def frame_name(captured_at: float) -> str:
 @dataclass(frozen=True)
 class FrameRow:
     """A stored frame: ``path`` relative to the timelapses root, ``captured_at`` epoch seconds,
-    ``size`` bytes, ``width``/``height`` pixels, ``score`` 0-1, ``flags`` imperfect checks."""
+    ``size`` bytes, ``width``/``height`` pixels, ``score`` 0-1, ``flags`` imperfect checks; in
+    cluster mode (:mod:`.shared`) also ``seq``, the frame's number in its timelapse, and
+    ``owner``, the member that captured it (None in a bridge's own store)."""
 
     id: int
     timelapse_id: str
@@ -80,6 +82,8 @@ class FrameRow:
     height: int
     score: float
     flags: str
+    seq: int | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,18 @@ class TimelapseArchive:
         params += [-1 if limit is None else limit, offset]
         rows = self.store.transaction(lambda db: db.execute(sql, params).fetchall())
         return [FrameRow(*r) for r in rows]
+
+    def readable(self, frames: list[FrameRow]) -> tuple[list[FrameRow], dict[str, int]]:
+        """The frames whose files exist, and how many do not by their ``owner`` (a bridge's own
+        store: its files are all here)."""
+        found: list[FrameRow] = []
+        missing: dict[str, int] = {}
+        for frame in frames:
+            if self.path(frame.path).is_file():
+                found.append(frame)
+            else:
+                missing[frame.owner or "?"] = missing.get(frame.owner or "?", 0) + 1
+        return found, missing
 
     def frame(self, tl_id: str, frame_id: int) -> FrameRow | None:
         """One frame of this timelapse by id."""

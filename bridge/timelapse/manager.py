@@ -25,6 +25,7 @@ from . import retention, schedule
 from .archive import TimelapseArchive
 from .recorder import Recorder
 from .renderer import Renderer
+from .shared import SharedTimelapseArchive
 from .state import (
     TRANSITIONS,
     InvalidTimelapse,
@@ -42,6 +43,15 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 HOUSEKEEPING = 60.0  #: seconds between retention runs and daily-render checks
+SYNC = 2.0  #: seconds between reads of the shared timelapse rows (cluster mode)
+
+
+def timelapse_root(config: Config) -> Path:
+    """Where the timelapse frames and videos go: ``timelapse.storage``, else
+    ``{data_dir}/timelapses``."""
+    storage = config.timelapse.storage if config.timelapse else None
+    return Path(storage) if storage else config.state_dir / "timelapses"
+
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -51,7 +61,12 @@ class TimelapseManager(Service):
 
     Async context manager: tasks ``timelapse.housekeeping``, ``timelapse[<id>].capture`` per
     running timelapse and ``timelapse[<id>].render`` per render. ``free`` reads free bytes (the
-    disk guard; replaceable in tests).
+    disk guard; replaceable in tests). ``archive``: where the rows and files go (default: a
+    :class:`TimelapseArchive` over ``store``); with a
+    :class:`~.shared.SharedTimelapseArchive` (cluster mode) the timelapses are the cluster's:
+    a ``timelapse.sync`` task follows the rows other bridges change (state, frames, API
+    timelapses added or removed) every :data:`SYNC` seconds, and whoever holds the camera
+    captures.
     """
 
     def __init__(
@@ -63,13 +78,15 @@ class TimelapseManager(Service):
         on_event: Emit | None = None,
         on_image: Callable[[str, bytes], None] | None = None,
         free: retention.FreeSpace = retention.free_bytes,
+        archive: TimelapseArchive | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.defaults: Defaults = config.timelapse or Defaults()
         self.cameras = cameras
-        self.root = config.state_dir / "timelapses"
-        self.archive = TimelapseArchive(store, self.root)
+        self.root = timelapse_root(config)
+        self.archive = archive if archive is not None else TimelapseArchive(store, self.root)
+        self.root = self.archive.root
         self.timelapses: dict[str, Runtime] = {}
         self.on_event = on_event or (lambda _type, _data: None)
         self.on_image = on_image or (lambda _id, _jpeg: None)
@@ -79,6 +96,7 @@ class TimelapseManager(Service):
         self.recorder = Recorder(self)
         self.renderer = Renderer(self)
         self._warned: set[tuple[str, str]] = set()
+        self._writes = 0  #: timelapse rows this bridge saved (a sync does not undo a newer one)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -198,8 +216,80 @@ class TimelapseManager(Service):
                 self._spawn_capture(rt)
         return self
 
+    @property
+    def shared(self) -> bool:
+        """Whether the timelapses are the cluster's (their rows in PostgreSQL)."""
+        return isinstance(self.archive, SharedTimelapseArchive)
+
     def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"timelapse.housekeeping": self._housekeeping()}
+        loops = {"timelapse.housekeeping": self._housekeeping()}
+        if self.shared:
+            loops["timelapse.sync"] = self._sync_loop()
+        return loops
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC)
+            try:
+                await self.sync()
+            except Exception as err:  # the database away: the cluster member says so
+                _LOGGER.debug("timelapses: cannot read the shared rows: %s", err)
+
+    async def sync(self, only: Runtime | None = None) -> None:
+        """Take what other bridges of the cluster changed (cluster mode): a timelapse's state
+        (its capture started or stopped here to match), its frame counts and last capture, API
+        timelapses added or removed. ``only``: that timelapse alone."""
+        writes = self._writes
+        rows = await asyncio.to_thread(self.archive.timelapses)
+        if writes != self._writes:
+            return  # this bridge changed a timelapse meanwhile: what was read may be older
+        for tl_id, row in rows.items():
+            rt = self.timelapses.get(tl_id)
+            if rt is None and only is None and row["origin"] == "api":
+                try:
+                    spec = spec_from_data(tl_id, row["config"])
+                except ConfigError as err:
+                    self.warn_once(tl_id, "invalid", "stored options not valid here, skipped: %s", err)
+                    continue
+                rt = self.timelapses[tl_id] = Runtime(spec, "api", State.CREATED)
+                self.on_event("timelapse.added", {"timelapse": tl_id})
+            if rt is None or (only is not None and rt is not only):
+                continue
+            if rt.origin == "api" and row["origin"] == "api" and row["config"] is not None:
+                with contextlib.suppress(ConfigError):
+                    rt.spec = spec_from_data(tl_id, row["config"])
+            state = State(row["state"])
+            counts_changed = row["last_capture_at"] != rt.last_capture_at
+            rt.started_at = row["started_at"]
+            if row["last_capture_at"] is not None:
+                rt.last_capture_at = max(row["last_capture_at"], rt.last_capture_at or 0.0)
+            if counts_changed:
+                await self.load_counts(rt)
+            if state is not rt.lifecycle:
+                _LOGGER.info("timelapse %s: %s -> %s (changed by another bridge)", tl_id, rt.lifecycle, state)
+                if rt.capture_task is not asyncio.current_task():
+                    await self._stop_capture(rt)
+                rt.lifecycle = state
+                if state is not State.RUNNING:
+                    rt.next_capture_at = None
+                elif rt.capture_task is None or rt.capture_task.done():
+                    self._spawn_capture(rt)
+                self.changed(rt)
+            elif counts_changed:
+                self.changed(rt)
+        if only is None:
+            for tl_id, rt in list(self.timelapses.items()):
+                if rt.origin == "api" and tl_id not in rows:
+                    await self._stop_capture(rt)
+                    del self.timelapses[tl_id]
+                    self.on_event("timelapse.removed", {"timelapse": tl_id, "camera": rt.spec.camera})
+
+    def warn_once(self, tl_id: str, kind: str, message: str, *args: Any) -> None:
+        """Warn once per timelapse id and kind (also for one without a runtime)."""
+        key = (tl_id, kind)
+        level = logging.DEBUG if key in self._warned else logging.WARNING
+        self._warned.add(key)
+        _LOGGER.log(level, "timelapse %s: " + message, tl_id, *args)
 
     async def load_counts(self, rt: Runtime) -> None:
         rt.frames, rt.bytes, _ = await asyncio.to_thread(self.archive.frame_stats, rt.id)
@@ -253,6 +343,7 @@ class TimelapseManager(Service):
             self._render_by_schedule(rt, "completed")
 
     async def _set_lifecycle(self, rt: Runtime, state: State) -> None:
+        self._writes += 1
         rt.lifecycle = state
         if state is State.RUNNING and rt.started_at is None:
             rt.started_at = time.time()
@@ -389,7 +480,10 @@ class TimelapseManager(Service):
     def _render_by_schedule(self, rt: Runtime, trigger: str) -> None:
         """Start a render nobody asked for right now (completion, daily). One refused (the disk
         guard holds, a render runs) is kept as ``render_pending`` and retried by housekeeping
-        until it starts; only a timelapse without frames drops it."""
+        until it starts; only a timelapse without frames drops it. In cluster mode only the
+        bridge running the camera renders by schedule (else every bridge would)."""
+        if self.shared and rt.spec.camera not in self.cameras:
+            return
         try:
             self.renderer.start(rt, trigger)
         except TimelapseConflict as err:

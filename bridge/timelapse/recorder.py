@@ -23,7 +23,7 @@ from ..store import StoreError
 from . import quality, retention, schedule
 from .archive import StorageError
 from .render import thumbnail
-from .state import Runtime
+from .state import Runtime, State
 
 if TYPE_CHECKING:
     from ..camera import Camera
@@ -98,11 +98,24 @@ class Recorder:
                 )
                 current = self.m.cameras.get(rt.spec.camera)
                 if low or current is None:
-                    self.m.set_error(rt, low or f"camera {rt.spec.camera} is not running")
+                    elsewhere = " here (the cluster's bridge running it captures)" if self.m.shared else ""
+                    self.m.set_error(rt, low or f"camera {rt.spec.camera} is not running{elsewhere}")
                     self.m.warn(rt, "paused", "capture paused: %s", rt.error)
                     await asyncio.sleep(min(RETRY, settings.interval))
                     continue
                 if current is not camera:
+                    if self.m.shared:  # the camera came here (maybe from another bridge): go on from the rows
+                        try:
+                            await self.m.sync(only=rt)
+                        except Exception as err:  # the database away: the lease goes too
+                            self.m.set_error(rt, f"cannot read the cluster's timelapse rows: {err}")
+                            await asyncio.sleep(min(RETRY, settings.interval))
+                            continue
+                        if rt.lifecycle is not State.RUNNING:
+                            return
+                        ended = schedule.end_reason(rt.spec, self.m.defaults, rt.frames, rt.started_at, now)
+                        if ended:
+                            continue
                     if camera is not None and sub is not None:
                         camera.unsubscribe(sub)
                     camera, sub = current, current.subscribe(Need(keyframes_only=True, max_fps=MAX_FPS), "timelapse")

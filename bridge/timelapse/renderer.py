@@ -66,6 +66,24 @@ class Renderer:
     async def _render(self, rt: Runtime, trigger: str) -> None:
         settings = self.m.settings(rt)
         frames = await asyncio.to_thread(self.m.archive.frames, rt.id)
+        missing: dict[str, int] = {}
+        if self.m.shared:  # cluster mode: only the frames whose files this bridge can read
+            frames, missing = await asyncio.to_thread(self.m.archive.readable, frames)
+            assert rt.render is not None
+            rt.render["missing"] = sum(missing.values())
+            rt.render["missing_by_owner"] = dict(sorted(missing.items()))
+            rt.render["total"] = len(frames)
+            if missing:
+                _LOGGER.warning(
+                    "timelapse %s: rendering without %d frame(s) whose files this bridge cannot read (%s); "
+                    "a shared timelapse.storage directory lets any bridge render all of them",
+                    rt.id,
+                    sum(missing.values()),
+                    ", ".join(f"{n} captured by {owner}" for owner, n in sorted(missing.items())),
+                )
+            if not frames:
+                self._render_done(rt, "failed", "none of the frames' files are readable on this bridge")
+                return
         started = time.time()
         name = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
         out = self.m.root / rt.id / "videos" / f"{name}.mp4"
@@ -100,6 +118,7 @@ class Renderer:
                     "fps": settings.fps,
                     "first_at": frames[0].captured_at,
                     "last_at": frames[-1].captured_at,
+                    **({"missing": sum(missing.values())} if self.m.shared else {}),
                 },
             )
         except asyncio.CancelledError:

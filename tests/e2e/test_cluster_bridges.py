@@ -58,10 +58,10 @@ class LoggingBroker(Mosquitto):
 
 class BridgeProcess:
     """One clustered bridge: member ``name``, YAML cameras ``cameras`` (they join the shared
-    registry, then run wherever their lease is held)."""
+    registry, then run wherever their lease is held); ``extra``: more top-level sections."""
 
     def __init__(self, root: Path, name: str, port: int, prefix: str, dsn: str, url: str,
-                 cameras: list[str]) -> None:
+                 cameras: list[str], extra: dict | None = None) -> None:
         self.name = name
         self.dir = root / name
         self.dir.mkdir()
@@ -72,7 +72,7 @@ class BridgeProcess:
                      "status_interval": 2},
             "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
             "cameras": {cam: {"url": url, "snapshot": {"interval": 1}} for cam in cameras},
-            "api": {"enabled": False}, "data_dir": str(self.dir / "data"),
+            "api": {"enabled": False}, "data_dir": str(self.dir / "data"), **(extra or {}),
         }))
         self.log = self.dir / "bridge.log"
         environ = env_without("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
