@@ -17,9 +17,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from . import postgres
-from .conftest import recording
-from .peers import Mosquitto, RtspServer, make_clip
+from .. import postgres
+from ..conftest import recording
+from ..peers import Mosquitto, RtspServer, make_clip
 from .test_cluster_bridges import TTL, BridgeProcess
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed")
