@@ -165,7 +165,7 @@ def _mqtt_publisher():
     from bridge.mqtt.camera_switch import CameraSwitchMqtt
     from bridge.mqtt.publisher import MqttPublisher
 
-    from .unit.fakes import FakeControl, FakeView, make_config
+    from ..unit.fakes import FakeControl, FakeView, make_config
 
     config = make_config({"porch": {"url": "rtsp://192.0.2.10/stream"}})
     view = FakeView(config)
