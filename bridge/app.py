@@ -422,6 +422,7 @@ class Bridge:
             on_event=self._on_timelapse_event,
             on_image=self._on_timelapse_image,
             archive=self._shared_timelapses(),
+            cluster_cameras=(lambda: list(node.rows())) if (node := self.node) is not None else None,
         )
         await manager.__aenter__()
         self._stack.push_async_callback(self._leave, "timelapses")

@@ -308,6 +308,13 @@ class LiveView:
         config, info = node.remote(cam_id)
         return config, info
 
+    def cluster_camera_ids(self) -> list[str]:
+        node = self._parts.node
+        if node is None:
+            return []
+        here = self._parts.cameras.cameras
+        return sorted(cam_id for cam_id in node.rows() if cam_id not in here)
+
     def cluster_fields(self, cam_id: str) -> dict[str, Any]:
         member = self._parts.cluster
         if member is None:
@@ -432,7 +439,15 @@ class LiveView:
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no video {video_id}")
         thumb = manager.archive.path(row.thumbnail) if row.thumbnail else None
-        return manager.archive.path(row.path), thumb
+        path = manager.archive.path(row.path)
+        archive = manager.archive
+        from .timelapse.shared import SharedTimelapseArchive
+
+        if isinstance(archive, SharedTimelapseArchive) and not archive.shared_storage and not path.is_file():
+            owner = await asyncio.to_thread(archive.video_owner, rt.id, video_id)
+            if owner is not None and owner != archive.member:
+                raise NotFound(f"video is on bridge {owner}'s disk (no shared timelapse.storage)")
+        return path, thumb
 
     def timelapse_thumbnail(self, tl_id: str) -> Path:
         manager = self._timelapses()

@@ -10,6 +10,7 @@ import math
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -97,15 +98,22 @@ def _remote_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     }
 
 
+def camera_views(view: BridgeView, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """Every camera ``sees(id)`` allows, as :func:`camera_view` shows them: this bridge's, in
+    start order; in cluster mode then the cluster's other cameras (``remote: true``, sorted)."""
+    shown = []
+    for cam_id in [*view.camera_ids(), *view.cluster_camera_ids()]:
+        if sees(cam_id):
+            with contextlib.suppress(NotFound):  # gone (or not valid here) since the ids were read
+                shown.append(camera_view(view, cam_id))
+    return shown
+
+
 async def list_cameras(request: web.Request) -> web.Response:
-    view = view_of(request)
+    """Every camera (:func:`camera_views`); a key limited to some cameras sees only those."""
     principal = request.get(PRINCIPAL)
     return web.json_response(
-        {
-            "cameras": [
-                camera_view(view, cam_id) for cam_id in view.camera_ids() if principal is None or principal.sees(cam_id)
-            ]
-        }
+        {"cameras": camera_views(view_of(request), lambda cam_id: principal is None or principal.sees(cam_id))}
     )
 
 

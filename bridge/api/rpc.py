@@ -48,7 +48,7 @@ from ..core.events import EventSubscription
 from ..redact import mask_url, redact
 from ..status import iso_utc
 from . import audit, auth, budget, wire
-from .cameras import MAX_AGE_LIMIT, camera_view, downscale, fresh_snapshot
+from .cameras import MAX_AGE_LIMIT, camera_view, camera_views, downscale, fresh_snapshot
 from .errors import (
     FORBIDDEN,
     INTERNAL_ERROR,
@@ -729,7 +729,7 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]}
+    return {"cameras": camera_views(conn.view, conn.sees)}
 
 
 @method(
@@ -741,7 +741,7 @@ async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     operation="cameras.list",
 )
 async def _list_v1(conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [camera_view(conn.view, cam_id) for cam_id in conn.view.camera_ids() if conn.sees(cam_id)]
+    return camera_views(conn.view, conn.sees)
 
 
 @method("cameras.get", "One camera with its options (credentials masked) and status.", CAMERA_ID)

@@ -4,6 +4,7 @@ the file system, so traversal attempts are simply unknown ids (404)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,20 @@ async def get_timelapse(request: web.Request) -> web.Response:
 
 
 async def add_timelapse(request: web.Request) -> web.Response:
+    """201 with the new timelapse; in cluster mode, for a camera another bridge runs, 202 with
+    ``remote: true``, ``owner`` (the camera's lease holder, None while none holds it) and
+    ``assigned`` (the bridge it goes to): the timelapse is the cluster's, that bridge captures."""
     body = await _json_body(request)
     tl_id = await control_of(request).add_timelapse(body)
-    return web.json_response(
-        view_of(request).timelapse(tl_id), status=201, headers={"Location": f"/api/timelapses/{tl_id}"}
-    )
+    view = view_of(request)
+    shown = view.timelapse(tl_id)
+    status = 201
+    if shown["camera"] not in view.camera_ids():
+        with contextlib.suppress(NotFound):
+            _config, info = view.cluster_camera(shown["camera"])
+            shown.update(remote=True, owner=info["owner"], assigned=info["assigned"])
+            status = 202
+    return web.json_response(shown, status=status, headers={"Location": f"/api/timelapses/{tl_id}"})
 
 
 async def update_timelapse(request: web.Request) -> web.Response:

@@ -208,6 +208,11 @@ class BridgeView(Protocol):
         Raises NotFound (also for a bridge alone)."""
         ...
 
+    def cluster_camera_ids(self) -> list[str]:
+        """Cluster mode: ids of the shared registry's cameras that do not run on this bridge
+        (as last read, sorted); ``[]`` for a bridge alone."""
+        ...
+
     def cluster_fields(self, cam_id: str) -> dict[str, Any]:
         """Cluster mode: ``{owner, epoch}`` of a camera this bridge runs; ``{}`` alone."""
         ...

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,8 @@ class TimelapseManager(Service):
     :class:`~.shared.SharedTimelapseArchive` (cluster mode) the timelapses are the cluster's:
     a ``timelapse.sync`` task follows the rows other bridges change (state, frames, API
     timelapses added or removed) every :data:`SYNC` seconds, and whoever holds the camera
-    captures.
+    captures; ``cluster_cameras`` gives the ids of every camera of the cluster (an API
+    timelapse may be made on one another bridge runs).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class TimelapseManager(Service):
         on_image: Callable[[str, bytes], None] | None = None,
         free: retention.FreeSpace = retention.free_bytes,
         archive: TimelapseArchive | None = None,
+        cluster_cameras: Callable[[], Collection[str]] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -91,6 +93,9 @@ class TimelapseManager(Service):
         self.on_event = on_event or (lambda _type, _data: None)
         self.on_image = on_image or (lambda _id, _jpeg: None)
         self.free = free
+        #: cluster mode: ids of every camera of the shared registry (a timelapse may be made on
+        #: a camera another bridge runs: that bridge captures it)
+        self.cluster_cameras = cluster_cameras or (lambda: ())
         #: the clock of retention and daily renders (epoch seconds; replaceable in tests)
         self.clock: Callable[[], float] = time.time
         self.recorder = Recorder(self)
@@ -436,7 +441,8 @@ class TimelapseManager(Service):
             spec = spec_from_data(tl_id, body)
         except ConfigError as err:
             raise InvalidTimelapse(err.errors) from None
-        errors = reference_errors(spec, self.cameras, self.defaults, f"timelapses.{tl_id}")
+        known = {*self.cameras, *self.cluster_cameras()}
+        errors = reference_errors(spec, known, self.defaults, f"timelapses.{tl_id}")
         if errors:
             raise InvalidTimelapse(errors)
         return spec

@@ -380,6 +380,14 @@ class SharedTimelapseArchive(TimelapseArchive):
         )
         return _video(row) if row else None
 
+    def video_owner(self, tl_id: str, video_id: int) -> str | None:
+        """The member that rendered a video (whose disk holds its file without a shared
+        ``storage``); None when the cluster has no such video."""
+        row = self._fetchrow(
+            "SELECT owner FROM camera_bridge_timelapse_videos WHERE timelapse_id = $1 AND id = $2", tl_id, video_id
+        )
+        return str(row["owner"]) if row else None
+
     def delete_video(self, video: VideoRow) -> None:
         """Delete a video's row, then its files (when this bridge reaches them)."""
         self._execute("DELETE FROM camera_bridge_timelapse_videos WHERE id = $1", video.id)

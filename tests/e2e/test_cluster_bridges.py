@@ -412,25 +412,32 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
         peers, cluster_rtsp, dsn, prefix, tmp_path):
     """Two bridges, each driving its own (contract-checked fake) MediaMTX. ``POST /api/cameras``
     on a bridge that does not win the camera answers 202 naming the bridge it goes to; GET there
-    shows it with its owner, the owner's state and the owner's stream URLs; the path is on the
-    owner's MediaMTX only, and the stream topic on MQTT names the owner's URLs too."""
+    shows it with its owner, the owner's state and the owner's stream URLs, and so does the
+    camera list (within a key's camera limit); the path is on the owner's MediaMTX only, and the
+    stream topic on MQTT names the owner's URLs too. A timelapse made on bridge-a for that camera
+    answers 202 and is captured by bridge-b; its video, rendered on bridge-b without shared
+    storage, is listed by bridge-a, which answers 404 naming bridge-b for its file."""
     import aiohttp
 
+    from bridge.api.auth import generate_key, hash_key
     from bridge.app import Bridge
     from bridge.config import parse
 
     from ..fake_mediamtx import FakeMediamtx
 
     broker = peers[0]
+    key = generate_key()  # a key limited to the cameras the test adds (not "yard")
+    limited = {"name": "added-only", "hash": hash_key(key), "role": "viewer", "cameras": [f"cam{i}" for i in range(8)]}
 
     def config(name: str, media: FakeMediamtx, cameras: dict) -> str:
         return yaml.safe_dump({
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": prefix,
                      "discovery_prefix": f"{prefix}_ha", "ha_status_topic": f"{prefix}_ha/status"},
-            "cameras": cameras, "api": {"port": 0}, "data_dir": str(tmp_path / name),
+            "cameras": cameras, "api": {"port": 0, "keys": [limited]}, "data_dir": str(tmp_path / name),
             "cluster": {"dsn": dsn, "name": name, "lease_ttl": TTL, "renew_interval": RENEW},
             "mediamtx": {"enabled": True, "api_url": media.url, "health_interval": 0.2, "request_timeout": 1,
-                         "rtsp_url": f"rtsp://{name}.lan:8554"}})
+                         "rtsp_url": f"rtsp://{name}.lan:8554"},
+            "timelapse": {"interval": 1, "min_free_mb": 0, "min_score": 0, "fps": 10}})
 
     async def until(check, timeout: float, what: str):
         deadline = time.monotonic() + timeout
@@ -480,6 +487,47 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
                        10, "the stream topic names the owner's MediaMTX")
         async with http.get("/api/cameras/nope") as resp:
             assert resp.status == 404
+
+        # the list shows the cluster's cameras, each where it runs
+        async with http.get("/api/cameras") as resp:
+            listed = {c["id"]: c for c in (await resp.json())["cameras"]}
+        assert set(listed) == set(a.node.rows()) and remote in listed, listed.keys()
+        assert listed[remote]["remote"] is True and listed[remote]["owner"] == "bridge-b"
+        assert listed[remote]["state"] == "streaming" and "remote" not in listed["yard"]
+        assert listed["yard"]["owner"] == "bridge-a"
+        async with http.get("/api/cameras", headers={"X-API-Key": key}) as resp:
+            assert resp.status == 200
+            seen = {c["id"] for c in (await resp.json())["cameras"]}
+        assert seen == set(listed) - {"yard"}  # the remote camera too, the one it may not see left out
+
+        # a timelapse made on bridge-a for bridge-b's camera: the cluster's, bridge-b captures it
+        resp = await http.post("/api/timelapses", json={"id": "porch_tl", "camera": remote})
+        made = await resp.json()
+        assert resp.status == 202, made
+        assert made["remote"] is True and made["owner"] == "bridge-b" and made["assigned"] == "bridge-b"
+        assert resp.headers["Location"] == "/api/timelapses/porch_tl"
+        await until(lambda: _true(b.timelapses is not None and "porch_tl" in b.timelapses.timelapses
+                                  and b.timelapses.timelapses["porch_tl"].frames >= 2), 30,
+                    "bridge-b capturing the timelapse")
+        async with http.get("/api/timelapses/porch_tl") as resp:  # counts follow on bridge-a
+            assert resp.status == 200
+
+        # rendered on bridge-b (no shared storage): bridge-a lists the video and says where it is
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{b.api.port}") as http_b:
+            async with http_b.post("/api/timelapses/porch_tl/actions/render") as resp:
+                assert resp.status == 202, await resp.text()
+
+            async def listed_video():
+                async with http.get("/api/timelapses/porch_tl/videos") as resp:
+                    return (await resp.json())["videos"]
+
+            video = (await until(listed_video, 60, "the video listed on bridge-a"))[0]
+            async with http.get(video["url"]) as resp:
+                gone = await resp.json()
+            assert resp.status == 404
+            assert gone["message"] == "video is on bridge bridge-b's disk (no shared timelapse.storage)"
+            async with http_b.get(video["url"]) as resp:
+                assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp4"
 
         # bridge-b stops cleanly: the camera moves to bridge-a, and its stream URLs with it
         await stack.aclose()

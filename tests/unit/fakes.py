@@ -104,6 +104,9 @@ class FakeView:
     def cluster_fields(self, cam_id: str) -> dict[str, Any]:
         return {}
 
+    def cluster_camera_ids(self) -> list[str]:
+        return []
+
     def snapshot(self, cam_id: str) -> FakeSnapshot:
         self._known(cam_id)
         if cam_id not in self.snapshots:
