@@ -490,7 +490,9 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
 
         # the list shows the cluster's cameras, each where it runs
         async with http.get("/api/cameras") as resp:
-            listed = {c["id"]: c for c in (await resp.json())["cameras"]}
+            whole = await resp.json()
+        conforms("/api/cameras", "get", 200, whole)
+        listed = {c["id"]: c for c in whole["cameras"]}
         assert set(listed) == set(a.node.rows()) and remote in listed, listed.keys()
         assert listed[remote]["remote"] is True and listed[remote]["owner"] == "bridge-b"
         assert listed[remote]["state"] == "streaming" and "remote" not in listed["yard"]
@@ -504,6 +506,7 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
         resp = await http.post("/api/timelapses", json={"id": "porch_tl", "camera": remote})
         made = await resp.json()
         assert resp.status == 202, made
+        conforms("/api/timelapses", "post", 202, made)
         assert made["remote"] is True and made["owner"] == "bridge-b" and made["assigned"] == "bridge-b"
         assert resp.headers["Location"] == "/api/timelapses/porch_tl"
         await until(lambda: _true(b.timelapses is not None and "porch_tl" in b.timelapses.timelapses
@@ -525,6 +528,7 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
             async with http.get(video["url"]) as resp:
                 gone = await resp.json()
             assert resp.status == 404
+            conforms("/api/timelapses/{id}/videos/{video}", "get", 404, gone)
             assert gone["message"] == "video is on bridge bridge-b's disk (no shared timelapse.storage)"
             async with http_b.get(video["url"]) as resp:
                 assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp4"
@@ -540,6 +544,20 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
         body = await until(moved, 30, f"{remote} streaming on bridge-a")
         assert "remote" not in body and body["stream_urls"]["rtsp"] == f"rtsp://bridge-a.lan:8554/{remote}"
         await until(lambda: _true(remote in media_a.paths), 10, "the path on bridge-a's MediaMTX")
+
+
+def conforms(path: str, method: str, status: int, body: object) -> None:
+    """Assert that ``body`` is what the OpenAPI document says ``method path`` answers with
+    ``status`` (JSON)."""
+    import jsonschema
+
+    from bridge.api.openapi import spec
+
+    doc = spec()
+    answer = doc["paths"][path][method]["responses"][str(status)]
+    if "$ref" in answer:
+        answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    jsonschema.Draft202012Validator({**doc, **answer["content"]["application/json"]["schema"]}).validate(body)
 
 
 async def _both(bridge) -> bool:
