@@ -430,7 +430,21 @@ class LiveView:
         row = await asyncio.to_thread(manager.archive.frame, rt.id, frame_id)
         if row is None:
             raise NotFound(f"timelapse {rt.id} has no frame {frame_id}")
-        return manager.archive.path(row.path)
+        path = manager.archive.path(row.path)
+        self._on_another_disk(manager, path, "frame", row.owner)
+        return path
+
+    @staticmethod
+    def _on_another_disk(manager: TimelapseManager, path: Path, what: str, owner: str | None) -> None:
+        """Cluster mode without a shared ``timelapse.storage``: raise NotFound naming the bridge
+        whose disk holds the missing file ``path`` (``owner``, the row's); nothing otherwise."""
+        from .timelapse.shared import SharedTimelapseArchive
+
+        archive = manager.archive
+        if not isinstance(archive, SharedTimelapseArchive) or archive.shared_storage or path.is_file():
+            return
+        if owner is not None and owner != archive.member:
+            raise NotFound(f"{what} is on bridge {owner}'s disk (no shared timelapse.storage)")
 
     async def timelapse_video(self, tl_id: str, video_id: int) -> tuple[Path, Path | None]:
         manager = self._timelapses()
@@ -440,13 +454,9 @@ class LiveView:
             raise NotFound(f"timelapse {rt.id} has no video {video_id}")
         thumb = manager.archive.path(row.thumbnail) if row.thumbnail else None
         path = manager.archive.path(row.path)
-        archive = manager.archive
-        from .timelapse.shared import SharedTimelapseArchive
-
-        if isinstance(archive, SharedTimelapseArchive) and not archive.shared_storage and not path.is_file():
-            owner = await asyncio.to_thread(archive.video_owner, rt.id, video_id)
-            if owner is not None and owner != archive.member:
-                raise NotFound(f"video is on bridge {owner}'s disk (no shared timelapse.storage)")
+        if not path.is_file():
+            owner = await asyncio.to_thread(manager.archive.video_owner, rt.id, video_id)
+            self._on_another_disk(manager, path, "video", owner)
         return path, thumb
 
     def timelapse_thumbnail(self, tl_id: str) -> Path:

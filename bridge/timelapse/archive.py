@@ -353,6 +353,11 @@ class TimelapseArchive:
         )
         return VideoRow(*row) if row else None
 
+    def video_owner(self, tl_id: str, video_id: int) -> str | None:
+        """Cluster mode (:mod:`.shared`): the member that rendered a video; None here (a
+        bridge's own store: its own disk)."""
+        return None
+
     def delete_video(self, video: VideoRow) -> None:
         """Delete a video's row, then its files."""
         self.store.transaction(lambda db: db.execute("DELETE FROM timelapse_videos WHERE id = ?", (video.id,)))

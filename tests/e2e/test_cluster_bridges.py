@@ -415,8 +415,9 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
     shows it with its owner, the owner's state and the owner's stream URLs, and so does the
     camera list (within a key's camera limit); the path is on the owner's MediaMTX only, and the
     stream topic on MQTT names the owner's URLs too. A timelapse made on bridge-a for that camera
-    answers 202 and is captured by bridge-b; its video, rendered on bridge-b without shared
-    storage, is listed by bridge-a, which answers 404 naming bridge-b for its file."""
+    answers 202 and is captured by bridge-b; its frames and its video, rendered on bridge-b
+    without shared storage, are listed by bridge-a, which answers 404 naming bridge-b for their
+    files."""
     import aiohttp
 
     from bridge.api.auth import generate_key, hash_key
@@ -512,8 +513,12 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
         await until(lambda: _true(b.timelapses is not None and "porch_tl" in b.timelapses.timelapses
                                   and b.timelapses.timelapses["porch_tl"].frames >= 2), 30,
                     "bridge-b capturing the timelapse")
-        async with http.get("/api/timelapses/porch_tl") as resp:  # counts follow on bridge-a
-            assert resp.status == 200
+        async with http.get("/api/timelapses/porch_tl/frames") as resp:  # bridge-a lists bridge-b's frames
+            page = await resp.json()
+        assert page["total"] >= 2, page
+        async with http.get(page["frames"][0]["url"]) as resp:  # their files are on bridge-b's disk
+            assert resp.status == 404
+            assert (await resp.json())["message"] == "frame is on bridge bridge-b's disk (no shared timelapse.storage)"
 
         # rendered on bridge-b (no shared storage): bridge-a lists the video and says where it is
         async with aiohttp.ClientSession(f"http://127.0.0.1:{b.api.port}") as http_b:
