@@ -98,22 +98,37 @@ def _remote_view(view: BridgeView, cam_id: str) -> dict[str, Any]:
     }
 
 
-def camera_views(view: BridgeView, sees: Callable[[str], bool]) -> list[dict[str, Any]]:
+def camera_views(view: BridgeView, sees: Callable[[str], bool], *, remote: bool = False) -> list[dict[str, Any]]:
     """Every camera ``sees(id)`` allows, as :func:`camera_view` shows them: this bridge's, in
-    start order; in cluster mode then the cluster's other cameras (``remote: true``, sorted)."""
+    start order; with ``remote`` (cluster mode) then the cluster's other cameras (``remote:
+    true``, sorted). Without it the list is what this bridge runs, as clients that build one
+    entity or picture per camera (the HA component, the web page) expect."""
     shown = []
-    for cam_id in [*view.camera_ids(), *view.cluster_camera_ids()]:
+    for cam_id in [*view.camera_ids(), *(view.cluster_camera_ids() if remote else [])]:
         if sees(cam_id):
             with contextlib.suppress(NotFound):  # gone (or not valid here) since the ids were read
                 shown.append(camera_view(view, cam_id))
     return shown
 
 
+def _remote(request: web.Request) -> bool:
+    """``?remote=true|false`` (default false)."""
+    raw = request.query.get("remote", "false")
+    if raw not in ("true", "false"):
+        raise ApiError(400, "invalid_parameter", f"remote: expected true or false, got {raw[:20]!r}")
+    return raw == "true"
+
+
 async def list_cameras(request: web.Request) -> web.Response:
-    """Every camera (:func:`camera_views`); a key limited to some cameras sees only those."""
+    """The cameras this bridge runs; ``?remote=true`` adds the cluster's others (:func:`camera_views`);
+    a key limited to some cameras sees only those."""
     principal = request.get(PRINCIPAL)
     return web.json_response(
-        {"cameras": camera_views(view_of(request), lambda cam_id: principal is None or principal.sees(cam_id))}
+        {
+            "cameras": camera_views(
+                view_of(request), lambda cam_id: principal is None or principal.sees(cam_id), remote=_remote(request)
+            )
+        }
     )
 
 

@@ -727,9 +727,14 @@ async def _auth(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return {"name": conn.caller.name, "role": conn.caller.role, "method": conn.caller.method}
 
 
-@method("cameras.list", "Every camera with its options (credentials masked) and status.", version=2)
+@method(
+    "cameras.list",
+    "Every camera this bridge runs with its options (credentials masked) and status.",
+    Param("remote", flag_param, "boolean", "also the cluster's cameras running on other bridges", required=False),
+    version=2,
+)
 async def _list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cameras": camera_views(conn.view, conn.sees)}
+    return {"cameras": camera_views(conn.view, conn.sees, remote=params.get("remote", False))}
 
 
 @method(

@@ -490,7 +490,9 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
             assert resp.status == 404
 
         # the list shows the cluster's cameras, each where it runs
-        async with http.get("/api/cameras") as resp:
+        async with http.get("/api/cameras") as resp:  # without ?remote=true: what this bridge runs
+            assert {c["id"] for c in (await resp.json())["cameras"]} == {"yard"}
+        async with http.get("/api/cameras?remote=true") as resp:
             whole = await resp.json()
         conforms("/api/cameras", "get", 200, whole)
         listed = {c["id"]: c for c in whole["cameras"]}
@@ -498,7 +500,7 @@ async def test_a_camera_added_on_a_bridge_that_does_not_win_it_streams_on_its_ow
         assert listed[remote]["remote"] is True and listed[remote]["owner"] == "bridge-b"
         assert listed[remote]["state"] == "streaming" and "remote" not in listed["yard"]
         assert listed["yard"]["owner"] == "bridge-a"
-        async with http.get("/api/cameras", headers={"X-API-Key": key}) as resp:
+        async with http.get("/api/cameras?remote=true", headers={"X-API-Key": key}) as resp:
             assert resp.status == 200
             seen = {c["id"] for c in (await resp.json())["cameras"]}
         assert seen == set(listed) - {"yard"}  # the remote camera too, the one it may not see left out
