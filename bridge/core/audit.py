@@ -50,13 +50,22 @@ LOGGER_NAME = "bridge.audit"
 _LOGGER = logging.getLogger(LOGGER_NAME)
 
 MAX_TEXT = 64  #: characters of an id, topic or value kept in an audit line
+MAX_ESCAPED = 160  #: ... and at most this many once JSON-escaped (a non-ASCII character takes 6 or 12)
 
 
 def clip(value: Any, limit: int = MAX_TEXT) -> Any:
-    """``value`` cut to ``limit`` characters when it is a string (with ``…`` marking the cut);
-    other values unchanged."""
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 1] + "…"
+    """``value`` cut to ``limit`` characters, and to :data:`MAX_ESCAPED` characters of its
+    JSON-escaped (ASCII) form, when it is a string (with ``…`` marking a cut); other values
+    unchanged. Linear in ``limit``, whatever the length of ``value``."""
+    if not isinstance(value, str):
+        return value
+    kept: list[str] = []
+    size = 0
+    for char in value[: limit + 1]:
+        size += len(json.dumps(char)) - 2
+        if len(kept) == limit or size > MAX_ESCAPED:
+            return "".join(kept[:-1]) + "…"
+        kept.append(char)
     return value
 
 

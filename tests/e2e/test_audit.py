@@ -165,3 +165,11 @@ def test_audit_settings_are_checked_with_their_key_path(broker, prefix, section,
     with pytest.raises(ConfigError) as err:
         make_config(broker.port, prefix, {}, sections={"audit": section})
     assert words in str(err.value), str(err.value)
+
+
+def test_an_audit_value_is_clipped_by_its_escaped_length_too():
+    from bridge.core.audit import MAX_ESCAPED, clip
+
+    wide = clip("\U0001d494" * 300)  # 12 characters each once JSON-escaped
+    assert wide.endswith("…") and len(json.dumps(wide)) <= MAX_ESCAPED + 12
+    assert clip("x" * 64) == "x" * 64 and clip("x" * 65) == "x" * 63 + "…"
