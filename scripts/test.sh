@@ -22,8 +22,9 @@ bash scripts/setup.sh --with-ha
 status=0
 bash scripts/lint.sh || status=$?
 # end-to-end tests against real peers (RTSP server, browser) can lose a race on a slow machine:
-# a failed test runs once more (reported as R / "rerun"; a real failure fails twice)
-.venv/bin/python -m pytest -p no:cacheprovider --reruns 1 --reruns-delay 2 "$@" || status=$?
+# a failed test runs once more (reported as R / "rerun", named in the summary by -rfER; a real
+# failure fails twice)
+.venv/bin/python -m pytest -p no:cacheprovider --reruns 1 --reruns-delay 2 -rfER "$@" || status=$?
 CAMERA_BRIDGE_PYTHON="${CAMERA_BRIDGE_PYTHON:-$PWD/.venv/bin/python}" \
   .venv-ha/bin/python -m pytest -p no:cacheprovider --confcutdir=tests/components tests/components \
   || status=$?
