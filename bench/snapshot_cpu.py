@@ -12,7 +12,10 @@ every 0.5 s and the kernel's exact peak VmHWM):
 * ``old floor``: one thread per camera, PyAV demux, keyframes only (``skip_frame NONKEY``),
   ``to_ndarray(bgr24)`` (+ area downscale), ``cv2.imencode`` -- the bridge before issue 14;
 * ``YUV floor``: the same reader, then the limited->full range pass in swscale (+ area downscale)
-  and libjpeg-turbo (simplejpeg) on the planes -- what the bridge's encode does, without a bridge;
+  and libjpeg-turbo (simplejpeg) on the planes -- a plain loop of the bridge's encode, kept as it
+  was first written (exact POINT range pass, deblocked keyframes); the bridge now skips the
+  deblocking of keyframes it decodes alone and uses swscale's fast same-size pass, which is
+  what it may save over this floor (docs/performance.md);
 * ``naive``: one ``cv2.VideoCapture(url).read()`` thread per camera (every frame decoded and
   converted to BGR, none encoded), as rtsp2jpg-style services do (full size only).
 
