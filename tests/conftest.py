@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from bridge.app import Bridge
 from bridge.config import Config, parse
 from bridge.redact import REDACTOR
 
-from .peers import PEDESTRIANS, REPO, Mosquitto, MqttRecorder, RtspServer, make_clip
+from .peers import PEDESTRIANS, REPO, Mosquitto, MqttRecorder, RtspServer, kept_alive, make_clip
 
 #: the Home Assistant component's tests run in their own venv (scripts/test.sh), not here
 collect_ignore = ["components"]
@@ -58,29 +57,8 @@ def broker(workdir: Path) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def rtsp(clip: Path) -> Iterator[RtspServer]:
     """An RTSP server shared by the session (the gst server accepts any credentials)."""
-    server = RtspServer(clip)
-    server.start()
-    done = threading.Event()
-    watchdog = threading.Thread(target=_keep_alive, args=(server, done), name="rtsp-watchdog", daemon=True)
-    watchdog.start()
-    yield server
-    done.set()
-    watchdog.join(5)
-    server.stop()
-
-
-def _keep_alive(server: RtspServer, done: threading.Event) -> None:
-    """Restart the shared RTSP server on its port within ~0.2 s whenever it exits (gst-rtsp-server
-    sometimes aborts on a client's disconnect, ``gst_rtsp_media_get_rates: assertion failed``),
-    reporting its last output, so a crash of the test peer does not fail the running test's
-    cameras for good, nor every later test and module fixture."""
-    while not done.wait(0.2):
-        if not server.alive():
-            print(f"shared RTSP server had exited ({server.log_tail(5)!r}); restarting it")
-            try:
-                server.start()
-            except RuntimeError as err:
-                print(f"shared RTSP server did not restart: {err}")
+    with kept_alive(RtspServer(clip)) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,35 @@ class RtspServer:
             self.proc.terminate()
             self.proc.wait(5)
             self.proc = None
+
+
+@contextlib.contextmanager
+def kept_alive(server: RtspServer) -> Iterator[RtspServer]:
+    """Start ``server`` and restart it on its port within ~0.2 s whenever it exits, until the
+    block ends, then stop it. gst-rtsp-server sometimes aborts on a client's disconnect
+    (``gst_rtsp_media_get_rates: assertion failed``); for servers shared by a module or the
+    session this keeps a crash of the test peer from failing every later test. Not for servers a
+    test kills on purpose."""
+    server.start()
+    done = threading.Event()
+    watchdog = threading.Thread(target=_keep_alive, args=(server, done), name="rtsp-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        yield server
+    finally:
+        done.set()
+        watchdog.join(5)
+        server.stop()
+
+
+def _keep_alive(server: RtspServer, done: threading.Event) -> None:
+    while not done.wait(0.2):
+        if not server.alive():
+            print(f"RTSP server on {server.port} had exited ({server.log_tail(5)!r}); restarting it")
+            try:
+                server.start()
+            except RuntimeError as err:
+                print(f"RTSP server on {server.port} did not restart: {err}")
 
 
 class AuthRtspServer(RtspServer):

@@ -21,7 +21,7 @@ import pytest
 
 from ..conftest import make_config, running
 from ..onvif_stub import OnvifDevice, Profile
-from ..peers import REPO, SHARED, RtspServer, make_clip
+from ..peers import REPO, SHARED, RtspServer, kept_alive, make_clip
 
 USER, PASSWORD = "admin", "Onvif-Secret-42"
 
@@ -46,10 +46,9 @@ def discover(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 @pytest.fixture(scope="module")
 def sub_rtsp(workdir: Path) -> Iterator[RtspServer]:
     """The camera's sub stream: 640x360, on its own real RTSP server."""
-    server = RtspServer(make_clip(workdir / "camera_360p_gop25.mp4", width=640, height=360), mount="sub")
-    server.start()
-    yield server
-    server.stop()
+    with kept_alive(RtspServer(make_clip(workdir / "camera_360p_gop25.mp4", width=640, height=360),
+                               mount="sub")) as server:
+        yield server
 
 
 @pytest.fixture

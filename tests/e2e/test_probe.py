@@ -18,7 +18,7 @@ import pytest
 from bridge.camera import Camera
 from bridge.status import CameraState
 
-from ..peers import REPO, AuthRtspServer, free_port
+from ..peers import REPO, AuthRtspServer, free_port, kept_alive
 from .test_capture import camera_config, wait_until
 
 USER, PASSWORD = "admin", "Pr0be-Secret-77"
@@ -31,10 +31,8 @@ def probe(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def auth_rtsp(clip: Path) -> Iterator[AuthRtspServer]:
-    server = AuthRtspServer(clip, USER, PASSWORD)
-    server.start()
-    yield server
-    server.stop()
+    with kept_alive(AuthRtspServer(clip, USER, PASSWORD)) as server:
+        yield server
 
 
 @pytest.fixture

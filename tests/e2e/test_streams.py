@@ -18,17 +18,16 @@ from bridge.config import parse
 from bridge.errors import ConfigError
 
 from ..conftest import CAMERA_PASSWORD, CAMERA_USER, make_config, recording, running
-from ..peers import SHARED, RtspServer, make_clip
+from ..peers import SHARED, RtspServer, kept_alive, make_clip
 
 MODEL = SHARED / "models" / "yolox_nano.onnx"
 
 
 @pytest.fixture(scope="module")
 def main_rtsp(workdir: Path):
-    server = RtspServer(make_clip(workdir / "pedestrians_1080p.mp4", width=1920, height=1080), mount="main")
-    server.start()
-    yield server
-    server.stop()
+    with kept_alive(RtspServer(make_clip(workdir / "pedestrians_1080p.mp4", width=1920, height=1080),
+                               mount="main")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 
 from custom_components.camera_bridge import api
 from custom_components.camera_bridge.const import EVENT_BRIDGE, LINK_TTL
@@ -108,8 +108,9 @@ async def test_detection_events_carry_signed_links_for_notifications(hass: HomeA
     """A detection event's snapshot and clip reach HA's bus and the event entity as signed links
     (``POST /api/links``), usable without the API key; made once per event media; a key that may
     not make links leaves the bridge paths (warned once)."""
-    seen = []
-    hass.bus.async_listen(EVENT_BRIDGE, lambda event: seen.append(event.data))
+    seen: list[dict] = []
+    # a callback: a plain function runs in HA's executor, where the events' appends can reorder
+    hass.bus.async_listen(EVENT_BRIDGE, callback(lambda event: seen.append(event.data)))
     event_id = "1795248620500-7"
     new = {**PERSON, "id": event_id, "type": "new", "snapshot_url": f"/api/events/{event_id}/snapshot.jpg"}
     fake_bridge.push("detection.event", {"camera": "front_door", "event": new})
