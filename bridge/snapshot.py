@@ -114,6 +114,7 @@ class SnapshotWorker(Service):
         self._sub: Subscription | None = None
         self.latest: Snapshot | None = None
         self._fresh = asyncio.Event()
+        self._warned = False  # a failed snapshot was logged at WARNING; the next ones at DEBUG
         #: snapshots made (and handed to the publishers) and their JPEG bytes, for metrics
         self.count = 0
         self.total_bytes = 0
@@ -145,35 +146,42 @@ class SnapshotWorker(Service):
 
     async def _run(self) -> None:
         assert self._sub is not None
-        loop = asyncio.get_running_loop()
-        warned = False
+        self._warned = False
         while True:
-            frame = await self._sub.next()
-            due = frame.monotonic - self._last >= self._config.interval * INTERVAL_TOLERANCE
-            if not (due or self._requested):
-                continue
-            self._requested = False
-            try:
-                snap = await loop.run_in_executor(ENCODER, encode, frame, self._config)
-            except ValueError as err:
-                _LOGGER.log(
-                    logging.DEBUG if warned else logging.WARNING, "camera %s: snapshot failed: %s", self._camera.id, err
-                )
-                warned = True
-                continue
-            warned = False
-            self._last = frame.monotonic
-            self.latest = snap
-            self.count += 1
-            self.total_bytes += len(snap.jpeg)
-            fresh, self._fresh = self._fresh, asyncio.Event()
-            fresh.set()
-            _LOGGER.debug(
-                "camera %s: snapshot %d bytes %dx%d (%.0f ms after frame)",
+            # taken by a call of its own: the frame (once decoded, a 1080p picture of ~3 MiB)
+            # is released when the call returns, not held by this loop until the next keyframe
+            await self._take(await self._sub.next())
+
+    async def _take(self, frame: Frame) -> None:
+        """Make, keep and hand on the snapshot of ``frame`` if it is due or requested."""
+        due = frame.monotonic - self._last >= self._config.interval * INTERVAL_TOLERANCE
+        if not (due or self._requested):
+            return
+        self._requested = False
+        try:
+            snap = await asyncio.get_running_loop().run_in_executor(ENCODER, encode, frame, self._config)
+        except ValueError as err:
+            _LOGGER.log(
+                logging.DEBUG if self._warned else logging.WARNING,
+                "camera %s: snapshot failed: %s",
                 self._camera.id,
-                len(snap.jpeg),
-                snap.width,
-                snap.height,
-                (time.time() - frame.time) * 1000,
+                err,
             )
-            self._on_snapshot(self._camera.id, snap)
+            self._warned = True
+            return
+        self._warned = False
+        self._last = frame.monotonic
+        self.latest = snap
+        self.count += 1
+        self.total_bytes += len(snap.jpeg)
+        fresh, self._fresh = self._fresh, asyncio.Event()
+        fresh.set()
+        _LOGGER.debug(
+            "camera %s: snapshot %d bytes %dx%d (%.0f ms after frame)",
+            self._camera.id,
+            len(snap.jpeg),
+            snap.width,
+            snap.height,
+            (time.time() - frame.time) * 1000,
+        )
+        self._on_snapshot(self._camera.id, snap)

@@ -125,7 +125,9 @@ class Recorder:
                     if self.m.cameras.get(rt.spec.camera) is camera:  # else: replaced, resubscribe
                         await asyncio.sleep(min(RETRY, settings.interval))
                     continue
-                if not await self._take(rt, frame, settings):
+                stored = await self._take(rt, frame, settings)
+                del frame  # once decoded a full-size picture: not held through the next sleep
+                if not stored:
                     await asyncio.sleep(min(RETRY, settings.interval))
         finally:
             if camera is not None and sub is not None:

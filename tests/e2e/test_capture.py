@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import av
 import cv2
@@ -12,7 +14,7 @@ import pytest
 
 from bridge.backoff import backoff_delay
 from bridge.camera import Camera
-from bridge.capture import Need
+from bridge.capture import Frame, Need
 from bridge.config import SnapshotConfig, parse
 from bridge.snapshot import SnapshotWorker, encode
 from bridge.status import CameraState
@@ -81,6 +83,26 @@ async def test_frame_bgr_shapes_and_downscale(rtsp):
     small = frame.bgr(max_width=320)
     assert full.shape == (720, 1280, 3) and full.dtype == np.uint8
     assert small.shape == (180, 320, 3)
+
+
+async def test_a_snapshot_workers_decoded_picture_is_freed_once_published(rtsp):
+    """A decoded 1080p keyframe is ~3 MiB: per camera it must not stay alive between keyframes
+    (the worker kept it until the next one, ~1 MiB per camera more in the scale benchmark)."""
+    published: list[weakref.ref[Frame]] = []
+
+    def on_snapshot(_id: str, snap) -> None:
+        # the frame this snapshot was made from (decoded), found by its arrival time
+        frames = [o for o in gc.get_objects() if isinstance(o, Frame) and o.time == snap.taken_at]
+        assert frames and frames[0].av_frame is not None
+        published.append(weakref.ref(frames[0]))
+
+    cam = Camera(camera_config(rtsp.url))
+    async with cam, SnapshotWorker(cam, SnapshotConfig(interval=0), on_snapshot):
+        for count in (1, 2, 3):
+            await wait_until(lambda: len(published) >= count, what=f"snapshot {count}")
+            await asyncio.sleep(0.3)  # the next keyframe is ~0.7 s away (GOP 1 s)
+            gc.collect()
+            assert published[count - 1]() is None, "the published frame's picture is still held"
 
 
 @pytest.fixture(scope="module")
