@@ -366,7 +366,7 @@ def _on_hangup(hangup: asyncio.Event) -> None:
 
 
 def _run(config: Config, path: str | None = None) -> int:
-    from .memory import tune_malloc
+    from .memory import Trimmer, tune_malloc
 
     tune_malloc()  # before any capture thread exists
     from .app import run  # heavy imports (PyAV, OpenCV) only when running
@@ -380,7 +380,8 @@ def _run(config: Config, path: str | None = None) -> int:
             loop.add_signal_handler(sig, _on_stop_signal, sig, stop)
         hangup = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, _on_hangup, hangup)
-        await run(config, stop, path=Path(path) if path else None, hangup=hangup)
+        async with Trimmer():
+            await run(config, stop, path=Path(path) if path else None, hangup=hangup)
 
     try:
         asyncio.run(main())

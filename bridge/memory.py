@@ -16,13 +16,27 @@ cost ~0.08 CPU s per camera-minute in page faults, as did the default 128 KiB tr
 these values keep the CPU figure and most of the memory saving. Source: glibc ``mallopt(3)`` (M_ARENA_MAX,
 M_MMAP_THRESHOLD; a fixed threshold also turns off the dynamic adjustment), and the
 ``MALLOC_ARENA_MAX`` advice in glibc's tunables documentation.
+
+The trim threshold only shrinks an arena from its top; pictures freed in the middle of a heap
+(between a camera's long-lived demuxer buffers) stay resident. :class:`Trimmer` therefore calls
+glibc's ``malloc_trim(0)`` every :data:`TRIM_INTERVAL` seconds, which hands every whole free page
+of every arena back to the kernel (``madvise(MADV_DONTNEED)``, ``malloc_trim(3)``). Measured with
+20 x 1080p snapshot-only cameras: 142 MB of arena memory held 42 MB in use; one trim took RSS
+from 200 to 131 MiB, and it stayed there. The pages the next pictures need are faulted in again
+once per interval, not once per picture as a low trim threshold would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .service import Service
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +46,7 @@ M_ARENA_MAX = -8  #: glibc <malloc.h>
 ARENA_MAX = 2  #: malloc arenas shared by all threads
 MMAP_THRESHOLD = 4 * 1024 * 1024  #: bytes; allocations this big or bigger are separate mappings
 TRIM_THRESHOLD = 64 * 1024 * 1024  #: bytes of free memory at an arena's top before it is shrunk
+TRIM_INTERVAL = 2.0  #: seconds between two ``malloc_trim(0)`` calls of :class:`Trimmer`
 
 
 def tune_malloc() -> bool:
@@ -53,3 +68,42 @@ def tune_malloc() -> bool:
             changed |= bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _LOGGER.debug("malloc tuned: %s", changed)
     return changed
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on a C library without it."""
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_size_t,)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+class Trimmer(Service):
+    """Gives the allocator's free pages back to the kernel every ``interval`` seconds (see the
+    module's docstring). Async context manager; its loop runs as task ``memory.trim``, each call
+    in a worker thread (ctypes releases the GIL; a call takes ~1 ms). Does nothing on a C
+    library without ``malloc_trim``."""
+
+    def __init__(self, interval: float = TRIM_INTERVAL) -> None:
+        super().__init__()
+        self._interval = interval
+        self._trim = _malloc_trim()
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {} if self._trim is None else {"memory.trim": self._run()}
+
+    async def _run(self) -> None:
+        trim = self._trim
+        assert trim is not None
+        while True:
+            await asyncio.sleep(self._interval)
+            started = time.perf_counter()
+            released = await asyncio.to_thread(trim, 0)
+            _LOGGER.debug(
+                "malloc_trim: %s in %.1f ms",
+                "released" if released else "nothing",
+                (time.perf_counter() - started) * 1000,
+            )
