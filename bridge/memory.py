@@ -20,10 +20,14 @@ M_MMAP_THRESHOLD; a fixed threshold also turns off the dynamic adjustment), and 
 The trim threshold only shrinks an arena from its top; pictures freed in the middle of a heap
 (between a camera's long-lived demuxer buffers) stay resident. :class:`Trimmer` therefore calls
 glibc's ``malloc_trim(0)`` every :data:`TRIM_INTERVAL` seconds, which hands every whole free page
-of every arena back to the kernel (``madvise(MADV_DONTNEED)``, ``malloc_trim(3)``). Measured with
-20 x 1080p snapshot-only cameras: 142 MB of arena memory held 42 MB in use; one trim took RSS
-from 200 to 131 MiB, and it stayed there. The pages the next pictures need are faulted in again
-once per interval, not once per picture as a low trim threshold would.
+of every arena back to the kernel (``madvise(MADV_DONTNEED)``, ``malloc_trim(3)``); the pages the
+next pictures need are faulted in again once per interval, not once per picture as a low trim
+threshold would. Measured with 20 x 1080p snapshot-only cameras while RTSP probes still decoded
+pictures (a burst of ~70 MiB when cameras open together): 142 MB of arena memory held 42 MB in
+use, and one trim took RSS from 200 to 131 MiB for good. Since probes no longer decode
+(:data:`bridge.capture.source.RTSP_PROBE_STREAM_OPTIONS`) the steady figure is ~125 MiB with
+or without trimming; it stays for what bursts remain (HTTP and USB probes, many reconnects at
+once, event snapshots) at a cost too small to measure every 10 s.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ M_ARENA_MAX = -8  #: glibc <malloc.h>
 ARENA_MAX = 2  #: malloc arenas shared by all threads
 MMAP_THRESHOLD = 4 * 1024 * 1024  #: bytes; allocations this big or bigger are separate mappings
 TRIM_THRESHOLD = 64 * 1024 * 1024  #: bytes of free memory at an arena's top before it is shrunk
-TRIM_INTERVAL = 2.0  #: seconds between two ``malloc_trim(0)`` calls of :class:`Trimmer`
+TRIM_INTERVAL = 10.0  #: seconds between two ``malloc_trim(0)`` calls of :class:`Trimmer`
 
 
 def tune_malloc() -> bool:
@@ -84,7 +88,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 class Trimmer(Service):
     """Gives the allocator's free pages back to the kernel every ``interval`` seconds (see the
     module's docstring). Async context manager; its loop runs as task ``memory.trim``, each call
-    in a worker thread (ctypes releases the GIL; a call takes ~1 ms). Does nothing on a C
+    in a worker thread (ctypes releases the GIL). Does nothing on a C
     library without ``malloc_trim``."""
 
     def __init__(self, interval: float = TRIM_INTERVAL) -> None:

@@ -42,8 +42,8 @@ PROBE_OPTIONS = {"analyzeduration": "200000", "probesize": "65536"}
 RTSP_PROBE_STREAM_OPTIONS = {"skip_frame": "nonkey"}
 #: per-stream option dicts passed (PyAV uses those of the streams the SDP declares)
 PROBED_STREAMS = 8
-#: streams probed at once (opening probes the stream by decoding a picture, ~5 MiB at 1080p): 8
-#: cameras opening together would add ~45 MiB to the process's peak memory for a moment
+#: streams opened at once (the probe of an HTTP or USB stream decodes a picture, ~5 MiB at
+#: 1080p: 8 cameras opening together would add ~45 MiB to the process's peak memory for a moment)
 OPEN_SLOTS = threading.BoundedSemaphore(2)
 #: seconds a camera waits at most for an open slot; then it opens anyway (a camera whose open
 #: hangs must not hold the others back for longer than this)
