@@ -551,6 +551,7 @@ class _Sink:
         with cam._lock:
             cam._status.width, cam._status.height = frame.width, frame.height
         frame.mask = cam.mask
-        for sub in cam._subs:
-            if sub.wants(frame.keyframe, frame.monotonic):
-                sub.offer(frame)
+        takers = [sub for sub in cam._subs if sub.wants(frame.keyframe, frame.monotonic)]
+        frame.shared = len(takers) > 1
+        for sub in takers:
+            sub.offer(frame)

@@ -56,16 +56,25 @@ class Frame:
     decode: Callable[[av.Packet], av.VideoFrame | None] | None = None
     #: the camera's privacy masks, filled black in every picture this frame gives
     mask: PrivacyMask | None = None
+    #: whether more than one consumer may take this frame (set by the camera when it hands it
+    #: over). When False, a keyframe's decoded picture is not kept in the frame: it is freed as
+    #: soon as the consumer's planes or array are made, not held through the JPEG encode (a
+    #: 1080p picture is ~3 MiB, one per encoder thread); a second call decodes again
+    shared: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _decoded(self) -> av.VideoFrame | None:
-        """The PyAV picture, decoding the keyframe packet first if needed (under ``_lock``);
-        None for an MJPEG frame. Raises ``ValueError`` when the keyframe does not decode."""
+        """The PyAV picture, decoding the keyframe packet first if needed (under ``_lock``; kept
+        in the frame only when :attr:`shared`); None for an MJPEG frame. Raises ``ValueError``
+        when the keyframe does not decode."""
         if self.packet is not None:
             assert self.decode is not None
-            self.av_frame, self.packet = self.decode(self.packet), None
-            if self.av_frame is None:
+            decoded = self.decode(self.packet)
+            if decoded is None:
                 raise ValueError("keyframe does not decode")
+            if not self.shared:
+                return decoded
+            self.av_frame, self.packet = decoded, None
         return self.av_frame
 
     @property
