@@ -146,7 +146,6 @@ class SnapshotWorker(Service):
 
     async def _run(self) -> None:
         assert self._sub is not None
-        self._warned = False
         while True:
             # taken by a call of its own: the frame (once decoded, a 1080p picture of ~3 MiB)
             # is released when the call returns, not held by this loop until the next keyframe

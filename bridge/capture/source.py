@@ -150,13 +150,7 @@ def _open(cam: CameraConfig) -> av.container.InputContainer:
             container = av.open(cam.source[len("lavfi:") :], format="lavfi")
         elif kind == "rtsp":
             options = {**PROBE_OPTIONS, "rtsp_transport": cam.transport, "timeout": socket_timeout}
-            container = av.open(
-                cam.source, options=options, stream_options=[RTSP_PROBE_STREAM_OPTIONS] * PROBED_STREAMS
-            )
-            if container.streams.video and not container.streams.video[0].codec_context.width:
-                _LOGGER.debug("%s: size unknown without decoding: probing again", cam.safe_source)
-                container.close()
-                container = av.open(cam.source, options=options)
+            container = _open_rtsp(cam, options)
         elif kind == "http":
             options = {**PROBE_OPTIONS, "timeout": socket_timeout, "rw_timeout": socket_timeout}
             container = av.open(cam.source, options=options)
@@ -180,6 +174,21 @@ def _open(cam: CameraConfig) -> av.container.InputContainer:
             reason=failure.Reason.UNSUPPORTED_CODEC,
         )
     return container
+
+
+def _open_rtsp(cam: CameraConfig, options: dict[str, str]) -> av.container.InputContainer:
+    """Open an RTSP source with a probe that decodes no picture (:data:`RTSP_PROBE_STREAM_OPTIONS`),
+    and again with a decoding probe when its video size stays unknown that way. A stream without
+    video or without a decoder is returned as it is (the caller says why it cannot be used).
+    Raises ``av.error.FFmpegError`` / ``OSError`` as ``av.open`` does."""
+    container = av.open(cam.source, options=options, stream_options=[RTSP_PROBE_STREAM_OPTIONS] * PROBED_STREAMS)
+    video = container.streams.video
+    ctx = video[0].codec_context if video else None
+    if ctx is None or ctx.width:
+        return container
+    _LOGGER.debug("%s: size unknown without decoding: probing again", cam.safe_source)
+    container.close()
+    return av.open(cam.source, options=options)
 
 
 def _audio(container: av.container.InputContainer) -> str | None:
