@@ -179,3 +179,48 @@ async def test_sighup_does_not_stop_the_bridge(broker, prefix, tmp_path):
             await rec.wait(lambda: rec.on(bridge.availability)[-1].payload == b"offline", 5, "offline")
     finally:
         bridge.kill()
+
+
+async def test_cameras_stop_together_and_every_one_stops_when_one_fails(tmp_path, monkeypatch):
+    """Leaving the bridge stops its cameras all at once (100 cameras stopped one after the other
+    took ~3.8 s of the 5 s the stop may take): while the first camera is still stopping, the
+    others are already stopped; a camera whose stop fails stops no other from stopping, and its
+    error is raised once they have."""
+    from bridge.camera import Camera
+    from bridge.cameras import CameraSet
+    from bridge.config import camera_from_data
+    from bridge.core.events import EventBus
+    from bridge.status import CameraState
+    from bridge.store import Store
+
+    release = asyncio.Event()
+    exit_camera = Camera.__aexit__
+
+    async def held_exit(self: Camera, *exc: object) -> None:
+        if self.id == "first":  # holds its stop until the others have stopped
+            await release.wait()
+            await exit_camera(self, *exc)
+            raise RuntimeError("the first camera failed to stop")
+        await exit_camera(self, *exc)
+
+    monkeypatch.setattr(Camera, "__aexit__", held_exit)
+    ids = ["first", "second", "third"]
+    cameras = CameraSet(EventBus(), tmp_path / "captures")
+    await cameras.open(Store(tmp_path / "bridge.db"), [camera_from_data(i, {"url": LAVFI}, "test") for i in ids])
+    running = dict(cameras.cameras)
+    assert list(running) == ids
+    deadline = time.monotonic() + 20
+    while not all(camera.state is CameraState.STREAMING for camera in running.values()):
+        assert time.monotonic() < deadline, {i: c.state for i, c in running.items()}
+        await asyncio.sleep(0.05)
+    closing = asyncio.ensure_future(cameras.aclose())
+    while not all(running[i].state is CameraState.STOPPED for i in ids[1:]):
+        assert not closing.done(), closing
+        assert time.monotonic() < deadline, {i: c.state for i, c in running.items()}
+        await asyncio.sleep(0.05)
+    assert running["first"].state is not CameraState.STOPPED  # still stopping
+    release.set()
+    with pytest.raises(RuntimeError, match="failed to stop"):
+        await asyncio.wait_for(closing, 20)
+    assert all(camera.state is CameraState.STOPPED for camera in running.values())
+    assert cameras.cameras == {}
