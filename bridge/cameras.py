@@ -85,7 +85,8 @@ class CameraSet:
         deadline; together the stop takes about as long as one camera's. Every camera is stopped
         even when one fails to; then the first such error is raised."""
         async with self._changing:
-            results = await asyncio.gather(*(self._stop(cam_id) for cam_id in list(self._stacks)), return_exceptions=True)
+            stops = [self._stop(cam_id) for cam_id in list(self._stacks)]
+            results = await asyncio.gather(*stops, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
