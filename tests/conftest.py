@@ -3,11 +3,13 @@ made by ffmpeg from the shared footage, and helpers to run the bridge in-process
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,16 @@ async def recording(port: int, prefix: str) -> AsyncIterator[MqttRecorder]:
     """Record every message under the test's base topic and discovery prefix."""
     async with MqttRecorder(port, [f"{prefix}/#", f"{prefix}_ha/#"]) as rec:
         yield rec
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: Any = "") -> Any:
+    """Poll ``predicate`` every 0.05 s until it returns something true, and return that; fail the
+    test after ``timeout`` seconds, naming ``what`` (its value when it is a callable)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what or predicate}"
+        await asyncio.sleep(0.05)
+    return value
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import yaml
 
 from bridge.cli import EXIT_OK, STOP_DEADLINE
 
-from ..conftest import recording
+from ..conftest import recording, until
 from ..peers import REPO, Mosquitto, env_without
 
 LAVFI = "lavfi:testsrc2=size=320x240:rate=5"
@@ -209,15 +209,11 @@ async def test_cameras_stop_together_and_every_one_stops_when_one_fails(tmp_path
     await cameras.open(Store(tmp_path / "bridge.db"), [camera_from_data(i, {"url": LAVFI}, "test") for i in ids])
     running = dict(cameras.cameras)
     assert list(running) == ids
-    deadline = time.monotonic() + 20
-    while not all(camera.state is CameraState.STREAMING for camera in running.values()):
-        assert time.monotonic() < deadline, {i: c.state for i, c in running.items()}
-        await asyncio.sleep(0.05)
+    states = lambda: {i: c.state for i, c in running.items()}  # noqa: E731
+    await until(lambda: all(camera.state is CameraState.STREAMING for camera in running.values()), 20, states)
     closing = asyncio.ensure_future(cameras.aclose())
-    while not all(running[i].state is CameraState.STOPPED for i in ids[1:]):
-        assert not closing.done(), closing
-        assert time.monotonic() < deadline, {i: c.state for i, c in running.items()}
-        await asyncio.sleep(0.05)
+    await until(lambda: closing.done() or all(running[i].state is CameraState.STOPPED for i in ids[1:]), 20, states)
+    assert not closing.done(), closing
     assert running["first"].state is not CameraState.STOPPED  # still stopping
     release.set()
     with pytest.raises(RuntimeError, match="failed to stop"):
